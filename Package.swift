@@ -1,0 +1,32 @@
+// swift-tools-version:6.0
+// Switchyard: an HTTP/1.1 reverse proxy and traffic router. No package dependencies: the
+// toolchain's modules and the system OpenSSL only.
+import PackageDescription
+
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .unsafeFlags(["-cross-module-optimization"], .when(configuration: .release)),
+]
+
+let package = Package(
+    name: "Switchyard",
+    products: [
+        .executable(name: "switchyard", targets: ["switchyard"]),
+    ],
+    targets: [
+        .target(name: "CLinux"),
+        .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
+        .target(name: "HTTP1", swiftSettings: swiftSettings),
+        .target(name: "Routing", swiftSettings: swiftSettings),
+        .target(name: "Reactor", dependencies: ["CLinux"], swiftSettings: swiftSettings),
+        .target(name: "TLS", dependencies: ["COpenSSL", "Reactor"], swiftSettings: swiftSettings),
+        .target(name: "Proxy", dependencies: ["Routing", "HTTP1", "Reactor", "TLS"], swiftSettings: swiftSettings),
+        .target(name: "Control", dependencies: ["Routing", "Proxy", "TLS", "Reactor"], swiftSettings: swiftSettings),
+        .executableTarget(name: "switchyard", dependencies: ["Control", "Proxy", "Routing", "Reactor", "TLS", "HTTP1"], swiftSettings: swiftSettings),
+        .testTarget(name: "HTTP1Tests", dependencies: ["HTTP1"], swiftSettings: swiftSettings),
+        .testTarget(name: "RoutingTests", dependencies: ["Routing", "TLS"], swiftSettings: swiftSettings),
+        .testTarget(name: "ReactorTests", dependencies: ["Reactor", "CLinux"], swiftSettings: swiftSettings),
+        .testTarget(name: "ControlTests", dependencies: ["Control", "Routing"], swiftSettings: swiftSettings),
+        .testTarget(name: "EndToEndTests", dependencies: ["Reactor", "CLinux"], swiftSettings: swiftSettings),
+    ]
+)

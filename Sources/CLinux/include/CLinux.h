@@ -1,0 +1,37 @@
+// Linux calls that Glibc as imported by Swift does not expose (epoll, eventfd, timerfd, accept4,
+// splice), plus errno access. Defined in shim.c, where _GNU_SOURCE is set.
+#ifndef SWITCHYARD_CLINUX_H
+#define SWITCHYARD_CLINUX_H
+#include <stdint.h>
+#include <stddef.h>
+#include <sys/types.h>
+#include <sys/socket.h>
+
+typedef struct sy_epoll_event {
+    uint32_t events;
+    uint64_t data;
+} __attribute__((packed)) sy_epoll_event;
+
+enum {
+    SY_EPOLLIN = 0x001,
+    SY_EPOLLOUT = 0x004,
+    SY_EPOLLERR = 0x008,
+    SY_EPOLLHUP = 0x010,
+    SY_EPOLLRDHUP = 0x2000,
+    SY_EPOLLET = (int)(1u << 31),
+};
+
+int sy_epoll_create(void);
+int sy_epoll_add(int epfd, int fd, uint32_t events, uint64_t data);
+int sy_epoll_mod(int epfd, int fd, uint32_t events, uint64_t data);
+int sy_epoll_del(int epfd, int fd);
+int sy_epoll_wait(int epfd, sy_epoll_event *events, int maxevents, int timeout_ms);
+int sy_eventfd(void);
+int sy_accept4(int fd, struct sockaddr *addr, socklen_t *len);
+ssize_t sy_splice(int fd_in, int fd_out, size_t len);
+int sy_pipe2(int fds[2]);
+int sy_errno(void);
+uint64_t sy_monotonic_ms(void);
+uint64_t sy_monotonic_ns(void);
+int sy_set_nodelay(int fd);
+#endif

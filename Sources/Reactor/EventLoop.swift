@@ -1,0 +1,218 @@
+// One epoll loop per thread: edge-triggered readiness for registered descriptors, a timer
+// wheel, and a mailbox other threads use to hand it work (woken through an eventfd).
+import CLinux
+import Glibc
+import Synchronization
+
+/// epoll event bits, as Swift constants.
+public enum PollEvents {
+    public static let input: UInt32 = 0x001
+    public static let output: UInt32 = 0x004
+    public static let error: UInt32 = 0x008
+    public static let hangUp: UInt32 = 0x010
+    public static let peerClosed: UInt32 = 0x2000
+    public static let edge: UInt32 = 1 << 31
+}
+
+/// Something registered with a loop. Subclasses override `handleEvents`. Registered once,
+/// edge-triggered, for input, output and peer hang-up, so readiness never needs re-arming.
+open class Pollable {
+    public internal(set) var fd: Int32 = -1
+    public unowned(unsafe) var loop: EventLoop
+
+    public init(loop: EventLoop) {
+        self.loop = loop
+    }
+
+    /// `events` is a mask of `PollEvents` bits.
+    open func handleEvents(_ events: UInt32) {}
+
+    /// Called by the timer wheel when `deadline` has passed.
+    open func timerFired(now: UInt64) {}
+
+    /// Milliseconds (monotonic) after which `timerFired` runs; 0 = no timer.
+    public var deadline: UInt64 = 0
+    var scheduledTick: UInt64 = 0
+}
+
+public final class EventLoop: @unchecked Sendable {
+    public let index: Int
+    private let epfd: Int32
+    private let wakeFd: Int32
+    private var handlers: [Pollable?] = []
+    private var events: UnsafeMutablePointer<sy_epoll_event>
+    private let maxEvents = 512
+    private let mailbox = Mutex<[@Sendable () -> Void]>([])
+    private let pendingWake = Atomic<Bool>(false)
+    private var stopped = false
+
+    /// Milliseconds (monotonic), refreshed once per loop iteration.
+    public private(set) var now: UInt64
+
+    // Timer wheel: 10 ms ticks, 1024 slots. A deadline beyond the horizon sits in the last slot
+    // and is looked at again when that fires.
+    private static let tickMs: UInt64 = 10
+    private static let slotCount = 1024
+    private var slots: [[Pollable]]
+    private var currentTick: UInt64
+    private var timerEntries = 0
+    private var spare: [Pollable] = []
+
+    public init(index: Int) throws(SystemError) {
+        self.index = index
+        epfd = sy_epoll_create()
+        if epfd < 0 { throw SystemError("epoll_create1", sy_errno()) }
+        wakeFd = sy_eventfd()
+        if wakeFd < 0 { throw SystemError("eventfd", sy_errno()) }
+        events = .allocate(capacity: maxEvents)
+        now = Sys.monotonicMs()
+        currentTick = now / EventLoop.tickMs
+        slots = Array(repeating: [], count: EventLoop.slotCount)
+        if sy_epoll_add(epfd, wakeFd, PollEvents.input | PollEvents.edge, UInt64(UInt32(bitPattern: wakeFd))) != 0 {
+            throw SystemError("epoll_ctl", sy_errno())
+        }
+    }
+
+    deinit {
+        events.deallocate()
+        Sys.close(epfd)
+        Sys.close(wakeFd)
+    }
+
+    // MARK: registration
+
+    public func register(_ p: Pollable, fd: Int32) throws(SystemError) {
+        p.fd = fd
+        let i = Int(fd)
+        if i >= handlers.count {
+            handlers.append(contentsOf: repeatElement(nil, count: max(i + 1 - handlers.count, handlers.count)))
+        }
+        handlers[i] = p
+        let mask = PollEvents.input | PollEvents.output | PollEvents.peerClosed | PollEvents.edge
+        if sy_epoll_add(epfd, fd, mask, UInt64(UInt32(bitPattern: fd))) != 0 {
+            handlers[i] = nil
+            throw SystemError("epoll_ctl", sy_errno())
+        }
+    }
+
+    /// Registers for input only (listening sockets).
+    public func registerInput(_ p: Pollable, fd: Int32) throws(SystemError) {
+        p.fd = fd
+        let i = Int(fd)
+        if i >= handlers.count {
+            handlers.append(contentsOf: repeatElement(nil, count: max(i + 1 - handlers.count, handlers.count)))
+        }
+        handlers[i] = p
+        if sy_epoll_add(epfd, fd, PollEvents.input, UInt64(UInt32(bitPattern: fd))) != 0 {
+            handlers[i] = nil
+            throw SystemError("epoll_ctl", sy_errno())
+        }
+    }
+
+    /// Unregisters and closes the descriptor. The object stays alive while others hold it.
+    public func close(_ p: Pollable) {
+        let fd = p.fd
+        guard fd >= 0 else { return }
+        p.fd = -1
+        p.deadline = 0
+        if Int(fd) < handlers.count { handlers[Int(fd)] = nil }
+        Sys.close(fd)   // closing removes it from the epoll set
+    }
+
+    // MARK: timers
+
+    /// Sets (or moves) `p`'s deadline. Later deadlines cost an assignment; the wheel entry is
+    /// re-examined when it fires.
+    @inline(__always)
+    public func setDeadline(_ p: Pollable, afterMs ms: UInt64) {
+        let d = now + ms
+        p.deadline = d
+        let tick = d / EventLoop.tickMs + 1
+        if p.scheduledTick == 0 || tick < p.scheduledTick { insert(p, tick: tick) }
+    }
+
+    @inline(__always)
+    public func clearDeadline(_ p: Pollable) { p.deadline = 0 }
+
+    private func insert(_ p: Pollable, tick: UInt64) {
+        let t = min(max(tick, currentTick + 1), currentTick + UInt64(EventLoop.slotCount) - 1)
+        p.scheduledTick = t
+        slots[Int(t % UInt64(EventLoop.slotCount))].append(p)
+        timerEntries += 1
+    }
+
+    private func advanceTimers() {
+        let nowTick = now / EventLoop.tickMs
+        var steps = 0
+        while currentTick < nowTick && steps < EventLoop.slotCount {
+            currentTick += 1
+            steps += 1
+            let idx = Int(currentTick % UInt64(EventLoop.slotCount))
+            if slots[idx].isEmpty { continue }
+            swap(&spare, &slots[idx])
+            timerEntries -= spare.count
+            for p in spare where p.scheduledTick == currentTick {
+                p.scheduledTick = 0
+                if p.deadline == 0 { continue }
+                if p.deadline <= now {
+                    p.deadline = 0
+                    p.timerFired(now: now)
+                } else {
+                    insert(p, tick: p.deadline / EventLoop.tickMs + 1)
+                }
+            }
+            spare.removeAll(keepingCapacity: true)
+        }
+        if currentTick < nowTick { currentTick = nowTick }
+    }
+
+    // MARK: cross-thread work
+
+    /// Runs `work` on this loop's thread soon. Safe from any thread.
+    public func execute(_ work: @escaping @Sendable () -> Void) {
+        mailbox.withLock { $0.append(work) }
+        if !pendingWake.exchange(true, ordering: .acquiringAndReleasing) {
+            var one: UInt64 = 1
+            _ = Glibc.write(wakeFd, &one, 8)
+        }
+    }
+
+    private func drainMailbox() {
+        var buf: UInt64 = 0
+        _ = Glibc.read(wakeFd, &buf, 8)
+        pendingWake.store(false, ordering: .releasing)
+        let work = mailbox.withLock { m -> [@Sendable () -> Void] in
+            let w = m
+            m.removeAll()
+            return w
+        }
+        for w in work { w() }
+    }
+
+    /// Ends `run()` after the current iteration. Call on the loop's thread.
+    public func stop() { stopped = true }
+
+    /// Runs until `stop()`. `onIteration` runs after each batch of events (for per-loop
+    /// housekeeping such as snapshot refresh or drain checks).
+    public func run() {
+        while !stopped {
+            let timeout: Int32 = timerEntries > 0 ? Int32(EventLoop.tickMs) : -1
+            let n = sy_epoll_wait(epfd, events, Int32(maxEvents), timeout)
+            now = Sys.monotonicMs()
+            if n > 0 {
+                for i in 0..<Int(n) {
+                    let ev = events[i]
+                    let fd = Int(UInt32(truncatingIfNeeded: ev.data))
+                    if fd == Int(wakeFd) {
+                        drainMailbox()
+                        continue
+                    }
+                    if fd < handlers.count, let h = handlers[fd] {
+                        h.handleEvents(ev.events)
+                    }
+                }
+            }
+            if timerEntries > 0 { advanceTimers() }
+        }
+    }
+}

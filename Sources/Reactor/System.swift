@@ -1,0 +1,164 @@
+// Every syscall the data path makes, one thin wrapper each: EINTR retried, EAGAIN turned into a
+// value, anything else a typed error carrying errno and the call's name.
+import CLinux
+import Glibc
+
+public struct SystemError: Error, CustomStringConvertible, Sendable {
+    public let call: StaticString
+    public let errno: Int32
+
+    public init(_ call: StaticString, _ errno: Int32) {
+        self.call = call
+        self.errno = errno
+    }
+
+    public var description: String { "\(call): \(String(cString: strerror(errno)))" }
+}
+
+/// The outcome of a non-blocking read or write.
+public enum IOResult: Equatable {
+    case done(Int)      // bytes transferred (0 on read = end of stream)
+    case wouldBlock
+}
+
+public enum Sys {
+    @inline(never)
+    public static func read(_ fd: Int32, _ p: UnsafeMutableRawPointer, _ n: Int) throws(SystemError) -> IOResult {
+        while true {
+            let r = Glibc.read(fd, p, n)
+            if r >= 0 { return .done(r) }
+            let e = sy_errno()
+            if e == EINTR { continue }
+            if e == EAGAIN || e == EWOULDBLOCK { return .wouldBlock }
+            throw SystemError("read", e)
+        }
+    }
+
+    @inline(never)
+    public static func write(_ fd: Int32, _ p: UnsafeRawPointer, _ n: Int) throws(SystemError) -> IOResult {
+        while true {
+            let r = Glibc.send(fd, p, n, Int32(MSG_NOSIGNAL))
+            if r >= 0 { return .done(r) }
+            let e = sy_errno()
+            if e == EINTR { continue }
+            if e == EAGAIN || e == EWOULDBLOCK { return .wouldBlock }
+            throw SystemError("send", e)
+        }
+    }
+
+    /// Writes two regions with one syscall (a serialized head and body bytes).
+    @inline(never)
+    public static func writev2(_ fd: Int32, _ p1: UnsafeRawPointer?, _ n1: Int,
+                               _ p2: UnsafeRawPointer?, _ n2: Int) throws(SystemError) -> IOResult {
+        var iov = (iovec(iov_base: UnsafeMutableRawPointer(mutating: p1), iov_len: n1),
+                   iovec(iov_base: UnsafeMutableRawPointer(mutating: p2), iov_len: n2))
+        while true {
+            let r = withUnsafeMutablePointer(to: &iov) { ptr in
+                ptr.withMemoryRebound(to: iovec.self, capacity: 2) { v -> Int in
+                    var msg = msghdr()
+                    msg.msg_iov = v
+                    msg.msg_iovlen = 2
+                    return Glibc.sendmsg(fd, &msg, Int32(MSG_NOSIGNAL))
+                }
+            }
+            if r >= 0 { return .done(r) }
+            let e = sy_errno()
+            if e == EINTR { continue }
+            if e == EAGAIN || e == EWOULDBLOCK { return .wouldBlock }
+            throw SystemError("sendmsg", e)
+        }
+    }
+
+    public static func close(_ fd: Int32) {
+        _ = Glibc.close(fd)
+    }
+
+    @inline(never)
+    public static func socket(family: Int32) throws(SystemError) -> Int32 {
+        let fd = Glibc.socket(family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        if fd < 0 { throw SystemError("socket", sy_errno()) }
+        return fd
+    }
+
+    public static func setReuse(_ fd: Int32, port: Bool) {
+        var one: Int32 = 1
+        _ = setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        if port {
+            _ = setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, socklen_t(MemoryLayout<Int32>.size))
+        }
+    }
+
+    public static func setNoDelay(_ fd: Int32) {
+        _ = sy_set_nodelay(fd)
+    }
+
+    @inline(never)
+    public static func bind(_ fd: Int32, _ address: SocketAddress) throws(SystemError) {
+        let r = address.withSockAddr { Glibc.bind(fd, $0, $1) }
+        if r != 0 { throw SystemError("bind", sy_errno()) }
+    }
+
+    @inline(never)
+    public static func listen(_ fd: Int32, backlog: Int32) throws(SystemError) {
+        if Glibc.listen(fd, backlog) != 0 { throw SystemError("listen", sy_errno()) }
+    }
+
+    /// Returns nil when no connection is waiting.
+    @inline(never)
+    public static func accept(_ fd: Int32) throws(SystemError) -> Int32? {
+        while true {
+            let c = sy_accept4(fd, nil, nil)
+            if c >= 0 { return c }
+            let e = sy_errno()
+            if e == EINTR || e == ECONNABORTED { continue }
+            if e == EAGAIN || e == EWOULDBLOCK { return nil }
+            throw SystemError("accept4", e)
+        }
+    }
+
+    /// Starts a non-blocking connect; returns true when already connected.
+    @inline(never)
+    public static func connect(_ fd: Int32, _ address: SocketAddress) throws(SystemError) -> Bool {
+        while true {
+            let r = address.withSockAddr { Glibc.connect(fd, $0, $1) }
+            if r == 0 { return true }
+            let e = sy_errno()
+            if e == EINTR { continue }
+            if e == EINPROGRESS { return false }
+            throw SystemError("connect", e)
+        }
+    }
+
+    /// The pending error of a socket (after a non-blocking connect completes).
+    public static func socketError(_ fd: Int32) -> Int32 {
+        var err: Int32 = 0
+        var len = socklen_t(MemoryLayout<Int32>.size)
+        if getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0 { return sy_errno() }
+        return err
+    }
+
+    public static func shutdownWrite(_ fd: Int32) {
+        _ = Glibc.shutdown(fd, Int32(SHUT_WR))
+    }
+
+    public static func localAddress(_ fd: Int32) -> SocketAddress? {
+        var storage = sockaddr_storage()
+        var len = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        let r = withUnsafeMutablePointer(to: &storage) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) }
+        }
+        return r == 0 ? SocketAddress(storage: storage, length: len) : nil
+    }
+
+    public static func peerAddress(_ fd: Int32) -> SocketAddress? {
+        var storage = sockaddr_storage()
+        var len = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        let r = withUnsafeMutablePointer(to: &storage) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getpeername(fd, $0, &len) }
+        }
+        return r == 0 ? SocketAddress(storage: storage, length: len) : nil
+    }
+
+    public static func monotonicMs() -> UInt64 { sy_monotonic_ms() }
+    public static func monotonicNs() -> UInt64 { sy_monotonic_ns() }
+}

@@ -1,0 +1,263 @@
+// The immutable routing table every request reads once. Built off the hot path (by Control's
+// snapshot builder), then frozen and swapped in with one reference store.
+
+/// Names are kept as bytes so the request path compares bytes, never Strings.
+public typealias Bytes = [UInt8]
+
+public enum Color: UInt8, Sendable, Equatable {
+    case blue, green
+
+    public var name: String { self == .blue ? "blue" : "green" }
+    public var other: Color { self == .blue ? .green : .blue }
+}
+
+/// One upstream endpoint. `id` is stable for an address across snapshots (assigned by the
+/// builder), so per-loop connection pools can be arrays indexed by it.
+public struct Endpoint: Sendable, Equatable {
+    public var host: String
+    public var port: UInt16
+    public var weight: Int
+    public var id: Int
+    /// A draining endpoint takes no new requests; in-flight ones finish.
+    public var draining: Bool
+
+    public init(host: String, port: UInt16, weight: Int = 1, id: Int, draining: Bool = false) {
+        self.host = host
+        self.port = port
+        self.weight = weight
+        self.id = id
+        self.draining = draining
+    }
+
+    /// "host:port", with brackets around IPv6 hosts.
+    public var address: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+}
+
+public struct Pool: Sendable, Equatable {
+    public var endpoints: [Endpoint]
+    public init(endpoints: [Endpoint]) { self.endpoints = endpoints }
+}
+
+public struct BlueGreen: Sendable, Equatable {
+    public var blue: Pool
+    public var green: Pool
+    public var live: Color
+    /// Lowercased name of the preview header; a request whose value names the idle color
+    /// reaches the idle color.
+    public var previewHeader: Bytes?
+
+    public init(blue: Pool, green: Pool, live: Color, previewHeader: Bytes?) {
+        self.blue = blue
+        self.green = green
+        self.live = live
+        self.previewHeader = previewHeader
+    }
+
+    public func pool(_ color: Color) -> Pool { color == .blue ? blue : green }
+}
+
+public enum UpstreamKind: Sendable, Equatable {
+    case pool(Pool)
+    case blueGreen(BlueGreen)
+}
+
+public struct Upstream: Sendable, Equatable {
+    public var name: String
+    public var kind: UpstreamKind
+    /// Per-upstream hard cap on concurrent mirrored copies (for shadow upstreams).
+    public var mirrorMaxInFlight: Int
+
+    public init(name: String, kind: UpstreamKind, mirrorMaxInFlight: Int = 100) {
+        self.name = name
+        self.kind = kind
+        self.mirrorMaxInFlight = mirrorMaxInFlight
+    }
+
+    /// The pool that serves `color` (ignored for plain pools).
+    public func pool(_ color: Color?) -> Pool {
+        switch kind {
+        case .pool(let p): return p
+        case .blueGreen(let bg): return bg.pool(color ?? bg.live)
+        }
+    }
+}
+
+public enum HostMatch: Sendable, Equatable {
+    /// Lowercased exact host (no port).
+    case exact(Bytes)
+    /// `*.example.com` stored as the lowercased suffix `.example.com`.
+    case suffix(Bytes)
+}
+
+public enum HeaderMatch: Sendable, Equatable {
+    case present
+    case equals(Bytes)
+}
+
+public struct Match: Sendable, Equatable {
+    public var hosts: [HostMatch]            // empty = any host
+    public var pathPrefix: Bytes?            // nil = any path
+    public var methods: [Bytes]              // empty = any method; uppercase
+    public var headers: [(name: Bytes, match: HeaderMatch)]  // lowercased names; all must match
+
+    public init(hosts: [HostMatch] = [], pathPrefix: Bytes? = nil, methods: [Bytes] = [],
+                headers: [(name: Bytes, match: HeaderMatch)] = []) {
+        self.hosts = hosts
+        self.pathPrefix = pathPrefix
+        self.methods = methods
+        self.headers = headers
+    }
+
+    public static func == (a: Match, b: Match) -> Bool {
+        a.hosts == b.hosts && a.pathPrefix == b.pathPrefix && a.methods == b.methods
+            && a.headers.count == b.headers.count
+            && zip(a.headers, b.headers).allSatisfy { $0.name == $1.name && $0.match == $1.match }
+    }
+}
+
+public enum Rewrite: Sendable, Equatable {
+    /// Remove this prefix from the path (an empty remainder becomes "/").
+    case stripPrefix(Bytes)
+    /// Put this prefix in front of the path.
+    case prefix(Bytes)
+}
+
+public struct Variant: Sendable, Equatable {
+    public var name: String
+    public var nameBytes: Bytes
+    public var upstream: Int     // index into Snapshot.upstreams
+    public var weight: Int
+
+    public init(name: String, upstream: Int, weight: Int) {
+        self.name = name
+        self.nameBytes = Array(name.utf8)
+        self.upstream = upstream
+        self.weight = weight
+    }
+}
+
+public enum RuleSource: Sendable, Equatable {
+    case cookie(name: Bytes, value: Bytes)
+    case header(name: Bytes, value: Bytes)   // lowercased name
+}
+
+public struct Rule: Sendable, Equatable {
+    public var source: RuleSource
+    public var variant: Int      // index into Split.variants
+    public init(source: RuleSource, variant: Int) {
+        self.source = source
+        self.variant = variant
+    }
+}
+
+public enum StickyKey: Sendable, Equatable {
+    case header(Bytes)   // lowercased header name
+    case cookie(Bytes)
+}
+
+/// Signs cookie payloads: writes a MAC of `message` into `output` (32 bytes for HMAC-SHA256).
+public typealias CookieSigner = @Sendable (_ message: UnsafeRawBufferPointer, _ output: UnsafeMutableRawBufferPointer) -> Void
+
+public struct Sticky: Sendable {
+    public var cookieName: Bytes
+    public var maxAgeSeconds: Int
+    public var key: StickyKey?
+    public var salt: Bytes {
+        didSet { saltTag = Sticky.saltTag(salt) }
+    }
+    public var signer: CookieSigner?
+    /// FNV-1a 32 of `salt`, written in the assignment cookie so a cookie issued for another
+    /// salt (another route or experiment) is recognized as stale. Follows `salt`.
+    public private(set) var saltTag: UInt32
+
+    public init(cookieName: Bytes, maxAgeSeconds: Int, key: StickyKey?, salt: Bytes, signer: CookieSigner?) {
+        self.cookieName = cookieName
+        self.maxAgeSeconds = maxAgeSeconds
+        self.key = key
+        self.salt = salt
+        self.signer = signer
+        self.saltTag = Sticky.saltTag(salt)
+    }
+}
+
+public struct Split: Sendable {
+    /// Changing the variants (e.g. their weights) recomputes `thresholds`.
+    public var variants: [Variant] {
+        didSet { thresholds = Split.computeThresholds(variants.map(\.weight)) }
+    }
+    /// thresholds[i] is the exclusive end of variant i's bucket range; ranges are consecutive
+    /// from 0 in config order and the last ends at `Split.buckets` (when the total weight > 0).
+    public private(set) var thresholds: [Int32]
+    public var rules: [Rule]
+    /// Lowercased override header name; nil disables the override.
+    public var overrideHeader: Bytes?
+    public var sticky: Sticky?
+
+    public static let buckets: Int32 = 10_000
+
+    public init(variants: [Variant], rules: [Rule], overrideHeader: Bytes?, sticky: Sticky?) {
+        self.variants = variants
+        self.rules = rules
+        self.overrideHeader = overrideHeader
+        self.sticky = sticky
+        self.thresholds = Split.computeThresholds(variants.map(\.weight))
+    }
+}
+
+public struct Mirror: Sendable, Equatable {
+    public var upstream: Int
+    /// Percent of matching requests copied, as parts per million (100% = 1_000_000).
+    public var ppm: Int
+    public var maxBodyBytes: Int
+    public var methods: [Bytes]     // empty = every method
+    public var hostSuffix: Bytes?
+
+    public init(upstream: Int, percent: Double, maxBodyBytes: Int, methods: [Bytes], hostSuffix: Bytes?) {
+        self.upstream = upstream
+        self.ppm = Int((percent * 10_000).rounded())
+        self.maxBodyBytes = maxBodyBytes
+        self.methods = methods
+        self.hostSuffix = hostSuffix
+    }
+}
+
+public enum RouteTarget: Sendable {
+    case upstream(Int)
+    case split(Split)
+}
+
+public struct Route: Sendable {
+    public var name: String
+    public var match: Match
+    public var rewrite: Rewrite?
+    public var target: RouteTarget
+    public var mirrors: [Mirror]
+    /// Response header that names the variant served; nil disables it.
+    public var variantHeader: Bytes?
+
+    public init(name: String, match: Match, rewrite: Rewrite?, target: RouteTarget,
+                mirrors: [Mirror], variantHeader: Bytes?) {
+        self.name = name
+        self.match = match
+        self.rewrite = rewrite
+        self.target = target
+        self.mirrors = mirrors
+        self.variantHeader = variantHeader
+    }
+}
+
+public final class Snapshot: Sendable {
+    public let version: UInt64
+    public let routes: [Route]
+    public let upstreams: [Upstream]
+
+    public init(version: UInt64, routes: [Route], upstreams: [Upstream]) {
+        self.version = version
+        self.routes = routes
+        self.upstreams = upstreams
+    }
+
+    public func upstreamIndex(named name: String) -> Int? {
+        upstreams.firstIndex { $0.name == name }
+    }
+}
