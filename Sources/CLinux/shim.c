@@ -7,6 +7,7 @@
 #include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/random.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 
@@ -46,4 +47,9 @@ uint64_t sy_monotonic_ns(void) {
 int sy_set_nodelay(int fd) {
     int one = 1;
     return setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+}
+uint64_t sy_random_seed(void) {
+    uint64_t v = 0;
+    if (getrandom(&v, sizeof v, 0) != sizeof v) v = sy_monotonic_ns() ^ (uint64_t)getpid() << 32;
+    return v;
 }

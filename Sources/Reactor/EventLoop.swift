@@ -12,6 +12,7 @@ public enum PollEvents {
     public static let hangUp: UInt32 = 0x010
     public static let peerClosed: UInt32 = 0x2000
     public static let edge: UInt32 = 1 << 31
+    public static let exclusive: UInt32 = 1 << 28
 }
 
 /// Something registered with a loop. Subclasses override `handleEvents`. Registered once,
@@ -95,18 +96,28 @@ public final class EventLoop: @unchecked Sendable {
         }
     }
 
-    /// Registers for input only (listening sockets).
-    public func registerInput(_ p: Pollable, fd: Int32) throws(SystemError) {
+    /// Registers a listening socket shared by every loop: level-triggered input, and
+    /// EPOLLEXCLUSIVE so one connection wakes one loop.
+    public func registerListener(_ p: Pollable, fd: Int32) throws(SystemError) {
         p.fd = fd
         let i = Int(fd)
         if i >= handlers.count {
             handlers.append(contentsOf: repeatElement(nil, count: max(i + 1 - handlers.count, handlers.count)))
         }
         handlers[i] = p
-        if sy_epoll_add(epfd, fd, PollEvents.input, UInt64(UInt32(bitPattern: fd))) != 0 {
+        if sy_epoll_add(epfd, fd, PollEvents.input | PollEvents.exclusive, UInt64(UInt32(bitPattern: fd))) != 0 {
             handlers[i] = nil
             throw SystemError("epoll_ctl", sy_errno())
         }
+    }
+
+    /// Stops watching a descriptor without closing it (a listener other loops still share).
+    public func unregister(_ p: Pollable) {
+        let fd = p.fd
+        guard fd >= 0 else { return }
+        _ = sy_epoll_del(epfd, fd)
+        if Int(fd) < handlers.count { handlers[Int(fd)] = nil }
+        p.fd = -1
     }
 
     /// Unregisters and closes the descriptor. The object stays alive while others hold it.

@@ -1,1 +1,4 @@
-print("switchyard")
+// The switchyard executable: argument parsing and wiring only.
+import Glibc
+
+exit(CLI.main(Array(CommandLine.arguments.dropFirst())))

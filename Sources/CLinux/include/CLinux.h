@@ -34,4 +34,12 @@ int sy_errno(void);
 uint64_t sy_monotonic_ms(void);
 uint64_t sy_monotonic_ns(void);
 int sy_set_nodelay(int fd);
+/// 8 random bytes from the kernel (for seeding per-loop generators).
+uint64_t sy_random_seed(void);
+
+
+// Relaxed atomic counters for statistics read by the control thread.
+static inline void sy_counter_add(uint64_t *p, uint64_t v) { __atomic_fetch_add(p, v, __ATOMIC_RELAXED); }
+static inline void sy_counter_sub(uint64_t *p, uint64_t v) { __atomic_fetch_sub(p, v, __ATOMIC_RELAXED); }
+static inline uint64_t sy_counter_load(const uint64_t *p) { return __atomic_load_n(p, __ATOMIC_RELAXED); }
 #endif

@@ -1,0 +1,251 @@
+// Serializing heads on their way through: the request head sent upstream (hop-by-hop headers
+// removed, forwarding headers added, path rewritten) and the response head sent to the client.
+import HTTP1
+import Reactor
+import Routing
+
+/// A parsed request over the bytes it was parsed from, as the router sees it.
+struct RequestView: RoutingRequest {
+    let bytes: UnsafeRawBufferPointer
+    let head: RequestHead
+
+    var method: UnsafeRawBufferPointer { bytes.slice(Int(head.methodStart), Int(head.methodEnd)) }
+
+    var path: UnsafeRawBufferPointer {
+        let target = bytes.slice(Int(head.targetStart), Int(head.pathEnd))
+        return originPath(target)
+    }
+
+    var hostValue: UnsafeRawBufferPointer {
+        guard head.hostIndex >= 0 else { return UnsafeRawBufferPointer(start: nil, count: 0) }
+        return head.headers[Int(head.hostIndex)].value(in: bytes)
+    }
+
+    var host: UnsafeRawBufferPointer {
+        let h = hostValue
+        guard h.count > 0 else { return h }
+        // Drop ":port"; an IPv6 literal keeps its brackets.
+        var i = h.count - 1
+        while i > 0 {
+            let b = h[i]
+            if b == UInt8(ascii: ":") { return h.slice(0, i) }
+            if b < UInt8(ascii: "0") || b > UInt8(ascii: "9") { break }
+            i -= 1
+        }
+        return h
+    }
+
+    func forEachHeader(_ lowercasedName: Bytes, _ body: (UnsafeRawBufferPointer) -> Bool) {
+        lowercasedName.withUnsafeBytes { name in
+            for f in head.headers where Int(f.nameEnd - f.nameStart) == name.count {
+                if asciiCaseInsensitiveEquals(f.name(in: bytes), name) {
+                    if !body(f.value(in: bytes)) { return }
+                }
+            }
+        }
+    }
+}
+
+extension UnsafeRawBufferPointer {
+    @inline(__always)
+    func slice(_ from: Int, _ to: Int) -> UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(start: baseAddress.map { $0 + from }, count: to - from)
+    }
+}
+
+/// The origin-form path of a target: absolute-form "http://host/p" gives "/p" ("/" when empty).
+@inline(__always)
+func originPath(_ target: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer {
+    guard target.count > 0, target[0] != UInt8(ascii: "/") else { return target }
+    // absolute-form: skip scheme "://" authority
+    var i = 0
+    while i + 2 < target.count {
+        if target[i] == UInt8(ascii: ":") && target[i + 1] == UInt8(ascii: "/") && target[i + 2] == UInt8(ascii: "/") {
+            var j = i + 3
+            while j < target.count && target[j] != UInt8(ascii: "/") { j += 1 }
+            if j == target.count { return slashBytes }
+            return target.slice(j, target.count)
+        }
+        i += 1
+    }
+    return target   // "*" (OPTIONS) and anything else passes as is
+}
+
+private let slashLiteral: StaticString = "/"
+private var slashBytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: slashLiteral.utf8Start, count: 1) }
+
+enum HeadWriter {
+    /// Writes the request head to send upstream into `out`.
+    static func writeRequest(_ view: RequestView, route: Route?, clientIP: [UInt8], secure: Bool,
+                             requestID: UInt64, shadow: Bool, hostSuffix: Bytes?,
+                             into out: inout ByteBuffer, pool: BufferPool) {
+        let bytes = view.bytes
+        let head = view.head
+        out.reserve(Int(head.headLength) + 256 + clientIP.count, pool: pool)
+        out.append(view.method, pool: pool)
+        out.append(" ", pool: pool)
+        let path = view.path
+        if let route, route.rewrite != nil, let rw = route.rewrite {
+            let need = rw.maxRewrittenCount(pathCount: path.count)
+            out.reserve(need, pool: pool)
+            let n = route.rewrite(path: path, into: UnsafeMutableRawBufferPointer(start: out.writePointer, count: need)) ?? 0
+            out.writer += n
+        } else {
+            out.append(path, pool: pool)
+        }
+        out.append(bytes.slice(Int(head.pathEnd), Int(head.targetEnd)), pool: pool)   // the query
+        out.append(head.version == .http10 ? " HTTP/1.0\r\n" : " HTTP/1.1\r\n", pool: pool)
+
+        var xffCount = 0
+        var hasRequestID = false
+        for f in head.headers {
+            switch f.kind {
+            case .xForwardedFor:
+                xffCount += 1
+                continue
+            case .xForwardedProto, .xForwardedHost:
+                continue
+            case .xRequestId:
+                hasRequestID = true
+            case .host:
+                if shadow, let hostSuffix {
+                    out.append(f.name(in: bytes), pool: pool)
+                    out.append(": ", pool: pool)
+                    let h = f.value(in: bytes)
+                    let hostOnly = view.host
+                    out.append(hostOnly, pool: pool)
+                    out.append(hostSuffix, pool: pool)
+                    out.append(h.slice(hostOnly.count, h.count), pool: pool)
+                    out.append("\r\n", pool: pool)
+                    continue
+                }
+            default:
+                if f.hopByHop { continue }
+            }
+            out.append(bytes.slice(Int(f.nameStart), Int(f.valueEnd)), pool: pool)
+            out.append("\r\n", pool: pool)
+        }
+        out.reserve(clientIP.count + 200, pool: pool)
+        out.append("X-Forwarded-For: ", pool: pool)
+        if xffCount > 0 {
+            // Several X-Forwarded-For headers join into one list, client appended last.
+            for f in head.headers where f.kind == .xForwardedFor {
+                out.append(f.value(in: bytes), pool: pool)
+                out.append(", ", pool: pool)
+            }
+        }
+        out.append(clientIP, pool: pool)
+        out.append(secure ? "\r\nX-Forwarded-Proto: https\r\n" : "\r\nX-Forwarded-Proto: http\r\n", pool: pool)
+        if head.hostIndex >= 0 {
+            out.append("X-Forwarded-Host: ", pool: pool)
+            out.append(view.hostValue, pool: pool)
+            out.append("\r\n", pool: pool)
+        }
+        if !hasRequestID {
+            out.append("X-Request-Id: ", pool: pool)
+            appendHex(requestID, into: &out, pool: pool)
+            out.append("\r\n", pool: pool)
+        }
+        if shadow { out.append("X-Switchyard-Shadow: 1\r\n", pool: pool) }
+        if head.upgrade && !shadow {
+            for f in head.headers where f.kind == .upgrade {
+                out.append(bytes.slice(Int(f.nameStart), Int(f.valueEnd)), pool: pool)
+                out.append("\r\n", pool: pool)
+            }
+            out.append("Connection: upgrade\r\n", pool: pool)
+        } else if head.version == .http10 || shadow && head.upgrade {
+            out.append("Connection: close\r\n", pool: pool)
+        }
+        out.append("\r\n", pool: pool)
+    }
+
+    /// Writes a response head for the client: status line, the upstream's end-to-end headers,
+    /// the variant header and sticky cookie, and our connection decision.
+    static func writeResponse(_ bytes: UnsafeRawBufferPointer, _ head: ResponseHead, keepAlive: Bool,
+                              clientHTTP10: Bool, variantHeader: Bytes?, variantName: Bytes?,
+                              sticky: Sticky?, bucket: Int32, secure: Bool,
+                              into out: inout ByteBuffer, pool: BufferPool) {
+        out.reserve(Int(head.headLength) + 160 + Sticky.maxSetCookieBytes, pool: pool)
+        out.append("HTTP/1.1 ", pool: pool)
+        out.appendDecimal(head.status, pool: pool)
+        out.append(" ", pool: pool)
+        out.append(bytes.slice(Int(head.reasonStart), Int(head.reasonEnd)), pool: pool)
+        out.append("\r\n", pool: pool)
+        for f in head.headers {
+            if f.hopByHop { continue }
+            out.append(bytes.slice(Int(f.nameStart), Int(f.valueEnd)), pool: pool)
+            out.append("\r\n", pool: pool)
+        }
+        if let variantHeader, let variantName {
+            out.append(variantHeader, pool: pool)
+            out.append(": ", pool: pool)
+            out.append(variantName, pool: pool)
+            out.append("\r\n", pool: pool)
+        }
+        if let sticky, bucket >= 0 {
+            out.reserve(Sticky.maxSetCookieBytes + 64, pool: pool)
+            let n = sticky.writeSetCookie(bucket: bucket, secure: secure,
+                                          into: UnsafeMutableRawBufferPointer(start: out.writePointer, count: out.writableCount))
+            out.writer += n
+        }
+        if head.status == 101 {
+            for f in head.headers where f.kind == .upgrade {
+                out.append(bytes.slice(Int(f.nameStart), Int(f.valueEnd)), pool: pool)
+                out.append("\r\n", pool: pool)
+            }
+            out.append("Connection: upgrade\r\n", pool: pool)
+        } else if !keepAlive {
+            out.append("Connection: close\r\n", pool: pool)
+        } else if clientHTTP10 {
+            out.append("Connection: keep-alive\r\n", pool: pool)
+        }
+        out.append("\r\n", pool: pool)
+    }
+
+    /// An interim (1xx) response passes through with its headers.
+    static func writeInterim(_ bytes: UnsafeRawBufferPointer, _ head: ResponseHead, into out: inout ByteBuffer, pool: BufferPool) {
+        out.reserve(Int(head.headLength) + 16, pool: pool)
+        out.append("HTTP/1.1 ", pool: pool)
+        out.appendDecimal(head.status, pool: pool)
+        out.append(" ", pool: pool)
+        out.append(bytes.slice(Int(head.reasonStart), Int(head.reasonEnd)), pool: pool)
+        out.append("\r\n", pool: pool)
+        for f in head.headers where !f.hopByHop {
+            out.append(bytes.slice(Int(f.nameStart), Int(f.valueEnd)), pool: pool)
+            out.append("\r\n", pool: pool)
+        }
+        out.append("\r\n", pool: pool)
+    }
+
+    /// A short text/plain answer generated by the proxy itself.
+    static func writeError(status: Int, detail: StaticString, close: Bool, into out: inout ByteBuffer, pool: BufferPool) {
+        let reason = HTTPStatus.reason(status)
+        let bodyLength = 4 + reason.utf8CodeUnitCount + 2 + detail.utf8CodeUnitCount + 1
+        out.reserve(160 + bodyLength, pool: pool)
+        out.append("HTTP/1.1 ", pool: pool)
+        out.appendDecimal(status, pool: pool)
+        out.append(" ", pool: pool)
+        out.append(reason, pool: pool)
+        out.append("\r\nContent-Type: text/plain\r\nContent-Length: ", pool: pool)
+        out.appendDecimal(bodyLength, pool: pool)
+        out.append(close ? "\r\nConnection: close\r\n\r\n" : "\r\n\r\n", pool: pool)
+        out.appendDecimal(status, pool: pool)
+        out.append(" ", pool: pool)
+        out.append(reason, pool: pool)
+        out.append(": ", pool: pool)
+        out.append(detail, pool: pool)
+        out.append("\n", pool: pool)
+    }
+
+    static func appendHex(_ v: UInt64, into out: inout ByteBuffer, pool: BufferPool) {
+        out.reserve(16, pool: pool)
+        let digits: StaticString = "0123456789abcdef"
+        let p = out.writePointer
+        var x = v
+        for i in (0..<16).reversed() {
+            p.storeBytes(of: digits.utf8Start[Int(x & 0xF)], toByteOffset: i, as: UInt8.self)
+            x >>= 4
+        }
+        out.writer += 16
+    }
+}

@@ -1,0 +1,90 @@
+// Starting the workers (one event loop thread each), sharing the listening sockets among them,
+// and stopping gracefully: stop accepting, let in-flight requests finish, then exit.
+import Dispatch
+import Glibc
+import Reactor
+import Routing
+import Synchronization
+
+public final class ProxyServer: @unchecked Sendable {
+    public let settings: ProxySettings
+    public let store: SnapshotStore
+    public let stats: [WorkerStats]
+    private var workers: [Worker] = []
+    private var threads: [LoopThread] = []
+    private var listenFds: [Int32] = []
+    /// The addresses actually bound (port 0 resolved), by listener index.
+    public private(set) var boundAddresses: [SocketAddress] = []
+    private let drained = DispatchGroup()
+    private let stopping = Atomic<Bool>(false)
+
+    /// Opens the listeners (errors here are start-up errors) and builds the workers.
+    public init(settings: ProxySettings, snapshot: Snapshot) throws(SystemError) {
+        self.settings = settings
+        self.store = SnapshotStore(snapshot)
+        let count = settings.workers > 0 ? settings.workers : max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+        stats = (0..<count).map { _ in WorkerStats() }
+        do {
+            for a in settings.listeners {
+                let fd = try openListener(a)
+                listenFds.append(fd)
+                boundAddresses.append(Sys.localAddress(fd) ?? a)
+            }
+            for i in 0..<count {
+                let w = try Worker(index: i, workerCount: count, settings: settings, store: store, stats: stats[i])
+                for (li, fd) in listenFds.enumerated() {
+                    let l = Listener(worker: w, fd: fd, index: li)
+                    try l.start()
+                    w.listeners.append(l)
+                }
+                workers.append(w)
+            }
+        } catch {
+            for fd in listenFds { Sys.close(fd) }
+            throw error
+        }
+    }
+
+    public var workerCount: Int { workers.count }
+
+    /// Starts one thread per worker.
+    public func start() {
+        for w in workers {
+            drained.enter()
+            let group = drained
+            w.onDrained = { group.leave() }
+            nonisolated(unsafe) let worker = w
+            threads.append(LoopThread.start { worker.loop.run() })
+        }
+    }
+
+    /// Publishes a new routing snapshot to every worker.
+    public func publish(_ snapshot: Snapshot) { store.publish(snapshot) }
+
+    /// Stops accepting, lets in-flight exchanges finish within `drainMs`, then closes what is
+    /// left. Blocks until every worker thread has ended.
+    public func shutdown() {
+        guard !stopping.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        for w in workers {
+            nonisolated(unsafe) let worker = w
+            w.loop.execute { worker.beginDrain() }
+        }
+        if drained.wait(timeout: .now() + .milliseconds(Int(settings.drainMs))) == .timedOut {
+            for w in workers {
+                nonisolated(unsafe) let worker = w
+                w.loop.execute { worker.forceClose() }
+            }
+        }
+        for t in threads { t.join() }
+        threads.removeAll()
+        for fd in listenFds { Sys.close(fd) }
+        listenFds.removeAll()
+    }
+
+    /// Runs `body` on every worker's loop thread (for control-plane reads of per-loop state).
+    public func onEveryLoop(_ body: @escaping @Sendable (Int) -> Void) {
+        for (i, w) in workers.enumerated() { w.loop.execute { body(i) } }
+    }
+
+    public func total(_ c: Counter) -> UInt64 { stats.reduce(0) { $0 + $1.load(c) } }
+}

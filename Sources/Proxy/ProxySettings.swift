@@ -1,0 +1,22 @@
+// What the data path needs from the configuration: listeners, limits and timeouts.
+import HTTP1
+import Reactor
+
+public struct ProxySettings: Sendable {
+    public var workers: Int = 0
+    public var listeners: [SocketAddress] = []
+    public var maxConnections: Int = 10_000
+    public var limits = HTTPLimits()
+    /// 0 = unlimited.
+    public var maxBodyBytes: Int64 = 0
+    public var connectMs: UInt64 = 2_000
+    public var headerMs: UInt64 = 10_000
+    public var responseMs: UInt64 = 60_000
+    public var idleMs: UInt64 = 60_000
+    public var upstreamIdleMs: UInt64 = 30_000
+    public var drainMs: UInt64 = 10_000
+    /// Listeners that speak TLS (by index); the TLS issue fills this in.
+    public var secureListeners: Set<Int> = []
+
+    public init() {}
+}

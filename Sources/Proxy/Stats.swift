@@ -1,0 +1,29 @@
+// Counters each worker bumps on its own thread and the control plane reads at any time
+// (relaxed atomics: a reader sees a recent value, the request path never takes a lock).
+import CLinux
+
+public enum Counter: Int, CaseIterable, Sendable {
+    case connectionsAccepted, connectionsRejected, requests, responses2xx, responses3xx, responses4xx,
+         responses5xx, upstreamConnects, upstreamConnectFailures, upstreamRetries, upstreamTimeouts,
+         clientTimeouts, noRoute, mirrorsSent, mirrorsDropped, mirrorsSkippedBody, mirrorsFailed,
+         mirrorsCompleted, activeClients, activeUpstreams
+}
+
+public final class WorkerStats: @unchecked Sendable {
+    private let slots: UnsafeMutablePointer<UInt64>
+
+    public init() {
+        slots = .allocate(capacity: Counter.allCases.count)
+        slots.initialize(repeating: 0, count: Counter.allCases.count)
+    }
+
+    deinit { slots.deallocate() }
+
+    @inline(__always)
+    public func add(_ c: Counter, _ v: UInt64 = 1) { sy_counter_add(slots + c.rawValue, v) }
+
+    @inline(__always)
+    public func sub(_ c: Counter, _ v: UInt64 = 1) { sy_counter_sub(slots + c.rawValue, v) }
+
+    public func load(_ c: Counter) -> UInt64 { sy_counter_load(slots + c.rawValue) }
+}

@@ -1,0 +1,429 @@
+// A connection to one upstream endpoint: connect, send the attached client's request, parse
+// and relay the response, then go back to the worker's pool when both sides allow reuse.
+import Glibc
+import HTTP1
+import Reactor
+import Routing
+
+final class UpstreamConnection: Pollable {
+    enum State { case connecting, active, idle, closed }
+    enum BodyMode { case none, length, chunked, untilClose, tunnel }
+
+    unowned(unsafe) let worker: Worker
+    let endpointID: Int
+    var state: State = .connecting
+    /// The client whose exchange this connection serves (a strong reference for the length of
+    /// the exchange; the cycle is broken when the exchange ends).
+    var client: ClientConnection?
+
+    var inBuf = ByteBuffer()
+    /// Bytes at `inBuf.reader` that belong to the response and may go to the client.
+    var ready = 0
+    var parser: ResponseParser
+    var head = ResponseHead()
+    var canRead = false
+    var canWrite = false
+    var reused = false
+    var receivedAny = false
+    var headDone = false
+    var bodyMode: BodyMode = .none
+    var bodyRemaining: Int64 = 0
+    var chunked = ChunkedDecoder()
+    var complete = false
+    var eof = false
+    private var requestSent = false
+    private var reading = false
+
+    private init(worker: Worker, endpointID: Int) {
+        self.worker = worker
+        self.endpointID = endpointID
+        self.parser = ResponseParser(limits: worker.settings.limits)
+        super.init(loop: worker.loop)
+    }
+
+    /// Starts connecting; nil when the connect failed at once.
+    static func connect(worker: Worker, endpointID: Int, address: SocketAddress) -> UpstreamConnection? {
+        let fd: Int32
+        let connected: Bool
+        do {
+            fd = try Sys.socket(family: address.family)
+        } catch { return nil }
+        do {
+            connected = try Sys.connect(fd, address)
+        } catch {
+            Sys.close(fd)
+            return nil
+        }
+        Sys.setNoDelay(fd)
+        let c = UpstreamConnection(worker: worker, endpointID: endpointID)
+        do { try worker.loop.register(c, fd: fd) } catch {
+            Sys.close(fd)
+            return nil
+        }
+        worker.stats.add(.upstreamConnects)
+        worker.stats.add(.activeUpstreams)
+        if connected {
+            c.state = .active
+            c.canWrite = true
+        } else {
+            c.state = .connecting
+            worker.loop.setDeadline(c, afterMs: worker.settings.connectMs)
+        }
+        return c
+    }
+
+    var isUsable: Bool { state == .idle && fd >= 0 }
+
+    func attach(_ c: ClientConnection) {
+        client = c
+        ready = 0
+        headDone = false
+        complete = false
+        eof = false
+        receivedAny = false
+        requestSent = false
+        bodyMode = .none
+        parser.reset()
+        if state == .idle {
+            state = .active
+            reused = true
+            loop.clearDeadline(self)
+        }
+        if state == .active {
+            flushRequest()
+        }
+    }
+
+    // MARK: events
+
+    override func handleEvents(_ events: UInt32) {
+        if events & (PollEvents.input | PollEvents.peerClosed | PollEvents.hangUp | PollEvents.error) != 0 { canRead = true }
+        if events & PollEvents.output != 0 { canWrite = true }
+        switch state {
+        case .connecting:
+            if events & (PollEvents.output | PollEvents.error | PollEvents.hangUp) != 0 { finishConnect() }
+        case .idle:
+            // An idle pooled connection that becomes readable was closed by the upstream (or
+            // sent bytes nobody asked for): either way it is no longer usable.
+            if canRead {
+                worker.removeFromPool(self)
+                close()
+            }
+        case .active:
+            if canWrite { flushRequest() }
+            if canRead && state == .active { onReadable() }
+        case .closed:
+            break
+        }
+    }
+
+    private func finishConnect() {
+        let err = Sys.socketError(fd)
+        if err != 0 {
+            worker.stats.add(.upstreamConnectFailures)
+            failed(retryable: true, timeout: false)
+            return
+        }
+        state = .active
+        loop.clearDeadline(self)
+        canWrite = true
+        if client == nil {
+            close()
+            return
+        }
+        flushRequest()
+        if canRead && state == .active { onReadable() }
+    }
+
+    override func timerFired(now: UInt64) {
+        switch state {
+        case .connecting:
+            worker.stats.add(.upstreamConnectFailures)
+            failed(retryable: true, timeout: false)
+        case .active:
+            worker.stats.add(.upstreamTimeouts)
+            if !headDone {
+                failed(retryable: false, timeout: true)
+            } else {
+                let c = client
+                client = nil
+                close()
+                c?.abort()
+            }
+        case .idle:
+            worker.removeFromPool(self)
+            close()
+        case .closed:
+            break
+        }
+    }
+
+    // MARK: request
+
+    func flushRequest() {
+        guard state == .active, let c = client else { return }
+        var tookBody = false
+        while canWrite {
+            let headLen = c.upHead.readableCount - c.upHeadSent
+            let bodyLen = c.ready
+            if headLen == 0 && bodyLen == 0 { break }
+            let r: IOResult
+            do {
+                r = try Sys.writev2(fd, headLen > 0 ? UnsafeRawPointer(c.upHead.readPointer + c.upHeadSent) : nil, headLen,
+                                    bodyLen > 0 ? UnsafeRawPointer(c.inBuf.readPointer) : nil, bodyLen)
+            } catch {
+                failed(retryable: reused && !receivedAny && c.bodyBytesSent == 0, timeout: false)
+                return
+            }
+            switch r {
+            case .wouldBlock:
+                canWrite = false
+            case .done(let n):
+                let fromHead = min(n, headLen)
+                c.upHeadSent += fromHead
+                let fromBody = n - fromHead
+                if fromBody > 0 {
+                    c.inBuf.consume(fromBody)
+                    c.ready -= fromBody
+                    c.bodyBytesSent += Int64(fromBody)
+                    tookBody = true
+                }
+            }
+        }
+        if !requestSent && c.upHeadSent == c.upHead.readableCount && c.upHead.readableCount > 0 {
+            requestSent = true
+            if !headDone { loop.setDeadline(self, afterMs: worker.settings.responseMs) }
+        }
+        if tookBody && client === c { c.requestBytesTaken() }
+    }
+
+    // MARK: response
+
+    private func onReadable() {
+        guard !reading else { return }
+        reading = true
+        defer { reading = false }
+        while canRead && state == .active, let c = client {
+            let need = headDone ? worker.buffers.blockSize : worker.settings.limits.maxHeadBytes + 1
+            if !inBuf.hasStorage || (!headDone && inBuf.capacity < need) {
+                inBuf.reserve(need - inBuf.readableCount, pool: worker.buffers)
+            }
+            if inBuf.writableCount == 0 && inBuf.reader > 0 { inBuf.compact() }
+            let space = inBuf.writableCount
+            if space == 0 {
+                if !headDone {
+                    failed(retryable: false, timeout: false)   // head larger than the limit
+                }
+                return   // the client has not taken what is buffered yet
+            }
+            let r: IOResult
+            do { r = try Sys.read(fd, inBuf.writePointer, space) } catch {
+                readFailed(c)
+                return
+            }
+            switch r {
+            case .wouldBlock:
+                canRead = false
+            case .done(0):
+                endOfStream(c)
+                return
+            case .done(let n):
+                inBuf.writer += n
+                receivedAny = true
+                if headDone {
+                    loop.setDeadline(self, afterMs: worker.settings.idleMs)
+                    classify(c)
+                } else {
+                    parseHead(c)
+                }
+                guard client === c, state == .active || eof else { return }
+                c.flush()
+            }
+        }
+    }
+
+    private func parseHead(_ c: ClientConnection) {
+        while true {
+            switch parser.parse(inBuf.readableBytes, requestMethod: c.method, into: &head) {
+            case .incomplete:
+                return
+            case .failed:
+                failed(retryable: false, timeout: false)
+                return
+            case .complete:
+                let bytes = inBuf.readableBytes
+                let status = head.status
+                if status >= 100 && status < 200 && status != 101 {
+                    c.interimArrived(bytes, head)
+                    guard client === c else { return }
+                    inBuf.consume(Int(head.headLength))
+                    parser.reset()
+                    continue
+                }
+                if status == 101 && !c.head.upgrade {
+                    failed(retryable: false, timeout: false)
+                    return
+                }
+                headDone = true
+                loop.setDeadline(self, afterMs: worker.settings.idleMs)
+                switch head.framing {
+                case .none: bodyMode = .none
+                case .contentLength(let n):
+                    bodyMode = n > 0 ? .length : .none
+                    bodyRemaining = n
+                case .chunked:
+                    bodyMode = .chunked
+                    chunked.reset()
+                case .untilClose: bodyMode = .untilClose
+                }
+                if status == 101 { bodyMode = .tunnel }
+                c.responseHeadArrived(self, bytes, head)
+                guard client === c else { return }
+                inBuf.consume(Int(head.headLength))
+                parser.reset()
+                if bodyMode == .none {
+                    complete = true
+                    c.responseComplete()
+                    return
+                }
+                classify(c)
+                return
+            }
+        }
+    }
+
+    private func classify(_ c: ClientConnection) {
+        let unclassified = inBuf.readableCount - ready
+        guard unclassified > 0, !complete else { return }
+        switch bodyMode {
+        case .none:
+            return
+        case .untilClose, .tunnel:
+            ready = inBuf.readableCount
+            return
+        case .length:
+            let take = Int(min(Int64(unclassified), bodyRemaining))
+            ready += take
+            bodyRemaining -= Int64(take)
+            if bodyRemaining == 0 { complete = true }
+        case .chunked:
+            let bytes = UnsafeRawBufferPointer(start: inBuf.readPointer + ready, count: unclassified)
+            switch chunked.consume(bytes) {
+            case .needMore(let n): ready += n
+            case .done(let n):
+                ready += n
+                complete = true
+            case .failed:
+                let client = self.client
+                self.client = nil
+                close()
+                client?.abort()
+                return
+            }
+        }
+        if complete { c.responseComplete() }
+    }
+
+    private func endOfStream(_ c: ClientConnection) {
+        canRead = false
+        if !receivedAny {
+            // A reused connection the upstream had closed: safe to retry elsewhere.
+            failed(retryable: reused && c.bodyBytesSent == 0, timeout: false)
+            return
+        }
+        if !headDone {
+            failed(retryable: false, timeout: false)
+            return
+        }
+        switch bodyMode {
+        case .untilClose:
+            eof = true
+            complete = true
+            ready = inBuf.readableCount
+            closeSocket()
+            state = .closed
+            c.responseComplete()
+        case .tunnel:
+            eof = true
+            closeSocket()
+            state = .closed
+            c.flush()
+            if client === c && ready == 0 { c.tunnelClosed() }
+        default:
+            if complete {
+                eof = true
+                closeSocket()
+                state = .closed
+                return
+            }
+            // The upstream died mid-body: the client connection ends without a second response.
+            client = nil
+            close()
+            c.abort()
+        }
+    }
+
+    private func readFailed(_ c: ClientConnection) {
+        if !receivedAny {
+            failed(retryable: reused && c.bodyBytesSent == 0, timeout: false)
+        } else if !headDone {
+            failed(retryable: false, timeout: false)
+        } else {
+            client = nil
+            close()
+            c.abort()
+        }
+    }
+
+    /// The client wrote out every ready byte: resume reading if reading had paused.
+    func responseBytesTaken() {
+        if eof {
+            if bodyMode == .tunnel, let c = client { c.tunnelClosed() }
+            return
+        }
+        if canRead && state == .active && !reading { onReadable() }
+    }
+
+    // MARK: end of an exchange
+
+    func exchangeFinished(reusable: Bool) {
+        client = nil
+        if reusable && state == .active && complete && !eof && bodyMode != .tunnel && bodyMode != .untilClose
+            && head.keepAlive && inBuf.readableCount == ready && ready == 0 && !worker.draining {
+            inBuf.release(to: worker.buffers)
+            state = .idle
+            worker.returnToPool(self)
+        } else {
+            close()
+        }
+    }
+
+    /// The client no longer wants this exchange.
+    func abandon() {
+        client = nil
+        close()
+    }
+
+    private func failed(retryable: Bool, timeout: Bool) {
+        let c = client
+        client = nil
+        close()
+        c?.upstreamFailed(self, retryable: retryable, timeout: timeout)
+    }
+
+    func closeIdle() { close() }
+
+    /// Closes the socket but keeps buffered response bytes for the client to drain.
+    private func closeSocket() {
+        guard fd >= 0 else { return }
+        loop.close(self)
+        worker.stats.sub(.activeUpstreams)
+    }
+
+    func close() {
+        closeSocket()
+        if inBuf.hasStorage { inBuf.release(to: worker.buffers) }
+        state = .closed
+        ready = 0
+    }
+}

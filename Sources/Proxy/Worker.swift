@@ -1,0 +1,208 @@
+// One event loop's share of the proxy: its client connections, its upstream connection pools
+// (reused across its client connections), its balancers and its copy of the routing snapshot.
+import CLinux
+import Glibc
+import Reactor
+import Routing
+
+final class Worker {
+    let loop: EventLoop
+    let buffers: BufferPool
+    let settings: ProxySettings
+    let store: SnapshotStore
+    let stats: WorkerStats
+    private(set) var snapshot: Snapshot
+    private var version: UInt64
+
+    /// balancers[upstream][color], color 0 = blue or plain pool, 1 = green.
+    private var balancers: [[PoolBalancer]] = []
+    /// Idle upstream connections by endpoint id.
+    var idle: [[UpstreamConnection]] = []
+    private var addresses: [SocketAddress?] = []
+    /// Mirrored copies in flight, by upstream index of the current snapshot.
+    var mirrorsInFlight: [Int] = []
+
+    var listeners: [Listener] = []
+    private(set) var clients: [ClientConnection] = []
+    private var rng: UInt64
+    private(set) var draining = false
+    var onDrained: (@Sendable () -> Void)?
+    let maxClients: Int
+    let workerCount: Int
+
+    init(index: Int, workerCount: Int, settings: ProxySettings, store: SnapshotStore, stats: WorkerStats) throws(SystemError) {
+        loop = try EventLoop(index: index)
+        buffers = BufferPool(blockSize: 32 * 1024)
+        self.settings = settings
+        self.store = store
+        self.stats = stats
+        self.workerCount = workerCount
+        snapshot = store.snapshot
+        version = snapshot.version
+        maxClients = max(1, (settings.maxConnections + workerCount - 1) / workerCount)
+        rng = sy_random_seed() ^ UInt64(index &* 0x9E37_79B9)
+        rebuildBalancers()
+    }
+
+    // MARK: snapshot
+
+    /// The snapshot a request routes on; picks up a newly published one.
+    @inline(__always)
+    func currentSnapshot() -> Snapshot {
+        if store.version != version { refreshSnapshot() }
+        return snapshot
+    }
+
+    @inline(never)
+    private func refreshSnapshot() {
+        snapshot = store.snapshot
+        version = snapshot.version
+        rebuildBalancers()
+        closeIdleToRemovedEndpoints()
+    }
+
+    private func rebuildBalancers() {
+        balancers = snapshot.upstreams.map { u in
+            switch u.kind {
+            case .pool(let p): return [PoolBalancer(p)]
+            case .blueGreen(let bg): return [PoolBalancer(bg.blue), PoolBalancer(bg.green)]
+            }
+        }
+        let maxID = snapshot.upstreams.flatMap { u -> [Endpoint] in
+            switch u.kind {
+            case .pool(let p): return p.endpoints
+            case .blueGreen(let bg): return bg.blue.endpoints + bg.green.endpoints
+            }
+        }.map(\.id).max() ?? -1
+        if idle.count <= maxID {
+            idle.append(contentsOf: repeatElement([], count: maxID + 1 - idle.count))
+            addresses.append(contentsOf: repeatElement(nil, count: maxID + 1 - addresses.count))
+        }
+        if mirrorsInFlight.count != snapshot.upstreams.count {
+            // Copies in flight keep their own upstream index; counts are per snapshot layout.
+            mirrorsInFlight = Array(repeating: 0, count: snapshot.upstreams.count)
+        }
+    }
+
+    /// Idle pooled connections to endpoints that are no longer in any live set are closed.
+    private func closeIdleToRemovedEndpoints() {
+        var live = Set<Int>()
+        for u in snapshot.upstreams {
+            switch u.kind {
+            case .pool(let p): for e in p.endpoints where !e.draining { live.insert(e.id) }
+            case .blueGreen(let bg):
+                for e in bg.pool(bg.live).endpoints where !e.draining { live.insert(e.id) }
+                if bg.previewHeader != nil {
+                    for e in bg.pool(bg.live.other).endpoints where !e.draining { live.insert(e.id) }
+                }
+            }
+        }
+        // Upstreams used as mirrors or split variants are included above: every upstream is.
+        for id in idle.indices where !live.contains(id) && !idle[id].isEmpty {
+            let conns = idle[id]
+            idle[id].removeAll()
+            for c in conns { c.closeIdle() }
+        }
+    }
+
+    // MARK: endpoints
+
+    /// Picks an endpoint of `upstream` (color for blue/green) not yet tried.
+    func pickEndpoint(upstream: Int, color: Color?, tried: UInt64) -> (index: Int, endpoint: Endpoint)? {
+        let c = (color == .green) ? 1 : 0
+        guard upstream < balancers.count, c < balancers[upstream].count else { return nil }
+        guard let i = balancers[upstream][c].next(excluding: tried) else { return nil }
+        return (i, balancers[upstream][c].endpoints[i])
+    }
+
+    func address(for e: Endpoint) -> SocketAddress? {
+        if e.id < addresses.count, let a = addresses[e.id] { return a }
+        let a = SocketAddress(host: e.host, port: e.port)
+        if e.id < addresses.count { addresses[e.id] = a }
+        return a
+    }
+
+    /// An idle pooled connection to the endpoint, or a new one being connected.
+    func acquireUpstream(_ e: Endpoint) -> UpstreamConnection? {
+        if e.id < idle.count {
+            while let c = idle[e.id].popLast() {
+                if c.isUsable { return c }
+                c.closeIdle()
+            }
+        }
+        guard let addr = address(for: e) else { return nil }
+        return UpstreamConnection.connect(worker: self, endpointID: e.id, address: addr)
+    }
+
+    func returnToPool(_ c: UpstreamConnection) {
+        guard !draining, c.endpointID < idle.count else {
+            c.closeIdle()
+            return
+        }
+        idle[c.endpointID].append(c)
+        loop.setDeadline(c, afterMs: settings.upstreamIdleMs)
+    }
+
+    func removeFromPool(_ c: UpstreamConnection) {
+        guard c.endpointID < idle.count else { return }
+        if let i = idle[c.endpointID].firstIndex(where: { $0 === c }) {
+            idle[c.endpointID].remove(at: i)
+        }
+    }
+
+    // MARK: clients
+
+    func add(_ c: ClientConnection) {
+        c.slot = clients.count
+        clients.append(c)
+    }
+
+    func remove(_ c: ClientConnection) {
+        let i = c.slot
+        guard i >= 0, i < clients.count, clients[i] === c else { return }
+        let last = clients.removeLast()
+        if i < clients.count {
+            clients[i] = last
+            last.slot = i
+        }
+        c.slot = -1
+        if draining && clients.isEmpty { finishDrain() }
+    }
+
+    @inline(__always)
+    func nextRandom() -> UInt64 {
+        rng &+= 0x9E37_79B9_7F4A_7C15
+        var z = rng
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+
+    // MARK: drain
+
+    /// Stop accepting; close idle clients; let in-flight requests finish with Connection: close.
+    func beginDrain() {
+        guard !draining else { return }
+        draining = true
+        for l in listeners { l.stop() }
+        for c in clients { c.drain() }
+        for id in idle.indices {
+            let conns = idle[id]
+            idle[id].removeAll()
+            for c in conns { c.closeIdle() }
+        }
+        if clients.isEmpty { finishDrain() }
+    }
+
+    /// Closes every connection now (the drain timeout passed).
+    func forceClose() {
+        for c in clients { c.abort() }
+        finishDrain()
+    }
+
+    private func finishDrain() {
+        loop.stop()
+        onDrained?()
+        onDrained = nil
+    }
+}

@@ -1,0 +1,32 @@
+// `switchyard check --config FILE`: validate without starting anything.
+import Control
+import Foundation
+
+enum CheckCommand {
+    static let usage = """
+    usage: switchyard check --config FILE
+
+    Validates FILE: every error is printed with its file, key path and reason. Exit 0 when the
+    file is valid (warnings are printed but do not fail), 1 otherwise.
+
+    """
+
+    static func main(_ args: [String]) -> Int32 {
+        guard let opts = Options(args, valued: ["--config"], command: "check") else { return 1 }
+        if opts.wantsHelp { print(usage, terminator: ""); return 0 }
+        guard let path = opts.values["--config"] ?? opts.positional.first else {
+            CLI.fail("check: --config FILE is required")
+            return 1
+        }
+        do {
+            let result = try ConfigLoader.load(path: path)
+            for w in result.warnings { FileHandle.standardError.write(Data("warning: \(w)\n".utf8)) }
+            _ = try SnapshotBuilder.build(result.config, version: 1, registry: EndpointRegistry())
+            print("\(path): ok")
+            return 0
+        } catch {
+            FileHandle.standardError.write(Data("\(error)\n".utf8))
+            return 1
+        }
+    }
+}
