@@ -19,8 +19,14 @@ final class Worker {
     /// Idle upstream connections by endpoint id.
     var idle: [[UpstreamConnection]] = []
     private var addresses: [SocketAddress?] = []
-    /// Mirrored copies in flight, by upstream index of the current snapshot.
-    var mirrorsInFlight: [Int] = []
+    /// Mirror caps by upstream name (they outlive snapshots: copies in flight keep theirs),
+    /// and by upstream index of the current snapshot.
+    private var gatesByName: [String: MirrorGate] = [:]
+    private var gates: [MirrorGate?] = []
+    /// Idle shadow connections by endpoint id, and when a shadow endpoint that refused a
+    /// connection may be tried again.
+    private var mirrorIdle: [[MirrorConnection]] = []
+    private var mirrorDownUntil: [UInt64] = []
 
     var listeners: [Listener] = []
     private(set) var clients: [ClientConnection] = []
@@ -78,10 +84,11 @@ final class Worker {
             idle.append(contentsOf: repeatElement([], count: maxID + 1 - idle.count))
             addresses.append(contentsOf: repeatElement(nil, count: maxID + 1 - addresses.count))
         }
-        if mirrorsInFlight.count != snapshot.upstreams.count {
-            // Copies in flight keep their own upstream index; counts are per snapshot layout.
-            mirrorsInFlight = Array(repeating: 0, count: snapshot.upstreams.count)
+        if mirrorIdle.count <= maxID {
+            mirrorIdle.append(contentsOf: repeatElement([], count: maxID + 1 - mirrorIdle.count))
+            mirrorDownUntil.append(contentsOf: repeatElement(0, count: maxID + 1 - mirrorDownUntil.count))
         }
+        gates = Array(repeating: nil, count: snapshot.upstreams.count)
     }
 
     /// Idle pooled connections to endpoints that are no longer in any live set are closed.
@@ -150,6 +157,58 @@ final class Worker {
         }
     }
 
+    // MARK: mirrors
+
+    func mirrorGate(upstream: Int) -> MirrorGate {
+        if let g = gates[upstream] { return g }
+        let u = snapshot.upstreams[upstream]
+        let cap = max(1, (u.mirrorMaxInFlight + workerCount - 1) / workerCount)
+        let g: MirrorGate
+        if let existing = gatesByName[u.name], existing.cap == cap { g = existing } else {
+            g = MirrorGate(cap: cap)
+            if let old = gatesByName[u.name] { g.inFlight = old.inFlight }
+            gatesByName[u.name] = g
+        }
+        gates[upstream] = g
+        return g
+    }
+
+    /// A pooled or new connection to a shadow endpoint; nil while the endpoint is marked down.
+    func acquireMirrorConnection(_ e: Endpoint) -> MirrorConnection? {
+        guard e.id < mirrorIdle.count else { return nil }
+        if loop.now < mirrorDownUntil[e.id] { return nil }
+        while let c = mirrorIdle[e.id].popLast() {
+            if c.isUsable {
+                loop.clearDeadline(c)
+                return c
+            }
+            c.close()
+        }
+        guard let addr = address(for: e) else { return nil }
+        guard let c = MirrorConnection.connect(worker: self, endpointID: e.id, address: addr) else {
+            mirrorEndpointFailed(e.id)
+            return nil
+        }
+        return c
+    }
+
+    /// A shadow endpoint refused or timed out: leave it alone for a second rather than paying
+    /// a failed connect for every copy.
+    func mirrorEndpointFailed(_ id: Int) {
+        if id < mirrorDownUntil.count { mirrorDownUntil[id] = loop.now + 1_000 }
+    }
+
+    func returnMirrorToPool(_ c: MirrorConnection) {
+        guard c.endpointID < mirrorIdle.count else { c.close(); return }
+        mirrorIdle[c.endpointID].append(c)
+        loop.setDeadline(c, afterMs: settings.upstreamIdleMs)
+    }
+
+    func removeMirrorFromPool(_ c: MirrorConnection) {
+        guard c.endpointID < mirrorIdle.count else { return }
+        if let i = mirrorIdle[c.endpointID].firstIndex(where: { $0 === c }) { mirrorIdle[c.endpointID].remove(at: i) }
+    }
+
     // MARK: clients
 
     func add(_ c: ClientConnection) {
@@ -190,6 +249,11 @@ final class Worker {
             let conns = idle[id]
             idle[id].removeAll()
             for c in conns { c.closeIdle() }
+        }
+        for id in mirrorIdle.indices {
+            let conns = mirrorIdle[id]
+            mirrorIdle[id].removeAll()
+            for c in conns { c.close() }
         }
         if clients.isEmpty { finishDrain() }
     }
