@@ -11,6 +11,7 @@ enum CLI {
     usage: switchyard COMMAND [options]
 
     commands:
+      demo   [--port N]             run the built-in demo (canary, A/B, blue/green, shadow)
       run    --config FILE          run the proxy
       check  --config FILE          validate a config file (exit 0 valid, 1 invalid)
       echo   --listen ADDR [--name NAME] [--delay-ms N]
@@ -28,6 +29,7 @@ enum CLI {
         let rest = Array(args.dropFirst())
         switch command {
         case "run": return RunCommand.main(rest)
+        case "demo": return DemoCommand.main(rest)
         case "check": return CheckCommand.main(rest)
         case "echo": return EchoCommand.main(rest)
         case "help", "--help", "-h":
