@@ -1,0 +1,106 @@
+// `host:port` addresses of listeners, endpoints and the admin listener: parsing, and resolving
+// host names with getaddrinfo once, when the config is loaded, into a numeric address.
+import Glibc
+
+public struct AddressError: Error, Sendable, CustomStringConvertible {
+    public var reason: String
+    public var description: String { reason }
+}
+
+public struct Address: Sendable, Hashable, CustomStringConvertible {
+    /// The host as written: a name or a numeric address, without brackets.
+    public var host: String
+    public var port: UInt16
+    /// The numeric address `host` resolved to.
+    public var numericHost: String
+
+    public init(host: String, port: UInt16, numericHost: String) {
+        self.host = host
+        self.port = port
+        self.numericHost = numericHost
+    }
+
+    /// Parses `host:port`, `[v6]:port`, `0.0.0.0:80`, and resolves the host. A name with both
+    /// IPv4 and IPv6 addresses resolves to its first IPv4 one (loopback upstreams usually listen
+    /// on 127.0.0.1 while `localhost` may list ::1 first). `allowPortZero` is for addresses the
+    /// proxy listens on, where port 0 lets the kernel choose (tests never bind fixed ports).
+    public init(parsing text: String, allowPortZero: Bool = false) throws(AddressError) {
+        let (host, port, bracketed) = try Self.split(text, allowPortZero: allowPortZero)
+        self.host = host
+        self.port = port
+        self.numericHost = try Self.resolve(host, numericOnly: bracketed)
+    }
+
+    public var isIPv6: Bool { numericHost.contains(":") }
+
+    /// `numeric:port`, with brackets for IPv6: the identity of an endpoint (EndpointRegistry key,
+    /// Routing's `Endpoint.address`).
+    public var description: String { isIPv6 ? "[\(numericHost)]:\(port)" : "\(numericHost):\(port)" }
+
+    /// `host:port` as written in the config.
+    public var written: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+
+    private static func split(_ text: String, allowPortZero: Bool) throws(AddressError) -> (host: String, port: UInt16, bracketed: Bool) {
+        let example = "expected \"host:port\", e.g. \"127.0.0.1:8080\" or \"[::1]:8080\""
+        let host: Substring
+        let portText: Substring
+        let bracketed = text.hasPrefix("[")
+        if bracketed {
+            guard let close = text.firstIndex(of: "]") else {
+                throw AddressError(reason: "\"\(text)\": missing ']' after the IPv6 address")
+            }
+            host = text[text.index(after: text.startIndex)..<close]
+            let rest = text[text.index(after: close)...]
+            guard rest.hasPrefix(":") else { throw AddressError(reason: "\"\(text)\": missing port; \(example)") }
+            portText = rest.dropFirst()
+        } else {
+            guard let colon = text.lastIndex(of: ":") else {
+                throw AddressError(reason: "\"\(text)\": missing port; \(example)")
+            }
+            host = text[..<colon]
+            portText = text[text.index(after: colon)...]
+            if host.contains(":") {
+                throw AddressError(reason: "\"\(text)\": put an IPv6 address in brackets, e.g. \"[::1]:8080\"")
+            }
+        }
+        guard !host.isEmpty else { throw AddressError(reason: "\"\(text)\": missing host; \(example)") }
+        guard !portText.isEmpty, portText.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }),
+              let port = Int(portText), ((allowPortZero ? 0 : 1)...65535).contains(port)
+        else {
+            throw AddressError(reason: "\"\(text)\": port must be a number between \(allowPortZero ? 0 : 1) and 65535")
+        }
+        if !bracketed && !ConfigTokens.isHostName(String(host)) {
+            throw AddressError(reason: "\"\(text)\": invalid host \"\(host)\"")
+        }
+        return (String(host), UInt16(port), bracketed)
+    }
+
+    private static func resolve(_ host: String, numericOnly: Bool) throws(AddressError) -> String {
+        var hints = addrinfo()
+        hints.ai_family = numericOnly ? AF_INET6 : AF_UNSPEC
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        hints.ai_flags = numericOnly ? AI_NUMERICHOST : 0
+        var list: UnsafeMutablePointer<addrinfo>?
+        let status = getaddrinfo(host, nil, &hints, &list)
+        guard status == 0, let list else {
+            let reason = String(cString: gai_strerror(status))
+            throw AddressError(reason: numericOnly ? "\"\(host)\" is not an IPv6 address" : "cannot resolve \"\(host)\": \(reason)")
+        }
+        defer { freeaddrinfo(list) }
+        var chosen: UnsafeMutablePointer<addrinfo>?
+        var cursor: UnsafeMutablePointer<addrinfo>? = list
+        while let entry = cursor {
+            if entry.pointee.ai_family == AF_INET { chosen = entry; break }
+            if chosen == nil && entry.pointee.ai_family == AF_INET6 { chosen = entry }
+            cursor = entry.pointee.ai_next
+        }
+        guard let chosen else { throw AddressError(reason: "\"\(host)\" has no IPv4 or IPv6 address") }
+        var buffer = [CChar](repeating: 0, count: Int(NI_MAXHOST))
+        let rc = getnameinfo(chosen.pointee.ai_addr, chosen.pointee.ai_addrlen, &buffer, socklen_t(buffer.count),
+                             nil, 0, NI_NUMERICHOST)
+        guard rc == 0 else {
+            throw AddressError(reason: "cannot format the address of \"\(host)\": \(String(cString: gai_strerror(rc)))")
+        }
+        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+}

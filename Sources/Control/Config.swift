@@ -1,0 +1,401 @@
+// The validated configuration: plain values with every default filled in. Runtime changes (set
+// weights, flip, endpoint add/remove/drain, set mirror) edit a copy of it and rebuild the
+// snapshot with SnapshotBuilder, so everything here is a `var` with lookups by name.
+import Routing
+
+public struct Config: Sendable, Equatable {
+    /// Event loops; 0 = one per core.
+    public var workers: Int = 0
+    public var listeners: [Listener] = []
+    public var limits = Limits()
+    public var timeouts = Timeouts()
+    /// Sorted by name (the subscript keeps them sorted), so snapshot indexes do not depend on
+    /// the order keys were written in.
+    public var upstreams: [Upstream] = []
+    /// In file order: the first matching route wins.
+    public var routes: [Route] = []
+    /// nil: no control socket.
+    public var control: ControlSocket? = nil
+    /// nil: no admin listener.
+    public var admin: Admin? = nil
+
+    public init() {}
+
+    public func upstreamIndex(named name: String) -> Int? { upstreams.firstIndex { $0.name == name } }
+    public func routeIndex(named name: String) -> Int? { routes.firstIndex { $0.name == name } }
+
+    /// The upstream called `name`. Setting replaces it (or inserts it in name order); setting
+    /// nil removes it.
+    public subscript(upstream name: String) -> Upstream? {
+        get { upstreamIndex(named: name).map { upstreams[$0] } }
+        set {
+            if let index = upstreamIndex(named: name) { upstreams.remove(at: index) }
+            guard var upstream = newValue else { return }
+            upstream.name = name
+            let at = upstreams.firstIndex { $0.name > name } ?? upstreams.count
+            upstreams.insert(upstream, at: at)
+        }
+    }
+
+    /// The route called `name`. Setting replaces it in place (or appends it); nil removes it.
+    public subscript(route name: String) -> Route? {
+        get { routeIndex(named: name).map { routes[$0] } }
+        set {
+            let index = routeIndex(named: name)
+            guard var route = newValue else {
+                if let index { routes.remove(at: index) }
+                return
+            }
+            route.name = name
+            if let index { routes[index] = route } else { routes.append(route) }
+        }
+    }
+
+    /// Names of the upstreams some route sends to or mirrors to.
+    public var referencedUpstreams: Set<String> {
+        var names = Set<String>()
+        for route in routes {
+            names.formUnion(route.primaryUpstreams)
+            names.formUnion(route.mirrors.map(\.upstream))
+        }
+        return names
+    }
+}
+
+extension Config {
+    public struct Listener: Sendable, Equatable {
+        public var address: Address
+        public init(address: Address) { self.address = address }
+    }
+
+    public struct Limits: Sendable, Equatable {
+        public var maxConnections = 10_000
+        public var maxHeaderBytes = 16_384
+        public var maxHeaders = 100
+        public var maxUriBytes = 8_192
+        /// 0 = unlimited.
+        public var maxBodyBytes = 0
+        public init() {}
+    }
+
+    public struct Timeouts: Sendable, Equatable {
+        public var connectMs = 2_000
+        public var headerMs = 10_000
+        public var responseMs = 60_000
+        public var idleMs = 60_000
+        public var upstreamIdleMs = 30_000
+        public var drainMs = 10_000
+        public init() {}
+    }
+
+    public struct ControlSocket: Sendable, Equatable {
+        public var socket = "/run/switchyard/control.sock"
+        /// Permission bits of the socket file.
+        public var mode = 0o600
+        /// Where runtime changes are saved; nil keeps them in memory only.
+        public var stateFile: String? = nil
+        public init() {}
+    }
+
+    public struct Admin: Sendable, Equatable {
+        public var address: Address
+        public init(address: Address) { self.address = address }
+    }
+}
+
+// MARK: - Upstreams
+
+extension Config {
+    public struct Endpoint: Sendable, Equatable {
+        public var address: Address
+        public var weight: Int
+        /// Takes no new requests; set at run time by `endpoint drain`.
+        public var draining: Bool
+
+        public init(address: Address, weight: Int = 1, draining: Bool = false) {
+            self.address = address
+            self.weight = weight
+            self.draining = draining
+        }
+    }
+
+    public struct Pool: Sendable, Equatable {
+        public var endpoints: [Endpoint]
+
+        public init(endpoints: [Endpoint]) { self.endpoints = endpoints }
+
+        /// The endpoint at `address`, matched as resolved (`Address.description`) or as written.
+        public func endpointIndex(address: String) -> Int? {
+            endpoints.firstIndex { $0.address.description == address || $0.address.written == address }
+        }
+    }
+
+    public struct Warmup: Sendable, Equatable {
+        public var path = "/"
+        public var requests = 10
+        public var timeoutMs = 5_000
+        public init() {}
+    }
+
+    public struct BlueGreen: Sendable, Equatable {
+        public var blue: Pool
+        public var green: Pool
+        public var live: Color
+        /// A request whose header names the idle color reaches the idle color; nil disables.
+        public var previewHeader: String?
+        /// Requests sent to the idle color before a flip; nil: flip at once.
+        public var warmup: Warmup?
+
+        public init(blue: Pool, green: Pool, live: Color, previewHeader: String? = nil, warmup: Warmup? = nil) {
+            self.blue = blue
+            self.green = green
+            self.live = live
+            self.previewHeader = previewHeader
+            self.warmup = warmup
+        }
+
+        public subscript(color: Color) -> Pool {
+            get { color == .blue ? blue : green }
+            set { if color == .blue { blue = newValue } else { green = newValue } }
+        }
+    }
+
+    public enum UpstreamKind: Sendable, Equatable {
+        case pool(Pool)
+        case blueGreen(BlueGreen)
+    }
+
+    public struct Upstream: Sendable, Equatable {
+        public var name: String
+        public var kind: UpstreamKind
+        /// Cap on concurrent mirrored copies sent to this upstream.
+        public var maxInFlight: Int
+
+        public init(name: String, kind: UpstreamKind, maxInFlight: Int = 100) {
+            self.name = name
+            self.kind = kind
+            self.maxInFlight = maxInFlight
+        }
+
+        public var blueGreen: BlueGreen? {
+            if case .blueGreen(let bg) = kind { return bg } else { return nil }
+        }
+
+        /// A plain upstream's pool (`color` nil), or one color of a blue/green upstream; nil
+        /// when `color` does not fit the kind.
+        public func pool(_ color: Color?) -> Pool? {
+            switch (kind, color) {
+            case (.pool(let pool), nil): return pool
+            case (.blueGreen(let bg), let color?): return bg[color]
+            default: return nil
+            }
+        }
+
+        /// Edits the pool `pool(color)` names; false when `color` does not fit the kind.
+        @discardableResult
+        public mutating func updatePool(_ color: Color?, _ edit: (inout Pool) -> Void) -> Bool {
+            switch (kind, color) {
+            case (.pool(var pool), nil):
+                edit(&pool)
+                kind = .pool(pool)
+            case (.blueGreen(var bg), let color?):
+                edit(&bg[color])
+                kind = .blueGreen(bg)
+            default:
+                return false
+            }
+            return true
+        }
+    }
+}
+
+// MARK: - Routes
+
+extension Config {
+    public struct HeaderMatch: Sendable, Equatable {
+        public var name: String
+        /// nil: the header only has to be present (`"*"` in the file).
+        public var value: String?
+        public init(name: String, value: String?) {
+            self.name = name
+            self.value = value
+        }
+    }
+
+    public struct Match: Sendable, Equatable {
+        /// Lowercased; `*.example.com` matches any subdomain. Empty = any host.
+        public var hosts: [String] = []
+        public var pathPrefix: String? = nil
+        /// Uppercased. Empty = any method.
+        public var methods: [String] = []
+        /// All must match.
+        public var headers: [HeaderMatch] = []
+        public init() {}
+    }
+
+    public enum Rewrite: Sendable, Equatable {
+        case stripPrefix(String)
+        case prefix(String)
+    }
+
+    public struct Variant: Sendable, Equatable {
+        public var name: String
+        public var upstream: String
+        public var weight: Int
+        public init(name: String, upstream: String, weight: Int) {
+            self.name = name
+            self.upstream = upstream
+            self.weight = weight
+        }
+    }
+
+    public enum RuleSource: Sendable, Equatable {
+        case cookie(name: String, value: String)
+        case header(name: String, value: String)
+    }
+
+    public struct Rule: Sendable, Equatable {
+        public var source: RuleSource
+        public var variant: String
+        public init(source: RuleSource, variant: String) {
+            self.source = source
+            self.variant = variant
+        }
+    }
+
+    public enum StickyKey: Sendable, Equatable {
+        case header(String)
+        case cookie(String)
+    }
+
+    /// The key that signs assignment cookies, and where it came from. Printing it shows only
+    /// the source.
+    public struct Secret: Sendable, Equatable, CustomStringConvertible {
+        public enum Source: Sendable, Equatable {
+            case file(String)
+            case environment(String)
+        }
+        public var source: Source
+        public var bytes: [UInt8]
+
+        public init(source: Source, bytes: [UInt8]) {
+            self.source = source
+            self.bytes = bytes
+        }
+
+        public var description: String {
+            switch source {
+            case .file(let path): return "secretFile \(path)"
+            case .environment(let name): return "secretEnv \(name)"
+            }
+        }
+    }
+
+    public struct Sticky: Sendable, Equatable {
+        /// The assignment cookie; default `sy-<route name>`.
+        public var cookie: String
+        /// Default 604800 (7 days).
+        public var maxAgeSeconds: Int
+        /// Derive the bucket from this header or cookie instead of a random one.
+        public var key: StickyKey?
+        /// Seeds the bucket hash; default the route name.
+        public var salt: String
+        /// Signs the assignment cookie; nil: unsigned.
+        public var secret: Secret?
+
+        public init(cookie: String, maxAgeSeconds: Int = 604_800, key: StickyKey? = nil, salt: String, secret: Secret? = nil) {
+            self.cookie = cookie
+            self.maxAgeSeconds = maxAgeSeconds
+            self.key = key
+            self.salt = salt
+            self.secret = secret
+        }
+    }
+
+    public struct Split: Sendable, Equatable {
+        public static let defaultOverrideHeader = "X-Switchyard-Variant"
+
+        /// Bucket ranges follow this order.
+        public var variants: [Variant]
+        public var rules: [Rule]
+        /// Names a variant to serve (QA); nil disables.
+        public var overrideHeader: String?
+        public var sticky: Sticky?
+
+        public init(variants: [Variant], rules: [Rule] = [], overrideHeader: String? = Split.defaultOverrideHeader,
+                    sticky: Sticky? = nil) {
+            self.variants = variants
+            self.rules = rules
+            self.overrideHeader = overrideHeader
+            self.sticky = sticky
+        }
+
+        public func variantIndex(named name: String) -> Int? { variants.firstIndex { $0.name == name } }
+    }
+
+    public enum Target: Sendable, Equatable {
+        case upstream(String)
+        case split(Split)
+    }
+
+    public struct Mirror: Sendable, Equatable {
+        public static let defaultMethods = ["GET", "HEAD", "OPTIONS"]
+
+        public var upstream: String
+        /// 0 < percent <= 100, fractions allowed.
+        public var percent: Double
+        /// Larger bodies are not mirrored. Default 1 MiB.
+        public var maxBodyBytes: Int
+        /// Uppercased; empty = every method (`["*"]` in the file).
+        public var methods: [String]
+        /// Appended to the Host header of the copy.
+        public var hostSuffix: String?
+
+        public init(upstream: String, percent: Double, maxBodyBytes: Int = 1_048_576,
+                    methods: [String] = Mirror.defaultMethods, hostSuffix: String? = nil) {
+            self.upstream = upstream
+            self.percent = percent
+            self.maxBodyBytes = maxBodyBytes
+            self.methods = methods
+            self.hostSuffix = hostSuffix
+        }
+    }
+
+    public struct Route: Sendable, Equatable {
+        public static let defaultVariantHeader = "X-Switchyard-Variant"
+
+        public var name: String
+        public var match: Match
+        public var rewrite: Rewrite?
+        public var target: Target
+        public var mirrors: [Mirror]
+        /// Response header naming the variant served; nil disables.
+        public var variantHeader: String?
+
+        public init(name: String, match: Match = Match(), rewrite: Rewrite? = nil, target: Target,
+                    mirrors: [Mirror] = [], variantHeader: String? = Route.defaultVariantHeader) {
+            self.name = name
+            self.match = match
+            self.rewrite = rewrite
+            self.target = target
+            self.mirrors = mirrors
+            self.variantHeader = variantHeader
+        }
+
+        /// The split, if the route has one. Setting it makes the route a split route.
+        public var split: Split? {
+            get { if case .split(let split) = target { return split } else { return nil } }
+            set { if let newValue { target = .split(newValue) } }
+        }
+
+        /// The upstreams that serve this route's requests (not its mirrors).
+        public var primaryUpstreams: [String] {
+            switch target {
+            case .upstream(let name): return [name]
+            case .split(let split): return split.variants.map(\.upstream)
+            }
+        }
+
+        public func mirrorIndex(upstream: String) -> Int? { mirrors.firstIndex { $0.upstream == upstream } }
+    }
+}

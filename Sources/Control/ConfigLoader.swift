@@ -1,0 +1,216 @@
+// Loading a config file: read, parse, validate every section and report all problems at once.
+// Also owns the small top-level sections (workers, listeners, limits, timeouts, control, admin).
+import Foundation
+import Glibc
+import Routing
+
+public struct ConfigError: Error, Sendable, CustomStringConvertible {
+    /// One problem each: `file:line: key.path: reason`.
+    public var messages: [String]
+
+    public init(messages: [String]) { self.messages = messages }
+
+    public var description: String { messages.joined(separator: "\n") }
+}
+
+public struct ConfigLoadResult: Sendable {
+    public var config: Config
+    /// Not errors: an upstream no route uses (it may be staged), a mirror to a route's own
+    /// upstream.
+    public var warnings: [String]
+
+    public init(config: Config, warnings: [String]) {
+        self.config = config
+        self.warnings = warnings
+    }
+}
+
+public enum ConfigLoader {
+    public static func load(path: String) throws(ConfigError) -> ConfigLoadResult {
+        switch ConfigFiles.read(path) {
+        case .success(let bytes): return try parse(bytes: bytes, file: path)
+        case .failure(let reason): throw ConfigError(messages: ["\(path): cannot read: \(reason)"])
+        }
+    }
+
+    /// `file` names the source in messages.
+    public static func parse(data: Data, file: String) throws(ConfigError) -> ConfigLoadResult {
+        try parse(bytes: [UInt8](data), file: file)
+    }
+
+    static func parse(bytes: [UInt8], file: String) throws(ConfigError) -> ConfigLoadResult {
+        let root: JSONNode
+        do throws(JSONSyntaxError) {
+            root = try JSONParser.parse(bytes)
+        } catch {
+            throw ConfigError(messages: ["\(file):\(error.line):\(error.column): \(error.reason)"])
+        }
+        let diagnostics = Diagnostics(file: file)
+        let config = ConfigParser(diagnostics: diagnostics)
+            .config(ConfigValue(node: root, path: .root, diagnostics: diagnostics))
+        guard diagnostics.errors.isEmpty else { throw ConfigError(messages: diagnostics.errors) }
+        return ConfigLoadResult(config: config, warnings: diagnostics.warnings)
+    }
+}
+
+/// Turns a parsed document into a `Config`, one section at a time. With errors the result is
+/// incomplete and only the diagnostics matter.
+struct ConfigParser {
+    let diagnostics: Diagnostics
+
+    func config(_ root: ConfigValue) -> Config {
+        var config = Config()
+        guard let object = root.object(keys: ["workers", "listeners", "limits", "timeouts", "upstreams", "routes",
+                                              "control", "admin"])
+        else { return config }
+        config.workers = object.int("workers", default: 0, 0...256)
+        if let value = object.required("listeners") { config.listeners = listeners(value) }
+        if let value = object["limits"] { config.limits = limits(value) }
+        if let value = object["timeouts"] { config.timeouts = timeouts(value) }
+        var declared = DeclaredUpstreams()
+        if let value = object.required("upstreams") { (config.upstreams, declared) = upstreams(value) }
+        if let value = object.required("routes") { config.routes = routes(value, upstreams: declared.names) }
+        if let value = object["control"] { config.control = control(value) }
+        if let value = object["admin"] { config.admin = admin(value, listeners: config.listeners) }
+
+        let used = config.referencedUpstreams
+        for name in declared.names where !used.contains(name) {
+            diagnostics.warning(ConfigPath.root.key("upstreams").key(name), line: declared.lines[name],
+                                "not used by any route (staged?)")
+        }
+        return config
+    }
+
+    /// An address string, resolved; errors carry the value's key path. Port 0 (any free port)
+    /// only for addresses the proxy listens on.
+    func address(_ value: ConfigValue, listening: Bool = false) -> Address? {
+        guard let text = value.string() else { return nil }
+        do throws(AddressError) {
+            return try Address(parsing: text, allowPortZero: listening)
+        } catch {
+            value.error(error.reason)
+            return nil
+        }
+    }
+
+    /// A header name (an HTTP token), as written.
+    func headerName(_ value: ConfigValue) -> String? {
+        guard let name = value.string() else { return nil }
+        guard ConfigTokens.isToken(name) else {
+            value.error("\"\(name)\" is not a valid header name")
+            return nil
+        }
+        return name
+    }
+
+    /// An optional header-name key whose `null` disables the feature.
+    func optionalHeaderName(_ object: ConfigObject, _ key: String, default fallback: String) -> String? {
+        guard let value = object[key] else { return fallback }
+        return value.isNull ? nil : headerName(value)
+    }
+
+    private func listeners(_ value: ConfigValue) -> [Config.Listener] {
+        guard let elements = value.array() else { return [] }
+        if elements.isEmpty { value.error("must list at least one listener") }
+        var listeners: [Config.Listener] = []
+        var seen: [String: Int] = [:]  // by resolved address: "localhost:80" is "127.0.0.1:80"
+        for (index, element) in elements.enumerated() {
+            guard let object = element.object(keys: ["address"]),
+                  let address = object.required("address").flatMap({ self.address($0, listening: true) })
+            else { continue }
+            if address.port != 0, let first = seen[address.description] {
+                element.error("duplicate listener address \(address) (also listeners[\(first)])")
+            }
+            seen[address.description] = seen[address.description] ?? index
+            listeners.append(Config.Listener(address: address))
+        }
+        return listeners
+    }
+
+    private func limits(_ value: ConfigValue) -> Config.Limits {
+        var limits = Config.Limits()
+        guard let object = value.object(keys: ["maxConnections", "maxHeaderBytes", "maxHeaders", "maxUriBytes",
+                                               "maxBodyBytes"])
+        else { return limits }
+        let positive = 1...Int.max
+        limits.maxConnections = object.int("maxConnections", default: limits.maxConnections, positive)
+        limits.maxHeaderBytes = object.int("maxHeaderBytes", default: limits.maxHeaderBytes, positive)
+        limits.maxHeaders = object.int("maxHeaders", default: limits.maxHeaders, positive)
+        limits.maxUriBytes = object.int("maxUriBytes", default: limits.maxUriBytes, positive)
+        limits.maxBodyBytes = object.int("maxBodyBytes", default: limits.maxBodyBytes, 0...Int.max)
+        return limits
+    }
+
+    private func timeouts(_ value: ConfigValue) -> Config.Timeouts {
+        var timeouts = Config.Timeouts()
+        guard let object = value.object(keys: ["connectMs", "headerMs", "responseMs", "idleMs", "upstreamIdleMs",
+                                               "drainMs"])
+        else { return timeouts }
+        let positive = 1...Int.max
+        timeouts.connectMs = object.int("connectMs", default: timeouts.connectMs, positive)
+        timeouts.headerMs = object.int("headerMs", default: timeouts.headerMs, positive)
+        timeouts.responseMs = object.int("responseMs", default: timeouts.responseMs, positive)
+        timeouts.idleMs = object.int("idleMs", default: timeouts.idleMs, positive)
+        timeouts.upstreamIdleMs = object.int("upstreamIdleMs", default: timeouts.upstreamIdleMs, positive)
+        timeouts.drainMs = object.int("drainMs", default: timeouts.drainMs, positive)
+        return timeouts
+    }
+
+    private func control(_ value: ConfigValue) -> Config.ControlSocket {
+        var control = Config.ControlSocket()
+        guard let object = value.object(keys: ["socket", "mode", "stateFile"]) else { return control }
+        if let socket = object["socket"]?.nonEmptyString() { control.socket = socket }
+        if let mode = object["mode"] {
+            let text = mode.node.isString ? mode.string() : nil
+            if let text, (3...4).contains(text.count), text.allSatisfy({ ("0"..."7").contains($0) }),
+               let bits = Int(text, radix: 8) {
+                control.mode = bits
+            } else {
+                mode.error("expected an octal string like \"0600\", got \(text.map { "\"\($0)\"" } ?? mode.node.kindDescription)")
+            }
+        }
+        if let stateFile = object["stateFile"] { control.stateFile = stateFile.nonEmptyString() }
+        return control
+    }
+
+    private func admin(_ value: ConfigValue, listeners: [Config.Listener]) -> Config.Admin? {
+        guard let object = value.object(keys: ["address"]) else { return nil }
+        guard let field = object["address"] else {
+            return (try? Address(parsing: "127.0.0.1:9901")).map(Config.Admin.init)
+        }
+        guard let address = address(field) else { return nil }
+        if let index = listeners.firstIndex(where: { $0.address.description == address.description }) {
+            field.error("\(address) is also listeners[\(index)]")
+        }
+        return Config.Admin(address: address)
+    }
+}
+
+extension JSONNode {
+    var isString: Bool { if case .string = value { return true } else { return false } }
+}
+
+/// Reading whole files (the config, sticky secrets) with the system's reason on failure.
+enum ConfigFiles {
+    static func read(_ path: String) -> Result<[UInt8], ReadFailure> {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return .failure(ReadFailure(errno: errno)) }
+        defer { close(fd) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65_536)
+        while true {
+            let count = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            if count < 0 {
+                if errno == EINTR { continue }
+                return .failure(ReadFailure(errno: errno))
+            }
+            if count == 0 { return .success(bytes) }
+            bytes.append(contentsOf: chunk[0..<count])
+        }
+    }
+
+    struct ReadFailure: Error, CustomStringConvertible {
+        var errno: Int32
+        var description: String { String(cString: strerror(errno)) }
+    }
+}

@@ -1,0 +1,122 @@
+// The `upstreams` section: plain pools and blue/green upstreams, their endpoints, preview header
+// and warmup.
+import Routing
+
+/// Every name under `upstreams`, valid or not, so a route naming an upstream whose body has
+/// errors is not also reported as unknown.
+struct DeclaredUpstreams {
+    var names: [String] = []
+    var lines: [String: Int] = [:]
+}
+
+extension ConfigParser {
+    static let defaultPreviewHeader = "X-Switchyard-Preview"
+
+    func upstreams(_ value: ConfigValue) -> ([Config.Upstream], DeclaredUpstreams) {
+        var declared = DeclaredUpstreams()
+        guard let map = value.map() else { return ([], declared) }
+        if map.members.isEmpty { value.error("must name at least one upstream") }
+        var upstreams: [Config.Upstream] = []
+        for member in map.members {
+            declared.names.append(member.key)
+            declared.lines[member.key] = member.line
+        }
+        for (name, field) in map.entries {
+            if !ConfigTokens.isName(name) {
+                diagnostics.error(field.path, line: declared.lines[name], "invalid upstream name: \(ConfigTokens.nameRule)")
+            }
+            if let upstream = upstream(name, field) { upstreams.append(upstream) }
+        }
+        upstreams.sort { $0.name < $1.name }
+        return (upstreams, declared)
+    }
+
+    private func upstream(_ name: String, _ value: ConfigValue) -> Config.Upstream? {
+        guard let object = value.object(keys: ["endpoints", "maxInFlight", "blue", "green", "live", "preview", "warmup"])
+        else { return nil }
+        let maxInFlight = object.int("maxInFlight", default: 100, 1...1_000_000)
+        let isBlueGreen = object.has("blue") || object.has("green")
+        if object.has("endpoints") && isBlueGreen {
+            object.error("has both \"endpoints\" and \"blue\"/\"green\"; use one")
+            return nil
+        }
+        if !isBlueGreen {
+            for key in ["live", "preview", "warmup"] {
+                object[key]?.error("only allowed on a blue/green upstream")
+            }
+            guard let endpoints = object["endpoints"] else {
+                object.error("needs \"endpoints\", or \"blue\" and \"green\"")
+                return nil
+            }
+            return pool(endpoints).map { Config.Upstream(name: name, kind: .pool($0), maxInFlight: maxInFlight) }
+        }
+
+        let blue = object.required("blue").flatMap(colorPool)
+        let green = object.required("green").flatMap(colorPool)
+        var live: Color?
+        if let field = object.required("live"), let text = field.string() {
+            switch text {
+            case "blue": live = .blue
+            case "green": live = .green
+            default: field.error("must be \"blue\" or \"green\", got \"\(text)\"")
+            }
+        }
+        let previewHeader = object["preview"].flatMap(self.preview)
+        let warmup = object["warmup"].flatMap(self.warmup)
+        guard let blue, let green, let live else { return nil }
+        let bg = Config.BlueGreen(blue: blue, green: green, live: live, previewHeader: previewHeader, warmup: warmup)
+        return Config.Upstream(name: name, kind: .blueGreen(bg), maxInFlight: maxInFlight)
+    }
+
+    private func colorPool(_ value: ConfigValue) -> Config.Pool? {
+        value.object(keys: ["endpoints"])?.required("endpoints").flatMap(pool)
+    }
+
+    /// An `endpoints` array: addresses, or `{address, weight}` objects; no address twice.
+    private func pool(_ value: ConfigValue) -> Config.Pool? {
+        guard let elements = value.array() else { return nil }
+        if elements.isEmpty {
+            value.error("must list at least one endpoint")
+            return nil
+        }
+        var endpoints: [Config.Endpoint] = []
+        var seen: [String: Int] = [:]  // by resolved address
+        for (index, element) in elements.enumerated() {
+            guard let endpoint = endpoint(element) else { continue }
+            if let first = seen[endpoint.address.description] {
+                element.error("duplicate endpoint \(endpoint.address) (also [\(first)])")
+                continue
+            }
+            seen[endpoint.address.description] = index
+            endpoints.append(endpoint)
+        }
+        return endpoints.count == elements.count ? Config.Pool(endpoints: endpoints) : nil
+    }
+
+    private func endpoint(_ value: ConfigValue) -> Config.Endpoint? {
+        if value.node.isString { return address(value).map { Config.Endpoint(address: $0) } }
+        guard case .object = value.node.value else {
+            value.error("expected an address string or an object with \"address\", got \(value.node.kindDescription)")
+            return nil
+        }
+        guard let object = value.object(keys: ["address", "weight"]) else { return nil }
+        let weight = object.int("weight", default: 1, 1...1_000_000)
+        return object.required("address").flatMap(address).map { Config.Endpoint(address: $0, weight: weight) }
+    }
+
+    private func preview(_ value: ConfigValue) -> String? {
+        guard let object = value.object(keys: ["header"]) else { return nil }
+        return object["header"].map(headerName) ?? Self.defaultPreviewHeader
+    }
+
+    private func warmup(_ value: ConfigValue) -> Config.Warmup? {
+        guard let object = value.object(keys: ["path", "requests", "timeoutMs"]) else { return nil }
+        var warmup = Config.Warmup()
+        if let field = object["path"], let path = field.string() {
+            if path.hasPrefix("/") { warmup.path = path } else { field.error("must start with \"/\"") }
+        }
+        warmup.requests = object.int("requests", default: warmup.requests, 1...1_000_000)
+        warmup.timeoutMs = object.int("timeoutMs", default: warmup.timeoutMs, 1...Int.max)
+        return warmup
+    }
+}

@@ -1,0 +1,188 @@
+// The one place a Config becomes Routing's immutable Snapshot: names become indexes, header
+// names lowercased bytes, hosts exact or suffix matches, secrets cookie signers. It re-checks
+// what a runtime edit of the Config could break, so a bad edit is refused, never served.
+import Routing
+import TLS
+
+public enum SnapshotBuilder {
+    public static func build(_ config: Config, version: UInt64, registry: EndpointRegistry) throws(ConfigError) -> Snapshot {
+        let builder = Builder(config: config, registry: registry, diagnostics: Diagnostics(file: nil))
+        let upstreams = builder.upstreams()
+        let routes = builder.routes()
+        guard builder.diagnostics.errors.isEmpty else { throw ConfigError(messages: builder.diagnostics.errors) }
+        return Snapshot(version: version, routes: routes, upstreams: upstreams)
+    }
+}
+
+private struct Builder {
+    let config: Config
+    let registry: EndpointRegistry
+    let diagnostics: Diagnostics
+    let upstreamIndexes: [String: Int]
+
+    init(config: Config, registry: EndpointRegistry, diagnostics: Diagnostics) {
+        self.config = config
+        self.registry = registry
+        self.diagnostics = diagnostics
+        var indexes: [String: Int] = [:]
+        for (index, upstream) in config.upstreams.enumerated() {
+            if indexes[upstream.name] != nil {
+                diagnostics.error(Self.upstreamsPath.key(upstream.name), line: nil, "duplicate upstream name")
+            } else {
+                indexes[upstream.name] = index
+            }
+        }
+        upstreamIndexes = indexes
+    }
+
+    static let upstreamsPath = ConfigPath.root.key("upstreams")
+
+    private func error(_ path: ConfigPath, _ reason: String) { diagnostics.error(path, line: nil, reason) }
+
+    // MARK: Upstreams
+
+    func upstreams() -> [Routing.Upstream] {
+        config.upstreams.map { upstream in
+            let path = Self.upstreamsPath.key(upstream.name)
+            if upstream.maxInFlight < 1 { error(path.key("maxInFlight"), "must be at least 1, got \(upstream.maxInFlight)") }
+            let kind: Routing.UpstreamKind
+            switch upstream.kind {
+            case .pool(let pool):
+                kind = .pool(self.pool(pool, path))
+            case .blueGreen(let bg):
+                kind = .blueGreen(Routing.BlueGreen(
+                    blue: self.pool(bg.blue, path.key("blue")),
+                    green: self.pool(bg.green, path.key("green")),
+                    live: bg.live,
+                    previewHeader: bg.previewHeader.map(lowercasedBytes)))
+            }
+            return Routing.Upstream(name: upstream.name, kind: kind, mirrorMaxInFlight: upstream.maxInFlight)
+        }
+    }
+
+    private func pool(_ pool: Config.Pool, _ path: ConfigPath) -> Routing.Pool {
+        let path = path.key("endpoints")
+        if pool.endpoints.isEmpty { error(path, "must list at least one endpoint") }
+        var seen = Set<String>()
+        let endpoints = pool.endpoints.enumerated().map { index, endpoint in
+            let address = endpoint.address.description
+            if !seen.insert(address).inserted { error(path.index(index), "duplicate endpoint \(address)") }
+            if endpoint.weight < 1 { error(path.index(index).key("weight"), "must be at least 1, got \(endpoint.weight)") }
+            return Routing.Endpoint(host: endpoint.address.numericHost, port: endpoint.address.port,
+                                    weight: endpoint.weight, id: registry.id(for: address), draining: endpoint.draining)
+        }
+        return Routing.Pool(endpoints: endpoints)
+    }
+
+    // MARK: Routes
+
+    func routes() -> [Routing.Route] {
+        config.routes.enumerated().map { index, route in
+            let path = ConfigPath.root.key("routes").index(index)
+            let target: Routing.RouteTarget
+            switch route.target {
+            case .upstream(let name):
+                target = .upstream(upstreamIndex(name, path.key("upstream")))
+            case .split(let split):
+                target = .split(self.split(split, path))
+            }
+            if route.mirrors.count > ConfigParser.maxMirrors {
+                error(path.key("mirror"), "at most \(ConfigParser.maxMirrors) mirrors, got \(route.mirrors.count)")
+            }
+            let mirrors = route.mirrors.enumerated().map { mirrorIndex, mirror in
+                self.mirror(mirror, path.key("mirror").index(mirrorIndex))
+            }
+            return Routing.Route(name: route.name, match: match(route.match), rewrite: route.rewrite.map(rewrite),
+                                 target: target, mirrors: mirrors, variantHeader: route.variantHeader.map(bytes))
+        }
+    }
+
+    private func upstreamIndex(_ name: String, _ path: ConfigPath) -> Int {
+        guard let index = upstreamIndexes[name] else {
+            error(path, "unknown upstream \"\(name)\"")
+            return 0
+        }
+        return index
+    }
+
+    private func match(_ match: Config.Match) -> Routing.Match {
+        Routing.Match(
+            hosts: match.hosts.map { host in
+                host.hasPrefix("*.") ? .suffix(lowercasedBytes(String(host.dropFirst()))) : .exact(lowercasedBytes(host))
+            },
+            pathPrefix: match.pathPrefix.map(bytes),
+            methods: match.methods.map { Array($0.uppercased().utf8) },
+            headers: match.headers.map { header in
+                (name: lowercasedBytes(header.name), match: header.value.map { .equals(bytes($0)) } ?? .present)
+            })
+    }
+
+    private func rewrite(_ rewrite: Config.Rewrite) -> Routing.Rewrite {
+        switch rewrite {
+        case .stripPrefix(let prefix): return .stripPrefix(bytes(prefix))
+        case .prefix(let prefix): return .prefix(bytes(prefix))
+        }
+    }
+
+    private func split(_ split: Config.Split, _ path: ConfigPath) -> Routing.Split {
+        let splitPath = path.key("split")
+        if split.variants.isEmpty { error(splitPath, "must list at least one variant") }
+        if split.variants.count > ConfigParser.maxVariants {
+            error(splitPath, "at most \(ConfigParser.maxVariants) variants, got \(split.variants.count)")
+        }
+        var seen = Set<String>()
+        let variants = split.variants.enumerated().map { index, variant in
+            if !seen.insert(variant.name).inserted { error(splitPath.index(index).key("variant"), "duplicate variant \"\(variant.name)\"") }
+            if !(0...ConfigParser.maxWeight).contains(variant.weight) {
+                error(splitPath.index(index).key("weight"), "must be between 0 and \(ConfigParser.maxWeight), got \(variant.weight)")
+            }
+            return Routing.Variant(name: variant.name, upstream: upstreamIndex(variant.upstream, splitPath.index(index).key("upstream")),
+                                   weight: variant.weight)
+        }
+        if !split.variants.isEmpty && split.variants.reduce(0, { $0 + max($1.weight, 0) }) == 0 {
+            error(splitPath, "the total weight must be greater than 0")
+        }
+        let rules = split.rules.enumerated().map { index, rule in
+            let variant = split.variantIndex(named: rule.variant)
+            if variant == nil { error(path.key("rules").index(index).key("variant"), "unknown variant \"\(rule.variant)\"") }
+            let source: Routing.RuleSource
+            switch rule.source {
+            case .cookie(let name, let value): source = .cookie(name: bytes(name), value: bytes(value))
+            case .header(let name, let value): source = .header(name: lowercasedBytes(name), value: bytes(value))
+            }
+            return Routing.Rule(source: source, variant: variant ?? 0)
+        }
+        return Routing.Split(variants: variants, rules: rules, overrideHeader: split.overrideHeader.map(lowercasedBytes),
+                             sticky: split.sticky.map { sticky($0, path.key("sticky")) })
+    }
+
+    private func sticky(_ sticky: Config.Sticky, _ path: ConfigPath) -> Routing.Sticky {
+        if sticky.maxAgeSeconds < 1 { error(path.key("maxAgeSeconds"), "must be at least 1, got \(sticky.maxAgeSeconds)") }
+        let key: Routing.StickyKey?
+        switch sticky.key {
+        case .header(let name): key = .header(lowercasedBytes(name))
+        case .cookie(let name): key = .cookie(bytes(name))
+        case nil: key = nil
+        }
+        let signer: CookieSigner? = sticky.secret.map { HMACSHA256.signer(secret: $0.bytes) }
+        return Routing.Sticky(cookieName: bytes(sticky.cookie), maxAgeSeconds: sticky.maxAgeSeconds, key: key,
+                              salt: bytes(sticky.salt), signer: signer)
+    }
+
+    private func mirror(_ mirror: Config.Mirror, _ path: ConfigPath) -> Routing.Mirror {
+        if !(mirror.percent > 0 && mirror.percent <= 100) {
+            error(path.key("percent"), "must be greater than 0 and at most 100, got \(mirror.percent)")
+        }
+        if mirror.maxBodyBytes < 0 { error(path.key("maxBodyBytes"), "must be at least 0, got \(mirror.maxBodyBytes)") }
+        return Routing.Mirror(upstream: upstreamIndex(mirror.upstream, path.key("upstream")), percent: mirror.percent,
+                              maxBodyBytes: mirror.maxBodyBytes, methods: mirror.methods.map { Array($0.uppercased().utf8) },
+                              hostSuffix: mirror.hostSuffix.map(bytes))
+    }
+}
+
+private func bytes(_ text: String) -> Bytes { Array(text.utf8) }
+
+/// Header names and hosts compare case-insensitively; the request path lowercases only ASCII.
+private func lowercasedBytes(_ text: String) -> Bytes {
+    text.utf8.map { ($0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z")) ? $0 + 32 : $0 }
+}
