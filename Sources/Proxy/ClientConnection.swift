@@ -213,6 +213,7 @@ final class ClientConnection: Pollable {
         let headBytes = UnsafeRawBufferPointer(start: inBuf.readPointer, count: Int(head.headLength))
         let view = RequestView(bytes: headBytes, head: head)
         decision = decide(snap, view, random: worker.nextRandom())
+        worker.countRequest(decision)
         if decision.route < 0 {
             worker.stats.add(.noRoute)
             if !requestComplete { keepAlive = false }

@@ -10,9 +10,12 @@ public final class ProxyServer: @unchecked Sendable {
     public let settings: ProxySettings
     public let store: SnapshotStore
     public let stats: [WorkerStats]
+    public let counters = TrafficCounters()
     private var workers: [Worker] = []
     private var threads: [LoopThread] = []
     private var listenFds: [Int32] = []
+    /// The configured address of each open listener (as written in the config), by index.
+    private var listenerKeys: [String] = []
     /// The addresses actually bound (port 0 resolved), by listener index.
     public private(set) var boundAddresses: [SocketAddress] = []
     private let drained = DispatchGroup()
@@ -28,10 +31,12 @@ public final class ProxyServer: @unchecked Sendable {
             for a in settings.listeners {
                 let fd = try openListener(a)
                 listenFds.append(fd)
+                listenerKeys.append(a.description)
                 boundAddresses.append(Sys.localAddress(fd) ?? a)
             }
             for i in 0..<count {
-                let w = try Worker(index: i, workerCount: count, settings: settings, store: store, stats: stats[i])
+                let w = try Worker(index: i, workerCount: count, settings: settings, store: store, stats: stats[i],
+                                   counters: counters)
                 for (li, fd) in listenFds.enumerated() {
                     let l = Listener(worker: w, fd: fd, index: li)
                     try l.start()
@@ -59,7 +64,16 @@ public final class ProxyServer: @unchecked Sendable {
     }
 
     /// Publishes a new routing snapshot to every worker.
-    public func publish(_ snapshot: Snapshot) { store.publish(snapshot) }
+    public func publish(_ snapshot: Snapshot) {
+        store.publish(snapshot)
+        for w in workers {
+            nonisolated(unsafe) let worker = w
+            w.loop.execute { worker.adoptSnapshot() }
+        }
+    }
+
+    /// The snapshot requests route on now.
+    public var snapshot: Snapshot { store.snapshot }
 
     /// Stops accepting, lets in-flight exchanges finish within `drainMs`, then closes what is
     /// left. Blocks until every worker thread has ended.
@@ -79,6 +93,54 @@ public final class ProxyServer: @unchecked Sendable {
         threads.removeAll()
         for fd in listenFds { Sys.close(fd) }
         listenFds.removeAll()
+    }
+
+    /// Opens listeners for addresses not yet served and closes those no longer wanted; existing
+    /// client connections continue. Throws (changing nothing) when a new address cannot be
+    /// bound. Call from one control thread at a time.
+    public func setListeners(_ addresses: [SocketAddress]) throws(SystemError) {
+        let wanted = addresses.map(\.description)
+        let current = listenerKeys
+        var opened: [(key: String, fd: Int32, bound: SocketAddress)] = []
+        for (a, key) in zip(addresses, wanted) where !current.contains(key) {
+            do {
+                let fd = try openListener(a)
+                opened.append((key, fd, Sys.localAddress(fd) ?? a))
+            } catch {
+                for o in opened { Sys.close(o.fd) }
+                throw error
+            }
+        }
+        let removed = listenerKeys.enumerated().filter { !wanted.contains($0.element) }.map { listenFds[$0.offset] }
+        let group = DispatchGroup()
+        for w in workers {
+            nonisolated(unsafe) let worker = w
+            let adds = opened.map { ($0.fd, 0) }
+            group.enter()
+            w.loop.execute {
+                for fd in removed { worker.removeListener(fd: fd) }
+                for (fd, _) in adds { worker.addListener(fd: fd, index: 0) }
+                group.leave()
+            }
+        }
+        group.wait()
+        for fd in removed { Sys.close(fd) }
+        var keys: [String] = []
+        var fds: [Int32] = []
+        var bound: [SocketAddress] = []
+        for (i, k) in listenerKeys.enumerated() where !removed.contains(listenFds[i]) {
+            keys.append(k)
+            fds.append(listenFds[i])
+            bound.append(boundAddresses[i])
+        }
+        for o in opened {
+            keys.append(o.key)
+            fds.append(o.fd)
+            bound.append(o.bound)
+        }
+        listenerKeys = keys
+        listenFds = fds
+        boundAddresses = bound
     }
 
     /// Runs `body` on every worker's loop thread (for control-plane reads of per-loop state).

@@ -32,6 +32,8 @@ final class UpstreamConnection: Pollable {
     var complete = false
     var eof = false
     private var requestSent = false
+    /// This connection's exchange is counted in the endpoint's in-flight total.
+    private var counted = false
     private var reading = false
 
     private init(worker: Worker, endpointID: Int) {
@@ -76,6 +78,10 @@ final class UpstreamConnection: Pollable {
 
     func attach(_ c: ClientConnection) {
         client = c
+        if !counted {
+            counted = true
+            worker.counters.exchangeStarted(endpoint: endpointID)
+        }
         ready = 0
         headDone = false
         complete = false
@@ -386,8 +392,16 @@ final class UpstreamConnection: Pollable {
 
     // MARK: end of an exchange
 
+    private func uncount() {
+        if counted {
+            counted = false
+            worker.counters.exchangeEnded(endpoint: endpointID)
+        }
+    }
+
     func exchangeFinished(reusable: Bool) {
         client = nil
+        uncount()
         if reusable && state == .active && complete && !eof && bodyMode != .tunnel && bodyMode != .untilClose
             && head.keepAlive && inBuf.readableCount == ready && ready == 0 && !worker.draining {
             inBuf.release(to: worker.buffers)
@@ -421,6 +435,7 @@ final class UpstreamConnection: Pollable {
     }
 
     func close() {
+        uncount()
         closeSocket()
         if inBuf.hasStorage { inBuf.release(to: worker.buffers) }
         state = .closed

@@ -11,6 +11,10 @@ final class Worker {
     let settings: ProxySettings
     let store: SnapshotStore
     let stats: WorkerStats
+    let counters: TrafficCounters
+    /// Counter slots of the current snapshot: routeSlots[route][variant + 1] (index 0 for a
+    /// route without a split).
+    private var routeSlots: [[Int]] = []
     private(set) var snapshot: Snapshot
     private var version: UInt64
 
@@ -36,12 +40,14 @@ final class Worker {
     let maxClients: Int
     let workerCount: Int
 
-    init(index: Int, workerCount: Int, settings: ProxySettings, store: SnapshotStore, stats: WorkerStats) throws(SystemError) {
+    init(index: Int, workerCount: Int, settings: ProxySettings, store: SnapshotStore, stats: WorkerStats,
+         counters: TrafficCounters) throws(SystemError) {
         loop = try EventLoop(index: index)
         buffers = BufferPool(blockSize: 32 * 1024)
         self.settings = settings
         self.store = store
         self.stats = stats
+        self.counters = counters
         self.workerCount = workerCount
         snapshot = store.snapshot
         version = snapshot.version
@@ -68,6 +74,12 @@ final class Worker {
     }
 
     private func rebuildBalancers() {
+        routeSlots = snapshot.routes.map { r in
+            switch r.target {
+            case .upstream: return [counters.slot(route: r.name, variant: nil)]
+            case .split(let s): return [-1] + s.variants.map { counters.slot(route: r.name, variant: $0.name) }
+            }
+        }
         balancers = snapshot.upstreams.map { u in
             switch u.kind {
             case .pool(let p): return [PoolBalancer(p)]
@@ -111,6 +123,18 @@ final class Worker {
             for c in conns { c.closeIdle() }
         }
     }
+
+    @inline(__always)
+    func countRequest(_ d: Decision) {
+        guard d.route >= 0, d.route < routeSlots.count else { return }
+        let slots = routeSlots[d.route]
+        let i = d.variant + 1
+        if i >= 0 && i < slots.count { counters.countRequest(slot: slots[i]) }
+    }
+
+    /// Adopts a newly published snapshot now (so idle connections to removed endpoints close
+    /// even when no request arrives).
+    func adoptSnapshot() { _ = currentSnapshot() }
 
     // MARK: endpoints
 
@@ -235,6 +259,24 @@ final class Worker {
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
         z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
         return z ^ (z >> 31)
+    }
+
+    // MARK: listeners
+
+    func addListener(fd: Int32, index: Int) {
+        guard !draining else { return }
+        let l = Listener(worker: self, fd: fd, index: index)
+        do {
+            try l.start()
+            listeners.append(l)
+        } catch {}
+    }
+
+    func removeListener(fd: Int32) {
+        listeners.removeAll { l in
+            if l.listenFd == fd { l.stop(); return true }
+            return false
+        }
     }
 
     // MARK: drain
