@@ -136,14 +136,21 @@ final class ConfigValidationTests: XCTestCase {
     func testAddressErrors() {
         func listener(_ address: String) -> String { Doc.make(listeners: "[{ \"address\": \"\(address)\" }]") }
         assertError(listener("127.0.0.1"), "listeners[0].address: \"127.0.0.1\": missing port")
-        assertError(listener("127.0.0.1:0"), "listeners[0].address: \"127.0.0.1:0\": port must be a number between 1 and 65535")
-        assertError(listener("127.0.0.1:65536"), "port must be a number between 1 and 65535")
-        assertError(listener("127.0.0.1:http"), "port must be a number between 1 and 65535")
+        func endpoint(_ address: String) -> String { Doc.make(upstreams: "{ \"app\": { \"endpoints\": [\"\(address)\"] } }") }
+        assertError(endpoint("127.0.0.1:0"), "upstreams.app.endpoints[0]: \"127.0.0.1:0\": port must be a number between 1 and 65535")
+        assertError(endpoint("127.0.0.1:65536"), "port must be a number between 1 and 65535")
+        assertError(listener("127.0.0.1:65536"), "port must be a number between 0 and 65535")
+        assertError(listener("127.0.0.1:http"), "port must be a number between 0 and 65535")
         assertError(listener(":8080"), "missing host")
         assertError(listener("::1:8080"), "put an IPv6 address in brackets")
         assertError(listener("[::1:8080"), "missing ']'")
         assertError(listener("[nope]:8080"), "\"nope\" is not an IPv6 address")
         assertError(listener("bad host:80"), "invalid host \"bad host\"")
+    }
+
+    func testListenersMayAskForAnyFreePort() throws {
+        let config = try XCTUnwrap(parse(Doc.make(listeners: #"[{ "address": "127.0.0.1:0" }, { "address": "127.0.0.1:0" }]"#))).config
+        XCTAssertEqual(config.listeners.map(\.address.port), [0, 0])
     }
 
     func testIPv6Addresses() throws {
