@@ -138,6 +138,8 @@ final class ClientConnection: Pollable {
                 return
             case .done(let n):
                 inBuf.writer += n
+                // A short read drained the socket; edge-triggered epoll reports new data.
+                if n < space { canRead = false }
                 if phase == .waiting {
                     phase = .head
                     loop.setDeadline(self, afterMs: worker.settings.headerMs)
@@ -306,6 +308,8 @@ final class ClientConnection: Pollable {
                 return
             case .done(let n):
                 inBuf.writer += n
+                // A short read drained the socket; edge-triggered epoll reports new data.
+                if n < space { canRead = false }
                 if phase == .exchange && !requestComplete { loop.setDeadline(self, afterMs: worker.settings.idleMs) }
                 classifyBody()
                 if fd < 0 || (phase != .exchange && phase != .tunnel) { return }

@@ -235,6 +235,8 @@ final class UpstreamConnection: Pollable {
                 return
             case .done(let n):
                 inBuf.writer += n
+                // A short read drained the socket; edge-triggered epoll reports new data.
+                if n < space { canRead = false }
                 receivedAny = true
                 if headDone {
                     loop.setDeadline(self, afterMs: worker.settings.idleMs)
