@@ -44,6 +44,17 @@ enum RunCommand {
             CLI.fail("cannot listen on \(loaded.config.listeners.map { $0.address.description }.joined(separator: ", ")): \(error)")
             return 1
         }
+        if let admin = loaded.config.admin {
+            guard let a = SocketAddress(host: admin.address.numericHost, port: admin.address.port) else { return 1 }
+            do {
+                let adminServer = try AdminServer(address: a, server: server, registry: registry)
+                adminServer.start()
+                FileHandle.standardError.write(Data("switchyard: admin (/metrics, /healthz, /readyz) on \(adminServer.address)\n".utf8))
+            } catch {
+                CLI.fail("cannot listen on admin address \(admin.address): \(error)")
+                return 1
+            }
+        }
         server.start()
         for a in server.boundAddresses {
             FileHandle.standardError.write(Data("switchyard: listening on \(a) with \(server.workerCount) worker(s)\n".utf8))
