@@ -81,9 +81,13 @@ struct ConfigParser {
         return config
     }
 
-    /// An address string, resolved; errors carry the value's key path. Port 0 (any free port)
-    /// only for addresses the proxy listens on.
-    func address(_ value: ConfigValue, listening: Bool = false) -> Address? {
+    /// An address string, resolved; errors carry the value's key path.
+    func address(_ value: ConfigValue) -> Address? { address(value, listening: false) }
+
+    /// An address the proxy listens on: port 0 (a free port the kernel picks) is allowed.
+    func listenAddress(_ value: ConfigValue) -> Address? { address(value, listening: true) }
+
+    private func address(_ value: ConfigValue, listening: Bool) -> Address? {
         guard let text = value.string() else { return nil }
         do throws(AddressError) {
             return try Address(parsing: text, allowPortZero: listening)
@@ -116,7 +120,7 @@ struct ConfigParser {
         var seen: [String: Int] = [:]  // by resolved address: "localhost:80" is "127.0.0.1:80"
         for (index, element) in elements.enumerated() {
             guard let object = element.object(keys: ["address"]),
-                  let address = object.required("address").flatMap({ self.address($0, listening: true) })
+                  let address = object.required("address").flatMap(listenAddress)
             else { continue }
             if address.port != 0, let first = seen[address.description] {
                 element.error("duplicate listener address \(address) (also listeners[\(first)])")

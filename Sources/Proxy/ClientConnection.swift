@@ -390,7 +390,8 @@ final class ClientConnection: Pollable {
         case 400..<500: worker.stats.add(.responses4xx)
         default: worker.stats.add(.responses5xx)
         }
-        if rh.framing == .untilClose || !rh.keepAlive && isHTTP10 { keepAlive = false }
+        // Only a close-delimited body ends the client's connection; the upstream's own
+        // "Connection: close" (always sent to the HTTP/1.0 requests we forward) is about its hop.
         if rh.framing == .untilClose { keepAlive = false }
         var variantName: Bytes? = nil
         var variantHeader: Bytes? = nil

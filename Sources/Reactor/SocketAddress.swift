@@ -34,7 +34,8 @@ public struct SocketAddress: Sendable, CustomStringConvertible {
         }
     }
 
-    /// Parses "1.2.3.4:80", "[::1]:80", ":80" (all IPv4 interfaces) or "*:80".
+    /// Parses "1.2.3.4:80", "[::1]:80", ":80" (all IPv4 interfaces) or "*:80"; port 0 is for
+    /// listening on a port the kernel picks.
     public init?(parsing text: String) {
         var host: Substring
         let portText: Substring
@@ -50,7 +51,7 @@ public struct SocketAddress: Sendable, CustomStringConvertible {
             portText = text[text.index(after: colon)...]
         }
         if host.isEmpty || host == "*" { host = "0.0.0.0" }
-        guard let port = UInt16(portText), port > 0 else { return nil }
+        guard let port = UInt16(portText) else { return nil }   // 0: the kernel picks a free port
         self.init(host: String(host), port: port)
     }
 

@@ -1,0 +1,50 @@
+// Headers the proxy adds: X-Forwarded-For (appended to a client's list), X-Forwarded-Proto,
+// X-Forwarded-Host, and X-Request-Id (generated when missing, kept when present).
+import XCTest
+
+final class ForwardingHeadersTests: EndToEndTestCase {
+    func testForwardedHeadersAreSet() throws {
+        let (proxy, _) = try startProxyWithEcho()
+        let client = try connect(proxy)
+        let echo = try client.exchange(get("/", host: "shop.example:8080")).echo()
+        XCTAssertEqual(echo.headers(named: "X-Forwarded-For"), ["127.0.0.1"])
+        XCTAssertEqual(echo.headers(named: "X-Forwarded-Proto"), ["http"])
+        XCTAssertEqual(echo.headers(named: "X-Forwarded-Host"), ["shop.example:8080"])
+        XCTAssertEqual(echo.header("Host"), "shop.example:8080")
+    }
+
+    func testForwardedForIsAppendedToTheClientsList() throws {
+        let (proxy, _) = try startProxyWithEcho()
+        let client = try connect(proxy)
+        let echo = try client.exchange(get("/", ["X-Forwarded-For: 203.0.113.7, 10.0.0.1"])).echo()
+        XCTAssertEqual(echo.headers(named: "X-Forwarded-For"), ["203.0.113.7, 10.0.0.1, 127.0.0.1"])
+    }
+
+    func testClientForwardedProtoAndHostAreReplaced() throws {
+        let (proxy, _) = try startProxyWithEcho()
+        let client = try connect(proxy)
+        let echo = try client.exchange(get("/", host: "real.example", ["X-Forwarded-Proto: https", "X-Forwarded-Host: spoofed.example"])).echo()
+        XCTAssertEqual(echo.headers(named: "X-Forwarded-Proto"), ["http"])
+        XCTAssertEqual(echo.headers(named: "X-Forwarded-Host"), ["real.example"])
+    }
+
+    func testRequestIdGeneratedWhenMissing() throws {
+        let (proxy, _) = try startProxyWithEcho()
+        let client = try connect(proxy)
+        let first = try client.exchange(get("/")).echo().headers(named: "X-Request-Id")
+        let second = try client.exchange(get("/")).echo().headers(named: "X-Request-Id")
+        XCTAssertEqual(first.count, 1)
+        XCTAssertEqual(second.count, 1)
+        let id = first.first ?? ""
+        XCTAssertFalse(id.isEmpty)
+        XCTAssertTrue(id.allSatisfy { $0.isHexDigit }, id)
+        XCTAssertNotEqual(first, second, "each request gets its own id")
+    }
+
+    func testRequestIdKeptWhenPresent() throws {
+        let (proxy, _) = try startProxyWithEcho()
+        let client = try connect(proxy)
+        let echo = try client.exchange(get("/", ["X-Request-Id: client-chosen-42"])).echo()
+        XCTAssertEqual(echo.headers(named: "X-Request-Id"), ["client-chosen-42"])
+    }
+}
