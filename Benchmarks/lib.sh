@@ -1,0 +1,348 @@
+# shellcheck shell=bash
+# Shared helpers for Benchmarks/compare.sh and Benchmarks/policies.sh (sourced, not run).
+# Everything listens on and talks to 127.0.0.1 (plus 127.0.0.2.. as client source addresses).
+
+BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO_DIR="$(cd "$BENCH_DIR/.." && pwd)"
+export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
+PY=${PYTHON:-python3}
+
+TMP_DIR=""
+RESULTS=""
+PIDS=()            # every background process we started and have not reaped yet
+LAST_PID=""
+NOFILE=""
+PROXY_PREFIX=()    # taskset prefix for proxies (PIN=1)
+WRK_PREFIX=()      # taskset prefix for wrk (PIN=1)
+
+log()  { printf '%s\n' "$*" >&2; }
+die()  { log "error: $*"; exit 1; }
+
+# --- lifecycle -----------------------------------------------------------------
+
+alive() { # PID: running and not a zombie
+  local s
+  s=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+  s=${s##*) }
+  [[ ${s%% *} != Z ]]
+}
+
+children_of() { cat /proc/"$1"/task/*/children 2>/dev/null | tr ' ' '\n' | grep -E '^[0-9]+$' || true; }
+
+untrack() {
+  local p keep=()
+  for p in "${PIDS[@]}"; do [[ $p == "$1" ]] || keep+=("$p"); done
+  PIDS=("${keep[@]}")
+}
+
+# Stop PID (and any children it left behind): TERM, bounded wait, KILL, reap.
+kill_tree() {
+  local pid=$1 kids i k
+  [[ -n $pid ]] || return 0
+  kids=$(children_of "$pid")
+  if alive "$pid"; then
+    kill -TERM "$pid" 2>/dev/null || true
+    for ((i = 0; i < 50; i++)); do alive "$pid" || break; sleep 0.1; done
+    alive "$pid" && kill -KILL "$pid" 2>/dev/null || true
+  fi
+  for k in $kids; do alive "$k" && kill -KILL "$k" 2>/dev/null || true; done
+  wait "$pid" 2>/dev/null || true
+  untrack "$pid"
+}
+
+cleanup() {
+  local rc=$? p
+  trap - EXIT INT TERM
+  for p in "${PIDS[@]}"; do kill_tree "$p"; done
+  if [[ -n $TMP_DIR && -d $TMP_DIR ]]; then
+    if [[ ${KEEP:-0} == 1 ]]; then log "temp dir kept: $TMP_DIR"; else rm -rf "$TMP_DIR"; fi
+  fi
+  exit "$rc"
+}
+
+# spawn NAME CMD... : run CMD in the background from $TMP_DIR, output to $TMP_DIR/NAME.log.
+# Sets LAST_PID (the PID of CMD itself: the subshell execs it).
+spawn() {
+  local name=$1; shift
+  (cd "$TMP_DIR" && exec "$@") >"$TMP_DIR/$name.log" 2>&1 &
+  LAST_PID=$!
+  PIDS+=("$LAST_PID")
+}
+
+# wait_port PORT [PID] [TRIES]: until 127.0.0.1:PORT accepts (0.1 s per try) or PID dies.
+wait_port() {
+  local port=$1 pid=${2:-} tries=${3:-100} i
+  for ((i = 0; i < tries; i++)); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
+    if [[ -n $pid ]] && ! alive "$pid"; then return 1; fi
+    sleep 0.1
+  done
+  return 1
+}
+
+# port_closed PORT: true when nothing accepts on 127.0.0.1:PORT.
+port_closed() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+free_ports() { "$PY" "$BENCH_DIR/freeports.py" "$1"; }
+
+rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null || true; }
+
+log_tail() { [[ -f $TMP_DIR/$1.log ]] && tail -n "${2:-3}" "$TMP_DIR/$1.log" | tr '\n' ' ' | cut -c1-300 || true; }
+
+# --- setup -----------------------------------------------------------------------
+
+ensure_tools() {
+  local missing=0 t
+  for t in wrk haproxy nginx; do command -v "$t" >/dev/null 2>&1 || missing=1; done
+  if ((missing)); then
+    log "installing wrk haproxy nginx-light (apt-get)"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y wrk haproxy nginx-light >&2 ||
+      { DEBIAN_FRONTEND=noninteractive apt-get update >&2 &&
+        DEBIAN_FRONTEND=noninteractive apt-get install -y wrk haproxy nginx-light >&2; }
+  fi
+  for t in wrk haproxy nginx "$PY" taskset; do
+    command -v "$t" >/dev/null 2>&1 || die "$t not found"
+  done
+}
+
+raise_nofile() {
+  if ! ulimit -n 65536 2>/dev/null; then
+    ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+    log "note: could not raise 'ulimit -n' to 65536 (hard limit $(ulimit -Hn)); using $(ulimit -n)"
+  fi
+  NOFILE=$(ulimit -n)
+}
+
+# bench_init: tools, fd limit, temp dir, traps, CPU pinning.
+bench_init() {
+  [[ $(uname -s) == Linux ]] || die "Linux only (/proc is used for RSS)"
+  ensure_tools
+  raise_nofile
+  TMP_DIR=$(mktemp -d "${TMPDIR:-/tmp}/switchyard-bench.XXXXXX")
+  RESULTS="$TMP_DIR/results.tsv"
+  : >"$RESULTS"
+  trap cleanup EXIT
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
+  if [[ ${PIN:-0} == 1 ]]; then
+    PROXY_PREFIX=(taskset -c 1)
+    WRK_PREFIX=(taskset -c 0)
+  fi
+}
+
+# load_note: the background load before we start anything heavy (numbers are only
+# comparable within one run, and only if this stays low).
+load_note() {
+  local l1
+  l1=$(cut -d' ' -f1 /proc/loadavg)
+  echo "  load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+  if awk -v l="$l1" -v n="$(nproc)" 'BEGIN {exit !(l > n / 4)}'; then
+    echo "  WARNING: other processes are using the CPUs; absolute numbers and ratios will be noisy (ROUNDS=3 helps)"
+  fi
+}
+
+record() { printf '%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" >>"$RESULTS"; }
+
+# run_wrk OUTFILE WRK-ARGS...: wrk output goes to OUTFILE; never fails the script.
+run_wrk() {
+  local out=$1; shift
+  "${WRK_PREFIX[@]}" wrk "$@" >"$out" 2>&1 || true
+}
+
+warmup() { # URL [CONNS]
+  [[ ${WARMUP:-1} == 0 ]] && return 0
+  run_wrk "$TMP_DIR/warmup.txt" -t1 -c"${2:-50}" -d"${WARMUP:-1}s" "$1"
+}
+
+# --- nginx -------------------------------------------------------------------------
+
+# nginx_common NAME: main-context + events + http preamble shared by every nginx we start.
+nginx_common() {
+  local d="$TMP_DIR/$1"
+  mkdir -p "$d"
+  cat <<EOF
+worker_processes 1;
+worker_rlimit_nofile $NOFILE;
+daemon off;
+user root;
+pid $d/nginx.pid;
+error_log $d/error.log warn;
+events { worker_connections 20000; }
+EOF
+}
+
+nginx_http_common() {
+  local d="$TMP_DIR/$1"
+  cat <<EOF
+    access_log off;
+    default_type text/plain;
+    sendfile on;
+    tcp_nopush on;
+    tcp_nodelay on;
+    keepalive_requests 100000000;
+    keepalive_timeout 300s;
+    client_body_temp_path $d/body;
+    proxy_temp_path $d/proxy;
+    fastcgi_temp_path $d/fastcgi;
+    uwsgi_temp_path $d/uwsgi;
+    scgi_temp_path $d/scgi;
+EOF
+}
+
+# start_nginx NAME PORT [pin]: start nginx with $TMP_DIR/NAME.conf, wait for PORT.
+# "pin" applies the proxy CPU pinning (PIN=1). Sets LAST_PID (master) and
+# LAST_WORKER (the single worker process).
+start_nginx() {
+  local name=$1 port=$2 i pre=()
+  [[ ${3:-} == pin ]] && pre=("${PROXY_PREFIX[@]}")
+  spawn "$name" "${pre[@]}" nginx -e "$TMP_DIR/$name.err" -p "$TMP_DIR/$name" -c "$TMP_DIR/$name.conf"
+  LAST_WORKER=""
+  wait_port "$port" "$LAST_PID" || return 1
+  for ((i = 0; i < 50; i++)); do
+    LAST_WORKER=$(children_of "$LAST_PID" | head -n1)
+    [[ -n $LAST_WORKER ]] && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
+# write_upstream_conf NAME PORT [EXTRA-SERVER-BLOCKS]: the origin server.
+#   /    -> 200 "ok\n"        /big -> 1 MiB file (sendfile)
+write_upstream_conf() {
+  local name=$1 port=$2 extra=${3:-}
+  local www="$TMP_DIR/www"
+  mkdir -p "$www"
+  [[ -f $www/big ]] || head -c 1048576 /dev/urandom >"$www/big"
+  {
+    nginx_common "$name"
+    echo "http {"
+    nginx_http_common "$name"
+    cat <<EOF
+    server {
+        listen 127.0.0.1:$port backlog=4096;
+        location / { return 200 "ok\n"; }
+        location = /big { root $www; default_type application/octet-stream; }
+    }
+$extra
+}
+EOF
+  } >"$TMP_DIR/$name.conf"
+}
+
+# --- proxies under test ------------------------------------------------------------
+
+write_haproxy_conf() { # FILE PORT UPPORT
+  cat >"$1" <<EOF
+global
+    nbthread 1
+    maxconn 20000
+    # maxconn 20000 wants ~40k fds; where the hard 'ulimit -n' is lower (containers),
+    # run anyway with the fds we have (9,000 idle clients fit) instead of refusing to start.
+    no strict-limits
+
+defaults
+    mode http
+    maxconn 20000
+    option http-keep-alive
+    timeout connect 5s
+    timeout client 300s
+    timeout server 300s
+    timeout http-request 30s
+    timeout http-keep-alive 300s
+
+frontend fe
+    bind 127.0.0.1:$2
+    default_backend app
+
+backend app
+    http-reuse always
+    server up1 127.0.0.1:$3
+EOF
+}
+
+# write_nginx_proxy_conf NAME PORT UPPORT [EXTRA-HTTP] [EXTRA-LOCATION] [EXTRA-SERVER]
+write_nginx_proxy_conf() {
+  local name=$1 port=$2 up=$3 extra_http=${4:-} extra_loc=${5:-} extra_srv=${6:-}
+  {
+    nginx_common "$name"
+    echo "http {"
+    nginx_http_common "$name"
+    cat <<EOF
+    proxy_http_version 1.1;
+    proxy_set_header Connection "";
+    # stream large responses through memory buffers instead of spooling them to temp files
+    proxy_max_temp_file_size 0;
+    upstream app {
+        server 127.0.0.1:$up;
+        keepalive 64;
+        keepalive_requests 100000000;
+        keepalive_timeout 300s;
+    }
+$extra_http
+    server {
+        listen 127.0.0.1:$port backlog=4096;
+        location / {
+$extra_loc
+            proxy_pass http://app;
+        }
+$extra_srv
+    }
+}
+EOF
+  } >"$TMP_DIR/$name.conf"
+}
+
+# write_switchyard_conf FILE PORT UPSTREAMS-JSON ROUTE-JSON
+write_switchyard_conf() {
+  cat >"$1" <<EOF
+{
+  "workers": 1,
+  "listeners": [ { "address": "127.0.0.1:$2" } ],
+  "limits": { "maxConnections": 20000 },
+  "upstreams": $3,
+  "routes": [ $4 ]
+}
+EOF
+}
+
+# resolve_switchyard: sets SY_BIN (runnable binary) or SY_SKIP (why not).
+resolve_switchyard() {
+  SY_BIN=""
+  SY_SKIP=""
+  if [[ -n ${SWITCHYARD:-} ]]; then
+    if [[ -x $SWITCHYARD ]]; then SY_BIN=$SWITCHYARD; else SY_SKIP="\$SWITCHYARD=$SWITCHYARD is not an executable file"; fi
+    return 0
+  fi
+  local bin="$REPO_DIR/.build/release/switchyard"
+  if [[ ! -x $bin ]]; then
+    if [[ ${NO_BUILD:-0} == 1 ]]; then
+      SY_SKIP="$bin not found (NO_BUILD=1)"
+      return 0
+    fi
+    if ! command -v swift >/dev/null 2>&1; then
+      SY_SKIP="$bin not found and swift is not installed"
+      return 0
+    fi
+    log "building switchyard: swift build -c release --product switchyard (log: $TMP_DIR/build.log)"
+    if ! (cd "$REPO_DIR" && timeout "${BUILD_TIMEOUT:-1800}" swift build -c release --product switchyard) >"$TMP_DIR/build.log" 2>&1; then
+      log "switchyard build failed; last lines:"
+      tail -n 15 "$TMP_DIR/build.log" >&2 || true
+      SY_SKIP="release build failed (swift build -c release --product switchyard)"
+      return 0
+    fi
+  fi
+  if [[ -x $bin ]]; then SY_BIN=$bin; else SY_SKIP="$bin not found after build"; fi
+}
+
+# start_switchyard NAME CONFIG PORT: sets LAST_PID, or returns 1 with SKIP_REASON.
+start_switchyard() {
+  local name=$1 cfg=$2 port=$3
+  SKIP_REASON=""
+  if [[ -z $SY_BIN ]]; then SKIP_REASON=$SY_SKIP; return 1; fi
+  spawn "$name" "${PROXY_PREFIX[@]}" "$SY_BIN" run --config "$cfg"
+  if ! wait_port "$port" "$LAST_PID" 100; then
+    SKIP_REASON="failed to start ($(alive "$LAST_PID" && echo "port $port never opened" || echo "exited")): $(log_tail "$name")"
+    kill_tree "$LAST_PID"
+    return 1
+  fi
+}
