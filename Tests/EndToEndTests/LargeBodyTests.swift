@@ -1,0 +1,73 @@
+// 100 MiB bodies stream through in both directions without the proxy buffering them: its
+// resident memory (VmRSS) grows by less than 16 MiB while they pass.
+import Foundation
+import Glibc
+import XCTest
+
+final class LargeBodyTests: EndToEndTestCase {
+    private let size = 100 * 1024 * 1024
+    private let rssBound = 16 * 1024 * 1024
+
+    func testHundredMiBRequestBodyStreamsThrough() throws {
+        let (proxy, _) = try startProxyWithEcho()
+        let client = try connect(proxy, timeout: 30)
+        XCTAssertEqual(try client.exchange(get("/warm-up")).status, 200)
+        let baseline = try XCTUnwrap(proxy.process.residentBytes())
+        let sampler = RSSSampler(proxy.process)
+
+        try client.send("POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: \(size)\r\n\r\n")
+        let block = [UInt8](repeating: UInt8(ascii: "b"), count: 256 * 1024)
+        var sent = 0
+        while sent < size {
+            try client.send(block)
+            sent += block.count
+        }
+        let r = try client.readResponse()
+        let peak = sampler.stop()
+        XCTAssertEqual(r.status, 200)
+        XCTAssertEqual(try r.echo().bodyBytes, size)
+        XCTAssertLessThan(peak - baseline, rssBound, "RSS grew from \(baseline) to \(peak) bytes")
+    }
+
+    func testHundredMiBResponseBodyStreamsThrough() throws {
+        let (proxy, _) = try startProxyWithEcho()
+        let client = try connect(proxy, timeout: 30)
+        XCTAssertEqual(try client.exchange(get("/warm-up")).status, 200)
+        let baseline = try XCTUnwrap(proxy.process.residentBytes())
+        let sampler = RSSSampler(proxy.process)
+
+        try client.send(get("/?bytes=\(size)"))
+        let r = try client.readResponse(keepBody: false)
+        let peak = sampler.stop()
+        XCTAssertEqual(r.status, 200)
+        XCTAssertEqual(r.bodyCount, size)
+        XCTAssertLessThan(peak - baseline, rssBound, "RSS grew from \(baseline) to \(peak) bytes")
+        XCTAssertEqual(try client.exchange(get("/after")).status, 200)
+    }
+}
+
+/// Samples a process's VmRSS every few milliseconds on a background thread, keeping the peak.
+final class RSSSampler: @unchecked Sendable {
+    private let lock = NSLock()
+    private var peak = 0
+    private var running = true
+    private let done = DispatchSemaphore(value: 0)
+
+    init(_ process: ChildProcess) {
+        let thread = Thread { [self] in
+            while lock.withLock({ running }) {
+                if let rss = process.residentBytes() { lock.withLock { peak = max(peak, rss) } }
+                usleep(5_000)
+            }
+            done.signal()
+        }
+        thread.start()
+    }
+
+    /// Stops sampling (after one last sample) and returns the peak.
+    func stop() -> Int {
+        lock.withLock { running = false }
+        done.wait()
+        return lock.withLock { peak }
+    }
+}

@@ -1,0 +1,55 @@
+// Weighted splits through the real proxy: new users are shared out by weight, each variant owns
+// a consecutive bucket range in config order, and a weight-0 variant gets no new users.
+import XCTest
+
+final class SplitTests: EndToEndTestCase {
+    /// Starts `stable` and `canary` echoes and a proxy whose route `shop` splits between them.
+    private func startSplit(weights: (Int, Int), sticky: Bool) throws -> RunningProxy {
+        let stable = try startEcho(name: "stable")
+        let canary = try startEcho(name: "canary")
+        let route = """
+            { "name": "shop",
+              "split": [ { "variant": "stable", "upstream": "stable", "weight": \(weights.0) },
+                         { "variant": "canary", "upstream": "canary", "weight": \(weights.1) } ]
+              \(sticky ? ", \"sticky\": {}" : "") }
+            """
+        return try startProxy(json: routingConfig(upstreams: [("stable", pool(stable.endpoint)), ("canary", pool(canary.endpoint))],
+                                                  routes: [route]))
+    }
+
+    func testNewUsersAreSharedOutByWeight() throws {
+        let proxy = try startSplit(weights: (90, 10), sticky: true)
+        let count = 20_000
+        let responses = try sendMany(proxy, count: count, connections: 4) { _ in get("/?bytes=0") }
+        var canary = 0
+        for r in responses {
+            XCTAssertEqual(r.status, 200)
+            let variant = r.header("X-Switchyard-Variant")
+            XCTAssertEqual(variant, r.header("X-Echo-Name"), "the variant header names the upstream that served")
+            guard let cookie = setCookieValue(r, named: "sy-shop"), let bucket = cookieBucket(cookie) else {
+                XCTFail("a new user gets an assignment cookie: \(r.headers)")
+                break
+            }
+            // stable owns [0, 9000), canary [9000, 10000).
+            XCTAssertEqual(variant, bucket < 9000 ? "stable" : "canary", "bucket \(bucket)")
+            if variant == "canary" { canary += 1 }
+        }
+        let share = Double(canary) * 100 / Double(count)
+        XCTAssertEqual(share, 10, accuracy: 1, "canary share over \(count) new users")
+    }
+
+    func testSplitWithoutStickyDrawsEveryRequestAndSetsNoCookie() throws {
+        let proxy = try startSplit(weights: (70, 30), sticky: false)
+        let count = 20_000
+        let responses = try sendMany(proxy, count: count, connections: 4) { _ in get("/?bytes=0") }
+        let canary = responses.filter { $0.header("X-Echo-Name") == "canary" }.count
+        XCTAssertEqual(Double(canary) * 100 / Double(count), 30, accuracy: 1)
+        XCTAssertTrue(responses.allSatisfy { $0.status == 200 && $0.headers(named: "Set-Cookie").isEmpty })
+    }
+
+    func testWeightZeroVariantGetsNoNewUsers() throws {
+        let proxy = try startSplit(weights: (100, 0), sticky: true)
+        let responses = try sendMany(proxy, count: 2_000, connections: 2) { _ in get("/?bytes=0") }
+        XCTAssertTrue(responses.allSatisfy { $0.status == 200 && $0.header("X-Echo-Name") == "stable" })
+    }
+}
