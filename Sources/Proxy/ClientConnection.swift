@@ -22,6 +22,8 @@ final class ClientConnection: Pollable {
     var head = RequestHead()
     var canRead = false
     var canWrite = true
+    /// The peer's FIN (or a hang-up) was reported: reading continues until it is seen.
+    var peerFinished = false
     var clientIP: [UInt8] = []
 
     // The exchange in progress.
@@ -46,6 +48,8 @@ final class ClientConnection: Pollable {
     var snapshot: Snapshot?
     var decision = Decision()
     var tried: UInt64 = 0
+    /// The balancer index of the endpoint the current attempt went to.
+    var lastPick = -1
     var attempts = 0
     var mirrors: MirrorFanout?
 
@@ -68,6 +72,7 @@ final class ClientConnection: Pollable {
 
     override func handleEvents(_ events: UInt32) {
         if events & (PollEvents.input | PollEvents.peerClosed | PollEvents.hangUp | PollEvents.error) != 0 { canRead = true }
+        if events & (PollEvents.peerClosed | PollEvents.hangUp) != 0 { peerFinished = true }
         if events & PollEvents.output != 0 { canWrite = true }
         if canWrite && hasPendingOutput { flush() }
         if fd >= 0 && canRead { onReadable() }
@@ -138,8 +143,9 @@ final class ClientConnection: Pollable {
                 return
             case .done(let n):
                 inBuf.writer += n
-                // A short read drained the socket; edge-triggered epoll reports new data.
-                if n < space { canRead = false }
+                // A short read drained the socket; edge-triggered epoll reports new data. Not
+                // a close, though, when it came with the data: that end-of-stream is read next.
+                if n < space && !peerFinished { canRead = false }
                 if phase == .waiting {
                     phase = .head
                     loop.setDeadline(self, afterMs: worker.settings.headerMs)
@@ -308,8 +314,9 @@ final class ClientConnection: Pollable {
                 return
             case .done(let n):
                 inBuf.writer += n
-                // A short read drained the socket; edge-triggered epoll reports new data.
-                if n < space { canRead = false }
+                // A short read drained the socket; edge-triggered epoll reports new data. Not
+                // a close, though, when it came with the data: that end-of-stream is read next.
+                if n < space && !peerFinished { canRead = false }
                 if phase == .exchange && !requestComplete { loop.setDeadline(self, afterMs: worker.settings.idleMs) }
                 classifyBody()
                 if fd < 0 || (phase != .exchange && phase != .tunnel) { return }
@@ -348,6 +355,7 @@ final class ClientConnection: Pollable {
                 return
             }
             if pick.index < 64 { tried |= 1 << UInt64(pick.index) }
+            lastPick = pick.index
             guard let u = worker.acquireUpstream(pick.endpoint) else {
                 worker.stats.add(.upstreamConnectFailures)
                 continue
@@ -370,6 +378,9 @@ final class ClientConnection: Pollable {
         if retryable && bodyBytesSent == 0 {
             worker.stats.add(.upstreamRetries)
             upHeadSent = 0
+            // A pooled connection the upstream had already closed says nothing against the
+            // endpoint: it stays eligible, for a fresh connection (`attempts` bounds the loop).
+            if u.reused && lastPick >= 0 && lastPick < 64 { tried &= ~(1 << UInt64(lastPick)) }
             connectUpstream()
             return
         }

@@ -23,6 +23,8 @@ final class UpstreamConnection: Pollable {
     var head = ResponseHead()
     var canRead = false
     var canWrite = false
+    /// The peer's FIN (or a hang-up) was reported: reading continues until it is seen.
+    var peerFinished = false
     var reused = false
     var receivedAny = false
     var headDone = false
@@ -104,6 +106,7 @@ final class UpstreamConnection: Pollable {
 
     override func handleEvents(_ events: UInt32) {
         if events & (PollEvents.input | PollEvents.peerClosed | PollEvents.hangUp | PollEvents.error) != 0 { canRead = true }
+        if events & (PollEvents.peerClosed | PollEvents.hangUp) != 0 { peerFinished = true }
         if events & PollEvents.output != 0 { canWrite = true }
         switch state {
         case .connecting:
@@ -169,6 +172,7 @@ final class UpstreamConnection: Pollable {
     func flushRequest() {
         guard state == .active, let c = client else { return }
         var tookBody = false
+        var wrote = false
         while canWrite {
             let headLen = c.upHead.readableCount - c.upHeadSent
             let bodyLen = c.ready
@@ -185,6 +189,7 @@ final class UpstreamConnection: Pollable {
             case .wouldBlock:
                 canWrite = false
             case .done(let n):
+                wrote = wrote || n > 0
                 let fromHead = min(n, headLen)
                 c.upHeadSent += fromHead
                 let fromBody = n - fromHead
@@ -196,9 +201,15 @@ final class UpstreamConnection: Pollable {
                 }
             }
         }
-        if !requestSent && c.upHeadSent == c.upHead.readableCount && c.upHead.readableCount > 0 {
-            requestSent = true
-            if !headDone { loop.setDeadline(self, afterMs: worker.settings.responseMs) }
+        if !requestSent && !headDone && c.upHeadSent == c.upHead.readableCount && c.upHead.readableCount > 0 {
+            // responseMs counts from the end of the request: a slow upload is the client's time.
+            // While the body flows, an upstream that stops taking it is bounded by idleMs.
+            if (c.requestComplete && c.ready == 0) || c.bodyMode == .tunnel {
+                requestSent = true
+                loop.setDeadline(self, afterMs: worker.settings.responseMs)
+            } else if wrote {
+                loop.setDeadline(self, afterMs: worker.settings.idleMs)
+            }
         }
         if tookBody && client === c { c.requestBytesTaken() }
     }
@@ -235,8 +246,9 @@ final class UpstreamConnection: Pollable {
                 return
             case .done(let n):
                 inBuf.writer += n
-                // A short read drained the socket; edge-triggered epoll reports new data.
-                if n < space { canRead = false }
+                // A short read drained the socket; edge-triggered epoll reports new data. Not
+                // a close, though, when it came with the data: that end-of-stream is read next.
+                if n < space && !peerFinished { canRead = false }
                 receivedAny = true
                 if headDone {
                     loop.setDeadline(self, afterMs: worker.settings.idleMs)

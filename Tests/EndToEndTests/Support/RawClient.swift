@@ -228,10 +228,10 @@ final class RawClient {
         } else {
             // Delimited by the close.
             while true {
-                do { try fill() } catch SocketError.closed { break }
                 r.bodyCount += buffered
                 let s = take(buffered)
                 if keepBody { body += s }
+                do { try fill() } catch SocketError.closed { break }
             }
         }
         r.body = body

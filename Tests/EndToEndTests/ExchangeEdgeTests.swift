@@ -1,0 +1,126 @@
+// Exchanges that end unusually: a client that leaves before its response, an upstream that
+// closes a pooled connection, an early response to an unfinished upload, a slow upload, a
+// client that half-closes after its request.
+import Glibc
+import XCTest
+
+final class ExchangeEdgeTests: EndToEndTestCase {
+    func testClientLeavingBeforeTheResponseDoesNotLeakItToTheNextClient() throws {
+        let (proxy, _) = try startProxyWithEcho()
+        let first = try connect(proxy)
+        try first.send(get("/abandoned?delay=300"))
+        usleep(50_000)
+        first.close()
+        let second = try connect(proxy)
+        let r = try second.exchange(get("/fresh"))
+        XCTAssertEqual(try r.echo().path, "/fresh", "the abandoned response must not be relayed to another client")
+    }
+
+    func testPooledConnectionClosedByTheUpstreamIsReplaced() throws {
+        // Answers one request per connection with keep-alive, then closes: the proxy's pooled
+        // connection goes stale and the next request needs a new one.
+        let server = try startServer { conn, _ in
+            guard conn.readHead() != nil else { return }
+            conn.send("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        }
+        let proxy = try startProxy(ProxyConfig(endpoints: ["127.0.0.1:\(server.port)"]))
+        let client = try connect(proxy)
+        for i in 0..<5 {
+            let r = try client.exchange(get("/\(i)"))
+            XCTAssertEqual(r.status, 200, "request \(i)")
+            XCTAssertEqual(r.bodyText, "ok")
+        }
+        XCTAssertEqual(server.acceptedCount, 5)
+    }
+
+    func testPooledConnectionClosedJustAfterReuseIsRetried() throws {
+        // The upstream closes each connection only when the second request arrives on it: the
+        // proxy learns the connection is dead after it sent the request, and retries elsewhere.
+        let server = try startServer { conn, _ in
+            guard conn.readHead() != nil else { return }
+            conn.send("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+            _ = conn.readHead()   // then close without answering
+        }
+        let proxy = try startProxy(ProxyConfig(endpoints: ["127.0.0.1:\(server.port)"]))
+        let client = try connect(proxy)
+        for i in 0..<4 {
+            let r = try client.exchange(get("/\(i)"))
+            XCTAssertEqual(r.status, 200, "request \(i): \(r.bodyText)")
+        }
+    }
+
+    func testEarlyResponseToAnUnfinishedUploadClosesTheConnection() throws {
+        let server = try startServer { conn, _ in
+            guard conn.readHead() != nil else { return }
+            conn.send("HTTP/1.1 413 Payload Too Large\r\nContent-Length: 4\r\n\r\nnope")
+            conn.waitForPeerClose(timeout: 2)
+        }
+        let proxy = try startProxy(ProxyConfig(endpoints: ["127.0.0.1:\(server.port)"]))
+        let client = try connect(proxy)
+        try client.send("POST /up HTTP/1.1\r\nHost: a\r\nContent-Length: 1000000\r\n\r\n" + String(repeating: "u", count: 1000))
+        let r = try client.readResponse()
+        XCTAssertEqual(r.status, 413)
+        XCTAssertEqual(r.bodyText, "nope")
+        XCTAssertEqual(r.header("Connection")?.lowercased(), "close")
+        if case .open = client.waitForClose() { XCTFail("the rest of the body would be read as a request") }
+    }
+
+    func testSlowUploadIsNotAResponseTimeout() throws {
+        // responseMs bounds the upstream's answer, not the client's upload.
+        let (proxy, _) = try startProxyWithEcho { $0.responseMs = 300 }
+        let client = try connect(proxy)
+        try client.send("POST /slow-upload HTTP/1.1\r\nHost: a\r\nContent-Length: 8\r\n\r\n")
+        for b in "abcdefgh" {
+            usleep(100_000)
+            try client.send(String(b))
+        }
+        let r = try client.readResponse()
+        XCTAssertEqual(r.status, 200)
+        XCTAssertEqual(try r.echo().body, "abcdefgh")
+    }
+
+    func testHalfClosedClientStillGetsItsResponse() throws {
+        let (proxy, _) = try startProxyWithEcho()
+        let client = try connect(proxy)
+        try client.send(get("/half?delay=100"))
+        client.shutdownWrite()
+        let r = try client.readResponse()
+        XCTAssertEqual(r.status, 200)
+        XCTAssertEqual(try r.echo().path, "/half")
+        XCTAssertEqual(client.waitForClose(), .closed(extraBytes: 0))
+    }
+
+    func testIdleClientConnectionIsClosed() throws {
+        let (proxy, _) = try startProxyWithEcho { $0.idleMs = 300 }
+        let client = try connect(proxy)
+        XCTAssertEqual(try client.exchange(get("/")).status, 200)
+        XCTAssertEqual(client.waitForClose(timeout: 3), .closed(extraBytes: 0))
+    }
+
+    func testManyConcurrentClients() throws {
+        let (proxy, _) = try startProxyWithEcho()
+        let clients = try (0..<20).map { _ in try connect(proxy) }
+        for (i, c) in clients.enumerated() { try c.send(get("/c\(i)?delay=50")) }
+        for (i, c) in clients.enumerated() {
+            XCTAssertEqual(try c.readResponse().echo().path, "/c\(i)")
+        }
+    }
+}
+
+final class CloseDelimitedResponseTests: EndToEndTestCase {
+    func testResponseEndingWithTheUpstreamCloseIsRelayedPromptly() throws {
+        // No Content-Length, no chunking: the body ends when the upstream closes, and the last
+        // bytes and the close usually arrive together.
+        let server = try startServer { conn, _ in
+            guard conn.readHead() != nil else { return }
+            conn.send("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil the end")
+        }
+        let (proxy) = try startProxy(ProxyConfig(endpoints: ["127.0.0.1:\(server.port)"]))
+        let client = try connect(proxy)
+        let started = Date()
+        let r = try client.exchange(get("/"))
+        XCTAssertEqual(r.status, 200)
+        XCTAssertEqual(r.bodyText, "until the end")
+        XCTAssertLessThan(Date().timeIntervalSince(started), 1.5, "the upstream's close ended the response at once")
+    }
+}
