@@ -26,7 +26,7 @@ let package = Package(
         .testTarget(name: "HTTP1Tests", dependencies: ["HTTP1"], swiftSettings: swiftSettings),
         .testTarget(name: "RoutingTests", dependencies: ["Routing", "TLS"], swiftSettings: swiftSettings),
         .testTarget(name: "ReactorTests", dependencies: ["Reactor", "CLinux"], swiftSettings: swiftSettings),
-        .testTarget(name: "ControlTests", dependencies: ["Control", "Routing"], swiftSettings: swiftSettings),
+        .testTarget(name: "ControlTests", dependencies: ["Control", "Routing", "Proxy", "Reactor"], swiftSettings: swiftSettings),
         .testTarget(name: "EndToEndTests", dependencies: ["Reactor", "CLinux"], swiftSettings: swiftSettings),
     ]
 )

@@ -14,6 +14,9 @@ enum CLI {
       demo   [--port N]             run the built-in demo (canary, A/B, blue/green, shadow)
       run    --config FILE          run the proxy
       check  --config FILE          validate a config file (exit 0 valid, 1 invalid)
+      ctl    [--socket PATH] [--json] COMMAND...
+                                    talk to a running proxy's control socket (flip, set
+                                    weights, show ...; `switchyard ctl help` lists them)
       echo   --listen ADDR [--name NAME] [--delay-ms N]
                                     a small test upstream that answers with what it received
       help, --help                  this text; `switchyard COMMAND --help` for one command
@@ -32,6 +35,7 @@ enum CLI {
         case "demo": return DemoCommand.main(rest)
         case "check": return CheckCommand.main(rest)
         case "echo": return EchoCommand.main(rest)
+        case "ctl": return CtlCommand.main(rest)
         case "help", "--help", "-h":
             print(usage, terminator: "")
             return 0

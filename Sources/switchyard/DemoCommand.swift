@@ -1,6 +1,7 @@
 // `switchyard demo`: the embedded default. Starts in-process upstreams (blue, green, canary,
 // shadow) and the proxy with a 90/10 sticky canary, a blue/green upstream with preview and a
-// 100% mirror, then prints curl lines that show each feature.
+// 100% mirror, and a control socket in /tmp (removed at exit); prints curl and ctl lines that
+// show each feature.
 import Control
 import Dispatch
 import Foundation
@@ -32,7 +33,8 @@ enum DemoCommand {
               "blue": { "endpoints": ["\(blue)"] },
               "green": { "endpoints": ["\(green)"] },
               "live": "blue",
-              "preview": { "header": "X-Switchyard-Preview" }
+              "preview": { "header": "X-Switchyard-Preview" },
+              "warmup": { "path": "/", "requests": 3, "timeoutMs": 2000 }
             },
             "canary": { "endpoints": ["\(canary)"] },
             "shadow": { "endpoints": ["\(shadow)"] }
@@ -72,24 +74,37 @@ enum DemoCommand {
                 return 1
             }
         }
+        let socketPath = "/tmp/switchyard-demo-\(getpid()).sock"
         let text = config(port: port, workers: workers, blue: upstreams["blue"]!.address, green: upstreams["green"]!.address,
-                          canary: upstreams["canary"]!.address, shadow: upstreams["shadow"]!.address, controlSocket: nil)
-        let loaded: ConfigLoadResult
-        let snapshot: Snapshot
+                          canary: upstreams["canary"]!.address, shadow: upstreams["shadow"]!.address, controlSocket: socketPath)
+        let source = ConfigSource(name: "<demo>") { () throws(ConfigError) in
+            try ConfigLoader.parse(data: Data(text.utf8), file: "<demo>")
+        }
+        let state: RuntimeState
         do {
-            loaded = try ConfigLoader.parse(data: Data(text.utf8), file: "<demo>")
-            snapshot = try SnapshotBuilder.build(loaded.config, version: 1, registry: EndpointRegistry())
+            state = try RuntimeState(loaded: try source.load(), source: source, log: { line in
+                FileHandle.standardError.write(Data("switchyard: \(line)\n".utf8))
+            })
         } catch {
             CLI.fail("demo: \(error)")
             return 1
         }
+        let snapshot = state.snapshot
         signal(SIGPIPE, SIG_IGN)
+        let control: ControlServer
+        do { control = try ControlServer(path: socketPath, mode: 0o600) } catch {
+            CLI.fail("demo: \(error)")
+            return 1
+        }
         let server: ProxyServer
-        do { server = try ProxyServer(settings: loaded.config.proxySettings, snapshot: snapshot) } catch {
+        do { server = try ProxyServer(settings: state.config.proxySettings, snapshot: snapshot) } catch {
+            control.stop()
             CLI.fail("demo: cannot listen on 127.0.0.1:\(port): \(error) (try --port)")
             return 1
         }
+        state.attach(server)
         server.start()
+        control.start(ControlEngine(state: state))
         let base = "http://127.0.0.1:\(port)"
         // A real canary cookie (bucket 9950 lies in canary's range [9000, 10000)).
         var canaryCookie = "sy-shop=..."
@@ -115,11 +130,16 @@ enum DemoCommand {
               preview the idle green color before flipping it live
           curl -s \(upstreams["shadow"]!.address.description.replacingOccurrences(of: "127.0.0.1", with: "http://127.0.0.1"))/count
               the shadow got a copy of every GET (its "request" counter), marked X-Switchyard-Shadow: 1
+          switchyard ctl --socket \(socketPath) flip checkout
+              warm green up, then make it live in one atomic swap (the next request is served by green)
+          switchyard ctl --socket \(socketPath) show upstreams
+              live colors, endpoints and their in-flight requests; `... ctl --socket \(socketPath) help` for more
 
         Ctrl-C to stop.
         """)
         fflush(nil)
         Signals.on([SIGTERM, SIGINT]) { _ in
+            control.stop()
             server.shutdown()
             exit(0)
         }

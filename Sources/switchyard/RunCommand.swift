@@ -1,4 +1,5 @@
-// `switchyard run --config FILE`: load, build, listen, serve; drain on SIGTERM/SIGINT.
+// `switchyard run --config FILE`: load, apply saved runtime state, listen, serve the control
+// socket; reload on SIGHUP, drain on SIGTERM/SIGINT.
 import Control
 import Dispatch
 import Foundation
@@ -12,8 +13,10 @@ enum RunCommand {
     usage: switchyard run --config FILE
 
     Runs the proxy. SIGTERM or SIGINT stops accepting, lets in-flight requests finish (up to
-    timeouts.drainMs) and exits 0. Start-up errors (bad config, address in use) are one line
-    on stderr and exit 1.
+    timeouts.drainMs) and exits 0. SIGHUP re-reads FILE (an invalid file is refused and the
+    running config kept). With a "control" section, runtime changes come through its socket
+    (see switchyard ctl) and are saved to its stateFile. Start-up errors (bad config, address
+    in use, a live control socket) are one line on stderr and exit 1.
 
     """
 
@@ -30,36 +33,47 @@ enum RunCommand {
             return 1
         }
         for w in loaded.warnings { FileHandle.standardError.write(Data("warning: \(w)\n".utf8)) }
-        let registry = EndpointRegistry()
-        let snapshot: Routing.Snapshot
-        do { snapshot = try SnapshotBuilder.build(loaded.config, version: 1, registry: registry) } catch {
+        let state: RuntimeState
+        do {
+            state = try RuntimeState(loaded: loaded, source: .file(path), log: { line in
+                FileHandle.standardError.write(Data("switchyard: \(line)\n".utf8))
+            })
+        } catch {
             FileHandle.standardError.write(Data("\(error)\n".utf8))
             return 1
         }
         signal(SIGPIPE, SIG_IGN)
+        // The control socket first: a live instance on it is a start-up error, found before
+        // any listener is taken.
+        let control: ControlServer?
+        if let c = loaded.config.control {
+            do { control = try ControlServer(path: c.socket, mode: c.mode) } catch {
+                CLI.fail(error.description)
+                return 1
+            }
+        } else {
+            control = nil
+        }
         let server: ProxyServer
         do {
-            server = try ProxyServer(settings: loaded.config.proxySettings, snapshot: snapshot)
+            server = try ProxyServer(settings: state.config.proxySettings, snapshot: state.snapshot)
         } catch {
+            control?.stop()
             CLI.fail("cannot listen on \(loaded.config.listeners.map { $0.address.description }.joined(separator: ", ")): \(error)")
             return 1
         }
-        if let admin = loaded.config.admin {
-            guard let a = SocketAddress(host: admin.address.numericHost, port: admin.address.port) else { return 1 }
-            do {
-                let adminServer = try AdminServer(address: a, server: server, registry: registry)
-                adminServer.start()
-                FileHandle.standardError.write(Data("switchyard: admin (/metrics, /healthz, /readyz) on \(adminServer.address)\n".utf8))
-            } catch {
-                CLI.fail("cannot listen on admin address \(admin.address): \(error)")
-                return 1
-            }
-        }
+        state.attach(server)
         server.start()
         for a in server.boundAddresses {
             FileHandle.standardError.write(Data("switchyard: listening on \(a) with \(server.workerCount) worker(s)\n".utf8))
         }
+        if let control {
+            control.start(ControlEngine(state: state))
+            FileHandle.standardError.write(Data("switchyard: control socket \(control.path)\n".utf8))
+        }
+        Signals.on([SIGHUP]) { _ in state.reloadAndLog() }
         Signals.on([SIGTERM, SIGINT]) { _ in
+            control?.stop()
             server.shutdown()
             exit(0)
         }

@@ -1,0 +1,240 @@
+// The command table (name, usage, handler: `help` is generated from it) and the engine that runs
+// one command line against the runtime state: lookup with "did you mean", then the handler, then
+// either a reply, a change committed as one snapshot swap, or a change staged in a transaction.
+import Dispatch
+import Synchronization
+
+struct ControlCommand: Sendable {
+    /// One or two words: `flip`, `show routes`, `endpoint drain`.
+    let name: String
+    /// Argument synopsis after the name.
+    let arguments: String
+    let summary: String
+    let run: @Sendable (CommandContext) throws(ControlError) -> CommandOutcome
+
+    var usage: String { arguments.isEmpty ? name : "\(name) \(arguments)" }
+    var words: [String] { name.split(separator: " ").map(String.init) }
+}
+
+enum CommandOutcome {
+    case reply(ControlValue)
+    /// A change and the reply members that describe it: committed at once, or staged when the
+    /// session is in a transaction.
+    case change(RuntimeChange, ControlValue)
+    /// Reply, then close the connection.
+    case close(ControlValue)
+}
+
+/// What a handler sees.
+struct CommandContext {
+    let engine: ControlEngine
+    let session: ControlSession
+    let command: ControlCommand
+    /// The words after the command's name.
+    let args: [String]
+    /// What commands validate against: the transaction's staged config, or the effective one.
+    let config: Config
+
+    var state: RuntimeState { engine.state }
+
+    func usageError(_ why: String) -> ControlError {
+        ControlError("\(why); usage: \(command.usage)")
+    }
+
+    /// The arguments, checked for count (`optional` more allowed).
+    func expect(_ count: Int, optional: Int = 0) throws(ControlError) -> [String] {
+        if args.count < count { throw usageError("\(command.name): missing arguments") }
+        if args.count > count + optional {
+            throw usageError("\(command.name): unexpected \"\(args[count + optional])\"")
+        }
+        return args
+    }
+}
+
+/// One client connection's state: its transaction, if one is open.
+public final class ControlSession: @unchecked Sendable {
+    public let id: Int
+    var transaction: Transaction?
+
+    init(id: Int) { self.id = id }
+
+    public var inTransaction: Bool { transaction != nil }
+}
+
+struct Transaction {
+    var changes: [RuntimeChange] = []
+    /// The effective config with the staged changes.
+    var config: Config
+}
+
+public final class ControlEngine: @unchecked Sendable {
+    public let state: RuntimeState
+    private let sessions = Atomic<Int>(0)
+
+    public init(state: RuntimeState) { self.state = state }
+
+    static let table: [ControlCommand] = [
+        ControlCommand(name: "help", arguments: "[COMMAND]", summary: "list the commands, or show one command's usage",
+                       run: ControlEngine.help),
+        ControlCommand(name: "show routes", arguments: "", summary: "routes, their variants with weights, and mirrors",
+                       run: ControlShow.routes),
+        ControlCommand(name: "show upstreams", arguments: "",
+                       summary: "upstreams, live colors, endpoints with weight, draining and in-flight count",
+                       run: ControlShow.upstreams),
+        ControlCommand(name: "show state", arguments: "",
+                       summary: "runtime overrides against the config's values, state file, open transaction",
+                       run: ControlShow.state),
+        ControlCommand(name: "show stats", arguments: "",
+                       summary: "requests per route/variant, global counters, in-flight per endpoint",
+                       run: ControlShow.stats),
+        ControlCommand(name: "flip", arguments: "UPSTREAM [--no-warmup]",
+                       summary: "swap the live color of a blue/green upstream (warming the idle color first if configured)",
+                       run: ControlChanges.flip),
+        ControlCommand(name: "set live", arguments: "UPSTREAM blue|green [--no-warmup]",
+                       summary: "make a color live (warming it first if it was idle and warm-up is configured)",
+                       run: ControlChanges.setLive),
+        ControlCommand(name: "set weights", arguments: "ROUTE VARIANT=W [VARIANT=W ...]",
+                       summary: "set a route's variant weights in one step (unnamed variants keep theirs)",
+                       run: ControlChanges.setWeights),
+        ControlCommand(name: "set mirror", arguments: "ROUTE UPSTREAM PERCENT",
+                       summary: "add or change a mirror of a route's requests; PERCENT 0 removes it",
+                       run: ControlChanges.setMirror),
+        ControlCommand(name: "endpoint add", arguments: "UPSTREAM[/COLOR] HOST:PORT",
+                       summary: "add an endpoint to a pool (or resume a draining one)",
+                       run: { c throws(ControlError) in try ControlChanges.endpoint(.add, c) }),
+        ControlCommand(name: "endpoint remove", arguments: "UPSTREAM[/COLOR] HOST:PORT",
+                       summary: "remove an endpoint; its in-flight requests finish",
+                       run: { c throws(ControlError) in try ControlChanges.endpoint(.remove, c) }),
+        ControlCommand(name: "endpoint drain", arguments: "UPSTREAM[/COLOR] HOST:PORT",
+                       summary: "send no new requests to an endpoint; `show upstreams` counts its in-flight down to 0",
+                       run: { c throws(ControlError) in try ControlChanges.endpoint(.drain, c) }),
+        ControlCommand(name: "reset", arguments: "NAME",
+                       summary: "drop every runtime override of the route or upstream NAME (back to the config)",
+                       run: ControlChanges.reset),
+        ControlCommand(name: "begin", arguments: "",
+                       summary: "start a transaction: later changes are staged until commit",
+                       run: ControlTransactions.begin),
+        ControlCommand(name: "commit", arguments: "", summary: "apply the staged changes as one snapshot swap",
+                       run: ControlTransactions.commit),
+        ControlCommand(name: "abort", arguments: "", summary: "drop the staged changes",
+                       run: ControlTransactions.abort),
+        ControlCommand(name: "reload", arguments: "",
+                       summary: "re-read the config file; an invalid file is refused and the old config keeps serving",
+                       run: ControlEngine.reload),
+        ControlCommand(name: "quit", arguments: "", summary: "close this connection (a transaction still open is aborted)",
+                       run: { _ throws(ControlError) in .close(["bye": true]) }),
+    ]
+
+    /// A new connection's session.
+    public func makeSession() -> ControlSession {
+        ControlSession(id: sessions.add(1, ordering: .relaxed).newValue)
+    }
+
+    /// Runs one command line on the state queue. nil for a blank or `#` comment line (no reply).
+    public func execute(_ line: String, session: ControlSession) -> (reply: ControlValue, close: Bool)? {
+        dispatchPrecondition(condition: .onQueue(state.queue))
+        let words = ControlProtocol.words(line)
+        guard let first = words.first, !first.hasPrefix("#") else { return nil }
+        do throws(ControlError) {
+            let command = try Self.lookup(words)
+            let args = Array(words.dropFirst(command.words.count))
+            let context = CommandContext(engine: self, session: session, command: command, args: args,
+                                         config: session.transaction?.config ?? state.config)
+            switch try command.run(context) {
+            case .reply(let value):
+                return ((["ok": true] as ControlValue).merging(value), false)
+            case .close(let value):
+                return ((["ok": true] as ControlValue).merging(value), true)
+            case .change(let change, let value):
+                if var transaction = session.transaction {
+                    transaction.config = try state.preview(transaction.changes + [change])
+                    transaction.changes.append(change)
+                    session.transaction = transaction
+                    return ((["ok": true, "staged": true] as ControlValue).merging(value), false)
+                }
+                let result = try state.commit([change])
+                var reply: ControlValue = ["ok": true, "version": ControlValue(result.version)]
+                reply = reply.merging(value)
+                if let failure = result.saveFailure { reply.set("stateFileError", .string(failure)) }
+                return (reply, false)
+            }
+        } catch {
+            return (ControlProtocol.failure(error.message, details: error.details), false)
+        }
+    }
+
+    /// The connection closed: an open transaction is aborted.
+    public func end(_ session: ControlSession) {
+        dispatchPrecondition(condition: .onQueue(state.queue))
+        session.transaction = nil
+    }
+
+    /// The command with the longest name that `words` starts with.
+    static func lookup(_ words: [String]) throws(ControlError) -> ControlCommand {
+        var best: ControlCommand?
+        for c in table {
+            let w = c.words
+            if words.count >= w.count && Array(words[0..<w.count]) == w && w.count > (best?.words.count ?? 0) { best = c }
+        }
+        if let best { return best }
+        let groups = Dictionary(grouping: table.filter { $0.words.count > 1 }, by: { $0.words[0] })
+        if let group = groups[words[0]] {
+            let choices = group.map { $0.words[1] }
+            guard words.count > 1 else {
+                throw ControlError("\"\(words[0])\" needs one of: \(choices.joined(separator: ", "))")
+            }
+            throw ControlError("unknown command \"\(words[0]) \(words[1])\""
+                + didYouMean(words[1], among: choices, prefix: words[0] + " ") + "; try \"help\"")
+        }
+        // Compare with each command's name over as many words as it has.
+        var suggestion: String?
+        var bestDistance = Int.max
+        for c in table {
+            let typed = words.prefix(c.words.count).joined(separator: " ").lowercased()
+            let d = ConfigTokens.editDistance(typed, c.name)
+            if d < bestDistance { bestDistance = d; suggestion = c.name }
+        }
+        let typed = words[0]
+        var message = "unknown command \"\(typed)\""
+        if let suggestion, bestDistance <= max(2, suggestion.count / 3) {
+            message += " (did you mean \"\(suggestion)\"?)"
+        }
+        throw ControlError(message + "; try \"help\"")
+    }
+
+    // MARK: help, reload
+
+    static func help(_ c: CommandContext) throws(ControlError) -> CommandOutcome {
+        if !c.args.isEmpty {
+            let command = try lookup(c.args)
+            return .reply(["command": .string(command.usage), "summary": .string(command.summary)])
+        }
+        return .reply([
+            "commands": .array(table.map { ["command": .string($0.usage), "summary": .string($0.summary)] }),
+            "notes": .string("one command per line, one JSON reply per line; blank and # lines are ignored; "
+                + "in a transaction, changes answer {\"staged\":true} until commit"),
+        ])
+    }
+
+    static func reload(_ c: CommandContext) throws(ControlError) -> CommandOutcome {
+        _ = try c.expect(0)
+        if c.session.inTransaction { throw ControlError("reload: finish the transaction first (commit or abort)") }
+        return .reply(try c.state.reload().value)
+    }
+}
+
+/// " (did you mean "x"?)" when one candidate is close to `name` (about one typo per three
+/// characters, at least two, or a prefix of a longer name), else "".
+func didYouMean(_ name: String, among candidates: [String], prefix: String = "") -> String {
+    let lowered = name.lowercased()
+    var best: (candidate: String, distance: Int)?
+    for candidate in candidates where candidate != name {
+        let distance = ConfigTokens.editDistance(lowered, candidate.lowercased())
+        if distance < (best?.distance ?? Int.max) { best = (candidate, distance) }
+    }
+    if let best, best.distance <= max(2, name.count / 3) { return " (did you mean \"\(prefix)\(best.candidate)\"?)" }
+    if name.count >= 3, let candidate = candidates.first(where: { $0.lowercased().hasPrefix(lowered) }) {
+        return " (did you mean \"\(prefix)\(candidate)\"?)"
+    }
+    return ""
+}

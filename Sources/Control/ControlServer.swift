@@ -1,0 +1,154 @@
+// The control socket: a Unix stream socket created with its mode (bound under a temporary name,
+// chmod-ed, then renamed into place, so it is never reachable with looser permissions), served by
+// Dispatch sources on one serial I/O queue, far from the event loops. Commands run on the
+// runtime state's queue, one at a time.
+import Dispatch
+import Glibc
+import Reactor
+import Synchronization
+
+public struct ControlSocketError: Error, Sendable, CustomStringConvertible {
+    public var description: String
+    init(_ description: String) { self.description = description }
+}
+
+public final class ControlServer: @unchecked Sendable {
+    public static let maxClients = 64
+
+    public let path: String
+    private let fd: Int32
+    /// The socket file we created (device, inode): only that file is removed at stop.
+    private let identity: (dev: UInt64, ino: UInt64)
+    private let io = DispatchQueue(label: "switchyard.control.io")
+    // Confined to `io`:
+    private var acceptSource: (any DispatchSourceRead)?
+    private var connections: [ObjectIdentifier: ControlConnection] = [:]
+    private var stopped = false
+
+    /// Creates the socket file with `mode`. A stale file left by a dead process is replaced; a
+    /// socket another live process answers on, or a file that is not a socket, is an error.
+    public init(path: String, mode: Int) throws(ControlSocketError) {
+        self.path = path
+        guard !path.isEmpty, path.utf8.count < UnixPath.capacity else {
+            throw ControlSocketError("control socket path \"\(path)\" is longer than \(UnixPath.capacity - 1) bytes")
+        }
+        var st = stat()
+        if lstat(path, &st) == 0 {
+            guard (st.st_mode & S_IFMT) == S_IFSOCK else {
+                throw ControlSocketError("\(path) exists and is not a socket; remove it or choose another control.socket")
+            }
+            if Self.answers(path) {
+                throw ControlSocketError("another Switchyard is serving the control socket \(path); stop it or choose another control.socket")
+            }
+        }
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
+        guard fd >= 0 else { throw ControlSocketError("control socket: socket: \(Self.reason(errno))") }
+        // Bind under a temporary name in the same directory, set the mode, then rename over the
+        // final path: clients never see the socket with the umask's permissions.
+        let directory = path.contains("/") ? String(path[..<path.lastIndex(of: "/")!]) : "."
+        let base = path.split(separator: "/").last.map(String.init) ?? path
+        var staging = "\(directory)/.\(base).\(getpid())"
+        if staging.utf8.count >= UnixPath.capacity { staging = path }
+        unlink(staging)
+        if staging == path { unlink(path) }
+        let bound = UnixPath.withAddress(staging) { bind(fd, $0, $1) }
+        if bound != 0 {
+            let e = errno
+            close(fd)
+            throw ControlSocketError("cannot create the control socket \(path): \(Self.reason(e))")
+        }
+        if chmod(staging, mode_t(mode)) != 0 || listen(fd, 64) != 0 {
+            let e = errno
+            unlink(staging)
+            close(fd)
+            throw ControlSocketError("cannot set up the control socket \(path): \(Self.reason(e))")
+        }
+        if staging != path && rename(staging, path) != 0 {
+            let e = errno
+            unlink(staging)
+            close(fd)
+            throw ControlSocketError("cannot create the control socket \(path): \(Self.reason(e))")
+        }
+        lstat(path, &st)
+        self.fd = fd
+        identity = (UInt64(st.st_dev), UInt64(st.st_ino))
+    }
+
+    /// Whether a process accepts connections on the socket at `path`.
+    static func answers(_ path: String) -> Bool {
+        let probe = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard probe >= 0 else { return false }
+        defer { close(probe) }
+        return UnixPath.withAddress(path) { connect(probe, $0, $1) } == 0
+    }
+
+    /// Starts accepting; each connection's lines go to `engine`.
+    public func start(_ engine: ControlEngine) {
+        io.sync {
+            let source = DispatchSource.makeReadSource(fileDescriptor: fd, queue: io)
+            source.setEventHandler { [weak self] in self?.acceptAll(engine) }
+            source.resume()
+            acceptSource = source
+        }
+    }
+
+    private func acceptAll(_ engine: ControlEngine) {
+        while !stopped {
+            let client: Int32?
+            do { client = try Sys.accept(fd) } catch { return }
+            guard let client else { return }
+            if connections.count >= Self.maxClients {
+                let line = ControlProtocol.line(ControlProtocol.failure("too many control clients (\(Self.maxClients)); try again later"))
+                _ = line.withUnsafeBytes { send(client, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL | MSG_DONTWAIT)) }
+                close(client)
+                continue
+            }
+            let connection = ControlConnection(fd: client, engine: engine, io: io) { [weak self] c in
+                self?.connections[ObjectIdentifier(c)] = nil
+            }
+            connections[ObjectIdentifier(connection)] = connection
+            connection.start()
+        }
+    }
+
+    /// Stops accepting, closes every connection (aborting open transactions) and removes the
+    /// socket file if it is still the one this server created.
+    public func stop() {
+        io.sync {
+            guard !stopped else { return }
+            stopped = true
+            acceptSource?.cancel()
+            acceptSource = nil
+            for c in connections.values { c.close() }
+            connections.removeAll()
+        }
+        close(fd)
+        var st = stat()
+        if lstat(path, &st) == 0 && UInt64(st.st_dev) == identity.dev && UInt64(st.st_ino) == identity.ino {
+            unlink(path)
+        }
+    }
+
+    public var clientCount: Int { io.sync { connections.count } }
+
+    static func reason(_ code: Int32) -> String { String(cString: strerror(code)) }
+}
+
+/// `sockaddr_un` for a path.
+public enum UnixPath {
+    public static let capacity = MemoryLayout.size(ofValue: sockaddr_un().sun_path)
+
+    public static func withAddress<R>(_ path: String, _ body: (UnsafePointer<sockaddr>, socklen_t) -> R) -> R {
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8.prefix(capacity - 1))
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            raw.copyBytes(from: bytes)
+            raw[bytes.count] = 0
+        }
+        let length = socklen_t(MemoryLayout<sockaddr_un>.offset(of: \.sun_path)! + bytes.count + 1)
+        return withUnsafePointer(to: &address) { p in
+            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { body($0, length) }
+        }
+    }
+}

@@ -1,0 +1,219 @@
+// The read-only commands: show routes, show upstreams, show state, show stats. Replies are flat
+// lists of rows (one per route, variant, endpoint...) so `ctl` can print them as tables.
+import Proxy
+import Routing
+
+enum ControlShow {
+    static func routes(_ c: CommandContext) throws(ControlError) -> CommandOutcome {
+        _ = try c.expect(0)
+        let state = c.state
+        let config = state.config
+        var routes: [ControlValue] = []
+        var variants: [ControlValue] = []
+        var mirrors: [ControlValue] = []
+        for route in config.routes {
+            var target = "split"
+            if case .upstream(let name) = route.target { target = name }
+            routes.append([
+                "route": .string(route.name), "match": .string(describe(route.match)),
+                "rewrite": ControlValue(route.rewrite.map(describe)), "target": .string(target),
+            ])
+            if let split = route.split {
+                let total = split.variants.reduce(0) { $0 + $1.weight }
+                for v in split.variants {
+                    variants.append([
+                        "route": .string(route.name), "variant": .string(v.name), "upstream": .string(v.upstream),
+                        "weight": .int(v.weight),
+                        "percent": .double(total > 0 ? (Double(v.weight) * 100 / Double(total) * 10).rounded() / 10 : 0),
+                        "override": .bool(state.overrides.weights[route.name]?[v.name] != nil),
+                    ])
+                }
+            }
+            for m in route.mirrors {
+                mirrors.append([
+                    "route": .string(route.name), "upstream": .string(m.upstream), "percent": .double(m.percent),
+                    "maxBodyBytes": .int(m.maxBodyBytes),
+                    "override": .bool(state.overrides.mirrors[route.name]?[m.upstream] != nil),
+                ])
+            }
+        }
+        return .reply([
+            "version": ControlValue(state.version), "routes": .array(routes), "variants": .array(variants),
+            "mirrors": .array(mirrors),
+        ])
+    }
+
+    static func upstreams(_ c: CommandContext) throws(ControlError) -> CommandOutcome {
+        _ = try c.expect(0)
+        let state = c.state
+        var upstreams: [ControlValue] = []
+        var endpoints: [ControlValue] = []
+        for upstream in state.config.upstreams {
+            let pools: [(color: Color?, pool: Config.Pool, live: Bool)]
+            switch upstream.kind {
+            case .pool(let pool):
+                upstreams.append(["upstream": .string(upstream.name), "kind": "pool", "live": nil])
+                pools = [(nil, pool, true)]
+            case .blueGreen(let bg):
+                var row: ControlValue = [
+                    "upstream": .string(upstream.name), "kind": "blue/green", "live": .string(bg.live.name),
+                    "override": .bool(state.overrides.live[upstream.name] != nil),
+                    "previewHeader": ControlValue(bg.previewHeader),
+                ]
+                if let w = bg.warmup { row.set("warmup", .string("GET \(w.path) x\(w.requests), \(w.timeoutMs) ms timeout")) }
+                upstreams.append(row)
+                pools = [(.blue, bg.blue, bg.live == .blue), (.green, bg.green, bg.live == .green)]
+            }
+            for (color, pool, live) in pools {
+                let key = PoolKey(upstream: upstream.name, color: color).description
+                let changes = state.overrides.endpoints[key]
+                for e in pool.endpoints {
+                    let address = e.address.description
+                    var override: String?
+                    if changes?.added.contains(address) == true { override = "added" }
+                    if changes?.draining.contains(address) == true { override = (override.map { $0 + ", " } ?? "") + "draining" }
+                    endpoints.append([
+                        "upstream": .string(upstream.name), "color": ControlValue(color?.name),
+                        "address": .string(address), "weight": .int(e.weight), "live": .bool(live && !e.draining),
+                        "draining": .bool(e.draining), "inFlight": inFlight(state, address),
+                        "override": ControlValue(override),
+                    ])
+                }
+            }
+        }
+        return .reply(["version": ControlValue(state.version), "upstreams": .array(upstreams), "endpoints": .array(endpoints)])
+    }
+
+    static func state(_ c: CommandContext) throws(ControlError) -> CommandOutcome {
+        _ = try c.expect(0)
+        let state = c.state
+        var reply: ControlValue = [
+            "version": ControlValue(state.version),
+            "configFile": .string(state.source.name),
+            "stateFile": ControlValue(state.stateFile?.path),
+        ]
+        if let failure = state.saveFailure { reply.set("stateFileError", .string(failure)) }
+        reply.set("overrides", .array(state.describe(state.overrides).map { e in
+            ["name": .string(e.owner), "setting": .string(e.setting), "value": e.value, "config": e.config]
+        }))
+        if let t = c.session.transaction {
+            reply.set("transaction", ["staged": ControlValue(t.changes.map(\.summary))])
+        }
+        return .reply(reply)
+    }
+
+    static func stats(_ c: CommandContext) throws(ControlError) -> CommandOutcome {
+        _ = try c.expect(0)
+        let state = c.state
+        guard let server = state.server else { throw ControlError("show stats: the proxy is not running yet") }
+        let totals = Counter.allCases.map { ControlValue.Member(String(describing: $0), ControlValue(server.total($0))) }
+        let requests = server.counters.allRequests().map { r -> ControlValue in
+            ["route": .string(r.route), "variant": ControlValue(r.variant), "requests": ControlValue(r.count)]
+        }
+        var endpoints: [ControlValue] = []
+        for upstream in state.config.upstreams {
+            let pools: [(Color?, Config.Pool)]
+            switch upstream.kind {
+            case .pool(let pool): pools = [(nil, pool)]
+            case .blueGreen(let bg): pools = [(.blue, bg.blue), (.green, bg.green)]
+            }
+            for (color, pool) in pools {
+                for e in pool.endpoints {
+                    endpoints.append([
+                        "upstream": .string(upstream.name), "color": ControlValue(color?.name),
+                        "address": .string(e.address.description), "draining": .bool(e.draining),
+                        "inFlight": inFlight(state, e.address.description),
+                    ])
+                }
+            }
+        }
+        return .reply([
+            "version": ControlValue(state.version), "totals": .object(totals), "requests": .array(requests),
+            "endpoints": .array(endpoints),
+        ])
+    }
+
+    private static func inFlight(_ state: RuntimeState, _ address: String) -> ControlValue {
+        guard let server = state.server else { return 0 }
+        return ControlValue(server.counters.inFlight(endpoint: state.registry.id(for: address)))
+    }
+
+    static func describe(_ match: Config.Match) -> String {
+        var parts: [String] = []
+        if !match.hosts.isEmpty { parts.append("host=" + match.hosts.joined(separator: ",")) }
+        if let prefix = match.pathPrefix { parts.append("path=\(prefix)*") }
+        if !match.methods.isEmpty { parts.append("method=" + match.methods.joined(separator: ",")) }
+        for h in match.headers { parts.append("\(h.name)=\(h.value ?? "*")") }
+        return parts.isEmpty ? "*" : parts.joined(separator: " ")
+    }
+
+    static func describe(_ rewrite: Config.Rewrite) -> String {
+        switch rewrite {
+        case .stripPrefix(let p): return "strip \(p)"
+        case .prefix(let p): return "prefix \(p)"
+        }
+    }
+}
+
+/// One runtime override, next to the config's value, for `show state` and `reset`.
+struct OverrideEntry {
+    /// The route or upstream it belongs to (what `reset` takes).
+    var owner: String
+    var setting: String
+    var value: ControlValue
+    var config: ControlValue
+
+    var summary: String { "\(owner) \(setting) = \(value.plainText) (config: \(config.plainText))" }
+}
+
+extension ControlValue {
+    /// A scalar as text, without JSON quotes.
+    var plainText: String {
+        switch self {
+        case .string(let s): return s
+        case .null: return "-"
+        default: return json
+        }
+    }
+}
+
+extension RuntimeState {
+    func describe(_ o: Overrides) -> [OverrideEntry] {
+        var entries: [OverrideEntry] = []
+        for (name, color) in o.live.sorted(by: { $0.key < $1.key }) {
+            entries.append(OverrideEntry(owner: name, setting: "live", value: .string(color),
+                                         config: ControlValue(fileConfig[upstream: name]?.blueGreen?.live.name)))
+        }
+        for (route, variants) in o.weights.sorted(by: { $0.key < $1.key }) {
+            let split = fileConfig[route: route]?.split
+            for (variant, weight) in variants.sorted(by: { $0.key < $1.key }) {
+                let configured = split?.variantIndex(named: variant).map { split!.variants[$0].weight }
+                entries.append(OverrideEntry(owner: route, setting: "weight \(variant)", value: .int(weight),
+                                             config: configured.map { .int($0) } ?? .null))
+            }
+        }
+        for (route, shadows) in o.mirrors.sorted(by: { $0.key < $1.key }) {
+            let r = fileConfig[route: route]
+            for (upstream, percent) in shadows.sorted(by: { $0.key < $1.key }) {
+                let configured = r?.mirrorIndex(upstream: upstream).map { r!.mirrors[$0].percent }
+                entries.append(OverrideEntry(owner: route, setting: "mirror \(upstream) percent",
+                                             value: percent == 0 ? "removed" : .double(percent),
+                                             config: configured.map { .double($0) } ?? "none"))
+            }
+        }
+        for (key, changes) in o.endpoints.sorted(by: { $0.key < $1.key }) {
+            let owner = PoolKey(parsing: key)?.upstream ?? key
+            for a in changes.added {
+                entries.append(OverrideEntry(owner: owner, setting: "endpoint \(key) \(a)", value: "added", config: "absent"))
+            }
+            for a in changes.removed {
+                entries.append(OverrideEntry(owner: owner, setting: "endpoint \(key) \(a)", value: "removed", config: "present"))
+            }
+            for a in changes.draining {
+                entries.append(OverrideEntry(owner: owner, setting: "endpoint \(key) \(a)", value: "draining",
+                                             config: changes.added.contains(a) ? "absent" : "serving"))
+            }
+        }
+        return entries
+    }
+}

@@ -1,0 +1,39 @@
+// begin / commit / abort. A transaction belongs to one connection: its changes are validated as
+// they are staged (against the staged state) and kept as a list; `commit` replays them on the
+// current overrides and swaps one snapshot in; `abort`, or the connection closing, drops them.
+enum ControlTransactions {
+    static func begin(_ c: CommandContext) throws(ControlError) -> CommandOutcome {
+        _ = try c.expect(0)
+        if let t = c.session.transaction {
+            throw ControlError("a transaction is already open (\(t.changes.count) staged); commit or abort it first")
+        }
+        c.session.transaction = Transaction(config: c.state.config)
+        return .reply(["transaction": "open", "version": ControlValue(c.state.version)])
+    }
+
+    static func commit(_ c: CommandContext) throws(ControlError) -> CommandOutcome {
+        _ = try c.expect(0)
+        guard let t = c.session.transaction else { throw ControlError("commit: no transaction is open (begin first)") }
+        c.session.transaction = nil
+        let summaries = ControlValue(t.changes.map(\.summary))
+        guard !t.changes.isEmpty else {
+            return .reply(["version": ControlValue(c.state.version), "committed": 0, "changes": summaries])
+        }
+        let result: RuntimeState.CommitResult
+        do { result = try c.state.commit(t.changes) } catch {
+            throw ControlError("commit: \(error.message) (the transaction is closed)", details: error.details)
+        }
+        c.state.log("committed \(t.changes.count) change(s) as version \(result.version): "
+            + t.changes.map(\.summary).joined(separator: "; "))
+        var reply: ControlValue = ["version": ControlValue(result.version), "committed": .int(t.changes.count), "changes": summaries]
+        if let failure = result.saveFailure { reply.set("stateFileError", .string(failure)) }
+        return .reply(reply)
+    }
+
+    static func abort(_ c: CommandContext) throws(ControlError) -> CommandOutcome {
+        _ = try c.expect(0)
+        guard let t = c.session.transaction else { throw ControlError("abort: no transaction is open") }
+        c.session.transaction = nil
+        return .reply(["aborted": .int(t.changes.count), "version": ControlValue(c.state.version)])
+    }
+}

@@ -1,0 +1,251 @@
+// What a running proxy serves: the config file's contents, the overrides made at run time, and
+// the effective config built from both. Every committed change builds one snapshot and publishes
+// it with one atomic store. Confined to `queue`: control commands and SIGHUP run there, one at
+// a time, never on an event loop.
+import Dispatch
+import Foundation
+import Proxy
+import Routing
+
+/// Where the config comes from, for start and reload.
+public struct ConfigSource: Sendable {
+    /// The file path, or a label such as `<demo>`.
+    public var name: String
+    public var load: @Sendable () throws(ConfigError) -> ConfigLoadResult
+
+    public init(name: String, load: @escaping @Sendable () throws(ConfigError) -> ConfigLoadResult) {
+        self.name = name
+        self.load = load
+    }
+
+    public static func file(_ path: String) -> ConfigSource {
+        ConfigSource(name: path) { () throws(ConfigError) in try ConfigLoader.load(path: path) }
+    }
+}
+
+/// A refused command or change: `message` becomes the reply's `error`, `details` more members.
+public struct ControlError: Error, Sendable, CustomStringConvertible {
+    public var message: String
+    public var details: ControlValue
+
+    public init(_ message: String, details: ControlValue = [:]) {
+        self.message = message
+        self.details = details
+    }
+
+    public var description: String { message }
+}
+
+public final class RuntimeState: @unchecked Sendable {
+    /// The one queue every read and change of this state runs on.
+    public let queue = DispatchQueue(label: "switchyard.control.state")
+    public let source: ConfigSource
+    public let registry: EndpointRegistry
+    /// The config file as last loaded.
+    public private(set) var fileConfig: Config
+    /// Runtime overrides in effect (only those that apply to `fileConfig`).
+    public private(set) var overrides: Overrides
+    /// `overrides` applied to `fileConfig`: what the snapshot was built from.
+    public private(set) var config: Config
+    /// The snapshot last published (or, before `attach`, to start with).
+    public private(set) var snapshot: Snapshot
+    public let stateFile: StateFile?
+    public private(set) var server: ProxyServer?
+    /// Why the last save of the state file failed; nil when the file is current.
+    public private(set) var saveFailure: String?
+    let log: @Sendable (String) -> Void
+
+    public var version: UInt64 { snapshot.version }
+
+    /// Loads the state file (if the config names one), applies its overrides and builds the
+    /// first snapshot. Throws only when the config itself cannot be built.
+    public init(loaded: ConfigLoadResult, source: ConfigSource, registry: EndpointRegistry = EndpointRegistry(),
+                log: @escaping @Sendable (String) -> Void) throws(ConfigError) {
+        self.source = source
+        self.registry = registry
+        self.log = log
+        fileConfig = loaded.config
+        stateFile = loaded.config.control?.stateFile.map(StateFile.init(path:))
+        var saved = Overrides()
+        if let stateFile {
+            switch stateFile.load() {
+            case .missing: break
+            case .loaded(let overrides): saved = overrides
+            case .corrupt(let reason, let movedTo):
+                log("state file \(stateFile.path) is corrupt (\(reason)); "
+                    + (movedTo.map { "moved to \($0)" } ?? "could not move it aside")
+                    + "; starting from the config's values")
+            }
+        }
+        let settled = try Self.settle(saved, on: loaded.config, version: 1, registry: registry)
+        overrides = settled.kept
+        config = settled.config
+        snapshot = settled.snapshot
+        for reason in settled.dropped { log("state file: dropped override \(reason)") }
+        if !settled.dropped.isEmpty { saveFailure = persist() }
+        if !overrides.isEmpty {
+            log("applied runtime overrides from \(stateFile?.path ?? "memory"): "
+                + describe(overrides).map(\.summary).joined(separator: "; "))
+        }
+    }
+
+    /// Starts publishing to `server` (built from `snapshot`).
+    public func attach(_ server: ProxyServer) {
+        queue.sync { self.server = server }
+    }
+
+    // MARK: Changes
+
+    public struct CommitResult: Sendable {
+        public var version: UInt64
+        /// Set when the state file could not be written (the change is live regardless).
+        public var saveFailure: String?
+    }
+
+    /// Applies `changes` as one snapshot swap, then saves the state file.
+    public func commit(_ changes: [RuntimeChange]) throws(ControlError) -> CommitResult {
+        dispatchPrecondition(condition: .onQueue(queue))
+        var next = overrides
+        for change in changes { next.apply(change) }
+        let applied = next.applied(to: fileConfig)
+        if let first = applied.dropped.first {
+            throw ControlError("refused, nothing changed: \(first)")
+        }
+        let built: Snapshot
+        do { built = try SnapshotBuilder.build(applied.config, version: version + 1, registry: registry) } catch {
+            throw ControlError("refused, nothing changed: " + error.messages.joined(separator: "; "),
+                               details: ["errors": ControlValue(error.messages)])
+        }
+        publish(built)
+        overrides = applied.kept
+        config = applied.config
+        saveFailure = persist()
+        if let saveFailure { log("cannot save the runtime state: \(saveFailure)") }
+        return CommitResult(version: built.version, saveFailure: saveFailure)
+    }
+
+    /// The effective config `changes` would give, checked by building it; for staging changes
+    /// in a transaction.
+    public func preview(_ changes: [RuntimeChange]) throws(ControlError) -> Config {
+        dispatchPrecondition(condition: .onQueue(queue))
+        var next = overrides
+        for change in changes { next.apply(change) }
+        let applied = next.applied(to: fileConfig)
+        if let first = applied.dropped.first { throw ControlError(first) }
+        do { _ = try SnapshotBuilder.build(applied.config, version: 0, registry: registry) } catch {
+            throw ControlError("refused: " + error.messages.joined(separator: "; "),
+                               details: ["errors": ControlValue(error.messages)])
+        }
+        return applied.config
+    }
+
+    func publish(_ built: Snapshot) {
+        snapshot = built
+        server?.publish(built)
+    }
+
+    /// Writes the overrides to the state file; the failure, if any.
+    func persist() -> String? {
+        guard let stateFile else { return nil }
+        do throws(StateFile.SaveError) {
+            try stateFile.save(overrides)
+            return nil
+        } catch {
+            return error.description
+        }
+    }
+
+    /// Replaces the file config (reload): see RuntimeStateReload.swift.
+    func adopt(file: Config, settled: Settled) {
+        fileConfig = file
+        overrides = settled.kept
+        config = settled.config
+        publish(settled.snapshot)
+    }
+
+    // MARK: Settling overrides on a config
+
+    struct Settled {
+        var config: Config
+        var kept: Overrides
+        var dropped: [String]
+        var snapshot: Snapshot
+    }
+
+    /// Applies `overrides` to `file` and builds the snapshot. When the whole set does not build
+    /// (the config changed under it), keeps each override only if the config still builds with
+    /// it, and reports the rest.
+    static func settle(_ overrides: Overrides, on file: Config, version: UInt64,
+                       registry: EndpointRegistry) throws(ConfigError) -> Settled {
+        let applied = overrides.applied(to: file)
+        if let built = try? SnapshotBuilder.build(applied.config, version: version, registry: registry) {
+            return Settled(config: applied.config, kept: applied.kept, dropped: applied.dropped, snapshot: built)
+        }
+        var kept = Overrides()
+        var dropped = applied.dropped
+        for single in applied.kept.singles() {
+            var trial = kept
+            trial.merge(single)
+            let candidate = trial.applied(to: file)
+            do {
+                _ = try SnapshotBuilder.build(candidate.config, version: version, registry: registry)
+                kept = trial
+            } catch {
+                dropped.append("\(single.summaryLine): \(error.messages.first ?? "does not build")")
+            }
+        }
+        let final = kept.applied(to: file)
+        let built = try SnapshotBuilder.build(final.config, version: version, registry: registry)
+        return Settled(config: final.config, kept: final.kept, dropped: dropped, snapshot: built)
+    }
+}
+
+extension Overrides {
+    /// Each override on its own: one live color, one variant weight, one mirror, one pool edit.
+    func singles() -> [Overrides] {
+        var out: [Overrides] = []
+        for (name, color) in live.sorted(by: { $0.key < $1.key }) {
+            var o = Overrides()
+            o.live[name] = color
+            out.append(o)
+        }
+        for (route, variants) in weights.sorted(by: { $0.key < $1.key }) {
+            var o = Overrides()
+            o.weights[route] = variants
+            out.append(o)
+        }
+        for (route, shadows) in mirrors.sorted(by: { $0.key < $1.key }) {
+            for (upstream, percent) in shadows.sorted(by: { $0.key < $1.key }) {
+                var o = Overrides()
+                o.mirrors[route] = [upstream: percent]
+                out.append(o)
+            }
+        }
+        for (key, changes) in endpoints.sorted(by: { $0.key < $1.key }) {
+            var o = Overrides()
+            o.endpoints[key] = changes
+            out.append(o)
+        }
+        return out
+    }
+
+    mutating func merge(_ other: Overrides) {
+        live.merge(other.live) { $1 }
+        for (route, variants) in other.weights { weights[route, default: [:]].merge(variants) { $1 } }
+        for (route, shadows) in other.mirrors { mirrors[route, default: [:]].merge(shadows) { $1 } }
+        endpoints.merge(other.endpoints) { $1 }
+    }
+
+    /// A short description of a single override (see `singles`).
+    var summaryLine: String {
+        if let (name, color) = live.first { return "live \(name) \(color)" }
+        if let (route, variants) = weights.first {
+            return "weights \(route) " + variants.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+        }
+        if let (route, shadows) = mirrors.first, let (upstream, percent) = shadows.first {
+            return "mirror \(route) \(upstream) \(ControlValue.format(percent))"
+        }
+        if let (key, _) = endpoints.first { return "endpoints \(key)" }
+        return "(none)"
+    }
+}

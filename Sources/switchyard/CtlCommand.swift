@@ -1,0 +1,136 @@
+// `switchyard ctl`: send commands to a running proxy's control socket and print the replies as
+// tables (or raw JSON with --json); exit 1 when any reply is ok:false.
+import Control
+import Foundation
+import Glibc
+
+enum CtlCommand {
+    static let defaultSocket = "/run/switchyard/control.sock"
+
+    static let usage = """
+    usage: switchyard ctl [--socket PATH | --config FILE] [--json] COMMAND [ARGS...] [';' COMMAND ...]
+           switchyard ctl [--socket PATH] [--json] < COMMANDS
+
+    Sends COMMAND to the control socket (--socket, else the config's control.socket with
+    --config, else $SWITCHYARD_SOCKET, else \(defaultSocket)) and prints the reply as
+    tables; --json prints the raw reply lines. Several commands, separated by ';' or read one per
+    line from stdin, share one connection (so begin ... commit works). `switchyard ctl help`
+    lists the commands. Exit 1 when a reply is ok:false or the socket cannot be reached.
+
+    examples:
+      switchyard ctl flip checkout
+      switchyard ctl set weights shop stable=80 canary=20
+      switchyard ctl begin ';' set weights shop stable=0 canary=100 ';' flip checkout ';' commit
+
+    """
+
+    static func main(_ args: [String]) -> Int32 {
+        var socketPath: String?
+        var configPath: String?
+        var json = false
+        var i = 0
+        // Options come first; everything after belongs to the command (`flip x --no-warmup`).
+        while i < args.count, args[i].hasPrefix("-") {
+            let a = args[i]
+            switch a {
+            case "--json": json = true
+            case "--help", "-h":
+                print(usage, terminator: "")
+                return 0
+            case "--socket", "--config":
+                guard i + 1 < args.count else {
+                    CLI.fail("ctl: \(a) needs a value")
+                    return 1
+                }
+                if a == "--socket" { socketPath = args[i + 1] } else { configPath = args[i + 1] }
+                i += 1
+            default:
+                if a.hasPrefix("--socket=") {
+                    socketPath = String(a.dropFirst("--socket=".count))
+                } else if a.hasPrefix("--config=") {
+                    configPath = String(a.dropFirst("--config=".count))
+                } else {
+                    CLI.fail("ctl: unknown option '\(a)' (options go before the command; see switchyard ctl --help)")
+                    return 1
+                }
+            }
+            i += 1
+        }
+        if socketPath == nil, let configPath {
+            do {
+                let loaded = try ConfigLoader.load(path: configPath)
+                guard let control = loaded.config.control else {
+                    CLI.fail("ctl: \(configPath) has no \"control\" section")
+                    return 1
+                }
+                socketPath = control.socket
+            } catch {
+                CLI.fail("ctl: \(error)")
+                return 1
+            }
+        }
+        let path = socketPath ?? ProcessInfo.processInfo.environment["SWITCHYARD_SOCKET"] ?? defaultSocket
+
+        var commands: [String] = []
+        let words = Array(args[i...])
+        if words.isEmpty {
+            guard isatty(0) == 0 else {
+                CLI.fail("ctl: no command (try: switchyard ctl help)")
+                return 1
+            }
+            while let line = readLine() { commands.append(line) }
+        } else {
+            var current: [String] = []
+            for w in words {
+                if w == ";" {
+                    if !current.isEmpty { commands.append(current.map(quote).joined(separator: " ")) }
+                    current = []
+                } else {
+                    current.append(w)
+                }
+            }
+            if !current.isEmpty { commands.append(current.map(quote).joined(separator: " ")) }
+        }
+        commands = commands.filter {
+            let t = $0.trimmingCharacters(in: .whitespaces)
+            return !t.isEmpty && !t.hasPrefix("#")
+        }
+        guard !commands.isEmpty else {
+            CLI.fail("ctl: no command (try: switchyard ctl help)")
+            return 1
+        }
+
+        let client: ControlClient
+        do { client = try ControlClient(path: path) } catch {
+            CLI.fail("ctl: \(error)")
+            return 1
+        }
+        var failed = false
+        for (n, command) in commands.enumerated() {
+            do {
+                try client.send(command)
+                guard let line = try client.readLine() else {
+                    CLI.fail("ctl: the control socket closed the connection")
+                    return 1
+                }
+                let reply = ControlValue(json: line)
+                if reply?["ok"]?.bool != true { failed = true }
+                if json {
+                    print(line)
+                } else {
+                    if commands.count > 1 { print("\(n > 0 ? "\n" : "")> \(command)") }
+                    print(reply.map(ControlFormat.render) ?? line)
+                }
+            } catch {
+                CLI.fail("ctl: \(error)")
+                return 1
+            }
+        }
+        return failed ? 1 : 0
+    }
+
+    /// Keeps a word with blanks one word on the other side.
+    private static func quote(_ word: String) -> String {
+        word.contains(where: { $0 == " " || $0 == "\t" }) ? "\"\(word)\"" : word
+    }
+}
