@@ -103,8 +103,23 @@ final class Worker {
         gates = Array(repeating: nil, count: snapshot.upstreams.count)
     }
 
-    /// Idle pooled connections to endpoints that are no longer in any live set are closed.
+    /// Idle pooled connections to endpoints that are no longer in any live set are closed; so
+    /// are connections that come back to the pool after their endpoint left it (they were busy
+    /// when the snapshot changed).
     private func closeIdleToRemovedEndpoints() {
+        let live = liveEndpointIDs()
+        liveEndpoint = (0..<idle.count).map { live.contains($0) }
+        for id in idle.indices where !live.contains(id) && !idle[id].isEmpty {
+            let conns = idle[id]
+            idle[id].removeAll()
+            for c in conns { c.closeIdle() }
+        }
+    }
+
+    /// Endpoint ids new requests may go to under the current snapshot, by id.
+    private var liveEndpoint: [Bool] = []
+
+    private func liveEndpointIDs() -> Set<Int> {
         var live = Set<Int>()
         for u in snapshot.upstreams {
             switch u.kind {
@@ -117,11 +132,7 @@ final class Worker {
             }
         }
         // Upstreams used as mirrors or split variants are included above: every upstream is.
-        for id in idle.indices where !live.contains(id) && !idle[id].isEmpty {
-            let conns = idle[id]
-            idle[id].removeAll()
-            for c in conns { c.closeIdle() }
-        }
+        return live
     }
 
     @inline(__always)
@@ -166,7 +177,8 @@ final class Worker {
     }
 
     func returnToPool(_ c: UpstreamConnection) {
-        guard !draining, c.endpointID < idle.count else {
+        guard !draining, c.endpointID < idle.count,
+              c.endpointID >= liveEndpoint.count || liveEndpoint[c.endpointID] else {
             c.closeIdle()
             return
         }

@@ -92,6 +92,21 @@ final class ControlAtomicityTests: XCTestCase {
         XCTAssertTrue(waitUntil { self.fixture.blue.openConnections == 0 }, "idle connection to blue closed after the flip")
         XCTAssertEqual(try http.get().name, "green")
     }
+
+    func testAConnectionBusyDuringTheFlipIsClosedWhenItsRequestEnds() throws {
+        let port = fixture.port
+        let done = DispatchSemaphore(value: 0)
+        let answer = Box()
+        Thread {
+            answer.response = try? HTTPTestClient(port: port).get("/?delay=400")
+            done.signal()
+        }.start()
+        XCTAssertTrue(waitUntil { self.fixture.blue.requests.count == 1 })
+        expectOK(try fixture.command("flip checkout"))
+        done.wait()
+        XCTAssertEqual(answer.response?.name, "blue", "the request finished where it started")
+        XCTAssertTrue(waitUntil { self.fixture.blue.openConnections == 0 }, "not put back in the pool")
+    }
 }
 
 final class Flag: @unchecked Sendable {
