@@ -225,6 +225,10 @@ final class ClientConnection: Pollable {
         if decision.route < 0 {
             worker.stats.add(.noRoute)
             if !requestComplete { keepAlive = false }
+            // Answered here: drop the head, or the kept-alive connection would parse it again
+            // and answer it forever.
+            inBuf.consume(Int(head.headLength))
+            parser.reset()
             respondLocally(status: 404, detail: "no route matches this request", close: !keepAlive)
             return
         }
