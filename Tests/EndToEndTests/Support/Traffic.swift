@@ -71,7 +71,10 @@ extension EndToEndTestCase {
     /// Sends `count` requests, `request(i)` for i in 0..<count, over `connections` keep-alive
     /// connections in parallel (request i on connection i % connections), pipelined `batch` at
     /// a time; returns the responses in request order. Throws on the first broken exchange.
+    /// Responses keep their status, body and only the headers in `keep` (parsing every header
+    /// of 20,000 responses in a debug build costs more than the proxy does).
     func sendMany(_ proxy: RunningProxy, count: Int, connections: Int = 4, batch: Int = 64,
+                  keep: [String] = ["X-Echo-Name", "X-Switchyard-Variant", "Set-Cookie"],
                   request: @escaping @Sendable (Int) -> String) throws -> [HTTPResponse] {
         let collector = Collector(count: count)
         let group = DispatchGroup()
@@ -81,15 +84,15 @@ extension EndToEndTestCase {
             let thread = Thread {
                 defer { group.leave() }
                 do {
-                    let client = try RawClient(port: port, timeout: 10)
+                    let client = try BulkClient(port: port, keep: keep)
                     let mine = Array(stride(from: c, to: count, by: connections))
                     var at = 0
                     while at < mine.count {
                         let slice = mine[at..<min(at + batch, mine.count)]
-                        try client.send(slice.map(request).joined())
-                        for i in slice {
-                            let r = try client.readResponse(method: String(request(i).prefix { $0 != " " }))
-                            collector.store(i, r)
+                        let texts = slice.map(request)
+                        try client.send(texts.joined())
+                        for (i, text) in zip(slice, texts) {
+                            collector.store(i, try client.readResponse(head: text.hasPrefix("HEAD ")))
                         }
                         at += batch
                     }
@@ -232,8 +235,9 @@ struct RecordingServer {
 }
 
 /// A whole proxy config: a 127.0.0.1:0 listener, `upstreams` (name to the upstream's JSON
-/// object) and `routes` (route objects as JSON), with test-sized timeouts.
-func routingConfig(upstreams: [(String, String)], routes: [String], workers: Int = 1, responseMs: Int = 3000) -> String {
+/// object) and `routes` (route objects as JSON), with test-sized timeouts. Two workers: bulk
+/// tests finish sooner, and every decision must hold whichever worker makes it.
+func routingConfig(upstreams: [(String, String)], routes: [String], workers: Int = 2, responseMs: Int = 3000) -> String {
     """
     {
       "listeners": [ { "address": "127.0.0.1:0" } ],
@@ -252,4 +256,104 @@ func routingConfig(upstreams: [(String, String)], routes: [String], workers: Int
 /// `{"endpoints": [...]}` for a plain upstream.
 func pool(_ endpoints: String...) -> String {
     "{ \"endpoints\": [\(endpoints.map { "\"\($0)\"" }.joined(separator: ", "))] }"
+}
+
+/// A lean keep-alive client for bulk traffic: scans responses with memchr / memmem instead of
+/// building a String per line. Content-Length framed responses only (what echo and the
+/// proxy's own answers use).
+private final class BulkClient {
+    let fd: Int32
+    private let keep: [[UInt8]]
+    private var buffer: UnsafeMutableRawPointer
+    private var capacity = 1 << 20
+    private var start = 0
+    private var end = 0
+
+    init(port: UInt16, keep: [String]) throws {
+        fd = try Sockets.connect(port: port)
+        Sockets.setTimeouts(fd, seconds: 10)
+        self.keep = keep.map { Array($0.lowercased().utf8) }
+        buffer = .allocate(byteCount: capacity, alignment: 8)
+    }
+
+    deinit {
+        Glibc.close(fd)
+        buffer.deallocate()
+    }
+
+    func send(_ text: String) throws {
+        var text = text
+        try text.withUTF8 { try Sockets.sendAll(fd, UnsafeRawBufferPointer($0)) }
+    }
+
+    private func fill() throws {
+        if start == end {
+            start = 0
+            end = 0
+        } else if end == capacity {
+            memmove(buffer, buffer + start, end - start)
+            end -= start
+            start = 0
+        }
+        guard end < capacity else { throw HarnessError("response larger than \(capacity) bytes") }
+        end += try Sockets.receive(fd, into: UnsafeMutableRawBufferPointer(start: buffer + end, count: capacity - end))
+    }
+
+    /// The offset just past the first CR LF CR LF at or after `start`.
+    private func findHeadEnd() -> Int? {
+        var p = UnsafeRawPointer(buffer + start)
+        let stop = UnsafeRawPointer(buffer + end)
+        while p < stop, let lf = memchr(p, 10, stop - p) {
+            let at = UnsafeRawPointer(lf)
+            if at + 2 < stop && at.load(fromByteOffset: 1, as: UInt8.self) == 13 && at.load(fromByteOffset: 2, as: UInt8.self) == 10 {
+                return at + 3 - UnsafeRawPointer(buffer)
+            }
+            p = at + 1
+        }
+        return nil
+    }
+
+    func readResponse(head isHead: Bool) throws -> HTTPResponse {
+        var headEnd: Int
+        while true {
+            if let at = findHeadEnd() {
+                headEnd = at
+                break
+            }
+            try fill()
+        }
+        var r = HTTPResponse()
+        let bytes = UnsafeRawBufferPointer(start: buffer + start, count: headEnd - start)
+        guard bytes.count > 12, bytes[0] == UInt8(ascii: "H") else {
+            throw HarnessError("malformed response: \(String(decoding: bytes.prefix(80), as: UTF8.self))")
+        }
+        r.status = Int(bytes[9] - 48) * 100 + Int(bytes[10] - 48) * 10 + Int(bytes[11] - 48)
+        var contentLength = 0
+        var line = UnsafeRawPointer(memchr(bytes.baseAddress!, 10, bytes.count)!) + 1
+        let last = bytes.baseAddress! + bytes.count - 2
+        while line < last {
+            let lineEnd = UnsafeRawPointer(memchr(line, 10, last + 2 - line)!)
+            if let colon = memchr(line, 58, lineEnd - line) {
+                let nameCount = UnsafeRawPointer(colon) - line
+                var valueStart = UnsafeRawPointer(colon) + 1
+                while valueStart < lineEnd && valueStart.load(as: UInt8.self) == 32 { valueStart += 1 }
+                let valueCount = lineEnd - valueStart - 1   // CR
+                if nameCount == 14 && strncasecmp(line, "content-length", 14) == 0 {
+                    contentLength = Int(String(decoding: UnsafeRawBufferPointer(start: valueStart, count: valueCount), as: UTF8.self)) ?? 0
+                }
+                for name in keep where name.count == nameCount && strncasecmp(line, name.map { CChar(bitPattern: $0) } + [0], nameCount) == 0 {
+                    r.headers.append((String(decoding: UnsafeRawBufferPointer(start: line, count: nameCount), as: UTF8.self),
+                                      String(decoding: UnsafeRawBufferPointer(start: valueStart, count: valueCount), as: UTF8.self)))
+                }
+            }
+            line = lineEnd + 1
+        }
+        start = headEnd
+        if isHead || r.status == 204 || r.status == 304 { return r }
+        while end - start < contentLength { try fill() }
+        r.body = Array(UnsafeRawBufferPointer(start: buffer + start, count: contentLength))
+        r.bodyCount = contentLength
+        start += contentLength
+        return r
+    }
 }
