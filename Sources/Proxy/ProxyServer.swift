@@ -79,9 +79,20 @@ public final class ProxyServer: @unchecked Sendable {
     /// left. Blocks until every worker thread has ended.
     public func shutdown() {
         guard !stopping.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        let stoppedAccepting = DispatchGroup()
         for w in workers {
             nonisolated(unsafe) let worker = w
-            w.loop.execute { worker.beginDrain() }
+            stoppedAccepting.enter()
+            w.loop.execute {
+                worker.beginDrain()
+                stoppedAccepting.leave()
+            }
+        }
+        // No worker polls the listening sockets any more: closing them now refuses new
+        // connections at once instead of leaving them in the backlog until the drain ends.
+        if stoppedAccepting.wait(timeout: .now() + .seconds(1)) == .success {
+            for fd in listenFds { Sys.close(fd) }
+            listenFds.removeAll()
         }
         if drained.wait(timeout: .now() + .milliseconds(Int(settings.drainMs))) == .timedOut {
             for w in workers {
