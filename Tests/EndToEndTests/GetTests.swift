@@ -18,6 +18,13 @@ final class GetTests: EndToEndTestCase {
         XCTAssertEqual(echo.bodyBytes, 0)
     }
 
+    func testAbsoluteFormTargetReachesUpstreamAsOriginForm() throws {
+        let (proxy, _) = try startProxyWithEcho()
+        let client = try connect(proxy)
+        let echo = try client.exchange("GET http://example.test/abs/path?q=1 HTTP/1.1\r\nHost: example.test\r\n\r\n").echo()
+        XCTAssertEqual(echo.target, "/abs/path?q=1")
+    }
+
     func testUpstreamStatusPassesThrough() throws {
         let (proxy, _) = try startProxyWithEcho()
         let client = try connect(proxy)

@@ -21,6 +21,22 @@ final class HopByHopTests: EndToEndTestCase {
         XCTAssertEqual(echo.header("X-End-To-End"), "passes")
     }
 
+    func testHopByHopResponseHeadersAreNotRelayed() throws {
+        let server = try startServer { conn, _ in
+            while conn.readHead() != nil {
+                conn.send("HTTP/1.1 200 OK\r\nConnection: keep-alive, X-Hop\r\nKeep-Alive: timeout=30\r\nX-Hop: secret\r\nX-Kept: yes\r\nContent-Length: 2\r\n\r\nok")
+            }
+        }
+        let proxy = try startProxy(ProxyConfig(endpoints: ["127.0.0.1:\(server.port)"]))
+        let client = try connect(proxy)
+        let r = try client.exchange(get("/"))
+        XCTAssertEqual(r.status, 200)
+        XCTAssertNil(r.header("X-Hop"))
+        XCTAssertNil(r.header("Keep-Alive"))
+        XCTAssertEqual(r.header("X-Kept"), "yes")
+        XCTAssertEqual(try client.exchange(get("/again")).bodyText, "ok")
+    }
+
     func testConnectionCloseIsNotForwardedAndClosesTheClient() throws {
         let (proxy, _) = try startProxyWithEcho()
         let client = try connect(proxy)

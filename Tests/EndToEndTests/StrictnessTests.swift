@@ -69,6 +69,10 @@ final class StrictnessTests: EndToEndTestCase {
         try assertRefused("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 6\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nG", status: 400)
     }
 
+    func testBodyOverMaxBodyBytes() throws {
+        try assertRefused("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 2048\r\n\r\n", status: 413) { $0.maxBodyBytes = 1024 }
+    }
+
     func testBadChunkSizeInBodyGives400() throws {
         let upstream = try countingUpstream()
         let proxy = try startProxy(ProxyConfig(endpoints: ["127.0.0.1:\(upstream.port)"]))
