@@ -124,7 +124,8 @@ struct RecordedRequest {
     var head: String
     var bodyBytes: Int
 
-    var requestLine: String { String(head.prefix { $0 != "\r" }) }
+    /// ("\r\n" is one Character in Swift, so split on it, never on "\r".)
+    var requestLine: String { head.split(separator: "\r\n").first.map(String.init) ?? "" }
     var method: String { String(requestLine.prefix { $0 != " " }) }
 
     /// The value of the first header called `name` (case-insensitive).

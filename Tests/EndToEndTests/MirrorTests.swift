@@ -1,0 +1,157 @@
+// Shadow mirroring through the real proxy: copies arrive marked `X-Switchyard-Shadow: 1` (with
+// the Host suffix), only for the mirror's methods and bodies up to maxBodyBytes, and a slow,
+// dead or silent shadow changes nothing for the client: not the status, not the latency, and
+// not the proxy's memory.
+import Foundation
+import XCTest
+
+final class MirrorTests: EndToEndTestCase {
+    /// The primary echo `app` and a proxy whose only route copies to `shadow` (an endpoint
+    /// string) with `mirror` (the mirror object's members besides "upstream").
+    private func startMirrored(shadow: String, mirror: String, shadowUpstream: String? = nil) throws -> RunningProxy {
+        let app = try startEcho(name: "app")
+        let route = #"{ "name": "main", "upstream": "app", "mirror": [ { "upstream": "shadow", \#(mirror) } ] }"#
+        return try startProxy(json: routingConfig(
+            upstreams: [("app", pool(app.endpoint)), ("shadow", shadowUpstream ?? pool(shadow))], routes: [route]))
+    }
+
+    private func post(_ path: String, bytes: Int) -> String {
+        "POST \(path) HTTP/1.1\r\nHost: example.test\r\nContent-Length: \(bytes)\r\n\r\n" + String(repeating: "b", count: bytes)
+    }
+
+    private func chunkedPost(_ path: String, chunks: [Int]) -> String {
+        var s = "POST \(path) HTTP/1.1\r\nHost: example.test\r\nTransfer-Encoding: chunked\r\n\r\n"
+        for n in chunks { s += String(n, radix: 16) + "\r\n" + String(repeating: "c", count: n) + "\r\n" }
+        return s + "0\r\n\r\n"
+    }
+
+    /// Sends `requests` one after another on one connection; every answer must be a 200 from
+    /// the primary. Returns each exchange's duration in milliseconds.
+    private func timedSequential(_ proxy: RunningProxy, _ count: Int, file: StaticString = #filePath,
+                                 line: UInt = #line) throws -> [Double] {
+        let client = try connect(proxy)
+        var durations: [Double] = []
+        var failures = 0
+        for i in 0..<count {
+            let started = DispatchTime.now().uptimeNanoseconds
+            let r = try client.exchange(get("/item/\(i)?bytes=16"))
+            durations.append(Double(DispatchTime.now().uptimeNanoseconds - started) / 1e6)
+            if r.status != 200 || r.header("X-Echo-Name") != "app" || r.bodyCount != 16 { failures += 1 }
+        }
+        XCTAssertEqual(failures, 0, "requests not answered 200 by the primary", file: file, line: line)
+        return durations
+    }
+
+    func testCopiesAreMarkedAndCarryTheHostSuffix() throws {
+        let shadow = try startRecordingServer()
+        let proxy = try startMirrored(shadow: shadow.endpoint, mirror: #""percent": 100, "hostSuffix": ".shadow""#)
+        let client = try connect(proxy)
+        let r = try client.exchange(get("/a/b?x=1", host: "shop.example.test:8080", ["X-Trace: t-1"]))
+        XCTAssertEqual(r.status, 200)
+        let primary = try r.echo()
+        XCTAssertNil(primary.header("X-Switchyard-Shadow"), "the primary is not marked")
+        XCTAssertEqual(primary.header("Host"), "shop.example.test:8080", "the primary keeps its Host")
+
+        XCTAssertTrue(shadow.waitFor { $0.count == 1 }, "one copy arrives")
+        let copy = try XCTUnwrap(shadow.requests.first)
+        XCTAssertEqual(copy.requestLine, "GET /a/b?x=1 HTTP/1.1")
+        XCTAssertEqual(copy.header("X-Switchyard-Shadow"), "1")
+        XCTAssertEqual(copy.header("Host"), "shop.example.test.shadow:8080", "the suffix goes on the host, before the port")
+        XCTAssertEqual(copy.header("X-Trace"), "t-1", "end-to-end headers are copied")
+
+        // Every request is copied (100%), on the same keep-alive connection too.
+        for i in 0..<9 { XCTAssertEqual(try client.exchange(get("/n/\(i)")).status, 200) }
+        XCTAssertTrue(shadow.waitFor { $0.count == 10 }, "got \(shadow.requests.count) copies")
+        XCTAssertTrue(shadow.requests.allSatisfy { $0.header("X-Switchyard-Shadow") == "1" })
+    }
+
+    func testDefaultMethodsCopyReadsButNotPost() throws {
+        let shadow = try startRecordingServer()
+        let proxy = try startMirrored(shadow: shadow.endpoint, mirror: #""percent": 100"#)
+        let client = try connect(proxy)
+        let posted = try client.exchange(post("/orders", bytes: 10))
+        XCTAssertEqual(posted.status, 200)
+        XCTAssertEqual(try posted.echo().bodyBytes, 10)
+        XCTAssertEqual(try client.exchange("PUT /orders/1 HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n").status, 200)
+        XCTAssertEqual(try client.exchange("HEAD /head HTTP/1.1\r\nHost: a\r\n\r\n", method: "HEAD").status, 200)
+        XCTAssertEqual(try client.exchange("OPTIONS /options HTTP/1.1\r\nHost: a\r\n\r\n").status, 200)
+        XCTAssertEqual(try client.exchange(get("/marker")).status, 200)
+        XCTAssertTrue(shadow.waitFor { $0.contains { $0.requestLine.hasPrefix("GET /marker") } })
+        usleep(100_000)   // a POST copy, had one been made, would have arrived by now
+        XCTAssertEqual(Set(shadow.requests.map(\.method)), ["HEAD", "OPTIONS", "GET"])
+    }
+
+    func testBodiesOverMaxBodyBytesAreNotMirrored() throws {
+        let shadow = try startRecordingServer()
+        let proxy = try startMirrored(shadow: shadow.endpoint, mirror: #""percent": 100, "methods": ["*"], "maxBodyBytes": 1024"#)
+        let client = try connect(proxy)
+        let requests: [(String, Int)] = [
+            (post("/small", bytes: 100), 100),
+            (post("/limit", bytes: 1024), 1024),
+            (post("/big", bytes: 5000), 5000),
+            (chunkedPost("/chunked-small", chunks: [100, 200]), 300),
+            (chunkedPost("/chunked-big", chunks: [600, 600, 600]), 1800),
+            (post("/empty", bytes: 0), 0),
+        ]
+        for (request, bytes) in requests {
+            let r = try client.exchange(request)
+            XCTAssertEqual(r.status, 200, "the primary is served whatever happens to the copy")
+            XCTAssertEqual(try r.echo().bodyBytes, bytes)
+        }
+        XCTAssertEqual(try client.exchange(get("/marker")).status, 200)
+        XCTAssertTrue(shadow.waitFor { $0.contains { $0.requestLine.hasPrefix("GET /marker") } })
+        usleep(100_000)
+        let copied = Dictionary(shadow.requests.map { (String($0.requestLine.split(separator: " ")[1]), $0.bodyBytes) },
+                                uniquingKeysWith: { a, _ in a })
+        XCTAssertEqual(copied, ["/small": 100, "/limit": 1024, "/chunked-small": 300, "/empty": 0, "/marker": 0],
+                       "whole copies of bodies up to maxBodyBytes, nothing of larger ones")
+    }
+
+    func testPercentSamplesCopies() throws {
+        let shadow = try startRecordingServer()
+        let proxy = try startMirrored(shadow: shadow.endpoint, mirror: #""percent": 25"#,
+                                      shadowUpstream: #"{ "endpoints": ["\#(shadow.endpoint)"], "maxInFlight": 10000 }"#)
+        let count = 2_000
+        let responses = try sendMany(proxy, count: count) { i in get("/s/\(i)?bytes=0") }
+        XCTAssertTrue(responses.allSatisfy { $0.status == 200 })
+        // 25% of 2,000 is 500, with a standard deviation near 19.
+        shadow.waitFor(timeout: 1) { $0.count >= 420 }
+        usleep(100_000)
+        XCTAssertEqual(Double(shadow.requests.count), 500, accuracy: 80)
+    }
+
+    func testSlowShadowDoesNotDelayThePrimary() throws {
+        let slow = try startEcho(name: "slow-shadow", delayMs: 200)
+        let proxy = try startMirrored(shadow: slow.endpoint, mirror: #""percent": 100"#)
+        let durations = try timedSequential(proxy, 200)
+        XCTAssertLessThan(percentile(durations, 99), 100, "p99 in ms, with every copy taking 200 ms")
+        // The copies did go out: the shadow has been answering them (its request counter).
+        let direct = try RawClient(port: slow.port).exchange(get("/?delay=0"))
+        XCTAssertGreaterThan(try direct.echo().request, 1, "the shadow received copies")
+    }
+
+    func testDeadShadowDoesNotFailOrDelayThePrimary() throws {
+        let dead = try refusingEndpoint()
+        let proxy = try startMirrored(shadow: dead, mirror: #""percent": 100"#)
+        let durations = try timedSequential(proxy, 200)
+        XCTAssertLessThan(percentile(durations, 99), 100, "p99 in ms, with the shadow refusing connections")
+    }
+
+    func testSilentShadowKeepsMemoryBoundedAndRequestsSucceeding() throws {
+        let silent = try startRecordingServer(silent: true)
+        let proxy = try startMirrored(shadow: silent.endpoint, mirror: #""percent": 100"#)
+        let warm = try sendMany(proxy, count: 200) { i in get("/w/\(i)?bytes=0") }
+        XCTAssertTrue(warm.allSatisfy { $0.status == 200 })
+        let before = try XCTUnwrap(proxy.process.residentBytes())
+        let responses = try sendMany(proxy, count: 2_000) { i in get("/m/\(i)?bytes=0") }
+        let after = try XCTUnwrap(proxy.process.residentBytes())
+        XCTAssertEqual(responses.filter { $0.status == 200 }.count, 2_000, "every request succeeds")
+        XCTAssertLessThan(after - before, 16 << 20, "RSS grew from \(before >> 10) KiB to \(after >> 10) KiB")
+        // The copies are capped per shadow upstream (maxInFlight 100), never queued.
+        XCTAssertLessThanOrEqual(silent.server.acceptedCount, 100)
+        XCTAssertGreaterThan(silent.server.acceptedCount, 0)
+        // And the proxy still answers at once.
+        let durations = try timedSequential(proxy, 50)
+        XCTAssertLessThan(percentile(durations, 99), 100)
+    }
+}
