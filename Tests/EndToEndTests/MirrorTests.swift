@@ -107,6 +107,47 @@ final class MirrorTests: EndToEndTestCase {
                        "whole copies of bodies up to maxBodyBytes, nothing of larger ones")
     }
 
+    func testLargeBodiesUnderTheLimitAreCopiedWhole() throws {
+        let shadow = try startRecordingServer()
+        let proxy = try startMirrored(shadow: shadow.endpoint, mirror: #""percent": 100, "methods": ["POST"]"#)
+        let client = try connect(proxy)
+        let size = 512 * 1024
+        for request in [post("/large", bytes: size), chunkedPost("/large-chunked", chunks: Array(repeating: 64 * 1024, count: 8))] {
+            let r = try client.exchange(request)
+            XCTAssertEqual(r.status, 200)
+            XCTAssertEqual(try r.echo().bodyBytes, size)
+        }
+        XCTAssertTrue(shadow.waitFor { $0.count == 2 }, "got \(shadow.requests.map(\.requestLine))")
+        XCTAssertEqual(shadow.requests.map(\.bodyBytes), [size, size], "the default maxBodyBytes is 1 MiB")
+    }
+
+    func testCopyCarriesTheRewrittenPath() throws {
+        let shadow = try startRecordingServer()
+        let app = try startEcho(name: "app")
+        let route = """
+            { "name": "api", "match": { "pathPrefix": "/api" }, "rewrite": { "stripPrefix": "/api" }, "upstream": "app",
+              "mirror": [ { "upstream": "shadow", "percent": 100 } ] }
+            """
+        let proxy = try startProxy(json: routingConfig(upstreams: [("app", pool(app.endpoint)), ("shadow", pool(shadow.endpoint))],
+                                                       routes: [route]))
+        let r = try connect(proxy).exchange(get("/api/users?id=7"))
+        XCTAssertEqual(try r.echo().target, "/users?id=7")
+        XCTAssertTrue(shadow.waitFor { $0.count == 1 })
+        XCTAssertEqual(shadow.requests.first?.requestLine, "GET /users?id=7 HTTP/1.1", "the copy is the request the upstream sees")
+    }
+
+    func testPipelinedRequestsAreEachCopied() throws {
+        let shadow = try startRecordingServer()
+        let proxy = try startMirrored(shadow: shadow.endpoint, mirror: #""percent": 100, "methods": ["*"]"#)
+        let client = try connect(proxy)
+        try client.send(get("/p/1") + post("/p/2", bytes: 300) + chunkedPost("/p/3", chunks: [10, 20]) + get("/p/4"))
+        for _ in 0..<4 { XCTAssertEqual(try client.readResponse().status, 200) }
+        XCTAssertTrue(shadow.waitFor { $0.count == 4 }, "got \(shadow.requests.map(\.requestLine))")
+        let copies = Dictionary(shadow.requests.map { (String($0.requestLine.split(separator: " ")[1]), $0.bodyBytes) },
+                                uniquingKeysWith: { a, _ in a })
+        XCTAssertEqual(copies, ["/p/1": 0, "/p/2": 300, "/p/3": 30, "/p/4": 0])
+    }
+
     func testPercentSamplesCopies() throws {
         let shadow = try startRecordingServer()
         let proxy = try startMirrored(shadow: shadow.endpoint, mirror: #""percent": 25"#,

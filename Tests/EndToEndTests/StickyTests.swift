@@ -130,6 +130,35 @@ final class StickyTests: EndToEndTestCase {
         XCTAssertNotNil(setCookieValue(anonymous, named: "sy-shop"))
     }
 
+    func testKeyCookieAndAnEmptyKeyHeader() throws {
+        let byCookie = try startShop((50, 50), sticky: #"{ "key": { "cookie": "uid" }, "salt": "s1" }"#)
+        let client = try connect(byCookie)
+        for user in (0..<40).map({ "u\($0)" }) {
+            let r = try client.exchange(get("/?bytes=0", ["Cookie: lang=en; uid=\(user)"]))
+            XCTAssertEqual(r.header("X-Echo-Name"), stickyKeyBucket(salt: "s1", key: user) < 5000 ? "stable" : "canary", user)
+            XCTAssertTrue(r.headers(named: "Set-Cookie").isEmpty)
+        }
+        let byHeader = try startShop((50, 50), sticky: #"{ "key": { "header": "X-User-Id" } }"#)
+        let empty = try connect(byHeader).exchange(get("/?bytes=0", ["X-User-Id: "]))
+        XCTAssertNotNil(setCookieValue(empty, named: "sy-shop"), "an empty key is no key: the user is bucketed by cookie")
+    }
+
+    func testAssignmentCookieAttributes() throws {
+        let proxy = try startShop((50, 50), sticky: #"{ "cookie": "exp", "maxAgeSeconds": 3600 }"#)
+        let r = try connect(proxy).exchange(get("/?bytes=0"))
+        let line = try XCTUnwrap(r.headers(named: "Set-Cookie").first)
+        let value = try XCTUnwrap(setCookieValue(r, named: "exp"))
+        XCTAssertEqual(line, "exp=\(value); Path=/; Max-Age=3600; HttpOnly; SameSite=Lax")
+        let parts = value.split(separator: ".")
+        XCTAssertEqual(parts.count, 3, "unsigned: 1.<bucket>.<tag>")
+        XCTAssertEqual(parts.first, "1")
+        XCTAssertEqual(parts.last?.count, 8)
+        // Returning with it: no new cookie, same variant.
+        let again = try connect(proxy).exchange(get("/?bytes=0", ["Cookie: exp=\(value)"]))
+        XCTAssertTrue(again.headers(named: "Set-Cookie").isEmpty)
+        XCTAssertEqual(again.header("X-Echo-Name"), r.header("X-Echo-Name"))
+    }
+
     func testSignedCookieIsAcceptedByEveryInstanceWithTheSecretAndTamperingIsReplaced() throws {
         let secret = try writeFile("ab.secret", "correct horse battery staple\n")
         let other = try writeFile("other.secret", "a different secret\n")
