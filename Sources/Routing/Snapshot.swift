@@ -163,12 +163,21 @@ public struct Sticky: Sendable {
     public var maxAgeSeconds: Int
     public var key: StickyKey?
     public var salt: Bytes {
-        didSet { saltTag = Sticky.saltTag(salt) }
+        didSet {
+            saltTag = Sticky.saltTag(salt)
+            signatures = SignatureTable(signer, saltTag: saltTag)
+        }
     }
-    public var signer: CookieSigner?
+    /// Called 10,000 times when the sticky is built (or its salt or signer changes), once per
+    /// bucket; never per request.
+    public var signer: CookieSigner? {
+        didSet { signatures = SignatureTable(signer, saltTag: saltTag) }
+    }
     /// FNV-1a 32 of `salt`, written in the assignment cookie so a cookie issued for another
     /// salt (another route or experiment) is recognized as stale. Follows `salt`.
     public private(set) var saltTag: UInt32
+    /// The signature of every bucket's cookie, when signed.
+    private(set) var signatures: SignatureTable?
 
     public init(cookieName: Bytes, maxAgeSeconds: Int, key: StickyKey?, salt: Bytes, signer: CookieSigner?) {
         self.cookieName = cookieName
@@ -177,6 +186,7 @@ public struct Sticky: Sendable {
         self.salt = salt
         self.signer = signer
         self.saltTag = Sticky.saltTag(salt)
+        self.signatures = SignatureTable(signer, saltTag: saltTag)
     }
 }
 
@@ -250,11 +260,14 @@ public final class Snapshot: Sendable {
     public let version: UInt64
     public let routes: [Route]
     public let upstreams: [Upstream]
+    /// The same routes and upstreams frozen into flat buffers for `decide`.
+    let table: RoutingTable
 
     public init(version: UInt64, routes: [Route], upstreams: [Upstream]) {
         self.version = version
         self.routes = routes
         self.upstreams = upstreams
+        self.table = RoutingTable(routes: routes, upstreams: upstreams)
     }
 
     public func upstreamIndex(named name: String) -> Int? {

@@ -1,0 +1,313 @@
+// The frozen form of a Snapshot that `decide` reads: flat buffers of plain structs and one
+// byte arena, built once with the snapshot. Reading it retains nothing, which matters more
+// than anything else on the request path (copying a Route would retain a dozen arrays).
+
+/// A run of elements: bytes in the arena, or entries in one of the table's buffers.
+struct Span {
+    var offset: Int32 = 0
+    var count: Int32 = 0
+    static let empty = Span()
+}
+
+struct TableRoute {
+    var hosts = Span.empty           // into hosts
+    var pathPrefix = Span.empty      // arena
+    var hasPathPrefix = false
+    var methods = Span.empty         // into lists (each an arena span)
+    var headers = Span.empty         // into headers
+    var upstream: Int32 = -1         // plain upstream route
+    var split: Int32 = -1            // into splits
+    var mirrors = Span.empty         // into mirrors
+    var rewrite = RewriteKind.none
+    var rewriteBytes = Span.empty    // arena
+
+    enum RewriteKind: UInt8 { case none, stripPrefix, prefix }
+}
+
+struct TableHost {
+    var suffix: Bool
+    var name: Span                   // arena, lowercase
+}
+
+struct TableHeader {
+    var name: Int32                  // into names
+    var value: Span                  // arena
+    var presence: Bool
+}
+
+struct TableSplit {
+    var variants = Span.empty        // into variants; thresholds share the same offsets
+    var rules = Span.empty           // into rules
+    var overrideHeader: Int32 = -1   // into names, -1 = disabled
+    var sticky = false
+    var cookieName = Span.empty      // arena
+    var maxAgeSeconds = 0
+    var keyKind = KeyKind.none
+    var keyName: Int32 = -1          // into names (header key)
+    var keyCookie = Span.empty       // arena (cookie key)
+    var salt = Span.empty            // arena
+    var saltTag: UInt32 = 0
+    var signatures: UnsafeRawPointer? = nil   // owned by the route's Sticky
+
+    enum KeyKind: UInt8 { case none, header, cookie }
+}
+
+struct TableVariant {
+    var name: Span                   // arena
+    var upstream: Int32
+}
+
+struct TableRule {
+    var cookie: Bool
+    var headerName: Int32            // into names, for header rules
+    var cookieName: Span             // arena, for cookie rules
+    var value: Span                  // arena
+    var variant: Int32
+}
+
+struct TableMirror {
+    var ppm: Int
+    var methods: Span                // into lists
+}
+
+struct TableUpstream {
+    var blueGreen = false
+    var live = Color.blue
+    var previewHeader: Int32 = -1    // into names
+}
+
+final class RoutingTable: @unchecked Sendable {
+    // Immutable after init; freed with the snapshot.
+    let arena: UnsafeMutableRawBufferPointer
+    let routes: UnsafeMutableBufferPointer<TableRoute>
+    let hosts: UnsafeMutableBufferPointer<TableHost>
+    let lists: UnsafeMutableBufferPointer<Span>
+    let headers: UnsafeMutableBufferPointer<TableHeader>
+    let splits: UnsafeMutableBufferPointer<TableSplit>
+    let variants: UnsafeMutableBufferPointer<TableVariant>
+    let thresholds: UnsafeMutableBufferPointer<Int32>
+    let rules: UnsafeMutableBufferPointer<TableRule>
+    let mirrors: UnsafeMutableBufferPointer<TableMirror>
+    let upstreams: UnsafeMutableBufferPointer<TableUpstream>
+    /// Header names in the form `RoutingRequest.forEachHeader` takes; index 0 is "cookie".
+    /// Read through unmanaged references so passing one to the request retains nothing.
+    let headerNames: UnsafeMutableBufferPointer<Unmanaged<HeaderNameBox>>
+    private let headerNameBoxes: [HeaderNameBox]
+
+    static let cookieHeader: Int32 = 0
+
+    init(routes sourceRoutes: [Route], upstreams sourceUpstreams: [Upstream]) {
+        var b = Builder()
+        for route in sourceRoutes { b.add(route) }
+        for upstream in sourceUpstreams { b.add(upstream) }
+        arena = freeze(b.arena)
+        routes = freeze(b.routes)
+        hosts = freeze(b.hosts)
+        lists = freeze(b.lists)
+        headers = freeze(b.headers)
+        splits = freeze(b.splits)
+        variants = freeze(b.variants)
+        thresholds = freeze(b.thresholds)
+        rules = freeze(b.rules)
+        mirrors = freeze(b.mirrors)
+        upstreams = freeze(b.upstreams)
+        headerNameBoxes = b.names.map(HeaderNameBox.init)
+        headerNames = freeze(headerNameBoxes.map { Unmanaged.passUnretained($0) })
+    }
+
+    deinit {
+        arena.deallocate()
+        routes.deallocate()
+        hosts.deallocate()
+        lists.deallocate()
+        headers.deallocate()
+        splits.deallocate()
+        variants.deallocate()
+        thresholds.deallocate()
+        rules.deallocate()
+        mirrors.deallocate()
+        upstreams.deallocate()
+        headerNames.deallocate()
+    }
+
+    @inline(__always)
+    func bytes(_ span: Span) -> UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(start: arena.baseAddress! + Int(span.offset), count: Int(span.count))
+    }
+
+    /// True when some value of header `name` (an index into `headerNames`) satisfies
+    /// `predicate`; stops at the first that does.
+    @inline(__always)
+    func anyHeader<R: RoutingRequest>(_ request: R, _ name: Int32, _ predicate: (UnsafeRawBufferPointer) -> Bool) -> Bool {
+        // The boxes live as long as the table, which the caller keeps alive.
+        headerNames[Int(name)]._withUnsafeGuaranteedRef { request.anyHeader($0.bytes, predicate) }
+    }
+
+    /// True when some cookie named `name` (arena bytes) has a value satisfying `predicate`.
+    @inline(__always)
+    func anyCookie<R: RoutingRequest>(_ request: R, _ name: Span, _ predicate: (UnsafeRawBufferPointer) -> Bool) -> Bool {
+        let name = bytes(name)
+        return anyHeader(request, RoutingTable.cookieHeader) { header in anyCookieValue(in: header, named: name, predicate) }
+    }
+
+    @inline(__always)
+    func thresholds(_ split: TableSplit) -> UnsafeBufferPointer<Int32> {
+        UnsafeBufferPointer(rebasing: thresholds[Int(split.variants.offset)..<Int(split.variants.offset + split.variants.count)])
+    }
+
+    /// True when `method` is one of the byte spans in `list` (an empty list allows every method).
+    @inline(__always)
+    func methodAllowed(_ method: UnsafeRawBufferPointer, _ list: Span) -> Bool {
+        if list.count == 0 { return true }
+        for i in Int(list.offset)..<Int(list.offset + list.count) where method.bytesEqual(bytes(lists[i])) {
+            return true
+        }
+        return false
+    }
+}
+
+final class HeaderNameBox: Sendable {
+    let bytes: Bytes
+    init(_ bytes: Bytes) { self.bytes = bytes }
+}
+
+/// Copies `array` into a buffer that outlives any Swift array (never empty, so base addresses
+/// are never nil).
+private func freeze<T>(_ array: [T]) -> UnsafeMutableBufferPointer<T> {
+    let buffer = UnsafeMutableBufferPointer<T>.allocate(capacity: max(array.count, 1))
+    _ = buffer.initialize(from: array)
+    return UnsafeMutableBufferPointer(rebasing: buffer[0..<array.count])
+}
+
+private func freeze(_ bytes: [UInt8]) -> UnsafeMutableRawBufferPointer {
+    let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(bytes.count, 1), alignment: 8)
+    bytes.withUnsafeBytes { if !$0.isEmpty { buffer.copyMemory(from: $0) } }
+    return UnsafeMutableRawBufferPointer(rebasing: buffer[0..<bytes.count])
+}
+
+private struct Builder {
+    var arena: [UInt8] = []
+    var routes: [TableRoute] = []
+    var hosts: [TableHost] = []
+    var lists: [Span] = []
+    var headers: [TableHeader] = []
+    var splits: [TableSplit] = []
+    var variants: [TableVariant] = []
+    var thresholds: [Int32] = []
+    var rules: [TableRule] = []
+    var mirrors: [TableMirror] = []
+    var upstreams: [TableUpstream] = []
+    var names: [Bytes] = [HeaderName.cookie]
+
+    mutating func bytes(_ value: Bytes) -> Span {
+        let span = Span(offset: Int32(arena.count), count: Int32(value.count))
+        arena += value
+        return span
+    }
+
+    mutating func name(_ value: Bytes) -> Int32 {
+        if let i = names.firstIndex(of: value) { return Int32(i) }
+        names.append(value)
+        return Int32(names.count - 1)
+    }
+
+    mutating func list(_ values: [Bytes]) -> Span {
+        let spans = values.map { bytes($0) }
+        let span = Span(offset: Int32(lists.count), count: Int32(spans.count))
+        lists += spans
+        return span
+    }
+
+    mutating func add(_ route: Route) {
+        var r = TableRoute()
+        r.hosts = Span(offset: Int32(hosts.count), count: Int32(route.match.hosts.count))
+        for host in route.match.hosts {
+            switch host {
+            case .exact(let name): hosts.append(TableHost(suffix: false, name: bytes(name)))
+            case .suffix(let name): hosts.append(TableHost(suffix: true, name: bytes(name)))
+            }
+        }
+        if let prefix = route.match.pathPrefix {
+            r.hasPathPrefix = true
+            r.pathPrefix = bytes(prefix)
+        }
+        r.methods = list(route.match.methods)
+        switch route.rewrite {
+        case .stripPrefix(let prefix)?:
+            r.rewrite = .stripPrefix
+            r.rewriteBytes = bytes(prefix)
+        case .prefix(let prefix)?:
+            r.rewrite = .prefix
+            r.rewriteBytes = bytes(prefix)
+        case nil:
+            break
+        }
+        let routeHeaders = route.match.headers.map { header -> TableHeader in
+            switch header.match {
+            case .present: return TableHeader(name: name(header.name), value: .empty, presence: true)
+            case .equals(let value): return TableHeader(name: name(header.name), value: bytes(value), presence: false)
+            }
+        }
+        r.headers = Span(offset: Int32(headers.count), count: Int32(routeHeaders.count))
+        headers += routeHeaders
+        switch route.target {
+        case .upstream(let upstream): r.upstream = Int32(upstream)
+        case .split(let split):
+            r.split = Int32(splits.count)
+            add(split)
+        }
+        let routeMirrors = route.mirrors.prefix(Route.maxMirrors).map { TableMirror(ppm: $0.ppm, methods: list($0.methods)) }
+        r.mirrors = Span(offset: Int32(mirrors.count), count: Int32(routeMirrors.count))
+        mirrors += routeMirrors
+        routes.append(r)
+    }
+
+    mutating func add(_ split: Split) {
+        var s = TableSplit()
+        s.variants = Span(offset: Int32(variants.count), count: Int32(split.variants.count))
+        for variant in split.variants {
+            variants.append(TableVariant(name: bytes(variant.nameBytes), upstream: Int32(variant.upstream)))
+        }
+        thresholds += split.thresholds
+        let splitRules = split.rules.filter { $0.variant >= 0 && $0.variant < split.variants.count }.map { rule -> TableRule in
+            switch rule.source {
+            case .cookie(let cookie, let value):
+                return TableRule(cookie: true, headerName: -1, cookieName: bytes(cookie), value: bytes(value), variant: Int32(rule.variant))
+            case .header(let header, let value):
+                return TableRule(cookie: false, headerName: name(header), cookieName: .empty, value: bytes(value), variant: Int32(rule.variant))
+            }
+        }
+        s.rules = Span(offset: Int32(rules.count), count: Int32(splitRules.count))
+        rules += splitRules
+        if let header = split.overrideHeader { s.overrideHeader = name(header) }
+        if let sticky = split.sticky {
+            s.sticky = true
+            s.cookieName = bytes(sticky.cookieName)
+            s.maxAgeSeconds = sticky.maxAgeSeconds
+            switch sticky.key {
+            case .header(let header)?:
+                s.keyKind = .header
+                s.keyName = name(header)
+            case .cookie(let cookie)?:
+                s.keyKind = .cookie
+                s.keyCookie = bytes(cookie)
+            case nil:
+                break
+            }
+            s.salt = bytes(sticky.salt)
+            s.saltTag = sticky.saltTag
+            s.signatures = sticky.signatures.map { UnsafeRawPointer($0.bytes.baseAddress!) }
+        }
+        splits.append(s)
+    }
+
+    mutating func add(_ upstream: Upstream) {
+        var u = TableUpstream()
+        if case .blueGreen(let blueGreen) = upstream.kind {
+            u.blueGreen = true
+            u.live = blueGreen.live
+            if let header = blueGreen.previewHeader { u.previewHeader = name(header) }
+        }
+        upstreams.append(u)
+    }
+}
