@@ -232,14 +232,12 @@ final class ClientConnection: Pollable {
             respondLocally(status: 404, detail: "no route matches this request", close: !keepAlive)
             return
         }
-        let route = snap.routes[decision.route]
         let requestID = worker.nextRandom()
         upHead.release(to: worker.buffers)
-        HeadWriter.writeRequest(view, route: route, clientIP: clientIP, secure: secure, requestID: requestID,
-                                shadow: false, hostSuffix: nil, into: &upHead, pool: worker.buffers)
+        HeadWriter.writeRequest(view, snapshot: snap, decision: decision, clientIP: clientIP, secure: secure,
+                                requestID: requestID, shadow: false, hostSuffix: nil, into: &upHead, pool: worker.buffers)
         if decision.mirrorMask != 0 {
-            mirrors = MirrorFanout.start(worker: worker, snapshot: snap, route: route, mask: decision.mirrorMask,
-                                         view: view, clientIP: clientIP, secure: secure, requestID: requestID,
+            mirrors = MirrorFanout.start(worker: worker, snapshot: snap, decision: decision, view: view, clientIP: clientIP, secure: secure, requestID: requestID,
                                          bodyMode: bodyMode, contentLength: bodyRemaining)
         }
         if head.upgrade { bodyMode = .tunnel; requestComplete = false }
@@ -408,22 +406,12 @@ final class ClientConnection: Pollable {
         // Only a close-delimited body ends the client's connection; the upstream's own
         // "Connection: close" (always sent to the HTTP/1.0 requests we forward) is about its hop.
         if rh.framing == .untilClose { keepAlive = false }
-        var variantName: Bytes? = nil
-        var variantHeader: Bytes? = nil
-        var sticky: Sticky? = nil
-        if let snap = snapshot, decision.route >= 0 {
-            let route = snap.routes[decision.route]
-            if case .split(let split) = route.target, decision.variant >= 0 {
-                variantHeader = route.variantHeader
-                variantName = split.variants[decision.variant].nameBytes
-                if decision.setCookie { sticky = split.sticky }
-            }
-        }
         let upgrading = status == 101 && head.upgrade
-        HeadWriter.writeResponse(bytes, rh, keepAlive: keepAlive && (requestComplete || upgrading), clientHTTP10: isHTTP10,
-                                 variantHeader: variantHeader, variantName: variantName,
-                                 sticky: sticky, bucket: decision.bucket, secure: secure,
-                                 into: &out, pool: worker.buffers)
+        worker.withVariantLine(decision) { line in
+            HeadWriter.writeResponse(bytes, rh, keepAlive: keepAlive && (requestComplete || upgrading), clientHTTP10: isHTTP10,
+                                     variantLine: line, snapshot: snapshot, decision: decision, secure: secure,
+                                     into: &out, pool: worker.buffers)
+        }
         if !requestComplete && !upgrading {
             // The upstream answered before the whole body arrived: the rest of the body would
             // be read as the next request, so this connection ends with the response.

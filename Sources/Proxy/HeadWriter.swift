@@ -76,7 +76,7 @@ private var slashBytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: s
 
 enum HeadWriter {
     /// Writes the request head to send upstream into `out`.
-    static func writeRequest(_ view: RequestView, route: Route?, clientIP: [UInt8], secure: Bool,
+    static func writeRequest(_ view: RequestView, snapshot: Snapshot, decision: Decision, clientIP: [UInt8], secure: Bool,
                              requestID: UInt64, shadow: Bool, hostSuffix: Bytes?,
                              into out: inout ByteBuffer, pool: BufferPool) {
         let bytes = view.bytes
@@ -85,13 +85,16 @@ enum HeadWriter {
         out.append(view.method, pool: pool)
         out.append(" ", pool: pool)
         let path = view.path
-        if let route, route.rewrite != nil, let rw = route.rewrite {
-            let need = rw.maxRewrittenCount(pathCount: path.count)
-            out.reserve(need, pool: pool)
-            let n = route.rewrite(path: path, into: UnsafeMutableRawBufferPointer(start: out.writePointer, count: need)) ?? 0
-            out.writer += n
-        } else {
-            out.append(path, pool: pool)
+        // Room for the longest rewrite a config can hold; retried larger if it ever is not.
+        var room = path.count + 256
+        while true {
+            out.reserve(room, pool: pool)
+            if let n = snapshot.rewrite(path: path, for: decision,
+                                        into: UnsafeMutableRawBufferPointer(start: out.writePointer, count: out.writableCount)) {
+                out.writer += n
+                break
+            }
+            room *= 4
         }
         out.append(bytes.slice(Int(head.pathEnd), Int(head.targetEnd)), pool: pool)   // the query
         out.append(head.version == .http10 ? " HTTP/1.0\r\n" : " HTTP/1.1\r\n", pool: pool)
@@ -162,10 +165,10 @@ enum HeadWriter {
     /// Writes a response head for the client: status line, the upstream's end-to-end headers,
     /// the variant header and sticky cookie, and our connection decision.
     static func writeResponse(_ bytes: UnsafeRawBufferPointer, _ head: ResponseHead, keepAlive: Bool,
-                              clientHTTP10: Bool, variantHeader: Bytes?, variantName: Bytes?,
-                              sticky: Sticky?, bucket: Int32, secure: Bool,
+                              clientHTTP10: Bool, variantLine: UnsafeRawBufferPointer,
+                              snapshot: Snapshot?, decision: Decision, secure: Bool,
                               into out: inout ByteBuffer, pool: BufferPool) {
-        out.reserve(Int(head.headLength) + 160 + Sticky.maxSetCookieBytes, pool: pool)
+        out.reserve(Int(head.headLength) + 160 + Sticky.maxSetCookieBytes + variantLine.count, pool: pool)
         out.append("HTTP/1.1 ", pool: pool)
         out.appendDecimal(head.status, pool: pool)
         out.append(" ", pool: pool)
@@ -176,17 +179,11 @@ enum HeadWriter {
             out.append(bytes.slice(Int(f.nameStart), Int(f.valueEnd)), pool: pool)
             out.append("\r\n", pool: pool)
         }
-        if let variantHeader, let variantName {
-            out.append(variantHeader, pool: pool)
-            out.append(": ", pool: pool)
-            out.append(variantName, pool: pool)
-            out.append("\r\n", pool: pool)
-        }
-        if let sticky, bucket >= 0 {
+        out.append(variantLine, pool: pool)
+        if decision.setCookie, let snapshot {
             out.reserve(Sticky.maxSetCookieBytes + 64, pool: pool)
-            let n = sticky.writeSetCookie(bucket: bucket, secure: secure,
-                                          into: UnsafeMutableRawBufferPointer(start: out.writePointer, count: out.writableCount))
-            out.writer += n
+            out.writer += snapshot.writeSetCookie(for: decision, secure: secure,
+                                                  into: UnsafeMutableRawBufferPointer(start: out.writePointer, count: out.writableCount))
         }
         if head.status == 101 {
             for f in head.headers where f.kind == .upgrade {

@@ -20,16 +20,17 @@ final class MirrorFanout {
 
     private init(copies: [MirrorCopy]) { self.copies = copies }
 
-    static func start(worker: Worker, snapshot: Snapshot, route: Route, mask: UInt64, view: RequestView,
+    static func start(worker: Worker, snapshot: Snapshot, decision: Decision, view: RequestView,
                       clientIP: [UInt8], secure: Bool, requestID: UInt64,
                       bodyMode: ClientConnection.BodyMode, contentLength: Int64) -> MirrorFanout? {
         var copies: [MirrorCopy] = []
-        var bits = mask
+        var bits = decision.mirrorMask
+        let mirrors = snapshot.routes[decision.route].mirrors
         while bits != 0 {
             let i = bits.trailingZeroBitCount
             bits &= bits - 1
-            guard i < route.mirrors.count else { break }
-            let m = route.mirrors[i]
+            guard i < mirrors.count else { break }
+            let m = mirrors[i]
             if bodyMode == .tunnel || view.head.upgrade { continue }
             if bodyMode == .length && contentLength > Int64(m.maxBodyBytes) {
                 worker.stats.add(.mirrorsSkippedBody)
@@ -49,7 +50,7 @@ final class MirrorFanout {
             }
             let copy = MirrorCopy(worker: worker, gate: gate, maxBodyBytes: m.maxBodyBytes,
                                   bodyExpected: bodyMode != .none, method: view.head.method)
-            HeadWriter.writeRequest(view, route: route, clientIP: clientIP, secure: secure, requestID: requestID,
+            HeadWriter.writeRequest(view, snapshot: snapshot, decision: decision, clientIP: clientIP, secure: secure, requestID: requestID,
                                     shadow: true, hostSuffix: m.hostSuffix, into: &copy.data, pool: worker.buffers)
             gate.inFlight += 1
             worker.stats.add(.mirrorsSent)

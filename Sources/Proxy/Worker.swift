@@ -15,6 +15,11 @@ final class Worker {
     /// Counter slots of the current snapshot: routeSlots[route][variant + 1] (index 0 for a
     /// route without a split).
     private var routeSlots: [[Int]] = []
+    /// The response header naming each variant ("X-Switchyard-Variant: canary\r\n"), kept in one
+    /// arena per snapshot: variantLines[variantBase[route] + variant].
+    private var variantArena: [UInt8] = []
+    private var variantLines: [Range<Int>] = []
+    private var variantBase: [Int] = []
     private(set) var snapshot: Snapshot
     private var version: UInt64
 
@@ -73,7 +78,37 @@ final class Worker {
         closeIdleToRemovedEndpoints()
     }
 
+    private func rebuildVariantLines() {
+        variantArena = []
+        variantLines = []
+        variantBase = []
+        for r in snapshot.routes {
+            guard case .split(let split) = r.target, let header = r.variantHeader else {
+                variantBase.append(-1)
+                continue
+            }
+            variantBase.append(variantLines.count)
+            for v in split.variants {
+                let start = variantArena.count
+                variantArena += header + Array(": ".utf8) + v.nameBytes + [13, 10]
+                variantLines.append(start..<variantArena.count)
+            }
+        }
+    }
+
+    /// Calls `body` with the variant header line for a decision (empty when none).
+    @inline(__always)
+    func withVariantLine<R>(_ d: Decision, _ body: (UnsafeRawBufferPointer) -> R) -> R {
+        var range = 0..<0
+        if d.route >= 0 && d.route < variantBase.count && d.variant >= 0 {
+            let base = variantBase[d.route]
+            if base >= 0 && base + d.variant < variantLines.count { range = variantLines[base + d.variant] }
+        }
+        return variantArena.withUnsafeBytes { body(UnsafeRawBufferPointer(rebasing: $0[range])) }
+    }
+
     private func rebuildBalancers() {
+        rebuildVariantLines()
         routeSlots = snapshot.routes.map { r in
             switch r.target {
             case .upstream: return [counters.slot(route: r.name, variant: nil)]
