@@ -4,10 +4,11 @@ import XCTest
 
 final class BlueGreenTests: EndToEndTestCase {
     private var proxy: RunningProxy!
+    private var controlSocket = ""
 
     /// Two blue/green upstreams over the same two echoes: `web` (live blue, the default preview
     /// header) under /web, `app` (live green, preview header `X-Preview`) under /app; and a
-    /// split under /shop whose stable variant is `web`.
+    /// split under /shop whose stable variant is `web`; a control socket for flips.
     override func setUpWithError() throws {
         try super.setUpWithError()
         let blue = try startEcho(name: "blue")
@@ -28,11 +29,12 @@ final class BlueGreenTests: EndToEndTestCase {
                          { "variant": "canary", "upstream": "canary", "weight": 0 } ] }
             """,
         ]
+        controlSocket = try temporaryDirectory() + "/control.sock"
         proxy = try startProxy(json: routingConfig(
             upstreams: [("web", colors(live: "blue", preview: "{}")),
                         ("app", colors(live: "green", preview: #"{ "header": "X-Preview" }"#)),
                         ("canary", pool(canary.endpoint))],
-            routes: routes))
+            routes: routes, controlSocket: controlSocket))
     }
 
     private func served(_ path: String, _ extra: [String] = [], file: StaticString = #filePath, line: UInt = #line) throws -> String? {
@@ -76,5 +78,14 @@ final class BlueGreenTests: EndToEndTestCase {
         XCTAssertEqual(try served("/shop", ["X-Switchyard-Preview: green"]), "green")
         XCTAssertEqual(try served("/shop", ["X-Switchyard-Preview: green", "X-Switchyard-Variant: canary"]), "canary",
                        "the canary is a plain upstream: the preview header does not apply")
+    }
+
+    func testAfterAFlipThePreviewReachesTheOldColor() throws {
+        let ctl = try ChildProcess.run(switchyard: ["ctl", "--socket", controlSocket, "flip", "web"])
+        XCTAssertEqual(ctl.termination, .exited(0), ctl.stdout + ctl.stderr)
+        XCTAssertEqual(try served("/web"), "green")
+        XCTAssertEqual(try served("/web", ["X-Switchyard-Preview: blue"]), "blue")
+        XCTAssertEqual(try served("/web", ["X-Switchyard-Preview: green"]), "green")
+        XCTAssertEqual(try served("/app"), "green", "the other upstream keeps its live color")
     }
 }

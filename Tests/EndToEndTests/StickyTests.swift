@@ -17,7 +17,7 @@ final class StickyTests: EndToEndTestCase {
 
     /// A proxy whose route `shop` splits stable/canary by `weights`, with `sticky` as the
     /// route's sticky object.
-    private func startShop(_ weights: (Int, Int), sticky: String = "{}") throws -> RunningProxy {
+    private func startShop(_ weights: (Int, Int), sticky: String = "{}", controlSocket: String? = nil) throws -> RunningProxy {
         let route = """
             { "name": "shop",
               "split": [ { "variant": "stable", "upstream": "stable", "weight": \(weights.0) },
@@ -25,7 +25,7 @@ final class StickyTests: EndToEndTestCase {
               "sticky": \(sticky) }
             """
         return try startProxy(json: routingConfig(upstreams: [("stable", pool(stable.endpoint)), ("canary", pool(canary.endpoint))],
-                                                  routes: [route]))
+                                                  routes: [route], controlSocket: controlSocket))
     }
 
     /// `users` new users on `proxy`: each one's cookie value and variant.
@@ -85,6 +85,24 @@ final class StickyTests: EndToEndTestCase {
         XCTAssertEqual(stayedCanary, users.filter { $0.variant == "canary" }.count)
         // About 40% of all users: those in [5000, 9000).
         XCTAssertGreaterThan(movedToCanary, users.count / 4, "some stable users move into the canary")
+    }
+
+    func testRuntimeWeightChangeMovesUsersOnlyIntoTheCanary() throws {
+        let socket = try temporaryDirectory() + "/control.sock"
+        let proxy = try startShop((90, 10), controlSocket: socket)
+        let users = try newUsers(proxy, 1_000)
+        let ctl = try ChildProcess.run(switchyard: ["ctl", "--socket", socket, "set", "weights", "shop", "stable=50", "canary=50"])
+        XCTAssertEqual(ctl.termination, .exited(0), ctl.stdout + ctl.stderr)
+        let responses = try sendMany(proxy, count: users.count) { i in withCookie(users[i].cookie) }
+        var movedToStable = 0
+        var movedToCanary = 0
+        for (user, r) in zip(users, responses) {
+            XCTAssertNil(setCookieValue(r, named: "sy-shop"))
+            if user.variant == "canary" && r.header("X-Echo-Name") != "canary" { movedToStable += 1 }
+            if user.variant == "stable" && r.header("X-Echo-Name") == "canary" { movedToCanary += 1 }
+        }
+        XCTAssertEqual(movedToStable, 0, "no canary user goes back to stable")
+        XCTAssertGreaterThan(movedToCanary, users.count / 4, "stable users in [5000, 9000) move into the canary")
     }
 
     func testTwoInstancesAgreeOnEveryCookie() throws {
