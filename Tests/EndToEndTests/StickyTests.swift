@@ -105,6 +105,27 @@ final class StickyTests: EndToEndTestCase {
         XCTAssertGreaterThan(movedToCanary, users.count / 4, "stable users in [5000, 9000) move into the canary")
     }
 
+    func testRollbackToWeightZeroKeepsBucketsSoTheSameUsersReturn() throws {
+        let socket = try temporaryDirectory() + "/control.sock"
+        let proxy = try startShop((50, 50), controlSocket: socket)
+        let users = try newUsers(proxy, 400)
+        func setWeights(_ stable: Int, _ canary: Int) throws {
+            let ctl = try ChildProcess.run(switchyard: ["ctl", "--socket", socket, "set", "weights", "shop",
+                                                        "stable=\(stable)", "canary=\(canary)"])
+            XCTAssertEqual(ctl.termination, .exited(0), ctl.stdout + ctl.stderr)
+        }
+        func replay() throws -> [String?] {
+            try sendMany(proxy, count: users.count) { i in withCookie(users[i].cookie) }.map { r in
+                XCTAssertNil(setCookieValue(r, named: "sy-shop"), "the cookie is kept, not reissued")
+                return r.header("X-Echo-Name")
+            }
+        }
+        try setWeights(100, 0)
+        XCTAssertTrue(try replay().allSatisfy { $0 == "stable" }, "canary users fall through to the owner of their bucket")
+        try setWeights(50, 50)
+        XCTAssertEqual(try replay(), users.map(\.variant), "ramping back up returns the same users to the canary")
+    }
+
     func testTwoInstancesAgreeOnEveryCookie() throws {
         let a = try startShop((70, 30))
         let b = try startShop((70, 30))
