@@ -153,6 +153,7 @@ public final class ControlEngine: @unchecked Sendable {
                     return ((["ok": true, "staged": true] as ControlValue).merging(value), false)
                 }
                 let result = try state.commit([change])
+                state.log("\(change.summary): version \(result.version)")
                 var reply: ControlValue = ["ok": true, "version": ControlValue(result.version)]
                 reply = reply.merging(value)
                 if let failure = result.saveFailure { reply.set("stateFileError", .string(failure)) }

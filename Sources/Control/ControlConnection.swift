@@ -57,14 +57,18 @@ final class ControlConnection: @unchecked Sendable {
     private func readAvailable() {
         var chunk = [UInt8](repeating: 0, count: 65_536)
         while !closed && !readDone && !readPaused {
-            let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
+            // errno is read right after the call, before anything else can change it.
+            let (n, e) = chunk.withUnsafeMutableBytes { raw -> (Int, Int32) in
+                let n = recv(fd, raw.baseAddress, raw.count, Int32(MSG_DONTWAIT))
+                return (n, n < 0 ? errno : 0)
+            }
             if n > 0 {
                 let items = chunk.withUnsafeBytes { framer.feed(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
                 for item in items { submit(item) }
                 continue
             }
-            if n < 0 && errno == EINTR { continue }
-            if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) { return }
+            if n < 0 && e == EINTR { continue }
+            if n < 0 && (e == EAGAIN || e == EWOULDBLOCK) { return }
             if n < 0 {
                 close()
                 return
@@ -117,13 +121,16 @@ final class ControlConnection: @unchecked Sendable {
 
     private func flush() {
         while !closed && written < output.count {
-            let n = output.withUnsafeBytes { send(fd, $0.baseAddress! + written, $0.count - written, Int32(MSG_NOSIGNAL | MSG_DONTWAIT)) }
+            let (n, e) = output.withUnsafeBytes { raw -> (Int, Int32) in
+                let n = send(fd, raw.baseAddress! + written, raw.count - written, Int32(MSG_NOSIGNAL | MSG_DONTWAIT))
+                return (n, n < 0 ? errno : 0)
+            }
             if n > 0 {
                 written += n
                 continue
             }
-            if n < 0 && errno == EINTR { continue }
-            if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) {
+            if n < 0 && e == EINTR { continue }
+            if n < 0 && (e == EAGAIN || e == EWOULDBLOCK) {
                 if !writeArmed {
                     writeArmed = true
                     writeSource.resume()

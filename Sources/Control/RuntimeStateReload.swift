@@ -36,13 +36,11 @@ extension RuntimeState {
         let refused = "reload refused, the running config is unchanged"
         let loaded: ConfigLoadResult
         do { loaded = try source.load() } catch {
-            throw ControlError("\(refused): \(error.messages.joined(separator: "; "))",
-                               details: ["errors": ControlValue(error.messages)])
+            throw Self.refusal(refused, error.messages)
         }
         let settled: Settled
         do { settled = try Self.settle(overrides, on: loaded.config, version: version + 1, registry: registry) } catch {
-            throw ControlError("\(refused): \(error.messages.joined(separator: "; "))",
-                               details: ["errors": ControlValue(error.messages)])
+            throw Self.refusal(refused, error.messages)
         }
         let before = fileConfig.proxySettings.listeners.map(\.description)
         let wanted = loaded.config.proxySettings.listeners
@@ -81,8 +79,15 @@ extension RuntimeState {
                 for w in r.warnings { log("warning: \(w)") }
             } catch {
                 log(error.message)
+                for e in error.details["errors"]?.array ?? [] { log("  \(e.plainText)") }
             }
         }
+    }
+
+    /// One error inline; several as a count, each in `errors` (file:line: key.path: reason).
+    private static func refusal(_ prefix: String, _ messages: [String]) -> ControlError {
+        let summary = messages.count == 1 ? messages[0] : "\(messages.count) errors"
+        return ControlError("\(prefix): \(summary)", details: ["errors": ControlValue(messages)])
     }
 
     static func restartNeeded(_ old: Config, _ new: Config) -> [String] {

@@ -1,0 +1,143 @@
+// The control socket of the real binary: `switchyard ctl` tables, --json, exit codes and
+// messages; the live color surviving a restart; reload by command and by SIGHUP, an invalid one
+// refused while traffic continues; the demo's socket.
+import Foundation
+import Glibc
+import XCTest
+
+final class ControlCtlTests: EndToEndTestCase {
+    private var blue: EchoUpstream!
+    private var green: EchoUpstream!
+    private var canary: EchoUpstream!
+
+    override func setUpWithError() throws {
+        try super.setUpWithError()
+        blue = try startEcho(name: "blue")
+        green = try startEcho(name: "green")
+        canary = try startEcho(name: "canary")
+    }
+
+    private func startControlled(live: String = "blue") throws -> RunningProxy {
+        let proxy = try startProxy(json: try controlConfig(blue: blue, green: green, canary: canary, live: live))
+        XCTAssertNotNil(proxy.process.waitForStderrLine(containing: "control socket "), proxy.process.stderr)
+        return proxy
+    }
+
+    func testCtlFlipPrintsATableAndJSONAndTheFlipTakesEffect() throws {
+        let proxy = try startControlled()
+        XCTAssertEqual(try servedBy(proxy), "blue")
+        let flip = try ctl(["flip", "checkout"])
+        XCTAssertEqual(flip.termination, .exited(0), flip.stderr)
+        XCTAssertTrue(flip.stdout.contains("live: green"), flip.stdout)
+        XCTAssertTrue(flip.stdout.contains("previous: blue"), flip.stdout)
+        XCTAssertEqual(try servedBy(proxy), "green")
+
+        let shown = try ctl(["show", "upstreams"])
+        XCTAssertEqual(shown.termination, .exited(0))
+        XCTAssertTrue(shown.stdout.contains("UPSTREAM"), shown.stdout)
+        XCTAssertTrue(shown.stdout.contains("checkout  blue/green  green"), shown.stdout)
+
+        let json = try ctl(["--json", "show", "state"])
+        let reply = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any]
+        XCTAssertEqual(reply?["ok"] as? Bool, true)
+        let overrides = reply?["overrides"] as? [[String: Any]]
+        XCTAssertEqual(overrides?.first?["value"] as? String, "green")
+        XCTAssertEqual(overrides?.first?["config"] as? String, "blue")
+    }
+
+    func testCtlErrorsExitOne() throws {
+        _ = try startControlled()
+        let typo = try ctl(["flp", "checkout"])
+        XCTAssertEqual(typo.termination, .exited(1))
+        XCTAssertTrue(typo.stdout.contains(#"error: unknown command "flp" (did you mean "flip"?)"#), typo.stdout)
+        let json = try ctl(["--json", "set", "weights", "shop", "stabel=1"])
+        XCTAssertEqual(json.termination, .exited(1))
+        XCTAssertTrue(json.stdout.hasPrefix(#"{"ok":false,"error":"route \"shop\" has no variant \"stabel\" (did you mean \"stable\"?)"#),
+                      json.stdout)
+
+        let missing = try ChildProcess.run(switchyard: ["ctl", "--socket", try temporaryDirectory() + "/nobody.sock", "help"])
+        XCTAssertEqual(missing.termination, .exited(1))
+        XCTAssertTrue(missing.stderr.contains("no control socket at"), missing.stderr)
+    }
+
+    func testCtlRunsATransactionOnOneConnection() throws {
+        let proxy = try startControlled()
+        let run = try ctl(["begin", ";", "flip", "checkout", ";", "set", "weights", "shop", "stable=50", "canary=50", ";", "commit"])
+        XCTAssertEqual(run.termination, .exited(0), run.stdout + run.stderr)
+        XCTAssertTrue(run.stdout.contains("committed: 2"), run.stdout)
+        XCTAssertEqual(try servedBy(proxy, ["X-Switchyard-Variant: stable"]), "green")
+
+        let config = try ChildProcess.run(switchyard: ["ctl", "--config", proxy.configPath, "show", "routes"])
+        XCTAssertEqual(config.termination, .exited(0), config.stderr)
+        XCTAssertTrue(config.stdout.contains("stable   checkout  50"), config.stdout)
+    }
+
+    func testLiveColorSurvivesARestart() throws {
+        let first = try startControlled()
+        XCTAssertEqual(try ctl(["flip", "checkout"]).termination, .exited(0))
+        first.process.send(signal: SIGTERM)
+        XCTAssertEqual(first.process.waitForExit(), .exited(0))
+        XCTAssertFalse(FileManager.default.fileExists(atPath: try controlSocket()), "the socket is removed at exit")
+
+        let second = try startControlled()
+        XCTAssertTrue(second.process.stderr.contains("applied runtime overrides"), second.process.stderr)
+        XCTAssertEqual(try servedBy(second), "green")
+        let state = try ctl(["show", "state"])
+        XCTAssertTrue(state.stdout.contains("checkout  live     green  blue"), state.stdout)
+    }
+
+    func testASecondInstanceOnALiveSocketFailsToStart() throws {
+        let proxy = try startControlled()
+        let p = adopt(try ChildProcess(switchyard: ["run", "--config", proxy.configPath]))
+        XCTAssertEqual(p.waitForExit(), .exited(1))
+        XCTAssertTrue(p.stderr.contains("another Switchyard is serving the control socket"), p.stderr)
+        XCTAssertEqual(try servedBy(proxy), "blue", "the first keeps serving")
+    }
+
+    func testSighupReloadsAndAnInvalidFileIsRefusedWhileTrafficContinues() throws {
+        let proxy = try startControlled()
+        // The file now sends everything to canary.
+        try Data(try controlConfig(blue: blue, green: green, canary: canary, stable: 0, canaryWeight: 100).utf8)
+            .write(to: URL(fileURLWithPath: proxy.configPath))
+        proxy.process.send(signal: SIGHUP)
+        XCTAssertNotNil(proxy.process.waitForStderrLine(containing: "reloaded \(proxy.configPath): version 2"), proxy.process.stderr)
+        XCTAssertEqual(try servedBy(proxy), "canary")
+
+        let client = try connect(proxy)
+        try Data(#"{ "listeners": [], "upstreams": {}, "routes": [], "extra": 1 }"#.utf8).write(to: URL(fileURLWithPath: proxy.configPath))
+        proxy.process.send(signal: SIGHUP)
+        XCTAssertNotNil(proxy.process.waitForStderrLine(containing: "reload refused, the running config is unchanged"),
+                        proxy.process.stderr)
+        for _ in 0..<5 { XCTAssertEqual(try client.exchange(get("/")).header("X-Echo-Name"), "canary") }
+
+        let reload = try ctl(["reload"])
+        XCTAssertEqual(reload.termination, .exited(1))
+        XCTAssertTrue(reload.stdout.contains("error: reload refused"), reload.stdout)
+        XCTAssertTrue(reload.stdout.contains("\(proxy.configPath):1: extra: unknown key"), "each error with its key: \(reload.stdout)")
+        XCTAssertEqual(try servedBy(proxy), "canary")
+    }
+
+    func testDemoPrintsACtlLineThatFlips() throws {
+        let (fd, port) = try Sockets.bound(listen: false)
+        Glibc.close(fd)
+        let demo = adopt(try ChildProcess(switchyard: ["demo", "--port", String(port)]))
+        let deadline = Date().addingTimeInterval(10)
+        var line: String?
+        while line == nil && Date() < deadline {
+            line = demo.stdout.split(separator: "\n").first { $0.contains("switchyard ctl --socket") && $0.contains("flip checkout") }
+                .map { $0.trimmingCharacters(in: .whitespaces) }
+            if line == nil { usleep(20_000) }
+        }
+        guard let line else { return XCTFail("no ctl line in the demo's output: \(demo.stdout)") }
+        let words = line.split(separator: " ").map(String.init)
+        XCTAssertEqual(Array(words.dropFirst(4)), ["flip", "checkout"])
+        let socket = words[3]
+        XCTAssertTrue(socket.hasPrefix("/tmp/switchyard-demo-"), socket)
+        let flip = try ChildProcess.run(switchyard: Array(words.dropFirst()))
+        XCTAssertEqual(flip.termination, .exited(0), flip.stdout + flip.stderr)
+        XCTAssertTrue(flip.stdout.contains("live: green"), flip.stdout)
+        demo.send(signal: SIGTERM)
+        XCTAssertEqual(demo.waitForExit(), .exited(0))
+        XCTAssertFalse(FileManager.default.fileExists(atPath: socket), "the demo removes its socket at exit")
+    }
+}
