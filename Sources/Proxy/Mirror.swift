@@ -334,10 +334,13 @@ final class MirrorConnection: Pollable {
 
     private func succeed(reuse: Bool) {
         let c = copy
+        // A shadow may answer before the copy's body is all sent (a 401 for an upload): the
+        // connection is then mid-request and carries no further copy.
+        let sentWhole = c.map { $0.bodyComplete && $0.data.isEmpty } ?? false
         copy = nil
         c?.connection = nil
         c?.finish(ok: true)
-        if reuse && fd >= 0 && !worker.draining {
+        if reuse && sentWhole && fd >= 0 && !worker.draining {
             inBuf.release(to: worker.buffers)
             state = .idle
             worker.returnMirrorToPool(self)

@@ -148,6 +148,24 @@ final class MirrorTests: EndToEndTestCase {
         XCTAssertEqual(copies, ["/p/1": 0, "/p/2": 300, "/p/3": 30, "/p/4": 0])
     }
 
+    func testShadowAnsweringBeforeTheBodyEndsGetsNoFurtherCopyOnThatConnection() throws {
+        let shadow = try startRecordingServer(early: true)
+        let proxy = try startMirrored(shadow: shadow.endpoint, mirror: #""percent": 100, "methods": ["*"]"#)
+        let client = try connect(proxy)
+        // Half the body, a pause in which the shadow refuses the copy, then the rest.
+        try client.send("POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: 4096\r\n\r\n" + String(repeating: "u", count: 1024))
+        usleep(200_000)
+        try client.send(String(repeating: "u", count: 3072))
+        let r = try client.readResponse()
+        XCTAssertEqual(r.status, 200)
+        XCTAssertEqual(try r.echo().bodyBytes, 4096)
+        // The shadow's connection still expects the rest of that body: the next copy must not
+        // be sent on it, or the shadow reads it as body bytes.
+        XCTAssertEqual(try client.exchange(get("/next")).status, 200)
+        XCTAssertTrue(shadow.waitFor { $0.contains { $0.requestLine.hasPrefix("GET /next ") } },
+                      "got \(shadow.requests.map(\.requestLine))")
+    }
+
     func testPercentSamplesCopies() throws {
         let shadow = try startRecordingServer()
         let proxy = try startMirrored(shadow: shadow.endpoint, mirror: #""percent": 25"#,

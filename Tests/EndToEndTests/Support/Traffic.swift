@@ -109,11 +109,13 @@ extension EndToEndTestCase {
 
     /// An in-test upstream that reads whole requests (Content-Length or chunked bodies), records
     /// each one's head and body size once it is complete, and answers 200 with an empty body on
-    /// the same keep-alive connection. `silent`: it reads but never answers.
-    func startRecordingServer(silent: Bool = false) throws -> RecordingServer {
+    /// the same keep-alive connection. `silent`: it reads but never answers. `early`: it answers
+    /// as soon as the head arrives, then reads (and discards) the body, as servers that refuse a
+    /// request without reading it do.
+    func startRecordingServer(silent: Bool = false, early: Bool = false) throws -> RecordingServer {
         let recorder = RecordingServer.Log()
         let server = try startServer { connection, _ in
-            RecordingServer.serve(connection, recorder: recorder, silent: silent)
+            RecordingServer.serve(connection, recorder: recorder, silent: silent, early: early)
         }
         return RecordingServer(server: server, log: recorder)
     }
@@ -168,7 +170,7 @@ struct RecordingServer {
 
     /// One connection: complete requests only are recorded; a connection cut mid-request
     /// records nothing for that request.
-    static func serve(_ connection: RawConnection, recorder: Log, silent: Bool) {
+    static func serve(_ connection: RawConnection, recorder: Log, silent: Bool, early: Bool) {
         let fd = connection.fd
         Sockets.setTimeouts(fd, seconds: 30)
         var buffer: [UInt8] = []
@@ -208,6 +210,9 @@ struct RecordingServer {
             }
             let head = headLines.joined(separator: "\r\n") + "\r\n\r\n"
             let request = RecordedRequest(head: head, bodyBytes: 0)
+            if early {
+                guard connection.send("HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n") else { return }
+            }
             var bodyBytes = 0
             if request.header("Transfer-Encoding")?.lowercased().contains("chunked") == true {
                 while true {
@@ -230,7 +235,7 @@ struct RecordingServer {
                 connection.waitForPeerClose(timeout: 30)
                 return
             }
-            guard connection.send("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n") else { return }
+            if !early { guard connection.send("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n") else { return } }
         }
     }
 }
