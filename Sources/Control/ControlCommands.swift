@@ -55,6 +55,8 @@ struct CommandContext {
 public final class ControlSession: @unchecked Sendable {
     public let id: Int
     var transaction: Transaction?
+    /// After `quit`: lines already pipelined behind it are neither run nor answered.
+    var quit = false
 
     init(id: Int) { self.id = id }
 
@@ -134,7 +136,7 @@ public final class ControlEngine: @unchecked Sendable {
     public func execute(_ line: String, session: ControlSession) -> (reply: ControlValue, close: Bool)? {
         dispatchPrecondition(condition: .onQueue(state.queue))
         let words = ControlProtocol.words(line)
-        guard let first = words.first, !first.hasPrefix("#") else { return nil }
+        guard !session.quit, let first = words.first, !first.hasPrefix("#") else { return nil }
         do throws(ControlError) {
             let command = try Self.lookup(words)
             let args = Array(words.dropFirst(command.words.count))
@@ -144,6 +146,8 @@ public final class ControlEngine: @unchecked Sendable {
             case .reply(let value):
                 return ((["ok": true] as ControlValue).merging(value), false)
             case .close(let value):
+                session.quit = true
+                session.transaction = nil
                 return ((["ok": true] as ControlValue).merging(value), true)
             case .change(let change, let value):
                 if var transaction = session.transaction {

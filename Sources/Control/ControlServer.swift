@@ -1,5 +1,6 @@
-// The control socket: a Unix stream socket created with its mode (bound under a temporary name,
-// chmod-ed, then renamed into place, so it is never reachable with looser permissions), served by
+// The control socket: a Unix stream socket created with its mode (bound under a temporary name
+// with a matching umask, then renamed into place, so it is never reachable with looser
+// permissions), served by
 // Dispatch sources on one serial I/O queue, far from the event loops. Commands run on the
 // runtime state's queue, one at a time.
 import Dispatch
@@ -51,7 +52,12 @@ public final class ControlServer: @unchecked Sendable {
         if staging.utf8.count >= UnixPath.capacity { staging = path }
         unlink(staging)
         if staging == path { unlink(path) }
+        // bind creates the file with 0777 & ~umask: mask everything `mode` does not grant, so
+        // not even the staging name is ever more open than `mode` (start-up, before other
+        // threads create files).
+        let previousMask = umask(mode_t(0o777 & ~mode))
         let bound = UnixPath.withAddress(staging) { bind(fd, $0, $1) }
+        umask(previousMask)
         if bound != 0 {
             let e = errno
             close(fd)

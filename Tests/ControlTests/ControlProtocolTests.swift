@@ -175,6 +175,14 @@ final class ControlProtocolTests: XCTestCase {
         XCTAssertNil(try c.readLine())
     }
 
+    func testLinesPipelinedBehindQuitAreNotRun() throws {
+        let c = try fixture.client()
+        try c.sendRaw(Array("quit\nflip checkout\n".utf8))
+        XCTAssertEqual(ControlValue(json: try c.readLine() ?? "")?["bye"]?.bool, true)
+        XCTAssertNil(try c.readLine())
+        XCTAssertEqual(fixture.state.queue.sync { fixture.state.version }, 1)
+    }
+
     // MARK: bad input
 
     func testBadInputGetsPreciseErrorsAndTheConnectionStaysUsable() throws {

@@ -117,6 +117,24 @@ final class ControlCtlTests: EndToEndTestCase {
         XCTAssertEqual(try servedBy(proxy), "canary")
     }
 
+    func testAWebSocketTunnelStaysOnTheColorItStartedOn() throws {
+        let proxy = try startControlled()
+        let tunnel = try connect(proxy)
+        try tunnel.send("GET /chat HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
+        let r = try tunnel.readResponse()
+        XCTAssertEqual(r.status, 101)
+        XCTAssertEqual(r.header("X-Echo-Name"), "blue")
+        XCTAssertEqual(try ctl(["flip", "checkout"]).termination, .exited(0))
+        XCTAssertEqual(try servedBy(proxy), "green", "new requests go to green")
+        for message in ["after the flip", String(repeating: "z", count: 50_000)] {
+            try tunnel.send(message)
+            XCTAssertEqual(String(decoding: try tunnel.read(count: message.utf8.count), as: UTF8.self), message,
+                           "the tunnel to blue carries on")
+        }
+        tunnel.shutdownWrite()
+        XCTAssertEqual(tunnel.waitForClose(), .closed(extraBytes: 0))
+    }
+
     func testDemoPrintsACtlLineThatFlips() throws {
         let (fd, port) = try Sockets.bound(listen: false)
         Glibc.close(fd)
