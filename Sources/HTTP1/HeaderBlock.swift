@@ -146,6 +146,8 @@ func classifyName(_ bytes: UnsafeRawBufferPointer, _ start: Int, _ end: Int) -> 
     case 17:
         if nameIs(bytes, start, "transfer-encoding") { return .transferEncoding }
         if nameIs(bytes, start, "x-forwarded-proto") { return .xForwardedProto }
+    case 19:
+        if nameIs(bytes, start, "x-switchyard-shadow") { return .xSwitchyardShadow }
     default:
         break
     }

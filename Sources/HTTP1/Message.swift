@@ -14,7 +14,9 @@ public enum Method: UInt8, Sendable {
 public enum HeaderKind: UInt8, Sendable {
     case other, host, contentLength, transferEncoding, connection, keepAlive, proxyConnection,
          te, trailer, upgrade, expect, cookie, xForwardedFor, xForwardedProto, xForwardedHost,
-         xRequestId, date, server
+         xRequestId, date, server,
+         /// Switchyard's mark on shadow copies: only the proxy may set it.
+         xSwitchyardShadow
 }
 
 public struct HeaderField: Sendable {

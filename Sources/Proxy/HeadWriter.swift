@@ -108,6 +108,9 @@ enum HeadWriter {
                 continue
             case .xForwardedProto, .xForwardedHost:
                 continue
+            case .xSwitchyardShadow:
+                // A client's own mark would make a primary request look like a shadow copy.
+                continue
             case .xRequestId:
                 hasRequestID = true
             case .host:

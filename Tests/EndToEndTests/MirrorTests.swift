@@ -65,6 +65,16 @@ final class MirrorTests: EndToEndTestCase {
         XCTAssertTrue(shadow.requests.allSatisfy { $0.header("X-Switchyard-Shadow") == "1" })
     }
 
+    func testClientCannotForgeTheShadowMark() throws {
+        let shadow = try startRecordingServer()
+        let proxy = try startMirrored(shadow: shadow.endpoint, mirror: #""percent": 100"#)
+        let r = try connect(proxy).exchange(get("/pay", ["X-Switchyard-Shadow: 1", "x-switchyard-shadow: yes"]))
+        XCTAssertEqual(try r.echo().headers(named: "X-Switchyard-Shadow"), [],
+                       "a primary request never looks like a shadow copy to its upstream")
+        XCTAssertTrue(shadow.waitFor { $0.count == 1 })
+        XCTAssertEqual(shadow.requests.first?.headers(named: "X-Switchyard-Shadow"), ["1"], "exactly the proxy's mark")
+    }
+
     func testDefaultMethodsCopyReadsButNotPost() throws {
         let shadow = try startRecordingServer()
         let proxy = try startMirrored(shadow: shadow.endpoint, mirror: #""percent": 100"#)

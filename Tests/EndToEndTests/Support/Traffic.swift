@@ -131,14 +131,14 @@ struct RecordedRequest {
     var method: String { String(requestLine.prefix { $0 != " " }) }
 
     /// The value of the first header called `name` (case-insensitive).
-    func header(_ name: String) -> String? {
-        for line in head.split(separator: "\r\n").dropFirst() {
-            guard let colon = line.firstIndex(of: ":") else { continue }
-            if line[..<colon].lowercased() == name.lowercased() {
-                return line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
-            }
+    func header(_ name: String) -> String? { headers(named: name).first }
+
+    /// The values of every header called `name` (case-insensitive), in order.
+    func headers(named name: String) -> [String] {
+        head.split(separator: "\r\n").dropFirst().compactMap { line in
+            guard let colon = line.firstIndex(of: ":"), line[..<colon].lowercased() == name.lowercased() else { return nil }
+            return line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
         }
-        return nil
     }
 }
 
