@@ -5,7 +5,9 @@ import PackageDescription
 
 let swiftSettings: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny"),
-    .unsafeFlags(["-cross-module-optimization"], .when(configuration: .release)),
+    // Release builds: cross-module optimization, and no dynamic exclusivity checks on the data
+    // path (measured at ~4% of CPU in swift_beginAccess; debug builds and tests keep them).
+    .unsafeFlags(["-cross-module-optimization", "-enforce-exclusivity=unchecked"], .when(configuration: .release)),
 ]
 
 let package = Package(

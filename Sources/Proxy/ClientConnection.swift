@@ -56,11 +56,13 @@ final class ClientConnection: Pollable {
     init(worker: Worker, listener: Int) {
         self.worker = worker
         self.listenerIndex = listener
+        self.secure = worker.settings.secureListeners.contains(listener)
         self.parser = RequestParser(limits: worker.settings.limits)
         super.init(loop: worker.loop)
     }
 
-    var secure: Bool { worker.settings.secureListeners.contains(listenerIndex) }
+    /// The listener speaks TLS (X-Forwarded-Proto, Secure cookies); looked up once.
+    let secure: Bool
 
     func start() {
         if let peer = Sys.peerAddress(fd) { clientIP = Array(peer.host.utf8) }

@@ -39,8 +39,12 @@ public final class BufferPool {
     public var freeCount: Int { free.count }
 }
 
+/// Hot accessors read the cached `base` and `capacity` rather than the storage object, so they
+/// cost no retain/release (the storage reference is only touched when blocks change hands).
 public struct ByteBuffer {
-    public var storage: BufferStorage?
+    public private(set) var storage: BufferStorage?
+    public private(set) var base: UnsafeMutableRawPointer?
+    public private(set) var capacity: Int = 0
     public var reader: Int = 0
     public var writer: Int = 0
 
@@ -48,17 +52,23 @@ public struct ByteBuffer {
 
     @inline(__always) public var readableCount: Int { writer - reader }
     @inline(__always) public var isEmpty: Bool { writer == reader }
-    @inline(__always) public var hasStorage: Bool { storage != nil }
-    @inline(__always) public var capacity: Int { storage?.capacity ?? 0 }
-    @inline(__always) public var writableCount: Int { (storage?.capacity ?? 0) - writer }
+    @inline(__always) public var hasStorage: Bool { base != nil }
+    @inline(__always) public var writableCount: Int { capacity - writer }
 
-    @inline(__always) public var readPointer: UnsafeMutableRawPointer { storage!.base + reader }
-    @inline(__always) public var writePointer: UnsafeMutableRawPointer { storage!.base + writer }
+    @inline(__always) public var readPointer: UnsafeMutableRawPointer { base! + reader }
+    @inline(__always) public var writePointer: UnsafeMutableRawPointer { base! + writer }
 
     @inline(__always)
     public var readableBytes: UnsafeRawBufferPointer {
-        guard let s = storage else { return UnsafeRawBufferPointer(start: nil, count: 0) }
-        return UnsafeRawBufferPointer(start: s.base + reader, count: writer - reader)
+        guard let b = base else { return UnsafeRawBufferPointer(start: nil, count: 0) }
+        return UnsafeRawBufferPointer(start: b + reader, count: writer - reader)
+    }
+
+    @inline(__always)
+    private mutating func adopt(_ s: BufferStorage?) {
+        storage = s
+        base = s?.base
+        capacity = s?.capacity ?? 0
     }
 
     /// Makes room for at least `minimum` more bytes: takes a block from the pool when there is
@@ -66,38 +76,38 @@ public struct ByteBuffer {
     /// a pool block are rare and bounded by the configured limits).
     @inline(__always)
     public mutating func reserve(_ minimum: Int, pool: BufferPool) {
-        if storage == nil {
-            storage = minimum <= pool.blockSize ? pool.take() : BufferStorage(capacity: minimum)
+        if base == nil {
+            adopt(minimum <= pool.blockSize ? pool.take() : BufferStorage(capacity: minimum))
             reader = 0
             writer = 0
             return
         }
-        if writableCount >= minimum { return }
+        if capacity - writer >= minimum { return }
         grow(minimum)
     }
 
     @inline(never)
     mutating func grow(_ minimum: Int) {
-        let s = storage!
+        let b = base!
         let unread = writer - reader
-        if reader > 0 && s.capacity - unread >= minimum {
-            if unread > 0 { memmove(s.base, s.base + reader, unread) }
+        if reader > 0 && capacity - unread >= minimum {
+            if unread > 0 { memmove(b, b + reader, unread) }
             reader = 0
             writer = unread
             return
         }
-        let bigger = BufferStorage(capacity: max(s.capacity * 2, unread + minimum))
-        if unread > 0 { memcpy(bigger.base, s.base + reader, unread) }
-        storage = bigger
+        let bigger = BufferStorage(capacity: max(capacity * 2, unread + minimum))
+        if unread > 0 { memcpy(bigger.base, b + reader, unread) }
+        adopt(bigger)
         reader = 0
         writer = unread
     }
 
     /// Moves unread bytes to the front so the whole tail is writable.
     public mutating func compact() {
-        guard let s = storage, reader > 0 else { return }
+        guard let b = base, reader > 0 else { return }
         let unread = writer - reader
-        if unread > 0 { memmove(s.base, s.base + reader, unread) }
+        if unread > 0 { memmove(b, b + reader, unread) }
         reader = 0
         writer = unread
     }
@@ -106,7 +116,7 @@ public struct ByteBuffer {
     public mutating func append(_ bytes: UnsafeRawBufferPointer, pool: BufferPool) {
         guard bytes.count > 0 else { return }
         reserve(bytes.count, pool: pool)
-        storage!.base.advanced(by: writer).copyMemory(from: bytes.baseAddress!, byteCount: bytes.count)
+        (base! + writer).copyMemory(from: bytes.baseAddress!, byteCount: bytes.count)
         writer += bytes.count
     }
 
@@ -123,20 +133,21 @@ public struct ByteBuffer {
     /// Appends a non-negative decimal number.
     public mutating func appendDecimal(_ value: Int, pool: BufferPool) {
         reserve(20, pool: pool)
-        var v = value
-        var tmp: (UInt64, UInt64, UInt64) = (0, 0, 0)
-        let n = withUnsafeMutableBytes(of: &tmp) { raw -> Int in
-            var i = 24
-            repeat {
-                i -= 1
-                raw[i] = UInt8(48 + v % 10)
-                v /= 10
-            } while v > 0
-            let count = 24 - i
-            (storage!.base + writer).copyMemory(from: raw.baseAddress! + i, byteCount: count)
-            return count
+        var digits = 1
+        var t = value / 10
+        while t > 0 {
+            digits += 1
+            t /= 10
         }
-        writer += n
+        var v = value
+        let p = base! + writer
+        var i = digits
+        repeat {
+            i -= 1
+            p.storeBytes(of: UInt8(48 + v % 10), toByteOffset: i, as: UInt8.self)
+            v /= 10
+        } while i > 0
+        writer += digits
     }
 
     @inline(__always)
@@ -151,17 +162,12 @@ public struct ByteBuffer {
     /// Returns the block to the pool when nothing is left to read.
     @inline(__always)
     public mutating func releaseIfEmpty(to pool: BufferPool) {
-        if reader == writer, let s = storage {
-            pool.give(s)
-            storage = nil
-            reader = 0
-            writer = 0
-        }
+        if reader == writer && base != nil { release(to: pool) }
     }
 
     public mutating func release(to pool: BufferPool) {
         if let s = storage { pool.give(s) }
-        storage = nil
+        adopt(nil)
         reader = 0
         writer = 0
     }

@@ -50,6 +50,9 @@ public enum Sys {
     @inline(never)
     public static func writev2(_ fd: Int32, _ p1: UnsafeRawPointer?, _ n1: Int,
                                _ p2: UnsafeRawPointer?, _ n2: Int) throws(SystemError) -> IOResult {
+        // One region is the common case: a plain send is cheaper than sendmsg.
+        if n2 == 0 { return try write(fd, p1!, n1) }
+        if n1 == 0 { return try write(fd, p2!, n2) }
         var iov = (iovec(iov_base: UnsafeMutableRawPointer(mutating: p1), iov_len: n1),
                    iovec(iov_base: UnsafeMutableRawPointer(mutating: p2), iov_len: n2))
         while true {
