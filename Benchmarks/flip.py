@@ -1,15 +1,19 @@
 #!/usr/bin/env python3
-"""Blue/green flips under load: the control socket's bar.
+"""Blue/green flips: the control socket's bars.
 
-Starts `switchyard echo` as blue, green and canary, and `switchyard run` in front of them with a
-control socket; runs wrk against the proxy for DURATION seconds while flipping `checkout` RATE
-times a second. After each flip's reply, one request on a warm keep-alive connection must be
-served by the new color; the time from the reply to that response is the flip's effect.
+Starts three origins (blue, green, canary) and `switchyard run` in front of them with a control
+socket and a state file, then flips `checkout` RATE times a second for DURATION seconds, twice:
 
-Bars (exit 1 when one fails):
-  - zero failed requests (wrk socket errors, non-2xx) and every response from blue or green;
-  - the first request after every flip's reply is served by the new color;
-  - flip effect p99 under 1 ms.
+  1. under load: wrk (-t1 -cCONNECTIONS, closed loop, so the 2 cores are saturated) runs the
+     whole time; bars: zero failed requests (socket errors, non-2xx), every response from blue
+     or green, and the first request sent after each flip's reply served by the new color;
+  2. the flip's effect: no other load; after each flip's reply one request on a warm keep-alive
+     connection must come from the new color; the time from the reply to its response is the
+     effect, bar: p99 under 1 ms.
+
+Each phase also times the same request half way between flips (what a request costs with no
+flip) and the flip command's round trip (including the state file's fsync). Exit 1 when a bar
+fails.
 
 usage: Benchmarks/flip.py [--binary PATH] [--duration 8] [--rate 20] [--connections 16] [--workers 2]
                           [--upstream nginx|echo]
@@ -18,6 +22,7 @@ origins are nginx (one worker, three servers answering with X-Echo-Name) when it
 else `switchyard echo` (a thread per connection: it, not the proxy, then limits the load).
 """
 import argparse
+import gc
 import json
 import os
 import re
@@ -163,6 +168,72 @@ def pct(values, p):
     return s[min(len(s) - 1, max(0, int(round(p / 100 * len(s) + 0.5)) - 1))]
 
 
+def flip_phase(args, control, probe, port, lua, connections, proxy):
+    """Flips for args.duration seconds (with wrk running when connections > 0); the measurements."""
+    wrk = None
+    if connections:
+        wrk = subprocess.Popen(["wrk", "-t1", f"-c{connections}", f"-d{args.duration}s", "-s", lua,
+                                f"http://127.0.0.1:{port}/"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        time.sleep(0.3)  # let wrk's connections open
+    r = {"effects": [], "rtts": [], "late": [], "failed": [], "baseline": []}
+    flips = int((args.duration - (0.8 if wrk else 0)) * args.rate)
+    t_start = time.perf_counter()
+    for i in range(flips):
+        t0 = time.perf_counter()
+        try:
+            reply = control.command("flip checkout")
+        except OSError as e:
+            raise SystemExit(f"flip {i}: {e}; proxy exit {proxy.poll()}; stderr:\n{''.join(proxy.lines)}")
+        t1 = time.perf_counter()
+        served = probe.get()
+        t2 = time.perf_counter()
+        if not reply.get("ok"):
+            r["failed"].append(reply)
+            continue
+        r["rtts"].append((t1 - t0) * 1000)
+        r["effects"].append((t2 - t1) * 1000)
+        if served != reply["live"]:
+            r["late"].append((i, reply["live"], served))
+        # The same request half way to the next flip: what a request costs with no flip.
+        wait = t_start + (i + 0.5) / args.rate - time.perf_counter()
+        if wait > 0:
+            time.sleep(wait)
+        t3 = time.perf_counter()
+        probe.get()
+        r["baseline"].append((time.perf_counter() - t3) * 1000)
+        wait = t_start + (i + 1) / args.rate - time.perf_counter()
+        if wait > 0:
+            time.sleep(wait)
+    r["elapsed"] = time.perf_counter() - t_start
+    r["flips_per_s"] = len(r["effects"]) / r["elapsed"]
+    if wrk:
+        out = wrk.communicate(timeout=args.duration + 30)[0]
+        m = re.search(r"(\d+) requests in", out)
+        if not m:
+            raise SystemExit(f"wrk failed:\n{out}")
+        r["total"] = int(m.group(1))
+        r["rps"] = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+        m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+        r["socket_errors"] = sum(int(x) for x in m.groups()) if m else 0
+        m = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+        r["non2xx"] = int(m.group(1)) if m else 0
+        r["colors"] = {k: int(v) for k, v in re.findall(r"(blue|green|other)=(\d+)", out)}
+    return r
+
+
+def report(r):
+    e, b, t = r["effects"], r["baseline"], r["rtts"]
+    print(f"  flips: {len(e)} ok, {len(r['failed'])} refused, {r['flips_per_s']:.1f}/s over {r['elapsed']:.1f} s; "
+          f"first request after the reply on the new color: {len(e) - len(r['late'])}/{len(e)}")
+    print(f"  flip effect (reply -> response from the new color): p50 {pct(e, 50):.3f} ms, p99 {pct(e, 99):.3f} ms, "
+          f"max {max(e):.3f} ms")
+    print(f"  the same request between flips (no flip):          p50 {pct(b, 50):.3f} ms, p99 {pct(b, 99):.3f} ms, "
+          f"max {max(b):.3f} ms")
+    print(f"  flip command round trip (with the state file fsync): p50 {pct(t, 50):.3f} ms, p99 {pct(t, 99):.3f} ms")
+    if r["late"]:
+        print("  late:", r["late"][:10])
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--binary", default=os.path.join(REPO, ".build/release/switchyard"))
@@ -176,6 +247,7 @@ def main():
         raise SystemExit(f"{args.binary} not found: run `swift build -c release` (or pass --binary)")
     if not shutil.which("wrk"):
         raise SystemExit("wrk not found")
+    gc.disable()  # no collector pauses inside the timed requests
 
     procs = []
     tmp = tempfile.mkdtemp(prefix="sy-flip-")
@@ -212,78 +284,31 @@ def main():
         lua = os.path.join(tmp, "colors.lua")
         with open(lua, "w") as f:
             f.write(WRK_SCRIPT)
-
         control = Control(sock)
         probe = Probe(port)
         probe.get()
-        wrk = None if args.connections == 0 else subprocess.Popen(["wrk", "-t1", f"-c{args.connections}", f"-d{int(args.duration)}s", "-s", lua,
-                                f"http://127.0.0.1:{port}/"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        time.sleep(0.3)  # let wrk's connections open
-        effects, rtts, late, failed, baseline = [], [], [], [], []
-        flips = int((args.duration - 0.8) * args.rate)
-        t_start = time.perf_counter()
-        for i in range(flips):
-            t0 = time.perf_counter()
-            try:
-                reply = control.command("flip checkout")
-            except OSError as e:
-                raise SystemExit(f"flip {i}: {e}; proxy exit {proxy.poll()}; stderr:\n{''.join(proxy.lines)}")
-            t1 = time.perf_counter()
-            served = probe.get()
-            t2 = time.perf_counter()
-            if not reply.get("ok"):
-                failed.append(reply)
-                continue
-            rtts.append((t1 - t0) * 1000)
-            effects.append((t2 - t1) * 1000)
-            if served != reply["live"]:
-                late.append((i, reply["live"], served))
-            # The same request half way to the next flip: what any request costs under this load.
-            wait = t_start + (i + 0.5) / args.rate - time.perf_counter()
-            if wait > 0:
-                time.sleep(wait)
-            t3 = time.perf_counter()
-            probe.get()
-            baseline.append((time.perf_counter() - t3) * 1000)
-            wait = t_start + (i + 1) / args.rate - time.perf_counter()
-            if wait > 0:
-                time.sleep(wait)
-        elapsed = time.perf_counter() - t_start
-        out = wrk.communicate(timeout=args.duration + 30)[0] if wrk else "0 requests in\nRequests/sec: 0\n"
 
-        m = re.search(r"(\d+) requests in", out)
-        if not m:
-            raise SystemExit(f"wrk failed:\n{out}")
-        total = int(m.group(1))
-        rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-        m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
-        socket_errors = sum(int(x) for x in m.groups()) if m else 0
-        m = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-        non2xx = int(m.group(1)) if m else 0
-        colors = dict(re.findall(r"(blue|green|other)=(\d+)", out))
-        other = int(colors.get("other", 0))
+        loaded = flip_phase(args, control, probe, port, lua, args.connections, proxy)
+        colors = loaded["colors"]
+        print(f"1. under load: wrk -t1 -c{args.connections} for {args.duration} s, proxy workers {args.workers}, "
+              f"origins {args.upstream}: {loaded['total']} requests, {loaded['rps']:.0f} req/s, "
+              f"socket errors {loaded['socket_errors']}, non-2xx {loaded['non2xx']}, "
+              f"blue {colors.get('blue', 0)}, green {colors.get('green', 0)}, other {colors.get('other', 0)}")
+        report(loaded)
+        quiet = flip_phase(args, control, probe, port, lua, 0, proxy)
+        print(f"2. the flip's effect, no other load, {args.duration} s:")
+        report(quiet)
 
-        print(f"flips: {len(effects)} ok, {len(failed)} refused, {len(effects) / elapsed:.1f}/s over {elapsed:.1f} s")
-        print(f"load (wrk -t1 -c{args.connections}, proxy workers {args.workers}, origins {args.upstream}): {total} requests, {rps:.0f} req/s, "
-              f"socket errors {socket_errors}, non-2xx {non2xx}, "
-              f"blue {colors.get('blue')}, green {colors.get('green')}, other {other}")
-        print(f"first request after the reply on the new color: {len(effects) - len(late)}/{len(effects)}")
-        print(f"flip effect (reply -> response from the new color): p50 {pct(effects, 50):.3f} ms, "
-              f"p99 {pct(effects, 99):.3f} ms, max {max(effects):.3f} ms")
-        print(f"the same request between flips (no flip): p50 {pct(baseline, 50):.3f} ms, "
-              f"p99 {pct(baseline, 99):.3f} ms")
-        print(f"flip command round trip (incl. state file fsync): p50 {pct(rtts, 50):.3f} ms, p99 {pct(rtts, 99):.3f} ms")
         bars = [
-            ("20 flips/s sustained", len(effects) / elapsed >= args.rate * 0.95 and not failed),
-            ("zero failed requests", socket_errors == 0 and non2xx == 0),
-            ("every response from blue or green", other == 0),
-            ("first request after each flip on the new color", not late),
-            ("flip effect p99 < 1 ms", pct(effects, 99) < 1.0),
+            (f"{args.rate:g} flips/s for {args.duration} s under load",
+             loaded["flips_per_s"] >= args.rate * 0.95 and not loaded["failed"]),
+            ("zero failed requests under load", loaded["socket_errors"] == 0 and loaded["non2xx"] == 0),
+            ("every response from blue or green", colors.get("other", 0) == 0),
+            ("first request after each flip's reply on the new color", not loaded["late"] and not quiet["late"]),
+            ("flip effect p99 < 1 ms", pct(quiet["effects"], 99) < 1.0),
         ]
         for name, passed in bars:
             print(f"  [{'pass' if passed else 'FAIL'}] {name}")
-        if late:
-            print("late:", late[:10])
         return 0 if all(p for _, p in bars) else 1
     finally:
         for p in reversed(procs):
