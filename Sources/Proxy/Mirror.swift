@@ -41,9 +41,7 @@ final class MirrorFanout {
                 worker.stats.add(.mirrorsDropped)
                 continue
             }
-            let upstream = snapshot.upstreams[m.upstream]
-            let color: Color? = { if case .blueGreen(let bg) = upstream.kind { return bg.live } else { return nil } }()
-            guard let pick = worker.pickEndpoint(upstream: m.upstream, color: color, tried: 0),
+            guard let pick = worker.pickEndpoint(upstream: m.upstream, color: worker.liveColor(upstream: m.upstream), tried: 0),
                   let conn = worker.acquireMirrorConnection(pick.endpoint) else {
                 worker.stats.add(.mirrorsFailed)
                 continue
@@ -55,7 +53,8 @@ final class MirrorFanout {
             gate.inFlight += 1
             worker.stats.add(.mirrorsSent)
             conn.send(copy)
-            copies.append(copy)
+            // A copy without a body is complete once sent: the fanout need not follow it.
+            if bodyMode != .none { copies.append(copy) }
         }
         return copies.isEmpty ? nil : MirrorFanout(copies: copies)
     }

@@ -107,8 +107,18 @@ final class Worker {
         return variantArena.withUnsafeBytes { body(UnsafeRawBufferPointer(rebasing: $0[range])) }
     }
 
+    /// The live color of each blue/green upstream (nil for plain pools), by upstream index.
+    private var liveColors: [Color?] = []
+
+    @inline(__always)
+    func liveColor(upstream: Int) -> Color? { upstream < liveColors.count ? liveColors[upstream] : nil }
+
     private func rebuildBalancers() {
         rebuildVariantLines()
+        liveColors = snapshot.upstreams.map { u in
+            if case .blueGreen(let bg) = u.kind { return bg.live }
+            return nil
+        }
         routeSlots = snapshot.routes.map { r in
             switch r.target {
             case .upstream: return [counters.slot(route: r.name, variant: nil)]
