@@ -25,6 +25,7 @@ public final class ControlServer: @unchecked Sendable {
     private var acceptSource: (any DispatchSourceRead)?
     private var connections: [ObjectIdentifier: ControlConnection] = [:]
     private var stopped = false
+    private let listenerClosed = DispatchSemaphore(value: 0)
 
     /// Creates the socket file with `mode`. A stale file left by a dead process is replaced; a
     /// socket another live process answers on, or a file that is not a socket, is an error.
@@ -93,6 +94,13 @@ public final class ControlServer: @unchecked Sendable {
         io.sync {
             let source = DispatchSource.makeReadSource(fileDescriptor: fd, queue: io)
             source.setEventHandler { [weak self] in self?.acceptAll(engine) }
+            // The descriptor closes only once Dispatch has let go of it.
+            let fd = self.fd
+            let closed = self.listenerClosed
+            source.setCancelHandler {
+                close(fd)
+                closed.signal()
+            }
             source.resume()
             acceptSource = source
         }
@@ -120,15 +128,18 @@ public final class ControlServer: @unchecked Sendable {
     /// Stops accepting, closes every connection (aborting open transactions) and removes the
     /// socket file if it is still the one this server created.
     public func stop() {
-        io.sync {
-            guard !stopped else { return }
+        let started = io.sync { () -> Bool? in
+            guard !stopped else { return nil }
             stopped = true
+            let started = acceptSource != nil
             acceptSource?.cancel()
             acceptSource = nil
             for c in connections.values { c.close() }
             connections.removeAll()
+            return started
         }
-        close(fd)
+        guard let started else { return }
+        if started { listenerClosed.wait() } else { close(fd) }
         var st = stat()
         if lstat(path, &st) == 0 && UInt64(st.st_dev) == identity.dev && UInt64(st.st_ino) == identity.ino {
             unlink(path)
