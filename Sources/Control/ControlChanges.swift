@@ -1,7 +1,5 @@
-// The commands that change what is served: flip, set live, set weights, set mirror, endpoint
-// add/remove/drain, reset. Each validates its arguments against the config it would change
-// (names with "did you mean", ranges, pools left without a serving endpoint) and returns one
-// RuntimeChange plus the reply members that describe it.
+// The commands that change what is served (flip, set live/weights/mirror, endpoint, reset): each
+// validates against the config it would change and returns one RuntimeChange and its reply.
 import Routing
 
 enum ControlChanges {

@@ -1,6 +1,5 @@
-// The command table (name, usage, handler: `help` is generated from it) and the engine that runs
-// one command line against the runtime state: lookup with "did you mean", then the handler, then
-// either a reply, a change committed as one snapshot swap, or a change staged in a transaction.
+// The command table (name, usage, handler; `help` is generated from it) and the engine that runs
+// one line: lookup with "did you mean", handler, then a reply, a committed change or a staged one.
 import Dispatch
 import Synchronization
 

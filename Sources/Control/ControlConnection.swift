@@ -1,6 +1,5 @@
-// One control client: bytes in through a Dispatch read source, split into lines, each line run
-// on the state queue in order (pipelining), replies written back in the same order. Reading
-// pauses while many commands wait; a closed connection aborts its open transaction.
+// One control client: lines in through a Dispatch read source, run on the state queue in order
+// (pipelining), replies out in the same order; closing aborts its open transaction.
 import Dispatch
 import Glibc
 

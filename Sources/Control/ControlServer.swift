@@ -1,8 +1,5 @@
-// The control socket: a Unix stream socket created with its mode (bound under a temporary name
-// with a matching umask, then renamed into place, so it is never reachable with looser
-// permissions), served by
-// Dispatch sources on one serial I/O queue, far from the event loops. Commands run on the
-// runtime state's queue, one at a time.
+// The control socket: a Unix stream socket created with its mode, served by Dispatch sources on
+// one serial I/O queue, far from the event loops; commands run on the state queue one at a time.
 import Dispatch
 import Glibc
 import Reactor

@@ -1,6 +1,5 @@
-// begin / commit / abort. A transaction belongs to one connection: its changes are validated as
-// they are staged (against the staged state) and kept as a list; `commit` replays them on the
-// current overrides and swaps one snapshot in; `abort`, or the connection closing, drops them.
+// begin / commit / abort: a connection's staged changes, validated as staged and replayed at
+// commit as one snapshot swap; abort, or the connection closing, drops them.
 enum ControlTransactions {
     static func begin(_ c: CommandContext) throws(ControlError) -> CommandOutcome {
         _ = try c.expect(0)

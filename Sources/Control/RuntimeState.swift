@@ -1,7 +1,5 @@
-// What a running proxy serves: the config file's contents, the overrides made at run time, and
-// the effective config built from both. Every committed change builds one snapshot and publishes
-// it with one atomic store. Confined to `queue`: control commands and SIGHUP run there, one at
-// a time, never on an event loop.
+// What a running proxy serves: the config file, the runtime overrides, and the effective config
+// built from both; each committed change is one snapshot publish. Confined to its queue.
 import Dispatch
 import Foundation
 import Proxy

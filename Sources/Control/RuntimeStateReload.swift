@@ -1,6 +1,5 @@
-// Reload (`reload` and SIGHUP): re-read the config, validate, re-apply the runtime overrides,
-// build, open/close listeners, swap. Anything invalid refuses the whole reload and the running
-// config keeps serving.
+// Reload (`reload`, SIGHUP): re-read, validate, re-apply overrides, build, open/close listeners,
+// swap; anything invalid refuses the whole reload and the running config keeps serving.
 import Dispatch
 import Proxy
 import Reactor

@@ -1,6 +1,5 @@
-// The state file: runtime overrides saved as `{"version":1,"overrides":{...}}`, rewritten
-// atomically (temporary file, fsync, rename, fsync of the directory) after every committed
-// change; a corrupt one is moved aside, never deleted, and never stops a start.
+// The state file `{"version":1,"overrides":{...}}`: rewritten atomically (temporary file, fsync,
+// rename) after each commit; a corrupt one is moved aside, never deleted, never fatal.
 import Foundation
 import Glibc
 

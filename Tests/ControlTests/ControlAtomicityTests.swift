@@ -1,6 +1,5 @@
-// Atomicity under load: a transaction that changes weights and a live color is never seen half
-// applied; flips under load lose no request and the first request after a flip's reply is
-// served by the new color.
+// Atomicity under load: a transaction of weights and a flip is never seen half applied; flips
+// lose no request and the first request after a flip's reply goes to the new color.
 import Foundation
 import Glibc
 import XCTest

@@ -35,6 +35,27 @@ final class ControlProtocolTests: XCTestCase {
         XCTAssertEqual(ControlValue(json: v.json), v)
     }
 
+    func testRepliesRenderAsTablesForPeople() {
+        let reply: ControlValue = [
+            "ok": true, "version": 3,
+            "endpoints": [["address": "127.0.0.1:1", "live": true, "inFlight": 12], ["address": "[::1]:80", "live": false, "inFlight": 0]],
+            "warmup": ["latenciesMs": [1.5, 2], "failure": nil],
+        ]
+        XCTAssertEqual(ControlFormat.render(reply), """
+            version: 3
+
+            endpoints:
+              ADDRESS      LIVE  INFLIGHT
+              127.0.0.1:1  yes   12
+              [::1]:80     no    0
+            warmup:
+              latenciesMs: 1.5, 2
+              failure: -
+            """)
+        XCTAssertEqual(ControlFormat.render(ControlProtocol.failure("bad", details: ["errors": ["a", "b"]])),
+                       "error: bad\nerrors: a, b")
+    }
+
     // MARK: every command
 
     func testHelpListsEveryCommandFromTheTable() throws {

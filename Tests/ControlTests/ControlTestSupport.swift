@@ -1,6 +1,5 @@
-// The in-process control-socket fixture: small named HTTP upstreams (blue, green, canary,
-// shadow), a ProxyServer in front of them built from a config file, and the control server on a
-// temporary Unix socket; plus a keep-alive HTTP client for requests through the proxy.
+// The in-process fixture: named HTTP upstreams, a ProxyServer built from a config file and the
+// control server on a temporary socket; plus a keep-alive HTTP client through the proxy.
 import Foundation
 import Glibc
 import Proxy

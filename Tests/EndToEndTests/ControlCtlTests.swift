@@ -1,6 +1,5 @@
-// The control socket of the real binary: `switchyard ctl` tables, --json, exit codes and
-// messages; the live color surviving a restart; reload by command and by SIGHUP, an invalid one
-// refused while traffic continues; the demo's socket.
+// The real binary's control socket: `switchyard ctl` output and exit codes, restart, reload by
+// command and SIGHUP (an invalid one refused while traffic continues), tunnels, the demo.
 import Foundation
 import Glibc
 import XCTest

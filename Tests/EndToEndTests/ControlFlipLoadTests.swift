@@ -1,7 +1,5 @@
-// Flips under load through the real binary: 20 flips a second while clients keep sending; no
-// request fails, every answer comes from blue or green, and the first request sent after a
-// flip's reply is served by the new color. (Benchmarks/flip.py runs the full 8 s bar on a
-// release build and measures the latency.)
+// 20 flips a second under load through the real binary: no failures, only blue or green, the
+// first request after each reply on the new color (Benchmarks/flip.py: the full bar, release).
 import Foundation
 import Glibc
 import XCTest
