@@ -143,6 +143,6 @@ enum DemoCommand {
             server.shutdown()
             exit(0)
         }
-        dispatchMain()
+        Signals.waitForever()
     }
 }

@@ -36,7 +36,7 @@ enum EchoCommand {
             FileHandle.standardError.write(Data("switchyard echo '\(name)' listening on \(server.address)\n".utf8))
             server.start()
             Signals.exitOnTerminate()
-            dispatchMain()
+            Signals.waitForever()
         } catch {
             CLI.fail("echo: cannot listen on \(listen): \(error)")
             return 1

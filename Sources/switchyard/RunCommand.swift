@@ -63,6 +63,14 @@ enum RunCommand {
             return 1
         }
         state.attach(server)
+        // Before the loop threads start (they inherit the blocked signals) and before the
+        // lines below: a SIGTERM sent by whoever saw them must not be lost.
+        Signals.on([SIGHUP]) { _ in state.reloadAndLog() }
+        Signals.on([SIGTERM, SIGINT]) { _ in
+            control?.stop()
+            server.shutdown()
+            exit(0)
+        }
         server.start()
         for a in server.boundAddresses {
             FileHandle.standardError.write(Data("switchyard: listening on \(a) with \(server.workerCount) worker(s)\n".utf8))
@@ -71,12 +79,6 @@ enum RunCommand {
             control.start(ControlEngine(state: state))
             FileHandle.standardError.write(Data("switchyard: control socket \(control.path)\n".utf8))
         }
-        Signals.on([SIGHUP]) { _ in state.reloadAndLog() }
-        Signals.on([SIGTERM, SIGINT]) { _ in
-            control?.stop()
-            server.shutdown()
-            exit(0)
-        }
-        dispatchMain()
+        Signals.waitForever()
     }
 }

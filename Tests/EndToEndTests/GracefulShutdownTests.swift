@@ -38,6 +38,17 @@ final class GracefulShutdownTests: EndToEndTestCase {
         XCTAssertEqual(proxy.process.waitForExit(timeout: 5), .exited(0), proxy.process.stderr)
     }
 
+    func testTermRightAfterTheListeningLineIsNotLost() throws {
+        // Whoever reads "listening on" may stop the proxy at once: the handler is already there.
+        let echo = try startEcho()
+        for _ in 0..<5 {
+            let proxy = try startProxy(ProxyConfig(endpoints: [echo.endpoint]))
+            proxy.process.send(signal: SIGTERM)
+            let end = proxy.process.waitForExit(timeout: 3)
+            XCTAssertEqual(end, .exited(0), end == nil ? proxy.process.diagnostics() : proxy.process.stderr)
+        }
+    }
+
     func testIdleProxyExitsPromptly() throws {
         let (proxy, _) = try startProxyWithEcho()
         let idle = try connect(proxy)

@@ -229,6 +229,24 @@ final class ChildProcess: @unchecked Sendable {
         return (t, child.stdout, child.stderr)
     }
 
+    /// Signal masks and what each thread waits in, from /proc (for failure messages).
+    func diagnostics() -> String {
+        var out = "pid \(pid) \(arguments.joined(separator: " "))\n"
+        if let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) {
+            out += status.split(separator: "\n").filter { $0.hasPrefix("Sig") || $0.hasPrefix("ShdPnd") || $0.hasPrefix("State") }
+                .joined(separator: "\n") + "\n"
+        }
+        for task in (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? [] {
+            let base = "/proc/\(pid)/task/\(task)"
+            let comm = (try? String(contentsOfFile: base + "/comm", encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "?"
+            let wchan = (try? String(contentsOfFile: base + "/wchan", encoding: .utf8)) ?? "?"
+            let masks = ((try? String(contentsOfFile: base + "/status", encoding: .utf8)) ?? "").split(separator: "\n")
+                .filter { $0.hasPrefix("SigPnd") || $0.hasPrefix("SigBlk") }.joined(separator: " ")
+            out += "  thread \(task) \(comm) wchan=\(wchan) \(masks)\n"
+        }
+        return out + "stderr:\n" + stderr
+    }
+
     /// VmRSS in bytes from /proc/PID/status.
     func residentBytes() -> Int? {
         guard let text = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return nil }
