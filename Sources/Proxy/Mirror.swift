@@ -2,6 +2,7 @@
 // connection pool; its response is read and thrown away. The primary never waits for a copy:
 // copies in flight are capped per shadow upstream, bodies are copied only up to the mirror's
 // maxBodyBytes, and a copy that cannot keep up is dropped and counted, never queued.
+import Glibc
 import HTTP1
 import Reactor
 import Routing
@@ -42,17 +43,17 @@ final class MirrorFanout {
                 continue
             }
             guard let pick = worker.pickEndpoint(upstream: m.upstream, color: worker.liveColor(upstream: m.upstream), tried: 0),
-                  let conn = worker.acquireMirrorConnection(pick.endpoint) else {
+                  worker.mirrorEndpointUp(pick.endpoint) else {
                 worker.stats.add(.mirrorsFailed)
                 continue
             }
-            let copy = MirrorCopy(worker: worker, gate: gate, maxBodyBytes: m.maxBodyBytes,
+            let copy = MirrorCopy(worker: worker, gate: gate, endpoint: pick.endpoint, maxBodyBytes: m.maxBodyBytes,
                                   bodyExpected: bodyMode != .none, method: view.head.method)
             HeadWriter.writeRequest(view, snapshot: snapshot, decision: decision, clientIP: clientIP, secure: secure, requestID: requestID,
                                     shadow: true, hostSuffix: m.hostSuffix, into: &copy.data, pool: worker.buffers)
             gate.inFlight += 1
             worker.stats.add(.mirrorsSent)
-            conn.send(copy)
+            worker.dispatchMirror(copy)
             // A copy without a body is complete once sent: the fanout need not follow it.
             if bodyMode != .none { copies.append(copy) }
         }
@@ -79,25 +80,36 @@ final class MirrorFanout {
     }
 }
 
-/// One shadow request: its bytes and its outcome.
+/// One shadow request: its bytes (kept whole until answered, so a copy caught behind a
+/// connection the shadow closed can be sent again on another) and its outcome.
 final class MirrorCopy {
     unowned(unsafe) let worker: Worker
     let gate: MirrorGate
+    let endpoint: Endpoint
     let maxBodyBytes: Int
     let method: HTTP1.Method
+    let hasBody: Bool
     var data = ByteBuffer()
+    /// Bytes of `data` already written on the current connection.
+    var sent = 0
     var bodyBytes = 0
     private(set) var bodyComplete: Bool
     var finished = false
-    weak var connection: MirrorConnection?
+    var retried = false
+    /// The connection carrying this copy; cleared whenever the copy leaves its queue.
+    var connection: MirrorConnection?
 
-    init(worker: Worker, gate: MirrorGate, maxBodyBytes: Int, bodyExpected: Bool, method: HTTP1.Method) {
+    init(worker: Worker, gate: MirrorGate, endpoint: Endpoint, maxBodyBytes: Int, bodyExpected: Bool, method: HTTP1.Method) {
         self.worker = worker
         self.gate = gate
+        self.endpoint = endpoint
         self.maxBodyBytes = maxBodyBytes
+        self.hasBody = bodyExpected
         self.bodyComplete = !bodyExpected
         self.method = method
     }
+
+    var fullySent: Bool { bodyComplete && sent == data.readableCount }
 
     func appendBody(_ bytes: UnsafeRawBufferPointer) {
         guard !finished else { return }
@@ -108,38 +120,46 @@ final class MirrorCopy {
         }
         bodyBytes += bytes.count
         data.append(bytes, pool: worker.buffers)
-        connection?.flush()
+        connection?.markDirty()
     }
 
     func bodyDone() {
         bodyComplete = true
-        connection?.flush()
+        connection?.markDirty()
     }
 
-    /// Ends the copy without an answer (counted by the caller or here as failed).
+    /// The primary ended before the copy's body did: the copy cannot be completed.
     func cancel() {
         guard !finished else { return }
-        connection?.abandon()
+        if let c = connection { c.cancelInFlight(self) }
         finish(ok: false)
     }
 
     func finish(ok: Bool) {
         guard !finished else { return }
         finished = true
+        connection = nil
         gate.inFlight -= 1
         worker.stats.add(ok ? .mirrorsCompleted : .mirrorsFailed)
         data.release(to: worker.buffers)
     }
 }
 
-/// A connection to a shadow endpoint: sends copies, reads their responses and discards them.
+/// A connection to a shadow endpoint. Copies are pipelined on it: queued copies are written
+/// together after each batch of events (one write for many copies), responses are read in
+/// order and discarded. A copy with a body waits for an empty connection, and nothing is queued
+/// behind a body still streaming, so requests never interleave.
 final class MirrorConnection: Pollable {
-    enum State { case connecting, active, idle, closed }
+    enum State { case connecting, open, closed }
+    static let maxPipeline = 32
 
     unowned(unsafe) let worker: Worker
     let endpointID: Int
     var state: State = .connecting
-    var copy: MirrorCopy?
+    /// Copies sent or waiting to be sent, answered from the front.
+    var queue: [MirrorCopy] = []
+    /// Index in `queue` of the first copy not fully written.
+    var sendIndex = 0
     var inBuf = ByteBuffer()
     var parser: ResponseParser
     var head = ResponseHead()
@@ -150,7 +170,9 @@ final class MirrorConnection: Pollable {
     var chunked = ChunkedDecoder()
     var canWrite = false
     var canRead = false
-    var reusable = true
+    var dirty = false
+    /// The shadow asked to close (or answered a copy early): take no more copies.
+    var closing = false
 
     private init(worker: Worker, endpointID: Int) {
         self.worker = worker
@@ -172,26 +194,32 @@ final class MirrorConnection: Pollable {
             Sys.close(fd)
             return nil
         }
-        c.state = connected ? .active : .connecting
+        c.state = connected ? .open : .connecting
         c.canWrite = connected
-        if !connected { worker.loop.setDeadline(c, afterMs: worker.settings.connectMs) }
+        worker.loop.setDeadline(c, afterMs: worker.settings.connectMs)
         return c
     }
 
-    var isUsable: Bool { state == .idle && fd >= 0 }
+    /// Whether a new copy may be queued here.
+    func canTake(hasBody: Bool) -> Bool {
+        guard state != .closed, !closing, queue.count < MirrorConnection.maxPipeline else { return false }
+        if let last = queue.last, !last.bodyComplete { return false }
+        return !hasBody || queue.isEmpty
+    }
 
-    func send(_ c: MirrorCopy) {
-        copy = c
+    func enqueue(_ c: MirrorCopy) {
+        if queue.isEmpty && state == .open { loop.setDeadline(self, afterMs: worker.settings.responseMs) }
+        c.sent = 0
         c.connection = self
-        headDone = false
-        parser.reset()
-        reusable = true
-        if state == .idle {
-            state = .active
-            canWrite = true
+        queue.append(c)
+        markDirty()
+    }
+
+    func markDirty() {
+        if !dirty {
+            dirty = true
+            worker.mirrorDirty.append(self)
         }
-        worker.loop.setDeadline(self, afterMs: state == .connecting ? worker.settings.connectMs : worker.settings.responseMs)
-        flush()
     }
 
     override func handleEvents(_ events: UInt32) {
@@ -202,22 +230,19 @@ final class MirrorConnection: Pollable {
             guard events & (PollEvents.output | PollEvents.error | PollEvents.hangUp) != 0 else { return }
             if Sys.socketError(fd) != 0 {
                 worker.mirrorEndpointFailed(endpointID)
-                fail()
+                failAll()
                 return
             }
-            state = .active
+            state = .open
             canWrite = true
-            worker.loop.setDeadline(self, afterMs: worker.settings.responseMs)
-            flush()
-            if canRead { readResponse() }
-        case .active:
-            if canWrite { flush() }
-            if canRead { readResponse() }
-        case .idle:
-            if canRead {
-                worker.removeMirrorFromPool(self)
-                close()
+            if queue.isEmpty { loop.setDeadline(self, afterMs: worker.settings.upstreamIdleMs) } else {
+                loop.setDeadline(self, afterMs: worker.settings.responseMs)
             }
+            flush()
+            if canRead { readResponses() }
+        case .open:
+            if canWrite && sendIndex < queue.count { flush() }
+            if canRead { readResponses() }
         case .closed:
             break
         }
@@ -227,144 +252,212 @@ final class MirrorConnection: Pollable {
         switch state {
         case .connecting:
             worker.mirrorEndpointFailed(endpointID)
-            fail()
-        case .active:
-            fail()
-        case .idle:
-            worker.removeMirrorFromPool(self)
-            close()
+            failAll()
+        case .open:
+            if queue.isEmpty { close() } else { failAll() }   // idle too long, or no answer in time
         case .closed:
             break
         }
     }
 
+    /// Writes every queued byte it can, many copies per syscall.
     func flush() {
-        guard state == .active, let c = copy else { return }
-        while canWrite && !c.data.isEmpty {
-            let r: IOResult
-            do { r = try Sys.write(fd, c.data.readPointer, c.data.readableCount) } catch {
-                fail()
-                return
-            }
-            switch r {
-            case .wouldBlock: canWrite = false
-            case .done(let n): c.data.consume(n)
+        dirty = false
+        guard state == .open else { return }
+        withUnsafeTemporaryAllocation(of: iovec.self, capacity: 16) { iov in
+            while canWrite && sendIndex < queue.count {
+                var n = 0
+                var i = sendIndex
+                while i < queue.count && n < 16 {
+                    let c = queue[i]
+                    let left = c.data.readableCount - c.sent
+                    if left > 0 {
+                        iov[n] = iovec(iov_base: c.data.readPointer + c.sent, iov_len: left)
+                        n += 1
+                    }
+                    if !c.bodyComplete { break }   // nothing may follow a body still streaming
+                    i += 1
+                }
+                if n == 0 { return }
+                let r: IOResult
+                do { r = try Sys.writev(fd, iov.baseAddress!, n) } catch {
+                    connectionLost()
+                    return
+                }
+                switch r {
+                case .wouldBlock:
+                    canWrite = false
+                case .done(var written):
+                    while written > 0 && sendIndex < queue.count {
+                        let c = queue[sendIndex]
+                        let take = min(written, c.data.readableCount - c.sent)
+                        c.sent += take
+                        written -= take
+                        if c.fullySent { sendIndex += 1 } else if take == 0 { break }
+                    }
+                    while sendIndex < queue.count && queue[sendIndex].fullySent { sendIndex += 1 }
+                }
             }
         }
-        if c.data.isEmpty { c.data.releaseIfEmpty(to: worker.buffers) }
     }
 
-    private func readResponse() {
-        while canRead && state == .active {
+    private func readResponses() {
+        while canRead && state == .open {
             if !inBuf.hasStorage { inBuf.reserve(worker.settings.limits.maxHeadBytes + 1, pool: worker.buffers) }
-            if headDone { inBuf.reader = 0; inBuf.writer = 0 }   // body bytes are only counted
             if inBuf.writableCount == 0 && inBuf.reader > 0 { inBuf.compact() }
-            guard inBuf.writableCount > 0 else { fail(); return }
+            let space = inBuf.writableCount
+            guard space > 0 else { failAll(); return }
             let r: IOResult
-            do { r = try Sys.read(fd, inBuf.writePointer, inBuf.writableCount) } catch {
-                fail()
+            do { r = try Sys.read(fd, inBuf.writePointer, space) } catch {
+                connectionLost()
                 return
             }
             switch r {
             case .wouldBlock:
                 canRead = false
             case .done(0):
-                if headDone && untilClose { succeed(reuse: false) } else { fail() }
+                if headDone && untilClose, let front = queue.first {
+                    answered(front)
+                }
+                connectionLost()
                 return
             case .done(let n):
                 inBuf.writer += n
-                if !headDone {
-                    guard let method = copy?.method else { fail(); return }
-                    switch parser.parse(inBuf.readableBytes, requestMethod: method, into: &head) {
-                    case .incomplete: continue
-                    case .failed: fail(); return
-                    case .complete:
-                        inBuf.consume(Int(head.headLength))
-                        parser.reset()
-                        if head.status >= 100 && head.status < 200 { continue }
-                        headDone = true
-                        reusable = head.keepAlive
-                        chunkedBody = false
-                        untilClose = false
-                        remaining = 0
-                        switch head.framing {
-                        case .none: break
-                        case .contentLength(let n): remaining = n
-                        case .chunked:
-                            chunkedBody = true
-                            chunked.reset()
-                        case .untilClose: untilClose = true
-                        }
+                if n < space { canRead = false }
+                if !parseResponses() { return }
+            }
+        }
+        if inBuf.isEmpty { inBuf.release(to: worker.buffers) }
+    }
+
+    /// Consumes every complete response buffered; false when the connection ended.
+    private func parseResponses() -> Bool {
+        while !inBuf.isEmpty {
+            guard let front = queue.first else {
+                // Bytes nobody asked for: this connection cannot be trusted any more.
+                close()
+                return false
+            }
+            if !headDone {
+                switch parser.parse(inBuf.readableBytes, requestMethod: front.method, into: &head) {
+                case .incomplete:
+                    return true
+                case .failed:
+                    failAll()
+                    return false
+                case .complete:
+                    inBuf.consume(Int(head.headLength))
+                    if head.status >= 100 && head.status < 200 { continue }
+                    headDone = true
+                    if !head.keepAlive { closing = true }
+                    remaining = 0
+                    chunkedBody = false
+                    untilClose = false
+                    switch head.framing {
+                    case .none: break
+                    case .contentLength(let n): remaining = n
+                    case .chunked:
+                        chunkedBody = true
+                        chunked.reset()
+                    case .untilClose:
+                        untilClose = true
+                        closing = true
+                    }
+                    if remaining == 0 && !chunkedBody && !untilClose {
+                        answered(front)
+                        if state != .open { return false }
+                        continue
                     }
                 }
-                if headDone && consumeBody() { return }
+            }
+            let bytes = inBuf.readableBytes
+            if untilClose {
+                inBuf.consume(bytes.count)
+                return true
+            }
+            if chunkedBody {
+                switch chunked.consume(bytes) {
+                case .needMore:
+                    inBuf.consume(bytes.count)
+                    return true
+                case .done(let n):
+                    inBuf.consume(n)
+                case .failed:
+                    failAll()
+                    return false
+                }
+            } else {
+                let take = Int(min(Int64(bytes.count), remaining))
+                remaining -= Int64(take)
+                inBuf.consume(take)
+                if remaining > 0 { return true }
+            }
+            answered(front)
+            if state != .open { return false }
+        }
+        return true
+    }
+
+    /// The front copy's response is complete.
+    private func answered(_ c: MirrorCopy) {
+        headDone = false
+        queue.removeFirst()
+        if sendIndex > 0 { sendIndex -= 1 }
+        // Answered before it was wholly sent: the shadow may read the rest as a new request.
+        if !c.fullySent { closing = true }
+        c.finish(ok: true)
+        if closing {
+            connectionLost()
+            return
+        }
+        loop.setDeadline(self, afterMs: queue.isEmpty ? worker.settings.upstreamIdleMs : worker.settings.responseMs)
+    }
+
+    /// The connection ended: copies not answered go to another connection once, then fail.
+    private func connectionLost() {
+        let pending = queue
+        queue.removeAll()
+        sendIndex = 0
+        close()
+        for c in pending {
+            c.connection = nil
+            if c.finished { continue }
+            if c.retried {
+                c.finish(ok: false)
+            } else {
+                c.retried = true
+                worker.dispatchMirror(c)
             }
         }
     }
 
-    /// Skips body bytes; true when the response ended (and the copy was finished).
-    private func consumeBody() -> Bool {
-        let bytes = inBuf.readableBytes
-        if chunkedBody {
-            switch chunked.consume(bytes) {
-            case .needMore: inBuf.consume(bytes.count); return false
-            case .done(let n):
-                inBuf.consume(n)
-                succeed(reuse: reusable && inBuf.isEmpty)
-                return true
-            case .failed:
-                fail()
-                return true
-            }
-        }
-        if untilClose {
-            inBuf.consume(bytes.count)
-            return false
-        }
-        let take = Int(min(Int64(bytes.count), remaining))
-        remaining -= Int64(take)
-        inBuf.consume(take)
-        if remaining == 0 {
-            succeed(reuse: reusable && inBuf.isEmpty)
-            return true
-        }
-        return false
-    }
-
-    private func succeed(reuse: Bool) {
-        let c = copy
-        // A shadow may answer before the copy's body is all sent (a 401 for an upload): the
-        // connection is then mid-request and carries no further copy.
-        let sentWhole = c.map { $0.bodyComplete && $0.data.isEmpty } ?? false
-        copy = nil
-        c?.connection = nil
-        c?.finish(ok: true)
-        if reuse && sentWhole && fd >= 0 && !worker.draining {
-            inBuf.release(to: worker.buffers)
-            state = .idle
-            worker.returnMirrorToPool(self)
-        } else {
-            close()
-        }
-    }
-
-    private func fail() {
-        let c = copy
-        copy = nil
-        c?.connection = nil
+    private func failAll() {
+        let pending = queue
+        queue.removeAll()
+        sendIndex = 0
         close()
-        c?.finish(ok: false)
+        for c in pending { c.finish(ok: false) }
     }
 
-    /// The copy was cancelled: this connection is mid-request and cannot be reused.
-    func abandon() {
-        copy = nil
-        close()
+    /// `c` is being cancelled: a partly sent copy poisons the connection.
+    func cancelInFlight(_ c: MirrorCopy) {
+        guard let i = queue.firstIndex(where: { $0 === c }) else { return }
+        if i >= sendIndex && c.sent == 0 {
+            queue.remove(at: i)
+            return
+        }
+        queue.remove(at: i)
+        if i < sendIndex { sendIndex -= 1 }
+        connectionLost()
     }
+
+    var isIdle: Bool { queue.isEmpty && state == .open }
 
     func close() {
+        guard state != .closed else { return }
+        state = .closed
         if fd >= 0 { loop.close(self) }
         inBuf.release(to: worker.buffers)
-        state = .closed
+        worker.removeMirrorConnection(self)
     }
 }

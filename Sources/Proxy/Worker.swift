@@ -34,7 +34,10 @@ final class Worker {
     private var gates: [MirrorGate?] = []
     /// Idle shadow connections by endpoint id, and when a shadow endpoint that refused a
     /// connection may be tried again.
-    private var mirrorIdle: [[MirrorConnection]] = []
+    private var mirrorConns: [[MirrorConnection]] = []
+    /// Shadow connections with queued bytes, written after the current batch of events.
+    var mirrorDirty: [MirrorConnection] = []
+    private var mirrorFlushing: [MirrorConnection] = []
     private var mirrorDownUntil: [UInt64] = []
 
     var listeners: [Listener] = []
@@ -59,6 +62,7 @@ final class Worker {
         maxClients = max(1, (settings.maxConnections + workerCount - 1) / workerCount)
         rng = sy_random_seed() ^ UInt64(index &* 0x9E37_79B9)
         rebuildBalancers()
+        loop.afterEvents = { [unowned(unsafe) self] in self.flushMirrors() }
     }
 
     // MARK: snapshot
@@ -141,8 +145,8 @@ final class Worker {
             idle.append(contentsOf: repeatElement([], count: maxID + 1 - idle.count))
             addresses.append(contentsOf: repeatElement(nil, count: maxID + 1 - addresses.count))
         }
-        if mirrorIdle.count <= maxID {
-            mirrorIdle.append(contentsOf: repeatElement([], count: maxID + 1 - mirrorIdle.count))
+        if mirrorConns.count <= maxID {
+            mirrorConns.append(contentsOf: repeatElement([], count: maxID + 1 - mirrorConns.count))
             mirrorDownUntil.append(contentsOf: repeatElement(0, count: maxID + 1 - mirrorDownUntil.count))
         }
         gates = Array(repeating: nil, count: snapshot.upstreams.count)
@@ -254,23 +258,26 @@ final class Worker {
         return g
     }
 
-    /// A pooled or new connection to a shadow endpoint; nil while the endpoint is marked down.
-    func acquireMirrorConnection(_ e: Endpoint) -> MirrorConnection? {
-        guard e.id < mirrorIdle.count else { return nil }
-        if loop.now < mirrorDownUntil[e.id] { return nil }
-        while let c = mirrorIdle[e.id].popLast() {
-            if c.isUsable {
-                loop.clearDeadline(c)
-                return c
-            }
-            c.close()
+    func mirrorEndpointUp(_ e: Endpoint) -> Bool {
+        e.id < mirrorDownUntil.count && loop.now >= mirrorDownUntil[e.id]
+    }
+
+    /// Queues a copy on a connection to its endpoint that can take it, opening one if none can.
+    func dispatchMirror(_ c: MirrorCopy) {
+        let id = c.endpoint.id
+        guard id < mirrorConns.count, !draining else { c.finish(ok: false); return }
+        for conn in mirrorConns[id] where conn.canTake(hasBody: c.hasBody) {
+            conn.enqueue(c)
+            return
         }
-        guard let addr = address(for: e) else { return nil }
-        guard let c = MirrorConnection.connect(worker: self, endpointID: e.id, address: addr) else {
-            mirrorEndpointFailed(e.id)
-            return nil
+        guard mirrorEndpointUp(c.endpoint), let addr = address(for: c.endpoint),
+              let conn = MirrorConnection.connect(worker: self, endpointID: id, address: addr) else {
+            mirrorEndpointFailed(id)
+            c.finish(ok: false)
+            return
         }
-        return c
+        mirrorConns[id].append(conn)
+        conn.enqueue(c)
     }
 
     /// A shadow endpoint refused or timed out: leave it alone for a second rather than paying
@@ -279,15 +286,17 @@ final class Worker {
         if id < mirrorDownUntil.count { mirrorDownUntil[id] = loop.now + 1_000 }
     }
 
-    func returnMirrorToPool(_ c: MirrorConnection) {
-        guard c.endpointID < mirrorIdle.count else { c.close(); return }
-        mirrorIdle[c.endpointID].append(c)
-        loop.setDeadline(c, afterMs: settings.upstreamIdleMs)
+    func removeMirrorConnection(_ c: MirrorConnection) {
+        guard c.endpointID < mirrorConns.count else { return }
+        if let i = mirrorConns[c.endpointID].firstIndex(where: { $0 === c }) { mirrorConns[c.endpointID].remove(at: i) }
     }
 
-    func removeMirrorFromPool(_ c: MirrorConnection) {
-        guard c.endpointID < mirrorIdle.count else { return }
-        if let i = mirrorIdle[c.endpointID].firstIndex(where: { $0 === c }) { mirrorIdle[c.endpointID].remove(at: i) }
+    /// After each batch of events: one write per shadow connection for everything queued.
+    func flushMirrors() {
+        guard !mirrorDirty.isEmpty else { return }
+        swap(&mirrorDirty, &mirrorFlushing)
+        for c in mirrorFlushing { c.flush() }
+        mirrorFlushing.removeAll(keepingCapacity: true)
     }
 
     // MARK: clients
@@ -349,10 +358,8 @@ final class Worker {
             idle[id].removeAll()
             for c in conns { c.closeIdle() }
         }
-        for id in mirrorIdle.indices {
-            let conns = mirrorIdle[id]
-            mirrorIdle[id].removeAll()
-            for c in conns { c.close() }
+        for id in mirrorConns.indices {
+            for c in mirrorConns[id] where c.isIdle { c.close() }
         }
         if clients.isEmpty { finishDrain() }
     }

@@ -200,6 +200,10 @@ public final class EventLoop: @unchecked Sendable {
         for w in work { w() }
     }
 
+    /// Runs after each batch of events: work deferred so that one batch's output to the same
+    /// peer leaves in one write (shadow copies).
+    public var afterEvents: (() -> Void)?
+
     /// Ends `run()` after the current iteration. Call on the loop's thread.
     public func stop() { stopped = true }
 
@@ -224,6 +228,7 @@ public final class EventLoop: @unchecked Sendable {
                 }
             }
             if timerEntries > 0 { advanceTimers() }
+            if let after = afterEvents { after() }
         }
     }
 }

@@ -72,6 +72,22 @@ public enum Sys {
         }
     }
 
+    /// Writes up to `count` regions with one syscall.
+    @inline(never)
+    public static func writev(_ fd: Int32, _ iov: UnsafeMutablePointer<iovec>, _ count: Int) throws(SystemError) -> IOResult {
+        while true {
+            var msg = msghdr()
+            msg.msg_iov = iov
+            msg.msg_iovlen = count
+            let r = Glibc.sendmsg(fd, &msg, Int32(MSG_NOSIGNAL))
+            if r >= 0 { return .done(r) }
+            let e = sy_errno()
+            if e == EINTR { continue }
+            if e == EAGAIN || e == EWOULDBLOCK { return .wouldBlock }
+            throw SystemError("sendmsg", e)
+        }
+    }
+
     public static func close(_ fd: Int32) {
         _ = Glibc.close(fd)
     }
