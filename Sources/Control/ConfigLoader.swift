@@ -182,8 +182,8 @@ struct ConfigParser {
         guard let field = object["address"] else {
             return (try? Address(parsing: "127.0.0.1:9901")).map(Config.Admin.init)
         }
-        guard let address = address(field) else { return nil }
-        if let index = listeners.firstIndex(where: { $0.address.description == address.description }) {
+        guard let address = listenAddress(field) else { return nil }
+        if address.port != 0, let index = listeners.firstIndex(where: { $0.address.description == address.description }) {
             field.error("\(address) is also listeners[\(index)]")
         }
         return Config.Admin(address: address)

@@ -63,6 +63,20 @@ enum RunCommand {
             return 1
         }
         state.attach(server)
+        if let admin = loaded.config.admin {
+            do {
+                guard let a = SocketAddress(host: admin.address.numericHost, port: admin.address.port) else {
+                    throw SystemError("bind", EINVAL)
+                }
+                let adminServer = try AdminServer(address: a, server: server, registry: state.registry)
+                adminServer.start()
+                FileHandle.standardError.write(Data("switchyard: admin (/metrics, /healthz, /readyz) on \(adminServer.address)\n".utf8))
+            } catch {
+                control?.stop()
+                CLI.fail("cannot listen on admin address \(admin.address): \(error)")
+                return 1
+            }
+        }
         // Before the loop threads start (they inherit the blocked signals) and before the
         // lines below: a SIGTERM sent by whoever saw them must not be lost.
         Signals.on([SIGHUP]) { _ in state.reloadAndLog() }
