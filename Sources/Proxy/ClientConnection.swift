@@ -24,6 +24,7 @@ final class ClientConnection: Pollable {
     var canWrite = true
     /// The peer's FIN (or a hang-up) was reported: reading continues until it is seen.
     var peerFinished = false
+    private var readingBody = false
     var clientIP: [UInt8] = []
 
     // The exchange in progress.
@@ -164,6 +165,7 @@ final class ClientConnection: Pollable {
             phase = .head
             loop.setDeadline(self, afterMs: worker.settings.headerMs)
         }
+        if head.headers.capacity == 0 { head.headers.reserveCapacity(24) }
         let status = parser.parse(inBuf.readableBytes, into: &head)
         switch status {
         case .incomplete:
@@ -297,6 +299,8 @@ final class ClientConnection: Pollable {
     }
 
     private func readBody() {
+        readingBody = true
+        defer { readingBody = false }
         while canRead && fd >= 0 && (phase == .tunnel || (phase == .exchange && !requestComplete)) {
             let space = readSpace(limit: worker.buffers.blockSize)
             if space == 0 { return }   // full of bytes the upstream has not taken yet
@@ -331,6 +335,9 @@ final class ClientConnection: Pollable {
 
     /// The upstream took some body bytes: there may be room to read more.
     func requestBytesTaken() {
+        // Not from inside readBody (its flushRequest got here): that loop reads on by itself,
+        // and re-entering it once per block would nest as deep as the body is long.
+        if readingBody { return }
         if canRead && (phase == .tunnel || (phase == .exchange && !requestComplete)) { readBody() }
     }
 
@@ -493,7 +500,12 @@ final class ClientConnection: Pollable {
         bodyMode = .none
         requestComplete = true
         ready = 0
-        if inBuf.isEmpty { inBuf.release(to: worker.buffers) }
+        if inBuf.isEmpty {
+            inBuf.release(to: worker.buffers)
+            // An idle connection keeps no per-request memory: the header index is rebuilt
+            // (one allocation) by the next request.
+            head.headers = []
+        }
         loop.setDeadline(self, afterMs: worker.settings.idleMs)
         if !inBuf.isEmpty || canRead { readHead() }
     }

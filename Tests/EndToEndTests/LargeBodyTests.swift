@@ -29,6 +29,21 @@ final class LargeBodyTests: EndToEndTestCase {
         XCTAssertLessThan(peak - baseline, rssBound, "RSS grew from \(baseline) to \(peak) bytes")
     }
 
+    func testHundredMiBRequestBodyWithSmallThreadStacks() throws {
+        // Reading the body and handing it upstream must not nest once per block: with a
+        // 256 KiB stack that overflowed within the first megabytes.
+        let echo = try startEcho()
+        let proxy = try startProxy(ProxyConfig(endpoints: [echo.endpoint]), stackKB: 256)
+        let client = try connect(proxy, timeout: 30)
+        try client.send("POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: \(size)\r\n\r\n")
+        let block = [UInt8](repeating: UInt8(ascii: "s"), count: 1024 * 1024)
+        for _ in 0..<(size / block.count) { try client.send(block) }
+        let r = try client.readResponse()
+        XCTAssertEqual(r.status, 200)
+        XCTAssertEqual(try r.echo().bodyBytes, size)
+        XCTAssertNil(proxy.process.poll(), "the proxy is still running")
+    }
+
     func testHundredMiBResponseBodyStreamsThrough() throws {
         let (proxy, _) = try startProxyWithEcho()
         let client = try connect(proxy, timeout: 30)

@@ -67,6 +67,12 @@ class EndToEndTestCase: XCTestCase {
     private var tempDir: String?
 
     override func tearDown() {
+        if let run = testRun, !run.hasSucceeded {
+            // What the processes said helps more than the assertion alone.
+            for p in processes {
+                print("--- switchyard \(p.arguments.joined(separator: " ")) (\(p.poll()?.description ?? "running"))\n\(p.stderr)")
+            }
+        }
         for s in servers { s.stop() }
         servers.removeAll()
         for p in processes { p.kill() }
@@ -118,13 +124,22 @@ class EndToEndTestCase: XCTestCase {
     }
 
     /// Starts the proxy with `config` and waits for its listening line.
-    func startProxy(_ config: ProxyConfig, file: StaticString = #filePath, line: UInt = #line) throws -> RunningProxy {
-        try startProxy(json: config.json, file: file, line: line)
+    func startProxy(_ config: ProxyConfig, stackKB: Int? = nil, file: StaticString = #filePath, line: UInt = #line) throws -> RunningProxy {
+        try startProxy(json: config.json, stackKB: stackKB, file: file, line: line)
     }
 
-    func startProxy(json: String, file: StaticString = #filePath, line: UInt = #line) throws -> RunningProxy {
+    /// `stackKB` starts the proxy with that stack size limit (threads get it as their stack),
+    /// so unbounded recursion on the data path shows up as a crash.
+    func startProxy(json: String, stackKB: Int? = nil, file: StaticString = #filePath, line: UInt = #line) throws -> RunningProxy {
         let path = try writeFile("proxy-\(processes.count).json", json)
-        let p = adopt(try ChildProcess(switchyard: ["run", "--config", path]))
+        let p: ChildProcess
+        if let stackKB {
+            p = adopt(try ChildProcess(executable: "/bin/sh", arguments: [
+                "-c", "ulimit -s \(stackKB) && exec \"$0\" \"$@\"", try SwitchyardBinary.require(), "run", "--config", path,
+            ]))
+        } else {
+            p = adopt(try ChildProcess(switchyard: ["run", "--config", path]))
+        }
         guard let text = p.waitForStderrLine(containing: "switchyard: listening on "),
               let port = Self.port(after: "listening on ", in: text) else {
             p.kill()
