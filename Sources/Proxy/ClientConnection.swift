@@ -25,6 +25,8 @@ final class ClientConnection: Pollable {
     /// The peer's FIN (or a hang-up) was reported: reading continues until it is seen.
     var peerFinished = false
     private var readingBody = false
+    private var inReadHead = false
+    private var nextHeadWanted = false
     var clientIP: [UInt8] = []
 
     // The exchange in progress.
@@ -123,6 +125,22 @@ final class ClientConnection: Pollable {
     }
 
     private func readHead() {
+        // An exchange the proxy answers itself (404, 413...) finishes inside parseHead and asks
+        // for the next head from there: the outermost call takes it, so a long pipeline does not
+        // nest one call per request.
+        if inReadHead {
+            nextHeadWanted = true
+            return
+        }
+        inReadHead = true
+        defer { inReadHead = false }
+        repeat {
+            nextHeadWanted = false
+            readHeadOnce()
+        } while nextHeadWanted && fd >= 0 && phase == .waiting
+    }
+
+    private func readHeadOnce() {
         // A pipelined head may already be buffered.
         if !inBuf.isEmpty && parseHead() { return }
         let need = worker.settings.limits.maxHeadBytes + 1

@@ -11,3 +11,32 @@ final class PipeliningTests: EndToEndTestCase {
         XCTAssertEqual(paths[1].body, "abc")
     }
 }
+
+final class PipelinedLocalAnswersTests: EndToEndTestCase {
+    /// Answers the proxy gives itself (no route, upstream down) come back one per request,
+    /// without nesting one call per pipelined request (run with a small stack to show it).
+    private func assertPipelinedAnswers(_ config: ProxyConfig, path: String, status: Int,
+                                        file: StaticString = #filePath, line: UInt = #line) throws {
+        let proxy = try startProxy(config, stackKB: 256, file: file, line: line)
+        let client = try connect(proxy, timeout: 10)
+        let count = 2000
+        try client.send(String(repeating: get(path), count: count))
+        for i in 0..<count {
+            let r = try client.readResponse()
+            guard r.status == status else {
+                return XCTFail("response \(i): \(r.status) \(r.bodyText)", file: file, line: line)
+            }
+        }
+        XCTAssertNil(proxy.process.poll(), "the proxy is still running", file: file, line: line)
+    }
+
+    func testManyPipelinedRequestsWithNoRoute() throws {
+        var config = ProxyConfig(endpoints: [try refusingEndpoint()])
+        config.routes = [#"{ "name": "only", "match": { "pathPrefix": "/only" }, "upstream": "app" }"#]
+        try assertPipelinedAnswers(config, path: "/elsewhere", status: 404)
+    }
+
+    func testManyPipelinedRequestsToADeadUpstream() throws {
+        try assertPipelinedAnswers(ProxyConfig(endpoints: [try refusingEndpoint()]), path: "/", status: 502)
+    }
+}
