@@ -19,15 +19,7 @@ public final class AdminServer: @unchecked Sendable {
         self.server = server
         self.registry = registry
         self.ready = ready
-        let fd = Glibc.socket(address.family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { throw SystemError("socket", errno) }
-        var one: Int32 = 1
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
-        if address.withSockAddr({ Glibc.bind(fd, $0, $1) }) != 0 || Glibc.listen(fd, 64) != 0 {
-            let e = errno
-            Glibc.close(fd)
-            throw SystemError("bind", e)
-        }
+        let fd = try Sys.blockingListener(address, backlog: 64)
         listenFd = fd
         self.address = Sys.localAddress(fd) ?? address
     }

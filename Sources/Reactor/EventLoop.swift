@@ -83,30 +83,25 @@ public final class EventLoop: @unchecked Sendable {
     // MARK: registration
 
     public func register(_ p: Pollable, fd: Int32) throws(SystemError) {
-        p.fd = fd
-        let i = Int(fd)
-        if i >= handlers.count {
-            handlers.append(contentsOf: repeatElement(nil, count: max(i + 1 - handlers.count, handlers.count)))
-        }
-        handlers[i] = p
-        let mask = PollEvents.input | PollEvents.output | PollEvents.peerClosed | PollEvents.edge
-        if sy_epoll_add(epfd, fd, mask, UInt64(UInt32(bitPattern: fd))) != 0 {
-            handlers[i] = nil
-            throw SystemError("epoll_ctl", sy_errno())
-        }
+        try add(p, fd: fd, events: PollEvents.input | PollEvents.output | PollEvents.peerClosed | PollEvents.edge)
     }
 
     /// Registers a listening socket shared by every loop: level-triggered input, and
     /// EPOLLEXCLUSIVE so one connection wakes one loop.
     public func registerListener(_ p: Pollable, fd: Int32) throws(SystemError) {
+        try add(p, fd: fd, events: PollEvents.input | PollEvents.exclusive)
+    }
+
+    private func add(_ p: Pollable, fd: Int32, events: UInt32) throws(SystemError) {
         p.fd = fd
         let i = Int(fd)
         if i >= handlers.count {
             handlers.append(contentsOf: repeatElement(nil, count: max(i + 1 - handlers.count, handlers.count)))
         }
         handlers[i] = p
-        if sy_epoll_add(epfd, fd, PollEvents.input | PollEvents.exclusive, UInt64(UInt32(bitPattern: fd))) != 0 {
+        if sy_epoll_add(epfd, fd, events, UInt64(UInt32(bitPattern: fd))) != 0 {
             handlers[i] = nil
+            p.fd = -1
             throw SystemError("epoll_ctl", sy_errno())
         }
     }

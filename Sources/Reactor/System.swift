@@ -122,6 +122,22 @@ public enum Sys {
         if Glibc.listen(fd, backlog) != 0 { throw SystemError("listen", sy_errno()) }
     }
 
+    /// A blocking listening socket, for the small servers that run on threads of their own
+    /// (the admin listener, the echo test upstream).
+    public static func blockingListener(_ address: SocketAddress, backlog: Int32) throws(SystemError) -> Int32 {
+        let fd = Glibc.socket(address.family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        if fd < 0 { throw SystemError("socket", sy_errno()) }
+        setReuse(fd, port: false)
+        do {
+            try bind(fd, address)
+            try listen(fd, backlog: backlog)
+        } catch {
+            close(fd)
+            throw error
+        }
+        return fd
+    }
+
     /// Returns nil when no connection is waiting.
     @inline(never)
     public static func accept(_ fd: Int32) throws(SystemError) -> Int32? {

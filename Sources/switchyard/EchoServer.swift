@@ -20,16 +20,7 @@ final class EchoServer: @unchecked Sendable {
     init(listen: SocketAddress, name: String, delayMs: Int) throws {
         self.name = name
         self.delayMs = delayMs
-        let fd = Glibc.socket(listen.family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { throw SystemError("socket", errno) }
-        var one: Int32 = 1
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
-        if listen.withSockAddr({ Glibc.bind(fd, $0, $1) }) != 0 {
-            let e = errno
-            Glibc.close(fd)
-            throw SystemError("bind", e)
-        }
-        guard Glibc.listen(fd, 1024) == 0 else { throw SystemError("listen", errno) }
+        let fd = try Sys.blockingListener(listen, backlog: 1024)
         listenFd = fd
         address = Sys.localAddress(fd) ?? listen
     }
