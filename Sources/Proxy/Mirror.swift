@@ -407,14 +407,17 @@ final class MirrorConnection: Pollable {
         if !c.fullySent { closing = true }
         c.finish(ok: true)
         if closing {
-            connectionLost()
+            // The shadow announced the close: what it had not answered it never processed.
+            connectionLost(announced: true)
             return
         }
         loop.setDeadline(self, afterMs: queue.isEmpty ? worker.settings.upstreamIdleMs : worker.settings.responseMs)
     }
 
-    /// The connection ended: copies not answered go to another connection once, then fail.
-    private func connectionLost() {
+    /// The connection ended: copies not answered go to another connection. After an announced
+    /// close (`Connection: close` on an answer) they were never processed and always go again;
+    /// after an unexpected end they may have been, so they go again once, then fail.
+    private func connectionLost(announced: Bool = false) {
         let pending = queue
         queue.removeAll()
         sendIndex = 0
@@ -422,10 +425,10 @@ final class MirrorConnection: Pollable {
         for c in pending {
             c.connection = nil
             if c.finished { continue }
-            if c.retried {
+            if c.retried && !announced {
                 c.finish(ok: false)
             } else {
-                c.retried = true
+                if !announced { c.retried = true }
                 worker.dispatchMirror(c)
             }
         }

@@ -1,0 +1,55 @@
+// Shadow copies are pipelined on shared connections: a shadow that closes its connection
+// after some answers (as nginx does every keepalive_requests) must still receive every copy,
+// the ones caught behind the close being sent again on a new connection.
+import Foundation
+import XCTest
+
+final class MirrorPipelineTests: EndToEndTestCase {
+    func testCopiesCaughtBehindAClosingShadowAreSentAgain() throws {
+        // Every third answer on a connection says "Connection: close" and ends it, dropping
+        // whatever was pipelined behind it.
+        let shadow = try startServer { conn, server in
+            var answered = 0
+            while let head = conn.readHead() {
+                server.record(head)
+                answered += 1
+                if answered % 3 == 0 {
+                    conn.send("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+                    return
+                }
+                conn.send("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+            }
+        }
+        let app = try startEcho(name: "app")
+        let route = #"{ "name": "main", "upstream": "app", "mirror": [ { "upstream": "shadow", "percent": 100 } ] }"#
+        let proxy = try startProxy(json: routingConfig(
+            upstreams: [("app", pool(app.endpoint)), ("shadow", pool("127.0.0.1:\(shadow.port)"))], routes: [route]))
+
+        // Pipelined requests on several connections, so copies queue up on the shadow side.
+        let total = 120
+        var clients: [RawClient] = []
+        for _ in 0..<4 { clients.append(try connect(proxy)) }
+        for (c, client) in clients.enumerated() {
+            var batch = ""
+            for i in stride(from: c, to: total, by: clients.count) { batch += get("/copy/\(i)") }
+            try client.send(batch)
+        }
+        for (c, client) in clients.enumerated() {
+            for _ in stride(from: c, to: total, by: clients.count) {
+                XCTAssertEqual(try client.readResponse().status, 200)
+            }
+        }
+
+        let deadline = Date(timeIntervalSinceNow: 5)
+        var paths = Set<String>()
+        while Date() < deadline {
+            paths = Set(shadow.recordedHeads.compactMap { head in
+                head.split(separator: " ").dropFirst().first.map(String.init)
+            })
+            if paths.count == total { break }
+            usleep(10_000)
+        }
+        XCTAssertEqual(paths.count, total, "every copy reached the shadow: missing \(Set((0..<total).map { "/copy/\($0)" }).subtracting(paths).sorted().prefix(10))")
+        XCTAssertGreaterThan(shadow.acceptedCount, 1, "the shadow's closes forced new connections")
+    }
+}
