@@ -98,7 +98,7 @@ final class ExchangeEdgeTests: EndToEndTestCase {
     }
 
     func testManyConcurrentClients() throws {
-        let (proxy, _) = try startProxyWithEcho()
+        let (proxy, _) = try startProxyWithEcho { $0.workers = 2 }
         let clients = try (0..<20).map { _ in try connect(proxy) }
         for (i, c) in clients.enumerated() { try c.send(get("/c\(i)?delay=50")) }
         for (i, c) in clients.enumerated() {

@@ -100,6 +100,17 @@ final class UpstreamFailureTests: EndToEndTestCase {
         XCTAssertEqual(try client.exchange(get("/")).status, 502)
     }
 
+    func testOversizedUpstreamResponseHeadGives502() throws {
+        let server = try startServer { conn, _ in
+            guard conn.readHead() != nil else { return }
+            conn.send("HTTP/1.1 200 OK\r\nX-Huge: " + String(repeating: "h", count: 40_000) + "\r\nContent-Length: 0\r\n\r\n")
+            conn.waitForPeerClose(timeout: 2)
+        }
+        let proxy = try startProxy(ProxyConfig(endpoints: ["127.0.0.1:\(server.port)"]))
+        let client = try connect(proxy)
+        XCTAssertEqual(try client.exchange(get("/")).status, 502)
+    }
+
     func testResponseWithTransferEncodingAndContentLengthGives502() throws {
         let server = try startServer { conn, _ in
             guard conn.readHead() != nil else { return }
