@@ -415,8 +415,9 @@ final class MirrorConnection: Pollable {
     }
 
     /// The connection ended: copies not answered go to another connection. After an announced
-    /// close (`Connection: close` on an answer) they were never processed and always go again;
-    /// after an unexpected end they may have been, so they go again once, then fail.
+    /// close (`Connection: close` on an answer) they were never processed and always go again,
+    /// as do copies never written here; after an unexpected end a written copy may have been
+    /// processed, so it goes again once, then fails.
     private func connectionLost(announced: Bool = false) {
         let pending = queue
         queue.removeAll()
@@ -425,10 +426,12 @@ final class MirrorConnection: Pollable {
         for c in pending {
             c.connection = nil
             if c.finished { continue }
-            if c.retried && !announced {
+            // A copy never written on this connection cannot have been processed either.
+            let free = announced || c.sent == 0
+            if c.retried && !free {
                 c.finish(ok: false)
             } else {
-                if !announced { c.retried = true }
+                if !free { c.retried = true }
                 worker.dispatchMirror(c)
             }
         }
