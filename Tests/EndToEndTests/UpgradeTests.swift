@@ -1,5 +1,6 @@
 // Upgrade (WebSocket): the 101 is relayed, then bytes flow both ways through the tunnel until
 // one side closes.
+import Foundation
 import XCTest
 
 final class UpgradeTests: EndToEndTestCase {
@@ -26,5 +27,43 @@ final class UpgradeTests: EndToEndTestCase {
         }
         client.shutdownWrite()
         XCTAssertEqual(client.waitForClose(), .closed(extraBytes: 0), "the tunnel ends when the client closes")
+    }
+
+    func testLargeTunnelTransferBothWaysAtOnce() throws {
+        // 32 MiB each way at the same time, with small thread stacks: the tunnel streams and
+        // does not nest calls per block.
+        let echo = try startEcho()
+        let proxy = try startProxy(ProxyConfig(endpoints: [echo.endpoint]), stackKB: 256)
+        let client = try connect(proxy, timeout: 20)
+        try client.send("GET /tunnel HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
+        XCTAssertEqual(try client.readHead().status, 101)
+        let size = 32 * 1024 * 1024
+        let received = TunnelReader(fd: client.fd, expected: size)
+        let block = [UInt8](repeating: UInt8(ascii: "t"), count: 256 * 1024)
+        for _ in 0..<(size / block.count) { try client.send(block) }
+        XCTAssertEqual(received.wait(), size)
+        XCTAssertNil(proxy.process.poll(), "the proxy is still running")
+    }
+}
+
+/// Counts bytes arriving on a socket on a background thread until `expected` or an error.
+private final class TunnelReader: @unchecked Sendable {
+    private let done = DispatchSemaphore(value: 0)
+    private var total = 0
+
+    init(fd: Int32, expected: Int) {
+        Thread { [self] in
+            var chunk = [UInt8](repeating: 0, count: 65536)
+            while total < expected {
+                guard let n = try? chunk.withUnsafeMutableBytes({ try Sockets.receive(fd, into: $0) }) else { break }
+                total += n
+            }
+            done.signal()
+        }.start()
+    }
+
+    func wait() -> Int {
+        done.wait()
+        return total
     }
 }
