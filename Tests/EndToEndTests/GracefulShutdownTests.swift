@@ -1,17 +1,37 @@
 // SIGTERM: the proxy stops accepting, lets the request in flight finish with its response,
 // then exits 0; connections after that are refused.
+import Foundation
 import Glibc
 import XCTest
 
 final class GracefulShutdownTests: EndToEndTestCase {
+    /// An upstream that reports each request's arrival and answers only when released, so a
+    /// request is in flight for exactly as long as the test wants.
+    private func gatedUpstream(arrived: DispatchSemaphore, release: DispatchSemaphore) throws -> RawServer {
+        try startServer { conn, _ in
+            while conn.readHead() != nil {
+                arrived.signal()
+                _ = release.wait(timeout: .now() + 10)
+                conn.send("HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\ndone")
+            }
+        }
+    }
+
     func testInFlightRequestFinishesThenExitZero() throws {
-        let (proxy, _) = try startProxyWithEcho()
+        let arrived = DispatchSemaphore(value: 0)
+        let release = DispatchSemaphore(value: 0)
+        let upstream = try gatedUpstream(arrived: arrived, release: release)
+        let proxy = try startProxy(ProxyConfig(endpoints: ["127.0.0.1:\(upstream.port)"]))
         let client = try connect(proxy)
-        try client.send(get("/?delay=500"))
-        usleep(150_000)   // the request is at the upstream
+        try client.send(get("/in-flight"))
+        XCTAssertEqual(arrived.wait(timeout: .now() + 5), .success, "the request reached the upstream")
         proxy.process.send(signal: SIGTERM)
+        usleep(100_000)
+        XCTAssertNil(proxy.process.poll(), "the proxy waits for the request in flight")
+        release.signal()
         let r = try client.readResponse()
         XCTAssertEqual(r.status, 200)
+        XCTAssertEqual(r.bodyText, "done")
         XCTAssertEqual(r.header("Connection")?.lowercased(), "close", "the drained connection is closed after its response")
         XCTAssertEqual(client.waitForClose(), .closed(extraBytes: 0))
         XCTAssertEqual(proxy.process.waitForExit(timeout: 5), .exited(0), proxy.process.stderr)
@@ -21,19 +41,31 @@ final class GracefulShutdownTests: EndToEndTestCase {
     }
 
     func testNewConnectionsAreRefusedWhileDraining() throws {
-        let (proxy, _) = try startProxyWithEcho { $0.workers = 2 }
+        let arrived = DispatchSemaphore(value: 0)
+        let release = DispatchSemaphore(value: 0)
+        let upstream = try gatedUpstream(arrived: arrived, release: release)
+        var config = ProxyConfig(endpoints: ["127.0.0.1:\(upstream.port)"])
+        config.workers = 2
+        let proxy = try startProxy(config)
         let client = try connect(proxy)
-        try client.send(get("/?delay=800"))
-        usleep(150_000)
+        try client.send(get("/in-flight"))
+        XCTAssertEqual(arrived.wait(timeout: .now() + 5), .success, "the request reached the upstream")
         proxy.process.send(signal: SIGTERM)
-        usleep(150_000)   // the drain has begun; the slow request is still in flight
-        XCTAssertNil(proxy.process.poll(), "the proxy waits for the request in flight")
-        // Refused at once (a load balancer in front retries elsewhere), not left in the backlog
-        // until the drain ends.
-        XCTAssertThrowsError(try RawClient(port: proxy.port)) { error in
-            XCTAssertEqual(error as? SocketError, .system("connect", ECONNREFUSED))
+        // Refused at once once the drain has begun (a load balancer in front retries
+        // elsewhere), not left in the backlog until the drain ends.
+        var refused = false
+        let deadline = Date(timeIntervalSinceNow: 3)
+        while !refused && Date() < deadline {
+            do {
+                _ = try RawClient(port: proxy.port)   // before the drain began: closed as idle
+                usleep(10_000)
+            } catch SocketError.system("connect", ECONNREFUSED) {
+                refused = true
+            }
         }
+        XCTAssertTrue(refused, "new connections were still accepted during the drain")
         XCTAssertNil(proxy.process.poll(), "the request in flight is still being served")
+        release.signal()
         XCTAssertEqual(try client.readResponse().status, 200)
         XCTAssertEqual(proxy.process.waitForExit(timeout: 5), .exited(0), proxy.process.stderr)
     }
