@@ -83,7 +83,10 @@ final class ClientConnection: Pollable {
         if fd >= 0 && canRead { onReadable() }
     }
 
-    var hasPendingOutput: Bool { !out.isEmpty || (upstream?.ready ?? 0) > 0 }
+    var hasPendingOutput: Bool {
+        guard let u = upstream else { return !out.isEmpty }
+        return !out.isEmpty || u.ready > 0 || u.pipe != nil
+    }
 
     private func onReadable() {
         switch phase {
@@ -493,7 +496,10 @@ final class ClientConnection: Pollable {
             }
         }
         if out.isEmpty { out.releaseIfEmpty(to: worker.buffers) }
-        if let u = upstream, u.ready == 0 { u.responseBytesTaken() }
+        if let u = upstream, u.pipe != nil {
+            if canWrite && out.isEmpty { u.pumpSplice() }
+            if fd < 0 { return }
+        } else if let u = upstream, u.ready == 0 { u.responseBytesTaken() }
         if phase == .closing && out.isEmpty { close(); return }
         if responseQueued && out.isEmpty && (upstream?.ready ?? 0) == 0 { finishExchange() }
         else if phase == .exchange && responseStarted && canWrite == false {

@@ -36,6 +36,14 @@ final class UpstreamConnection: Pollable {
     private var requestSent = false
     /// This connection's exchange is counted in the endpoint's in-flight total.
     private var counted = false
+    /// A long Content-Length body moves upstream socket -> pipe -> client socket in the kernel
+    /// once the bytes already buffered have been delivered (`spliceWanted`), no copy through
+    /// user space.
+    private var spliceWanted = false
+    private(set) var pipe: (Int32, Int32)?
+    private var pipeCount = 0
+    static let spliceThreshold: Int64 = 256 * 1024
+    static let pipeCapacity = 64 * 1024
     private var reading = false
 
     private init(worker: Worker, endpointID: Int) {
@@ -80,6 +88,7 @@ final class UpstreamConnection: Pollable {
 
     func attach(_ c: ClientConnection) {
         client = c
+        spliceWanted = false
         if !counted {
             counted = true
             worker.counters.exchangeStarted(endpoint: endpointID)
@@ -113,8 +122,9 @@ final class UpstreamConnection: Pollable {
             if events & (PollEvents.output | PollEvents.error | PollEvents.hangUp) != 0 { finishConnect() }
         case .idle:
             // An idle pooled connection that becomes readable was closed by the upstream (or
-            // sent bytes nobody asked for): either way it is no longer usable.
-            if canRead {
+            // sent bytes nobody asked for): either way it is no longer usable. (This event's
+            // bits, not `canRead`, which a spliced body can leave set from the exchange.)
+            if events & (PollEvents.input | PollEvents.peerClosed | PollEvents.hangUp | PollEvents.error) != 0 {
                 worker.removeFromPool(self)
                 close()
             }
@@ -221,6 +231,11 @@ final class UpstreamConnection: Pollable {
         reading = true
         defer { reading = false }
         while canRead && state == .active, let c = client {
+            if spliceWanted && ready == 0 && inBuf.isEmpty { startSplice() }
+            if pipe != nil {
+                pumpSplice()
+                return
+            }
             let need = headDone ? worker.buffers.blockSize : worker.settings.limits.maxHeadBytes + 1
             if !inBuf.hasStorage || (!headDone && inBuf.capacity < need) {
                 inBuf.reserve(need - inBuf.readableCount, pool: worker.buffers)
@@ -326,6 +341,7 @@ final class UpstreamConnection: Pollable {
             ready += take
             bodyRemaining -= Int64(take)
             if bodyRemaining == 0 { complete = true }
+            if bodyRemaining >= UpstreamConnection.spliceThreshold { spliceWanted = true }
         case .chunked:
             let bytes = UnsafeRawBufferPointer(start: inBuf.readPointer + ready, count: unclassified)
             switch chunked.consume(bytes) {
@@ -395,6 +411,70 @@ final class UpstreamConnection: Pollable {
         }
     }
 
+    // MARK: splicing
+
+    private func startSplice() {
+        spliceWanted = false
+        guard let p = worker.takePipe() else { return }
+        pipe = p
+        pipeCount = 0
+        inBuf.release(to: worker.buffers)
+    }
+
+    /// Moves body bytes upstream -> pipe -> client until one side would block or the body is
+    /// done. Runs on upstream readability and client writability.
+    func pumpSplice() {
+        guard let p = pipe, let c = client, c.fd >= 0, state == .active else { return }
+        var progressed = true
+        while progressed {
+            progressed = false
+            if canRead && bodyRemaining > 0 && pipeCount < UpstreamConnection.pipeCapacity {
+                let want = Int(min(bodyRemaining, Int64(UpstreamConnection.pipeCapacity - pipeCount)))
+                let r: IOResult
+                do { r = try Sys.splice(fd, p.1, want) } catch {
+                    spliceFailed(c)
+                    return
+                }
+                switch r {
+                case .wouldBlock: canRead = false
+                case .done(0):
+                    spliceFailed(c)   // the upstream closed before the body was complete
+                    return
+                case .done(let n):
+                    pipeCount += n
+                    bodyRemaining -= Int64(n)
+                    progressed = true
+                }
+            }
+            if c.canWrite && pipeCount > 0 && c.out.isEmpty {
+                let r: IOResult
+                do { r = try Sys.splice(p.0, c.fd, pipeCount) } catch {
+                    spliceFailed(c)
+                    return
+                }
+                switch r {
+                case .wouldBlock: c.canWrite = false
+                case .done(let n):
+                    pipeCount -= n
+                    progressed = n > 0 || progressed
+                }
+            }
+        }
+        loop.setDeadline(self, afterMs: worker.settings.idleMs)
+        if bodyRemaining == 0 && pipeCount == 0 {
+            worker.givePipe(p, empty: true)
+            pipe = nil
+            complete = true
+            c.responseComplete()
+        }
+    }
+
+    private func spliceFailed(_ c: ClientConnection) {
+        client = nil
+        close()
+        c.abort()
+    }
+
     /// The client wrote out every ready byte: resume reading if reading had paused.
     func responseBytesTaken() {
         if eof {
@@ -450,6 +530,12 @@ final class UpstreamConnection: Pollable {
 
     func close() {
         uncount()
+        if let p = pipe {
+            pipe = nil
+            worker.givePipe(p, empty: pipeCount == 0)
+            pipeCount = 0
+        }
+        spliceWanted = false
         closeSocket()
         if inBuf.hasStorage { inBuf.release(to: worker.buffers) }
         state = .closed

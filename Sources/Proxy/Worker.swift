@@ -299,6 +299,26 @@ final class Worker {
         mirrorFlushing.removeAll(keepingCapacity: true)
     }
 
+    // MARK: pipes
+
+    /// Empty pipes for splicing long bodies, kept for reuse.
+    private var pipes: [(Int32, Int32)] = []
+
+    func takePipe() -> (Int32, Int32)? {
+        if let p = pipes.popLast() { return p }
+        return try? Sys.pipe()
+    }
+
+    /// An empty pipe goes back for reuse; one with bytes left in it is closed.
+    func givePipe(_ p: (Int32, Int32), empty: Bool) {
+        if empty && pipes.count < 64 {
+            pipes.append(p)
+        } else {
+            Sys.close(p.0)
+            Sys.close(p.1)
+        }
+    }
+
     // MARK: clients
 
     func add(_ c: ClientConnection) {

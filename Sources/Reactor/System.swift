@@ -88,6 +88,27 @@ public enum Sys {
         }
     }
 
+    /// Moves up to `n` bytes between descriptors in the kernel (one side must be a pipe).
+    @inline(never)
+    public static func splice(_ from: Int32, _ to: Int32, _ n: Int) throws(SystemError) -> IOResult {
+        while true {
+            let r = sy_splice(from, to, n)
+            if r >= 0 { return .done(r) }
+            let e = sy_errno()
+            if e == EINTR { continue }
+            if e == EAGAIN || e == EWOULDBLOCK { return .wouldBlock }
+            throw SystemError("splice", e)
+        }
+    }
+
+    /// A non-blocking pipe: (read end, write end).
+    public static func pipe() throws(SystemError) -> (Int32, Int32) {
+        var fds: (Int32, Int32) = (-1, -1)
+        let r = withUnsafeMutablePointer(to: &fds) { $0.withMemoryRebound(to: Int32.self, capacity: 2) { sy_pipe2($0) } }
+        if r != 0 { throw SystemError("pipe2", sy_errno()) }
+        return fds
+    }
+
     public static func close(_ fd: Int32) {
         _ = Glibc.close(fd)
     }
