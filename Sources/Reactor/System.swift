@@ -22,28 +22,30 @@ public enum IOResult: Equatable {
 }
 
 public enum Sys {
-    @inline(never)
-    public static func read(_ fd: Int32, _ p: UnsafeMutableRawPointer, _ n: Int) throws(SystemError) -> IOResult {
+    /// The retry loop every non-blocking transfer shares. `call` returns the syscall's result
+    /// and the errno it read right after the call (before anything else can change it).
+    @inline(__always)
+    private static func transfer(_ name: StaticString, _ call: () -> (Int, Int32)) throws(SystemError) -> IOResult {
         while true {
-            let r = Glibc.read(fd, p, n)
+            let (r, e) = call()
             if r >= 0 { return .done(r) }
-            let e = sy_errno()
             if e == EINTR { continue }
             if e == EAGAIN || e == EWOULDBLOCK { return .wouldBlock }
-            throw SystemError("read", e)
+            throw SystemError(name, e)
         }
+    }
+
+    @inline(__always)
+    private static func withErrno(_ r: Int) -> (Int, Int32) { (r, r < 0 ? sy_errno() : 0) }
+
+    @inline(never)
+    public static func read(_ fd: Int32, _ p: UnsafeMutableRawPointer, _ n: Int) throws(SystemError) -> IOResult {
+        try transfer("read") { withErrno(Glibc.read(fd, p, n)) }
     }
 
     @inline(never)
     public static func write(_ fd: Int32, _ p: UnsafeRawPointer, _ n: Int) throws(SystemError) -> IOResult {
-        while true {
-            let r = Glibc.send(fd, p, n, Int32(MSG_NOSIGNAL))
-            if r >= 0 { return .done(r) }
-            let e = sy_errno()
-            if e == EINTR { continue }
-            if e == EAGAIN || e == EWOULDBLOCK { return .wouldBlock }
-            throw SystemError("send", e)
-        }
+        try transfer("send") { withErrno(Glibc.send(fd, p, n, Int32(MSG_NOSIGNAL))) }
     }
 
     /// Writes two regions with one syscall (a serialized head and body bytes).
@@ -55,50 +57,26 @@ public enum Sys {
         if n1 == 0 { return try write(fd, p2!, n2) }
         var iov = (iovec(iov_base: UnsafeMutableRawPointer(mutating: p1), iov_len: n1),
                    iovec(iov_base: UnsafeMutableRawPointer(mutating: p2), iov_len: n2))
-        while true {
-            let r = withUnsafeMutablePointer(to: &iov) { ptr in
-                ptr.withMemoryRebound(to: iovec.self, capacity: 2) { v -> Int in
-                    var msg = msghdr()
-                    msg.msg_iov = v
-                    msg.msg_iovlen = 2
-                    return Glibc.sendmsg(fd, &msg, Int32(MSG_NOSIGNAL))
-                }
-            }
-            if r >= 0 { return .done(r) }
-            let e = sy_errno()
-            if e == EINTR { continue }
-            if e == EAGAIN || e == EWOULDBLOCK { return .wouldBlock }
-            throw SystemError("sendmsg", e)
+        return try withUnsafeMutablePointer(to: &iov) { ptr throws(SystemError) in
+            try writev(fd, UnsafeMutableRawPointer(ptr).assumingMemoryBound(to: iovec.self), 2)
         }
     }
 
     /// Writes up to `count` regions with one syscall.
     @inline(never)
     public static func writev(_ fd: Int32, _ iov: UnsafeMutablePointer<iovec>, _ count: Int) throws(SystemError) -> IOResult {
-        while true {
+        try transfer("sendmsg") {
             var msg = msghdr()
             msg.msg_iov = iov
             msg.msg_iovlen = count
-            let r = Glibc.sendmsg(fd, &msg, Int32(MSG_NOSIGNAL))
-            if r >= 0 { return .done(r) }
-            let e = sy_errno()
-            if e == EINTR { continue }
-            if e == EAGAIN || e == EWOULDBLOCK { return .wouldBlock }
-            throw SystemError("sendmsg", e)
+            return withErrno(Glibc.sendmsg(fd, &msg, Int32(MSG_NOSIGNAL)))
         }
     }
 
     /// Moves up to `n` bytes between descriptors in the kernel (one side must be a pipe).
     @inline(never)
     public static func splice(_ from: Int32, _ to: Int32, _ n: Int) throws(SystemError) -> IOResult {
-        while true {
-            let r = sy_splice(from, to, n)
-            if r >= 0 { return .done(r) }
-            let e = sy_errno()
-            if e == EINTR { continue }
-            if e == EAGAIN || e == EWOULDBLOCK { return .wouldBlock }
-            throw SystemError("splice", e)
-        }
+        try transfer("splice") { withErrno(sy_splice(from, to, n)) }
     }
 
     /// A non-blocking pipe: (read end, write end).
