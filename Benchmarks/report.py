@@ -5,36 +5,11 @@ A key may appear once per round; numbers are reported as the median over rounds,
 error counts as the sum.
 """
 import os
-import statistics
 import sys
-from collections import defaultdict
+from results import floats as nums, load, med
 
 ORDER = ["haproxy", "nginx", "switchyard", "direct"]
 NAMES = {"haproxy": "HAProxy", "nginx": "NGINX", "switchyard": "Switchyard", "direct": "direct"}
-
-
-def load(path):
-    data = defaultdict(lambda: defaultdict(list))
-    for line in open(path):
-        parts = line.rstrip("\n").split("\t", 3)
-        if len(parts) == 4:
-            data[(parts[0], parts[1])][parts[2]].append(parts[3])
-    return data
-
-
-def nums(d, key):
-    out = []
-    for v in d.get(key, []):
-        try:
-            out.append(float(v))
-        except ValueError:
-            pass
-    return out
-
-
-def med(d, key):
-    v = nums(d, key)
-    return statistics.median(v) if v else None
 
 
 def last(d, key, default="-"):

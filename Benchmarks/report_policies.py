@@ -1,8 +1,7 @@
 #!/usr/bin/env python3
 """Print policies.sh results (results.tsv: PART TARGET KEY VALUE, one row per round) with bars."""
-import statistics
 import sys
-from collections import defaultdict
+from results import floats, load, med
 
 LABEL = {
     "sy-plain": "Switchyard plain route",
@@ -14,30 +13,6 @@ LABEL = {
     "nginx-mirror": "NGINX mirror (fast shadow)",
     "nginx-slow": "NGINX mirror (slow shadow)",
 }
-
-
-def load(path):
-    data = defaultdict(lambda: defaultdict(list))
-    for line in open(path):
-        parts = line.rstrip("\n").split("\t", 3)
-        if len(parts) == 4:
-            data[(parts[0], parts[1])][parts[2]].append(parts[3])
-    return data
-
-
-def floats(d, key):
-    out = []
-    for v in d.get(key, []):
-        try:
-            out.append(float(v))
-        except ValueError:
-            pass
-    return out
-
-
-def med(d, key):
-    v = floats(d, key)
-    return statistics.median(v) if v else None
 
 
 def f(v, spec):
