@@ -119,14 +119,6 @@ final class ClientConnection: Pollable {
 
     // MARK: reading the head
 
-    /// Room to read into without growing past one block.
-    @inline(__always)
-    private func readSpace(limit: Int) -> Int {
-        if !inBuf.hasStorage { inBuf.reserve(limit, pool: worker.buffers) }
-        if inBuf.writableCount == 0 && inBuf.reader > 0 { inBuf.compact() }
-        return inBuf.writableCount
-    }
-
     private func readHead() {
         // An exchange the proxy answers itself (404, 413...) finishes inside parseHead and asks
         // for the next head from there: the outermost call takes it, so a long pipeline does not
@@ -148,8 +140,7 @@ final class ClientConnection: Pollable {
         if !inBuf.isEmpty && parseHead() { return }
         let need = worker.settings.limits.maxHeadBytes + 1
         while canRead && fd >= 0 {
-            if inBuf.capacity < need { inBuf.reserve(need - inBuf.readableCount, pool: worker.buffers) }
-            let space = readSpace(limit: need)
+            let space = inBuf.roomToRead(capacity: need, pool: worker.buffers)
             if space == 0 {
                 respondLocally(status: 431, detail: "request head too large", close: true)
                 return
@@ -170,10 +161,6 @@ final class ClientConnection: Pollable {
                 // A short read drained the socket; edge-triggered epoll reports new data. Not
                 // a close, though, when it came with the data: that end-of-stream is read next.
                 if n < space && !peerFinished { canRead = false }
-                if phase == .waiting {
-                    phase = .head
-                    loop.setDeadline(self, afterMs: worker.settings.headerMs)
-                }
                 if parseHead() { return }
             }
         }
@@ -182,14 +169,16 @@ final class ClientConnection: Pollable {
 
     /// Parses what is buffered; true when it started an exchange or answered an error.
     private func parseHead() -> Bool {
-        if phase == .waiting {
-            phase = .head
-            loop.setDeadline(self, afterMs: worker.settings.headerMs)
-        }
         if head.headers.capacity == 0 { head.headers.reserveCapacity(24) }
         let status = parser.parse(inBuf.readableBytes, into: &head)
         switch status {
         case .incomplete:
+            // The head timer starts with the first partial head: a head that arrives whole
+            // (nearly every request) never costs a timer-wheel entry.
+            if phase == .waiting {
+                phase = .head
+                loop.setDeadline(self, afterMs: worker.settings.headerMs)
+            }
             return false
         case .failed(let e):
             keepAlive = false
@@ -323,7 +312,7 @@ final class ClientConnection: Pollable {
         readingBody = true
         defer { readingBody = false }
         while canRead && fd >= 0 && (phase == .tunnel || (phase == .exchange && !requestComplete)) {
-            let space = readSpace(limit: worker.buffers.blockSize)
+            let space = inBuf.roomToRead(capacity: worker.buffers.blockSize, pool: worker.buffers)
             if space == 0 { return }   // full of bytes the upstream has not taken yet
             let r: IOResult
             do { r = try Sys.read(fd, inBuf.writePointer, space) } catch {

@@ -303,9 +303,7 @@ final class MirrorConnection: Pollable {
 
     private func readResponses() {
         while canRead && state == .open {
-            if !inBuf.hasStorage { inBuf.reserve(worker.settings.limits.maxHeadBytes + 1, pool: worker.buffers) }
-            if inBuf.writableCount == 0 && inBuf.reader > 0 { inBuf.compact() }
-            let space = inBuf.writableCount
+            let space = inBuf.roomToRead(capacity: worker.settings.limits.maxHeadBytes + 1, pool: worker.buffers)
             guard space > 0 else { failAll(); return }
             let r: IOResult
             do { r = try Sys.read(fd, inBuf.writePointer, space) } catch {

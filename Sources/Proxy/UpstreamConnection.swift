@@ -237,11 +237,7 @@ final class UpstreamConnection: Pollable {
                 return
             }
             let need = headDone ? worker.buffers.blockSize : worker.settings.limits.maxHeadBytes + 1
-            if !inBuf.hasStorage || (!headDone && inBuf.capacity < need) {
-                inBuf.reserve(need - inBuf.readableCount, pool: worker.buffers)
-            }
-            if inBuf.writableCount == 0 && inBuf.reader > 0 { inBuf.compact() }
-            let space = inBuf.writableCount
+            let space = inBuf.roomToRead(capacity: need, pool: worker.buffers)
             if space == 0 {
                 if !headDone {
                     failed(retryable: false, timeout: false)   // head larger than the limit

@@ -103,6 +103,16 @@ public struct ByteBuffer {
         writer = unread
     }
 
+    /// Room to read a socket into without growing: a block of at least `capacity` bytes is
+    /// taken when there is none (or it is smaller), and unread bytes move to the front when the
+    /// tail is full. 0 means the block is full of bytes nobody has taken yet.
+    @inline(__always)
+    public mutating func roomToRead(capacity minimum: Int, pool: BufferPool) -> Int {
+        if base == nil || capacity < minimum { reserve(minimum - readableCount, pool: pool) }
+        if writer == capacity && reader > 0 { compact() }
+        return capacity - writer
+    }
+
     /// Moves unread bytes to the front so the whole tail is writable.
     public mutating func compact() {
         guard let b = base, reader > 0 else { return }
