@@ -12,9 +12,10 @@ final class Worker {
     let store: SnapshotStore
     let stats: WorkerStats
     let counters: TrafficCounters
-    /// Counter slots of the current snapshot: routeSlots[route][variant + 1] (index 0 for a
-    /// route without a split).
-    private var routeSlots: [[Int]] = []
+    /// Counter slots of the current snapshot, flat so the request path copies no inner array:
+    /// routeSlots[routeSlotBase[route] + variant + 1] (variant -1 for a route without a split).
+    private var routeSlots: [Int] = []
+    private var routeSlotBase: [Int] = []
     /// The response header naming each variant ("X-Switchyard-Variant: canary\r\n"), kept in one
     /// arena per snapshot: variantLines[variantBase[route] + variant].
     private var variantArena: [UInt8] = []
@@ -123,10 +124,15 @@ final class Worker {
             if case .blueGreen(let bg) = u.kind { return bg.live }
             return nil
         }
-        routeSlots = snapshot.routes.map { r in
+        routeSlots = []
+        routeSlotBase = []
+        for r in snapshot.routes {
+            routeSlotBase.append(routeSlots.count)
             switch r.target {
-            case .upstream: return [counters.slot(route: r.name, variant: nil)]
-            case .split(let s): return [-1] + s.variants.map { counters.slot(route: r.name, variant: $0.name) }
+            case .upstream: routeSlots.append(counters.slot(route: r.name, variant: nil))
+            case .split(let s):
+                routeSlots.append(-1)
+                routeSlots += s.variants.map { counters.slot(route: r.name, variant: $0.name) }
             }
         }
         balancers = snapshot.upstreams.map { u in
@@ -186,10 +192,10 @@ final class Worker {
 
     @inline(__always)
     func countRequest(_ d: Decision) {
-        guard d.route >= 0, d.route < routeSlots.count else { return }
-        let slots = routeSlots[d.route]
-        let i = d.variant + 1
-        if i >= 0 && i < slots.count { counters.countRequest(slot: slots[i]) }
+        guard d.route >= 0, d.route < routeSlotBase.count else { return }
+        let i = routeSlotBase[d.route] + d.variant + 1
+        let end = d.route + 1 < routeSlotBase.count ? routeSlotBase[d.route + 1] : routeSlots.count
+        if i >= routeSlotBase[d.route] && i < end { counters.countRequest(slot: routeSlots[i]) }
     }
 
     /// Adopts a newly published snapshot now (so idle connections to removed endpoints close
