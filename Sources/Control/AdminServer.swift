@@ -31,12 +31,7 @@ public final class AdminServer: @unchecked Sendable {
     }
 
     private func acceptLoop() {
-        while true {
-            let c = Glibc.accept(listenFd, nil, nil)
-            if c < 0 {
-                if errno == EINTR || errno == ECONNABORTED { continue }
-                return
-            }
+        while let c = Sys.acceptBlocking(listenFd) {
             var tv = timeval(tv_sec: 2, tv_usec: 0)
             setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
             setsockopt(c, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))

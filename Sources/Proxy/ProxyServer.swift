@@ -154,10 +154,5 @@ public final class ProxyServer: @unchecked Sendable {
         boundAddresses = bound
     }
 
-    /// Runs `body` on every worker's loop thread (for control-plane reads of per-loop state).
-    public func onEveryLoop(_ body: @escaping @Sendable (Int) -> Void) {
-        for (i, w) in workers.enumerated() { w.loop.execute { body(i) } }
-    }
-
     public func total(_ c: Counter) -> UInt64 { stats.reduce(0) { $0 + $1.load(c) } }
 }

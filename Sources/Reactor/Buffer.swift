@@ -35,8 +35,6 @@ public final class BufferPool {
     public func give(_ s: BufferStorage) {
         if s.capacity == blockSize && free.count < maxFree { free.append(s) }
     }
-
-    public var freeCount: Int { free.count }
 }
 
 /// Hot accessors read the cached `base` and `capacity` rather than the storage object, so they

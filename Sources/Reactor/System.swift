@@ -137,6 +137,17 @@ public enum Sys {
         return fd
     }
 
+    /// Waits for a connection on a blocking listener; nil once the listener is closed or fails.
+    public static func acceptBlocking(_ fd: Int32) -> Int32? {
+        while true {
+            let c = Glibc.accept(fd, nil, nil)
+            if c >= 0 { return c }
+            let e = sy_errno()
+            if e == EINTR || e == ECONNABORTED { continue }
+            return nil
+        }
+    }
+
     /// Returns nil when no connection is waiting.
     @inline(never)
     public static func accept(_ fd: Int32) throws(SystemError) -> Int32? {
@@ -169,10 +180,6 @@ public enum Sys {
         var len = socklen_t(MemoryLayout<Int32>.size)
         if getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0 { return sy_errno() }
         return err
-    }
-
-    public static func shutdownWrite(_ fd: Int32) {
-        _ = Glibc.shutdown(fd, Int32(SHUT_WR))
     }
 
     public static func localAddress(_ fd: Int32) -> SocketAddress? {

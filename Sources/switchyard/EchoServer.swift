@@ -33,12 +33,7 @@ final class EchoServer: @unchecked Sendable {
     }
 
     private func acceptLoop() {
-        while true {
-            let c = Glibc.accept(listenFd, nil, nil)
-            if c < 0 {
-                if errno == EINTR || errno == ECONNABORTED { continue }
-                return
-            }
+        while let c = Sys.acceptBlocking(listenFd) {
             Sys.setNoDelay(c)
             let n = lock.withLock { () -> Int in connections += 1; return connections }
             let t = Thread { [self] in self.serve(c, connectionNumber: n) }
