@@ -416,12 +416,7 @@ final class ClientConnection: Pollable {
         upHead.release(to: worker.buffers)
         upHeadSent = 0
         let status = rh.status
-        switch status {
-        case 200..<300: worker.stats.add(.responses2xx)
-        case 300..<400: worker.stats.add(.responses3xx)
-        case 400..<500: worker.stats.add(.responses4xx)
-        default: worker.stats.add(.responses5xx)
-        }
+        worker.stats.countResponse(status: status)
         // Only a close-delimited body ends the client's connection; the upstream's own
         // "Connection: close" (always sent to the HTTP/1.0 requests we forward) is about its hop.
         if rh.framing == .untilClose { keepAlive = false }
@@ -527,7 +522,7 @@ final class ClientConnection: Pollable {
     func respondLocally(status: Int, detail: StaticString, close shouldClose: Bool) {
         if responseStarted { abort(); return }
         if let m = mirrors { mirrors = nil; m.abandon() }
-        if status >= 500 { worker.stats.add(.responses5xx) } else { worker.stats.add(.responses4xx) }
+        worker.stats.countResponse(status: status)
         let closing = shouldClose || !keepAlive || worker.draining
         HeadWriter.writeError(status: status, detail: detail, close: closing, into: &out, pool: worker.buffers)
         responseStarted = true

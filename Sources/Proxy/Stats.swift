@@ -25,5 +25,16 @@ public final class WorkerStats: @unchecked Sendable {
     @inline(__always)
     public func sub(_ c: Counter, _ v: UInt64 = 1) { sy_counter_sub(slots + c.rawValue, v) }
 
+    /// Counts a response by status class (proxied or answered by the proxy itself).
+    @inline(__always)
+    func countResponse(status: Int) {
+        switch status {
+        case ..<300: add(.responses2xx)
+        case 300..<400: add(.responses3xx)
+        case 400..<500: add(.responses4xx)
+        default: add(.responses5xx)
+        }
+    }
+
     public func load(_ c: Counter) -> UInt64 { sy_counter_load(slots + c.rawValue) }
 }
