@@ -93,7 +93,7 @@ public final class AdminServer: @unchecked Sendable {
             (.mirrorsSent, "switchyard_mirror_sent_total", "Shadow copies sent."),
             (.mirrorsCompleted, "switchyard_mirror_completed_total", "Shadow copies answered."),
             (.mirrorsFailed, "switchyard_mirror_failed_total", "Shadow copies that failed or timed out."),
-            (.mirrorsDropped, "switchyard_mirror_dropped_total", "Shadow copies dropped at maxInFlight."),
+            (.mirrorsDropped, "switchyard_mirror_dropped_total", "Shadow copies dropped at maxInFlight or maxBufferBytes."),
             (.mirrorsSkippedBody, "switchyard_mirror_skipped_body_total", "Shadow copies skipped: body over maxBodyBytes."),
         ]
         for (c, name, help) in counters {

@@ -170,11 +170,15 @@ extension Config {
         public var kind: UpstreamKind
         /// Cap on concurrent mirrored copies sent to this upstream.
         public var maxInFlight: Int
+        /// Cap on the bytes of mirrored copies held for this upstream, unsent or unanswered.
+        public var maxBufferBytes: Int
 
-        public init(name: String, kind: UpstreamKind, maxInFlight: Int = 100) {
+        public init(name: String, kind: UpstreamKind, maxInFlight: Int = Routing.Upstream.defaultMirrorMaxInFlight,
+                    maxBufferBytes: Int = Routing.Upstream.defaultMirrorMaxBufferBytes) {
             self.name = name
             self.kind = kind
             self.maxInFlight = maxInFlight
+            self.maxBufferBytes = maxBufferBytes
         }
 
         public var blueGreen: BlueGreen? {

@@ -32,9 +32,10 @@ extension ConfigParser {
     }
 
     private func upstream(_ name: String, _ value: ConfigValue) -> Config.Upstream? {
-        guard let object = value.object(keys: ["endpoints", "maxInFlight", "blue", "green", "live", "preview", "warmup"])
+        guard let object = value.object(keys: ["endpoints", "maxInFlight", "maxBufferBytes", "blue", "green", "live", "preview", "warmup"])
         else { return nil }
-        let maxInFlight = object.int("maxInFlight", default: 100, 1...1_000_000)
+        let maxInFlight = object.int("maxInFlight", default: Routing.Upstream.defaultMirrorMaxInFlight, 1...1_000_000)
+        let maxBufferBytes = object.int("maxBufferBytes", default: Routing.Upstream.defaultMirrorMaxBufferBytes, 1...(1 << 40))
         let isBlueGreen = object.has("blue") || object.has("green")
         if object.has("endpoints") && isBlueGreen {
             object.error("has both \"endpoints\" and \"blue\"/\"green\"; use one")
@@ -48,7 +49,7 @@ extension ConfigParser {
                 object.error("needs \"endpoints\", or \"blue\" and \"green\"")
                 return nil
             }
-            return pool(endpoints).map { Config.Upstream(name: name, kind: .pool($0), maxInFlight: maxInFlight) }
+            return pool(endpoints).map { Config.Upstream(name: name, kind: .pool($0), maxInFlight: maxInFlight, maxBufferBytes: maxBufferBytes) }
         }
 
         let blue = object.required("blue").flatMap(colorPool)
@@ -65,7 +66,7 @@ extension ConfigParser {
         let warmup = object["warmup"].flatMap(self.warmup)
         guard let blue, let green, let live else { return nil }
         let bg = Config.BlueGreen(blue: blue, green: green, live: live, previewHeader: previewHeader, warmup: warmup)
-        return Config.Upstream(name: name, kind: .blueGreen(bg), maxInFlight: maxInFlight)
+        return Config.Upstream(name: name, kind: .blueGreen(bg), maxInFlight: maxInFlight, maxBufferBytes: maxBufferBytes)
     }
 
     private func colorPool(_ value: ConfigValue) -> Config.Pool? {

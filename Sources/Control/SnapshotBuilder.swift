@@ -45,6 +45,7 @@ private struct Builder {
         config.upstreams.map { upstream in
             let path = Self.upstreamsPath.key(upstream.name)
             if upstream.maxInFlight < 1 { error(path.key("maxInFlight"), "must be at least 1, got \(upstream.maxInFlight)") }
+            if upstream.maxBufferBytes < 1 { error(path.key("maxBufferBytes"), "must be at least 1, got \(upstream.maxBufferBytes)") }
             let kind: Routing.UpstreamKind
             switch upstream.kind {
             case .pool(let pool):
@@ -56,7 +57,8 @@ private struct Builder {
                     live: bg.live,
                     previewHeader: bg.previewHeader.map(lowercasedBytes)))
             }
-            return Routing.Upstream(name: upstream.name, kind: kind, mirrorMaxInFlight: upstream.maxInFlight)
+            return Routing.Upstream(name: upstream.name, kind: kind, mirrorMaxInFlight: upstream.maxInFlight,
+                                    mirrorMaxBufferBytes: upstream.maxBufferBytes)
         }
     }
 

@@ -7,12 +7,26 @@ import HTTP1
 import Reactor
 import Routing
 
-/// Per shadow upstream: how many copies this worker has in flight, and when its endpoints may
-/// be tried again after a connect failure.
+/// Per shadow upstream, this worker's share of its limits: copies in flight (`maxInFlight`) and
+/// bytes of copies held, unsent or unanswered (`maxBufferBytes`). One gate lives as long as the
+/// upstream's name, so copies started under an old snapshot are still counted after a reload
+/// changes the limits.
 final class MirrorGate {
-    let cap: Int
+    var cap: Int
+    var byteCap: Int
     var inFlight = 0
-    init(cap: Int) { self.cap = cap }
+    var bytes = 0
+
+    init(cap: Int, byteCap: Int) {
+        self.cap = cap
+        self.byteCap = byteCap
+    }
+
+    /// Whether one more copy may start: under both limits.
+    var admitsCopy: Bool { inFlight < cap && bytes < byteCap }
+
+    /// Whether `count` more bytes fit in the buffer budget.
+    func admits(bytes count: Int) -> Bool { bytes + count <= byteCap }
 }
 
 /// The copies made of one primary request.
@@ -38,7 +52,9 @@ final class MirrorFanout {
                 continue
             }
             let gate = worker.mirrorGate(upstream: m.upstream)
-            guard gate.inFlight < gate.cap else {
+            // A body of known length must fit the buffer budget whole; a chunked one is
+            // checked as it streams.
+            guard gate.admitsCopy, gate.admits(bytes: bodyMode == .length ? Int(contentLength) : 0) else {
                 worker.stats.add(.mirrorsDropped)
                 continue
             }
@@ -52,6 +68,7 @@ final class MirrorFanout {
             HeadWriter.writeRequest(view, snapshot: snapshot, decision: decision, clientIP: clientIP, secure: secure, requestID: requestID,
                                     shadow: true, hostSuffix: m.hostSuffix, into: &copy.data, pool: worker.buffers)
             gate.inFlight += 1
+            gate.bytes += copy.data.readableCount
             worker.stats.add(.mirrorsSent)
             worker.dispatchMirror(copy)
             // A copy without a body is complete once sent: the fanout need not follow it.
@@ -114,11 +131,16 @@ final class MirrorCopy {
     func appendBody(_ bytes: UnsafeRawBufferPointer) {
         guard !finished else { return }
         if bodyBytes + bytes.count > maxBodyBytes {
-            worker.stats.add(.mirrorsSkippedBody)
-            cancel()
+            cancel(counting: .mirrorsSkippedBody)
+            return
+        }
+        guard gate.admits(bytes: bytes.count) else {
+            // The shadow upstream's buffer budget is spent: this copy gives way.
+            cancel(counting: .mirrorsDropped)
             return
         }
         bodyBytes += bytes.count
+        gate.bytes += bytes.count
         data.append(bytes, pool: worker.buffers)
         connection?.markDirty()
     }
@@ -128,19 +150,22 @@ final class MirrorCopy {
         connection?.markDirty()
     }
 
-    /// The primary ended before the copy's body did: the copy cannot be completed.
-    func cancel() {
+    /// The copy cannot be completed: the primary ended before its body did (a failure), or the
+    /// body went over a limit (counted as skipped or dropped instead).
+    func cancel(counting outcome: Counter = .mirrorsFailed) {
         guard !finished else { return }
         if let c = connection { c.cancelInFlight(self) }
-        finish(ok: false)
+        finish(outcome)
     }
 
-    func finish(ok: Bool) {
+    /// Ends the copy, counted once as `outcome`: completed, failed, dropped or skipped.
+    func finish(_ outcome: Counter) {
         guard !finished else { return }
         finished = true
         connection = nil
         gate.inFlight -= 1
-        worker.stats.add(ok ? .mirrorsCompleted : .mirrorsFailed)
+        gate.bytes -= data.readableCount
+        worker.stats.add(outcome)
         data.release(to: worker.buffers)
     }
 }
@@ -403,7 +428,7 @@ final class MirrorConnection: Pollable {
         if sendIndex > 0 { sendIndex -= 1 }
         // Answered before it was wholly sent: the shadow may read the rest as a new request.
         if !c.fullySent { closing = true }
-        c.finish(ok: true)
+        c.finish(.mirrorsCompleted)
         if closing {
             // The shadow announced the close: what it had not answered it never processed.
             connectionLost(announced: true)
@@ -427,7 +452,7 @@ final class MirrorConnection: Pollable {
             // A copy never written on this connection cannot have been processed either.
             let free = announced || c.sent == 0
             if c.retried && !free {
-                c.finish(ok: false)
+                c.finish(.mirrorsFailed)
             } else {
                 if !free { c.retried = true }
                 worker.dispatchMirror(c)
@@ -440,7 +465,7 @@ final class MirrorConnection: Pollable {
         queue.removeAll()
         sendIndex = 0
         close()
-        for c in pending { c.finish(ok: false) }
+        for c in pending { c.finish(.mirrorsFailed) }
     }
 
     /// `c` is being cancelled: a partly sent copy poisons the connection.

@@ -253,11 +253,17 @@ final class Worker {
     func mirrorGate(upstream: Int) -> MirrorGate {
         if let g = gates[upstream] { return g }
         let u = snapshot.upstreams[upstream]
+        // This worker's share of the upstream's limits.
         let cap = max(1, (u.mirrorMaxInFlight + workerCount - 1) / workerCount)
+        let byteCap = max(1, (u.mirrorMaxBufferBytes + workerCount - 1) / workerCount)
         let g: MirrorGate
-        if let existing = gatesByName[u.name], existing.cap == cap { g = existing } else {
-            g = MirrorGate(cap: cap)
-            if let old = gatesByName[u.name] { g.inFlight = old.inFlight }
+        if let existing = gatesByName[u.name] {
+            // New limits apply to copies already counted, which finish against this gate.
+            existing.cap = cap
+            existing.byteCap = byteCap
+            g = existing
+        } else {
+            g = MirrorGate(cap: cap, byteCap: byteCap)
             gatesByName[u.name] = g
         }
         gates[upstream] = g
@@ -271,7 +277,7 @@ final class Worker {
     /// Queues a copy on a connection to its endpoint that can take it, opening one if none can.
     func dispatchMirror(_ c: MirrorCopy) {
         let id = c.endpoint.id
-        guard id < mirrorConns.count, !draining else { c.finish(ok: false); return }
+        guard id < mirrorConns.count, !draining else { c.finish(.mirrorsFailed); return }
         for conn in mirrorConns[id] where conn.canTake(hasBody: c.hasBody) {
             conn.enqueue(c)
             return
@@ -279,7 +285,7 @@ final class Worker {
         guard mirrorEndpointUp(c.endpoint), let addr = address(for: c.endpoint),
               let conn = MirrorConnection.connect(worker: self, endpointID: id, address: addr) else {
             mirrorEndpointFailed(id)
-            c.finish(ok: false)
+            c.finish(.mirrorsFailed)
             return
         }
         mirrorConns[id].append(conn)

@@ -66,11 +66,18 @@ public struct Upstream: Sendable, Equatable {
     public var kind: UpstreamKind
     /// Per-upstream hard cap on concurrent mirrored copies (for shadow upstreams).
     public var mirrorMaxInFlight: Int
+    /// Per-upstream cap on the bytes of mirrored copies held, unsent or unanswered.
+    public var mirrorMaxBufferBytes: Int
 
-    public init(name: String, kind: UpstreamKind, mirrorMaxInFlight: Int = 100) {
+    public static let defaultMirrorMaxInFlight = 100
+    public static let defaultMirrorMaxBufferBytes = 16 << 20
+
+    public init(name: String, kind: UpstreamKind, mirrorMaxInFlight: Int = Upstream.defaultMirrorMaxInFlight,
+                mirrorMaxBufferBytes: Int = Upstream.defaultMirrorMaxBufferBytes) {
         self.name = name
         self.kind = kind
         self.mirrorMaxInFlight = mirrorMaxInFlight
+        self.mirrorMaxBufferBytes = mirrorMaxBufferBytes
     }
 
     /// The pool that serves `color` (ignored for plain pools).

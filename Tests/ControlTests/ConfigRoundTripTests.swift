@@ -15,7 +15,7 @@ final class ConfigRoundTripTests: XCTestCase {
           "limits": { "maxConnections": 500, "maxBodyBytes": 0 },
           "timeouts": { "connectMs": 1500, "drainMs": 5000 },
           "upstreams": {
-            "shadow": { "endpoints": ["127.0.0.1:9100"], "maxInFlight": 7 },
+            "shadow": { "endpoints": ["127.0.0.1:9100"], "maxInFlight": 7, "maxBufferBytes": 65536 },
             "api-v1": { "endpoints": [ "127.0.0.1:9001", { "address": "localhost:9002", "weight": 3 } ] },
             "checkout": {
               "blue":  { "endpoints": ["127.0.0.1:9201"] },
@@ -76,6 +76,8 @@ final class ConfigRoundTripTests: XCTestCase {
         XCTAssertEqual(apiV1.endpoints.map(\.weight), [1, 3])
         XCTAssertEqual(config[upstream: "shadow"]?.maxInFlight, 7)
         XCTAssertEqual(config[upstream: "api-v1"]?.maxInFlight, 100)
+        XCTAssertEqual(config[upstream: "shadow"]?.maxBufferBytes, 65536)
+        XCTAssertEqual(config[upstream: "api-v1"]?.maxBufferBytes, 16 << 20, "16 MiB by default")
 
         let checkout = try XCTUnwrap(config[upstream: "checkout"]?.blueGreen)
         XCTAssertEqual(checkout.live, .green)
@@ -127,6 +129,7 @@ final class ConfigRoundTripTests: XCTestCase {
         XCTAssertEqual(snapshot.version, 7)
         XCTAssertEqual(snapshot.upstreams.map(\.name), ["api-v1", "api-v2", "checkout", "shadow"])
         XCTAssertEqual(snapshot.upstreams[3].mirrorMaxInFlight, 7)
+        XCTAssertEqual(snapshot.upstreams[3].mirrorMaxBufferBytes, 65536)
         guard case .pool(let apiV1) = snapshot.upstreams[0].kind else { return XCTFail("api-v1 is a pool") }
         XCTAssertEqual(apiV1.endpoints.map(\.address), ["127.0.0.1:9001", "127.0.0.1:9002"])
         XCTAssertEqual(apiV1.endpoints.map(\.weight), [1, 3])

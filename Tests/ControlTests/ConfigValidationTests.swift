@@ -201,6 +201,8 @@ final class ConfigValidationTests: XCTestCase {
                     #"upstreams.app.endpoints[0]: expected an address string or an object with "address", got the number 9001"#)
         assertError(Doc.make(upstreams: #"{ "app": { "endpoints": ["127.0.0.1:9001"], "maxInFlight": 0 } }"#),
                     "upstreams.app.maxInFlight: must be between 1 and 1000000, got 0")
+        assertError(Doc.make(upstreams: #"{ "app": { "endpoints": ["127.0.0.1:9001"], "maxBufferBytes": -1 } }"#),
+                    "upstreams.app.maxBufferBytes: must be between 1 and 1099511627776, got -1")
         assertError(Doc.make(upstreams: #"{ "a b": { "endpoints": ["127.0.0.1:9001"] } }"#),
                     #"upstreams["a b"]: invalid upstream name"#)
     }

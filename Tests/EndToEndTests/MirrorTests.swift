@@ -223,4 +223,44 @@ final class MirrorTests: EndToEndTestCase {
         let durations = try timedSequential(proxy, 50)
         XCTAssertLessThan(percentile(durations, 99), 100)
     }
+
+    func testBufferBudgetDropsCopiesASilentShadowWouldPileUp() throws {
+        let silent = try startRecordingServer(silent: true)
+        // 128 KiB over 2 workers: 64 KiB for the worker this one client lands on, room for three
+        // 16 KiB copies. maxInFlight alone (100) would let every copy through.
+        let proxy = try startMirrored(
+            shadow: silent.endpoint, mirror: #""percent": 100, "methods": ["*"]"#,
+            shadowUpstream: #"{ "endpoints": ["\#(silent.endpoint)"], "maxBufferBytes": 131072 }"#)
+        let client = try connect(proxy)
+        for i in 0..<20 {
+            let r = try client.exchange(post("/upload/\(i)", bytes: 16 << 10))
+            XCTAssertEqual(r.status, 200, "request \(i) is answered by the primary")
+            XCTAssertEqual(try r.echo().bodyBytes, 16 << 10)
+        }
+        XCTAssertTrue(silent.waitFor { $0.count >= 3 }, "copies received: \(silent.requests.count)")
+        usleep(200_000)
+        XCTAssertEqual(silent.requests.map(\.bodyBytes), [16 << 10, 16 << 10, 16 << 10], "copies held within 64 KiB")
+        // A copy with a body waits for a connection of its own: the dropped ones never opened one.
+        XCTAssertEqual(silent.server.acceptedCount, 3)
+    }
+
+    func testChunkedCopyOverTheBufferBudgetIsCutAndTheBudgetFreed() throws {
+        let shadow = try startRecordingServer()
+        // 64 KiB over 2 workers: 32 KiB for this client's worker.
+        let proxy = try startMirrored(
+            shadow: shadow.endpoint, mirror: #""percent": 100, "methods": ["*"]"#,
+            shadowUpstream: #"{ "endpoints": ["\#(shadow.endpoint)"], "maxBufferBytes": 65536 }"#)
+        let client = try connect(proxy)
+        // A chunked body's length is unknown at the start: the copy is cut as it goes over.
+        let big = try client.exchange(chunkedPost("/big", chunks: [20_000, 20_000]))
+        XCTAssertEqual(big.status, 200)
+        XCTAssertEqual(try big.echo().bodyBytes, 40_000, "the primary gets the whole body")
+        // A body that fits is copied whole, so the cut copy gave its bytes back.
+        let small = try client.exchange(chunkedPost("/small", chunks: [10_000]))
+        XCTAssertEqual(small.status, 200)
+        XCTAssertTrue(shadow.waitFor { $0.count >= 1 })
+        usleep(200_000)
+        XCTAssertEqual(shadow.requests.map(\.requestLine), ["POST /small HTTP/1.1"], "the cut copy never reached the shadow whole")
+        XCTAssertEqual(shadow.requests.first?.bodyBytes, 10_000)
+    }
 }
