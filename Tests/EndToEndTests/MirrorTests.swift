@@ -3,6 +3,7 @@
 // dead or silent shadow changes nothing for the client: not the status, not the latency, and
 // not the proxy's memory.
 import Foundation
+import Glibc
 import XCTest
 
 final class MirrorTests: EndToEndTestCase {
@@ -222,6 +223,33 @@ final class MirrorTests: EndToEndTestCase {
         // And the proxy still answers at once.
         let durations = try timedSequential(proxy, 50)
         XCTAssertLessThan(percentile(durations, 99), 100)
+    }
+
+    func testReloadedLimitsCountCopiesStartedBeforeTheReload() throws {
+        let app = try startEcho(name: "app")
+        // Copies are pipelined on one shadow connection, so they are answered 200 ms apart.
+        let shadow = try startEcho(name: "shadow", delayMs: 200)
+        func config(maxInFlight: Int) -> String {
+            routingConfig(upstreams: [("app", pool(app.endpoint)),
+                                      ("shadow", #"{ "endpoints": ["\#(shadow.endpoint)"], "maxInFlight": \#(maxInFlight) }"#)],
+                          routes: [#"{ "name": "main", "upstream": "app", "mirror": [ { "upstream": "shadow", "percent": 100 } ] }"#],
+                          workers: 1)
+        }
+        let proxy = try startProxy(json: config(maxInFlight: 2))
+        let client = try connect(proxy)
+        for i in 0..<2 { XCTAssertEqual(try client.exchange(get("/before/\(i)")).status, 200) }
+        // Two copies are in flight at the shadow when the cap is raised.
+        try Data(config(maxInFlight: 3).utf8).write(to: URL(fileURLWithPath: proxy.configPath))
+        proxy.process.send(signal: SIGHUP)
+        XCTAssertNotNil(proxy.process.waitForStderrLine(containing: "reloaded \(proxy.configPath): version 2"), proxy.process.stderr)
+        // A copy under the new limits while the old ones are still in flight.
+        XCTAssertEqual(try client.exchange(get("/during")).status, 200)
+        usleep(900_000)   // all three answered (200, 400 and 600 ms)
+        for i in 0..<3 { XCTAssertEqual(try client.exchange(get("/after/\(i)")).status, 200) }
+        usleep(700_000)   // and the shadow has taken the next three
+        // The shadow's own counter: 2 + 1 copies, then all 3 under the new cap, then this request.
+        let direct = try RawClient(port: shadow.port).exchange(get("/?delay=0"))
+        XCTAssertEqual(try direct.echo().request, 7, "copies started before the reload freed their places when they finished")
     }
 
     func testBufferBudgetDropsCopiesASilentShadowWouldPileUp() throws {
