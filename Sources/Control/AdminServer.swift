@@ -106,6 +106,14 @@ public final class AdminServer: @unchecked Sendable {
         }
         family("switchyard_active_client_connections", "gauge", "Open client connections.")
         out += "switchyard_active_client_connections \(server.total(.activeClients))\n"
+        family("switchyard_worker_connections_accepted_total", "counter", "Client connections accepted, by worker.")
+        for (i, w) in server.stats.enumerated() {
+            out += "switchyard_worker_connections_accepted_total{worker=\"\(i)\"} \(w.load(.connectionsAccepted))\n"
+        }
+        family("switchyard_worker_active_client_connections", "gauge", "Open client connections, by worker.")
+        for (i, w) in server.stats.enumerated() {
+            out += "switchyard_worker_active_client_connections{worker=\"\(i)\"} \(w.load(.activeClients))\n"
+        }
         family("switchyard_active_upstream_connections", "gauge", "Open upstream connections.")
         out += "switchyard_active_upstream_connections \(server.total(.activeUpstreams))\n"
         family("switchyard_route_requests_total", "counter", "Requests routed, by route and variant.")

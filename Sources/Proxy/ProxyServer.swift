@@ -1,5 +1,6 @@
-// Starting the workers (one event loop thread each), sharing the listening sockets among them,
-// and stopping gracefully: stop accepting, let in-flight requests finish, then exit.
+// Starting the workers (one event loop thread each, each with its own socket for every
+// listening address), and stopping gracefully: stop accepting, let in-flight requests finish,
+// then exit.
 import Dispatch
 import Glibc
 import Reactor
@@ -13,11 +14,10 @@ public final class ProxyServer: @unchecked Sendable {
     public let counters = TrafficCounters()
     private var workers: [Worker] = []
     private var threads: [LoopThread] = []
-    private var listenFds: [Int32] = []
-    /// The configured address of each open listener (as written in the config), by index.
-    private var listenerKeys: [String] = []
+    /// The open listening addresses, in config order.
+    private var groups: [ListenerGroup] = []
     /// The addresses actually bound (port 0 resolved), by listener index.
-    public private(set) var boundAddresses: [SocketAddress] = []
+    public var boundAddresses: [SocketAddress] { groups.map(\.bound) }
     private let drained = DispatchGroup()
     private let stopping = Atomic<Bool>(false)
 
@@ -29,23 +29,20 @@ public final class ProxyServer: @unchecked Sendable {
         stats = (0..<count).map { _ in WorkerStats() }
         do {
             for a in settings.listeners {
-                let fd = try openListener(a)
-                listenFds.append(fd)
-                listenerKeys.append(a.description)
-                boundAddresses.append(Sys.localAddress(fd) ?? a)
+                groups.append(try ListenerGroup.open(a, key: a.description, count: count))
             }
             for i in 0..<count {
                 let w = try Worker(index: i, workerCount: count, settings: settings, store: store, stats: stats[i],
                                    counters: counters)
-                for (li, fd) in listenFds.enumerated() {
-                    let l = Listener(worker: w, fd: fd, index: li)
+                for (li, g) in groups.enumerated() {
+                    let l = Listener(worker: w, fd: g.fds[i], index: li)
                     try l.start()
                     w.listeners.append(l)
                 }
                 workers.append(w)
             }
         } catch {
-            for fd in listenFds { Sys.close(fd) }
+            for g in groups { g.close() }
             throw error
         }
     }
@@ -91,8 +88,7 @@ public final class ProxyServer: @unchecked Sendable {
         // No worker polls the listening sockets any more: closing them now refuses new
         // connections at once instead of leaving them in the backlog until the drain ends.
         if stoppedAccepting.wait(timeout: .now() + .seconds(1)) == .success {
-            for fd in listenFds { Sys.close(fd) }
-            listenFds.removeAll()
+            closeListeners()
         }
         if drained.wait(timeout: .now() + .milliseconds(Int(settings.drainMs))) == .timedOut {
             for w in workers {
@@ -102,56 +98,50 @@ public final class ProxyServer: @unchecked Sendable {
         }
         for t in threads { t.join() }
         threads.removeAll()
-        for fd in listenFds { Sys.close(fd) }
-        listenFds.removeAll()
+        closeListeners()
+    }
+
+    private func closeListeners() {
+        for g in groups { g.close() }
+        groups.removeAll()
     }
 
     /// Opens listeners for addresses not yet served and closes those no longer wanted; existing
     /// client connections continue. Throws (changing nothing) when a new address cannot be
     /// bound. Call from one control thread at a time.
     public func setListeners(_ addresses: [SocketAddress]) throws(SystemError) {
-        let wanted = addresses.map(\.description)
-        let current = listenerKeys
-        var opened: [(key: String, fd: Int32, bound: SocketAddress)] = []
-        for (a, key) in zip(addresses, wanted) where !current.contains(key) {
+        let served = Set(groups.map(\.key))
+        var opened: [ListenerGroup] = []
+        for a in addresses where !served.contains(a.description) {
             do {
-                let fd = try openListener(a)
-                opened.append((key, fd, Sys.localAddress(fd) ?? a))
+                opened.append(try ListenerGroup.open(a, key: a.description, count: workers.count))
             } catch {
-                for o in opened { Sys.close(o.fd) }
+                for g in opened { g.close() }
                 throw error
             }
         }
-        let removed = listenerKeys.enumerated().filter { !wanted.contains($0.element) }.map { listenFds[$0.offset] }
+        let wanted = Set(addresses.map(\.description))
+        let kept = groups.filter { wanted.contains($0.key) }
+        let removed = groups.filter { !wanted.contains($0.key) }
+        let next = kept + opened
         let group = DispatchGroup()
         for w in workers {
             nonisolated(unsafe) let worker = w
-            let adds = opened.map { ($0.fd, 0) }
+            let i = w.loop.index
+            let gone = removed.map { $0.fds[i] }
+            let adds = opened.enumerated().map { (fd: $0.element.fds[i], index: kept.count + $0.offset) }
+            let renumbered = kept.enumerated().map { (fd: $0.element.fds[i], index: $0.offset) }
             group.enter()
             w.loop.execute {
-                for fd in removed { worker.removeListener(fd: fd) }
-                for (fd, _) in adds { worker.addListener(fd: fd, index: 0) }
+                for fd in gone { worker.removeListener(fd: fd) }
+                for r in renumbered { worker.renumberListener(fd: r.fd, index: r.index) }
+                for a in adds { worker.addListener(fd: a.fd, index: a.index) }
                 group.leave()
             }
         }
         group.wait()
-        for fd in removed { Sys.close(fd) }
-        var keys: [String] = []
-        var fds: [Int32] = []
-        var bound: [SocketAddress] = []
-        for (i, k) in listenerKeys.enumerated() where !removed.contains(listenFds[i]) {
-            keys.append(k)
-            fds.append(listenFds[i])
-            bound.append(boundAddresses[i])
-        }
-        for o in opened {
-            keys.append(o.key)
-            fds.append(o.fd)
-            bound.append(o.bound)
-        }
-        listenerKeys = keys
-        listenFds = fds
-        boundAddresses = bound
+        for g in removed { g.close() }
+        groups = next
     }
 
     public func total(_ c: Counter) -> UInt64 { stats.reduce(0) { $0 + $1.load(c) } }

@@ -370,6 +370,10 @@ final class Worker {
         } catch {}
     }
 
+    func renumberListener(fd: Int32, index: Int) {
+        for l in listeners where l.listenFd == fd { l.index = index }
+    }
+
     func removeListener(fd: Int32) {
         listeners.removeAll { l in
             if l.listenFd == fd { l.stop(); return true }

@@ -12,7 +12,6 @@ public enum PollEvents {
     public static let hangUp: UInt32 = 0x010
     public static let peerClosed: UInt32 = 0x2000
     public static let edge: UInt32 = 1 << 31
-    public static let exclusive: UInt32 = 1 << 28
 }
 
 /// Something registered with a loop. Subclasses override `handleEvents`. Registered once,
@@ -86,10 +85,10 @@ public final class EventLoop: @unchecked Sendable {
         try add(p, fd: fd, events: PollEvents.input | PollEvents.output | PollEvents.peerClosed | PollEvents.edge)
     }
 
-    /// Registers a listening socket shared by every loop: level-triggered input, and
-    /// EPOLLEXCLUSIVE so one connection wakes one loop.
+    /// Registers a listening socket: level-triggered input, so connections left queued after
+    /// a bounded accept burst wake the loop again.
     public func registerListener(_ p: Pollable, fd: Int32) throws(SystemError) {
-        try add(p, fd: fd, events: PollEvents.input | PollEvents.exclusive)
+        try add(p, fd: fd, events: PollEvents.input)
     }
 
     private func add(_ p: Pollable, fd: Int32, events: UInt32) throws(SystemError) {
