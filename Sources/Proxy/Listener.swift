@@ -55,9 +55,9 @@ final class Listener: Pollable {
 
 /// One configured listening address: a socket per worker, bound together with SO_REUSEPORT so
 /// the kernel spreads new connections evenly over the workers. (One socket shared by every
-/// loop with EPOLLEXCLUSIVE woke the most recent waiter: measured on 2 workers, it put 99% of 4
-/// keep-alive clients, and 72-100% of new connections under churn, on one worker; see
-/// Benchmarks/README.md.)
+/// loop with EPOLLEXCLUSIVE woke the most recent waiter, so connections arriving together
+/// landed on one worker: all 100 keep-alive clients in one run of Benchmarks/workers.sh, 39 or
+/// 40 of 40 in ListenerTests.)
 struct ListenerGroup {
     let key: String
     let bound: SocketAddress

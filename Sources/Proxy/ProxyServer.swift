@@ -14,7 +14,7 @@ public final class ProxyServer: @unchecked Sendable {
     public let counters = TrafficCounters()
     private var workers: [Worker] = []
     private var threads: [LoopThread] = []
-    /// The open listening addresses, in config order.
+    /// The open listening addresses: config order at start, addresses added by a reload last.
     private var groups: [ListenerGroup] = []
     /// The addresses actually bound (port 0 resolved), by listener index.
     public var boundAddresses: [SocketAddress] { groups.map(\.bound) }
