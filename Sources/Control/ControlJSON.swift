@@ -126,9 +126,12 @@ extension ControlValue {
     static func format(_ d: Double) -> String {
         guard d.isFinite else { return "null" }
         if d == d.rounded() && abs(d) < 1e15 { return String(Int(d)) }
+        // Three decimals at most; a value that rounds to a whole number loses its point too
+        // (1.0004 is "1", never "1.", which is not JSON).
         var text = String(format: "%.3f", d)
         while text.hasSuffix("0") { text.removeLast() }
-        return text
+        if text.hasSuffix(".") { text.removeLast() }
+        return text == "-0" ? "0" : text
     }
 
     private static func quote(_ s: String, into out: inout String) {

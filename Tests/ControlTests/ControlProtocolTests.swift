@@ -35,6 +35,16 @@ final class ControlProtocolTests: XCTestCase {
         XCTAssertEqual(ControlValue(json: v.json), v)
     }
 
+    func testNumbersAreAlwaysValidJSON() {
+        // Warm-up latencies are measured doubles: some round to whole numbers at 3 decimals.
+        let cases: [(Double, String)] = [(1.0004, "1"), (0.702, "0.702"), (2.5, "2.5"), (-0.0004, "0"),
+                                         (3, "3"), (12.3456, "12.346"), (0.0005, "0.001"), (.nan, "null")]
+        for (d, text) in cases {
+            XCTAssertEqual(ControlValue.double(d).json, text, "\(d)")
+            if d.isFinite { XCTAssertEqual(ControlValue(json: #"{"n":"# + text + "}")?["n"]?.double, Double(text), text) }
+        }
+    }
+
     func testRepliesRenderAsTablesForPeople() {
         let reply: ControlValue = [
             "ok": true, "version": 3,
