@@ -60,9 +60,10 @@ final class ControlFlipLoadTests: EndToEndTestCase {
         let counts = tally.counts
         XCTAssertEqual(Set(counts.keys), ["blue", "green"], "only blue or green and no failures: \(counts)")
         XCTAssertGreaterThan(counts.values.reduce(0, +), 200)
-        let p99 = percentile(effectMs, 99)
-        print("flip effect (reply to first response on the new color), debug build: p50 \(percentile(effectMs, 50)) ms, p99 \(p99) ms")
-        XCTAssertLessThan(p99, 20, "generous for a debug build under test load; Benchmarks/flip.py holds the 1 ms bar")
+        // How fast a flip takes effect is a benchmark (Benchmarks/flip.py, release build), not a
+        // test: of 60 samples in a debug build on a busy CI machine, the slowest is whatever the
+        // scheduler did. That it takes effect for the very next request is checked above.
+        print("flip effect (reply to first response on the new color), debug build: p50 \(percentile(effectMs, 50)) ms, p99 \(percentile(effectMs, 99)) ms")
     }
 }
 
