@@ -417,12 +417,30 @@ final class UpstreamConnection: Pollable {
         inBuf.release(to: worker.buffers)
     }
 
-    /// Moves body bytes upstream -> pipe -> client until one side would block or the body is
-    /// done. Runs on upstream readability and client writability.
+    /// Bytes one turn of splicing may move to the client before other connections get theirs.
+    static let spliceTurnBytes = 256 * 1024
+    private var resumeQueued = false
+
+    override func resume() {
+        resumeQueued = false
+        pumpSplice()
+    }
+
+    /// Moves body bytes upstream -> pipe -> client until one side would block, the body is done
+    /// or this turn's share is spent (then it goes on after the loop's next round of events).
+    /// Runs on upstream readability and client writability.
     func pumpSplice() {
         guard let p = pipe, let c = client, c.fd >= 0, state == .active else { return }
         var progressed = true
+        var moved = 0
         while progressed {
+            if moved >= UpstreamConnection.spliceTurnBytes {
+                if !resumeQueued {
+                    resumeQueued = true
+                    loop.resumeSoon(self)
+                }
+                break
+            }
             progressed = false
             if canRead && bodyRemaining > 0 && pipeCount < UpstreamConnection.pipeCapacity {
                 let want = Int(min(bodyRemaining, Int64(UpstreamConnection.pipeCapacity - pipeCount)))
@@ -452,6 +470,7 @@ final class UpstreamConnection: Pollable {
                 case .wouldBlock: c.canWrite = false
                 case .done(let n):
                     pipeCount -= n
+                    moved += n
                     progressed = n > 0 || progressed
                 }
             }

@@ -30,6 +30,11 @@ open class Pollable {
     /// Called by the timer wheel when `deadline` has passed.
     open func timerFired(now: UInt64) {}
 
+    /// Called after the next round of events when `EventLoop.resumeSoon` asked for it: work a
+    /// handler stopped short (its budget spent) while more was ready. Edge-triggered readiness
+    /// brings no new event for bytes already waiting.
+    open func resume() {}
+
     /// Milliseconds (monotonic) after which `timerFired` runs; 0 = no timer.
     public var deadline: UInt64 = 0
     var scheduledTick: UInt64 = 0
@@ -194,6 +199,20 @@ public final class EventLoop: @unchecked Sendable {
         for w in work { w() }
     }
 
+    // Pollables to resume after the next round of events (see `Pollable.resume`).
+    private var resumable: [Pollable] = []
+    private var resuming: [Pollable] = []
+
+    /// Calls `p.resume()` after the events that are ready now, so one busy connection takes
+    /// turns with the others instead of running until it would block. Call on the loop's thread.
+    public func resumeSoon(_ p: Pollable) { resumable.append(p) }
+
+    private func resumeWaiting() {
+        swap(&resumable, &resuming)
+        for p in resuming where p.fd >= 0 { p.resume() }
+        resuming.removeAll(keepingCapacity: true)
+    }
+
     /// Runs after each batch of events: work deferred so that one batch's output to the same
     /// peer leaves in one write (shadow copies).
     public var afterEvents: (() -> Void)?
@@ -205,7 +224,7 @@ public final class EventLoop: @unchecked Sendable {
     /// housekeeping such as snapshot refresh or drain checks).
     public func run() {
         while !stopped {
-            let timeout: Int32 = timerEntries > 0 ? Int32(EventLoop.tickMs) : -1
+            let timeout: Int32 = !resumable.isEmpty ? 0 : timerEntries > 0 ? Int32(EventLoop.tickMs) : -1
             let n = sy_epoll_wait(epfd, events, Int32(maxEvents), timeout)
             now = Sys.monotonicMs()
             if n > 0 {
@@ -222,6 +241,7 @@ public final class EventLoop: @unchecked Sendable {
                 }
             }
             if timerEntries > 0 { advanceTimers() }
+            if !resumable.isEmpty { resumeWaiting() }
             if let after = afterEvents { after() }
         }
     }
