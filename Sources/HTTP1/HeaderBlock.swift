@@ -20,6 +20,17 @@ struct HeaderSummary {
     var hasUpgrade = false
     var expectContinue = false
     var expectOther = false
+
+    /// Transfer-Encoding that requests and responses both refuse (RFC 9112 6.1, 6.3): framing
+    /// another hop could read another way. Each parser answers with its own status.
+    func transferEncodingFault(http10: Bool) -> StaticString? {
+        guard hasTransferEncoding else { return nil }
+        if http10 { return "Transfer-Encoding in an HTTP/1.0 message" }
+        if contentLength >= 0 { return "both Transfer-Encoding and Content-Length" }
+        if !lastCodingIsChunked { return "chunked is not the final transfer coding" }
+        if chunkedCount > 1 { return "chunked applied more than once" }
+        return nil
+    }
 }
 
 /// Parses field lines from `start` through the empty line that ends the head at `end`. The head

@@ -97,11 +97,8 @@ private func parseRequestHead(_ bytes: UnsafeRawBufferPointer, start: Int, end: 
     }
 
     // Framing (RFC 9112 6.1, 6.3): anything a downstream server could read another way is refused.
+    if let fault = summary.transferEncodingFault(http10: head.version == .http10) { return .fatal(fault) }
     if summary.hasTransferEncoding {
-        if head.version == .http10 { return .fatal("Transfer-Encoding in HTTP/1.0 request") }
-        if summary.contentLength >= 0 { return .fatal("both Transfer-Encoding and Content-Length") }
-        if !summary.lastCodingIsChunked { return .fatal("chunked is not the final transfer coding") }
-        if summary.chunkedCount > 1 { return .fatal("chunked applied more than once") }
         if summary.hasOtherCoding { return .fatal("unsupported transfer coding", 501) }
         head.framing = .chunked
     } else if summary.contentLength > 0 {

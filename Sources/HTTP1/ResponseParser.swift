@@ -89,13 +89,8 @@ private func parseResponseHead(_ bytes: UnsafeRawBufferPointer, end: Int, method
         return error
     }
 
-    if summary.hasTransferEncoding {
-        if head.version == .http10 { return .upstream("Transfer-Encoding in HTTP/1.0 response") }
-        if summary.contentLength >= 0 { return .upstream("both Transfer-Encoding and Content-Length") }
-        // Other codings before chunked are relayed untouched with the body; only the framing matters.
-        if !summary.lastCodingIsChunked { return .upstream("chunked is not the final transfer coding") }
-        if summary.chunkedCount > 1 { return .upstream("chunked applied more than once") }
-    }
+    // Other codings before chunked are relayed untouched with the body; only the framing matters.
+    if let fault = summary.transferEncodingFault(http10: head.version == .http10) { return .upstream(fault) }
 
     let status = head.status
     if status == 101 && !summary.hasUpgrade { return .upstream("101 without Upgrade") }
