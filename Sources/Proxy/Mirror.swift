@@ -22,8 +22,8 @@ final class MirrorGate {
         self.byteCap = byteCap
     }
 
-    /// Whether one more copy may start: under both limits.
-    var admitsCopy: Bool { inFlight < cap && bytes < byteCap }
+    /// Whether one more copy may start, with `bodyBytes` of body known up front.
+    func admitsCopy(bodyBytes: Int) -> Bool { inFlight < cap && admits(bytes: bodyBytes) }
 
     /// Whether `count` more bytes fit in the buffer budget.
     func admits(bytes count: Int) -> Bool { bytes + count <= byteCap }
@@ -54,7 +54,7 @@ final class MirrorFanout {
             let gate = worker.mirrorGate(upstream: m.upstream)
             // A body of known length must fit the buffer budget whole; a chunked one is
             // checked as it streams.
-            guard gate.admitsCopy, gate.admits(bytes: bodyMode == .length ? Int(contentLength) : 0) else {
+            guard gate.admitsCopy(bodyBytes: bodyMode == .length ? Int(contentLength) : 0) else {
                 worker.stats.add(.mirrorsDropped)
                 continue
             }
