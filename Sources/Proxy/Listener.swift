@@ -16,11 +16,17 @@ final class Listener: Pollable {
         super.init(loop: worker.loop)
     }
 
+    private var stopped = false
+    /// How long accepting rests when the process or system is out of descriptors (or memory).
+    static let pauseMs: UInt64 = 100
+
     func start() throws(SystemError) {
         try loop.registerListener(self, fd: listenFd)
     }
 
     func stop() {
+        stopped = true
+        loop.clearDeadline(self)
         loop.unregister(self)
     }
 
@@ -29,7 +35,7 @@ final class Listener: Pollable {
         for _ in 0..<64 {
             let fd: Int32?
             do { fd = try Sys.accept(listenFd) } catch {
-                // EMFILE/ENFILE and friends: the connection stays queued; try on the next wake.
+                pauseIfExhausted(error)
                 return
             }
             guard let cfd = fd else { return }
@@ -50,6 +56,25 @@ final class Listener: Pollable {
             worker.add(c)
             c.start()
         }
+    }
+
+    /// Out of descriptors (EMFILE, ENFILE) or kernel memory, the connection stays queued and the
+    /// level-triggered listener would wake the loop again at once: a core spent on failing
+    /// accepts. Accepting rests instead, and a timer resumes it (nginx does the same).
+    private func pauseIfExhausted(_ error: SystemError) {
+        switch error.errno {
+        case EMFILE, ENFILE, ENOBUFS, ENOMEM:
+            worker.stats.add(.acceptPauses)
+            loop.unregister(self)
+            loop.setDeadline(self, afterMs: Listener.pauseMs)
+        default:
+            break
+        }
+    }
+
+    override func timerFired(now: UInt64) {
+        guard !stopped, fd < 0 else { return }
+        try? loop.registerListener(self, fd: listenFd)
     }
 }
 

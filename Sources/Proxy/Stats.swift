@@ -6,7 +6,7 @@ public enum Counter: Int, CaseIterable, Sendable {
     case connectionsAccepted, connectionsRejected, requests, responses2xx, responses3xx, responses4xx,
          responses5xx, upstreamConnects, upstreamConnectFailures, upstreamRetries, upstreamTimeouts,
          clientTimeouts, noRoute, mirrorsSent, mirrorsDropped, mirrorsSkippedBody, mirrorsFailed,
-         mirrorsCompleted, activeClients, activeUpstreams
+         mirrorsCompleted, activeClients, activeUpstreams, acceptPauses
 }
 
 public final class WorkerStats: @unchecked Sendable {

@@ -19,6 +19,10 @@ public enum PollEvents {
 open class Pollable {
     public internal(set) var fd: Int32 = -1
     public unowned(unsafe) var loop: EventLoop
+    /// Set at each registration and carried in the epoll data next to the fd: an event queued for
+    /// a descriptor that was closed and reused within the same batch names an older generation
+    /// and is dropped instead of reaching the new owner.
+    public internal(set) var generation: UInt32 = 0
 
     public init(loop: EventLoop) {
         self.loop = loop
@@ -50,6 +54,13 @@ public final class EventLoop: @unchecked Sendable {
     private let mailbox = Mutex<[@Sendable () -> Void]>([])
     private let pendingWake = Atomic<Bool>(false)
     private var stopped = false
+    private var nextGeneration: UInt32 = 0
+    /// Events dropped because their descriptor was closed (and maybe reused) in the same batch.
+    public private(set) var staleEvents = 0
+#if DEBUG
+    /// The thread that runs this loop; loop-owned objects are touched only from it.
+    private var owner: pthread_t?
+#endif
 
     /// Milliseconds (monotonic), refreshed once per loop iteration.
     public private(set) var now: UInt64
@@ -63,14 +74,18 @@ public final class EventLoop: @unchecked Sendable {
     private var timerEntries = 0
     private var spare: [Pollable] = []
 
-    public init(index: Int) throws(SystemError) {
+    /// The monotonic clock in milliseconds; tests pass their own to move time.
+    private let clock: @Sendable () -> UInt64
+
+    public init(index: Int, clock: @escaping @Sendable () -> UInt64 = { Sys.monotonicMs() }) throws(SystemError) {
         self.index = index
+        self.clock = clock
         epfd = sy_epoll_create()
         if epfd < 0 { throw SystemError("epoll_create1", sy_errno()) }
         wakeFd = sy_eventfd()
         if wakeFd < 0 { throw SystemError("eventfd", sy_errno()) }
         events = .allocate(capacity: maxEvents)
-        now = Sys.monotonicMs()
+        now = clock()
         currentTick = now / EventLoop.tickMs
         slots = Array(repeating: [], count: EventLoop.slotCount)
         if sy_epoll_add(epfd, wakeFd, PollEvents.input | PollEvents.edge, UInt64(UInt32(bitPattern: wakeFd))) != 0 {
@@ -97,13 +112,17 @@ public final class EventLoop: @unchecked Sendable {
     }
 
     private func add(_ p: Pollable, fd: Int32, events: UInt32) throws(SystemError) {
+        assertOnLoop()
         p.fd = fd
+        nextGeneration &+= 1
+        if nextGeneration == 0 { nextGeneration = 1 }
+        p.generation = nextGeneration
         let i = Int(fd)
         if i >= handlers.count {
             handlers.append(contentsOf: repeatElement(nil, count: max(i + 1 - handlers.count, handlers.count)))
         }
         handlers[i] = p
-        if sy_epoll_add(epfd, fd, events, UInt64(UInt32(bitPattern: fd))) != 0 {
+        if sy_epoll_add(epfd, fd, events, UInt64(UInt32(bitPattern: fd)) | UInt64(p.generation) << 32) != 0 {
             handlers[i] = nil
             p.fd = -1
             throw SystemError("epoll_ctl", sy_errno())
@@ -112,6 +131,7 @@ public final class EventLoop: @unchecked Sendable {
 
     /// Stops watching a descriptor without closing it (a listener other loops still share).
     public func unregister(_ p: Pollable) {
+        assertOnLoop()
         let fd = p.fd
         guard fd >= 0 else { return }
         _ = sy_epoll_del(epfd, fd)
@@ -121,6 +141,7 @@ public final class EventLoop: @unchecked Sendable {
 
     /// Unregisters and closes the descriptor. The object stays alive while others hold it.
     public func close(_ p: Pollable) {
+        assertOnLoop()
         let fd = p.fd
         guard fd >= 0 else { return }
         p.fd = -1
@@ -135,6 +156,7 @@ public final class EventLoop: @unchecked Sendable {
     /// re-examined when it fires.
     @inline(__always)
     public func setDeadline(_ p: Pollable, afterMs ms: UInt64) {
+        assertOnLoop()
         let d = now + ms
         p.deadline = d
         let tick = d / EventLoop.tickMs + 1
@@ -153,27 +175,49 @@ public final class EventLoop: @unchecked Sendable {
 
     private func advanceTimers() {
         let nowTick = now / EventLoop.tickMs
-        var steps = 0
-        while currentTick < nowTick && steps < EventLoop.slotCount {
+        if nowTick - currentTick >= UInt64(EventLoop.slotCount) {
+            // The loop was held longer than the wheel's horizon: every slot is due. Walking
+            // tick by tick would visit each slot once but leave entries whose tick lies behind
+            // the jump, never to be visited again.
+            sweepAll(nowTick: nowTick)
+            return
+        }
+        while currentTick < nowTick {
             currentTick += 1
-            steps += 1
             let idx = Int(currentTick % UInt64(EventLoop.slotCount))
             if slots[idx].isEmpty { continue }
             swap(&spare, &slots[idx])
             timerEntries -= spare.count
-            for p in spare where p.scheduledTick == currentTick {
-                p.scheduledTick = 0
-                if p.deadline == 0 { continue }
-                if p.deadline <= now {
-                    p.deadline = 0
-                    p.timerFired(now: now)
-                } else {
-                    insert(p, tick: p.deadline / EventLoop.tickMs + 1)
-                }
-            }
+            for p in spare where p.scheduledTick == currentTick { expire(p) }
             spare.removeAll(keepingCapacity: true)
         }
-        if currentTick < nowTick { currentTick = nowTick }
+    }
+
+    private func sweepAll(nowTick: UInt64) {
+        var due: [Pollable] = []
+        for idx in slots.indices where !slots[idx].isEmpty {
+            for p in slots[idx] where p.scheduledTick != 0 && p.scheduledTick <= nowTick {
+                p.scheduledTick = 0   // marks it collected: a second entry of it is skipped
+                due.append(p)
+            }
+            // Entries not yet due stay: their tick lies ahead of the new position.
+            slots[idx].removeAll { $0.scheduledTick == 0 }
+        }
+        timerEntries = slots.reduce(0) { $0 + $1.count }
+        currentTick = nowTick
+        for p in due { expire(p) }
+    }
+
+    @inline(__always)
+    private func expire(_ p: Pollable) {
+        p.scheduledTick = 0
+        if p.deadline == 0 { return }
+        if p.deadline <= now {
+            p.deadline = 0
+            p.timerFired(now: now)
+        } else {
+            insert(p, tick: p.deadline / EventLoop.tickMs + 1)
+        }
     }
 
     // MARK: cross-thread work
@@ -205,7 +249,10 @@ public final class EventLoop: @unchecked Sendable {
 
     /// Calls `p.resume()` after the events that are ready now, so one busy connection takes
     /// turns with the others instead of running until it would block. Call on the loop's thread.
-    public func resumeSoon(_ p: Pollable) { resumable.append(p) }
+    public func resumeSoon(_ p: Pollable) {
+        assertOnLoop()
+        resumable.append(p)
+    }
 
     private func resumeWaiting() {
         swap(&resumable, &resuming)
@@ -217,16 +264,31 @@ public final class EventLoop: @unchecked Sendable {
     /// peer leaves in one write (shadow copies).
     public var afterEvents: (() -> Void)?
 
+    /// Traps in debug builds when called off the loop's thread (before `run()` starts, the
+    /// thread that builds the loop may set it up).
+    @inline(__always)
+    public func assertOnLoop() {
+#if DEBUG
+        if let o = owner { precondition(pthread_equal(o, pthread_self()) != 0, "event loop object touched off its loop's thread") }
+#endif
+    }
+
     /// Ends `run()` after the current iteration. Call on the loop's thread.
     public func stop() { stopped = true }
 
     /// Runs until `stop()`. `onIteration` runs after each batch of events (for per-loop
     /// housekeeping such as snapshot refresh or drain checks).
     public func run() {
+#if DEBUG
+        owner = pthread_self()
+#endif
         while !stopped {
             let timeout: Int32 = !resumable.isEmpty ? 0 : timerEntries > 0 ? Int32(EventLoop.tickMs) : -1
             let n = sy_epoll_wait(epfd, events, Int32(maxEvents), timeout)
-            now = Sys.monotonicMs()
+            now = clock()
+            // With no timer pending the loop may have slept for minutes: the wheel's position
+            // follows the clock, so deadlines set in this batch land ahead of it, not behind.
+            if timerEntries == 0 { currentTick = now / EventLoop.tickMs }
             if n > 0 {
                 for i in 0..<Int(n) {
                     let ev = events[i]
@@ -236,7 +298,11 @@ public final class EventLoop: @unchecked Sendable {
                         continue
                     }
                     if fd < handlers.count, let h = handlers[fd] {
-                        h.handleEvents(ev.events)
+                        if h.generation == UInt32(truncatingIfNeeded: ev.data >> 32) {
+                            h.handleEvents(ev.events)
+                        } else {
+                            staleEvents += 1
+                        }
                     }
                 }
             }
