@@ -450,7 +450,12 @@ final class UpstreamConnection: Pollable {
                     return
                 }
                 switch r {
-                case .wouldBlock: canRead = false
+                case .wouldBlock:
+                    // A pipe fills by its 16 buffers, not by bytes: a body sent in small segments
+                    // fills it with a few KiB, and then "would block" says nothing about the
+                    // socket. Only with the pipe empty does it mean the socket is drained (taken
+                    // for drained while megabytes waited, the body stalled until the idle timeout).
+                    if pipeCount == 0 { canRead = false }
                 case .done(0):
                     spliceFailed(c)   // the upstream closed before the body was complete
                     return

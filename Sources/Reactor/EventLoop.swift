@@ -40,8 +40,12 @@ open class Pollable {
     open func resume() {}
 
     /// Milliseconds (monotonic) after which `timerFired` runs; 0 = no timer.
-    public var deadline: UInt64 = 0
+    public internal(set) var deadline: UInt64 = 0
+    /// Where the timer wheel holds it: the tick, the slot (-1 = not on the wheel) and the index
+    /// in that slot.
     var scheduledTick: UInt64 = 0
+    var wheelSlot = -1
+    var wheelIndex = 0
 }
 
 public final class EventLoop: @unchecked Sendable {
@@ -145,14 +149,14 @@ public final class EventLoop: @unchecked Sendable {
         let fd = p.fd
         guard fd >= 0 else { return }
         p.fd = -1
-        p.deadline = 0
+        clearDeadline(p)
         if Int(fd) < handlers.count { handlers[Int(fd)] = nil }
         Sys.close(fd)   // closing removes it from the epoll set
     }
 
     // MARK: timers
 
-    /// Sets (or moves) `p`'s deadline. Later deadlines cost an assignment; the wheel entry is
+    /// Sets (or moves) `p`'s deadline. A later deadline costs an assignment: the wheel entry is
     /// re-examined when it fires.
     @inline(__always)
     public func setDeadline(_ p: Pollable, afterMs ms: UInt64) {
@@ -160,17 +164,41 @@ public final class EventLoop: @unchecked Sendable {
         let d = now + ms
         p.deadline = d
         let tick = d / EventLoop.tickMs + 1
-        if p.scheduledTick == 0 || tick < p.scheduledTick { insert(p, tick: tick) }
+        if p.wheelSlot < 0 || tick < p.scheduledTick { place(p, tick: tick) }
     }
 
+    /// Clears the deadline and takes `p` off the wheel, so the wheel holds no reference to an
+    /// object whose connection is over (at 12k connections a second and a 60 s idle timeout,
+    /// closed connections kept alive by the wheel were 150 MB).
     @inline(__always)
-    public func clearDeadline(_ p: Pollable) { p.deadline = 0 }
+    public func clearDeadline(_ p: Pollable) {
+        p.deadline = 0
+        if p.wheelSlot >= 0 { unplace(p) }
+    }
 
-    private func insert(_ p: Pollable, tick: UInt64) {
+    private func place(_ p: Pollable, tick: UInt64) {
+        if p.wheelSlot >= 0 { unplace(p) }
         let t = min(max(tick, currentTick + 1), currentTick + UInt64(EventLoop.slotCount) - 1)
+        let slot = Int(t % UInt64(EventLoop.slotCount))
         p.scheduledTick = t
-        slots[Int(t % UInt64(EventLoop.slotCount))].append(p)
+        p.wheelSlot = slot
+        p.wheelIndex = slots[slot].count
+        slots[slot].append(p)
         timerEntries += 1
+    }
+
+    /// O(1): the last entry of the slot takes `p`'s place.
+    private func unplace(_ p: Pollable) {
+        let slot = p.wheelSlot
+        let i = p.wheelIndex
+        let last = slots[slot].removeLast()
+        if i < slots[slot].count {
+            slots[slot][i] = last
+            last.wheelIndex = i
+        }
+        p.wheelSlot = -1
+        p.scheduledTick = 0
+        timerEntries -= 1
     }
 
     private func advanceTimers() {
@@ -187,36 +215,42 @@ public final class EventLoop: @unchecked Sendable {
             let idx = Int(currentTick % UInt64(EventLoop.slotCount))
             if slots[idx].isEmpty { continue }
             swap(&spare, &slots[idx])
-            timerEntries -= spare.count
-            for p in spare where p.scheduledTick == currentTick { expire(p) }
+            takeOff(spare)
+            for p in spare { expire(p) }
             spare.removeAll(keepingCapacity: true)
         }
     }
 
-    private func sweepAll(nowTick: UInt64) {
-        var due: [Pollable] = []
-        for idx in slots.indices where !slots[idx].isEmpty {
-            for p in slots[idx] where p.scheduledTick != 0 && p.scheduledTick <= nowTick {
-                p.scheduledTick = 0   // marks it collected: a second entry of it is skipped
-                due.append(p)
-            }
-            // Entries not yet due stay: their tick lies ahead of the new position.
-            slots[idx].removeAll { $0.scheduledTick == 0 }
+    /// Marks entries moved out of their slot as off the wheel (before any handler runs, so a
+    /// handler that clears another's deadline finds it already off).
+    private func takeOff(_ entries: [Pollable]) {
+        timerEntries -= entries.count
+        for p in entries {
+            p.wheelSlot = -1
         }
-        timerEntries = slots.reduce(0) { $0 + $1.count }
+    }
+
+    private func sweepAll(nowTick: UInt64) {
+        var all: [Pollable] = []
+        for idx in slots.indices where !slots[idx].isEmpty {
+            all += slots[idx]
+            slots[idx].removeAll()
+        }
+        takeOff(all)
         currentTick = nowTick
-        for p in due { expire(p) }
+        for p in all { expire(p) }
     }
 
     @inline(__always)
     private func expire(_ p: Pollable) {
         p.scheduledTick = 0
-        if p.deadline == 0 { return }
+        // Off the wheel already: moved or placed again by a handler that ran before this one.
+        if p.wheelSlot >= 0 || p.deadline == 0 { return }
         if p.deadline <= now {
             p.deadline = 0
             p.timerFired(now: now)
         } else {
-            insert(p, tick: p.deadline / EventLoop.tickMs + 1)
+            place(p, tick: p.deadline / EventLoop.tickMs + 1)
         }
     }
 

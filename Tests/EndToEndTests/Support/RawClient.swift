@@ -158,6 +158,13 @@ final class RawClient {
         return Array(take(buffered))
     }
 
+    /// Drops the bytes already buffered (read past a head); returns how many there were.
+    func dropBuffered() -> Int {
+        let n = buffered
+        start += n
+        return n
+    }
+
     /// Reads exactly `count` raw bytes.
     func read(count: Int) throws -> [UInt8] {
         var out: [UInt8] = []
