@@ -1,134 +1,137 @@
 // The admin listener (loopback by default): /metrics in Prometheus text format, /healthz and
-// /readyz. Served by one background thread with blocking sockets, off the data path.
-import Foundation
+// /readyz. It runs its own event loop on its own thread with non-blocking sockets, so a probe is
+// answered while other admin clients sit idle or read slowly. (The blocking server it replaces
+// served one connection at a time with 2 s timeouts: /healthz took ~5 s behind three idle
+// connections, long enough for an orchestrator to restart the pod.)
 import Glibc
+import HTTP1
 import Proxy
 import Reactor
-import Routing
 
 public final class AdminServer: @unchecked Sendable {
-    private let server: ProxyServer
-    private let registry: EndpointRegistry
-    private let listenFd: Int32
+    public struct Limits: Sendable {
+        /// Open admin connections; at the cap a new one closes the one idle the longest.
+        public var maxConnections = 64
+        /// A request head must be complete this long after its first byte (or after the accept,
+        /// for a connection's first request).
+        public var headerMs: UInt64 = 10_000
+        /// A kept-alive connection with no request, or a response its client does not read, is
+        /// closed after this long.
+        public var idleMs: UInt64 = 60_000
+
+        public init() {}
+    }
+
     public let address: SocketAddress
-    private let ready: @Sendable () -> Bool
+    let limits: Limits
+    let httpLimits = HTTPLimits(maxHeadBytes: 8192, maxHeaders: 100, maxURIBytes: 4096)
+    let loop: EventLoop
+    private let server: ProxyServer
+    private let metrics: AdminMetrics
+    private let acceptor: AdminAcceptor
+    /// Loop thread only.
+    private var connections: [AdminConnection] = []
 
     /// Binds now (so a bad address is a start-up error); serves after `start()`.
     public init(address: SocketAddress, server: ProxyServer, registry: EndpointRegistry,
-                ready: @escaping @Sendable () -> Bool = { true }) throws(SystemError) {
+                limits: Limits = Limits()) throws(SystemError) {
         self.server = server
-        self.registry = registry
-        self.ready = ready
-        let fd = try Sys.blockingListener(address, backlog: 64)
-        listenFd = fd
+        self.limits = limits
+        metrics = AdminMetrics(server: server, registry: registry)
+        loop = try EventLoop(index: 0)
+        let fd = try Sys.socket(family: address.family)
+        Sys.setReuse(fd, port: false)
+        do {
+            try Sys.bind(fd, address)
+            try Sys.listen(fd, backlog: 128)
+        } catch {
+            Sys.close(fd)
+            throw error
+        }
         self.address = Sys.localAddress(fd) ?? address
+        acceptor = AdminAcceptor(loop: loop, listenFd: fd)
+        acceptor.server = self
+        do { try loop.registerListener(acceptor, fd: fd) } catch {
+            Sys.close(fd)
+            throw error
+        }
     }
 
+    /// Starts the loop's thread (it inherits the caller's blocked signals). The thread keeps
+    /// the server alive for the life of the process.
     public func start() {
-        let t = Thread { [self] in self.acceptLoop() }
-        t.name = "switchyard-admin"
-        t.start()
+        _ = LoopThread.start { [self] in loop.run() }
     }
 
-    private func acceptLoop() {
-        while let c = Sys.acceptBlocking(listenFd) {
-            var tv = timeval(tv_sec: 2, tv_usec: 0)
-            setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-            setsockopt(c, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-            serve(c)
-            Glibc.close(c)
+    // MARK: connections (loop thread)
+
+    func admit(_ fd: Int32) {
+        if connections.count >= limits.maxConnections { evict() }
+        let c = AdminConnection(server: self)
+        do { try loop.register(c, fd: fd) } catch {
+            Sys.close(fd)
+            return
         }
+        connections.append(c)
+        c.start()
     }
 
-    private func serve(_ fd: Int32) {
-        var buf = [UInt8](repeating: 0, count: 8192)
-        var used = 0
-        while used < buf.count {
-            let n = buf.withUnsafeMutableBytes { Glibc.recv(fd, $0.baseAddress! + used, $0.count - used, 0) }
-            if n <= 0 { return }
-            used += n
-            if buf[0..<used].firstRange(of: [13, 10, 13, 10]) != nil || buf[0..<used].firstRange(of: [10, 10]) != nil { break }
+    /// Closes the connection idle the longest; with none idle, the least recently active (a
+    /// client still trickling a head, or not reading its answer).
+    private func evict() {
+        var victim: AdminConnection?
+        for c in connections {
+            guard let v = victim else { victim = c; continue }
+            if (c.isIdle && !v.isIdle) || (c.isIdle == v.isIdle && c.lastActive < v.lastActive) { victim = c }
         }
-        let line = String(decoding: buf[0..<used].prefix { $0 != 13 && $0 != 10 }, as: UTF8.self)
-        let parts = line.split(separator: " ")
-        guard parts.count == 3 else { return respond(fd, 400, "text/plain", "bad request\n") }
-        let path = parts[1].split(separator: "?").first.map(String.init) ?? "/"
-        guard parts[0] == "GET" || parts[0] == "HEAD" else { return respond(fd, 405, "text/plain", "GET only\n") }
-        switch path {
-        case "/metrics": respond(fd, 200, "text/plain; version=0.0.4", metrics())
-        case "/healthz": respond(fd, 200, "text/plain", "ok\n")
-        case "/readyz":
-            if ready() { respond(fd, 200, "text/plain", "ready\n") } else { respond(fd, 503, "text/plain", "draining\n") }
-        default: respond(fd, 404, "text/plain", "not found: /metrics, /healthz, /readyz\n")
-        }
+        victim?.finish()
     }
 
-    private func respond(_ fd: Int32, _ status: Int, _ type: String, _ body: String) {
-        let reason = status == 200 ? "OK" : status == 404 ? "Not Found" : status == 503 ? "Service Unavailable" : "Bad Request"
-        let bytes = Array("HTTP/1.1 \(status) \(reason)\r\nContent-Type: \(type)\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n\(body)".utf8)
-        var off = 0
-        while off < bytes.count {
-            let n = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress! + off, bytes.count - off, Int32(MSG_NOSIGNAL)) }
-            if n <= 0 { return }
-            off += n
-        }
+    func remove(_ c: AdminConnection) {
+        if let i = connections.firstIndex(where: { $0 === c }) { connections.remove(at: i) }
     }
 
-    /// Prometheus exposition of every counter.
-    func metrics() -> String {
-        var out = ""
-        func family(_ name: String, _ type: String, _ help: String) {
-            out += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n"
+    // MARK: endpoints
+
+    /// The answer to one parsed request. `path` is the target up to its query.
+    func answer(method: Method, path: UnsafeRawBufferPointer) -> AdminAnswer {
+        guard method == .get || method == .head else { return AdminAnswer(status: 405, body: "GET only\n") }
+        if path.elementsEqual("/metrics".utf8) {
+            return AdminAnswer(status: 200, contentType: "text/plain; version=0.0.4", body: metrics.text())
         }
-        let counters: [(Counter, String, String)] = [
-            (.connectionsAccepted, "switchyard_connections_accepted_total", "Client connections accepted."),
-            (.connectionsRejected, "switchyard_connections_rejected_total", "Client connections refused at maxConnections or while draining."),
-            (.requests, "switchyard_requests_total", "Requests whose head was parsed."),
-            (.noRoute, "switchyard_no_route_total", "Requests no route matched (404)."),
-            (.upstreamConnects, "switchyard_upstream_connects_total", "Connections opened to endpoints."),
-            (.upstreamConnectFailures, "switchyard_upstream_connect_failures_total", "Failed or timed-out connects."),
-            (.upstreamRetries, "switchyard_upstream_retries_total", "Requests retried on another endpoint."),
-            (.upstreamTimeouts, "switchyard_upstream_timeouts_total", "Upstream response timeouts."),
-            (.clientTimeouts, "switchyard_client_timeouts_total", "Client head or body timeouts (408)."),
-            (.mirrorsSent, "switchyard_mirror_sent_total", "Shadow copies sent."),
-            (.mirrorsCompleted, "switchyard_mirror_completed_total", "Shadow copies answered."),
-            (.mirrorsFailed, "switchyard_mirror_failed_total", "Shadow copies that failed or timed out."),
-            (.mirrorsDropped, "switchyard_mirror_dropped_total", "Shadow copies dropped at maxInFlight or maxBufferBytes."),
-            (.mirrorsSkippedBody, "switchyard_mirror_skipped_body_total", "Shadow copies skipped: body over maxBodyBytes."),
-        ]
-        for (c, name, help) in counters {
-            family(name, "counter", help)
-            out += "\(name) \(server.total(c))\n"
+        if path.elementsEqual("/healthz".utf8) { return AdminAnswer(status: 200, body: "ok\n") }
+        if path.elementsEqual("/readyz".utf8) {
+            // Not ready from the moment a drain begins, while in-flight requests still finish:
+            // a load balancer stops sending before the listeners close.
+            return server.isDraining ? AdminAnswer(status: 503, body: "draining\n") : AdminAnswer(status: 200, body: "ready\n")
         }
-        family("switchyard_responses_total", "counter", "Responses by status class.")
-        for (c, cls) in [(Counter.responses2xx, "2xx"), (.responses3xx, "3xx"), (.responses4xx, "4xx"), (.responses5xx, "5xx")] {
-            out += "switchyard_responses_total{class=\"\(cls)\"} \(server.total(c))\n"
-        }
-        family("switchyard_active_client_connections", "gauge", "Open client connections.")
-        out += "switchyard_active_client_connections \(server.total(.activeClients))\n"
-        family("switchyard_worker_connections_accepted_total", "counter", "Client connections accepted, by worker.")
-        for (i, w) in server.stats.enumerated() {
-            out += "switchyard_worker_connections_accepted_total{worker=\"\(i)\"} \(w.load(.connectionsAccepted))\n"
-        }
-        family("switchyard_worker_active_client_connections", "gauge", "Open client connections, by worker.")
-        for (i, w) in server.stats.enumerated() {
-            out += "switchyard_worker_active_client_connections{worker=\"\(i)\"} \(w.load(.activeClients))\n"
-        }
-        family("switchyard_active_upstream_connections", "gauge", "Open upstream connections.")
-        out += "switchyard_active_upstream_connections \(server.total(.activeUpstreams))\n"
-        family("switchyard_route_requests_total", "counter", "Requests routed, by route and variant.")
-        for r in server.counters.allRequests() {
-            out += "switchyard_route_requests_total{route=\"\(escape(r.route))\",variant=\"\(escape(r.variant ?? ""))\"} \(r.count)\n"
-        }
-        family("switchyard_endpoint_in_flight", "gauge", "Exchanges in progress, by endpoint.")
-        for id in 0..<registry.count {
-            guard let a = registry.address(for: id) else { continue }
-            out += "switchyard_endpoint_in_flight{endpoint=\"\(escape(a))\"} \(server.counters.inFlight(endpoint: id))\n"
-        }
-        return out
+        return AdminAnswer(status: 404, body: "not found: /metrics, /healthz, /readyz\n")
+    }
+}
+
+struct AdminAnswer {
+    var status: Int
+    var contentType = "text/plain"
+    var body: String
+}
+
+/// Accepts admin connections: level-triggered, so connections left after one bounded burst
+/// wake the loop again.
+final class AdminAcceptor: Pollable {
+    weak var server: AdminServer?
+    private let listenFd: Int32
+
+    init(loop: EventLoop, listenFd: Int32) {
+        self.listenFd = listenFd
+        super.init(loop: loop)
     }
 
-    private func escape(_ s: String) -> String {
-        s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
+    override func handleEvents(_ events: UInt32) {
+        for _ in 0..<32 {
+            // nil: none waiting, or EMFILE and friends (the connection stays queued).
+            guard let fd = try? Sys.accept(listenFd) else { return }
+            guard let server else { return Sys.close(fd) }
+            server.admit(fd)
+        }
     }
 }

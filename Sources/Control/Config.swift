@@ -99,7 +99,13 @@ extension Config {
 
     public struct Admin: Sendable, Equatable {
         public var address: Address
-        public init(address: Address) { self.address = address }
+        /// Open admin connections; at the cap a new one closes the one idle the longest.
+        public var maxConnections: Int
+
+        public init(address: Address, maxConnections: Int = 64) {
+            self.address = address
+            self.maxConnections = maxConnections
+        }
     }
 }
 

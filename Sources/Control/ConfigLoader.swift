@@ -178,15 +178,16 @@ struct ConfigParser {
     }
 
     private func admin(_ value: ConfigValue, listeners: [Config.Listener]) -> Config.Admin? {
-        guard let object = value.object(keys: ["address"]) else { return nil }
+        guard let object = value.object(keys: ["address", "maxConnections"]) else { return nil }
+        let maxConnections = object.int("maxConnections", default: 64, 1...65_536)
         guard let field = object["address"] else {
-            return (try? Address(parsing: "127.0.0.1:9901")).map(Config.Admin.init)
+            return (try? Address(parsing: "127.0.0.1:9901")).map { Config.Admin(address: $0, maxConnections: maxConnections) }
         }
         guard let address = listenAddress(field) else { return nil }
         if address.port != 0, let index = listeners.firstIndex(where: { $0.address.description == address.description }) {
             field.error("\(address) is also listeners[\(index)]")
         }
-        return Config.Admin(address: address)
+        return Config.Admin(address: address, maxConnections: maxConnections)
     }
 }
 

@@ -1,8 +1,8 @@
 // The one place a Config becomes Routing's immutable Snapshot: names become indexes, header
 // names lowercased bytes, hosts exact or suffix matches, secrets cookie signers. It re-checks
 // what a runtime edit of the Config could break, so a bad edit is refused, never served.
+import Crypto
 import Routing
-import TLS
 
 public enum SnapshotBuilder {
     public static func build(_ config: Config, version: UInt64, registry: EndpointRegistry) throws(ConfigError) -> Snapshot {

@@ -11,52 +11,73 @@ public final class ProxyServer: @unchecked Sendable {
     public let settings: ProxySettings
     public let store: SnapshotStore
     public let stats: [WorkerStats]
-    public let counters = TrafficCounters()
-    private var workers: [Worker] = []
+    public let counters: TrafficCounters
+    /// Built once; each worker's own state changes only on its loop.
+    private let workers: [Worker]
+    /// Start, shutdown (the signal path) and reloads that add or remove listeners (the control
+    /// queue) run here one at a time: `threads` and `groups` change on this queue only.
+    private let queue = DispatchQueue(label: "switchyard.server")
     private var threads: [LoopThread] = []
     /// The open listening addresses: config order at start, addresses added by a reload last.
     private var groups: [ListenerGroup] = []
-    /// The addresses actually bound (port 0 resolved), by listener index.
-    public var boundAddresses: [SocketAddress] { groups.map(\.bound) }
     private let drained = DispatchGroup()
-    private let stopping = Atomic<Bool>(false)
+    /// Set once, first thing when a shutdown begins; read from any thread (/readyz).
+    private let draining = Atomic<Bool>(false)
 
     /// Opens the listeners (errors here are start-up errors) and builds the workers.
     public init(settings: ProxySettings, snapshot: Snapshot) throws(SystemError) {
         self.settings = settings
-        self.store = SnapshotStore(snapshot)
+        let store = SnapshotStore(snapshot)
+        let counters = TrafficCounters()
         let count = settings.workers > 0 ? settings.workers : max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
-        stats = (0..<count).map { _ in WorkerStats() }
+        let stats = (0..<count).map { _ in WorkerStats() }
+        var opened: [ListenerGroup] = []
+        var built: [Worker] = []
         do {
             for a in settings.listeners {
-                groups.append(try ListenerGroup.open(a, key: a.description, count: count))
+                opened.append(try ListenerGroup.open(a, key: a.description, count: count))
             }
             for i in 0..<count {
                 let w = try Worker(index: i, workerCount: count, settings: settings, store: store, stats: stats[i],
                                    counters: counters)
-                for (li, g) in groups.enumerated() {
+                for (li, g) in opened.enumerated() {
                     let l = Listener(worker: w, fd: g.fds[i], index: li)
                     try l.start()
                     w.listeners.append(l)
                 }
-                workers.append(w)
+                built.append(w)
             }
         } catch {
-            for g in groups { g.close() }
+            for g in opened { g.close() }
             throw error
         }
+        self.store = store
+        self.counters = counters
+        self.stats = stats
+        self.workers = built
+        self.groups = opened
     }
 
     public var workerCount: Int { workers.count }
 
+    /// The addresses actually bound (port 0 resolved), by listener index.
+    public var boundAddresses: [SocketAddress] { queue.sync { groups.map(\.bound) } }
+
+    /// True from the moment a shutdown begins: the proxy is finishing what it has and takes
+    /// nothing new (/readyz answers 503). Never blocks.
+    public var isDraining: Bool { draining.load(ordering: .acquiring) }
+
     /// Starts one thread per worker.
     public func start() {
-        for w in workers {
-            drained.enter()
-            let group = drained
-            w.onDrained = { group.leave() }
-            nonisolated(unsafe) let worker = w
-            threads.append(LoopThread.start { worker.loop.run() })
+        queue.sync {
+            guard threads.isEmpty, !isDraining else { return }
+            for w in workers {
+                drained.enter()
+                let group = drained
+                w.onDrained = { group.leave() }
+                nonisolated(unsafe) let worker = w
+                threads.append(LoopThread.start { worker.loop.run() })
+            }
         }
     }
 
@@ -73,9 +94,15 @@ public final class ProxyServer: @unchecked Sendable {
     public var snapshot: Snapshot { store.snapshot }
 
     /// Stops accepting, lets in-flight exchanges finish within `drainMs`, then closes what is
-    /// left. Blocks until every worker thread has ended.
+    /// left. Blocks until every worker thread has ended; a second call returns at once.
     public func shutdown() {
-        guard !stopping.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        guard !draining.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        queue.sync { drain() }
+    }
+
+    private func drain() {
+        dispatchPrecondition(condition: .onQueue(queue))
+        guard !threads.isEmpty else { return closeListeners() }
         let stoppedAccepting = DispatchGroup()
         for w in workers {
             nonisolated(unsafe) let worker = w
@@ -102,14 +129,21 @@ public final class ProxyServer: @unchecked Sendable {
     }
 
     private func closeListeners() {
+        dispatchPrecondition(condition: .onQueue(queue))
         for g in groups { g.close() }
         groups.removeAll()
     }
 
     /// Opens listeners for addresses not yet served and closes those no longer wanted; existing
     /// client connections continue. Throws (changing nothing) when a new address cannot be
-    /// bound. Call from one control thread at a time.
+    /// bound. Once draining, changes nothing: the listeners are closing for good.
     public func setListeners(_ addresses: [SocketAddress]) throws(SystemError) {
+        try queue.sync { Result { () throws(SystemError) in try changeListeners(addresses) } }.get()
+    }
+
+    private func changeListeners(_ addresses: [SocketAddress]) throws(SystemError) {
+        dispatchPrecondition(condition: .onQueue(queue))
+        guard !isDraining else { return }
         let served = Set(groups.map(\.key))
         var opened: [ListenerGroup] = []
         for a in addresses where !served.contains(a.description) {
@@ -131,11 +165,19 @@ public final class ProxyServer: @unchecked Sendable {
             let gone = removed.map { $0.fds[i] }
             let adds = opened.enumerated().map { (fd: $0.element.fds[i], index: kept.count + $0.offset) }
             let renumbered = kept.enumerated().map { (fd: $0.element.fds[i], index: $0.offset) }
-            group.enter()
-            w.loop.execute {
+            let apply: @Sendable () -> Void = {
                 for fd in gone { worker.removeListener(fd: fd) }
                 for r in renumbered { worker.renumberListener(fd: r.fd, index: r.index) }
                 for a in adds { worker.addListener(fd: a.fd, index: a.index) }
+            }
+            // Before `start` no thread runs the loops, and none can start meanwhile (this queue).
+            if threads.isEmpty {
+                apply()
+                continue
+            }
+            group.enter()
+            w.loop.execute {
+                apply()
                 group.leave()
             }
         }

@@ -122,7 +122,7 @@ public enum Sys {
     }
 
     /// A blocking listening socket, for the small servers that run on threads of their own
-    /// (the admin listener, the echo test upstream).
+    /// (the echo test upstream).
     public static func blockingListener(_ address: SocketAddress, backlog: Int32) throws(SystemError) -> Int32 {
         let fd = Glibc.socket(address.family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         if fd < 0 { throw SystemError("socket", sy_errno()) }

@@ -63,14 +63,17 @@ enum RunCommand {
             return 1
         }
         state.attach(server)
+        var adminServer: AdminServer?
         if let admin = loaded.config.admin {
             do {
                 guard let a = SocketAddress(host: admin.address.numericHost, port: admin.address.port) else {
                     throw SystemError("bind", EINVAL)
                 }
-                let adminServer = try AdminServer(address: a, server: server, registry: state.registry)
-                adminServer.start()
-                FileHandle.standardError.write(Data("switchyard: admin (/metrics, /healthz, /readyz) on \(adminServer.address)\n".utf8))
+                var limits = AdminServer.Limits()
+                limits.maxConnections = admin.maxConnections
+                limits.headerMs = UInt64(loaded.config.timeouts.headerMs)
+                limits.idleMs = UInt64(loaded.config.timeouts.idleMs)
+                adminServer = try AdminServer(address: a, server: server, registry: state.registry, limits: limits)
             } catch {
                 control?.stop()
                 CLI.fail("cannot listen on admin address \(admin.address): \(error)")
@@ -86,6 +89,10 @@ enum RunCommand {
             exit(0)
         }
         server.start()
+        if let adminServer {
+            adminServer.start()
+            FileHandle.standardError.write(Data("switchyard: admin (/metrics, /healthz, /readyz) on \(adminServer.address)\n".utf8))
+        }
         for a in server.boundAddresses {
             FileHandle.standardError.write(Data("switchyard: listening on \(a) with \(server.workerCount) worker(s)\n".utf8))
         }

@@ -50,7 +50,7 @@ final class ConfigRoundTripTests: XCTestCase {
             },
           ],
           "control": { "socket": "/tmp/switchyard-test.sock", "mode": "0640", "stateFile": "/tmp/switchyard-state.json" },
-          "admin": { "address": "127.0.0.1:9901" },
+          "admin": { "address": "127.0.0.1:9901", "maxConnections": 16 },
         }
         """
     }
@@ -221,6 +221,7 @@ final class ConfigRoundTripTests: XCTestCase {
         XCTAssertEqual(config.control?.mode, 0o600)
         XCTAssertNil(config.control?.stateFile)
         XCTAssertEqual(config.admin?.address.description, "127.0.0.1:9901")
+        XCTAssertEqual(config.admin?.maxConnections, 64)
     }
 
     func testQuickstartConfigIsValid() throws {

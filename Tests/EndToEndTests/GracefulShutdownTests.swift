@@ -40,6 +40,37 @@ final class GracefulShutdownTests: EndToEndTestCase {
         }
     }
 
+    func testReadyzAnswers503FromTheStartOfTheDrainWhileInFlightRequestsFinish() throws {
+        let arrived = DispatchSemaphore(value: 0)
+        let release = DispatchSemaphore(value: 0)
+        let upstream = try gatedUpstream(arrived: arrived, release: release)
+        var config = ProxyConfig(endpoints: ["127.0.0.1:\(upstream.port)"])
+        config.admin = #"{ "address": "127.0.0.1:0" }"#
+        let proxy = try startProxy(config)
+        let adminPort = try adminPort(proxy)
+        XCTAssertEqual(try RawClient(port: adminPort).exchange("GET /readyz HTTP/1.1\r\nHost: a\r\n\r\n").status, 200)
+        let client = try connect(proxy)
+        try client.send(get("/in-flight"))
+        XCTAssertEqual(arrived.wait(timeout: .now() + 5), .success, "the request reached the upstream")
+        proxy.process.send(signal: SIGTERM)
+        let admin = try RawClient(port: adminPort)
+        var readiness = 200
+        let deadline = Date(timeIntervalSinceNow: 3)
+        while readiness == 200 && Date() < deadline {
+            let r = try admin.exchange("GET /readyz HTTP/1.1\r\nHost: a\r\n\r\n")
+            readiness = r.status
+            if r.status == 503 { XCTAssertEqual(r.bodyText, "draining\n") }
+        }
+        XCTAssertEqual(readiness, 503, "not ready once the drain has begun")
+        XCTAssertEqual(try admin.exchange("GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n").status, 200, "still alive")
+        XCTAssertNil(proxy.process.poll(), "the request in flight is still being served")
+        release.signal()
+        let r = try client.readResponse()
+        XCTAssertEqual(r.status, 200)
+        XCTAssertEqual(r.bodyText, "done")
+        XCTAssertEqual(proxy.process.waitForExit(timeout: 5), .exited(0), proxy.process.stderr)
+    }
+
     func testNewConnectionsAreRefusedWhileDraining() throws {
         let arrived = DispatchSemaphore(value: 0)
         let release = DispatchSemaphore(value: 0)

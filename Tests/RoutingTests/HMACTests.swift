@@ -1,5 +1,5 @@
 // HMAC-SHA256 against RFC 4231 vectors.
-import TLS
+import Crypto
 import XCTest
 
 final class HMACTests: XCTestCase {

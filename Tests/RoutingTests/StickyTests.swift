@@ -1,7 +1,7 @@
 // Sticky assignment: key hashing vectors, the assignment cookie format and its strict parsing,
 // signatures, and where the bucket comes from.
 import Routing
-import TLS
+import Crypto
 import XCTest
 
 final class StickyTests: XCTestCase {

@@ -12,14 +12,7 @@ typedef struct sy_epoll_event {
     uint64_t data;
 } __attribute__((packed)) sy_epoll_event;
 
-enum {
-    SY_EPOLLIN = 0x001,
-    SY_EPOLLOUT = 0x004,
-    SY_EPOLLERR = 0x008,
-    SY_EPOLLHUP = 0x010,
-    SY_EPOLLRDHUP = 0x2000,
-    SY_EPOLLET = (int)(1u << 31),
-};
+// The epoll event bits are defined once, in Swift: Reactor's `PollEvents`.
 
 int sy_epoll_create(void);
 int sy_epoll_add(int epfd, int fd, uint32_t events, uint64_t data);

@@ -34,6 +34,8 @@ struct ProxyConfig {
     var upstreams: [(name: String, endpoints: [String])] = []
     /// Route objects as JSON; default: one route to the first upstream.
     var routes: [String]? = nil
+    /// The admin section as JSON, e.g. `{ "address": "127.0.0.1:0" }`; nil: no admin listener.
+    var admin: String? = nil
 
     init(upstreams: [(name: String, endpoints: [String])] = []) { self.upstreams = upstreams }
 
@@ -54,7 +56,7 @@ struct ProxyConfig {
           "upstreams": {
             \(ups)
           },
-          "routes": [ \(rs.joined(separator: ", ")) ]
+          "routes": [ \(rs.joined(separator: ", ")) ]\(admin.map { ",\n  \"admin\": \($0)" } ?? "")
         }
         """
     }
@@ -148,6 +150,16 @@ class EndToEndTestCase: XCTestCase {
             throw HarnessError("proxy did not start")
         }
         return RunningProxy(process: p, port: port, configPath: path)
+    }
+
+    /// The port of the proxy's admin listener, from its "admin (...) on ADDRESS" line.
+    func adminPort(_ proxy: RunningProxy, file: StaticString = #filePath, line: UInt = #line) throws -> UInt16 {
+        guard let text = proxy.process.waitForStderrLine(containing: "admin (/metrics"),
+              let port = Self.port(after: "on ", in: text) else {
+            XCTFail("no admin line: \(proxy.process.stderr)", file: file, line: line)
+            throw HarnessError("no admin listener")
+        }
+        return port
     }
 
     /// One echo upstream and a proxy in front of it.

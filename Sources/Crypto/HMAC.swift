@@ -1,4 +1,4 @@
-// HMAC-SHA256 over OpenSSL, for signing Switchyard's assignment cookies. TLS does not import
+// HMAC-SHA256 over OpenSSL, for signing Switchyard's assignment cookies. Crypto does not import
 // Routing: `signer(secret:)` returns a closure that matches Routing's `CookieSigner` by shape.
 internal import COpenSSL
 
