@@ -15,6 +15,7 @@ struct AdminMetrics {
         let counters: [(Counter, String, String)] = [
             (.connectionsAccepted, "switchyard_connections_accepted_total", "Client connections accepted."),
             (.connectionsRejected, "switchyard_connections_rejected_total", "Client connections refused at maxConnections or while draining."),
+            (.acceptPauses, "switchyard_accept_pauses_total", "Times accepting rested (100 ms) for want of descriptors or memory."),
             (.requests, "switchyard_requests_total", "Requests whose head was parsed."),
             (.noRoute, "switchyard_no_route_total", "Requests no route matched (404)."),
             (.upstreamConnects, "switchyard_upstream_connects_total", "Connections opened to endpoints."),

@@ -126,18 +126,22 @@ class EndToEndTestCase: XCTestCase {
     }
 
     /// Starts the proxy with `config` and waits for its listening line.
-    func startProxy(_ config: ProxyConfig, stackKB: Int? = nil, file: StaticString = #filePath, line: UInt = #line) throws -> RunningProxy {
-        try startProxy(json: config.json, stackKB: stackKB, file: file, line: line)
+    func startProxy(_ config: ProxyConfig, stackKB: Int? = nil, openFiles: Int? = nil,
+                    file: StaticString = #filePath, line: UInt = #line) throws -> RunningProxy {
+        try startProxy(json: config.json, stackKB: stackKB, openFiles: openFiles, file: file, line: line)
     }
 
     /// `stackKB` starts the proxy with that stack size limit (threads get it as their stack),
     /// so unbounded recursion on the data path shows up as a crash.
-    func startProxy(json: String, stackKB: Int? = nil, file: StaticString = #filePath, line: UInt = #line) throws -> RunningProxy {
+    /// `openFiles` starts it with that descriptor limit (RLIMIT_NOFILE).
+    func startProxy(json: String, stackKB: Int? = nil, openFiles: Int? = nil,
+                    file: StaticString = #filePath, line: UInt = #line) throws -> RunningProxy {
         let path = try writeFile("proxy-\(processes.count).json", json)
         let p: ChildProcess
-        if let stackKB {
+        if stackKB != nil || openFiles != nil {
+            let limits = (stackKB.map { ["ulimit -s \($0)"] } ?? []) + (openFiles.map { ["ulimit -n \($0)"] } ?? [])
             p = adopt(try ChildProcess(executable: "/bin/sh", arguments: [
-                "-c", "ulimit -s \(stackKB) && exec \"$0\" \"$@\"", try SwitchyardBinary.require(), "run", "--config", path,
+                "-c", limits.joined(separator: " && ") + " && exec \"$0\" \"$@\"", try SwitchyardBinary.require(), "run", "--config", path,
             ]))
         } else {
             p = adopt(try ChildProcess(switchyard: ["run", "--config", path]))
