@@ -1,8 +1,8 @@
 // One pass over a request's Cookie headers for everything a split reads from cookies: the first
 // cookie rule that matches, the key cookie and the assignment cookie. The names a split asks for
 // are known when the snapshot is built and sit in small hash tables, so a request costs one hash
-// per cookie pair whatever the number of rules (2,000 rules over a 15 KB Cookie header: 863 ms
-// per decision in a debug build when each rule rescanned the header, see CookieScanCostTests).
+// per cookie pair whatever the number of rules (2,000 rules over a 15 KB Cookie header, release
+// build: 103 ms per decision when each rule rescanned the header, 36 µs now; CookieScanCostTests).
 
 /// What the scan found.
 struct CookieFinds {
