@@ -18,6 +18,9 @@ public struct Config: Sendable, Equatable {
     public var control: ControlSocket? = nil
     /// nil: no admin listener.
     public var admin: Admin? = nil
+    /// CIDRs of clients whose X-Forwarded-For and Forwarded are kept (the proxy appends its own
+    /// element); empty: every client's are replaced.
+    public var trustForwardedFrom: [String] = []
 
     public init() {}
 
@@ -147,16 +150,21 @@ extension Config {
         public var blue: Pool
         public var green: Pool
         public var live: Color
-        /// A request whose header names the idle color reaches the idle color; nil disables.
+        /// A trusted request whose header names the idle color reaches the idle color; nil
+        /// disables.
         public var previewHeader: String?
+        /// Who may use `previewHeader`.
+        public var previewTrust: Trust
         /// Requests sent to the idle color before a flip; nil: flip at once.
         public var warmup: Warmup?
 
-        public init(blue: Pool, green: Pool, live: Color, previewHeader: String? = nil, warmup: Warmup? = nil) {
+        public init(blue: Pool, green: Pool, live: Color, previewHeader: String? = nil, previewTrust: Trust = Trust(),
+                    warmup: Warmup? = nil) {
             self.blue = blue
             self.green = green
             self.live = live
             self.previewHeader = previewHeader
+            self.previewTrust = previewTrust
             self.warmup = warmup
         }
 
@@ -301,6 +309,27 @@ extension Config {
         }
     }
 
+    /// Who may use a steering header (override, preview): clients from `trustedSources`, or
+    /// requests whose `secretHeader` carries the secret.
+    public struct Trust: Sendable, Equatable {
+        public static let defaultSecretHeader = "X-Switchyard-Token"
+
+        /// CIDRs, IPv4 or IPv6.
+        public var trustedSources: [String]
+        public var secretHeader: String
+        public var secret: Secret?
+
+        public init(trustedSources: [String] = [], secretHeader: String = Trust.defaultSecretHeader, secret: Secret? = nil) {
+            self.trustedSources = trustedSources
+            self.secretHeader = secretHeader
+            self.secret = secret
+        }
+    }
+
+    public enum StickyPreference: String, Sendable, Equatable {
+        case cookie, key
+    }
+
     public struct Sticky: Sendable, Equatable {
         /// The assignment cookie; default `sy-<route name>`.
         public var cookie: String
@@ -312,13 +341,18 @@ extension Config {
         public var salt: String
         /// Signs the assignment cookie; nil: unsigned.
         public var secret: Secret?
+        /// Which wins when a request has both a valid assignment cookie and the key; nil: the
+        /// cookie when it is signed, else the key.
+        public var prefer: StickyPreference?
 
-        public init(cookie: String, maxAgeSeconds: Int = 604_800, key: StickyKey? = nil, salt: String, secret: Secret? = nil) {
+        public init(cookie: String, maxAgeSeconds: Int = 604_800, key: StickyKey? = nil, salt: String, secret: Secret? = nil,
+                    prefer: StickyPreference? = nil) {
             self.cookie = cookie
             self.maxAgeSeconds = maxAgeSeconds
             self.key = key
             self.salt = salt
             self.secret = secret
+            self.prefer = prefer
         }
     }
 
@@ -328,15 +362,18 @@ extension Config {
         /// Bucket ranges follow this order.
         public var variants: [Variant]
         public var rules: [Rule]
-        /// Names a variant to serve (QA); nil disables.
+        /// Names a variant to serve (QA) on a request `overrideTrust` accepts; nil disables (the
+        /// default: the override is opt-in).
         public var overrideHeader: String?
+        public var overrideTrust: Trust
         public var sticky: Sticky?
 
-        public init(variants: [Variant], rules: [Rule] = [], overrideHeader: String? = Split.defaultOverrideHeader,
+        public init(variants: [Variant], rules: [Rule] = [], overrideHeader: String? = nil, overrideTrust: Trust = Trust(),
                     sticky: Sticky? = nil) {
             self.variants = variants
             self.rules = rules
             self.overrideHeader = overrideHeader
+            self.overrideTrust = overrideTrust
             self.sticky = sticky
         }
 

@@ -26,7 +26,7 @@ extension ConfigParser {
 
     private func route(_ value: ConfigValue, upstreams: [String]) -> Config.Route? {
         guard let object = value.object(keys: ["name", "match", "rewrite", "upstream", "split", "rules",
-                                               "overrideHeader", "variantHeader", "sticky", "mirror"])
+                                               "overrideHeader", "override", "variantHeader", "sticky", "mirror"])
         else { return nil }
         var name: String?
         if let field = object.required("name"), let text = field.nonEmptyString() {
@@ -36,10 +36,12 @@ extension ConfigParser {
         let rewrite = object["rewrite"].flatMap(self.rewrite)
         let variantHeader = optionalHeaderName(object, "variantHeader", default: Config.Route.defaultVariantHeader)
 
+        object["overrideHeader"]?.error("replaced by \"override\": { \"header\": NAME, \"trustedSources\": [CIDR, ...] }"
+                                        + " (the override header is honoured only for trusted clients)")
         let targets = object.atMostOne(of: ["upstream", "split"])
         if targets == 0 { object.error("needs \"upstream\" or \"split\"") }
         if !object.has("split") {
-            for key in ["rules", "sticky", "overrideHeader"] { object[key]?.error("only allowed with \"split\"") }
+            for key in ["rules", "sticky", "override"] { object[key]?.error("only allowed with \"split\"") }
         }
         var target: Config.Target?
         if targets == 1, let field = object["upstream"] {

@@ -1,12 +1,13 @@
 // A route's `split`: weighted variants, the rules that pin requests to a variant, the override
-// header, and sticky assignment with its cookie-signing secret.
+// header and who may use it, and sticky assignment with its cookie-signing secret.
 import Glibc
+import Routing
 
 extension ConfigParser {
     static let maxVariants = 64
     static let maxWeight = 1_000_000
 
-    /// Reads `split` and its companions `rules`, `overrideHeader` and `sticky` from the route.
+    /// Reads `split` and its companions `rules`, `override` and `sticky` from the route.
     func split(_ route: ConfigObject, routeName: String, upstreams: [String]) -> Config.Split? {
         guard let value = route["split"], let elements = value.array() else { return nil }
         if elements.isEmpty { value.error("must list at least one variant") }
@@ -46,13 +47,63 @@ extension ConfigParser {
             value.error("the total weight must be greater than 0")
         }
         let rules = route["rules"].map { self.rules($0, variants: names) } ?? []
-        let overrideHeader = optionalHeaderName(route, "overrideHeader", default: Config.Split.defaultOverrideHeader)
+        var overrideHeader: String?
+        var overrideTrust = Config.Trust()
+        if let value = route["override"], !value.isNull,
+           let (header, trust) = steeringHeader(value, default: Config.Split.defaultOverrideHeader) {
+            overrideHeader = header
+            overrideTrust = trust
+        }
         let sticky = route["sticky"].flatMap { self.sticky($0, routeName: routeName) }
-        return Config.Split(variants: variants, rules: rules, overrideHeader: overrideHeader, sticky: sticky)
+        return Config.Split(variants: variants, rules: rules, overrideHeader: overrideHeader, overrideTrust: overrideTrust,
+                            sticky: sticky)
+    }
+
+    /// `{ "header": NAME, "trustedSources": [CIDR...], "secretHeader": NAME, "secretFile" | "secretEnv" }`
+    /// for the override and preview headers. Without a source list or a secret anyone could use
+    /// the header, so one of them is required.
+    func steeringHeader(_ value: ConfigValue, default fallback: String) -> (String, Config.Trust)? {
+        guard let object = value.object(keys: ["header", "trustedSources", "secretHeader", "secretFile", "secretEnv"])
+        else { return nil }
+        let header = object["header"].map(headerName) ?? fallback
+        var trust = Config.Trust()
+        if let field = object["trustedSources"] { trust.trustedSources = cidrs(field) }
+        if let field = object["secretHeader"], let name = headerName(field) { trust.secretHeader = name }
+        if object.atMostOne(of: ["secretFile", "secretEnv"]) == 1 {
+            if let field = object["secretFile"] { trust.secret = secretFile(field) }
+            if let field = object["secretEnv"] { trust.secret = secretEnv(field) }
+        } else if object.has("secretHeader") {
+            object.error("\"secretHeader\" needs \"secretFile\" or \"secretEnv\"")
+        }
+        if !object.has("trustedSources") && !object.has("secretFile") && !object.has("secretEnv") {
+            object.error("needs \"trustedSources\" or \"secretFile\"/\"secretEnv\": otherwise any client could use the header"
+                         + " ([\"0.0.0.0/0\", \"::/0\"] trusts every client)")
+        }
+        guard let header else { return nil }
+        return (header, trust)
+    }
+
+    /// A list of CIDRs (`10.0.0.0/8`, `::1/128`; a bare address is one host), checked here so
+    /// an error has its line.
+    func cidrs(_ value: ConfigValue) -> [String] {
+        guard let elements = value.array() else { return [] }
+        var list: [String] = []
+        for element in elements {
+            guard let text = element.string() else { continue }
+            if case .failure = AddressSet.parse([text]) {
+                element.error("\"\(text)\" is not a CIDR (e.g. \"10.0.0.0/8\", \"::1/128\")")
+                continue
+            }
+            list.append(text)
+        }
+        return list
     }
 
     private func rules(_ value: ConfigValue, variants: [String]) -> [Config.Rule] {
         guard let elements = value.array() else { return [] }
+        if elements.count > Routing.Split.maxRules {
+            value.error("at most \(Routing.Split.maxRules) rules, got \(elements.count)")
+        }
         var rules: [Config.Rule] = []
         for element in elements {
             guard let object = element.object(keys: ["cookie", "header", "variant"]) else { continue }
@@ -93,7 +144,7 @@ extension ConfigParser {
     }
 
     private func sticky(_ value: ConfigValue, routeName: String) -> Config.Sticky? {
-        guard let object = value.object(keys: ["cookie", "maxAgeSeconds", "key", "salt", "secretFile", "secretEnv"])
+        guard let object = value.object(keys: ["cookie", "maxAgeSeconds", "key", "salt", "secretFile", "secretEnv", "prefer"])
         else { return nil }
         var cookie = "sy-" + routeName
         if let field = object["cookie"], let name = field.string() {
@@ -107,7 +158,12 @@ extension ConfigParser {
             if let field = object["secretFile"] { secret = secretFile(field) }
             if let field = object["secretEnv"] { secret = secretEnv(field) }
         }
-        return Config.Sticky(cookie: cookie, maxAgeSeconds: maxAge, key: key, salt: salt, secret: secret)
+        var prefer: Config.StickyPreference?
+        if let field = object["prefer"], let text = field.string() {
+            prefer = Config.StickyPreference(rawValue: text)
+            if prefer == nil { field.error("must be \"cookie\" or \"key\", got \"\(text)\"") }
+        }
+        return Config.Sticky(cookie: cookie, maxAgeSeconds: maxAge, key: key, salt: salt, secret: secret, prefer: prefer)
     }
 
     private func stickyKey(_ value: ConfigValue) -> Config.StickyKey? {
@@ -126,7 +182,7 @@ extension ConfigParser {
 
     /// The file's bytes without trailing newlines; relative paths are relative to the working
     /// directory, like every other path in the config.
-    private func secretFile(_ value: ConfigValue) -> Config.Secret? {
+    func secretFile(_ value: ConfigValue) -> Config.Secret? {
         guard let path = value.nonEmptyString() else { return nil }
         switch ConfigFiles.read(path) {
         case .failure(let reason):
@@ -142,7 +198,7 @@ extension ConfigParser {
         }
     }
 
-    private func secretEnv(_ value: ConfigValue) -> Config.Secret? {
+    func secretEnv(_ value: ConfigValue) -> Config.Secret? {
         guard let name = value.nonEmptyString() else { return nil }
         guard let raw = getenv(name) else {
             value.error("environment variable \(name) is not set")

@@ -62,10 +62,11 @@ extension ConfigParser {
             default: field.error("must be \"blue\" or \"green\", got \"\(text)\"")
             }
         }
-        let previewHeader = object["preview"].flatMap(self.preview)
+        let preview = object["preview"].flatMap { steeringHeader($0, default: Self.defaultPreviewHeader) }
         let warmup = object["warmup"].flatMap(self.warmup)
         guard let blue, let green, let live else { return nil }
-        let bg = Config.BlueGreen(blue: blue, green: green, live: live, previewHeader: previewHeader, warmup: warmup)
+        let bg = Config.BlueGreen(blue: blue, green: green, live: live, previewHeader: preview?.0,
+                                  previewTrust: preview?.1 ?? Config.Trust(), warmup: warmup)
         return Config.Upstream(name: name, kind: .blueGreen(bg), maxInFlight: maxInFlight, maxBufferBytes: maxBufferBytes)
     }
 
@@ -103,11 +104,6 @@ extension ConfigParser {
         guard let object = value.object(keys: ["address", "weight"]) else { return nil }
         let weight = object.int("weight", default: 1, 1...1_000_000)
         return object.required("address").flatMap(address).map { Config.Endpoint(address: $0, weight: weight) }
-    }
-
-    private func preview(_ value: ConfigValue) -> String? {
-        guard let object = value.object(keys: ["header"]) else { return nil }
-        return object["header"].map(headerName) ?? Self.defaultPreviewHeader
     }
 
     private func warmup(_ value: ConfigValue) -> Config.Warmup? {

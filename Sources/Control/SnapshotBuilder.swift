@@ -9,8 +9,9 @@ public enum SnapshotBuilder {
         let builder = Builder(config: config, registry: registry, diagnostics: Diagnostics(file: nil))
         let upstreams = builder.upstreams()
         let routes = builder.routes()
+        let forwarding = builder.addresses(config.trustForwardedFrom, ConfigPath.root.key("trustForwardedFrom"))
         guard builder.diagnostics.errors.isEmpty else { throw ConfigError(messages: builder.diagnostics.errors) }
-        return Snapshot(version: version, routes: routes, upstreams: upstreams)
+        return Snapshot(version: version, routes: routes, upstreams: upstreams, trustForwardedFrom: forwarding)
     }
 }
 
@@ -55,11 +56,28 @@ private struct Builder {
                     blue: self.pool(bg.blue, path.key("blue")),
                     green: self.pool(bg.green, path.key("green")),
                     live: bg.live,
-                    previewHeader: bg.previewHeader.map(lowercasedBytes)))
+                    previewHeader: bg.previewHeader.map(lowercasedBytes),
+                    previewTrust: trust(bg.previewTrust, path.key("preview"))))
             }
             return Routing.Upstream(name: upstream.name, kind: kind, mirrorMaxInFlight: upstream.maxInFlight,
                                     mirrorMaxBufferBytes: upstream.maxBufferBytes)
         }
+    }
+
+    /// CIDR text to the compact matcher; a bad entry is an error at its path.
+    func addresses(_ cidrs: [String], _ path: ConfigPath) -> AddressSet {
+        switch AddressSet.parse(cidrs) {
+        case .success(let set): return set
+        case .failure(let error):
+            self.error(path, "\"\(error.entry)\" is not a CIDR (e.g. \"10.0.0.0/8\", \"::1/128\")")
+            return .nobody
+        }
+    }
+
+    private func trust(_ trust: Config.Trust, _ path: ConfigPath) -> HeaderTrust {
+        HeaderTrust(sources: addresses(trust.trustedSources, path.key("trustedSources")),
+                    secretHeader: trust.secret.map { _ in lowercasedBytes(trust.secretHeader) },
+                    secret: trust.secret?.bytes)
     }
 
     private func pool(_ pool: Config.Pool, _ path: ConfigPath) -> Routing.Pool {
@@ -144,6 +162,9 @@ private struct Builder {
         if !split.variants.isEmpty && split.variants.reduce(0, { $0 + max($1.weight, 0) }) == 0 {
             error(splitPath, "the total weight must be greater than 0")
         }
+        if split.rules.count > Routing.Split.maxRules {
+            error(path.key("rules"), "at most \(Routing.Split.maxRules) rules, got \(split.rules.count)")
+        }
         let rules = split.rules.enumerated().map { index, rule in
             let variant = split.variantIndex(named: rule.variant)
             if variant == nil { error(path.key("rules").index(index).key("variant"), "unknown variant \"\(rule.variant)\"") }
@@ -155,6 +176,7 @@ private struct Builder {
             return Routing.Rule(source: source, variant: variant ?? 0)
         }
         return Routing.Split(variants: variants, rules: rules, overrideHeader: split.overrideHeader.map(lowercasedBytes),
+                             overrideTrust: trust(split.overrideTrust, path.key("override")),
                              sticky: split.sticky.map { sticky($0, path.key("sticky")) })
     }
 
@@ -168,7 +190,7 @@ private struct Builder {
         }
         let signer: CookieSigner? = sticky.secret.map { HMACSHA256.signer(secret: $0.bytes) }
         return Routing.Sticky(cookieName: bytes(sticky.cookie), maxAgeSeconds: sticky.maxAgeSeconds, key: key,
-                              salt: bytes(sticky.salt), signer: signer)
+                              salt: bytes(sticky.salt), signer: signer, preferCookie: sticky.prefer.map { $0 == .cookie })
     }
 
     private func mirror(_ mirror: Config.Mirror, _ path: ConfigPath) -> Routing.Mirror {

@@ -6,6 +6,7 @@ enum ASCII {
     static let lf: UInt8 = 0x0A
     static let cr: UInt8 = 0x0D
     static let space: UInt8 = 0x20
+    static let quote: UInt8 = 0x22
     static let percent: UInt8 = 0x25
     static let comma: UInt8 = 0x2C
     static let dot: UInt8 = 0x2E
@@ -13,8 +14,10 @@ enum ASCII {
     static let zero: UInt8 = 0x30
     static let colon: UInt8 = 0x3A
     static let semicolon: UInt8 = 0x3B
+    static let equals: UInt8 = 0x3D
     static let question: UInt8 = 0x3F
     static let leftBracket: UInt8 = 0x5B
+    static let backslash: UInt8 = 0x5C
     static let rightBracket: UInt8 = 0x5D
     static let star: UInt8 = 0x2A
     static let hash: UInt8 = 0x23

@@ -1,6 +1,7 @@
 // Finds where a chunked body ends (RFC 9112 7.1) so Switchyard can relay it byte for byte; strict
-// about every line ending, since a proxy and an upstream that split chunks differently can be
-// made to disagree about where the next request starts.
+// about every line ending and about the chunk-extension grammar, since a proxy and an upstream that
+// split chunks differently can be made to disagree about where the next request starts. A relay
+// that leaves extensions out walks the body as copy/skip segments (`nextSegment`).
 
 public enum ChunkedResult: Sendable, Equatable {
     /// Every byte belongs to the body, which continues; consumed == bytes.count.
@@ -13,7 +14,10 @@ public enum ChunkedResult: Sendable, Equatable {
 
 public struct ChunkedDecoder: Sendable {
     private enum State: UInt8 {
-        case sizeStart, size, sizeSpace, extensions, sizeLF
+        case sizeStart, size, sizeSpace, sizeLF
+        // chunk-ext = *( BWS ";" BWS chunk-ext-name [ BWS "=" BWS chunk-ext-val ] )
+        case extNameStart, extName, extAfterName, extValueStart, extToken, extQuoted, extEscape,
+             extAfterQuote, extSpace
         case data, dataCR, dataLF
         case trailerLineStart, trailerName, trailerValue, trailerLF, finalLF
         case done, failed
@@ -46,10 +50,56 @@ public struct ChunkedDecoder: Sendable {
     /// Returns how many of `bytes` belong to the body and whether the body is complete. Chunk data
     /// is skipped in one step, without looking at its bytes.
     public mutating func consume(_ bytes: UnsafeRawBufferPointer) -> ChunkedResult {
+        let (stop, end) = run(bytes, from: 0, segmenting: false)
+        switch stop {
+        case .done: return .done(consumed: end)
+        case .failed: return .failed(error)
+        case .boundary, .exhausted: return .needMore(consumed: bytes.count)
+        }
+    }
+
+    /// The next run of `bytes` from `from` that a relay copies or leaves out: chunk extensions
+    /// (with the whitespace and ";" that introduce them) are `.skip`, everything else (sizes, line
+    /// ends, data, trailers) is `.copy`, so copying only the `.copy` runs re-frames the body
+    /// without extensions. Call again from the returned end; `.needMore` once `from` reaches the
+    /// end of `bytes`, `.done` for the run that ends the body (the rest is the next message).
+    public mutating func nextSegment(_ bytes: UnsafeRawBufferPointer, from: Int) -> ChunkedSegment {
+        if state == .failed { return .failed(error) }
+        if state == .done { return .done(end: from) }
+        guard from < bytes.count else { return .needMore }
+        let skip = state != .data && isExtensionByte(bytes[from])
+        let (stop, end) = run(bytes, from: from, segmenting: true)
+        switch stop {
+        case .done: return .done(end: end)
+        case .failed: return .failed(error)
+        case .boundary, .exhausted: return skip ? .skip(end: end) : .copy(end: end)
+        }
+    }
+
+    private enum Stop { case exhausted, boundary, done, failed }
+
+    /// Whether `b`, read in the current state, belongs to a chunk extension: from the first
+    /// whitespace or ";" after the size up to (not including) the CR that ends the line.
+    @inline(__always)
+    private func isExtensionByte(_ b: UInt8) -> Bool {
+        switch state {
+        case .size: return b == ASCII.semicolon || isOWS(b)
+        case .sizeSpace, .extNameStart, .extName, .extAfterName, .extValueStart, .extToken, .extQuoted,
+             .extEscape, .extAfterQuote, .extSpace:
+            return b != ASCII.cr
+        default: return false
+        }
+    }
+
+    /// Runs the state machine over `bytes[from...]`. When `segmenting`, stops before the first
+    /// byte whose extension-ness differs from the run's first byte (`.boundary`).
+    private mutating func run(_ bytes: UnsafeRawBufferPointer, from: Int, segmenting: Bool) -> (Stop, Int) {
         let count = bytes.count
-        var i = 0
+        var i = from
+        let runSkips = segmenting && i < count && state != .data && isExtensionByte(bytes[i])
         while i < count {
             if state == .data {
+                if runSkips { return (.boundary, i) }
                 let take = Int(min(remaining, Int64(count - i)))
                 i += take
                 remaining -= Int64(take)
@@ -58,6 +108,7 @@ public struct ChunkedDecoder: Sendable {
                 continue
             }
             let b = bytes[i]
+            if segmenting && i > from && isExtensionByte(b) != runSkips { return (.boundary, i) }
             i += 1
             switch state {
             case .sizeStart:
@@ -76,7 +127,7 @@ public struct ChunkedDecoder: Sendable {
                 } else if b == ASCII.cr {
                     state = .sizeLF
                 } else if b == ASCII.semicolon {
-                    state = .extensions
+                    state = .extNameStart
                 } else if isOWS(b) {
                     state = .sizeSpace
                 } else {
@@ -84,20 +135,83 @@ public struct ChunkedDecoder: Sendable {
                 }
             case .sizeSpace:
                 // BWS is allowed only before an extension (RFC 9112 7.1.1), never before the CRLF.
-                lineBytes += 1
-                guard lineBytes <= maxLineBytes else { return fail("chunk line too long") }
+                guard countLineByte() else { return fail("chunk line too long") }
                 if b == ASCII.semicolon {
-                    state = .extensions
+                    state = .extNameStart
                 } else if !isOWS(b) {
                     return fail("invalid chunk size")
                 }
-            case .extensions:
-                // Extensions are relayed, not interpreted: only their bytes and length are checked.
-                lineBytes += 1
-                guard lineBytes <= maxLineBytes else { return fail("chunk line too long") }
-                if b == ASCII.cr {
-                    state = .sizeLF
+            case .extNameStart:
+                guard countLineByte() else { return fail("chunk line too long") }
+                if isTokenByte(b) {
+                    state = .extName
+                } else if !isOWS(b) {
+                    return fail("invalid chunk extension")
+                }
+            case .extName:
+                guard countLineByte() else { return fail("chunk line too long") }
+                if isTokenByte(b) { continue }
+                switch b {
+                case ASCII.cr: state = .sizeLF
+                case ASCII.semicolon: state = .extNameStart
+                case ASCII.equals: state = .extValueStart
+                case ASCII.space, ASCII.ht: state = .extAfterName
+                default: return fail("invalid chunk extension")
+                }
+            case .extAfterName:
+                guard countLineByte() else { return fail("chunk line too long") }
+                switch b {
+                case ASCII.semicolon: state = .extNameStart
+                case ASCII.equals: state = .extValueStart
+                case ASCII.space, ASCII.ht: break
+                default: return fail("invalid chunk extension")
+                }
+            case .extValueStart:
+                guard countLineByte() else { return fail("chunk line too long") }
+                if b == ASCII.quote {
+                    state = .extQuoted
+                } else if isTokenByte(b) {
+                    state = .extToken
+                } else if !isOWS(b) {
+                    return fail("invalid chunk extension")
+                }
+            case .extToken:
+                guard countLineByte() else { return fail("chunk line too long") }
+                if isTokenByte(b) { continue }
+                switch b {
+                case ASCII.cr: state = .sizeLF
+                case ASCII.semicolon: state = .extNameStart
+                case ASCII.space, ASCII.ht: state = .extSpace
+                default: return fail("invalid chunk extension")
+                }
+            case .extQuoted:
+                // qdtext: HTAB, SP, VCHAR but '"' and '\', obs-text.
+                guard countLineByte() else { return fail("chunk line too long") }
+                if b == ASCII.quote {
+                    state = .extAfterQuote
+                } else if b == ASCII.backslash {
+                    state = .extEscape
                 } else if !isFieldByte(b) {
+                    return fail("invalid chunk extension")
+                }
+            case .extEscape:
+                guard countLineByte() else { return fail("chunk line too long") }
+                guard isFieldByte(b) else { return fail("invalid chunk extension") }
+                state = .extQuoted
+            case .extAfterQuote:
+                guard countLineByte() else { return fail("chunk line too long") }
+                switch b {
+                case ASCII.cr: state = .sizeLF
+                case ASCII.semicolon: state = .extNameStart
+                case ASCII.space, ASCII.ht: state = .extSpace
+                default: return fail("invalid chunk extension")
+                }
+            case .extSpace:
+                // Whitespace after an extension leads only to the next one, never to the CRLF.
+                guard countLineByte() else { return fail("chunk line too long") }
+                if b == ASCII.semicolon {
+                    state = .extNameStart
+                } else if !isOWS(b) {
                     return fail("invalid chunk extension")
                 }
             case .sizeLF:
@@ -147,23 +261,43 @@ public struct ChunkedDecoder: Sendable {
             case .finalLF:
                 guard b == ASCII.lf else { return fail("chunked body without final CRLF") }
                 state = .done
-                return .done(consumed: i)
+                return (.done, i)
             case .done:
-                return .done(consumed: 0)
+                return (.done, i - 1)
             case .failed:
-                return .failed(error)
+                return (.failed, i)
             }
         }
         switch state {
-        case .done: return .done(consumed: 0)
-        case .failed: return .failed(error)
-        default: return .needMore(consumed: count)
+        case .done: return (.done, i)
+        case .failed: return (.failed, i)
+        default: return (.exhausted, i)
         }
     }
 
-    private mutating func fail(_ reason: StaticString) -> ChunkedResult {
+    @inline(__always)
+    private mutating func countLineByte() -> Bool {
+        lineBytes += 1
+        return lineBytes <= maxLineBytes
+    }
+
+    private mutating func fail(_ reason: StaticString) -> (Stop, Int) {
         state = .failed
         error = .fatal(reason)
-        return .failed(error)
+        return (.failed, 0)
     }
+}
+
+/// One step of `ChunkedDecoder.nextSegment`.
+public enum ChunkedSegment: Sendable, Equatable {
+    /// Bytes [from, end) go to the peer as they are.
+    case copy(end: Int)
+    /// Bytes [from, end) are chunk extensions: leave them out.
+    case skip(end: Int)
+    /// Bytes [from, end) end the body and go to the peer; what follows is the next message.
+    case done(end: Int)
+    /// Every byte given has been walked; call again with more.
+    case needMore
+    /// Bad framing: 400, must close (502 when relaying a response).
+    case failed(HTTPParseError)
 }

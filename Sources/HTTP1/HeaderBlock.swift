@@ -142,6 +142,8 @@ func classifyName(_ bytes: UnsafeRawBufferPointer, _ start: Int, _ end: Int) -> 
     case 7:
         if nameIs(bytes, start, "upgrade") { return .upgrade }
         if nameIs(bytes, start, "trailer") { return .trailer }
+    case 9:
+        if nameIs(bytes, start, "forwarded") { return .forwarded }
     case 10:
         if nameIs(bytes, start, "connection") { return .connection }
         if nameIs(bytes, start, "keep-alive") { return .keepAlive }

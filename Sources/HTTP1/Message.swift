@@ -14,7 +14,7 @@ public enum Method: UInt8, Sendable {
 public enum HeaderKind: UInt8, Sendable {
     case other, host, contentLength, transferEncoding, connection, keepAlive, proxyConnection,
          te, trailer, upgrade, expect, cookie, xForwardedFor, xForwardedProto, xForwardedHost,
-         xRequestId, date, server,
+         xRequestId, date, server, forwarded,
          /// Switchyard's mark on shadow copies: only the proxy may set it.
          xSwitchyardShadow
 }
@@ -74,6 +74,9 @@ public struct RequestHead: Sendable {
     public var targetStart: Int32, targetEnd: Int32
     /// End of the path within the target (the first '?'); equals targetEnd when there is no query.
     public var pathEnd: Int32
+    /// The authority of an absolute-form target ("http://a.example:8080/x" gives
+    /// "a.example:8080"), which replaces Host (RFC 9112 3.2.2); both 0 for other forms.
+    public var authorityStart: Int32, authorityEnd: Int32
     public var version: HTTPVersion
     /// Reused between requests: the parser empties it keeping its capacity.
     public var headers: [HeaderField]
@@ -97,6 +100,8 @@ public struct RequestHead: Sendable {
         targetStart = 0
         targetEnd = 0
         pathEnd = 0
+        authorityStart = 0
+        authorityEnd = 0
         version = .http11
         headers = []
         framing = .none
@@ -106,6 +111,12 @@ public struct RequestHead: Sendable {
         hostIndex = -1
         headLength = 0
     }
+}
+
+extension RequestHead {
+    /// The target is in absolute-form: its authority, not Host, names the host.
+    @inlinable
+    public var hasAbsoluteTarget: Bool { authorityEnd > authorityStart }
 }
 
 public struct ResponseHead: Sendable {

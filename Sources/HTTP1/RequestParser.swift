@@ -46,6 +46,8 @@ private func parseRequestHead(_ bytes: UnsafeRawBufferPointer, start: Int, end: 
     head.expectContinue = false
     head.upgrade = false
     head.hostIndex = -1
+    head.authorityStart = 0
+    head.authorityEnd = 0
 
     // Request line: method SP request-target SP HTTP-version, each separated by exactly one space.
     var i = start
@@ -113,7 +115,7 @@ private func parseRequestHead(_ bytes: UnsafeRawBufferPointer, start: Int, end: 
     head.expectContinue = http11 && summary.expectContinue
 
     // The head is sound from here on: these errors leave the connection usable.
-    if let error = checkTargetForm(bytes, targetStart, targetEnd, method: head.method) { return error }
+    if let error = checkTargetForm(bytes, targetStart, targetEnd, method: head.method, into: &head) { return error }
     if summary.hostCount == 0 && http11 { return .recoverable("missing Host") }
     if summary.hostCount > 1 { return .recoverable("repeated Host") }
     if !summary.hostValid { return .recoverable("invalid Host") }
@@ -168,7 +170,7 @@ private func classifyMethod(_ bytes: UnsafeRawBufferPointer, _ start: Int, _ end
 /// RFC 9112 3.2: origin-form for everything but CONNECT (authority-form) and server-wide OPTIONS
 /// ("*"); absolute-form with an http(s) authority as sent to proxies.
 private func checkTargetForm(_ bytes: UnsafeRawBufferPointer, _ start: Int, _ end: Int,
-                             method: Method) -> HTTPParseError? {
+                             method: Method, into head: inout RequestHead) -> HTTPParseError? {
     if method == .connect {
         if isValidAuthority(bytes, start, end, allowEmpty: false, requirePort: true) { return nil }
         return .recoverable("CONNECT needs an authority-form target")
@@ -195,5 +197,7 @@ private func checkTargetForm(_ bytes: UnsafeRawBufferPointer, _ start: Int, _ en
     guard isValidAuthority(bytes, authorityStart, authorityEnd, allowEmpty: false, requirePort: false) else {
         return .recoverable("invalid authority in request-target")
     }
+    head.authorityStart = Int32(truncatingIfNeeded: authorityStart)
+    head.authorityEnd = Int32(truncatingIfNeeded: authorityEnd)
     return nil
 }

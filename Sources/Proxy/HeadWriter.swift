@@ -1,5 +1,6 @@
-// Serializing heads on their way through: the request head sent upstream (hop-by-hop headers
-// removed, forwarding headers added, path rewritten) and the response head sent to the client.
+// Serializing heads on their way through: the request head sent upstream (hop-by-hop and
+// steering headers removed, framing headers canonical, forwarding headers added, origin-form
+// target with a Host that agrees, path rewritten) and the response head sent to the client.
 import HTTP1
 import Reactor
 import Routing
@@ -16,7 +17,10 @@ struct RequestView: RoutingRequest {
         return originPath(target)
     }
 
+    /// The host the request is for, with its port: an absolute-form target's authority, which
+    /// replaces Host (RFC 9112 3.2.2), else the Host header.
     var hostValue: UnsafeRawBufferPointer {
+        if head.hasAbsoluteTarget { return bytes.slice(Int(head.authorityStart), Int(head.authorityEnd)) }
         guard head.hostIndex >= 0 else { return UnsafeRawBufferPointer(start: nil, count: 0) }
         return head.headers[Int(head.hostIndex)].value(in: bytes)
     }
@@ -72,6 +76,8 @@ func originPath(_ target: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer {
 }
 
 private let slashLiteral: StaticString = "/"
+private let hostLiteral: StaticString = "Host"
+private var hostName: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: hostLiteral.utf8Start, count: 4) }
 private var slashBytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: slashLiteral.utf8Start, count: 1) }
 
 enum HeadWriter {
@@ -99,41 +105,52 @@ enum HeadWriter {
         out.append(bytes.slice(Int(head.pathEnd), Int(head.targetEnd)), pool: pool)   // the query
         out.append(head.version == .http10 ? " HTTP/1.0\r\n" : " HTTP/1.1\r\n", pool: pool)
 
+        let trustsForwarding = snapshot.trustsForwardingHeaders(from: ClientAddress(text: clientIP))
         var xffCount = 0
+        var forwardedCount = 0
         var hasRequestID = false
+        var framingWritten = false
         for f in head.headers {
             switch f.kind {
             case .xForwardedFor:
                 xffCount += 1
+                continue
+            case .forwarded:
+                forwardedCount += 1
                 continue
             case .xForwardedProto, .xForwardedHost:
                 continue
             case .xSwitchyardShadow:
                 // A client's own mark would make a primary request look like a shadow copy.
                 continue
+            case .contentLength, .transferEncoding:
+                // One canonical line for the framing the proxy read (RFC 9110 8.6, RFC 9112 6.1):
+                // "Content-Length: 2, 2", "010", ",chunked" or a second empty Transfer-Encoding
+                // line could be read another way upstream.
+                if !framingWritten {
+                    framingWritten = true
+                    writeFraming(head.framing, into: &out, pool: pool)
+                }
+                continue
             case .xRequestId:
                 hasRequestID = true
             case .host:
-                if shadow, let hostSuffix {
-                    out.append(f.name(in: bytes), pool: pool)
-                    out.append(": ", pool: pool)
-                    let h = f.value(in: bytes)
-                    let hostOnly = view.host
-                    out.append(hostOnly, pool: pool)
-                    out.append(hostSuffix, pool: pool)
-                    out.append(h.slice(hostOnly.count, h.count), pool: pool)
-                    out.append("\r\n", pool: pool)
-                    continue
-                }
+                writeHost(view, name: f.name(in: bytes), shadow: shadow, hostSuffix: hostSuffix, into: &out, pool: pool)
+                continue
+            case .other:
+                if f.hopByHop || snapshot.isSteeringHeader(f.name(in: bytes)) { continue }
             default:
                 if f.hopByHop { continue }
             }
             out.append(bytes.slice(Int(f.nameStart), Int(f.valueEnd)), pool: pool)
             out.append("\r\n", pool: pool)
         }
-        out.reserve(clientIP.count + 200, pool: pool)
+        if head.hostIndex < 0 && head.hasAbsoluteTarget {
+            writeHost(view, name: hostName, shadow: shadow, hostSuffix: hostSuffix, into: &out, pool: pool)
+        }
+        out.reserve(2 * clientIP.count + 240, pool: pool)
         out.append("X-Forwarded-For: ", pool: pool)
-        if xffCount > 0 {
+        if xffCount > 0 && trustsForwarding {
             // Several X-Forwarded-For headers join into one list, client appended last.
             for f in head.headers where f.kind == .xForwardedFor {
                 out.append(f.value(in: bytes), pool: pool)
@@ -141,8 +158,20 @@ enum HeadWriter {
             }
         }
         out.append(clientIP, pool: pool)
+        if forwardedCount > 0 {
+            // Like X-Forwarded-For: a trusted client's list gets the proxy's element appended, an
+            // untrusted client's is replaced by it (RFC 7239).
+            out.append("\r\nForwarded: ", pool: pool)
+            if trustsForwarding {
+                for f in head.headers where f.kind == .forwarded {
+                    out.append(f.value(in: bytes), pool: pool)
+                    out.append(", ", pool: pool)
+                }
+            }
+            appendForwardedElement(clientIP: clientIP, secure: secure, into: &out, pool: pool)
+        }
         out.append(secure ? "\r\nX-Forwarded-Proto: https\r\n" : "\r\nX-Forwarded-Proto: http\r\n", pool: pool)
-        if head.hostIndex >= 0 {
+        if head.hostIndex >= 0 || head.hasAbsoluteTarget {
             out.append("X-Forwarded-Host: ", pool: pool)
             out.append(view.hostValue, pool: pool)
             out.append("\r\n", pool: pool)
@@ -163,6 +192,53 @@ enum HeadWriter {
             out.append("Connection: close\r\n", pool: pool)
         }
         out.append("\r\n", pool: pool)
+    }
+
+    /// `Host: <host the request is for>`, with the mirror's suffix after the host part.
+    private static func writeHost(_ view: RequestView, name: UnsafeRawBufferPointer, shadow: Bool, hostSuffix: Bytes?,
+                                  into out: inout ByteBuffer, pool: BufferPool) {
+        let h = view.hostValue
+        out.reserve(name.count + h.count + (hostSuffix?.count ?? 0) + 4, pool: pool)
+        out.append(name, pool: pool)
+        out.append(": ", pool: pool)
+        if shadow, let hostSuffix {
+            let hostOnly = view.host
+            out.append(hostOnly, pool: pool)
+            out.append(hostSuffix, pool: pool)
+            out.append(h.slice(hostOnly.count, h.count), pool: pool)
+        } else {
+            out.append(h, pool: pool)
+        }
+        out.append("\r\n", pool: pool)
+    }
+
+    private static func writeFraming(_ framing: BodyFraming, into out: inout ByteBuffer, pool: BufferPool) {
+        switch framing {
+        case .chunked:
+            out.append("Transfer-Encoding: chunked\r\n", pool: pool)
+        case .contentLength(let n):
+            out.append("Content-Length: ", pool: pool)
+            out.appendDecimal(Int(n), pool: pool)
+            out.append("\r\n", pool: pool)
+        case .none, .untilClose:
+            // A Content-Length of 0 parses as no body.
+            out.append("Content-Length: 0\r\n", pool: pool)
+        }
+    }
+
+    /// `for=203.0.113.7;proto=http`; an IPv6 node is quoted in brackets (RFC 7239 6).
+    private static func appendForwardedElement(clientIP: [UInt8], secure: Bool, into out: inout ByteBuffer, pool: BufferPool) {
+        if clientIP.contains(UInt8(ascii: ":")) {
+            out.append("for=\"[", pool: pool)
+            out.append(clientIP, pool: pool)
+            out.append("]\"", pool: pool)
+        } else if clientIP.isEmpty {
+            out.append("for=unknown", pool: pool)
+        } else {
+            out.append("for=", pool: pool)
+            out.append(clientIP, pool: pool)
+        }
+        out.append(secure ? ";proto=https" : ";proto=http", pool: pool)
     }
 
     /// Writes a response head for the client: status line, the upstream's end-to-end headers,

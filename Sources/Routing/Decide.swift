@@ -3,18 +3,34 @@
 // (snapshot, request, random); reads only the snapshot's frozen table, allocates nothing.
 
 /// Decides where `request` goes. `random` is the request's only source of randomness: the
-/// fresh bucket and each mirror's draw are derived from it with splitmix64.
-public func decide<R: RoutingRequest>(_ snapshot: Snapshot, _ request: R, random: UInt64) -> Decision {
-    withExtendedLifetime(snapshot) { snapshot.table.decide(request, random: random) }
+/// fresh bucket and each mirror's draw are derived from it with splitmix64. `client` is the
+/// peer's address, for the trust of override and preview headers; unknown, only a secret header
+/// (or a trust of every client) makes them count.
+public func decide<R: RoutingRequest>(_ snapshot: Snapshot, _ request: R, random: UInt64,
+                                      client: ClientAddress = .unknown) -> Decision {
+    withExtendedLifetime(snapshot) { snapshot.table.decide(request, random: random, client: client) }
 }
 
 extension RoutingTable {
     @inline(__always)
-    func decide<R: RoutingRequest>(_ request: R, random: UInt64) -> Decision {
+    func decide<R: RoutingRequest>(_ request: R, random: UInt64, client: ClientAddress) -> Decision {
+        let path = request.path
+        guard matchesPaths && pathNeedsNormalizing(path) else {
+            return decide(request, random: random, client: client, path: path)
+        }
+        return withUnsafeTemporaryAllocation(byteCount: path.count, alignment: 1) { scratch in
+            let n = normalizePath(path, into: scratch)
+            return decide(request, random: random, client: client, path: UnsafeRawBufferPointer(rebasing: scratch[0..<n]))
+        }
+    }
+
+    /// `path` is the normalised path prefixes match against.
+    @inline(__always)
+    private func decide<R: RoutingRequest>(_ request: R, random: UInt64, client: ClientAddress,
+                                           path: UnsafeRawBufferPointer) -> Decision {
         var decision = Decision()
         let method = request.method
-        let host = hostWithoutPort(request.host)
-        let path = request.path
+        let host = withoutTrailingDot(hostWithoutPort(request.host))
         var index = 0
         while index < routes.count {
             if matches(routes[index], request, method: method, host: host, path: path) { break }
@@ -24,12 +40,12 @@ extension RoutingTable {
         let route = routes[index]
         decision.route = index
         if route.split >= 0 {
-            chooseVariant(splits[Int(route.split)], request, random: random, into: &decision)
+            chooseVariant(splits[Int(route.split)], request, random: random, client: client, into: &decision)
         } else {
             decision.upstream = Int(route.upstream)
         }
         if decision.upstream >= 0 && decision.upstream < upstreams.count {
-            decision.color = color(upstreams[decision.upstream], request)
+            decision.color = color(upstreams[decision.upstream], request, client: client)
         }
         decision.mirrorMask = mirrorMask(route, method: method, random: random)
         return decision
@@ -39,13 +55,14 @@ extension RoutingTable {
     /// gets a fresh bucket and no cookie.
     @inline(__always)
     private func chooseVariant<R: RoutingRequest>(_ split: TableSplit, _ request: R, random: UInt64,
-                                                  into decision: inout Decision) {
-        let pinned = pinnedVariant(split, request)
+                                                  client: ClientAddress, into decision: inout Decision) {
+        let finds = scanCookies(split, request)
+        let pinned = pinnedVariant(split, request, finds, client: client)
         if pinned >= 0 {
             decision.variant = pinned
         } else {
             if split.sticky {
-                (decision.bucket, decision.setCookie) = assign(split, request, random: random)
+                (decision.bucket, decision.setCookie) = assign(split, request, finds, random: random)
             } else {
                 decision.bucket = freshBucket(random)
             }
@@ -56,9 +73,10 @@ extension RoutingTable {
         }
     }
 
-    /// The live color, or the idle one when the preview header names it (case-insensitively).
+    /// The live color, or the idle one when the preview header names it (case-insensitively)
+    /// on a request the upstream's preview trust accepts.
     @inline(__always)
-    private func color<R: RoutingRequest>(_ upstream: TableUpstream, _ request: R) -> Color? {
+    private func color<R: RoutingRequest>(_ upstream: TableUpstream, _ request: R, client: ClientAddress) -> Color? {
         guard upstream.blueGreen else { return nil }
         let idle = upstream.live.other
         guard upstream.previewHeader >= 0 else { return upstream.live }
@@ -67,6 +85,6 @@ extension RoutingTable {
         let previewsIdle = anyHeader(request, upstream.previewHeader) { value in
             value.bytesEqualIgnoringCase(lowercased: idleBytes)
         }
-        return previewsIdle ? idle : upstream.live
+        return previewsIdle && trusts(upstream.previewTrust, request, client: client) ? idle : upstream.live
     }
 }

@@ -1,5 +1,5 @@
-// Route matching: host (exact or wildcard suffix, case-insensitive, port ignored), path prefix,
-// method and headers. A route matches when every configured part matches.
+// Route matching: host (exact or wildcard suffix, case-insensitive, port and a trailing dot
+// ignored), path prefix (on the normalised path), method and headers. A route matches when every configured part matches.
 
 extension RoutingTable {
     /// True when `request` (whose method, host and path were read once) satisfies `route`.
@@ -41,6 +41,13 @@ extension RoutingTable {
         let expected = bytes(header.value)
         return anyHeader(request, header.name) { $0.bytesEqual(expected) }
     }
+}
+
+/// `a.example.` names the same host as `a.example` (a fully qualified name): one trailing dot
+/// is dropped before hosts are compared.
+@inline(__always)
+func withoutTrailingDot(_ host: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer {
+    host.count > 1 && host[host.count - 1] == UInt8(ascii: ".") ? host.slice(0, host.count - 1) : host
 }
 
 /// Drops a trailing `:port` (digits only). A bracketed IPv6 literal keeps its brackets; a bare

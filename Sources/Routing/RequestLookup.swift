@@ -1,10 +1,6 @@
 // Finding header values and cookies in a RoutingRequest in place: values are handed to a
 // predicate while the request's buffers are valid, never copied out.
 
-enum HeaderName {
-    static let cookie: Bytes = Array("cookie".utf8)
-}
-
 @inline(__always)
 private func isSpace(_ byte: UInt8) -> Bool {
     byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t")

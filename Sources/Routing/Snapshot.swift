@@ -38,19 +38,41 @@ public struct Pool: Sendable, Equatable {
     public init(endpoints: [Endpoint]) { self.endpoints = endpoints }
 }
 
+/// Who may use a request header that changes how Switchyard treats the request (the override
+/// and preview headers): a client whose address is in `sources`, or a request whose
+/// `secretHeader` carries `secret` exactly. Nobody else, whatever the header says.
+public struct HeaderTrust: Sendable, Equatable {
+    public var sources: AddressSet
+    /// Lowercased header name; both it and `secret` or neither.
+    public var secretHeader: Bytes?
+    public var secret: Bytes?
+
+    public static let nobody = HeaderTrust(sources: .nobody)
+    /// Every client: for tests and for proxies reachable only by trusted clients.
+    public static let everyone = HeaderTrust(sources: AddressSet(prefixes: [], matchesEveryone: true))
+
+    public init(sources: AddressSet, secretHeader: Bytes? = nil, secret: Bytes? = nil) {
+        self.sources = sources
+        self.secretHeader = secretHeader
+        self.secret = secret
+    }
+}
+
 public struct BlueGreen: Sendable, Equatable {
     public var blue: Pool
     public var green: Pool
     public var live: Color
-    /// Lowercased name of the preview header; a request whose value names the idle color
-    /// reaches the idle color.
+    /// Lowercased name of the preview header; a trusted request whose value names the idle
+    /// color reaches the idle color.
     public var previewHeader: Bytes?
+    public var previewTrust: HeaderTrust
 
-    public init(blue: Pool, green: Pool, live: Color, previewHeader: Bytes?) {
+    public init(blue: Pool, green: Pool, live: Color, previewHeader: Bytes?, previewTrust: HeaderTrust = .nobody) {
         self.blue = blue
         self.green = green
         self.live = live
         self.previewHeader = previewHeader
+        self.previewTrust = previewTrust
     }
 
     public func pool(_ color: Color) -> Pool { color == .blue ? blue : green }
@@ -169,6 +191,10 @@ public struct Sticky: Sendable {
     public var cookieName: Bytes
     public var maxAgeSeconds: Int
     public var key: StickyKey?
+    /// With a key: a valid assignment cookie wins over the key (and a key-derived bucket is
+    /// written to the cookie), so a client cannot pick its bucket by choosing a key value once
+    /// it holds a cookie. False: the key wins, as when nothing is signed.
+    public var preferCookie: Bool
     public var salt: Bytes {
         didSet {
             saltTag = Sticky.saltTag(salt)
@@ -186,10 +212,14 @@ public struct Sticky: Sendable {
     /// The signature of every bucket's cookie, when signed.
     private(set) var signatures: SignatureTable?
 
-    public init(cookieName: Bytes, maxAgeSeconds: Int, key: StickyKey?, salt: Bytes, signer: CookieSigner?) {
+    /// `preferCookie` defaults to true when the cookie is signed: an unsigned cookie is as
+    /// client-chosen as the key.
+    public init(cookieName: Bytes, maxAgeSeconds: Int, key: StickyKey?, salt: Bytes, signer: CookieSigner?,
+                preferCookie: Bool? = nil) {
         self.cookieName = cookieName
         self.maxAgeSeconds = maxAgeSeconds
         self.key = key
+        self.preferCookie = preferCookie ?? (signer != nil)
         self.salt = salt
         self.signer = signer
         self.saltTag = Sticky.saltTag(salt)
@@ -206,16 +236,23 @@ public struct Split: Sendable {
     /// from 0 in config order and the last ends at `Split.buckets` (when the total weight > 0).
     public private(set) var thresholds: [Int32]
     public var rules: [Rule]
-    /// Lowercased override header name; nil disables the override.
+    /// Lowercased override header name; nil disables the override. Honoured only for requests
+    /// `overrideTrust` trusts: that is the only way to a weight-0 variant besides a rule.
     public var overrideHeader: Bytes?
+    public var overrideTrust: HeaderTrust
     public var sticky: Sticky?
 
     public static let buckets: Int32 = 10_000
+    /// Most rules a route may have (the snapshot builder refuses more): header rules are
+    /// checked one by one on every request that reaches the route.
+    public static let maxRules = 1_000
 
-    public init(variants: [Variant], rules: [Rule], overrideHeader: Bytes?, sticky: Sticky?) {
+    public init(variants: [Variant], rules: [Rule], overrideHeader: Bytes?, overrideTrust: HeaderTrust = .nobody,
+                sticky: Sticky?) {
         self.variants = variants
         self.rules = rules
         self.overrideHeader = overrideHeader
+        self.overrideTrust = overrideTrust
         self.sticky = sticky
         self.thresholds = Split.computeThresholds(variants.map(\.weight))
     }
@@ -267,13 +304,17 @@ public final class Snapshot: Sendable {
     public let version: UInt64
     public let routes: [Route]
     public let upstreams: [Upstream]
+    /// Clients whose X-Forwarded-For and Forwarded headers are kept (the proxy's own element is
+    /// appended); everyone else's are replaced.
+    public let trustForwardedFrom: AddressSet
     /// The same routes and upstreams frozen into flat buffers for `decide`.
     let table: RoutingTable
 
-    public init(version: UInt64, routes: [Route], upstreams: [Upstream]) {
+    public init(version: UInt64, routes: [Route], upstreams: [Upstream], trustForwardedFrom: AddressSet = .nobody) {
         self.version = version
         self.routes = routes
         self.upstreams = upstreams
+        self.trustForwardedFrom = trustForwardedFrom
         self.table = RoutingTable(routes: routes, upstreams: upstreams)
     }
 

@@ -60,27 +60,31 @@ func bucketOwner(_ bucket: Int32, _ thresholds: UnsafeBufferPointer<Int32>) -> I
 
 extension RoutingTable {
     /// The variant a rule or the override header pins this request to, or -1. Rules first, in
-    /// order; then the override header, whose value must equal a variant name exactly. A pin
-    /// may name a weight-0 variant: that is how a dark variant is reached before it gets users.
+    /// order (cookie rules were matched by the one Cookie scan in `finds`); then the override
+    /// header, whose value must equal a variant name exactly and which counts only for a request
+    /// the split's override trust accepts. Pins may name a weight-0 variant: that is how a dark
+    /// variant is reached before it gets users.
     @inline(__always)
-    func pinnedVariant<R: RoutingRequest>(_ split: TableSplit, _ request: R) -> Int {
-        var i = Int(split.rules.offset)
-        let end = i + Int(split.rules.count)
+    func pinnedVariant<R: RoutingRequest>(_ split: TableSplit, _ request: R, _ finds: CookieFinds,
+                                          client: ClientAddress) -> Int {
+        var i = Int(split.headerRules.offset)
+        let end = i + Int(split.headerRules.count)
         while i < end {
-            let rule = rules[i]
+            let index = ruleIndexes[i]
+            if index > finds.rule { break }
+            let rule = rules[Int(index)]
             let value = bytes(rule.value)
-            let hit = rule.cookie
-                ? anyCookie(request, rule.cookieName) { $0.bytesEqual(value) }
-                : anyHeader(request, rule.headerName) { $0.bytesEqual(value) }
-            if hit { return Int(rule.variant) }
+            if anyHeader(request, rule.headerName, { $0.bytesEqual(value) }) { return Int(rule.variant) }
             i += 1
         }
+        if finds.rule != Int32.max { return Int(rules[Int(finds.rule)].variant) }
         guard split.overrideHeader >= 0 else { return -1 }
         var pinned = -1
         _ = anyHeader(request, split.overrideHeader) { value in
             pinned = variantIndex(split, named: value)
             return pinned >= 0
         }
+        guard pinned >= 0, trusts(split.overrideTrust, request, client: client) else { return -1 }
         return pinned
     }
 

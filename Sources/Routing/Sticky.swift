@@ -78,11 +78,15 @@ extension Snapshot {
 }
 
 extension RoutingTable {
-    /// Where the bucket comes from once no pin applied: the sticky key when configured and
-    /// present (non-empty), then a valid assignment cookie, then a fresh bucket from `random`
-    /// that the proxy must store (setCookie).
+    /// Where the bucket comes from once no pin applied. With `preferCookie` (the default when
+    /// the cookie is signed): a valid assignment cookie, then the sticky key (whose bucket is
+    /// then stored in the cookie, so the first assignment sticks), then a fresh bucket. Without:
+    /// the key, then the cookie, then a fresh bucket. A fresh bucket comes from `random` and the
+    /// proxy must store it (setCookie).
     @inline(__always)
-    func assign<R: RoutingRequest>(_ split: TableSplit, _ request: R, random: UInt64) -> (bucket: Int32, setCookie: Bool) {
+    func assign<R: RoutingRequest>(_ split: TableSplit, _ request: R, _ finds: CookieFinds,
+                                   random: UInt64) -> (bucket: Int32, setCookie: Bool) {
+        if split.preferCookie && finds.bucket >= 0 { return (finds.bucket, false) }
         var bucket: Int32 = -1
         let salt = bytes(split.salt)
         switch split.keyKind {
@@ -92,19 +96,12 @@ extension RoutingTable {
                 return bucket >= 0
             }
         case .cookie:
-            _ = anyCookie(request, split.keyCookie) { value in
-                if value.count > 0 { bucket = stableBucket(salt: salt, key: value) }
-                return bucket >= 0
-            }
+            if finds.hasKey { bucket = stableBucket(salt: salt, key: finds.key) }
         case .none:
             break
         }
-        if bucket >= 0 { return (bucket, false) }
-        _ = anyCookie(request, split.cookieName) { value in
-            bucket = parseAssignmentCookie(value, saltTag: split.saltTag, signatures: split.signatures) ?? -1
-            return bucket >= 0
-        }
-        if bucket >= 0 { return (bucket, false) }
+        if bucket >= 0 { return (bucket, split.preferCookie) }
+        if finds.bucket >= 0 { return (finds.bucket, false) }
         return (freshBucket(random), true)
     }
 }
@@ -285,7 +282,7 @@ private func base64URLCharacter(_ value: UInt32) -> UInt8 {
 }
 
 @inline(__always)
-private func constantTimeEqual(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Bool {
+func constantTimeEqual(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Bool {
     guard a.count == b.count else { return false }
     var difference: UInt8 = 0
     for i in 0..<a.count { difference |= a[i] ^ b[i] }

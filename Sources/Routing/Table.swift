@@ -38,8 +38,12 @@ struct TableHeader {
 struct TableSplit {
     var variants = Span.empty        // into variants; thresholds share the same offsets
     var rules = Span.empty           // into rules
+    var headerRules = Span.empty     // into ruleIndexes: the header rules, in order
     var overrideHeader: Int32 = -1   // into names, -1 = disabled
+    var overrideTrust: Int32 = -1    // into trusts
+    var cookies = TableCookies()
     var sticky = false
+    var preferCookie = false
     var cookieName = Span.empty      // arena
     var maxAgeSeconds = 0
     var keyKind = KeyKind.none
@@ -74,6 +78,31 @@ struct TableUpstream {
     var blueGreen = false
     var live = Color.blue
     var previewHeader: Int32 = -1    // into names
+    var previewTrust: Int32 = -1     // into trusts
+}
+
+struct TableTrust {
+    var prefixes = Span.empty        // into prefixes
+    var everyone = false
+    var secretHeader: Int32 = -1     // into names
+    var secret = Span.empty          // arena
+}
+
+/// The cookie names a split reads, found in one pass over the Cookie header (CookieScan.swift).
+struct TableCookies {
+    var names = Span.empty           // into cookieNames (arena spans); local slot = index in this run
+    var nameSlots = Span.empty       // into cookieSlots: open-addressed by FNV-1a of the name, -1 empty
+    var ruleSlots = Span.empty       // into cookieRules: open-addressed by (slot, value)
+    var assignment: Int32 = -1       // local slot of the assignment cookie
+    var key: Int32 = -1              // local slot of the key cookie
+    var any: Bool { names.count > 0 }
+}
+
+/// A cookie rule as a hash entry: the first rule (lowest index) for each (name, value).
+struct TableCookieRule {
+    var slot: Int32 = -1             // local name slot; -1 = empty entry
+    var value = Span.empty           // arena
+    var rule: Int32 = -1             // into rules
 }
 
 final class RoutingTable: @unchecked Sendable {
@@ -89,6 +118,17 @@ final class RoutingTable: @unchecked Sendable {
     let rules: UnsafeMutableBufferPointer<TableRule>
     let mirrors: UnsafeMutableBufferPointer<TableMirror>
     let upstreams: UnsafeMutableBufferPointer<TableUpstream>
+    let trusts: UnsafeMutableBufferPointer<TableTrust>
+    let prefixes: UnsafeMutableBufferPointer<AddressSet.Prefix>
+    let ruleIndexes: UnsafeMutableBufferPointer<Int32>
+    let cookieNames: UnsafeMutableBufferPointer<Span>
+    let cookieSlots: UnsafeMutableBufferPointer<Int32>
+    let cookieRules: UnsafeMutableBufferPointer<TableCookieRule>
+    /// Lowercased names of the headers that steer Switchyard (override, preview, their secret
+    /// headers, and the default names): never forwarded upstream.
+    let strippedHeaders: UnsafeMutableBufferPointer<Span>
+    /// Some route matches on a path prefix: only then is the request path normalised.
+    let matchesPaths: Bool
     /// Header names in the form `RoutingRequest.forEachHeader` takes; index 0 is "cookie".
     /// Read through unmanaged references so passing one to the request retains nothing.
     let headerNames: UnsafeMutableBufferPointer<Unmanaged<HeaderNameBox>>
@@ -100,7 +140,6 @@ final class RoutingTable: @unchecked Sendable {
         var b = Builder()
         for route in sourceRoutes { b.add(route) }
         for upstream in sourceUpstreams { b.add(upstream) }
-        arena = freeze(b.arena)
         routes = freeze(b.routes)
         hosts = freeze(b.hosts)
         lists = freeze(b.lists)
@@ -111,6 +150,17 @@ final class RoutingTable: @unchecked Sendable {
         rules = freeze(b.rules)
         mirrors = freeze(b.mirrors)
         upstreams = freeze(b.upstreams)
+        trusts = freeze(b.trusts)
+        prefixes = freeze(b.prefixes)
+        ruleIndexes = freeze(b.ruleIndexes)
+        cookieNames = freeze(b.cookieNames)
+        cookieSlots = freeze(b.cookieSlots)
+        cookieRules = freeze(b.cookieRules)
+        var stripped: [Span] = []
+        for name in b.stripped { stripped.append(b.bytes(name)) }
+        strippedHeaders = freeze(stripped)
+        arena = freeze(b.arena)
+        matchesPaths = b.routes.contains { $0.hasPathPrefix }
         headerNameBoxes = b.names.map(HeaderNameBox.init)
         headerNames = freeze(headerNameBoxes.map { Unmanaged.passUnretained($0) })
     }
@@ -127,6 +177,13 @@ final class RoutingTable: @unchecked Sendable {
         rules.deallocate()
         mirrors.deallocate()
         upstreams.deallocate()
+        trusts.deallocate()
+        prefixes.deallocate()
+        ruleIndexes.deallocate()
+        cookieNames.deallocate()
+        cookieSlots.deallocate()
+        cookieRules.deallocate()
+        strippedHeaders.deallocate()
         headerNames.deallocate()
     }
 
@@ -197,7 +254,32 @@ private struct Builder {
     var rules: [TableRule] = []
     var mirrors: [TableMirror] = []
     var upstreams: [TableUpstream] = []
+    var trusts: [TableTrust] = []
+    var prefixes: [AddressSet.Prefix] = []
+    var ruleIndexes: [Int32] = []
+    var cookieNames: [Span] = []
+    var cookieSlots: [Int32] = []
+    var cookieRules: [TableCookieRule] = []
+    var stripped: [Bytes] = [HeaderName.defaultOverride, HeaderName.defaultPreview]
     var names: [Bytes] = [HeaderName.cookie]
+
+    mutating func strip(_ name: Bytes) {
+        if !stripped.contains(name) { stripped.append(name) }
+    }
+
+    mutating func trust(_ trust: HeaderTrust) -> Int32 {
+        var t = TableTrust()
+        t.prefixes = Span(offset: Int32(prefixes.count), count: Int32(trust.sources.prefixes.count))
+        prefixes += trust.sources.prefixes
+        t.everyone = trust.sources.matchesEveryone
+        if let header = trust.secretHeader, let secret = trust.secret, !secret.isEmpty {
+            t.secretHeader = name(header)
+            t.secret = bytes(secret)
+            strip(header)
+        }
+        trusts.append(t)
+        return Int32(trusts.count - 1)
+    }
 
     mutating func bytes(_ value: Bytes) -> Span {
         let span = Span(offset: Int32(arena.count), count: Int32(value.count))
@@ -278,10 +360,18 @@ private struct Builder {
             }
         }
         s.rules = Span(offset: Int32(rules.count), count: Int32(splitRules.count))
+        let headerRules = splitRules.indices.filter { !splitRules[$0].cookie }.map { Int32(rules.count + $0) }
+        s.headerRules = Span(offset: Int32(ruleIndexes.count), count: Int32(headerRules.count))
+        ruleIndexes += headerRules
         rules += splitRules
-        if let header = split.overrideHeader { s.overrideHeader = name(header) }
+        if let header = split.overrideHeader {
+            s.overrideHeader = name(header)
+            s.overrideTrust = trust(split.overrideTrust)
+            strip(header)
+        }
         if let sticky = split.sticky {
             s.sticky = true
+            s.preferCookie = sticky.preferCookie
             s.cookieName = bytes(sticky.cookieName)
             s.maxAgeSeconds = sticky.maxAgeSeconds
             switch sticky.key {
@@ -298,7 +388,64 @@ private struct Builder {
             s.saltTag = sticky.saltTag
             s.signatures = sticky.signatures.map { UnsafeRawPointer($0.bytes.baseAddress!) }
         }
+        s.cookies = cookies(s, firstRule: Int(s.rules.offset))
         splits.append(s)
+    }
+
+    /// The split's cookie names (rules, assignment cookie, key cookie) in hash tables sized to
+    /// at most half full, and its cookie rules keyed by (name, value), first rule kept.
+    mutating func cookies(_ s: TableSplit, firstRule: Int) -> TableCookies {
+        var local: [Bytes] = []
+        func slot(_ name: Bytes) -> Int32 {
+            if let i = local.firstIndex(of: name) { return Int32(i) }
+            local.append(name)
+            return Int32(local.count - 1)
+        }
+        var entries: [(slot: Int32, value: Bytes, rule: Int32)] = []
+        for i in firstRule..<firstRule + Int(s.rules.count) where rules[i].cookie {
+            let rule = rules[i]
+            entries.append((slot(arenaBytes(rule.cookieName)), arenaBytes(rule.value), Int32(i)))
+        }
+        var c = TableCookies()
+        if s.sticky {
+            c.assignment = slot(arenaBytes(s.cookieName))
+            if s.keyKind == .cookie { c.key = slot(arenaBytes(s.keyCookie)) }
+        }
+        guard !local.isEmpty else { return c }
+        c.names = Span(offset: Int32(cookieNames.count), count: Int32(local.count))
+        for name in local { cookieNames.append(bytes(name)) }
+
+        let nameTable = hashTableSize(local.count)
+        var nameSlots = [Int32](repeating: -1, count: nameTable)
+        for (i, name) in local.enumerated() {
+            var at = Int(cookieNameHash(name)) & (nameTable - 1)
+            while nameSlots[at] >= 0 { at = (at + 1) & (nameTable - 1) }
+            nameSlots[at] = Int32(i)
+        }
+        c.nameSlots = Span(offset: Int32(cookieSlots.count), count: Int32(nameTable))
+        cookieSlots += nameSlots
+
+        let ruleTable = hashTableSize(entries.count)
+        var ruleSlots = [TableCookieRule](repeating: TableCookieRule(), count: ruleTable)
+        var ruleValues = [Bytes](repeating: [], count: ruleTable)
+        for entry in entries {
+            var at = Int(cookieRuleHash(entry.slot, entry.value)) & (ruleTable - 1)
+            var duplicate = false
+            while ruleSlots[at].slot >= 0 {
+                if ruleSlots[at].slot == entry.slot && ruleValues[at] == entry.value { duplicate = true; break }
+                at = (at + 1) & (ruleTable - 1)
+            }
+            if duplicate { continue }   // an earlier rule with the same cookie and value wins
+            ruleSlots[at] = TableCookieRule(slot: entry.slot, value: bytes(entry.value), rule: entry.rule)
+            ruleValues[at] = entry.value
+        }
+        c.ruleSlots = Span(offset: Int32(cookieRules.count), count: Int32(ruleTable))
+        cookieRules += ruleSlots
+        return c
+    }
+
+    func arenaBytes(_ span: Span) -> Bytes {
+        Array(arena[Int(span.offset)..<Int(span.offset + span.count)])
     }
 
     mutating func add(_ upstream: Upstream) {
@@ -306,7 +453,11 @@ private struct Builder {
         if case .blueGreen(let blueGreen) = upstream.kind {
             u.blueGreen = true
             u.live = blueGreen.live
-            if let header = blueGreen.previewHeader { u.previewHeader = name(header) }
+            if let header = blueGreen.previewHeader {
+                u.previewHeader = name(header)
+                u.previewTrust = trust(blueGreen.previewTrust)
+                strip(header)
+            }
         }
         upstreams.append(u)
     }

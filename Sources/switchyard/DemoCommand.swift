@@ -33,7 +33,8 @@ enum DemoCommand {
               "blue": { "endpoints": ["\(blue)"] },
               "green": { "endpoints": ["\(green)"] },
               "live": "blue",
-              "preview": { "header": "X-Switchyard-Preview" },
+              // The demo listens on loopback only, so every client may preview and override.
+              "preview": { "header": "X-Switchyard-Preview", "trustedSources": ["0.0.0.0/0", "::/0"] },
               "warmup": { "path": "/", "requests": 3, "timeoutMs": 2000 }
             },
             "canary": { "endpoints": ["\(canary)"] },
@@ -47,6 +48,7 @@ enum DemoCommand {
                 { "variant": "canary", "upstream": "canary", "weight": 10 }
               ],
               "rules": [ { "cookie": { "beta": "1" }, "variant": "canary" } ],
+              "override": { "header": "X-Switchyard-Variant", "trustedSources": ["0.0.0.0/0", "::/0"] },
               "sticky": { "cookie": "sy-shop", "maxAgeSeconds": 604800 },
               "mirror": [ { "upstream": "shadow", "percent": 100 } ]
             }

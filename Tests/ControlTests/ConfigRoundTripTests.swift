@@ -21,7 +21,7 @@ final class ConfigRoundTripTests: XCTestCase {
               "blue":  { "endpoints": ["127.0.0.1:9201"] },
               "green": { "endpoints": ["127.0.0.1:9202"] },
               "live": "green",
-              "preview": { "header": "X-Switchyard-Preview" },
+              "preview": { "header": "X-Switchyard-Preview", "trustedSources": ["10.0.0.0/8", "::1/128"] },
               "warmup": { "path": "/health", "requests": 3 },
             },
             "api-v2": { "endpoints": ["127.0.0.1:9003"] },
@@ -36,6 +36,7 @@ final class ConfigRoundTripTests: XCTestCase {
                          { "variant": "canary", "upstream": "api-v2", "weight": 5 } ],
               "rules": [ { "cookie": { "beta": "1" }, "variant": "canary" },
                          { "header": { "X-Canary": "always" }, "variant": "canary" } ],
+              "override": { "trustedSources": ["127.0.0.1/32"], "secretHeader": "X-QA-Token", "secretEnv": "\(secretEnv)" },
               "sticky": { "maxAgeSeconds": 3600, "key": { "header": "X-User-Id" }, "secretEnv": "\(secretEnv)" },
               "mirror": [ { "upstream": "shadow", "percent": 12.5, "methods": ["*"], "hostSuffix": "-shadow" } ],
             },
@@ -99,6 +100,9 @@ final class ConfigRoundTripTests: XCTestCase {
         XCTAssertEqual(split.rules.map(\.variant), ["canary", "canary"])
         XCTAssertEqual(split.rules.first?.source, .cookie(name: "beta", value: "1"))
         XCTAssertEqual(split.overrideHeader, "X-Switchyard-Variant")
+        XCTAssertEqual(split.overrideTrust.trustedSources, ["127.0.0.1/32"])
+        XCTAssertEqual(split.overrideTrust.secretHeader, "X-QA-Token")
+        XCTAssertNotNil(split.overrideTrust.secret)
         let sticky = try XCTUnwrap(split.sticky)
         XCTAssertEqual(sticky.cookie, "sy-api")
         XCTAssertEqual(sticky.maxAgeSeconds, 3600)
@@ -156,6 +160,9 @@ final class ConfigRoundTripTests: XCTestCase {
         XCTAssertEqual(split.rules, [Rule(source: .cookie(name: Array("beta".utf8), value: Array("1".utf8)), variant: 1),
                                      Rule(source: .header(name: Array("x-canary".utf8), value: Array("always".utf8)), variant: 1)])
         XCTAssertEqual(split.overrideHeader, Array("x-switchyard-variant".utf8))
+        XCTAssertEqual(split.overrideTrust.secretHeader, Array("x-qa-token".utf8))
+        XCTAssertTrue(split.overrideTrust.sources.contains(ClientAddress("127.0.0.1")!))
+        XCTAssertFalse(split.overrideTrust.sources.contains(ClientAddress("127.0.0.2")!))
         let sticky = try XCTUnwrap(split.sticky)
         XCTAssertEqual(sticky.cookieName, Array("sy-api".utf8))
         XCTAssertEqual(sticky.maxAgeSeconds, 3600)

@@ -54,7 +54,7 @@ final class ConfigValidationTests: XCTestCase {
               "blue":  { "endpoints": ["127.0.0.1:9201"] },
               "green": { "endpoints": ["127.0.0.1:9202"] },
               "live": "blue",
-              "preview": { "header": "X-Switchyard-Preview" },
+              "preview": { "header": "X-Switchyard-Preview", "trustedSources": ["10.0.0.0/8"] },
               "warmup": { "path": "/", "requests": 10, "timeoutMs": 5000 }
             }
           },
@@ -235,17 +235,18 @@ final class ConfigValidationTests: XCTestCase {
     func testBlueGreenDefaultsAndChecks() throws {
         let upstreams = #"""
         { "app": { "blue": { "endpoints": ["127.0.0.1:9001"] }, "green": { "endpoints": ["127.0.0.1:9002"] },
-                   "live": "blue", "preview": {}, "warmup": {} } }
+                   "live": "blue", "preview": { "trustedSources": [] }, "warmup": {} } }
         """#
         let bg = try XCTUnwrap(parse(Doc.make(upstreams: upstreams))?.config.upstreams[0].blueGreen)
         XCTAssertEqual(bg.previewHeader, "X-Switchyard-Preview")
+        XCTAssertEqual(bg.previewTrust, Config.Trust())
         XCTAssertEqual(bg.warmup, Config.Warmup())
         XCTAssertEqual(bg.warmup?.path, "/")
         XCTAssertEqual(bg.warmup?.requests, 10)
         XCTAssertEqual(bg.warmup?.timeoutMs, 5000)
         let bad = #"""
         { "app": { "blue": { "endpoints": ["127.0.0.1:9001"] }, "green": { "endpoints": ["127.0.0.1:9002"] },
-                   "live": "blue", "preview": { "header": "Bad Header" }, "warmup": { "path": "health", "requests": 0 } } }
+                   "live": "blue", "preview": { "header": "Bad Header", "trustedSources": [] }, "warmup": { "path": "health", "requests": 0 } } }
         """#
         let messages = errors(Doc.make(upstreams: bad))
         XCTAssertTrue(messages.contains { $0.contains(#"upstreams.app.preview.header: "Bad Header" is not a valid header name"#) })
@@ -312,10 +313,13 @@ final class ConfigValidationTests: XCTestCase {
         assertError(Doc.route(#""upstream": "app", "variantHeader": "X Variant""#),
                     #"routes[0].variantHeader: "X Variant" is not a valid header name"#)
         let split = #""split": [{ "variant": "a", "upstream": "app", "weight": 1 }]"#
-        assertError(Doc.route(split + #", "overrideHeader": "X:Y""#), #"routes[0].overrideHeader: "X:Y" is not a valid header name"#)
-        let route = try XCTUnwrap(parse(Doc.route(split + #", "overrideHeader": null, "variantHeader": "X-V""#))).config.routes[0]
+        assertError(Doc.route(split + #", "override": { "header": "X:Y", "trustedSources": [] }"#),
+                    #"routes[0].override.header: "X:Y" is not a valid header name"#)
+        let route = try XCTUnwrap(parse(Doc.route(split + #", "override": null, "variantHeader": "X-V""#))).config.routes[0]
         XCTAssertNil(route.split?.overrideHeader)
         XCTAssertEqual(route.variantHeader, "X-V")
+        let plain = try XCTUnwrap(parse(Doc.route(split))).config.routes[0]
+        XCTAssertNil(plain.split?.overrideHeader, "the override is opt-in")
     }
 
     // MARK: Splits and rules
@@ -361,8 +365,8 @@ final class ConfigValidationTests: XCTestCase {
     }
 
     func testSplitOnlyOptionsNeedASplit() {
-        let messages = errors(Doc.route(#""upstream": "app", "rules": [], "sticky": {}, "overrideHeader": "X-V""#))
-        for key in ["rules", "sticky", "overrideHeader"] {
+        let messages = errors(Doc.route(#""upstream": "app", "rules": [], "sticky": {}, "override": {}"#))
+        for key in ["rules", "sticky", "override"] {
             XCTAssertTrue(messages.contains { $0.contains("routes[0].\(key): only allowed with \"split\"") }, key)
         }
     }

@@ -275,7 +275,8 @@ final class ControlFixture {
             \(extraRoute)
             { "name": "shop",
               "split": [ { "variant": "stable", "upstream": "checkout", "weight": \(stableWeight) },
-                         { "variant": "canary", "upstream": "canary", "weight": \(canaryWeight) } ] }
+                         { "variant": "canary", "upstream": "canary", "weight": \(canaryWeight) } ],
+              "override": { "trustedSources": ["0.0.0.0/0", "::/0"] } }
           ],
           "control": { "socket": "\(socketPath)"\(mode)\(state) }
         }

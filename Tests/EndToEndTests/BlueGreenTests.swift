@@ -26,13 +26,14 @@ final class BlueGreenTests: EndToEndTestCase {
             """
             { "name": "shop", "match": { "pathPrefix": "/shop" },
               "split": [ { "variant": "stable", "upstream": "web", "weight": 100 },
-                         { "variant": "canary", "upstream": "canary", "weight": 0 } ] }
+                         { "variant": "canary", "upstream": "canary", "weight": 0 } ],
+              "override": { "trustedSources": ["0.0.0.0/0", "::/0"] } }
             """,
         ]
         controlSocket = try temporaryDirectory() + "/control.sock"
         proxy = try startProxy(json: routingConfig(
-            upstreams: [("web", colors(live: "blue", preview: "{}")),
-                        ("app", colors(live: "green", preview: #"{ "header": "X-Preview" }"#)),
+            upstreams: [("web", colors(live: "blue", preview: #"{ "trustedSources": ["0.0.0.0/0", "::/0"] }"#)),
+                        ("app", colors(live: "green", preview: #"{ "header": "X-Preview", "trustedSources": ["0.0.0.0/0", "::/0"] }"#)),
                         ("canary", pool(canary.endpoint))],
             routes: routes, controlSocket: controlSocket))
     }

@@ -71,7 +71,8 @@ extension EndToEndTestCase {
           },
           "routes": [
             { "name": "shop", "split": [ { "variant": "stable", "upstream": "checkout", "weight": \(stable) },
-                                         { "variant": "canary", "upstream": "canary", "weight": \(canaryWeight) } ] }
+                                         { "variant": "canary", "upstream": "canary", "weight": \(canaryWeight) } ],
+              "override": { "trustedSources": ["0.0.0.0/0", "::/0"] } }
           ],
           "control": { "socket": "\(dir)/control.sock", "stateFile": "\(dir)/state.json" }
         }

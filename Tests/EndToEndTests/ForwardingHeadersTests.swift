@@ -1,5 +1,6 @@
-// Headers the proxy adds: X-Forwarded-For (appended to a client's list), X-Forwarded-Proto,
-// X-Forwarded-Host, and X-Request-Id (generated when missing, kept when present).
+// Headers the proxy adds: X-Forwarded-For (appended to a trusted client's list, see
+// ForwardedTrustTests), X-Forwarded-Proto, X-Forwarded-Host, and X-Request-Id (generated when
+// missing, kept when present).
 import XCTest
 
 final class ForwardingHeadersTests: EndToEndTestCase {
@@ -14,10 +15,12 @@ final class ForwardingHeadersTests: EndToEndTestCase {
     }
 
     func testForwardedForIsAppendedToTheClientsList() throws {
-        let (proxy, _) = try startProxyWithEcho()
+        let echo = try startEcho(name: "a")
+        let proxy = try startProxy(json: ProxyConfig(endpoints: [echo.endpoint]).json
+            .replacingOccurrences(of: #""workers":"#, with: #""trustForwardedFrom": ["127.0.0.1/32", "::1/128"], "workers":"#))
         let client = try connect(proxy)
-        let echo = try client.exchange(get("/", ["X-Forwarded-For: 203.0.113.7, 10.0.0.1"])).echo()
-        XCTAssertEqual(echo.headers(named: "X-Forwarded-For"), ["203.0.113.7, 10.0.0.1, 127.0.0.1"])
+        let report = try client.exchange(get("/", ["X-Forwarded-For: 203.0.113.7, 10.0.0.1"])).echo()
+        XCTAssertEqual(report.headers(named: "X-Forwarded-For"), ["203.0.113.7, 10.0.0.1, 127.0.0.1"])
     }
 
     func testClientForwardedProtoAndHostAreReplaced() throws {

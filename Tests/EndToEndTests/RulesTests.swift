@@ -6,7 +6,7 @@ final class RulesTests: EndToEndTestCase {
     private var proxy: RunningProxy!
 
     /// Route `shop` sends every new user to stable (canary has weight 0, so only pins reach it);
-    /// route `locked` (under /locked) has the override header turned off; route `custom` (under
+    /// route `locked` (under /locked) has no override (it is opt-in); route `custom` (under
     /// /custom) takes its override from `X-Pick`.
     override func setUpWithError() throws {
         try super.setUpWithError()
@@ -20,10 +20,11 @@ final class RulesTests: EndToEndTestCase {
                        { "header": { "X-Beta": "no" }, "variant": "stable" } ],
             "sticky": {}
             """
+        let everyone = #""trustedSources": ["0.0.0.0/0", "::/0"]"#
         let routes = [
-            #"{ "name": "locked", "match": { "pathPrefix": "/locked" }, "overrideHeader": null, \#(split) }"#,
-            #"{ "name": "custom", "match": { "pathPrefix": "/custom" }, "overrideHeader": "X-Pick", \#(split) }"#,
-            #"{ "name": "shop", \#(split) }"#,
+            #"{ "name": "locked", "match": { "pathPrefix": "/locked" }, \#(split) }"#,
+            #"{ "name": "custom", "match": { "pathPrefix": "/custom" }, "override": { "header": "X-Pick", \#(everyone) }, \#(split) }"#,
+            #"{ "name": "shop", "override": { \#(everyone) }, \#(split) }"#,
         ]
         proxy = try startProxy(json: routingConfig(upstreams: [("stable", pool(stable.endpoint)), ("canary", pool(canary.endpoint))],
                                                    routes: routes))

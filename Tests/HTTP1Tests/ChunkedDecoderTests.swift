@@ -167,6 +167,106 @@ final class ChunkedDecoderTests: XCTestCase {
         }
     }
 
+    /// RFC 9112 7.1.1: chunk-ext = *( BWS ";" BWS name [ BWS "=" BWS ( token / quoted-string ) ] ).
+    /// Each of these was once relayed to the upstream as sent.
+    func testChunkExtensionGrammar() {
+        let rejected: [[UInt8]] = [
+            Array("2;\r\nab\r\n0\r\n\r\n".utf8),
+            Array("2;a b\r\nab\r\n0\r\n\r\n".utf8),
+            Array("2;".utf8) + [0xFF] + Array("\r\nab\r\n0\r\n\r\n".utf8),
+            Array("5;a=\"def; ghi\r\nhello\r\n0\r\n\r\n".utf8),
+            Array("2;a=\r\nab\r\n0\r\n\r\n".utf8),
+            Array("2;=b\r\nab\r\n0\r\n\r\n".utf8),
+            Array("2;a=b c\r\nab\r\n0\r\n\r\n".utf8),
+            Array("2;a=b \r\nab\r\n0\r\n\r\n".utf8),
+            Array("2;a \r\nab\r\n0\r\n\r\n".utf8),
+            Array("2;a=\"x\"y\r\nab\r\n0\r\n\r\n".utf8),
+            Array("2;a=\"x\\".utf8) + [0x01] + Array("\"\r\nab\r\n0\r\n\r\n".utf8),
+            Array("2;a=b;\r\nab\r\n0\r\n\r\n".utf8),
+            Array("2;a=(b)\r\nab\r\n0\r\n\r\n".utf8),
+            Array("0;\r\n\r\n".utf8),
+        ]
+        for body in rejected {
+            for bytewise in [false, true] {
+                var decoder = ChunkedDecoder()
+                var result = ChunkedResult.needMore(consumed: 0)
+                if bytewise {
+                    for byte in body {
+                        result = [byte].withUnsafeBytes { decoder.consume($0) }
+                        if case .needMore = result { continue }
+                        break
+                    }
+                } else {
+                    result = body.withUnsafeBytes { decoder.consume($0) }
+                }
+                XCTAssertEqual(result, .failed(.fatal("invalid chunk extension")),
+                               "\(String(decoding: body, as: UTF8.self).debugDescription) bytewise: \(bytewise)")
+            }
+        }
+        let accepted = ["2;a\r\nab\r\n0\r\n\r\n", "2 ;a\r\nab\r\n0\r\n\r\n", "2;a;b=c\r\nab\r\n0\r\n\r\n",
+                        "2; a = \"x;\\\"y\" ; b\r\nab\r\n0\r\n\r\n", "2;a=\"\"\r\nab\r\n0\r\n\r\n"]
+        for body in accepted {
+            var decoder = ChunkedDecoder()
+            XCTAssertEqual(feedAll(body, decoder: &decoder), .done(consumed: body.utf8.count), body.debugDescription)
+        }
+    }
+
+    /// Copying only the `.copy` segments re-frames a body without its extensions, however the
+    /// bytes arrive.
+    func testSegmentsLeaveExtensionsOut() {
+        let cases: [(body: String, copied: String)] = [
+            ("2;a=b\r\nab\r\n0\r\n\r\n", "2\r\nab\r\n0\r\n\r\n"),
+            ("2 ; a = \"x;y\" ;b\r\nab\r\n3\r\ncde\r\n0;last\r\nT: v\r\n\r\n",
+             "2\r\nab\r\n3\r\ncde\r\n0\r\nT: v\r\n\r\n"),
+            ("4\r\nwiki\r\n0\r\n\r\n", "4\r\nwiki\r\n0\r\n\r\n"),
+        ]
+        for (body, expected) in cases {
+            let bytes = Array((body + "NEXT").utf8)
+            for piece in [bytes.count, 1, 3, 7] {
+                var decoder = ChunkedDecoder()
+                var copied: [UInt8] = []
+                var skipped = 0
+                var finished = -1
+                var at = 0
+                feeding: while at < bytes.count {
+                    let end = min(at + piece, bytes.count)
+                    // Each call sees the bytes that arrived so far, as a relay's buffer would.
+                    let chunk = Array(bytes[at..<end])
+                    var from = 0
+                    while true {
+                        let segment = chunk.withUnsafeBytes { decoder.nextSegment($0, from: from) }
+                        switch segment {
+                        case .copy(let e):
+                            copied += chunk[from..<e]
+                            from = e
+                        case .skip(let e):
+                            skipped += e - from
+                            from = e
+                        case .done(let e):
+                            copied += chunk[from..<e]
+                            finished = at + e
+                            break feeding
+                        case .needMore:
+                            break
+                        case .failed(let error):
+                            XCTFail("\(body.debugDescription): \(error)")
+                            break feeding
+                        }
+                        if case .needMore = segment { break }
+                    }
+                    at = end
+                }
+                XCTAssertEqual(String(decoding: copied, as: UTF8.self), expected, "\(body.debugDescription) in \(piece)-byte pieces")
+                XCTAssertEqual(finished, body.utf8.count, body.debugDescription)
+                XCTAssertEqual(copied.count + skipped, body.utf8.count)
+            }
+        }
+        var decoder = ChunkedDecoder()
+        let bad = Array("2;a b\r\n".utf8)
+        XCTAssertEqual(bad.withUnsafeBytes { decoder.nextSegment($0, from: 0) }, .copy(end: 1))
+        XCTAssertEqual(bad.withUnsafeBytes { decoder.nextSegment($0, from: 1) }, .failed(.fatal("invalid chunk extension")))
+    }
+
     func testFailureIsSticky() {
         var decoder = ChunkedDecoder()
         let first = feedAll("z", decoder: &decoder)

@@ -121,6 +121,25 @@ final class RequestParserTests: XCTestCase {
         XCTAssertEqual(r.path, "http://example.com/a/b")
     }
 
+    /// RFC 9112 3.2.2: the authority of an absolute-form target replaces Host, so the parser
+    /// reports where it is; other forms report none.
+    func testAbsoluteFormAuthority() {
+        let cases: [(target: String, authority: String?)] = [
+            ("http://a.example/x", "a.example"), ("HTTPS://a.example:8443", "a.example:8443"),
+            ("http://[::1]:8080/p?q", "[::1]:8080"), ("http://h?x=/y", "h"), ("/x", nil), ("*", nil),
+        ]
+        for c in cases {
+            let method = c.target == "*" ? "OPTIONS" : "GET"
+            let r = parseRequest("\(method) \(c.target) HTTP/1.1\r\nHost: b.example\r\n\r\n")
+            XCTAssertEqual(r.status, .complete, c.target)
+            XCTAssertEqual(r.head.hasAbsoluteTarget, c.authority != nil, c.target)
+            let authority = String(decoding: r.bytes[Int(r.head.authorityStart)..<Int(r.head.authorityEnd)], as: UTF8.self)
+            XCTAssertEqual(authority, c.authority ?? "", c.target)
+        }
+        let forwarded = parseRequest("GET / HTTP/1.1\r\nHost: a\r\nForwarded: for=1.2.3.4\r\n\r\n")
+        XCTAssertEqual(forwarded.head.headers[1].kind, .forwarded)
+    }
+
     func testQueryStringSetsPathEnd() {
         let r = parseRequest("GET /search?q=a?b&c=/d HTTP/1.1\r\nHost: a\r\n\r\n")
         XCTAssertEqual(r.status, .complete)

@@ -26,7 +26,7 @@ final class BlueGreenTests: XCTestCase {
 
     func testVariantOnBlueGreenUpstreamGetsAColor() {
         let variants = [Variant(name: "main", upstream: 4, weight: 1), Variant(name: "next", upstream: 1, weight: 0)]
-        let s = Split(variants: variants, rules: [], overrideHeader: b("x-switchyard-variant"), sticky: nil)
+        let s = Split(variants: variants, rules: [], overrideHeader: b("x-switchyard-variant"), overrideTrust: .everyone, sticky: nil)
         let snap = snapshot([route(target: .split(s))], live: .green)
         let d = decide(snap, TestRequest(headers: [("x-preview", "blue")]), random: 0)
         XCTAssertEqual(d.upstream, 4)

@@ -53,6 +53,32 @@ final class StickyTests: XCTestCase {
         XCTAssertEqual(empty, decide(headerSnap, TestRequest(), random: 1))
     }
 
+    /// A client-chosen key used to beat a valid signed cookie, so signing did not stop clients
+    /// picking their bucket. Signed: the cookie wins by default, and a key-derived bucket is
+    /// stored in the cookie; `preferCookie: false` (config `"prefer": "key"`) restores the key.
+    func testSignedCookieWinsOverTheKeyByDefault() {
+        let signed = sticky(key: .header(b("x-user-id")), signer: signer)
+        XCTAssertTrue(signed.preferCookie)
+        XCTAssertFalse(sticky(key: .header(b("x-user-id"))).preferCookie, "unsigned: the key wins, as before")
+        let snap = snapshot([route(target: .split(split([50, 50], sticky: signed)))])
+        let issued = cookieValue(signed, bucket: 7000)
+        let picked = decide(snap, TestRequest(headers: [("x-user-id", "alice")], cookies: [("sy_checkout", issued)]), random: 1)
+        XCTAssertEqual(picked.bucket, 7000, "the signed cookie wins over a chosen key")
+        XCTAssertFalse(picked.setCookie)
+        let first = decide(snap, TestRequest(headers: [("x-user-id", "alice")]), random: 1)
+        XCTAssertEqual(first.bucket, signed.stableBucket(key: UnsafeRawBufferPointer(start: "alice", count: 5)))
+        XCTAssertTrue(first.setCookie, "the key's bucket is stored so it sticks")
+        let forged = decide(snap, TestRequest(headers: [("x-user-id", "alice")], cookies: [("sy_checkout", "1.7000.00000000")]), random: 1)
+        XCTAssertEqual(forged.bucket, first.bucket, "an unsigned cookie is ignored")
+
+        let keyFirst = sticky(key: .header(b("x-user-id")), signer: signer, preferCookie: false)
+        let keySnap = snapshot([route(target: .split(split([50, 50], sticky: keyFirst)))])
+        let d = decide(keySnap, TestRequest(headers: [("x-user-id", "alice")], cookies: [("sy_checkout", cookieValue(keyFirst, bucket: 7000))]),
+                       random: 1)
+        XCTAssertEqual(d.bucket, first.bucket)
+        XCTAssertFalse(d.setCookie)
+    }
+
     func testCookieFormat() {
         XCTAssertEqual(cookieValue(sticky(), bucket: 9500), "1.9500.4db95739")
         XCTAssertEqual(cookieValue(sticky(), bucket: 0), "1.0.4db95739")

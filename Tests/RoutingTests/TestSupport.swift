@@ -50,7 +50,7 @@ func pool(_ port: UInt16) -> UpstreamKind {
 
 /// Upstreams 0 "stable", 1 "canary", 2 "third", 3 "shadow", 4 "app" (blue/green, live blue,
 /// preview header "x-preview"), 5 "shadow2".
-func upstreams(live: Color = .blue, previewHeader: String? = "x-preview") -> [Upstream] {
+func upstreams(live: Color = .blue, previewHeader: String? = "x-preview", previewTrust: HeaderTrust = .everyone) -> [Upstream] {
     [
         Upstream(name: "stable", kind: pool(9001)),
         Upstream(name: "canary", kind: pool(9002)),
@@ -59,21 +59,23 @@ func upstreams(live: Color = .blue, previewHeader: String? = "x-preview") -> [Up
         Upstream(name: "app", kind: .blueGreen(BlueGreen(
             blue: Pool(endpoints: [Endpoint(host: "127.0.0.1", port: 9005, id: 9005)]),
             green: Pool(endpoints: [Endpoint(host: "127.0.0.1", port: 9006, id: 9006)]),
-            live: live, previewHeader: previewHeader.map(b)))),
+            live: live, previewHeader: previewHeader.map(b), previewTrust: previewTrust))),
         Upstream(name: "shadow2", kind: pool(9007)),
     ]
 }
 
 /// A split over upstreams 0, 1, 2 named after them, with the given weights.
 func split(_ weights: [Int], rules: [Rule] = [], overrideHeader: String? = "x-switchyard-variant",
-           sticky: Sticky? = nil) -> Split {
+           overrideTrust: HeaderTrust = .everyone, sticky: Sticky? = nil) -> Split {
     let names = ["stable", "canary", "third"]
     let variants = weights.enumerated().map { Variant(name: names[$0.offset], upstream: $0.offset, weight: $0.element) }
-    return Split(variants: variants, rules: rules, overrideHeader: overrideHeader.map(b), sticky: sticky)
+    return Split(variants: variants, rules: rules, overrideHeader: overrideHeader.map(b), overrideTrust: overrideTrust,
+                 sticky: sticky)
 }
 
-func sticky(salt: String = "checkout", key: StickyKey? = nil, signer: CookieSigner? = nil) -> Sticky {
-    Sticky(cookieName: b("sy_checkout"), maxAgeSeconds: 2_592_000, key: key, salt: b(salt), signer: signer)
+func sticky(salt: String = "checkout", key: StickyKey? = nil, signer: CookieSigner? = nil, preferCookie: Bool? = nil) -> Sticky {
+    Sticky(cookieName: b("sy_checkout"), maxAgeSeconds: 2_592_000, key: key, salt: b(salt), signer: signer,
+           preferCookie: preferCookie)
 }
 
 func route(_ name: String = "r", match: Match = Match(), rewrite: Rewrite? = nil,
@@ -81,8 +83,9 @@ func route(_ name: String = "r", match: Match = Match(), rewrite: Rewrite? = nil
     Route(name: name, match: match, rewrite: rewrite, target: target, mirrors: mirrors, variantHeader: b("x-variant"))
 }
 
-func snapshot(_ routes: [Route], live: Color = .blue, previewHeader: String? = "x-preview") -> Snapshot {
-    Snapshot(version: 1, routes: routes, upstreams: upstreams(live: live, previewHeader: previewHeader))
+func snapshot(_ routes: [Route], live: Color = .blue, previewHeader: String? = "x-preview",
+              previewTrust: HeaderTrust = .everyone) -> Snapshot {
+    Snapshot(version: 1, routes: routes, upstreams: upstreams(live: live, previewHeader: previewHeader, previewTrust: previewTrust))
 }
 
 /// The cookie value `sticky` issues for `bucket`.
