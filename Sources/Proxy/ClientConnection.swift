@@ -1,6 +1,8 @@
-// A client connection's state machine: read a request head, route it, forward the request to
-// an upstream connection and relay the response back, one exchange at a time (pipelined
-// requests wait in the socket until the previous response is done).
+// A client connection's state machine: read a request head, route it, pick an upstream
+// connection for it (retrying another endpoint when an attempt fails before the response),
+// and answer what the proxy answers itself. One exchange at a time: pipelined requests wait
+// in the socket until the previous response is done. The bytes themselves flow through the
+// relay; what the request was and how it ended is the exchange record.
 import Glibc
 import HTTP1
 import Reactor
@@ -8,53 +10,32 @@ import Routing
 
 final class ClientConnection: Pollable {
     enum Phase { case waiting, head, exchange, tunnel, closing }
-    enum BodyMode { case none, length, chunked, tunnel }
 
     unowned(unsafe) let worker: Worker
     let listenerIndex: Int
     var slot = -1
-    var phase: Phase = .waiting
+    private(set) var phase: Phase = .waiting
+    var transport = Transport()
 
     var inBuf = ByteBuffer()
-    /// Bytes for the client that the proxy produced: response heads, error answers.
-    var out = ByteBuffer()
-    var parser: RequestParser
-    var head = RequestHead()
-    var canRead = false
-    var canWrite = true
-    /// The peer's FIN (or a hang-up) was reported: reading continues until it is seen.
-    var peerFinished = false
-    private var readingBody = false
+    private var parser: RequestParser
+    private var head = RequestHead()
     private var inReadHead = false
     private var nextHeadWanted = false
-    var clientIP: [UInt8] = []
+    private var readingBody = false
+    private var clientIP: [UInt8] = []
+    private var clientAddress = ClientAddress.unknown
+    /// The listener speaks TLS (X-Forwarded-Proto, Secure cookies); looked up once.
+    let secure: Bool
 
-    // The exchange in progress.
-    var upstream: UpstreamConnection?
-    /// The request head serialized for the upstream; kept until the response starts so a
-    /// failed attempt can be replayed on another endpoint.
-    var upHead = ByteBuffer()
-    var upHeadSent = 0
-    /// Bytes at `inBuf.reader` that belong to the request body and may go upstream.
-    var ready = 0
-    var bodyMode: BodyMode = .none
-    var bodyRemaining: Int64 = 0
-    var chunked = ChunkedDecoder()
-    var requestComplete = true
-    var bodyBytesSent: Int64 = 0
-    var keepAlive = true
-    var isHTTP10 = false
-    var method: HTTP1.Method = .get
-    var responseStarted = false
-    /// The response is wholly in `out` / the upstream's ready bytes; done once flushed.
-    var responseQueued = false
-    var snapshot: Snapshot?
-    var decision = Decision()
-    var tried: UInt64 = 0
-    /// The balancer index of the endpoint the current attempt went to.
-    var lastPick = -1
-    var attempts = 0
-    var mirrors: MirrorFanout?
+    /// The request in progress (or the last one), and the bytes flowing for it.
+    private(set) var exchange = Exchange()
+    private var relay: Relay!
+    private var snapshot: Snapshot?
+    /// The response head has been produced (by the upstream or the proxy).
+    private var responseStarted = false
+    /// The request asked to switch protocols.
+    private(set) var requestsUpgrade = false
 
     init(worker: Worker, listener: Int) {
         self.worker = worker
@@ -62,13 +43,17 @@ final class ClientConnection: Pollable {
         self.secure = worker.settings.secureListeners.contains(listener)
         self.parser = RequestParser(limits: worker.settings.limits)
         super.init(loop: worker.loop)
+        relay = Relay(worker: worker, client: self)
     }
 
-    /// The listener speaks TLS (X-Forwarded-Proto, Secure cookies); looked up once.
-    let secure: Bool
+    var isOpen: Bool { fd >= 0 }
 
-    func start() {
-        if let peer = Sys.peerAddress(fd) { clientIP = Array(peer.host.utf8) }
+    func start(fd: Int32) {
+        transport = Transport(fd: fd, writable: true)
+        if let peer = Sys.peerAddress(fd) {
+            clientIP = Array(peer.host.utf8)
+            clientAddress = ClientAddress(text: clientIP)
+        }
         worker.stats.add(.activeClients)
         loop.setDeadline(self, afterMs: worker.settings.idleMs)
     }
@@ -76,23 +61,16 @@ final class ClientConnection: Pollable {
     // MARK: events
 
     override func handleEvents(_ events: UInt32) {
-        if events & (PollEvents.input | PollEvents.peerClosed | PollEvents.hangUp | PollEvents.error) != 0 { canRead = true }
-        if events & (PollEvents.peerClosed | PollEvents.hangUp) != 0 { peerFinished = true }
-        if events & PollEvents.output != 0 { canWrite = true }
-        if canWrite && hasPendingOutput { flush() }
-        if fd >= 0 && canRead { onReadable() }
-    }
-
-    var hasPendingOutput: Bool {
-        guard let u = upstream else { return !out.isEmpty }
-        return !out.isEmpty || u.ready > 0 || u.pipe != nil
+        transport.take(events: events)
+        if transport.canWrite && relay.hasPendingOutput { relay.sendToClient() }
+        if fd >= 0 && transport.canRead { onReadable() }
     }
 
     private func onReadable() {
         switch phase {
         case .waiting, .head: readHead()
         case .exchange:
-            if bodyMode != .none && !requestComplete { readBody() }
+            if !relay.requestComplete { readBody() }
         case .tunnel: readBody()
         case .closing: discardInput()
         }
@@ -104,6 +82,7 @@ final class ClientConnection: Pollable {
             close()
         case .head:
             worker.stats.add(.clientTimeouts)
+            openErrorRecord()
             respondLocally(status: 408, detail: "the request head did not arrive in time", close: true)
         case .exchange:
             // A request body that stopped arriving.
@@ -139,28 +118,25 @@ final class ClientConnection: Pollable {
         // A pipelined head may already be buffered.
         if !inBuf.isEmpty && parseHead() { return }
         let need = worker.settings.limits.maxHeadBytes + 1
-        while canRead && fd >= 0 {
+        while transport.canRead && fd >= 0 {
             let space = inBuf.roomToRead(capacity: need, pool: worker.buffers)
             if space == 0 {
+                openErrorRecord()
                 respondLocally(status: 431, detail: "request head too large", close: true)
                 return
             }
             let r: IOResult
-            do { r = try Sys.read(fd, inBuf.writePointer, space) } catch {
+            do { r = try transport.read(into: &inBuf, space: space) } catch {
                 close()
                 return
             }
             switch r {
             case .wouldBlock:
-                canRead = false
+                break
             case .done(0):
                 close()
                 return
-            case .done(let n):
-                inBuf.writer += n
-                // A short read drained the socket; edge-triggered epoll reports new data. Not
-                // a close, though, when it came with the data: that end-of-stream is read next.
-                if n < space && !peerFinished { canRead = false }
+            case .done:
                 if parseHead() { return }
             }
         }
@@ -181,7 +157,7 @@ final class ClientConnection: Pollable {
             }
             return false
         case .failed(let e):
-            keepAlive = false
+            openErrorRecord()
             respondLocally(status: e.status, detail: e.reason, close: true)
             return true
         case .complete:
@@ -192,38 +168,31 @@ final class ClientConnection: Pollable {
 
     // MARK: the exchange
 
+    /// A record for a request whose head never parsed (malformed, too large, too slow): the
+    /// previous request's, kept alive, must not answer for it. (It did: an error in the second
+    /// request on a connection was a silent close instead of its 400.)
+    private func openErrorRecord() {
+        exchange = Exchange(method: .get, isHTTP10: false, keepAlive: false, headBytes: inBuf.readableCount)
+        responseStarted = false
+    }
+
     private func startExchange() {
         worker.stats.add(.requests)
         phase = .exchange
         loop.clearDeadline(self)
-        method = head.method
-        isHTTP10 = head.version == .http10
-        keepAlive = head.keepAlive && !worker.draining
+        let headLength = Int(head.headLength)
+        exchange = Exchange(method: head.method, isHTTP10: head.version == .http10,
+                            keepAlive: head.keepAlive && !worker.draining, headBytes: headLength)
         responseStarted = false
-        responseQueued = false
-        tried = 0
-        attempts = 0
-        bodyBytesSent = 0
-        ready = 0
-        upHeadSent = 0
+        requestsUpgrade = head.upgrade
+        relay.beginRequest(framing: head.framing)
 
-        switch head.framing {
-        case .contentLength(let n):
+        if case .contentLength(let n) = head.framing {
             let limit = worker.settings.maxBodyBytes
             if limit > 0 && n > limit {
                 respondLocally(status: 413, detail: "request body too large", close: true)
                 return
             }
-            bodyMode = n > 0 ? .length : .none
-            bodyRemaining = n
-            requestComplete = n == 0
-        case .chunked:
-            bodyMode = .chunked
-            chunked.reset()
-            requestComplete = false
-        case .none, .untilClose:
-            bodyMode = .none
-            requestComplete = true
         }
         if head.method == .connect {
             respondLocally(status: 501, detail: "CONNECT is not supported", close: true)
@@ -232,77 +201,47 @@ final class ClientConnection: Pollable {
 
         let snap = worker.currentSnapshot()
         snapshot = snap
-        let headBytes = UnsafeRawBufferPointer(start: inBuf.readPointer, count: Int(head.headLength))
+        let headBytes = UnsafeRawBufferPointer(start: inBuf.readPointer, count: headLength)
         let view = RequestView(bytes: headBytes, head: head)
-        decision = decide(snap, view, random: worker.nextRandom())
-        worker.countRequest(decision)
-        if decision.route < 0 {
+        exchange.decision = decide(snap, view, random: worker.nextRandom(), client: clientAddress)
+        worker.countRequest(exchange.decision)
+        if exchange.decision.route < 0 {
             worker.stats.add(.noRoute)
-            if !requestComplete { keepAlive = false }
+            if !relay.requestComplete { exchange.keepAlive = false }
             // Answered here: drop the head, or the kept-alive connection would parse it again
             // and answer it forever.
-            inBuf.consume(Int(head.headLength))
+            inBuf.consume(headLength)
             parser.reset()
-            respondLocally(status: 404, detail: "no route matches this request", close: !keepAlive)
+            respondLocally(status: 404, detail: "no route matches this request", close: !exchange.keepAlive)
             return
         }
-        let requestID = worker.nextRandom()
-        upHead.release(to: worker.buffers)
-        HeadWriter.writeRequest(view, snapshot: snap, decision: decision, clientIP: clientIP, secure: secure,
-                                requestID: requestID, shadow: false, hostSuffix: nil, into: &upHead, pool: worker.buffers)
-        if decision.mirrorMask != 0 {
-            mirrors = MirrorFanout.start(worker: worker, snapshot: snap, decision: decision, view: view, clientIP: clientIP, secure: secure, requestID: requestID,
-                                         bodyMode: bodyMode, contentLength: bodyRemaining)
+        exchange.requestID = worker.nextRandom()
+        relay.releaseRequestHead()
+        HeadWriter.writeRequest(view, snapshot: snap, decision: exchange.decision, clientIP: clientIP, secure: secure,
+                                requestID: exchange.requestID, shadow: false, hostSuffix: nil, into: &relay.upHead,
+                                pool: worker.buffers)
+        if exchange.decision.mirrorMask != 0 {
+            let (fanout, started) = MirrorFanout.start(worker: worker, snapshot: snap, decision: exchange.decision, view: view,
+                                                       clientIP: clientIP, secure: secure, requestID: exchange.requestID,
+                                                       body: relay.bodyMode, contentLength: relay.contentLength)
+            relay.mirrors = fanout
+            exchange.mirrorCopies = started
         }
-        if head.upgrade { bodyMode = .tunnel; requestComplete = false }
-        inBuf.consume(Int(head.headLength))
+        if head.upgrade { relay.beginTunnelAfterHead() }
+        inBuf.consume(headLength)
         parser.reset()
-        classifyBody()
+        takeBody()
         if phase != .exchange { return }
         connectUpstream()
     }
 
-    /// Marks newly buffered body bytes as ready to forward, finding where the body ends.
-    private func classifyBody() {
-        let unclassified = inBuf.readableCount - ready
-        guard unclassified > 0 else { return }
-        switch bodyMode {
-        case .none:
-            return
-        case .tunnel:
-            ready = inBuf.readableCount
-        case .length:
-            let take = Int(min(Int64(unclassified), bodyRemaining))
-            mirrors?.copyBody(UnsafeRawBufferPointer(start: inBuf.readPointer + ready, count: take))
-            ready += take
-            bodyRemaining -= Int64(take)
-            if bodyRemaining == 0 { requestComplete = true }
-        case .chunked:
-            let bytes = UnsafeRawBufferPointer(start: inBuf.readPointer + ready, count: unclassified)
-            switch chunked.consume(bytes) {
-            case .needMore(let n):
-                mirrors?.copyBody(bytes.slice(0, n))
-                ready += n
-            case .done(let n):
-                mirrors?.copyBody(bytes.slice(0, n))
-                ready += n
-                requestComplete = true
-            case .failed(let e):
-                requestFramingFailed(e.status, e.reason)
-                return
-            }
-            let limit = worker.settings.maxBodyBytes
-            if limit > 0 && chunked.payloadBytes > limit {
-                requestFramingFailed(413, "request body too large")
-                return
-            }
-        }
-        if requestComplete { mirrors?.bodyComplete() }
+    /// Newly read bytes that belong to the request body go to the relay.
+    private func takeBody() {
+        if let (status, reason) = relay.takeRequestBody() { requestFramingFailed(status, reason) }
     }
 
     private func requestFramingFailed(_ status: Int, _ reason: StaticString) {
-        mirrors?.abandon()
-        mirrors = nil
+        relay.abandonMirrors()
         if responseStarted { abort(); return }
         dropUpstream()
         respondLocally(status: status, detail: reason, close: true)
@@ -311,17 +250,18 @@ final class ClientConnection: Pollable {
     private func readBody() {
         readingBody = true
         defer { readingBody = false }
-        while canRead && fd >= 0 && (phase == .tunnel || (phase == .exchange && !requestComplete)) {
+        while transport.canRead && fd >= 0 && (phase == .tunnel || (phase == .exchange && !relay.requestComplete)) {
             let space = inBuf.roomToRead(capacity: worker.buffers.blockSize, pool: worker.buffers)
             if space == 0 { return }   // full of bytes the upstream has not taken yet
+            let before = inBuf.readableCount
             let r: IOResult
-            do { r = try Sys.read(fd, inBuf.writePointer, space) } catch {
+            do { r = try transport.read(into: &inBuf, space: space) } catch {
                 abort()
                 return
             }
             switch r {
             case .wouldBlock:
-                canRead = false
+                break
             case .done(0):
                 if phase == .tunnel {
                     tunnelClosed()
@@ -330,34 +270,31 @@ final class ClientConnection: Pollable {
                     abort()
                 }
                 return
-            case .done(let n):
-                inBuf.writer += n
-                // A short read drained the socket; edge-triggered epoll reports new data. Not
-                // a close, though, when it came with the data: that end-of-stream is read next.
-                if n < space && !peerFinished { canRead = false }
-                if phase == .exchange && !requestComplete { loop.setDeadline(self, afterMs: worker.settings.idleMs) }
-                classifyBody()
+            case .done:
+                exchange.bytesIn += Int64(inBuf.readableCount - before)
+                if phase == .exchange && !relay.requestComplete { loop.setDeadline(self, afterMs: worker.settings.idleMs) }
+                takeBody()
                 if fd < 0 || (phase != .exchange && phase != .tunnel) { return }
-                upstream?.flushRequest()
+                relay.sendToUpstream()
             }
         }
     }
 
     /// The upstream took some body bytes: there may be room to read more.
     func requestBytesTaken() {
-        // Not from inside readBody (its flushRequest got here): that loop reads on by itself,
+        // Not from inside readBody (its sendToUpstream got here): that loop reads on by itself,
         // and re-entering it once per block would nest as deep as the body is long.
         if readingBody { return }
-        if canRead && (phase == .tunnel || (phase == .exchange && !requestComplete)) { readBody() }
+        if transport.canRead && (phase == .tunnel || (phase == .exchange && !relay.requestComplete)) { readBody() }
     }
 
     private func discardInput() {
         var scratch = (UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0))
-        while canRead && fd >= 0 {
-            let r = withUnsafeMutableBytes(of: &scratch) { raw in try? Sys.read(fd, raw.baseAddress!, raw.count) }
+        while transport.canRead && fd >= 0 {
+            let r = withUnsafeMutableBytes(of: &scratch) { raw in try? transport.read(raw.baseAddress!, raw.count) }
             switch r {
             case .none, .some(.done(0)): close(); return
-            case .some(.wouldBlock): canRead = false
+            case .some(.wouldBlock): break
             case .some(.done): continue
             }
         }
@@ -365,149 +302,123 @@ final class ClientConnection: Pollable {
 
     // MARK: upstream selection
 
-    func connectUpstream() {
+    private func connectUpstream() {
         while true {
-            attempts += 1
-            guard attempts <= 8, let pick = worker.pickEndpoint(upstream: decision.upstream, color: decision.color, tried: tried) else {
-                let noneAtAll = tried == 0
+            exchange.attempts += 1
+            let d = exchange.decision
+            guard exchange.attempts <= 8,
+                  let pick = worker.pickEndpoint(upstream: d.upstream, color: d.color, tried: exchange.tried) else {
+                let noneAtAll = exchange.tried == 0
                 respondLocally(status: noneAtAll ? 503 : 502,
                                detail: noneAtAll ? "no endpoint available" : "upstream unreachable",
-                               close: !requestComplete || ready > 0 || !keepAlive)
+                               close: !relay.requestFullyConsumed || !exchange.keepAlive)
                 return
             }
-            if pick.index < 64 { tried |= 1 << UInt64(pick.index) }
-            lastPick = pick.index
+            if pick.index < 64 { exchange.tried |= 1 << UInt64(pick.index) }
+            exchange.lastPick = pick.index
+            exchange.endpoint = pick.endpoint.id
             guard let u = worker.acquireUpstream(pick.endpoint) else {
                 worker.stats.add(.upstreamConnectFailures)
                 continue
             }
-            upstream = u
-            u.attach(self)
+            relay.attach(u)
             return
         }
+    }
+
+    /// The upstream connection is ready to take the request (connected, or taken from the pool).
+    func upstreamReady() {
+        if exchange.upstreamReadyNs == 0 { exchange.upstreamReadyNs = Sys.monotonicNs() }
     }
 
     /// An attempt failed before any response byte. Retried on another endpoint when nothing of
     /// the body was sent; otherwise a 502.
     func upstreamFailed(_ u: UpstreamConnection, retryable: Bool, timeout: Bool) {
-        guard upstream === u else { return }
-        upstream = nil
+        guard relay.upstream === u else { return }
+        let bodySent = relay.bodyBytesSent
+        relay.detachUpstream()
         if responseStarted {
             abort()
             return
         }
-        if retryable && bodyBytesSent == 0 {
+        if retryable && bodySent == 0 {
             worker.stats.add(.upstreamRetries)
-            upHeadSent = 0
+            exchange.retries += 1
+            exchange.upstreamReadyNs = 0
             // A pooled connection the upstream had already closed says nothing against the
             // endpoint: it stays eligible, for a fresh connection (`attempts` bounds the loop).
-            if u.reused && lastPick >= 0 && lastPick < 64 { tried &= ~(1 << UInt64(lastPick)) }
+            let last = exchange.lastPick
+            if u.reused && last >= 0 && last < 64 { exchange.tried &= ~(1 << UInt64(last)) }
             connectUpstream()
             return
         }
         respondLocally(status: timeout ? 504 : 502,
                        detail: timeout ? "upstream timed out" : "upstream connection failed",
-                       close: !requestComplete || ready > 0 || !keepAlive)
+                       close: !relay.requestFullyConsumed || !exchange.keepAlive)
     }
 
-    /// The upstream's response head is parsed: send ours, then relay the body.
-    func responseHeadArrived(_ u: UpstreamConnection, _ bytes: UnsafeRawBufferPointer, _ rh: ResponseHead) {
+    /// The upstream's response head is parsed: send ours, then the relay carries the body.
+    func responseHeadArrived(_ bytes: UnsafeRawBufferPointer, _ rh: ResponseHead) {
         responseStarted = true
-        upHead.release(to: worker.buffers)
-        upHeadSent = 0
+        exchange.responseHeadNs = Sys.monotonicNs()
+        relay.releaseRequestHead()
         let status = rh.status
-        worker.stats.countResponse(status: status)
+        exchange.status = status
+        exchange.source = .upstream
         // Only a close-delimited body ends the client's connection; the upstream's own
         // "Connection: close" (always sent to the HTTP/1.0 requests we forward) is about its hop.
-        if rh.framing == .untilClose { keepAlive = false }
-        let upgrading = status == 101 && head.upgrade
-        worker.withVariantLine(decision) { line in
-            HeadWriter.writeResponse(bytes, rh, keepAlive: keepAlive && (requestComplete || upgrading), clientHTTP10: isHTTP10,
-                                     variantLine: line, snapshot: snapshot, decision: decision, secure: secure,
-                                     into: &out, pool: worker.buffers)
+        if rh.framing == .untilClose { exchange.keepAlive = false }
+        let upgrading = status == 101 && requestsUpgrade
+        let requestDone = relay.requestComplete
+        worker.withVariantLine(exchange.decision) { line in
+            HeadWriter.writeResponse(bytes, rh, keepAlive: exchange.keepAlive && (requestDone || upgrading), clientHTTP10: exchange.isHTTP10,
+                                     variantLine: line, snapshot: snapshot, decision: exchange.decision, secure: secure,
+                                     into: &relay.out, pool: worker.buffers)
         }
-        if !requestComplete && !upgrading {
+        if !requestDone && !upgrading {
             // The upstream answered before the whole body arrived: the rest of the body would
             // be read as the next request, so this connection ends with the response.
-            keepAlive = false
+            exchange.keepAlive = false
         }
         if upgrading {
             phase = .tunnel
-            bodyMode = .tunnel
-            ready = inBuf.readableCount
+            relay.beginTunnel()
         }
     }
 
     func interimArrived(_ bytes: UnsafeRawBufferPointer, _ rh: ResponseHead) {
-        HeadWriter.writeInterim(bytes, rh, into: &out, pool: worker.buffers)
-        flush()
+        HeadWriter.writeInterim(bytes, rh, into: &relay.out, pool: worker.buffers)
+        relay.sendToClient()
     }
 
-    /// Every byte of the response is queued (in `out` or the upstream's ready bytes).
-    func responseComplete() {
-        responseQueued = true
-        flush()
-    }
+    // MARK: writing (the relay writes; the connection keeps the record and the timers)
 
-    // MARK: writing
+    /// `n` response bytes reached the client's socket.
+    @inline(__always)
+    func wrote(_ n: Int) { exchange.bytesOut += Int64(n) }
 
-    func flush() {
-        guard fd >= 0 else { return }
-        while canWrite {
-            let u = upstream
-            let outLen = out.readableCount
-            let bodyLen = u?.ready ?? 0
-            if outLen == 0 && bodyLen == 0 { break }
-            let r: IOResult
-            do {
-                r = try Sys.writev2(fd, outLen > 0 ? UnsafeRawPointer(out.readPointer) : nil, outLen,
-                                    bodyLen > 0 ? UnsafeRawPointer(u!.inBuf.readPointer) : nil, bodyLen)
-            } catch {
-                abort()
-                return
-            }
-            switch r {
-            case .wouldBlock:
-                canWrite = false
-            case .done(let n):
-                let fromOut = min(n, outLen)
-                if fromOut > 0 { out.consume(fromOut) }
-                let fromBody = n - fromOut
-                if fromBody > 0, let u {
-                    u.inBuf.consume(fromBody)
-                    u.ready -= fromBody
-                }
-            }
-        }
-        if out.isEmpty { out.releaseIfEmpty(to: worker.buffers) }
-        if let u = upstream, u.pipe != nil {
-            if canWrite && out.isEmpty { u.pumpSplice() }
-            if fd < 0 { return }
-        } else if let u = upstream, u.ready == 0 { u.responseBytesTaken() }
-        if phase == .closing && out.isEmpty { close(); return }
-        if responseQueued && out.isEmpty && (upstream?.ready ?? 0) == 0 { finishExchange() }
-        else if phase == .exchange && responseStarted && canWrite == false {
+    /// The relay wrote what it could.
+    func outputDrained(allSent: Bool, responseQueued: Bool) {
+        if phase == .closing && relay.out.isEmpty { close(); return }
+        if responseQueued && allSent { finishExchange() }
+        else if phase == .exchange && responseStarted && !transport.canWrite {
             loop.setDeadline(self, afterMs: worker.settings.idleMs)
         }
     }
 
     private func finishExchange() {
-        responseQueued = false
-        if let u = upstream {
-            upstream = nil
-            u.exchangeFinished(reusable: requestComplete && ready == 0)
-        }
-        if let m = mirrors { mirrors = nil; m.primaryDone() }
-        upHead.release(to: worker.buffers)
+        let reusable = relay.requestFullyConsumed
+        if let u = relay.detachUpstream() { u.exchangeFinished(reusable: reusable) }
+        relay.mirrorsPrimaryDone()
+        relay.endRequest()
         snapshot = nil
-        if !keepAlive || worker.draining {
+        responseStarted = false
+        complete(aborted: false)
+        if !exchange.keepAlive || worker.draining {
             close()
             return
         }
         phase = .waiting
-        bodyMode = .none
-        requestComplete = true
-        ready = 0
         if inBuf.isEmpty {
             inBuf.release(to: worker.buffers)
             // An idle connection keeps no per-request memory: the header index is rebuilt
@@ -515,35 +426,41 @@ final class ClientConnection: Pollable {
             head.headers = []
         }
         loop.setDeadline(self, afterMs: worker.settings.idleMs)
-        if !inBuf.isEmpty || canRead { readHead() }
+        if !inBuf.isEmpty || transport.canRead { readHead() }
+    }
+
+    /// Closes the exchange record once, whichever way the exchange ended.
+    private func complete(aborted: Bool) {
+        if exchange.finish(aborted: aborted) { worker.exchangeFinished(exchange) }
     }
 
     /// Answers from the proxy itself. `close` ends the connection after the answer.
     func respondLocally(status: Int, detail: StaticString, close shouldClose: Bool) {
         if responseStarted { abort(); return }
-        if let m = mirrors { mirrors = nil; m.abandon() }
-        worker.stats.countResponse(status: status)
-        let closing = shouldClose || !keepAlive || worker.draining
-        HeadWriter.writeError(status: status, detail: detail, close: closing, into: &out, pool: worker.buffers)
+        relay.abandonMirrors()
+        exchange.status = status
+        exchange.source = .proxy
+        let closing = shouldClose || !exchange.keepAlive || worker.draining
+        HeadWriter.writeError(status: status, detail: detail, close: closing, into: &relay.out, pool: worker.buffers)
         responseStarted = true
         if closing {
-            keepAlive = false
+            exchange.keepAlive = false
             phase = .closing
-            upHead.release(to: worker.buffers)
+            relay.endRequest()
+            relay.queueLocalResponse(closing: true)
+            // The record is complete: nothing more is read or answered on this connection.
+            complete(aborted: false)
             loop.setDeadline(self, afterMs: min(worker.settings.idleMs, 5_000))
-            flush()
+            relay.sendToClient()
         } else {
             phase = .exchange
-            responseQueued = true
-            flush()
+            relay.queueLocalResponse(closing: false)
+            relay.sendToClient()
         }
     }
 
     private func dropUpstream() {
-        if let u = upstream {
-            upstream = nil
-            u.abandon()
-        }
+        if let u = relay.detachUpstream() { u.abandon() }
     }
 
     // MARK: tunnel
@@ -552,30 +469,32 @@ final class ClientConnection: Pollable {
         // Either side of a tunnel closed: deliver what is buffered, then end both.
         dropUpstream()
         phase = .closing
-        flush()
+        relay.sendToClient()
     }
 
     // MARK: shutdown
 
     /// Graceful drain: an idle connection closes now; a busy one after its response.
     func drain() {
-        if phase == .waiting { close() } else { keepAlive = false }
+        if phase == .waiting { close() } else { exchange.keepAlive = false }
     }
 
     func abort() {
-        if let m = mirrors { mirrors = nil; m.abandon() }
+        relay.abandonMirrors()
         dropUpstream()
         close()
     }
 
     func close() {
         guard fd >= 0 else { return }
-        if let m = mirrors { mirrors = nil; m.abandon() }
+        relay.abandonMirrors()
         dropUpstream()
+        complete(aborted: true)
         loop.close(self)
+        transport.closed()
         inBuf.release(to: worker.buffers)
-        out.release(to: worker.buffers)
-        upHead.release(to: worker.buffers)
+        relay.out.release(to: worker.buffers)
+        relay.endRequest()
         worker.stats.sub(.activeClients)
         snapshot = nil
         worker.remove(self)

@@ -54,7 +54,7 @@ final class Listener: Pollable {
             }
             worker.stats.add(.connectionsAccepted)
             worker.add(c)
-            c.start()
+            c.start(fd: cfd)
         }
     }
 

@@ -35,9 +35,12 @@ final class MirrorFanout {
 
     private init(copies: [MirrorCopy]) { self.copies = copies }
 
+    /// Starts the copies a decision asks for; the fanout that follows their bodies (nil when no
+    /// copy has a body to follow) and how many copies started.
     static func start(worker: Worker, snapshot: Snapshot, decision: Decision, view: RequestView,
                       clientIP: [UInt8], secure: Bool, requestID: UInt64,
-                      bodyMode: ClientConnection.BodyMode, contentLength: Int64) -> MirrorFanout? {
+                      body bodyMode: Relay.RequestBody, contentLength: Int64) -> (MirrorFanout?, Int) {
+        var started = 0
         var copies: [MirrorCopy] = []
         var bits = decision.mirrorMask
         let mirrors = snapshot.routes[decision.route].mirrors
@@ -69,12 +72,13 @@ final class MirrorFanout {
                                     shadow: true, hostSuffix: m.hostSuffix, into: &copy.data, pool: worker.buffers)
             gate.inFlight += 1
             gate.bytes += copy.data.readableCount
+            started += 1
             worker.stats.add(.mirrorsSent)
             worker.dispatchMirror(copy)
             // A copy without a body is complete once sent: the fanout need not follow it.
             if bodyMode != .none { copies.append(copy) }
         }
-        return copies.isEmpty ? nil : MirrorFanout(copies: copies)
+        return (copies.isEmpty ? nil : MirrorFanout(copies: copies), started)
     }
 
     /// Body bytes of the primary, as they stream.
@@ -193,8 +197,7 @@ final class MirrorConnection: Pollable {
     var chunkedBody = false
     var untilClose = false
     var chunked = ChunkedDecoder()
-    var canWrite = false
-    var canRead = false
+    var transport = Transport()
     var dirty = false
     /// The shadow asked to close (or answered a copy early): take no more copies.
     var closing = false
@@ -207,20 +210,10 @@ final class MirrorConnection: Pollable {
     }
 
     static func connect(worker: Worker, endpointID: Int, address: SocketAddress) -> MirrorConnection? {
-        guard let fd = try? Sys.socket(family: address.family) else { return nil }
-        let connected: Bool
-        do { connected = try Sys.connect(fd, address) } catch {
-            Sys.close(fd)
-            return nil
-        }
-        Sys.setNoDelay(fd)
         let c = MirrorConnection(worker: worker, endpointID: endpointID)
-        do { try worker.loop.register(c, fd: fd) } catch {
-            Sys.close(fd)
-            return nil
-        }
+        guard let (transport, connected) = Dialer.dial(c, to: address) else { return nil }
+        c.transport = transport
         c.state = connected ? .open : .connecting
-        c.canWrite = connected
         worker.loop.setDeadline(c, afterMs: worker.settings.connectMs)
         return c
     }
@@ -248,26 +241,25 @@ final class MirrorConnection: Pollable {
     }
 
     override func handleEvents(_ events: UInt32) {
-        if events & (PollEvents.input | PollEvents.peerClosed | PollEvents.hangUp | PollEvents.error) != 0 { canRead = true }
-        if events & PollEvents.output != 0 { canWrite = true }
+        transport.take(events: events)
         switch state {
         case .connecting:
             guard events & (PollEvents.output | PollEvents.error | PollEvents.hangUp) != 0 else { return }
-            if Sys.socketError(fd) != 0 {
+            if Dialer.connectError(transport) != nil {
                 worker.mirrorEndpointFailed(endpointID)
                 failAll()
                 return
             }
             state = .open
-            canWrite = true
+            transport.canWrite = true
             if queue.isEmpty { loop.setDeadline(self, afterMs: worker.settings.upstreamIdleMs) } else {
                 loop.setDeadline(self, afterMs: worker.settings.responseMs)
             }
             flush()
-            if canRead { readResponses() }
+            if transport.canRead { readResponses() }
         case .open:
-            if canWrite && sendIndex < queue.count { flush() }
-            if canRead { readResponses() }
+            if transport.canWrite && sendIndex < queue.count { flush() }
+            if transport.canRead { readResponses() }
         case .closed:
             break
         }
@@ -290,7 +282,7 @@ final class MirrorConnection: Pollable {
         dirty = false
         guard state == .open else { return }
         withUnsafeTemporaryAllocation(of: iovec.self, capacity: 16) { iov in
-            while canWrite && sendIndex < queue.count {
+            while transport.canWrite && sendIndex < queue.count {
                 var n = 0
                 var i = sendIndex
                 while i < queue.count && n < 16 {
@@ -305,13 +297,13 @@ final class MirrorConnection: Pollable {
                 }
                 if n == 0 { return }
                 let r: IOResult
-                do { r = try Sys.writev(fd, iov.baseAddress!, n) } catch {
+                do { r = try transport.write(iov.baseAddress!, count: n) } catch {
                     connectionLost()
                     return
                 }
                 switch r {
                 case .wouldBlock:
-                    canWrite = false
+                    break
                 case .done(var written):
                     while written > 0 && sendIndex < queue.count {
                         let c = queue[sendIndex]
@@ -327,26 +319,24 @@ final class MirrorConnection: Pollable {
     }
 
     private func readResponses() {
-        while canRead && state == .open {
+        while transport.canRead && state == .open {
             let space = inBuf.roomToRead(capacity: worker.settings.limits.maxHeadBytes + 1, pool: worker.buffers)
             guard space > 0 else { failAll(); return }
             let r: IOResult
-            do { r = try Sys.read(fd, inBuf.writePointer, space) } catch {
+            do { r = try transport.read(into: &inBuf, space: space) } catch {
                 connectionLost()
                 return
             }
             switch r {
             case .wouldBlock:
-                canRead = false
+                break
             case .done(0):
                 if headDone && untilClose, let front = queue.first {
                     answered(front)
                 }
                 connectionLost()
                 return
-            case .done(let n):
-                inBuf.writer += n
-                if n < space { canRead = false }
+            case .done:
                 if !parseResponses() { return }
             }
         }
@@ -485,7 +475,10 @@ final class MirrorConnection: Pollable {
     func close() {
         guard state != .closed else { return }
         state = .closed
-        if fd >= 0 { loop.close(self) }
+        if fd >= 0 {
+            loop.close(self)
+            transport.closed()
+        }
         inBuf.release(to: worker.buffers)
         worker.removeMirrorConnection(self)
     }

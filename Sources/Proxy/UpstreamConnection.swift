@@ -1,5 +1,6 @@
-// A connection to one upstream endpoint: connect, send the attached client's request, parse
-// and relay the response, then go back to the worker's pool when both sides allow reuse.
+// A connection to one upstream endpoint: connect, let the relay write the request, frame the
+// response (head, then which bytes are body and where it ends) and hand its bytes to the
+// relay, then go back to the worker's pool when both sides allow reuse.
 import Glibc
 import HTTP1
 import Reactor
@@ -11,39 +12,30 @@ final class UpstreamConnection: Pollable {
 
     unowned(unsafe) let worker: Worker
     let endpointID: Int
-    var state: State = .connecting
-    /// The client whose exchange this connection serves (a strong reference for the length of
+    private(set) var state: State = .connecting
+    var transport = Transport()
+    /// The relay of the exchange this connection serves (a strong reference for the length of
     /// the exchange; the cycle is broken when the exchange ends).
-    var client: ClientConnection?
+    private var relay: Relay?
 
     var inBuf = ByteBuffer()
-    /// Bytes at `inBuf.reader` that belong to the response and may go to the client.
-    var ready = 0
-    var parser: ResponseParser
-    var head = ResponseHead()
-    var canRead = false
-    var canWrite = false
-    /// The peer's FIN (or a hang-up) was reported: reading continues until it is seen.
-    var peerFinished = false
-    var reused = false
-    var receivedAny = false
-    var headDone = false
-    var bodyMode: BodyMode = .none
-    var bodyRemaining: Int64 = 0
-    var chunked = ChunkedDecoder()
-    var complete = false
-    var eof = false
+    private var parser: ResponseParser
+    private var head = ResponseHead()
+    private(set) var reused = false
+    private var receivedAny = false
+    private var headDone = false
+    private var bodyMode: BodyMode = .none
+    private var bodyRemaining: Int64 = 0
+    private var chunked = ChunkedDecoder()
+    private var complete = false
+    private var eof = false
     private var requestSent = false
     /// This connection's exchange is counted in the endpoint's in-flight total.
     private var counted = false
-    /// A long Content-Length body moves upstream socket -> pipe -> client socket in the kernel
-    /// once the bytes already buffered have been delivered (`spliceWanted`), no copy through
-    /// user space.
+    /// The rest of a long Content-Length body goes through a pipe once the buffered bytes are
+    /// delivered.
     private var spliceWanted = false
-    private(set) var pipe: (Int32, Int32)?
-    private var pipeCount = 0
     static let spliceThreshold: Int64 = 256 * 1024
-    static let pipeCapacity = 64 * 1024
     private var reading = false
 
     private init(worker: Worker, endpointID: Int) {
@@ -55,28 +47,13 @@ final class UpstreamConnection: Pollable {
 
     /// Starts connecting; nil when the connect failed at once.
     static func connect(worker: Worker, endpointID: Int, address: SocketAddress) -> UpstreamConnection? {
-        let fd: Int32
-        let connected: Bool
-        do {
-            fd = try Sys.socket(family: address.family)
-        } catch { return nil }
-        do {
-            connected = try Sys.connect(fd, address)
-        } catch {
-            Sys.close(fd)
-            return nil
-        }
-        Sys.setNoDelay(fd)
         let c = UpstreamConnection(worker: worker, endpointID: endpointID)
-        do { try worker.loop.register(c, fd: fd) } catch {
-            Sys.close(fd)
-            return nil
-        }
+        guard let (transport, connected) = Dialer.dial(c, to: address) else { return nil }
+        c.transport = transport
         worker.stats.add(.upstreamConnects)
         worker.stats.add(.activeUpstreams)
         if connected {
             c.state = .active
-            c.canWrite = true
         } else {
             c.state = .connecting
             worker.loop.setDeadline(c, afterMs: worker.settings.connectMs)
@@ -85,15 +62,15 @@ final class UpstreamConnection: Pollable {
     }
 
     var isUsable: Bool { state == .idle && fd >= 0 }
+    var isActive: Bool { state == .active }
 
-    func attach(_ c: ClientConnection) {
-        client = c
+    func attach(_ r: Relay) {
+        relay = r
         spliceWanted = false
         if !counted {
             counted = true
             worker.counters.exchangeStarted(endpoint: endpointID)
         }
-        ready = 0
         headDone = false
         complete = false
         eof = false
@@ -107,16 +84,15 @@ final class UpstreamConnection: Pollable {
             loop.clearDeadline(self)
         }
         if state == .active {
-            flushRequest()
+            r.client.upstreamReady()
+            r.sendToUpstream()
         }
     }
 
     // MARK: events
 
     override func handleEvents(_ events: UInt32) {
-        if events & (PollEvents.input | PollEvents.peerClosed | PollEvents.hangUp | PollEvents.error) != 0 { canRead = true }
-        if events & (PollEvents.peerClosed | PollEvents.hangUp) != 0 { peerFinished = true }
-        if events & PollEvents.output != 0 { canWrite = true }
+        transport.take(events: events)
         switch state {
         case .connecting:
             if events & (PollEvents.output | PollEvents.error | PollEvents.hangUp) != 0 { finishConnect() }
@@ -129,29 +105,29 @@ final class UpstreamConnection: Pollable {
                 close()
             }
         case .active:
-            if canWrite { flushRequest() }
-            if canRead && state == .active { onReadable() }
+            if transport.canWrite, let r = relay { r.sendToUpstream() }
+            if transport.canRead && state == .active { onReadable() }
         case .closed:
             break
         }
     }
 
     private func finishConnect() {
-        let err = Sys.socketError(fd)
-        if err != 0 {
+        if Dialer.connectError(transport) != nil {
             worker.stats.add(.upstreamConnectFailures)
             failed(retryable: true, timeout: false)
             return
         }
         state = .active
         loop.clearDeadline(self)
-        canWrite = true
-        if client == nil {
+        transport.canWrite = true
+        guard let r = relay else {
             close()
             return
         }
-        flushRequest()
-        if canRead && state == .active { onReadable() }
+        r.client.upstreamReady()
+        r.sendToUpstream()
+        if transport.canRead && state == .active { onReadable() }
     }
 
     override func timerFired(now: UInt64) {
@@ -164,10 +140,7 @@ final class UpstreamConnection: Pollable {
             if !headDone {
                 failed(retryable: false, timeout: true)
             } else {
-                let c = client
-                client = nil
-                close()
-                c?.abort()
+                broke()
             }
         case .idle:
             worker.removeFromPool(self)
@@ -177,51 +150,31 @@ final class UpstreamConnection: Pollable {
         }
     }
 
-    // MARK: request
+    override func resume() {
+        relay?.resumeSplice()
+    }
 
-    func flushRequest() {
-        guard state == .active, let c = client else { return }
-        var tookBody = false
-        var wrote = false
-        while canWrite {
-            let headLen = c.upHead.readableCount - c.upHeadSent
-            let bodyLen = c.ready
-            if headLen == 0 && bodyLen == 0 { break }
-            let r: IOResult
-            do {
-                r = try Sys.writev2(fd, headLen > 0 ? UnsafeRawPointer(c.upHead.readPointer + c.upHeadSent) : nil, headLen,
-                                    bodyLen > 0 ? UnsafeRawPointer(c.inBuf.readPointer) : nil, bodyLen)
-            } catch {
-                failed(retryable: reused && !receivedAny && c.bodyBytesSent == 0, timeout: false)
-                return
-            }
-            switch r {
-            case .wouldBlock:
-                canWrite = false
-            case .done(let n):
-                wrote = wrote || n > 0
-                let fromHead = min(n, headLen)
-                c.upHeadSent += fromHead
-                let fromBody = n - fromHead
-                if fromBody > 0 {
-                    c.inBuf.consume(fromBody)
-                    c.ready -= fromBody
-                    c.bodyBytesSent += Int64(fromBody)
-                    tookBody = true
-                }
-            }
+    func resumeSoon() { loop.resumeSoon(self) }
+
+    // MARK: request (written by the relay)
+
+    /// The relay wrote what it could. responseMs counts from the end of the request: a slow
+    /// upload is the client's time; while the body flows, an upstream that stops taking it is
+    /// bounded by idleMs.
+    func requestProgress(sent: Bool, wrote: Bool) {
+        guard !requestSent && !headDone else { return }
+        if sent {
+            requestSent = true
+            loop.setDeadline(self, afterMs: worker.settings.responseMs)
+        } else if wrote {
+            loop.setDeadline(self, afterMs: worker.settings.idleMs)
         }
-        if !requestSent && !headDone && c.upHeadSent == c.upHead.readableCount && c.upHead.readableCount > 0 {
-            // responseMs counts from the end of the request: a slow upload is the client's time.
-            // While the body flows, an upstream that stops taking it is bounded by idleMs.
-            if (c.requestComplete && c.ready == 0) || c.bodyMode == .tunnel {
-                requestSent = true
-                loop.setDeadline(self, afterMs: worker.settings.responseMs)
-            } else if wrote {
-                loop.setDeadline(self, afterMs: worker.settings.idleMs)
-            }
-        }
-        if tookBody && client === c { c.requestBytesTaken() }
+    }
+
+    /// Writing the request failed: retried elsewhere when this was a pooled connection the
+    /// upstream had closed and nothing of the request can have been processed.
+    func writeFailed(bodyBytesSent: Int64) {
+        failed(retryable: reused && !receivedAny && bodyBytesSent == 0, timeout: false)
     }
 
     // MARK: response
@@ -230,10 +183,13 @@ final class UpstreamConnection: Pollable {
         guard !reading else { return }
         reading = true
         defer { reading = false }
-        while canRead && state == .active, let c = client {
-            if spliceWanted && ready == 0 && inBuf.isEmpty { startSplice() }
-            if pipe != nil {
-                pumpSplice()
+        while transport.canRead && state == .active, let r = relay {
+            if spliceWanted && r.responseReady == 0 && inBuf.isEmpty {
+                spliceWanted = false
+                if r.startSplice(remaining: bodyRemaining) { inBuf.release(to: worker.buffers) }
+            }
+            if r.pipe != nil {
+                r.pumpSplice()
                 return
             }
             let need = headDone ? worker.buffers.blockSize : worker.settings.limits.maxHeadBytes + 1
@@ -244,38 +200,34 @@ final class UpstreamConnection: Pollable {
                 }
                 return   // the client has not taken what is buffered yet
             }
-            let r: IOResult
-            do { r = try Sys.read(fd, inBuf.writePointer, space) } catch {
-                readFailed(c)
+            let result: IOResult
+            do { result = try transport.read(into: &inBuf, space: space) } catch {
+                readFailed(bodyBytesSent: r.bodyBytesSent)
                 return
             }
-            switch r {
+            switch result {
             case .wouldBlock:
-                canRead = false
+                break
             case .done(0):
-                endOfStream(c)
+                endOfStream(r)
                 return
-            case .done(let n):
-                inBuf.writer += n
-                // A short read drained the socket; edge-triggered epoll reports new data. Not
-                // a close, though, when it came with the data: that end-of-stream is read next.
-                if n < space && !peerFinished { canRead = false }
+            case .done:
                 receivedAny = true
                 if headDone {
                     loop.setDeadline(self, afterMs: worker.settings.idleMs)
-                    classify(c)
+                    frameBody(r)
                 } else {
-                    parseHead(c)
+                    parseHead(r)
                 }
-                guard client === c, state == .active || eof else { return }
-                c.flush()
+                guard relay === r, state == .active || eof else { return }
+                r.sendToClient()
             }
         }
     }
 
-    private func parseHead(_ c: ClientConnection) {
+    private func parseHead(_ r: Relay) {
         while true {
-            switch parser.parse(inBuf.readableBytes, requestMethod: c.method, into: &head) {
+            switch parser.parse(inBuf.readableBytes, requestMethod: r.client.exchange.method, into: &head) {
             case .incomplete:
                 return
             case .failed:
@@ -285,13 +237,13 @@ final class UpstreamConnection: Pollable {
                 let bytes = inBuf.readableBytes
                 let status = head.status
                 if status >= 100 && status < 200 && status != 101 {
-                    c.interimArrived(bytes, head)
-                    guard client === c else { return }
+                    r.client.interimArrived(bytes, head)
+                    guard relay === r else { return }
                     inBuf.consume(Int(head.headLength))
                     parser.reset()
                     continue
                 }
-                if status == 101 && !c.head.upgrade {
+                if status == 101 && !r.client.requestsUpgrade {
                     failed(retryable: false, timeout: false)
                     return
                 }
@@ -308,59 +260,67 @@ final class UpstreamConnection: Pollable {
                 case .untilClose: bodyMode = .untilClose
                 }
                 if status == 101 { bodyMode = .tunnel }
-                c.responseHeadArrived(self, bytes, head)
-                guard client === c else { return }
+                r.client.responseHeadArrived(bytes, head)
+                guard relay === r else { return }
                 inBuf.consume(Int(head.headLength))
                 parser.reset()
                 if bodyMode == .none {
                     complete = true
-                    c.responseComplete()
+                    r.responseComplete()
                     return
                 }
-                classify(c)
+                frameBody(r)
                 return
             }
         }
     }
 
-    private func classify(_ c: ClientConnection) {
-        let unclassified = inBuf.readableCount - ready
-        guard unclassified > 0, !complete else { return }
+    /// Hands newly read body bytes to the relay, finding where the body ends.
+    private func frameBody(_ r: Relay) {
+        let framed = r.responseReady
+        let unframed = inBuf.readableCount - framed
+        guard unframed > 0, !complete else { return }
         switch bodyMode {
         case .none:
             return
         case .untilClose, .tunnel:
-            ready = inBuf.readableCount
+            r.responseBytesReady(unframed)
             return
         case .length:
-            let take = Int(min(Int64(unclassified), bodyRemaining))
-            ready += take
+            let take = Int(min(Int64(unframed), bodyRemaining))
+            r.responseBytesReady(take)
             bodyRemaining -= Int64(take)
             if bodyRemaining == 0 { complete = true }
-            if bodyRemaining >= UpstreamConnection.spliceThreshold { spliceWanted = true }
+            if bodyRemaining >= UpstreamConnection.spliceThreshold && transport.canSplice && r.client.transport.canSplice {
+                spliceWanted = true
+            }
         case .chunked:
-            let bytes = UnsafeRawBufferPointer(start: inBuf.readPointer + ready, count: unclassified)
+            let bytes = UnsafeRawBufferPointer(start: inBuf.readPointer + framed, count: unframed)
             switch chunked.consume(bytes) {
-            case .needMore(let n): ready += n
+            case .needMore(let n): r.responseBytesReady(n)
             case .done(let n):
-                ready += n
+                r.responseBytesReady(n)
                 complete = true
             case .failed:
-                let client = self.client
-                self.client = nil
-                close()
-                client?.abort()
+                broke()
                 return
             }
         }
-        if complete { c.responseComplete() }
+        if complete { r.responseComplete() }
     }
 
-    private func endOfStream(_ c: ClientConnection) {
-        canRead = false
+    /// Bytes of the body the relay moved through its pipe.
+    func bodyBytesSpliced(_ n: Int) { bodyRemaining -= Int64(n) }
+
+    func spliceProgress() { loop.setDeadline(self, afterMs: worker.settings.idleMs) }
+
+    func splicedBodyComplete() { complete = true }
+
+    private func endOfStream(_ r: Relay) {
+        transport.canRead = false
         if !receivedAny {
             // A reused connection the upstream had closed: safe to retry elsewhere.
-            failed(retryable: reused && c.bodyBytesSent == 0, timeout: false)
+            failed(retryable: reused && r.bodyBytesSent == 0, timeout: false)
             return
         }
         if !headDone {
@@ -371,16 +331,15 @@ final class UpstreamConnection: Pollable {
         case .untilClose:
             eof = true
             complete = true
-            ready = inBuf.readableCount
             closeSocket()
             state = .closed
-            c.responseComplete()
+            r.responseComplete()
         case .tunnel:
             eof = true
             closeSocket()
             state = .closed
-            c.flush()
-            if client === c && ready == 0 { c.tunnelClosed() }
+            r.sendToClient()
+            if relay === r && r.responseReady == 0 { r.client.tunnelClosed() }
         default:
             if complete {
                 eof = true
@@ -389,119 +348,27 @@ final class UpstreamConnection: Pollable {
                 return
             }
             // The upstream died mid-body: the client connection ends without a second response.
-            client = nil
-            close()
-            c.abort()
+            broke()
         }
     }
 
-    private func readFailed(_ c: ClientConnection) {
+    private func readFailed(bodyBytesSent: Int64) {
         if !receivedAny {
-            failed(retryable: reused && c.bodyBytesSent == 0, timeout: false)
+            failed(retryable: reused && bodyBytesSent == 0, timeout: false)
         } else if !headDone {
             failed(retryable: false, timeout: false)
         } else {
-            client = nil
-            close()
-            c.abort()
+            broke()
         }
     }
 
-    // MARK: splicing
-
-    private func startSplice() {
-        spliceWanted = false
-        guard let p = worker.takePipe() else { return }
-        pipe = p
-        pipeCount = 0
-        inBuf.release(to: worker.buffers)
-    }
-
-    /// Bytes one turn of splicing may move to the client before other connections get theirs.
-    static let spliceTurnBytes = 256 * 1024
-    private var resumeQueued = false
-
-    override func resume() {
-        resumeQueued = false
-        pumpSplice()
-    }
-
-    /// Moves body bytes upstream -> pipe -> client until one side would block, the body is done
-    /// or this turn's share is spent (then it goes on after the loop's next round of events).
-    /// Runs on upstream readability and client writability.
-    func pumpSplice() {
-        guard let p = pipe, let c = client, c.fd >= 0, state == .active else { return }
-        var progressed = true
-        var moved = 0
-        while progressed {
-            if moved >= UpstreamConnection.spliceTurnBytes {
-                if !resumeQueued {
-                    resumeQueued = true
-                    loop.resumeSoon(self)
-                }
-                break
-            }
-            progressed = false
-            if canRead && bodyRemaining > 0 && pipeCount < UpstreamConnection.pipeCapacity {
-                let want = Int(min(bodyRemaining, Int64(UpstreamConnection.pipeCapacity - pipeCount)))
-                let r: IOResult
-                do { r = try Sys.splice(fd, p.1, want) } catch {
-                    spliceFailed(c)
-                    return
-                }
-                switch r {
-                case .wouldBlock:
-                    // A pipe fills by its 16 buffers, not by bytes: a body sent in small segments
-                    // fills it with a few KiB, and then "would block" says nothing about the
-                    // socket. Only with the pipe empty does it mean the socket is drained (taken
-                    // for drained while megabytes waited, the body stalled until the idle timeout).
-                    if pipeCount == 0 { canRead = false }
-                case .done(0):
-                    spliceFailed(c)   // the upstream closed before the body was complete
-                    return
-                case .done(let n):
-                    pipeCount += n
-                    bodyRemaining -= Int64(n)
-                    progressed = true
-                }
-            }
-            if c.canWrite && pipeCount > 0 && c.out.isEmpty {
-                let r: IOResult
-                do { r = try Sys.splice(p.0, c.fd, pipeCount) } catch {
-                    spliceFailed(c)
-                    return
-                }
-                switch r {
-                case .wouldBlock: c.canWrite = false
-                case .done(let n):
-                    pipeCount -= n
-                    moved += n
-                    progressed = n > 0 || progressed
-                }
-            }
-        }
-        loop.setDeadline(self, afterMs: worker.settings.idleMs)
-        if bodyRemaining == 0 && pipeCount == 0 {
-            worker.givePipe(p, empty: true)
-            pipe = nil
-            complete = true
-            c.responseComplete()
-        }
-    }
-
-    private func spliceFailed(_ c: ClientConnection) {
-        client = nil
-        close()
-        c.abort()
-    }
-
-    /// The client wrote out every ready byte: resume reading if reading had paused.
+    /// The relay sent every response byte it had: resume reading if reading had paused.
     func responseBytesTaken() {
         if eof {
-            if bodyMode == .tunnel, let c = client { c.tunnelClosed() }
+            if bodyMode == .tunnel, let r = relay { r.client.tunnelClosed() }
             return
         }
-        if canRead && state == .active && !reading { onReadable() }
+        if transport.canRead && state == .active && !reading { onReadable() }
     }
 
     // MARK: end of an exchange
@@ -514,10 +381,10 @@ final class UpstreamConnection: Pollable {
     }
 
     func exchangeFinished(reusable: Bool) {
-        client = nil
+        relay = nil
         uncount()
         if reusable && state == .active && complete && !eof && bodyMode != .tunnel && bodyMode != .untilClose
-            && head.keepAlive && inBuf.readableCount == ready && ready == 0 && !worker.draining {
+            && head.keepAlive && inBuf.isEmpty && !worker.draining {
             inBuf.release(to: worker.buffers)
             state = .idle
             worker.returnToPool(self)
@@ -528,15 +395,24 @@ final class UpstreamConnection: Pollable {
 
     /// The client no longer wants this exchange.
     func abandon() {
-        client = nil
+        relay = nil
         close()
     }
 
+    /// The attempt failed before any response byte reached the client.
     private func failed(retryable: Bool, timeout: Bool) {
-        let c = client
-        client = nil
+        let r = relay
+        relay = nil
         close()
-        c?.upstreamFailed(self, retryable: retryable, timeout: timeout)
+        r?.client.upstreamFailed(self, retryable: retryable, timeout: timeout)
+    }
+
+    /// The response broke after it started: the client connection ends too.
+    private func broke() {
+        let r = relay
+        relay = nil
+        close()
+        r?.client.abort()
     }
 
     func closeIdle() { close() }
@@ -545,20 +421,15 @@ final class UpstreamConnection: Pollable {
     private func closeSocket() {
         guard fd >= 0 else { return }
         loop.close(self)
+        transport.closed()
         worker.stats.sub(.activeUpstreams)
     }
 
     func close() {
         uncount()
-        if let p = pipe {
-            pipe = nil
-            worker.givePipe(p, empty: pipeCount == 0)
-            pipeCount = 0
-        }
         spliceWanted = false
         closeSocket()
         if inBuf.hasStorage { inBuf.release(to: worker.buffers) }
         state = .closed
-        ready = 0
     }
 }

@@ -198,6 +198,11 @@ final class Worker {
         if i >= routeSlotBase[d.route] && i < end { counters.countRequest(slot: routeSlots[i]) }
     }
 
+    /// An exchange record closed: counted once, by status class, whoever made the response.
+    func exchangeFinished(_ e: Exchange) {
+        if e.status > 0 { stats.countResponse(status: e.status) }
+    }
+
     /// Adopts a newly published snapshot now (so idle connections to removed endpoints close
     /// even when no request arrives).
     func adoptSnapshot() { _ = currentSnapshot() }

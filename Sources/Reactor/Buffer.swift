@@ -169,6 +169,16 @@ public struct ByteBuffer {
 
     /// Returns the block to the pool when nothing is left to read.
     @inline(__always)
+    /// Cuts `count` readable bytes out from `offset` (relative to the reader): the bytes after
+    /// them move down. For the rare bytes that must not be forwarded (chunk extensions).
+    public mutating func remove(from offset: Int, count: Int) {
+        guard count > 0, let b = base else { return }
+        let start = reader + offset
+        let tail = writer - (start + count)
+        if tail > 0 { memmove(b + start, b + start + count, tail) }
+        writer -= count
+    }
+
     public mutating func releaseIfEmpty(to pool: BufferPool) {
         if reader == writer && base != nil { release(to: pool) }
     }
