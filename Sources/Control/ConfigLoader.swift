@@ -197,9 +197,17 @@ extension JSONNode {
 /// Reading whole files (the config, sticky secrets) with the system's reason on failure.
 enum ConfigFiles {
     static func read(_ path: String) -> Result<[UInt8], ReadFailure> {
+        readWithOwner(path).map(\.bytes)
+    }
+
+    /// The bytes, and the owner and permission bits of the file they were read from (the same
+    /// open file, so nothing can be swapped in between).
+    static func readWithOwner(_ path: String) -> Result<(bytes: [UInt8], owner: UInt32, mode: Int), ReadFailure> {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return .failure(ReadFailure(errno: errno)) }
         defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { return .failure(ReadFailure(errno: errno)) }
         var bytes: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 65_536)
         while true {
@@ -208,7 +216,7 @@ enum ConfigFiles {
                 if errno == EINTR { continue }
                 return .failure(ReadFailure(errno: errno))
             }
-            if count == 0 { return .success(bytes) }
+            if count == 0 { return .success((bytes, st.st_uid, Int(st.st_mode) & 0o7777)) }
             bytes.append(contentsOf: chunk[0..<count])
         }
     }
