@@ -92,6 +92,10 @@ extension Config {
         public var socket = "/run/switchyard/control.sock"
         /// Permission bits of the socket file.
         public var mode = 0o600
+        /// Accept a mode that lets every local user connect (and so change the proxy).
+        public var forceMode = false
+        /// A client that sends no command for this long, outside a transaction, is closed.
+        public var idleTimeoutMs = 60_000
         /// Where runtime changes are saved; nil keeps them in memory only.
         public var stateFile: String? = nil
         public init() {}

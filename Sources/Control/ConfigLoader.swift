@@ -162,18 +162,31 @@ struct ConfigParser {
 
     private func control(_ value: ConfigValue) -> Config.ControlSocket {
         var control = Config.ControlSocket()
-        guard let object = value.object(keys: ["socket", "mode", "stateFile"]) else { return control }
+        guard let object = value.object(keys: ["socket", "mode", "forceMode", "stateFile", "idleTimeoutMs"]) else { return control }
         if let socket = object["socket"]?.nonEmptyString() { control.socket = socket }
+        control.forceMode = object["forceMode"]?.bool() ?? false
         if let mode = object["mode"] {
             let text = mode.node.isString ? mode.string() : nil
             if let text, (3...4).contains(text.count), text.allSatisfy({ ("0"..."7").contains($0) }),
                let bits = Int(text, radix: 8) {
                 control.mode = bits
+                // Whoever can connect can change what is served: connecting needs write access.
+                if bits & 0o002 != 0 {
+                    if control.forceMode {
+                        mode.warning("\"\(text)\" lets every local user change the proxy through the control socket (forceMode is set)")
+                    } else {
+                        mode.error("\"\(text)\" lets every local user change the proxy through the control socket; "
+                            + "use \"0600\" (owner) or \"0660\" (owner and group), or set \"forceMode\": true to mean it")
+                    }
+                } else if bits & 0o020 != 0 {
+                    mode.warning("\"\(text)\" lets members of the socket's group change the proxy through the control socket")
+                }
             } else {
                 mode.error("expected an octal string like \"0600\", got \(text.map { "\"\($0)\"" } ?? mode.node.kindDescription)")
             }
         }
         if let stateFile = object["stateFile"] { control.stateFile = stateFile.nonEmptyString() }
+        control.idleTimeoutMs = object.int("idleTimeoutMs", default: control.idleTimeoutMs, 1...Int.max)
         return control
     }
 

@@ -24,13 +24,32 @@ public final class ControlServer: @unchecked Sendable {
     private var stopped = false
     private let listenerClosed = DispatchSemaphore(value: 0)
 
+    /// Not errors: a directory its group can write.
+    public let warnings: [String]
+
+    /// The socket for `settings` (path, mode, forceMode, idle time-out).
+    public convenience init(_ settings: Config.ControlSocket) throws(ControlSocketError) {
+        try self.init(path: settings.socket, mode: settings.mode, forceMode: settings.forceMode)
+    }
+
     /// Creates the socket file with `mode`. A stale file left by a dead process is replaced; a
-    /// socket another live process answers on, or a file that is not a socket, is an error.
-    public init(path: String, mode: Int) throws(ControlSocketError) {
+    /// socket another live process answers on, or a file that is not a socket, is an error. So
+    /// are a mode that lets every user connect (unless `forceMode`) and a directory where
+    /// another user could replace the socket.
+    public init(path: String, mode: Int, forceMode: Bool = false) throws(ControlSocketError) {
         self.path = path
         guard !path.isEmpty, path.utf8.count < UnixPath.capacity else {
             throw ControlSocketError("control socket path \"\(path)\" is longer than \(UnixPath.capacity - 1) bytes")
         }
+        if mode & 0o002 != 0 && !forceMode {
+            throw ControlSocketError("control socket mode \(FileTrust.octal(mode)) lets every local user change the proxy; "
+                + "use 0600 or 0660, or set forceMode to mean it")
+        }
+        let directory = FileTrust.directory(of: path)
+        if let problem = FileTrust.directoryProblem(directory, holding: "control socket", stickyIsEnough: true) {
+            throw ControlSocketError("\(problem): another user could replace the socket; choose another control.socket")
+        }
+        warnings = FileTrust.groupWritable(directory, holding: "control socket").map { [$0] } ?? []
         var st = stat()
         if lstat(path, &st) == 0 {
             guard (st.st_mode & S_IFMT) == S_IFSOCK else {
@@ -44,9 +63,8 @@ public final class ControlServer: @unchecked Sendable {
         guard fd >= 0 else { throw ControlSocketError("control socket: socket: \(Self.reason(errno))") }
         // Bind under a temporary name in the same directory, set the mode, then rename over the
         // final path: clients never see the socket with the umask's permissions.
-        let directory = path.contains("/") ? String(path[..<path.lastIndex(of: "/")!]) : "."
         let base = path.split(separator: "/").last.map(String.init) ?? path
-        var staging = "\(directory)/.\(base).\(getpid())"
+        var staging = "\(directory == "/" ? "" : directory)/.\(base).\(StateFile.randomSuffix().prefix(16))"
         if staging.utf8.count >= UnixPath.capacity { staging = path }
         unlink(staging)
         if staging == path { unlink(path) }
