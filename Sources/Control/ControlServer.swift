@@ -1,5 +1,7 @@
 // The control socket: a Unix stream socket created with its mode, served by Dispatch sources on
 // one serial I/O queue, far from the event loops; commands run on the state queue one at a time.
+// Idle clients are closed after `idleTimeout`, and when every slot is taken the oldest idle one
+// makes room, so clients that connect and wait can never lock the operators out.
 import Dispatch
 import Glibc
 import Reactor
@@ -14,12 +16,15 @@ public final class ControlServer: @unchecked Sendable {
     public static let maxClients = 64
 
     public let path: String
+    /// Seconds without a command, outside a transaction, after which a client is closed.
+    public let idleTimeout: Double
     private let fd: Int32
     /// The socket file we created (device, inode): only that file is removed at stop.
     private let identity: (dev: UInt64, ino: UInt64)
     private let io = DispatchQueue(label: "switchyard.control.io")
     // Confined to `io`:
     private var acceptSource: (any DispatchSourceRead)?
+    private var idleTimer: (any DispatchSourceTimer)?
     private var connections: [ObjectIdentifier: ControlConnection] = [:]
     private var stopped = false
     private let listenerClosed = DispatchSemaphore(value: 0)
@@ -29,15 +34,17 @@ public final class ControlServer: @unchecked Sendable {
 
     /// The socket for `settings` (path, mode, forceMode, idle time-out).
     public convenience init(_ settings: Config.ControlSocket) throws(ControlSocketError) {
-        try self.init(path: settings.socket, mode: settings.mode, forceMode: settings.forceMode)
+        try self.init(path: settings.socket, mode: settings.mode, forceMode: settings.forceMode,
+                      idleTimeout: Double(settings.idleTimeoutMs) / 1000)
     }
 
     /// Creates the socket file with `mode`. A stale file left by a dead process is replaced; a
     /// socket another live process answers on, or a file that is not a socket, is an error. So
     /// are a mode that lets every user connect (unless `forceMode`) and a directory where
     /// another user could replace the socket.
-    public init(path: String, mode: Int, forceMode: Bool = false) throws(ControlSocketError) {
+    public init(path: String, mode: Int, forceMode: Bool = false, idleTimeout: Double = 60) throws(ControlSocketError) {
         self.path = path
+        self.idleTimeout = idleTimeout
         guard !path.isEmpty, path.utf8.count < UnixPath.capacity else {
             throw ControlSocketError("control socket path \"\(path)\" is longer than \(UnixPath.capacity - 1) bytes")
         }
@@ -118,7 +125,36 @@ public final class ControlServer: @unchecked Sendable {
             }
             source.resume()
             acceptSource = source
+            // Checked at a quarter of the time-out (at most every second): a client is closed
+            // between 1 and 1.25 time-outs after its last command.
+            let timer = DispatchSource.makeTimerSource(queue: io)
+            let interval = min(1, max(idleTimeout / 4, 0.005))
+            timer.schedule(deadline: .now() + interval, repeating: interval, leeway: .milliseconds(Int(interval * 250)))
+            timer.setEventHandler { [weak self] in self?.closeIdleClients() }
+            timer.resume()
+            idleTimer = timer
         }
+    }
+
+    private func closeIdleClients() {
+        let now = DispatchTime.now().uptimeNanoseconds
+        let limit = UInt64(idleTimeout * 1e9)
+        let expired = connections.values.filter { $0.isIdle && !$0.inTransaction && now >= $0.lastCommand + limit }
+        for c in expired {
+            c.close(saying: "closing: no command for \(ControlValue.format(idleTimeout)) s (control.idleTimeoutMs)")
+        }
+    }
+
+    /// Closes the idle client whose last command is oldest (one without a transaction first)
+    /// to make room for a new one; false when every client has a command running.
+    private func makeRoom() -> Bool {
+        let idle = connections.values.filter(\.isIdle)
+        guard let oldest = idle.min(by: { a, b in
+            a.inTransaction != b.inTransaction ? !a.inTransaction : a.lastCommand < b.lastCommand
+        }) else { return false }
+        oldest.close(saying: "closing: the oldest idle of \(Self.maxClients) control clients makes room for a new one"
+            + (oldest.inTransaction ? "; its transaction is aborted" : ""))
+        return true
     }
 
     private func acceptAll(_ engine: ControlEngine) {
@@ -126,7 +162,7 @@ public final class ControlServer: @unchecked Sendable {
             let client: Int32?
             do { client = try Sys.accept(fd) } catch { return }
             guard let client else { return }
-            if connections.count >= Self.maxClients {
+            if connections.count >= Self.maxClients && !makeRoom() {
                 let line = ControlProtocol.line(ControlProtocol.failure("too many control clients (\(Self.maxClients)); try again later"))
                 _ = line.withUnsafeBytes { send(client, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL | MSG_DONTWAIT)) }
                 close(client)
@@ -149,6 +185,8 @@ public final class ControlServer: @unchecked Sendable {
             let started = acceptSource != nil
             acceptSource?.cancel()
             acceptSource = nil
+            idleTimer?.cancel()
+            idleTimer = nil
             for c in connections.values { c.close() }
             connections.removeAll()
             return started
