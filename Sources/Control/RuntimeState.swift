@@ -127,21 +127,6 @@ public final class RuntimeState: @unchecked Sendable {
         return CommitResult(version: built.version, saveFailure: saveFailure)
     }
 
-    /// The effective config `changes` would give, checked by building it; for staging changes
-    /// in a transaction.
-    public func preview(_ changes: [RuntimeChange]) throws(ControlError) -> Config {
-        dispatchPrecondition(condition: .onQueue(queue))
-        var next = overrides
-        for change in changes { next.apply(change) }
-        let applied = next.applied(to: fileConfig)
-        if let first = applied.dropped.first { throw ControlError(first) }
-        do { _ = try SnapshotBuilder.build(applied.config, version: 0, registry: registry) } catch {
-            throw ControlError("refused: " + error.messages.joined(separator: "; "),
-                               details: ["errors": ControlValue(error.messages)])
-        }
-        return applied.config
-    }
-
     func publish(_ built: Snapshot) {
         snapshot = built
         server?.publish(built)
