@@ -163,13 +163,17 @@ extension Config {
             for key in Self.keys(removed.address) where positions[key] == index { positions[key] = nil }
             // Later endpoints move up one; a duplicate of the removed address becomes the first.
             for j in index..<list.count {
-                for key in Self.keys(list[j].address) {
-                    if let p = positions[key] {
-                        if p == j + 1 { positions[key] = j }
-                    } else {
-                        positions[key] = j
-                    }
-                }
+                let address = list[j].address
+                moveUp(address.description, to: j)
+                if address.written != address.description { moveUp(address.written, to: j) }
+            }
+        }
+
+        private mutating func moveUp(_ key: String, to position: Int) {
+            if let p = positions[key] {
+                if p == position + 1 { positions[key] = position }
+            } else {
+                positions[key] = position
             }
         }
 

@@ -186,7 +186,7 @@ struct ConfigParser {
             }
         }
         if let stateFile = object["stateFile"] { control.stateFile = stateFile.nonEmptyString() }
-        control.idleTimeoutMs = object.int("idleTimeoutMs", default: control.idleTimeoutMs, 1...Int.max)
+        control.idleTimeoutMs = object.int("idleTimeoutMs", default: control.idleTimeoutMs, 1...86_400_000)
         return control
     }
 

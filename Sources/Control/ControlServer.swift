@@ -16,7 +16,8 @@ public final class ControlServer: @unchecked Sendable {
     public static let maxClients = 64
 
     public let path: String
-    /// Seconds without a command, outside a transaction, after which a client is closed.
+    /// Seconds without a command, outside a transaction, after which a client is closed (at
+    /// most a day).
     public let idleTimeout: Double
     private let fd: Int32
     /// The socket file we created (device, inode): only that file is removed at stop.
@@ -44,7 +45,7 @@ public final class ControlServer: @unchecked Sendable {
     /// another user could replace the socket.
     public init(path: String, mode: Int, forceMode: Bool = false, idleTimeout: Double = 60) throws(ControlSocketError) {
         self.path = path
-        self.idleTimeout = idleTimeout
+        self.idleTimeout = min(max(idleTimeout, 0.001), 86_400)
         guard !path.isEmpty, path.utf8.count < UnixPath.capacity else {
             throw ControlSocketError("control socket path \"\(path)\" is longer than \(UnixPath.capacity - 1) bytes")
         }

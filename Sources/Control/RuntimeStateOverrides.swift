@@ -46,15 +46,15 @@ public struct PoolChanges: Codable, Sendable, Equatable {
         switch action {
         case .add:
             draining.removeAll { $0 == address }
-            if let index = removed.firstIndex(of: address) {
-                removed.remove(at: index)
+            if removed.contains(address) {
+                removed.removeAll { $0 == address }
             } else if !added.contains(address) {
                 added.append(address)
             }
         case .remove:
             draining.removeAll { $0 == address }
-            if let index = added.firstIndex(of: address) {
-                added.remove(at: index)
+            if added.contains(address) {
+                added.removeAll { $0 == address }
             } else if !removed.contains(address) {
                 removed.append(address)
             }

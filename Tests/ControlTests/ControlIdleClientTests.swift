@@ -99,5 +99,6 @@ final class ControlIdleClientTests: XCTestCase {
         XCTAssertEqual(config.control?.idleTimeoutMs, 1500)
         XCTAssertEqual(Config.ControlSocket().idleTimeoutMs, 60_000)
         assertError(Doc.make(extra: #""control": { "idleTimeoutMs": 0 }"#), "control.idleTimeoutMs")
+        assertError(Doc.make(extra: #""control": { "idleTimeoutMs": 86400001 }"#), "control.idleTimeoutMs")
     }
 }
