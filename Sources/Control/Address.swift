@@ -9,15 +9,22 @@ public struct AddressError: Error, Sendable, CustomStringConvertible {
 
 public struct Address: Sendable, Hashable, CustomStringConvertible {
     /// The host as written: a name or a numeric address, without brackets.
-    public var host: String
-    public var port: UInt16
+    public let host: String
+    public let port: UInt16
     /// The numeric address `host` resolved to.
-    public var numericHost: String
+    public let numericHost: String
+    /// `numeric:port`, with brackets for IPv6: the identity of an endpoint (EndpointRegistry key,
+    /// Routing's `Endpoint.address`). Formatted once: pools of thousands look endpoints up by it.
+    public let description: String
+    /// `host:port` as written in the config.
+    public let written: String
 
     public init(host: String, port: UInt16, numericHost: String) {
         self.host = host
         self.port = port
         self.numericHost = numericHost
+        description = numericHost.contains(":") ? "[\(numericHost)]:\(port)" : "\(numericHost):\(port)"
+        written = host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
     }
 
     /// Parses `host:port`, `[v6]:port`, `0.0.0.0:80`, and resolves the host. A name with both
@@ -26,19 +33,10 @@ public struct Address: Sendable, Hashable, CustomStringConvertible {
     /// proxy listens on, where port 0 lets the kernel choose (tests never bind fixed ports).
     public init(parsing text: String, allowPortZero: Bool = false) throws(AddressError) {
         let (host, port, bracketed) = try Self.split(text, allowPortZero: allowPortZero)
-        self.host = host
-        self.port = port
-        self.numericHost = try Self.resolve(host, numericOnly: bracketed)
+        self.init(host: host, port: port, numericHost: try Self.resolve(host, numericOnly: bracketed))
     }
 
     public var isIPv6: Bool { numericHost.contains(":") }
-
-    /// `numeric:port`, with brackets for IPv6: the identity of an endpoint (EndpointRegistry key,
-    /// Routing's `Endpoint.address`).
-    public var description: String { isIPv6 ? "[\(numericHost)]:\(port)" : "\(numericHost):\(port)" }
-
-    /// `host:port` as written in the config.
-    public var written: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
 
     private static func split(_ text: String, allowPortZero: Bool) throws(AddressError) -> (host: String, port: UInt16, bracketed: Bool) {
         let example = "expected \"host:port\", e.g. \"127.0.0.1:8080\" or \"[::1]:8080\""

@@ -95,6 +95,10 @@ extension Config {
         public var socket = "/run/switchyard/control.sock"
         /// Permission bits of the socket file.
         public var mode = 0o600
+        /// Accept a mode that lets every local user connect (and so change the proxy).
+        public var forceMode = false
+        /// A client that sends no command for this long, outside a transaction, is closed.
+        public var idleTimeoutMs = 60_000
         /// Where runtime changes are saved; nil keeps them in memory only.
         public var stateFile: String? = nil
         public init() {}
@@ -128,15 +132,80 @@ extension Config {
         }
     }
 
+    /// Endpoints in order, indexed by address: runtime edits of pools with thousands of
+    /// endpoints cost one lookup each, not a scan (a 1,000-endpoint transaction took 290 s when
+    /// every edit scanned the pool).
     public struct Pool: Sendable, Equatable {
-        public var endpoints: [Endpoint]
+        private var list: [Endpoint]
+        /// Position by resolved and by written address; the first one when listed twice.
+        private var positions: [String: Int] = [:]
+        /// Endpoints that are not draining.
+        public private(set) var servingCount = 0
 
-        public init(endpoints: [Endpoint]) { self.endpoints = endpoints }
+        public init(endpoints: [Endpoint]) {
+            list = endpoints
+            reindex()
+        }
+
+        /// Replacing the list (or editing it through this property) re-indexes the whole pool;
+        /// `append`, `remove(at:)` and `setDraining` keep the index as they go.
+        public var endpoints: [Endpoint] {
+            get { list }
+            set {
+                list = newValue
+                reindex()
+            }
+        }
 
         /// The endpoint at `address`, matched as resolved (`Address.description`) or as written.
-        public func endpointIndex(address: String) -> Int? {
-            endpoints.firstIndex { $0.address.description == address || $0.address.written == address }
+        public func endpointIndex(address: String) -> Int? { positions[address] }
+
+        public mutating func append(_ endpoint: Endpoint) {
+            for key in Self.keys(endpoint.address) where positions[key] == nil { positions[key] = list.count }
+            list.append(endpoint)
+            if !endpoint.draining { servingCount += 1 }
         }
+
+        public mutating func remove(at index: Int) {
+            let removed = list.remove(at: index)
+            if !removed.draining { servingCount -= 1 }
+            for key in Self.keys(removed.address) where positions[key] == index { positions[key] = nil }
+            // Later endpoints move up one; a duplicate of the removed address becomes the first.
+            for j in index..<list.count {
+                let address = list[j].address
+                moveUp(address.description, to: j)
+                if address.written != address.description { moveUp(address.written, to: j) }
+            }
+        }
+
+        private mutating func moveUp(_ key: String, to position: Int) {
+            if let p = positions[key] {
+                if p == position + 1 { positions[key] = position }
+            } else {
+                positions[key] = position
+            }
+        }
+
+        public mutating func setDraining(_ draining: Bool, at index: Int) {
+            guard list[index].draining != draining else { return }
+            list[index].draining = draining
+            servingCount += draining ? -1 : 1
+        }
+
+        private mutating func reindex() {
+            positions.removeAll(keepingCapacity: true)
+            servingCount = 0
+            for (index, endpoint) in list.enumerated() {
+                for key in Self.keys(endpoint.address) where positions[key] == nil { positions[key] = index }
+                if !endpoint.draining { servingCount += 1 }
+            }
+        }
+
+        private static func keys(_ address: Address) -> [String] {
+            address.written == address.description ? [address.description] : [address.description, address.written]
+        }
+
+        public static func == (a: Pool, b: Pool) -> Bool { a.list == b.list }
     }
 
     public struct Warmup: Sendable, Equatable {
@@ -212,15 +281,19 @@ extension Config {
         /// Edits the pool `pool(color)` names; false when `color` does not fit the kind.
         @discardableResult
         public mutating func updatePool(_ color: Color?, _ edit: (inout Pool) -> Void) -> Bool {
-            switch (kind, color) {
-            case (.pool(var pool), nil):
+            // `kind` lets go of the pool while it is edited, so the edit happens in place instead
+            // of copying thousands of endpoints.
+            switch kind {
+            case .pool(var pool):
+                guard color == nil else { return false }
+                kind = .pool(Pool(endpoints: []))
                 edit(&pool)
                 kind = .pool(pool)
-            case (.blueGreen(var bg), let color?):
-                edit(&bg[color])
+            case .blueGreen(var bg):
+                guard let color else { return false }
+                kind = .pool(Pool(endpoints: []))
+                if color == .blue { edit(&bg.blue) } else { edit(&bg.green) }
                 kind = .blueGreen(bg)
-            default:
-                return false
             }
             return true
         }

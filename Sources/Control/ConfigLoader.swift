@@ -163,18 +163,31 @@ struct ConfigParser {
 
     private func control(_ value: ConfigValue) -> Config.ControlSocket {
         var control = Config.ControlSocket()
-        guard let object = value.object(keys: ["socket", "mode", "stateFile"]) else { return control }
+        guard let object = value.object(keys: ["socket", "mode", "forceMode", "stateFile", "idleTimeoutMs"]) else { return control }
         if let socket = object["socket"]?.nonEmptyString() { control.socket = socket }
+        control.forceMode = object["forceMode"]?.bool() ?? false
         if let mode = object["mode"] {
             let text = mode.node.isString ? mode.string() : nil
             if let text, (3...4).contains(text.count), text.allSatisfy({ ("0"..."7").contains($0) }),
                let bits = Int(text, radix: 8) {
                 control.mode = bits
+                // Whoever can connect can change what is served: connecting needs write access.
+                if bits & 0o002 != 0 {
+                    if control.forceMode {
+                        mode.warning("\"\(text)\" lets every local user change the proxy through the control socket (forceMode is set)")
+                    } else {
+                        mode.error("\"\(text)\" lets every local user change the proxy through the control socket; "
+                            + "use \"0600\" (owner) or \"0660\" (owner and group), or set \"forceMode\": true to mean it")
+                    }
+                } else if bits & 0o020 != 0 {
+                    mode.warning("\"\(text)\" lets members of the socket's group change the proxy through the control socket")
+                }
             } else {
                 mode.error("expected an octal string like \"0600\", got \(text.map { "\"\($0)\"" } ?? mode.node.kindDescription)")
             }
         }
         if let stateFile = object["stateFile"] { control.stateFile = stateFile.nonEmptyString() }
+        control.idleTimeoutMs = object.int("idleTimeoutMs", default: control.idleTimeoutMs, 1...86_400_000)
         return control
     }
 
@@ -199,9 +212,17 @@ extension JSONNode {
 /// Reading whole files (the config, sticky secrets) with the system's reason on failure.
 enum ConfigFiles {
     static func read(_ path: String) -> Result<[UInt8], ReadFailure> {
+        readWithOwner(path).map(\.bytes)
+    }
+
+    /// The bytes, and the owner and permission bits of the file they were read from (the same
+    /// open file, so nothing can be swapped in between).
+    static func readWithOwner(_ path: String) -> Result<(bytes: [UInt8], owner: UInt32, mode: Int), ReadFailure> {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return .failure(ReadFailure(errno: errno)) }
         defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { return .failure(ReadFailure(errno: errno)) }
         var bytes: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 65_536)
         while true {
@@ -210,7 +231,7 @@ enum ConfigFiles {
                 if errno == EINTR { continue }
                 return .failure(ReadFailure(errno: errno))
             }
-            if count == 0 { return .success(bytes) }
+            if count == 0 { return .success((bytes, st.st_uid, Int(st.st_mode) & 0o7777)) }
             bytes.append(contentsOf: chunk[0..<count])
         }
     }

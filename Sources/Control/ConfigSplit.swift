@@ -184,15 +184,21 @@ extension ConfigParser {
     /// directory, like every other path in the config.
     func secretFile(_ value: ConfigValue) -> Config.Secret? {
         guard let path = value.nonEmptyString() else { return nil }
-        switch ConfigFiles.read(path) {
+        switch ConfigFiles.readWithOwner(path) {
         case .failure(let reason):
             value.error("cannot read \"\(path)\": \(reason)")
             return nil
-        case .success(let bytes):
-            let secret = Self.strippingTrailingNewlines(bytes)
+        case .success(let file):
+            let secret = Self.strippingTrailingNewlines(file.bytes)
             guard !secret.isEmpty else {
                 value.error("\"\(path)\" is empty")
                 return nil
+            }
+            // Whoever reads the secret can sign any assignment cookie; a warning, not an error,
+            // so that a running fleet is not stopped by a permission change.
+            if file.mode & 0o077 != 0 {
+                value.warning("secret file \"\(path)\" has mode \(FileTrust.octal(file.mode)): "
+                    + (file.mode & 0o007 != 0 ? "every local user" : "its group") + " can read it and sign cookies; chmod 600 it")
             }
             return Config.Secret(source: .file(path), bytes: secret)
         }

@@ -123,15 +123,17 @@ enum ControlChanges {
             throw ControlError("endpoint \(action.rawValue): \(error.reason)")
         }
         let index = pool.endpointIndex(address: address.description)
-        let serving = pool.endpoints.filter { !$0.draining }.count
+        let serving = pool.servingCount
         let live = upstream.blueGreen.map { $0.live == key.color } ?? true
         var value: ControlValue = [
             "upstream": .string(upstream.name), "color": ControlValue(key.color?.name),
             "endpoint": .string(address.description), "action": .string(action.rawValue),
         ]
-        let known = pool.endpoints.map(\.address.description)
-        let missing = ControlError("no endpoint \(address) in \(key)" + didYouMean(address.description, among: known)
-            + "; its endpoints: " + known.joined(separator: ", "))
+        func missing() -> ControlError {
+            let known = pool.endpoints.map(\.address.description)
+            return ControlError("no endpoint \(address) in \(key)" + didYouMean(address.description, among: known)
+                + "; its endpoints: " + known.joined(separator: ", "))
+        }
         switch action {
         case .add:
             if let index {
@@ -139,7 +141,7 @@ enum ControlChanges {
                 value.set("resumed", true)
             }
         case .remove:
-            guard let index else { throw missing }
+            guard let index else { throw missing() }
             if pool.endpoints.count == 1 {
                 throw ControlError("\(address) is the last endpoint of \(key); add another before removing it")
             }
@@ -147,7 +149,7 @@ enum ControlChanges {
                 throw ControlError("\(address) is the last serving endpoint of \(key), which is live; add or resume another first")
             }
         case .drain:
-            guard let index else { throw missing }
+            guard let index else { throw missing() }
             if live && serving == 1 && !pool.endpoints[index].draining {
                 throw ControlError("\(address) is the last serving endpoint of \(key), which is live; add or resume another first")
             }

@@ -12,6 +12,8 @@ struct ControlCommand: Sendable {
     let run: @Sendable (CommandContext) throws(ControlError) -> CommandOutcome
 
     var usage: String { arguments.isEmpty ? name : "\(name) \(arguments)" }
+    /// A change command validates against the transaction's staged config.
+    var makesChange: Bool { ["flip", "set", "endpoint", "reset"].contains(words[0]) }
     var words: [String] { name.split(separator: " ").map(String.init) }
 }
 
@@ -60,12 +62,6 @@ public final class ControlSession: @unchecked Sendable {
     init(id: Int) { self.id = id }
 
     public var inTransaction: Bool { transaction != nil }
-}
-
-struct Transaction {
-    var changes: [RuntimeChange] = []
-    /// The effective config with the staged changes.
-    var config: Config
 }
 
 public final class ControlEngine: @unchecked Sendable {
@@ -139,9 +135,7 @@ public final class ControlEngine: @unchecked Sendable {
         do throws(ControlError) {
             let command = try Self.lookup(words)
             let args = Array(words.dropFirst(command.words.count))
-            let context = CommandContext(engine: self, session: session, command: command, args: args,
-                                         config: session.transaction?.config ?? state.config)
-            switch try command.run(context) {
+            switch try run(command, args, session) {
             case .reply(let value):
                 return ((["ok": true] as ControlValue).merging(value), false)
             case .close(let value):
@@ -149,10 +143,9 @@ public final class ControlEngine: @unchecked Sendable {
                 session.transaction = nil
                 return ((["ok": true] as ControlValue).merging(value), true)
             case .change(let change, let value):
-                if var transaction = session.transaction {
-                    transaction.config = try state.preview(transaction.changes + [change])
-                    transaction.changes.append(change)
-                    session.transaction = transaction
+                if session.transaction != nil {
+                    // Edited in place through the session: a copy would duplicate every pool.
+                    try state.stage(change, into: &session.transaction!)
                     return ((["ok": true, "staged": true] as ControlValue).merging(value), false)
                 }
                 let result = try state.commit([change])
@@ -165,6 +158,16 @@ public final class ControlEngine: @unchecked Sendable {
         } catch {
             return (ControlProtocol.failure(error.message, details: error.details), false)
         }
+    }
+
+    /// Runs a handler against the transaction's staged config (brought up to date first) or
+    /// the effective one. Its context, and the config it holds, end here: staging then edits
+    /// the transaction's config without copying it.
+    private func run(_ command: ControlCommand, _ args: [String], _ session: ControlSession) throws(ControlError) -> CommandOutcome {
+        if session.transaction != nil && command.makesChange { try state.rebase(&session.transaction!) }
+        let context = CommandContext(engine: self, session: session, command: command, args: args,
+                                     config: session.transaction?.config ?? state.config)
+        return try command.run(context)
     }
 
     /// The connection closed: an open transaction is aborted.

@@ -1,5 +1,6 @@
 // One control client: lines in through a Dispatch read source, run on the state queue in order
-// (pipelining), replies out in the same order; closing aborts its open transaction.
+// (pipelining), replies out in the same order; closing aborts its open transaction. It records
+// when it last sent a command, so the server can close it when idle or short of slots.
 import Dispatch
 import Glibc
 
@@ -28,6 +29,12 @@ final class ControlConnection: @unchecked Sendable {
     private var closed = false
     /// Cancel handlers left before the descriptor may be closed.
     private var openSources = 2
+    /// When the last complete command line arrived (or the connection was accepted), in
+    /// monotonic nanoseconds. Bytes of an unfinished line do not count: a client that trickles
+    /// a line forever is idle.
+    private(set) var lastCommand = DispatchTime.now().uptimeNanoseconds
+    /// Whether its session had a transaction open after its last reply.
+    private(set) var inTransaction = false
 
     init(fd: Int32, engine: ControlEngine, io: DispatchQueue, onClose: @escaping (ControlConnection) -> Void) {
         self.fd = fd
@@ -83,6 +90,7 @@ final class ControlConnection: @unchecked Sendable {
 
     private func submit(_ item: LineFramer.Item) {
         guard !quitting else { return }
+        lastCommand = DispatchTime.now().uptimeNanoseconds
         pending += 1
         if pending >= Self.maxPending { pauseReading() }
         let engine = self.engine
@@ -98,12 +106,14 @@ final class ControlConnection: @unchecked Sendable {
             }
             let bytes = outcome.map { ControlProtocol.line($0.reply) }
             let quit = outcome?.close ?? false
-            io.async { self.deliver(bytes, quit: quit) }
+            let open = session.inTransaction
+            io.async { self.deliver(bytes, quit: quit, inTransaction: open) }
         }
     }
 
-    private func deliver(_ bytes: [UInt8]?, quit: Bool) {
+    private func deliver(_ bytes: [UInt8]?, quit: Bool, inTransaction: Bool) {
         pending -= 1
+        self.inTransaction = inTransaction
         guard !closed else { return }
         if let bytes, !quitting { output.append(contentsOf: bytes) }
         if quit && !quitting {
@@ -167,6 +177,17 @@ final class ControlConnection: @unchecked Sendable {
             readSource.resume()
         }
         if !readSource.isCancelled { readSource.cancel() }
+    }
+
+    /// Open, with no command running and no reply waiting to be written.
+    var isIdle: Bool { !closed && pending == 0 && written == output.count }
+
+    /// Tells the client why (one error line, if the socket takes it now), then closes.
+    func close(saying reason: String) {
+        guard !closed else { return }
+        let line = ControlProtocol.line(ControlProtocol.failure(reason))
+        _ = line.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL | MSG_DONTWAIT)) }
+        close()
     }
 
     /// Closes now: replies not yet written are dropped, an open transaction is aborted.

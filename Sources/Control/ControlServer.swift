@@ -1,5 +1,7 @@
 // The control socket: a Unix stream socket created with its mode, served by Dispatch sources on
 // one serial I/O queue, far from the event loops; commands run on the state queue one at a time.
+// Idle clients are closed after `idleTimeout`, and when every slot is taken the oldest idle one
+// makes room, so clients that connect and wait can never lock the operators out.
 import Dispatch
 import Glibc
 import Reactor
@@ -14,23 +16,48 @@ public final class ControlServer: @unchecked Sendable {
     public static let maxClients = 64
 
     public let path: String
+    /// Seconds without a command, outside a transaction, after which a client is closed (at
+    /// most a day).
+    public let idleTimeout: Double
     private let fd: Int32
     /// The socket file we created (device, inode): only that file is removed at stop.
     private let identity: (dev: UInt64, ino: UInt64)
     private let io = DispatchQueue(label: "switchyard.control.io")
     // Confined to `io`:
     private var acceptSource: (any DispatchSourceRead)?
+    private var idleTimer: (any DispatchSourceTimer)?
     private var connections: [ObjectIdentifier: ControlConnection] = [:]
     private var stopped = false
     private let listenerClosed = DispatchSemaphore(value: 0)
 
+    /// Not errors: a directory its group can write.
+    public let warnings: [String]
+
+    /// The socket for `settings` (path, mode, forceMode, idle time-out).
+    public convenience init(_ settings: Config.ControlSocket) throws(ControlSocketError) {
+        try self.init(path: settings.socket, mode: settings.mode, forceMode: settings.forceMode,
+                      idleTimeout: Double(settings.idleTimeoutMs) / 1000)
+    }
+
     /// Creates the socket file with `mode`. A stale file left by a dead process is replaced; a
-    /// socket another live process answers on, or a file that is not a socket, is an error.
-    public init(path: String, mode: Int) throws(ControlSocketError) {
+    /// socket another live process answers on, or a file that is not a socket, is an error. So
+    /// are a mode that lets every user connect (unless `forceMode`) and a directory where
+    /// another user could replace the socket.
+    public init(path: String, mode: Int, forceMode: Bool = false, idleTimeout: Double = 60) throws(ControlSocketError) {
         self.path = path
+        self.idleTimeout = min(max(idleTimeout, 0.001), 86_400)
         guard !path.isEmpty, path.utf8.count < UnixPath.capacity else {
             throw ControlSocketError("control socket path \"\(path)\" is longer than \(UnixPath.capacity - 1) bytes")
         }
+        if mode & 0o002 != 0 && !forceMode {
+            throw ControlSocketError("control socket mode \(FileTrust.octal(mode)) lets every local user change the proxy; "
+                + "use 0600 or 0660, or set forceMode to mean it")
+        }
+        let directory = FileTrust.directory(of: path)
+        if let problem = FileTrust.directoryProblem(directory, holding: "control socket", stickyIsEnough: true) {
+            throw ControlSocketError("\(problem): another user could replace the socket; choose another control.socket")
+        }
+        warnings = FileTrust.groupWritable(directory, holding: "control socket").map { [$0] } ?? []
         var st = stat()
         if lstat(path, &st) == 0 {
             guard (st.st_mode & S_IFMT) == S_IFSOCK else {
@@ -44,9 +71,8 @@ public final class ControlServer: @unchecked Sendable {
         guard fd >= 0 else { throw ControlSocketError("control socket: socket: \(Self.reason(errno))") }
         // Bind under a temporary name in the same directory, set the mode, then rename over the
         // final path: clients never see the socket with the umask's permissions.
-        let directory = path.contains("/") ? String(path[..<path.lastIndex(of: "/")!]) : "."
         let base = path.split(separator: "/").last.map(String.init) ?? path
-        var staging = "\(directory)/.\(base).\(getpid())"
+        var staging = "\(directory == "/" ? "" : directory)/.\(base).\(StateFile.randomSuffix().prefix(16))"
         if staging.utf8.count >= UnixPath.capacity { staging = path }
         unlink(staging)
         if staging == path { unlink(path) }
@@ -100,7 +126,36 @@ public final class ControlServer: @unchecked Sendable {
             }
             source.resume()
             acceptSource = source
+            // Checked at a quarter of the time-out (at most every second): a client is closed
+            // between 1 and 1.25 time-outs after its last command.
+            let timer = DispatchSource.makeTimerSource(queue: io)
+            let interval = min(1, max(idleTimeout / 4, 0.005))
+            timer.schedule(deadline: .now() + interval, repeating: interval, leeway: .milliseconds(Int(interval * 250)))
+            timer.setEventHandler { [weak self] in self?.closeIdleClients() }
+            timer.resume()
+            idleTimer = timer
         }
+    }
+
+    private func closeIdleClients() {
+        let now = DispatchTime.now().uptimeNanoseconds
+        let limit = UInt64(idleTimeout * 1e9)
+        let expired = connections.values.filter { $0.isIdle && !$0.inTransaction && now >= $0.lastCommand + limit }
+        for c in expired {
+            c.close(saying: "closing: no command for \(ControlValue.format(idleTimeout)) s (control.idleTimeoutMs)")
+        }
+    }
+
+    /// Closes the idle client whose last command is oldest (one without a transaction first)
+    /// to make room for a new one; false when every client has a command running.
+    private func makeRoom() -> Bool {
+        let idle = connections.values.filter(\.isIdle)
+        guard let oldest = idle.min(by: { a, b in
+            a.inTransaction != b.inTransaction ? !a.inTransaction : a.lastCommand < b.lastCommand
+        }) else { return false }
+        oldest.close(saying: "closing: the oldest idle of \(Self.maxClients) control clients makes room for a new one"
+            + (oldest.inTransaction ? "; its transaction is aborted" : ""))
+        return true
     }
 
     private func acceptAll(_ engine: ControlEngine) {
@@ -108,7 +163,7 @@ public final class ControlServer: @unchecked Sendable {
             let client: Int32?
             do { client = try Sys.accept(fd) } catch { return }
             guard let client else { return }
-            if connections.count >= Self.maxClients {
+            if connections.count >= Self.maxClients && !makeRoom() {
                 let line = ControlProtocol.line(ControlProtocol.failure("too many control clients (\(Self.maxClients)); try again later"))
                 _ = line.withUnsafeBytes { send(client, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL | MSG_DONTWAIT)) }
                 close(client)
@@ -131,6 +186,8 @@ public final class ControlServer: @unchecked Sendable {
             let started = acceptSource != nil
             acceptSource?.cancel()
             acceptSource = nil
+            idleTimer?.cancel()
+            idleTimer = nil
             for c in connections.values { c.close() }
             connections.removeAll()
             return started

@@ -67,11 +67,14 @@ enum ControlShow {
             for (color, pool, live) in pools {
                 let key = PoolKey(upstream: upstream.name, color: color).description
                 let changes = state.overrides.endpoints[key]
+                // Sets: a pool may have thousands of runtime-added endpoints.
+                let added = Set(changes?.added ?? [])
+                let draining = Set(changes?.draining ?? [])
                 for e in pool.endpoints {
                     let address = e.address.description
                     var override: String?
-                    if changes?.added.contains(address) == true { override = "added" }
-                    if changes?.draining.contains(address) == true { override = (override.map { $0 + ", " } ?? "") + "draining" }
+                    if added.contains(address) { override = "added" }
+                    if draining.contains(address) { override = (override.map { $0 + ", " } ?? "") + "draining" }
                     endpoints.append([
                         "upstream": .string(upstream.name), "color": ControlValue(color?.name),
                         "address": .string(address), "weight": .int(e.weight), "live": .bool(live && !e.draining),

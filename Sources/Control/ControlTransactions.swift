@@ -1,12 +1,12 @@
 // begin / commit / abort: a connection's staged changes, validated as staged and replayed at
-// commit as one snapshot swap; abort, or the connection closing, drops them.
+// commit as one snapshot swap, checked whole; abort, or the connection closing, drops them.
 enum ControlTransactions {
     static func begin(_ c: CommandContext) throws(ControlError) -> CommandOutcome {
         _ = try c.expect(0)
         if let t = c.session.transaction {
             throw ControlError("a transaction is already open (\(t.changes.count) staged); commit or abort it first")
         }
-        c.session.transaction = Transaction(config: c.state.config)
+        c.session.transaction = Transaction(config: c.state.config, base: c.state.version)
         return .reply(["transaction": "open", "version": ControlValue(c.state.version)])
     }
 

@@ -56,7 +56,8 @@ public final class RuntimeState: @unchecked Sendable {
     public var version: UInt64 { snapshot.version }
 
     /// Loads the state file (if the config names one), applies its overrides and builds the
-    /// first snapshot. Throws only when the config itself cannot be built.
+    /// first snapshot. Throws when the config itself cannot be built, or when another user can
+    /// write the state file or its directory.
     public init(loaded: ConfigLoadResult, source: ConfigSource, registry: EndpointRegistry = EndpointRegistry(),
                 log: @escaping @Sendable (String) -> Void) throws(ConfigError) {
         self.source = source
@@ -65,6 +66,10 @@ public final class RuntimeState: @unchecked Sendable {
         fileConfig = loaded.config
         stateFile = loaded.config.control?.stateFile.map(StateFile.init(path:))
         var saved = Overrides()
+        if let stateFile, let problem = stateFile.trustProblem() {
+            throw ConfigError(messages: ["\(source.name): control.stateFile: \(problem); the state file is as trusted as "
+                + "the control socket: make the directory writable by this user only, or choose another stateFile"])
+        }
         if let stateFile {
             switch stateFile.load() {
             case .missing: break
@@ -120,21 +125,6 @@ public final class RuntimeState: @unchecked Sendable {
         saveFailure = persist()
         if let saveFailure { log("cannot save the runtime state: \(saveFailure)") }
         return CommitResult(version: built.version, saveFailure: saveFailure)
-    }
-
-    /// The effective config `changes` would give, checked by building it; for staging changes
-    /// in a transaction.
-    public func preview(_ changes: [RuntimeChange]) throws(ControlError) -> Config {
-        dispatchPrecondition(condition: .onQueue(queue))
-        var next = overrides
-        for change in changes { next.apply(change) }
-        let applied = next.applied(to: fileConfig)
-        if let first = applied.dropped.first { throw ControlError(first) }
-        do { _ = try SnapshotBuilder.build(applied.config, version: 0, registry: registry) } catch {
-            throw ControlError("refused: " + error.messages.joined(separator: "; "),
-                               details: ["errors": ControlValue(error.messages)])
-        }
-        return applied.config
     }
 
     func publish(_ built: Snapshot) {

@@ -41,6 +41,28 @@ public struct PoolChanges: Codable, Sendable, Equatable {
 
     public var isEmpty: Bool { added.isEmpty && removed.isEmpty && draining.isEmpty }
 
+    /// Records one edit in place (the lists of a large pool are not copied).
+    mutating func record(_ action: EndpointAction, _ address: String) {
+        switch action {
+        case .add:
+            draining.removeAll { $0 == address }
+            if removed.contains(address) {
+                removed.removeAll { $0 == address }
+            } else if !added.contains(address) {
+                added.append(address)
+            }
+        case .remove:
+            draining.removeAll { $0 == address }
+            if added.contains(address) {
+                added.removeAll { $0 == address }
+            } else if !removed.contains(address) {
+                removed.append(address)
+            }
+        case .drain:
+            if !draining.contains(address) { draining.append(address) }
+        }
+    }
+
     private enum CodingKeys: String, CodingKey { case added, removed, draining }
 
     public init(from decoder: any Decoder) throws {
@@ -133,26 +155,9 @@ extension Overrides {
         case .mirror(let route, let upstream, let percent):
             mirrors[route, default: [:]][upstream] = percent
         case .endpoint(let action, let pool, let address):
-            var c = endpoints[pool.description] ?? PoolChanges()
-            switch action {
-            case .add:
-                c.draining.removeAll { $0 == address }
-                if c.removed.contains(address) {
-                    c.removed.removeAll { $0 == address }
-                } else if !c.added.contains(address) {
-                    c.added.append(address)
-                }
-            case .remove:
-                c.draining.removeAll { $0 == address }
-                if c.added.contains(address) {
-                    c.added.removeAll { $0 == address }
-                } else if !c.removed.contains(address) {
-                    c.removed.append(address)
-                }
-            case .drain:
-                if !c.draining.contains(address) { c.draining.append(address) }
-            }
-            endpoints[pool.description] = c.isEmpty ? nil : c
+            let key = pool.description
+            endpoints[key, default: PoolChanges()].record(action, address)
+            if endpoints[key]?.isEmpty == true { endpoints[key] = nil }
         case .reset(let name):
             live[name] = nil
             weights[name] = nil
@@ -262,7 +267,7 @@ extension Overrides {
             let fits = upstream.updatePool(pool.color) { p in
                 for address in changes.removed {
                     if let index = p.endpointIndex(address: address) {
-                        p.endpoints.remove(at: index)
+                        p.remove(at: index)
                         keptChanges.removed.append(address)
                     } else {
                         dropped.append("endpoints \(key): remove \(address): not in the config's pool")
@@ -271,7 +276,7 @@ extension Overrides {
                 for address in changes.added {
                     if p.endpointIndex(address: address) != nil { continue }
                     do throws(AddressError) {
-                        p.endpoints.append(Config.Endpoint(address: try Address(parsing: address)))
+                        p.append(Config.Endpoint(address: try Address(parsing: address)))
                         keptChanges.added.append(address)
                     } catch {
                         dropped.append("endpoints \(key): add \(address): \(error.reason)")
@@ -279,7 +284,7 @@ extension Overrides {
                 }
                 for address in changes.draining {
                     if let index = p.endpointIndex(address: address) {
-                        p.endpoints[index].draining = true
+                        p.setDraining(true, at: index)
                         keptChanges.draining.append(address)
                     } else {
                         dropped.append("endpoints \(key): drain \(address): not in the pool")

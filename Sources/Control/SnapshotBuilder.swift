@@ -50,11 +50,11 @@ private struct Builder {
             let kind: Routing.UpstreamKind
             switch upstream.kind {
             case .pool(let pool):
-                kind = .pool(self.pool(pool, path))
+                kind = .pool(self.pool(pool, path, live: true))
             case .blueGreen(let bg):
                 kind = .blueGreen(Routing.BlueGreen(
-                    blue: self.pool(bg.blue, path.key("blue")),
-                    green: self.pool(bg.green, path.key("green")),
+                    blue: self.pool(bg.blue, path.key("blue"), live: bg.live == .blue),
+                    green: self.pool(bg.green, path.key("green"), live: bg.live == .green),
                     live: bg.live,
                     previewHeader: bg.previewHeader.map(lowercasedBytes),
                     previewTrust: trust(bg.previewTrust, path.key("preview"))))
@@ -80,9 +80,15 @@ private struct Builder {
                     secret: trust.secret?.bytes)
     }
 
-    private func pool(_ pool: Config.Pool, _ path: ConfigPath) -> Routing.Pool {
+    /// A live pool (what a plain upstream or the live color serves from) needs an endpoint that
+    /// is not draining: runtime edits could otherwise turn every request into a 503.
+    private func pool(_ pool: Config.Pool, _ path: ConfigPath, live: Bool) -> Routing.Pool {
         let path = path.key("endpoints")
-        if pool.endpoints.isEmpty { error(path, "must list at least one endpoint") }
+        if pool.endpoints.isEmpty {
+            error(path, "must list at least one endpoint")
+        } else if live && pool.servingCount == 0 {
+            error(path, "every endpoint is draining; a live pool needs at least one that serves")
+        }
         var seen = Set<String>()
         let endpoints = pool.endpoints.enumerated().map { index, endpoint in
             let address = endpoint.address.description

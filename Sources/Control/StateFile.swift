@@ -1,5 +1,6 @@
 // The state file `{"version":1,"overrides":{...}}`: rewritten atomically (temporary file, fsync,
-// rename) after each commit; a corrupt one is moved aside, never deleted, never fatal.
+// rename) after each commit; a corrupt one is moved aside, never deleted, never fatal. It is as
+// trusted as the control socket, so its directory must be writable by us (or root) only.
 import Foundation
 import Glibc
 
@@ -7,8 +8,43 @@ public struct StateFile: Sendable {
     public static let formatVersion = 1
 
     public let path: String
+    /// The temporary file's name for one save attempt; random, so nobody can plant a file or a
+    /// symlink under it in advance (tests replace it to do exactly that).
+    let temporaryName: @Sendable (String) -> String
 
-    public init(path: String) { self.path = path }
+    public init(path: String) {
+        self.init(path: path, temporaryName: { "\($0).tmp-\(StateFile.randomSuffix())" })
+    }
+
+    init(path: String, temporaryName: @escaping @Sendable (String) -> String) {
+        self.path = path
+        self.temporaryName = temporaryName
+    }
+
+    static func randomSuffix() -> String {
+        var generator = SystemRandomNumberGenerator()
+        return (0..<2).map { _ in
+            let hex = String(generator.next() as UInt64, radix: 16)
+            return String(repeating: "0", count: 16 - hex.count) + hex
+        }.joined()
+    }
+
+    /// Why the state file must not be used (its directory or the file itself can be written by
+    /// another user), or nil.
+    public func trustProblem() -> String? {
+        if let problem = FileTrust.directoryProblem(FileTrust.directory(of: path), holding: "state file", stickyIsEnough: false) {
+            return problem
+        }
+        var st = stat()
+        guard lstat(path, &st) == 0 else { return nil }
+        if st.st_uid != geteuid() && st.st_uid != 0 {
+            return "the state file \(path) belongs to uid \(st.st_uid), not to this process (uid \(geteuid())) or root"
+        }
+        if (st.st_mode & S_IFMT) == S_IFREG && Int(st.st_mode) & 0o022 != 0 {
+            return "the state file \(path) is writable by other users (mode \(FileTrust.octal(Int(st.st_mode) & 0o7777)))"
+        }
+        return nil
+    }
 
     public enum LoadResult: Sendable, Equatable {
         /// No file yet: nothing was ever changed at run time.
@@ -70,9 +106,20 @@ public struct StateFile: Sendable {
         do { data = try encoder.encode(Document(version: Self.formatVersion, overrides: overrides)) } catch {
             throw SaveError(description: "cannot encode the state: \(error)")
         }
-        let temporary = "\(path).tmp-\(getpid())"
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw SaveError(description: "cannot write \(temporary): \(Self.reason(errno))") }
+        if let problem = FileTrust.directoryProblem(FileTrust.directory(of: path), holding: "state file", stickyIsEnough: false) {
+            throw SaveError(description: "not saved: \(problem)")
+        }
+        // A new file that is ours alone: O_EXCL fails on anything already there, a symlink
+        // included (O_NOFOLLOW), so a planted name is never opened, let alone truncated.
+        var temporary = temporaryName(path)
+        var fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        var attempts = 1
+        while fd < 0 && errno == EEXIST && attempts < 8 {
+            temporary = temporaryName(path)
+            fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
+            attempts += 1
+        }
+        guard fd >= 0 else { throw SaveError(description: "cannot create \(temporary): \(Self.reason(errno))") }
         var bytes = [UInt8](data)
         bytes.append(UInt8(ascii: "\n"))
         var written = 0

@@ -47,10 +47,11 @@ enum RunCommand {
         // any listener is taken.
         let control: ControlServer?
         if let c = loaded.config.control {
-            do { control = try ControlServer(path: c.socket, mode: c.mode) } catch {
+            do { control = try ControlServer(c) } catch {
                 CLI.fail(error.description)
                 return 1
             }
+            for w in control?.warnings ?? [] { FileHandle.standardError.write(Data("warning: \(w)\n".utf8)) }
         } else {
             control = nil
         }

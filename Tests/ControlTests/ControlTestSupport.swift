@@ -292,7 +292,7 @@ final class ControlFixture {
         let loaded = try ConfigLoader.load(path: configPath)
         let log = logged
         state = try RuntimeState(loaded: loaded, source: .file(configPath), log: { log.append($0) })
-        control = try ControlServer(path: loaded.config.control!.socket, mode: loaded.config.control!.mode)
+        control = try ControlServer(loaded.config.control!)
         server = try ProxyServer(settings: state.config.proxySettings, snapshot: state.snapshot)
         state.attach(server)
         server.start()

@@ -1,0 +1,48 @@
+// Who may write where Switchyard keeps its control socket, state file and secrets: a directory
+// or file that another local user can write is a way to reconfigure (or impersonate) the proxy.
+import Glibc
+
+enum FileTrust {
+    /// Why `directory` must not hold the control socket or the state file, or nil when it may.
+    /// Refused: a directory owned by a user other than ours or root, or one every user can
+    /// write. The sticky bit is enough for the socket (nobody else can replace or rename over
+    /// a file we created there) but not for the state file: another user could create it
+    /// before our first save, and it would be applied at the next start.
+    static func directoryProblem(_ directory: String, holding what: String, stickyIsEnough: Bool) -> String? {
+        var st = stat()
+        guard stat(directory, &st) == 0 else { return nil }  // a missing directory fails later, with its own reason
+        let owner = st.st_uid
+        if owner != geteuid() && owner != 0 {
+            return "the directory \(directory) of the \(what) belongs to uid \(owner), not to this process (uid \(geteuid())) or root"
+        }
+        let mode = Int(st.st_mode) & 0o7777
+        if mode & 0o002 != 0 && !(stickyIsEnough && mode & 0o1000 != 0) {
+            return "the directory \(directory) of the \(what) is writable by every user (mode \(octal(mode)))"
+                + (stickyIsEnough ? " without the sticky bit" : "")
+        }
+        return nil
+    }
+
+    /// A warning when the group may write `directory`, or nil.
+    static func groupWritable(_ directory: String, holding what: String) -> String? {
+        var st = stat()
+        guard stat(directory, &st) == 0 else { return nil }
+        let mode = Int(st.st_mode) & 0o7777
+        guard mode & 0o020 != 0 else { return nil }
+        return "the directory \(directory) of the \(what) is writable by its group (mode \(octal(mode))): "
+            + "group members can replace the \(what)"
+    }
+
+    /// The directory part of `path` ("." for a bare name).
+    static func directory(of path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return "." }
+        let directory = String(path[..<slash])
+        return directory.isEmpty ? "/" : directory
+    }
+
+    /// `0644`-style text of permission bits.
+    static func octal(_ mode: Int) -> String {
+        let digits = String(mode, radix: 8)
+        return String(repeating: "0", count: max(0, 4 - digits.count)) + digits
+    }
+}
