@@ -332,6 +332,23 @@ final class ResponseFramerTests: XCTestCase {
         XCTAssertEqual(out.body, [0x21])
     }
 
+    func testHeaderStorageIsReusedAcrossResponses() {
+        var framer = ResponseFramer(limits: HTTPLimits())
+        func storage(_ framer: ResponseFramer) -> UnsafeRawPointer? {
+            framer.head.headers.withUnsafeBufferPointer { UnsafeRawPointer($0.baseAddress) }
+        }
+        framer.reset(requestMethod: .get)
+        _ = frame([Array("HTTP/1.1 200 OK\r\nA: 1\r\nB: 2\r\nC: 3\r\nContent-Length: 0\r\n\r\n".utf8)], framer: &framer)
+        let first = storage(framer)
+        XCTAssertNotNil(first)
+        for text in ["HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nX: y\r\nContent-Length: 1\r\n\r\n!",
+                     "HTTP/1.1 404 Not Found\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"] {
+            framer.reset(requestMethod: .get)
+            XCTAssertTrue(frame([Array(text.utf8)], framer: &framer).complete)
+            XCTAssertEqual(storage(framer), first, text.debugDescription)
+        }
+    }
+
     func testEmptyInputAsksForMore() {
         for text in ["", "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n",
                      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", "HTTP/1.1 200 OK\r\n\r\n"] {
