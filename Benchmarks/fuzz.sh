@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Builds one of Switchyard's libFuzzer targets (with AddressSanitizer) and runs it for SECONDS.
+#   bash Benchmarks/fuzz.sh TARGET SECONDS [libFuzzer flags...]
+# TARGET: request, response, chunked, config, control (harnesses in Benchmarks/fuzz/).
+# The parsers are compiled straight from Sources/ into one module with the harness, so no
+# package changes are needed and `swift test` never sees these. Everything the run writes goes
+# under .fuzz/ (git-ignored): binaries in bin/, the grown corpus in corpus/TARGET/ (the seeds in
+# Benchmarks/fuzz/corpus/TARGET/ are read, never written), crashes in artifacts/TARGET/.
+# A crash is replayed with: .fuzz/bin/fuzz-TARGET .fuzz/artifacts/TARGET/crash-...
+set -euo pipefail
+
+usage() { echo "usage: $0 request|response|chunked|config|control SECONDS [libFuzzer flags...]" >&2; exit 2; }
+[[ $# -ge 2 ]] || usage
+target=$1
+seconds=$2
+shift 2
+[[ $seconds =~ ^[0-9]+$ ]] || usage
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+work=$root/.fuzz
+mkdir -p "$work/bin" "$work/obj" "$work/corpus/$target" "$work/artifacts/$target"
+
+flags=(-sanitize=fuzzer,address -parse-as-library -O -g -wmo -swift-version 6
+       -enable-upcoming-feature ExistentialAny)
+binary="$work/bin/fuzz-$target"
+log="$work/build-$target.log"
+
+# Linker chatter (gold warns about every ASan helper symbol) is kept out of sight unless the
+# build fails. swiftc leaves debug modules in its working directory: that is obj/.
+compile() {
+  if ! (cd "$work/obj" && swiftc "${flags[@]}" "$@") >"$log" 2>&1; then
+    grep -v 'Cannot export local symbol' "$log" >&2
+    echo "fuzz.sh: build of $target failed (full log: $log)" >&2
+    exit 1
+  fi
+}
+
+case $target in
+  request|response|chunked)
+    compile -module-name "Fuzz_$target" "$root"/Sources/HTTP1/*.swift "$root/Benchmarks/fuzz/$target.swift" \
+      -o "$binary"
+    ;;
+  config)
+    # The config reader imports Routing, and the snapshot builder TLS (for cookie HMACs):
+    # each becomes a module of its own, TLS from its one file over the system OpenSSL.
+    compile -module-name Routing -emit-module -emit-module-path "$work/obj/Routing.swiftmodule" \
+      -c "$root"/Sources/Routing/*.swift -o "$work/obj/Routing.o"
+    compile -module-name TLS -emit-module -emit-module-path "$work/obj/TLS.swiftmodule" \
+      -I "$root/Sources/COpenSSL" -c "$root/Sources/TLS/HMAC.swift" -o "$work/obj/TLS.o"
+    compile -module-name Fuzz_config -I "$work/obj" -I "$root/Sources/COpenSSL" \
+      "$root"/Sources/Control/Config*.swift "$root/Sources/Control/Address.swift" \
+      "$root/Sources/Control/SnapshotBuilder.swift" "$root/Sources/Control/EndpointRegistry.swift" \
+      "$root/Benchmarks/fuzz/config.swift" "$work/obj/Routing.o" "$work/obj/TLS.o" -o "$binary"
+    ;;
+  control)
+    compile -module-name Fuzz_control "$root/Sources/Control/ControlProtocol.swift" \
+      "$root/Sources/Control/ControlJSON.swift" "$root/Sources/Control/ConfigJSON.swift" \
+      "$root/Benchmarks/fuzz/control.swift" -o "$binary"
+    ;;
+  *) usage ;;
+esac
+
+echo "fuzz.sh: running $target for ${seconds}s" >&2
+# New inputs go to the first corpus directory only; the committed seeds stay as they are.
+# Swift's own crash backtracer would race libFuzzer's handler for the same signal.
+SWIFT_BACKTRACE=enable=no exec "$binary" -max_total_time="$seconds" -print_final_stats=1 -max_len=4096 -timeout=10 \
+  -rss_limit_mb=2048 -artifact_prefix="$work/artifacts/$target/" "$@" \
+  "$work/corpus/$target" "Benchmarks/fuzz/corpus/$target"
