@@ -8,7 +8,6 @@ import Routing
 
 final class UpstreamConnection: Pollable {
     enum State { case connecting, active, idle, closed }
-    enum BodyMode { case none, length, chunked, untilClose, tunnel }
 
     unowned(unsafe) let worker: Worker
     let endpointID: Int
@@ -19,14 +18,10 @@ final class UpstreamConnection: Pollable {
     private var relay: Relay?
 
     var inBuf = ByteBuffer()
-    private var parser: ResponseParser
-    private var head = ResponseHead()
+    private var framer: ResponseFramer
     private(set) var reused = false
     private var receivedAny = false
     private var headDone = false
-    private var bodyMode: BodyMode = .none
-    private var bodyRemaining: Int64 = 0
-    private var chunked = ChunkedDecoder()
     private var complete = false
     private var eof = false
     private var requestSent = false
@@ -41,7 +36,7 @@ final class UpstreamConnection: Pollable {
     private init(worker: Worker, endpointID: Int) {
         self.worker = worker
         self.endpointID = endpointID
-        self.parser = ResponseParser(limits: worker.settings.limits)
+        self.framer = ResponseFramer(limits: worker.settings.limits)
         super.init(loop: worker.loop)
     }
 
@@ -76,8 +71,7 @@ final class UpstreamConnection: Pollable {
         eof = false
         receivedAny = false
         requestSent = false
-        bodyMode = .none
-        parser.reset()
+        framer.reset(requestMethod: r.client.exchange.method, upgradeRequested: r.client.requestsUpgrade)
         if state == .idle {
             state = .active
             reused = true
@@ -186,7 +180,9 @@ final class UpstreamConnection: Pollable {
         while transport.canRead && state == .active, let r = relay {
             if spliceWanted && r.responseReady == 0 && inBuf.isEmpty {
                 spliceWanted = false
-                if r.startSplice(remaining: bodyRemaining) { inBuf.release(to: worker.buffers) }
+                if let remaining = framer.remainingLength, r.startSplice(remaining: remaining) {
+                    inBuf.release(to: worker.buffers)
+                }
             }
             if r.pipe != nil {
                 r.pumpSplice()
@@ -227,44 +223,23 @@ final class UpstreamConnection: Pollable {
 
     private func parseHead(_ r: Relay) {
         while true {
-            switch parser.parse(inBuf.readableBytes, requestMethod: r.client.exchange.method, into: &head) {
-            case .incomplete:
+            switch framer.feed(inBuf.readableBytes) {
+            case .needMore, .body:
                 return
             case .failed:
                 failed(retryable: false, timeout: false)
                 return
-            case .complete:
-                let bytes = inBuf.readableBytes
-                let status = head.status
-                if status >= 100 && status < 200 && status != 101 {
-                    r.client.interimArrived(bytes, head)
-                    guard relay === r else { return }
-                    inBuf.consume(Int(head.headLength))
-                    parser.reset()
-                    continue
-                }
-                if status == 101 && !r.client.requestsUpgrade {
-                    failed(retryable: false, timeout: false)
-                    return
-                }
+            case .interim(let length):
+                r.client.interimArrived(inBuf.readableBytes, framer.head)
+                guard relay === r else { return }
+                inBuf.consume(length)
+            case .head(let length):
                 headDone = true
                 loop.setDeadline(self, afterMs: worker.settings.idleMs)
-                switch head.framing {
-                case .none: bodyMode = .none
-                case .contentLength(let n):
-                    bodyMode = n > 0 ? .length : .none
-                    bodyRemaining = n
-                case .chunked:
-                    bodyMode = .chunked
-                    chunked.reset()
-                case .untilClose: bodyMode = .untilClose
-                }
-                if status == 101 { bodyMode = .tunnel }
-                r.client.responseHeadArrived(bytes, head)
+                r.client.responseHeadArrived(inBuf.readableBytes, framer.head)
                 guard relay === r else { return }
-                inBuf.consume(Int(head.headLength))
-                parser.reset()
-                if bodyMode == .none {
+                inBuf.consume(length)
+                if framer.isComplete {
                     complete = true
                     r.responseComplete()
                     return
@@ -280,37 +255,25 @@ final class UpstreamConnection: Pollable {
         let framed = r.responseReady
         let unframed = inBuf.readableCount - framed
         guard unframed > 0, !complete else { return }
-        switch bodyMode {
-        case .none:
+        switch framer.feed(UnsafeRawBufferPointer(start: inBuf.readPointer + framed, count: unframed)) {
+        case .body(let count, let done):
+            r.responseBytesReady(count)
+            if done { complete = true }
+        case .failed:
+            broke()
             return
-        case .untilClose, .tunnel:
-            r.responseBytesReady(unframed)
+        case .needMore, .interim, .head:
             return
-        case .length:
-            let take = Int(min(Int64(unframed), bodyRemaining))
-            r.responseBytesReady(take)
-            bodyRemaining -= Int64(take)
-            if bodyRemaining == 0 { complete = true }
-            if bodyRemaining >= UpstreamConnection.spliceThreshold && transport.canSplice && r.client.transport.canSplice {
-                spliceWanted = true
-            }
-        case .chunked:
-            let bytes = UnsafeRawBufferPointer(start: inBuf.readPointer + framed, count: unframed)
-            switch chunked.consume(bytes) {
-            case .needMore(let n): r.responseBytesReady(n)
-            case .done(let n):
-                r.responseBytesReady(n)
-                complete = true
-            case .failed:
-                broke()
-                return
-            }
+        }
+        if !complete, let remaining = framer.remainingLength, remaining >= UpstreamConnection.spliceThreshold,
+           transport.canSplice && r.client.transport.canSplice {
+            spliceWanted = true
         }
         if complete { r.responseComplete() }
     }
 
     /// Bytes of the body the relay moved through its pipe.
-    func bodyBytesSpliced(_ n: Int) { bodyRemaining -= Int64(n) }
+    func bodyBytesSpliced(_ n: Int) { framer.bodyBytesMovedExternally(n) }
 
     func spliceProgress() { loop.setDeadline(self, afterMs: worker.settings.idleMs) }
 
@@ -327,26 +290,24 @@ final class UpstreamConnection: Pollable {
             failed(retryable: false, timeout: false)
             return
         }
-        switch bodyMode {
-        case .untilClose:
-            eof = true
-            complete = true
-            closeSocket()
-            state = .closed
-            r.responseComplete()
-        case .tunnel:
+        if framer.isTunnel {
             eof = true
             closeSocket()
             state = .closed
             r.sendToClient()
             if relay === r && r.responseReady == 0 { r.client.tunnelClosed() }
-        default:
-            if complete {
-                eof = true
-                closeSocket()
-                state = .closed
-                return
-            }
+        } else if complete {
+            eof = true
+            closeSocket()
+            state = .closed
+        } else if framer.endOfStream() {
+            // A body delimited by the close.
+            eof = true
+            complete = true
+            closeSocket()
+            state = .closed
+            r.responseComplete()
+        } else {
             // The upstream died mid-body: the client connection ends without a second response.
             broke()
         }
@@ -365,7 +326,7 @@ final class UpstreamConnection: Pollable {
     /// The relay sent every response byte it had: resume reading if reading had paused.
     func responseBytesTaken() {
         if eof {
-            if bodyMode == .tunnel, let r = relay { r.client.tunnelClosed() }
+            if framer.isTunnel, let r = relay { r.client.tunnelClosed() }
             return
         }
         if transport.canRead && state == .active && !reading { onReadable() }
@@ -383,8 +344,8 @@ final class UpstreamConnection: Pollable {
     func exchangeFinished(reusable: Bool) {
         relay = nil
         uncount()
-        if reusable && state == .active && complete && !eof && bodyMode != .tunnel && bodyMode != .untilClose
-            && head.keepAlive && inBuf.isEmpty && !worker.draining {
+        if reusable && state == .active && complete && !eof && !framer.isTunnel
+            && framer.head.keepAlive && inBuf.isEmpty && !worker.draining {
             inBuf.release(to: worker.buffers)
             state = .idle
             worker.returnToPool(self)
