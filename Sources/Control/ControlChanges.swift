@@ -29,12 +29,8 @@ enum ControlChanges {
         if color != bg.live, let warmup = bg.warmup {
             if warm {
                 let endpoints = bg[color].endpoints.filter { !$0.draining }.map(\.address)
-                let report = Warmup.run(warmup, endpoints: endpoints)
-                guard report.succeeded else {
-                    throw ControlError("warm-up of \(name)/\(color.name) failed, nothing changed (\(bg.live.name) is still live): "
-                        + (report.failure ?? ""), details: ["warmup": report.value])
-                }
-                value.set("warmup", report.value)
+                return .afterWarmup(PendingWarmup(upstream: name, color: color, previous: bg.live, warmup: warmup,
+                                                  endpoints: endpoints, value: value))
             } else {
                 value.set("warmup", "skipped")
             }

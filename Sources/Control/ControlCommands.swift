@@ -1,6 +1,7 @@
 // The command table (name, usage, handler; `help` is generated from it) and the engine that runs
 // one line: lookup with "did you mean", handler, then a reply, a committed change or a staged one.
 import Dispatch
+import Routing
 import Synchronization
 
 struct ControlCommand: Sendable {
@@ -24,6 +25,21 @@ enum CommandOutcome {
     case change(RuntimeChange, ControlValue)
     /// Reply, then close the connection.
     case close(ControlValue)
+    /// A change that must wait for a warm-up of the color it makes live. The warm-up runs on
+    /// an event loop; the state queue goes on with other clients' commands meanwhile.
+    case afterWarmup(PendingWarmup)
+}
+
+/// A flip or `set live` waiting for its warm-up.
+struct PendingWarmup: Sendable {
+    let upstream: String
+    let color: Color
+    /// The live color when the warm-up started: the change applies only if it still is.
+    let previous: Color
+    let warmup: Config.Warmup
+    let endpoints: [Address]
+    /// Reply members describing the change.
+    let value: ControlValue
 }
 
 /// What a handler sees.
@@ -127,37 +143,80 @@ public final class ControlEngine: @unchecked Sendable {
         ControlSession(id: sessions.add(1, ordering: .relaxed).newValue)
     }
 
-    /// Runs one command line on the state queue. nil for a blank or `#` comment line (no reply).
-    public func execute(_ line: String, session: ControlSession) -> (reply: ControlValue, close: Bool)? {
+    /// Runs one command line on the state queue and gives its reply to `answer` (nil for a blank
+    /// or `#` comment line: no reply), on the state queue: at once, or after a warm-up.
+    public func execute(_ line: String, session: ControlSession,
+                        answer: @escaping @Sendable ((reply: ControlValue, close: Bool)?) -> Void) {
         dispatchPrecondition(condition: .onQueue(state.queue))
         let words = ControlProtocol.words(line)
-        guard !session.quit, let first = words.first, !first.hasPrefix("#") else { return nil }
+        guard !session.quit, let first = words.first, !first.hasPrefix("#") else { return answer(nil) }
         do throws(ControlError) {
             let command = try Self.lookup(words)
             let args = Array(words.dropFirst(command.words.count))
-            switch try run(command, args, session) {
-            case .reply(let value):
-                return ((["ok": true] as ControlValue).merging(value), false)
-            case .close(let value):
-                session.quit = true
-                session.transaction = nil
-                return ((["ok": true] as ControlValue).merging(value), true)
-            case .change(let change, let value):
-                if session.transaction != nil {
-                    // Edited in place through the session: a copy would duplicate every pool.
-                    try state.stage(change, into: &session.transaction!)
-                    return ((["ok": true, "staged": true] as ControlValue).merging(value), false)
-                }
-                let result = try state.commit([change])
-                state.log("\(change.summary): version \(result.version)")
-                var reply: ControlValue = ["ok": true, "version": ControlValue(result.version)]
-                reply = reply.merging(value)
-                if let failure = result.saveFailure { reply.set("stateFileError", .string(failure)) }
-                return (reply, false)
+            let outcome = try run(command, args, session)
+            if case .afterWarmup(let pending) = outcome {
+                warmUp(pending, session: session, answer: answer)
+                return
             }
+            answer(try finish(outcome, session: session))
         } catch {
-            return (ControlProtocol.failure(error.message, details: error.details), false)
+            answer((ControlProtocol.failure(error.message, details: error.details), false))
         }
+    }
+
+    /// The reply to a handler's outcome: a value, a committed change, or a staged one.
+    private func finish(_ outcome: CommandOutcome, session: ControlSession) throws(ControlError) -> (reply: ControlValue, close: Bool) {
+        switch outcome {
+        case .reply(let value):
+            return ((["ok": true] as ControlValue).merging(value), false)
+        case .close(let value):
+            session.quit = true
+            session.transaction = nil
+            return ((["ok": true] as ControlValue).merging(value), true)
+        case .change(let change, let value):
+            if session.transaction != nil {
+                // Edited in place through the session: a copy would duplicate every pool.
+                try state.rebase(&session.transaction!)
+                try state.stage(change, into: &session.transaction!)
+                return ((["ok": true, "staged": true] as ControlValue).merging(value), false)
+            }
+            let result = try state.commit([change])
+            state.log("\(change.summary): version \(result.version)")
+            var reply: ControlValue = ["ok": true, "version": ControlValue(result.version)]
+            reply = reply.merging(value)
+            if let failure = result.saveFailure { reply.set("stateFileError", .string(failure)) }
+            return (reply, false)
+        case .afterWarmup:
+            throw ControlError("a warm-up cannot wait for another")
+        }
+    }
+
+    /// Runs the warm-up on an event loop, then, back on the state queue, applies the change if
+    /// the upstream's live color is still the one the warm-up started from.
+    private func warmUp(_ p: PendingWarmup, session: ControlSession,
+                        answer: @escaping @Sendable ((reply: ControlValue, close: Bool)?) -> Void) {
+        let queue = state.queue
+        let done: @Sendable (WarmupReport) -> Void = { [self] report in
+            queue.async { [self] in
+                do throws(ControlError) {
+                    guard report.succeeded else {
+                        throw ControlError("warm-up of \(p.upstream)/\(p.color.name) failed, nothing changed (\(p.previous.name) is still live): "
+                            + (report.failure ?? ""), details: ["warmup": report.value])
+                    }
+                    let config = session.transaction?.config ?? state.config
+                    guard case .blueGreen(let bg)? = config.upstreams.first(where: { $0.name == p.upstream })?.kind, bg.live == p.previous else {
+                        throw ControlError("the live color of \(p.upstream) changed while \(p.color.name) was warming up; nothing changed",
+                                           details: ["warmup": report.value])
+                    }
+                    var value = p.value
+                    value.set("warmup", report.value)
+                    answer(try finish(.change(.live(upstream: p.upstream, color: p.color), value), session: session))
+                } catch {
+                    answer((ControlProtocol.failure(error.message, details: error.details), false))
+                }
+            }
+        }
+        Warmup.start(p.warmup, endpoints: p.endpoints, server: state.server, done: done)
     }
 
     /// Runs a handler against the transaction's staged config (brought up to date first) or

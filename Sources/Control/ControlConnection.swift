@@ -25,6 +25,9 @@ final class ControlConnection: @unchecked Sendable {
     private var output: [UInt8] = []
     private var written = 0
     private var pending = 0
+    /// Lines read but not yet run, and whether one is running.
+    private var waiting: [LineFramer.Item] = []
+    private var running = false
     private var quitting = false
     private var closed = false
     /// Cancel handlers left before the descriptor may be closed.
@@ -93,21 +96,37 @@ final class ControlConnection: @unchecked Sendable {
         lastCommand = DispatchTime.now().uptimeNanoseconds
         pending += 1
         if pending >= Self.maxPending { pauseReading() }
+        waiting.append(item)
+        runNext()
+    }
+
+    /// Runs the oldest waiting line once the one before it has been answered: replies keep the
+    /// order of the lines, and a command that waits (a flip warming its color) holds only its
+    /// own connection's later lines, never the state queue.
+    private func runNext() {
+        guard !running, !waiting.isEmpty else { return }
+        running = true
+        let item = waiting.removeFirst()
         let engine = self.engine
         let session = self.session
         engine.state.queue.async { [self] in
-            let outcome: (reply: ControlValue, close: Bool)?
+            let answer: @Sendable ((reply: ControlValue, close: Bool)?) -> Void = { [self] outcome in
+                let bytes = outcome.map { ControlProtocol.line($0.reply) }
+                let quit = outcome?.close ?? false
+                let open = session.inTransaction
+                io.async {
+                    self.running = false
+                    self.deliver(bytes, quit: quit, inTransaction: open)
+                    self.runNext()
+                }
+            }
             switch item {
             case .line(let text):
-                outcome = engine.execute(text, session: session)
+                engine.execute(text, session: session, answer: answer)
             case .tooLong(let bytes):
-                outcome = (ControlProtocol.failure(
-                    "line too long: \(bytes) bytes, the limit is \(ControlProtocol.maxLineBytes); it was skipped"), false)
+                answer((ControlProtocol.failure(
+                    "line too long: \(bytes) bytes, the limit is \(ControlProtocol.maxLineBytes); it was skipped"), false))
             }
-            let bytes = outcome.map { ControlProtocol.line($0.reply) }
-            let quit = outcome?.close ?? false
-            let open = session.inTransaction
-            io.async { self.deliver(bytes, quit: quit, inTransaction: open) }
         }
     }
 

@@ -7,17 +7,20 @@ enum Dialer {
     /// Starts connecting `connection` to `address` on its loop. Nil when the connect failed at
     /// once (no socket, refused synchronously, not registrable); `connected` when it already is.
     static func dial(_ connection: Pollable, to address: SocketAddress) -> (transport: Transport, connected: Bool)? {
-        let fd: Int32
-        do { fd = try Sys.socket(family: address.family) } catch { return nil }
+        try? open(connection, to: address)
+    }
+
+    /// As `dial`, with the reason when it failed at once.
+    static func open(_ connection: Pollable, to address: SocketAddress) throws(SystemError) -> (transport: Transport, connected: Bool) {
+        let fd = try Sys.socket(family: address.family)
         let connected: Bool
-        do { connected = try Sys.connect(fd, address) } catch {
+        do {
+            connected = try Sys.connect(fd, address)
+            Sys.setNoDelay(fd)
+            try connection.loop.register(connection, fd: fd)
+        } catch {
             Sys.close(fd)
-            return nil
-        }
-        Sys.setNoDelay(fd)
-        do { try connection.loop.register(connection, fd: fd) } catch {
-            Sys.close(fd)
-            return nil
+            throw error
         }
         return (Transport(fd: fd, writable: connected), connected)
     }

@@ -60,6 +60,9 @@ public final class ProxyServer: @unchecked Sendable {
 
     public var workerCount: Int { workers.count }
 
+    /// The worker that runs the proxy's own client work (warm-up).
+    var firstWorker: Worker { workers[0] }
+
     /// The addresses actually bound (port 0 resolved), by listener index.
     public var boundAddresses: [SocketAddress] { queue.sync { groups.map(\.bound) } }
 

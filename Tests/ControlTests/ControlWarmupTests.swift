@@ -84,3 +84,53 @@ final class ControlWarmupTests: XCTestCase {
         XCTAssertTrue(f.green.requests.isEmpty)
     }
 }
+
+/// A warm-up runs on an event loop: while a flip waits for a slow idle color, other clients'
+/// commands are answered at once (a 3 s warm-up held every command for its whole length).
+final class ControlWarmupConcurrencyTests: XCTestCase {
+    func testOtherCommandsAreAnsweredWhileAFlipWarmsASlowColor() throws {
+        let fixture = try ControlFixture { o in o.warmup = #""path": "/?delay=3000", "requests": 1, "timeoutMs": 10000"# }
+        defer { fixture.stop() }
+        nonisolated(unsafe) let f = fixture
+        let flipping = DispatchSemaphore(value: 0)
+        nonisolated(unsafe) var flipReply: ControlValue?
+        let flipper = Thread {
+            flipReply = try? f.command("flip checkout")
+            flipping.signal()
+        }
+        flipper.start()
+        // Wait until the warm-up request has reached green, so the flip is in its warm-up.
+        let deadline = Date().addingTimeInterval(10)
+        while f.green.requests.isEmpty && Date() < deadline { usleep(2_000) }
+        XCTAssertFalse(f.green.requests.isEmpty, "the warm-up request reached green")
+        let started = Date()
+        let state = expectOK(try f.command("show state"))
+        let waited = Date().timeIntervalSince(started)
+        XCTAssertNotNil(state["version"], "\(state)")
+        XCTAssertLessThan(waited, 0.5, "show state waited \(waited) s behind the warm-up")
+        XCTAssertEqual(try f.http().get().name, "blue", "blue serves while green warms")
+        XCTAssertEqual(flipping.wait(timeout: .now() + 15), .success)
+        XCTAssertEqual(flipReply?["live"]?.string, "green")
+        XCTAssertEqual(try f.http().get().name, "green")
+    }
+
+    /// A flip whose upstream was flipped by another client while it warmed changes nothing.
+    func testAFlipWhoseColorChangedDuringTheWarmupIsRefused() throws {
+        let fixture = try ControlFixture { o in o.warmup = #""path": "/?delay=1000", "requests": 1, "timeoutMs": 10000"# }
+        defer { fixture.stop() }
+        nonisolated(unsafe) let f = fixture
+        let done = DispatchSemaphore(value: 0)
+        nonisolated(unsafe) var slowReply: ControlValue?
+        Thread {
+            slowReply = try? f.command("flip checkout")
+            done.signal()
+        }.start()
+        let deadline = Date().addingTimeInterval(10)
+        while f.green.requests.isEmpty && Date() < deadline { usleep(2_000) }
+        expectOK(try f.command("set live checkout green --no-warmup"))
+        XCTAssertEqual(done.wait(timeout: .now() + 15), .success)
+        guard let reply = slowReply else { return XCTFail("no reply to the flip") }
+        expectError(reply, "changed while green was warming up")
+        XCTAssertEqual(try f.http().get().name, "green")
+    }
+}
