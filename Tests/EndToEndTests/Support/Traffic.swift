@@ -152,13 +152,8 @@ struct RecordingServer {
 
     /// Waits up to `timeout` seconds until `predicate` holds for the recorded requests.
     @discardableResult
-    func waitFor(timeout: Double = 2, _ predicate: ([RecordedRequest]) -> Bool) -> Bool {
-        let deadline = Date(timeIntervalSinceNow: timeout)
-        while Date() < deadline {
-            if predicate(requests) { return true }
-            usleep(5_000)
-        }
-        return predicate(requests)
+    func waitFor(timeout: Double = 5, _ predicate: ([RecordedRequest]) -> Bool) -> Bool {
+        waitUntil(timeout: timeout) { predicate(requests) }
     }
 
     final class Log: @unchecked Sendable {
