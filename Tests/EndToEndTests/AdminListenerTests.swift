@@ -47,12 +47,17 @@ final class AdminListenerTests: EndToEndTestCase {
     private func assertHealthzPrompt(idle: Int) throws {
         let (proxy, port) = try startWithAdmin()
         _ = proxy
+        // The same five probes on the unloaded listener first: what "at once" takes on this
+        // machine right now. A listener blocked behind the others would take seconds (the
+        // probe's 5 s timeout), not a busy machine's extra milliseconds.
+        var control = 0.0
+        for _ in 0..<5 { control = max(control, try healthzSeconds(port)) }
         let idlers = try (0..<idle).map { _ in try RawClient(port: port, timeout: 5) }
         let reader = try slowReader(port)
         var worst = 0.0
         for _ in 0..<5 { worst = max(worst, try healthzSeconds(port)) }
-        print("/healthz with \(idle) idle admin connections and a slow reader: worst of 5 \(String(format: "%.1f", worst * 1000)) ms")
-        XCTAssertLessThan(worst, 0.3)
+        print("/healthz with \(idle) idle admin connections and a slow reader: worst of 5 \(String(format: "%.1f", worst * 1000)) ms, \(String(format: "%.1f", control * 1000)) ms without them")
+        XCTAssertLessThan(worst, control + 0.3)
         // The slow reader is still served once it reads.
         let first = try reader.readResponse()
         XCTAssertEqual(first.status, 200)

@@ -138,14 +138,10 @@ final class ControlCtlTests: EndToEndTestCase {
         let (fd, port) = try Sockets.bound(listen: false)
         Glibc.close(fd)
         let demo = adopt(try ChildProcess(switchyard: ["demo", "--port", String(port)]))
-        let deadline = Date().addingTimeInterval(10)
-        var line: String?
-        while line == nil && Date() < deadline {
-            line = demo.stdout.split(separator: "\n").first { $0.contains("switchyard ctl --socket") && $0.contains("flip checkout") }
-                .map { $0.trimmingCharacters(in: .whitespaces) }
-            if line == nil { usleep(20_000) }
+        let printed = demo.waitForStdoutLine { $0.contains("switchyard ctl --socket") && $0.contains("flip checkout") }
+        guard let line = printed?.trimmingCharacters(in: .whitespaces) else {
+            return XCTFail("no ctl line in the demo's output: \(demo.stdout)")
         }
-        guard let line else { return XCTFail("no ctl line in the demo's output: \(demo.stdout)") }
         let words = line.split(separator: " ").map(String.init)
         XCTAssertEqual(Array(words.dropFirst(4)), ["flip", "checkout"])
         let socket = words[3]

@@ -48,7 +48,8 @@ final class ControlFlipLoadTests: EndToEndTestCase {
             let first = try probe.exchange(get("/"))
             effectMs.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6)
             if first.header("X-Echo-Name") != live { late.append("flip \(i) to \(live): \(first.header("X-Echo-Name") ?? "?")") }
-            // 20 a second.
+            // 20 a second: the pace is what the test simulates (an operator's script flipping
+            // in a loop), not a window it waits out.
             let next = start.addingTimeInterval(Double(i + 1) / 20)
             let wait = next.timeIntervalSinceNow
             if wait > 0 { usleep(UInt32(wait * 1_000_000)) }

@@ -1,18 +1,38 @@
 // Exchanges that end unusually: a client that leaves before its response, an upstream that
 // closes a pooled connection, an early response to an unfinished upload, a slow upload, a
 // client that half-closes after its request.
+import Foundation
 import Glibc
 import XCTest
 
 final class ExchangeEdgeTests: EndToEndTestCase {
     func testClientLeavingBeforeTheResponseDoesNotLeakItToTheNextClient() throws {
-        let (proxy, _) = try startProxyWithEcho()
+        // Answers with the path it was asked for, as the echo does; /abandoned only when the
+        // test releases it, after its client has left and the next request has been sent.
+        let arrived = DispatchSemaphore(value: 0)
+        let release = DispatchSemaphore(value: 0)
+        let server = try startServer { conn, _ in
+            while let head = conn.readHead() {
+                let path = head.split(separator: " ").dropFirst().first.map(String.init) ?? ""
+                if path == "/abandoned" {
+                    arrived.signal()
+                    _ = release.wait(timeout: .now() + 10)
+                }
+                let body = #"{ "path": "\#(path)" }"#
+                conn.send("HTTP/1.1 200 OK\r\nContent-Length: \(body.utf8.count)\r\n\r\n" + body)
+            }
+        }
+        let proxy = try startProxy(ProxyConfig(endpoints: ["127.0.0.1:\(server.port)"]))
         let first = try connect(proxy)
-        try first.send(get("/abandoned?delay=300"))
-        usleep(50_000)
+        try first.send(get("/abandoned"))
+        XCTAssertEqual(arrived.wait(timeout: .now() + 5), .success, "the request reached the upstream")
         first.close()
         let second = try connect(proxy)
-        let r = try second.exchange(get("/fresh"))
+        try second.send(get("/fresh"))
+        // The abandoned response comes back while the proxy holds the next client's request.
+        XCTAssertTrue(second.waitUntilPeerHasRead(), "the proxy read the next request")
+        release.signal()
+        let r = try second.readResponse()
         XCTAssertEqual(try r.echo().path, "/fresh", "the abandoned response must not be relayed to another client")
     }
 
@@ -71,6 +91,7 @@ final class ExchangeEdgeTests: EndToEndTestCase {
         let client = try connect(proxy)
         try client.send("POST /slow-upload HTTP/1.1\r\nHost: a\r\nContent-Length: 8\r\n\r\n")
         for b in "abcdefgh" {
+            // The slow client is what the test simulates: 800 ms of upload, well past responseMs.
             usleep(100_000)
             try client.send(String(b))
         }

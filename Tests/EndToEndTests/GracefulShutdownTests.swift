@@ -17,6 +17,19 @@ final class GracefulShutdownTests: EndToEndTestCase {
         }
     }
 
+    /// Whether a new connection to the proxy is refused: every worker has begun the drain and
+    /// the listeners are closed. A connection made before that is closed as idle.
+    private func refusesConnections(_ proxy: RunningProxy) -> Bool {
+        do {
+            _ = try RawClient(port: proxy.port)
+            return false
+        } catch SocketError.system("connect", ECONNREFUSED) {
+            return true
+        } catch {
+            return false
+        }
+    }
+
     func testInFlightRequestFinishesThenExitZero() throws {
         let arrived = DispatchSemaphore(value: 0)
         let release = DispatchSemaphore(value: 0)
@@ -26,7 +39,8 @@ final class GracefulShutdownTests: EndToEndTestCase {
         try client.send(get("/in-flight"))
         XCTAssertEqual(arrived.wait(timeout: .now() + 5), .success, "the request reached the upstream")
         proxy.process.send(signal: SIGTERM)
-        usleep(100_000)
+        // The drain has begun (new connections are refused), and the proxy is still there.
+        XCTAssertTrue(waitUntil(timeout: 3, interval: 0.01) { refusesConnections(proxy) }, "the drain began")
         XCTAssertNil(proxy.process.poll(), "the proxy waits for the request in flight")
         release.signal()
         let r = try client.readResponse()
@@ -84,17 +98,8 @@ final class GracefulShutdownTests: EndToEndTestCase {
         proxy.process.send(signal: SIGTERM)
         // Refused at once once the drain has begun (a load balancer in front retries
         // elsewhere), not left in the backlog until the drain ends.
-        var refused = false
-        let deadline = Date(timeIntervalSinceNow: 3)
-        while !refused && Date() < deadline {
-            do {
-                _ = try RawClient(port: proxy.port)   // before the drain began: closed as idle
-                usleep(10_000)
-            } catch SocketError.system("connect", ECONNREFUSED) {
-                refused = true
-            }
-        }
-        XCTAssertTrue(refused, "new connections were still accepted during the drain")
+        XCTAssertTrue(waitUntil(timeout: 3, interval: 0.01) { refusesConnections(proxy) },
+                      "new connections were still accepted during the drain")
         XCTAssertNil(proxy.process.poll(), "the request in flight is still being served")
         release.signal()
         XCTAssertEqual(try client.readResponse().status, 200)

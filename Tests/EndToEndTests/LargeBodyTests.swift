@@ -55,6 +55,8 @@ final class LargeBodyTests: EndToEndTestCase {
         // A client that does not read for a while: the proxy must stop reading the upstream
         // rather than buffer for it.
         var r = try client.readHead()
+        // The pause is the non-reading client the test simulates; the RSS sampler watches
+        // through it. Longer on a loaded machine only means longer backpressure.
         usleep(300_000)
         try client.readBody(&r, method: "GET", keepBody: false)
         let peak = sampler.stop()
@@ -76,7 +78,7 @@ final class RSSSampler: @unchecked Sendable {
         let thread = Thread { [self] in
             while lock.withLock({ running }) {
                 if let rss = process.residentBytes() { lock.withLock { peak = max(peak, rss) } }
-                usleep(5_000)
+                usleep(5_000)   // the sampling period
             }
             done.signal()
         }

@@ -44,14 +44,12 @@ final class MirrorPipelineTests: EndToEndTestCase {
             }
         }
 
-        let deadline = Date(timeIntervalSinceNow: 5)
         var paths = Set<String>()
-        while Date() < deadline {
+        waitUntil(timeout: 10) {
             paths = Set(shadow.recordedHeads.compactMap { head in
                 head.split(separator: " ").dropFirst().first.map(String.init)
             })
-            if paths.count == total { break }
-            usleep(10_000)
+            return paths.count == total
         }
         XCTAssertEqual(paths.count, total, "every copy reached the shadow: missing \(Set((0..<total).map { "/copy/\($0)" }).subtracting(paths).sorted().prefix(10))")
         XCTAssertGreaterThan(shadow.acceptedCount, 1, "the shadow's closes forced new connections")

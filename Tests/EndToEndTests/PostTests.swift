@@ -19,7 +19,8 @@ final class PostTests: EndToEndTestCase {
         let (proxy, _) = try startProxyWithEcho()
         let client = try connect(proxy)
         try client.send("POST /slow HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\nhello")
-        usleep(50_000)
+        // The rest only once the proxy has read the first piece: the body spans two reads.
+        XCTAssertTrue(client.waitUntilPeerHasRead(), "the proxy read the head and the first piece")
         try client.send("world")
         let echo = try client.readResponse().echo()
         XCTAssertEqual(echo.body, "helloworld")
@@ -29,7 +30,7 @@ final class PostTests: EndToEndTestCase {
         let (proxy, _) = try startProxyWithEcho()
         let client = try connect(proxy)
         try client.send("POST /chunked HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n")
-        usleep(20_000)
+        XCTAssertTrue(client.waitUntilPeerHasRead(), "the proxy read the head and the first chunk")
         try client.send("6;ext=1\r\n world\r\n0\r\n\r\n")
         let r = try client.readResponse()
         XCTAssertEqual(r.status, 200)

@@ -1,5 +1,6 @@
 // Upstreams that refuse, stall, die or lie: the client gets 502/504 from the proxy, a retry on
 // the next endpoint when nothing was sent yet, and never a second response on one request.
+import Foundation
 import Glibc
 import XCTest
 
@@ -33,11 +34,13 @@ final class UpstreamFailureTests: EndToEndTestCase {
         let (proxy, _) = try startProxyWithEcho { $0.responseMs = 300 }
         let client = try connect(proxy)
         let started = Date()
-        let r = try client.exchange(get("/?delay=1500"))
+        // The upstream would answer after 5 s: far enough past responseMs (300 ms) that a busy
+        // machine cannot blur which of the two ended the exchange.
+        let r = try client.exchange(get("/?delay=5000"))
         let elapsed = Date().timeIntervalSince(started)
         XCTAssertEqual(r.status, 504)
         XCTAssertGreaterThanOrEqual(elapsed, 0.25)
-        XCTAssertLessThan(elapsed, 1.4, "the proxy answered before the upstream did")
+        XCTAssertLessThan(elapsed, 4, "the proxy answered before the upstream did")
     }
 
     func testSlowClientHeadGives408AndClose() throws {
@@ -61,15 +64,18 @@ final class UpstreamFailureTests: EndToEndTestCase {
     }
 
     func testUpstreamDyingMidBodyClosesTheClientWithoutASecondResponse() throws {
+        // The upstream dies once the client has the response's head: mid-body for certain.
+        let headRead = DispatchSemaphore(value: 0)
         let server = try startServer { conn, _ in
             guard conn.readHead() != nil else { return }
             conn.send("HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n" + String(repeating: "y", count: 1000))
-            usleep(50_000)
+            _ = headRead.wait(timeout: .now() + 5)
         }
         let proxy = try startProxy(ProxyConfig(endpoints: ["127.0.0.1:\(server.port)"]))
         let client = try connect(proxy)
         try client.send(get("/"))
         let head = try client.readHead()
+        headRead.signal()
         XCTAssertEqual(head.status, 200)
         XCTAssertEqual(head.header("Content-Length"), "100000")
         guard case .closed(let extra) = client.waitForClose() else {

@@ -164,13 +164,25 @@ final class ChildProcess: @unchecked Sendable {
     /// The first stderr line containing `text`, waiting for it up to `timeout` seconds; nil when
     /// it did not come (the child exited or the time passed).
     func waitForStderrLine(containing text: String, timeout: Double = 10) -> String? {
+        waitForLine(where: { $0.contains(text) }, stderr: true, timeout: timeout)
+    }
+
+    /// The first stdout line for which `matches` holds, waiting for it up to `timeout` seconds;
+    /// nil when it did not come.
+    func waitForStdoutLine(timeout: Double = 10, where matches: (Substring) -> Bool) -> String? {
+        waitForLine(where: matches, stderr: false, timeout: timeout)
+    }
+
+    /// Woken by the reader threads as bytes arrive, so a line is seen as soon as it is complete.
+    private func waitForLine(where matches: (Substring) -> Bool, stderr: Bool, timeout: Double) -> String? {
         let deadline = Date(timeIntervalSinceNow: timeout)
         condition.lock()
         defer { condition.unlock() }
         while true {
-            let lines = String(decoding: stderrBytes, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
+            let lines = String(decoding: stderr ? stderrBytes : stdoutBytes, as: UTF8.self)
+                .split(separator: "\n", omittingEmptySubsequences: false)
             // Only complete lines count.
-            for line in lines.dropLast() where line.contains(text) { return String(line) }
+            for line in lines.dropLast() where matches(line) { return String(line) }
             if openStreams == 0 { return nil }
             if !condition.wait(until: min(deadline, Date(timeIntervalSinceNow: 0.05))) && Date() >= deadline { return nil }
         }
@@ -194,6 +206,7 @@ final class ChildProcess: @unchecked Sendable {
     @discardableResult
     func waitForExit(timeout: Double = 10) -> Termination? {
         let deadline = Date(timeIntervalSinceNow: timeout)
+        // waitpid cannot wait with a deadline: poll it.
         var result = poll()
         while result == nil && Date() < deadline {
             usleep(2_000)

@@ -91,6 +91,15 @@ enum Sockets {
         return UInt16(bigEndian: address.sin_port)
     }
 
+    static func remotePort(_ fd: Int32) -> UInt16 {
+        var address = sockaddr_in()
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getpeername(fd, $0, &length) }
+        }
+        return UInt16(bigEndian: address.sin_port)
+    }
+
     static func sendAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) throws {
         var offset = 0
         while offset < bytes.count {

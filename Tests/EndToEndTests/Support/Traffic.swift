@@ -152,13 +152,8 @@ struct RecordingServer {
 
     /// Waits up to `timeout` seconds until `predicate` holds for the recorded requests.
     @discardableResult
-    func waitFor(timeout: Double = 2, _ predicate: ([RecordedRequest]) -> Bool) -> Bool {
-        let deadline = Date(timeIntervalSinceNow: timeout)
-        while Date() < deadline {
-            if predicate(requests) { return true }
-            usleep(5_000)
-        }
-        return predicate(requests)
+    func waitFor(timeout: Double = 5, _ predicate: ([RecordedRequest]) -> Bool) -> Bool {
+        waitUntil(timeout: timeout) { predicate(requests) }
     }
 
     final class Log: @unchecked Sendable {
@@ -243,9 +238,9 @@ struct RecordingServer {
 /// A whole proxy config: a 127.0.0.1:0 listener, `upstreams` (name to the upstream's JSON
 /// object) and `routes` (route objects as JSON), with test-sized timeouts. Two workers: bulk
 /// tests finish sooner, and every decision must hold whichever worker makes it. `controlSocket`
-/// adds a control socket at that path.
+/// adds a control socket at that path; `admin` an admin listener (/metrics) on a kernel-chosen port.
 func routingConfig(upstreams: [(String, String)], routes: [String], workers: Int = 2, responseMs: Int = 3000,
-                   controlSocket: String? = nil) -> String {
+                   controlSocket: String? = nil, admin: Bool = false) -> String {
     """
     {
       "listeners": [ { "address": "127.0.0.1:0" } ],
@@ -256,7 +251,7 @@ func routingConfig(upstreams: [(String, String)], routes: [String], workers: Int
       },
       "routes": [
         \(routes.joined(separator: ",\n    "))
-      ]\(controlSocket.map { ",\n  \"control\": { \"socket\": \"\($0)\" }" } ?? "")
+      ]\(controlSocket.map { ",\n  \"control\": { \"socket\": \"\($0)\" }" } ?? "")\(admin ? ",\n  \"admin\": { \"address\": \"127.0.0.1:0\" }" : "")
     }
     """
 }
