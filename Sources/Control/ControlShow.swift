@@ -32,7 +32,7 @@ enum ControlShow {
             for m in route.mirrors {
                 mirrors.append([
                     "route": .string(route.name), "upstream": .string(m.upstream), "percent": .double(m.percent),
-                    "maxBodyBytes": .int(m.maxBodyBytes),
+                    "maxBodyBytes": .int(m.maxBodyBytes), "stripHeaders": ControlValue(m.stripHeaders),
                     "override": .bool(state.overrides.mirrors[route.name]?[m.upstream] != nil),
                 ])
             }
