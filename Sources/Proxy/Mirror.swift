@@ -22,6 +22,14 @@ final class MirrorGate {
         self.byteCap = byteCap
     }
 
+    /// Worker `index`'s share of a limit split over `workers` workers: `total / workers`, one
+    /// more for the first `total % workers`, so the shares sum to `total` exactly (rounding each
+    /// up let the workers together exceed it by up to workers - 1). A share of 0 admits no copy.
+    static func share(of total: Int, worker index: Int, workers: Int) -> Int {
+        let n = max(1, workers)
+        return total / n + (index % n < total % n ? 1 : 0)
+    }
+
     /// Whether one more copy may start, with `bodyBytes` of body known up front.
     func admitsCopy(bodyBytes: Int) -> Bool { inFlight < cap && admits(bytes: bodyBytes) }
 
