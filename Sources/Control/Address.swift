@@ -38,6 +38,12 @@ public struct Address: Sendable, Hashable, CustomStringConvertible {
 
     public var isIPv6: Bool { numericHost.contains(":") }
 
+    /// Whether only this host can reach the address: 127.0.0.0/8, ::1, or ::ffff:127.x.y.z.
+    public var isLoopback: Bool {
+        let h = numericHost.lowercased()
+        return h.hasPrefix("127.") || h == "::1" || h == "0:0:0:0:0:0:0:1" || h.hasPrefix("::ffff:127.")
+    }
+
     private static func split(_ text: String, allowPortZero: Bool) throws(AddressError) -> (host: String, port: UInt16, bracketed: Bool) {
         let example = "expected \"host:port\", e.g. \"127.0.0.1:8080\" or \"[::1]:8080\""
         let host: Substring

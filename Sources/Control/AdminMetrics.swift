@@ -54,7 +54,9 @@ struct AdminMetrics {
             out += "switchyard_route_requests_total{route=\"\(escape(r.route))\",variant=\"\(escape(r.variant ?? ""))\"} \(r.count)\n"
         }
         family("switchyard_endpoint_in_flight", "gauge", "Exchanges in progress, by endpoint.")
-        for id in 0..<registry.count {
+        // Endpoints of the snapshot requests route on now: a removed endpoint's series goes
+        // with it, so churning pools do not leave thousands of stale series behind.
+        for id in server.snapshot.endpointIDs {
             guard let a = registry.address(for: id) else { continue }
             out += "switchyard_endpoint_in_flight{endpoint=\"\(escape(a))\"} \(server.counters.inFlight(endpoint: id))\n"
         }

@@ -470,15 +470,27 @@ extension Config {
         public var methods: [String]
         /// Appended to the Host header of the copy.
         public var hostSuffix: String?
+        /// Header fields of the client's request left out of the copy (e.g. Authorization,
+        /// Cookie), as written; compared case-insensitively. Empty: the copy keeps them all.
+        public var stripHeaders: [String]
 
         public init(upstream: String, percent: Double, maxBodyBytes: Int = 1_048_576,
-                    methods: [String] = Mirror.defaultMethods, hostSuffix: String? = nil) {
+                    methods: [String] = Mirror.defaultMethods, hostSuffix: String? = nil, stripHeaders: [String] = []) {
             self.upstream = upstream
             self.percent = percent
             self.maxBodyBytes = maxBodyBytes
             self.methods = methods
             self.hostSuffix = hostSuffix
+            self.stripHeaders = stripHeaders
         }
+
+        /// Fields the proxy writes itself on every copy (framing, Host, forwarding, the shadow
+        /// mark): stripping them would break the copy or hide what it is, so a config that
+        /// names one is refused.
+        public static let unstrippableHeaders: Set<String> = [
+            "host", "content-length", "transfer-encoding", "connection", "x-forwarded-for", "x-forwarded-proto",
+            "x-forwarded-host", "forwarded", "x-request-id", "x-switchyard-shadow",
+        ]
     }
 
     public struct Route: Sendable, Equatable {

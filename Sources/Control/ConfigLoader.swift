@@ -201,6 +201,12 @@ struct ConfigParser {
         if address.port != 0, let index = listeners.firstIndex(where: { $0.address.description == address.description }) {
             field.error("\(address) is also listeners[\(index)]")
         }
+        if !address.isLoopback {
+            // /metrics names every endpoint address, route and variant, dark ones included.
+            field.warning("\(address.written) is not a loopback address: whoever can reach it reads /metrics, "
+                + "which lists every endpoint address and every variant, weight-0 ones included; keep the admin "
+                + "listener on 127.0.0.1 or ::1, or let only the kubelet and Prometheus reach its port")
+        }
         return Config.Admin(address: address, maxConnections: maxConnections)
     }
 }

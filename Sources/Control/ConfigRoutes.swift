@@ -142,7 +142,8 @@ extension ConfigParser {
         var mirrors: [Config.Mirror] = []
         var seen: [String: Int] = [:]
         for (index, element) in elements.enumerated() {
-            guard let object = element.object(keys: ["upstream", "percent", "maxBodyBytes", "methods", "hostSuffix"])
+            guard let object = element.object(keys: ["upstream", "percent", "maxBodyBytes", "methods", "hostSuffix",
+                                                                   "stripHeaders"])
             else { continue }
             let upstreamField = object.required("upstream")
             let upstream = upstreamField.flatMap { upstreamReference($0, upstreams: upstreams) }
@@ -164,6 +165,7 @@ extension ConfigParser {
                     field.error("may only contain letters, digits, '.', '_' and '-'")
                 }
             }
+            let stripHeaders = object["stripHeaders"].map(mirrorStripHeaders) ?? []
             guard let upstream, let upstreamField, let percent else { continue }
             if let first = seen[upstream] {
                 upstreamField.error("duplicate mirror to \"\(upstream)\" (also mirror[\(first)])")
@@ -174,9 +176,31 @@ extension ConfigParser {
                 upstreamField.warning("\"\(upstream)\" also serves this route's requests, so it receives them twice")
             }
             mirrors.append(Config.Mirror(upstream: upstream, percent: percent, maxBodyBytes: maxBodyBytes,
-                                         methods: methods, hostSuffix: hostSuffix))
+                                         methods: methods, hostSuffix: hostSuffix, stripHeaders: stripHeaders))
         }
         return mirrors
+    }
+
+    /// Header names left out of a mirror's copies: tokens, each once (case-insensitively),
+    /// none the proxy writes itself.
+    private func mirrorStripHeaders(_ value: ConfigValue) -> [String] {
+        guard let elements = value.array() else { return [] }
+        var names: [String] = []
+        var seen: Set<String> = []
+        for element in elements {
+            guard let name = element.string() else { continue }
+            let lowered = name.lowercased()
+            if !ConfigTokens.isToken(name) {
+                element.error("\"\(name)\" is not a valid header name")
+            } else if Config.Mirror.unstrippableHeaders.contains(lowered) {
+                element.error("\"\(name)\" is written by the proxy on every copy and cannot be stripped")
+            } else if !seen.insert(lowered).inserted {
+                element.error("\"\(name)\" is listed twice (names compare case-insensitively)")
+            } else {
+                names.append(name)
+            }
+        }
+        return names
     }
 
     /// `["*"]` means every method and is stored as an empty list.

@@ -151,7 +151,8 @@ enum ControlChanges {
             }
         }
         if action != .add, let server = c.state.server {
-            value.set("inFlight", ControlValue(server.counters.inFlight(endpoint: c.state.registry.id(for: address.description))))
+            let id = c.state.registry.existingID(for: address.description)
+            value.set("inFlight", ControlValue(id.map { server.counters.inFlight(endpoint: $0) } ?? 0))
         }
         return .change(.endpoint(action, pool: key, address: address.description), value)
     }

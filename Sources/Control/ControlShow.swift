@@ -32,7 +32,7 @@ enum ControlShow {
             for m in route.mirrors {
                 mirrors.append([
                     "route": .string(route.name), "upstream": .string(m.upstream), "percent": .double(m.percent),
-                    "maxBodyBytes": .int(m.maxBodyBytes),
+                    "maxBodyBytes": .int(m.maxBodyBytes), "stripHeaders": ControlValue(m.stripHeaders),
                     "override": .bool(state.overrides.mirrors[route.name]?[m.upstream] != nil),
                 ])
             }
@@ -137,8 +137,8 @@ enum ControlShow {
     }
 
     private static func inFlight(_ state: RuntimeState, _ address: String) -> ControlValue {
-        guard let server = state.server else { return 0 }
-        return ControlValue(server.counters.inFlight(endpoint: state.registry.id(for: address)))
+        guard let server = state.server, let id = state.registry.existingID(for: address) else { return 0 }
+        return ControlValue(server.counters.inFlight(endpoint: id))
     }
 
     static func describe(_ match: Config.Match) -> String {

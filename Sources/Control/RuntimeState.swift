@@ -84,6 +84,7 @@ public final class RuntimeState: @unchecked Sendable {
         overrides = settled.kept
         config = settled.config
         snapshot = settled.snapshot
+        releaseEndpoints()
         for reason in settled.dropped { log("state file: dropped override \(reason)") }
         if !settled.dropped.isEmpty { saveFailure = persist() }
         if !overrides.isEmpty {
@@ -130,6 +131,15 @@ public final class RuntimeState: @unchecked Sendable {
     func publish(_ built: Snapshot) {
         snapshot = built
         server?.publish(built)
+        releaseEndpoints()
+    }
+
+    /// Endpoint ids the current snapshot no longer uses go back, once nothing is in flight on
+    /// them (those are retried at the next publish); ids handed out for snapshots built and
+    /// never published (refused changes, settling) go too.
+    func releaseEndpoints() {
+        let counters = server?.counters
+        registry.release(keeping: Set(snapshot.endpointIDs)) { id in counters?.inFlight(endpoint: id) ?? 0 }
     }
 
     /// Writes the overrides to the state file; the failure, if any.

@@ -83,7 +83,7 @@ private var slashBytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: s
 enum HeadWriter {
     /// Writes the request head to send upstream into `out`.
     static func writeRequest(_ view: RequestView, snapshot: Snapshot, decision: Decision, clientIP: [UInt8], secure: Bool,
-                             requestID: UInt64, shadow: Bool, hostSuffix: Bytes?,
+                             requestID: UInt64, shadow: Bool, hostSuffix: Bytes?, stripHeaders: [Bytes] = [],
                              into out: inout ByteBuffer, pool: BufferPool) {
         let bytes = view.bytes
         let head = view.head
@@ -111,6 +111,9 @@ enum HeadWriter {
         var hasRequestID = false
         var framingWritten = false
         for f in head.headers {
+            // A shadow copy leaves out the fields its mirror strips (credentials); the config
+            // refuses names the proxy writes itself, so none of the cases below is skipped.
+            if !stripHeaders.isEmpty && isStripped(f.name(in: bytes), stripHeaders) { continue }
             switch f.kind {
             case .xForwardedFor:
                 xffCount += 1
@@ -192,6 +195,14 @@ enum HeadWriter {
             out.append("Connection: close\r\n", pool: pool)
         }
         out.append("\r\n", pool: pool)
+    }
+
+    /// Whether `name` is one of `stripHeaders` (lowercased), compared case-insensitively.
+    private static func isStripped(_ name: UnsafeRawBufferPointer, _ stripHeaders: [Bytes]) -> Bool {
+        for s in stripHeaders where s.count == name.count {
+            if s.withUnsafeBytes({ asciiCaseInsensitiveEquals(name, $0) }) { return true }
+        }
+        return false
     }
 
     /// `Host: <host the request is for>`, with the mirror's suffix after the host part.

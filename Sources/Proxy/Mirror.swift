@@ -22,11 +22,30 @@ final class MirrorGate {
         self.byteCap = byteCap
     }
 
+    /// Worker `index`'s share of a limit split over `workers` workers: `total / workers`, one
+    /// more for the first `total % workers`, so the shares sum to `total` exactly (rounding each
+    /// up let the workers together exceed it by up to workers - 1). A share of 0 admits no copy.
+    static func share(of total: Int, worker index: Int, workers: Int) -> Int {
+        let n = max(1, workers)
+        return total / n + (index % n < total % n ? 1 : 0)
+    }
+
     /// Whether one more copy may start, with `bodyBytes` of body known up front.
     func admitsCopy(bodyBytes: Int) -> Bool { inFlight < cap && admits(bytes: bodyBytes) }
 
     /// Whether `count` more bytes fit in the buffer budget.
     func admits(bytes count: Int) -> Bool { bytes + count <= byteCap }
+}
+
+extension HTTP1.Method {
+    /// Methods whose effect is the same however many times a request is received (RFC 9110
+    /// 9.2.2): only their copies are sent again after a shadow may have processed them.
+    var isIdempotent: Bool {
+        switch self {
+        case .get, .head, .options, .put, .delete, .trace: return true
+        case .post, .patch, .connect, .other: return false
+        }
+    }
 }
 
 /// The copies made of one primary request.
@@ -69,7 +88,8 @@ final class MirrorFanout {
             let copy = MirrorCopy(worker: worker, gate: gate, endpoint: pick.endpoint, maxBodyBytes: m.maxBodyBytes,
                                   bodyExpected: bodyMode != .none, method: view.head.method)
             HeadWriter.writeRequest(view, snapshot: snapshot, decision: decision, clientIP: clientIP, secure: secure, requestID: requestID,
-                                    shadow: true, hostSuffix: m.hostSuffix, into: &copy.data, pool: worker.buffers)
+                                    shadow: true, hostSuffix: m.hostSuffix, stripHeaders: m.stripHeaders,
+                                    into: &copy.data, pool: worker.buffers)
             gate.inFlight += 1
             gate.bytes += copy.data.readableCount
             started += 1
@@ -427,10 +447,12 @@ final class MirrorConnection: Pollable {
         loop.setDeadline(self, afterMs: queue.isEmpty ? worker.settings.upstreamIdleMs : worker.settings.responseMs)
     }
 
-    /// The connection ended: copies not answered go to another connection. After an announced
-    /// close (`Connection: close` on an answer) they were never processed and always go again,
-    /// as do copies never written here; after an unexpected end a written copy may have been
-    /// processed, so it goes again once, then fails.
+    /// The connection ended: copies not answered go to another connection only when sending
+    /// them again cannot make the shadow act twice. After an announced close (`Connection:
+    /// close` on an answer) the shadow processes nothing behind that answer, and a copy never
+    /// written here cannot have been processed: those always go again. After an unexpected end
+    /// a written copy may have been processed: only an idempotent method (RFC 9110 9.2.2) goes
+    /// again, once; any other (a POST, a PATCH) fails rather than reach the shadow twice.
     private func connectionLost(announced: Bool = false) {
         let pending = queue
         queue.removeAll()
@@ -439,13 +461,14 @@ final class MirrorConnection: Pollable {
         for c in pending {
             c.connection = nil
             if c.finished { continue }
-            // A copy never written on this connection cannot have been processed either.
-            let free = announced || c.sent == 0
-            if c.retried && !free {
-                c.finish(.mirrorsFailed)
-            } else {
-                if !free { c.retried = true }
+            let unprocessed = announced || c.sent == 0
+            if unprocessed {
                 worker.dispatchMirror(c)
+            } else if !c.retried && c.method.isIdempotent {
+                c.retried = true
+                worker.dispatchMirror(c)
+            } else {
+                c.finish(.mirrorsFailed)
             }
         }
     }

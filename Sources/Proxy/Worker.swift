@@ -258,9 +258,10 @@ final class Worker {
     func mirrorGate(upstream: Int) -> MirrorGate {
         if let g = gates[upstream] { return g }
         let u = snapshot.upstreams[upstream]
-        // This worker's share of the upstream's limits.
-        let cap = max(1, (u.mirrorMaxInFlight + workerCount - 1) / workerCount)
-        let byteCap = max(1, (u.mirrorMaxBufferBytes + workerCount - 1) / workerCount)
+        // This worker's share of the upstream's limits: the shares of all workers add up to the
+        // limit exactly, so together they never hold more copies or bytes than it allows.
+        let cap = MirrorGate.share(of: u.mirrorMaxInFlight, worker: loop.index, workers: workerCount)
+        let byteCap = MirrorGate.share(of: u.mirrorMaxBufferBytes, worker: loop.index, workers: workerCount)
         let g: MirrorGate
         if let existing = gatesByName[u.name] {
             // New limits apply to copies already counted, which finish against this gate.

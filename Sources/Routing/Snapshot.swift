@@ -265,13 +265,18 @@ public struct Mirror: Sendable, Equatable {
     public var maxBodyBytes: Int
     public var methods: [Bytes]     // empty = every method
     public var hostSuffix: Bytes?
+    /// Lowercased names of the client's header fields left out of the copy (credentials a
+    /// shadow need not see); empty = copy every end-to-end field.
+    public var stripHeaders: [Bytes]
 
-    public init(upstream: Int, percent: Double, maxBodyBytes: Int, methods: [Bytes], hostSuffix: Bytes?) {
+    public init(upstream: Int, percent: Double, maxBodyBytes: Int, methods: [Bytes], hostSuffix: Bytes?,
+                stripHeaders: [Bytes] = []) {
         self.upstream = upstream
         self.ppm = Int((percent * 10_000).rounded())
         self.maxBodyBytes = maxBodyBytes
         self.methods = methods
         self.hostSuffix = hostSuffix
+        self.stripHeaders = stripHeaders
     }
 }
 
