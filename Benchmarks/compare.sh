@@ -9,13 +9,19 @@
 #   WARMUP=1           seconds of wrk warm-up per target before each measurement (0 = none)
 #   ROUNDS=1           (a), (b): measurements per target, alternating between targets; the
 #                      report shows the median (use 3 on a machine with background load)
-#   ONLY=a,b,c,d       scenarios to run
+#   ONLY=a,b,c,d,e     scenarios to run
 #   TARGETS=haproxy,nginx,switchyard,direct   targets for (a), (b), (c)
 #   D_TARGETS=switchyard                      targets for (d) (anchors may be added)
+#   E_TARGETS=$TARGETS                        targets for (e)
 #   IDLE_CONNS=9000    idle keep-alive connections in (c)
 #   SETTLE=2           seconds to wait after the last idle connection before reading RSS
 #   SOURCES=4          client source addresses for (c): 127.0.0.2 .. 127.0.0.(1+SOURCES)
 #   D_REQUESTS=1000000 requests for the second RSS sample in (d) (first sample: 10,000)
+#   E_PAIRS=6          (e): measurements per target, alternating (with two targets: pairs)
+#   E_DURATION=10      (e): seconds per h2load measurement
+#   E_RPS=400          (e): requests per second per connection (h2load --rps)
+#   E_CONNS=50         (e): connections (h2load -c); offered rate = E_RPS * E_CONNS
+#   E_WARMUP=1         (e): seconds of h2load warm-up at the same rate, not measured (0 = none)
 #   PIN=1              proxy on CPU 1, wrk on CPU 0 (default: no pinning)
 #   SWITCHYARD=path    Switchyard binary (default .build/release/switchyard, built if missing)
 #   NO_BUILD=1         never run swift build; skip Switchyard if the binary is missing
@@ -30,9 +36,15 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 DURATION=${DURATION:-10}
 ROUNDS=${ROUNDS:-1}
 WARMUP=${WARMUP:-1}
-ONLY=${ONLY:-a,b,c,d}
+ONLY=${ONLY:-a,b,c,d,e}
 TARGETS=${TARGETS:-haproxy,nginx,switchyard,direct}
 D_TARGETS=${D_TARGETS:-switchyard}
+E_TARGETS=${E_TARGETS:-$TARGETS}
+E_PAIRS=${E_PAIRS:-6}
+E_DURATION=${E_DURATION:-10}
+E_RPS=${E_RPS:-400}
+E_CONNS=${E_CONNS:-50}
+E_WARMUP=${E_WARMUP:-1}
 IDLE_CONNS=${IDLE_CONNS:-9000}
 SETTLE=${SETTLE:-2}
 SOURCES=${SOURCES:-4}
@@ -40,12 +52,14 @@ D_REQUESTS=${D_REQUESTS:-1000000}
 D_FIRST=10000
 D_MAX_SECONDS=${D_MAX_SECONDS:-900}
 
-for v in DURATION ROUNDS WARMUP IDLE_CONNS SETTLE SOURCES D_REQUESTS D_MAX_SECONDS; do
+for v in DURATION ROUNDS WARMUP IDLE_CONNS SETTLE SOURCES D_REQUESTS D_MAX_SECONDS \
+  E_PAIRS E_DURATION E_RPS E_CONNS E_WARMUP; do
   [[ ${!v} =~ ^[0-9]+$ ]] || die "$v must be a non-negative integer (got '${!v}')"
 done
 ((DURATION > 0 && ROUNDS > 0)) || die "DURATION and ROUNDS must be > 0"
-for s in ${ONLY//,/ }; do [[ $s =~ ^[abcd]$ ]] || die "ONLY takes a comma list of a,b,c,d (got '$ONLY')"; done
-for t in ${TARGETS//,/ } ${D_TARGETS//,/ }; do
+((E_PAIRS > 0 && E_DURATION > 0 && E_RPS > 0 && E_CONNS > 0)) || die "E_PAIRS, E_DURATION, E_RPS and E_CONNS must be > 0"
+for s in ${ONLY//,/ }; do [[ $s =~ ^[abcde]$ ]] || die "ONLY takes a comma list of a,b,c,d,e (got '$ONLY')"; done
+for t in ${TARGETS//,/ } ${D_TARGETS//,/ } ${E_TARGETS//,/ }; do
   [[ $t =~ ^(haproxy|nginx|switchyard|direct)$ ]] || die "unknown target '$t'"
 done
 ((D_REQUESTS > D_FIRST)) || die "D_REQUESTS must be > $D_FIRST"
@@ -54,6 +68,11 @@ want() { [[ ",$ONLY," == *",$1,"* ]]; }
 
 bench_init
 resolve_switchyard
+H2LOAD_SKIP=""
+if want e && ! ensure_h2load; then
+  H2LOAD_SKIP="h2load not found (apt-get install nghttp2-client failed)"
+  log "(e): SKIPPED: $H2LOAD_SKIP"
+fi
 
 # --- the origin server ---------------------------------------------------------------
 
@@ -65,7 +84,7 @@ UP_WORKER=$LAST_WORKER
 
 {
   echo "Switchyard benchmark: $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) CPUs, $(uname -r)"
-  echo "  $(wrk -v 2>&1 | head -n1 | awk '{print $1, $2}'), $(haproxy -v | head -n1 | awk '{print "HAProxy", $3}'), $(nginx -v 2>&1 | sed 's/.*: //')"
+  echo "  $(wrk -v 2>&1 | head -n1 | awk '{print $1, $2}'), $(haproxy -v | head -n1 | awk '{print "HAProxy", $3}'), $(nginx -v 2>&1 | sed 's/.*: //')$(want e && [[ -z $H2LOAD_SKIP ]] && h2load --version 2>&1 | head -n1 | sed 's/^h2load /, h2load /')"
   if [[ ${PIN:-0} == 1 ]]; then
     echo "  PIN=1: proxy on CPU 1, wrk on CPU 0, origin nginx unpinned"
   else
@@ -294,14 +313,69 @@ scenario_d() {
   done
 }
 
+# --- (e): latency at a steady, unsaturated rate -------------------------------------------------
+
+# h2load (HTTP/1.1, one thread) sends E_RPS requests a second on each of E_CONNS keep-alive
+# connections, a fixed offered rate below what the targets saturate at, and logs every
+# request; h2loadparse.py takes the percentiles from that log. The targets run side by side and
+# the measurements alternate, the order rotating each round (with two targets: A B, B A, ...),
+# so a change in background load hits both alike.
+scenario_e() {
+  local -a order=()
+  local -A port=() pid=()
+  local t r i n url out rows rc warm=()
+  ((E_WARMUP > 0)) && warm=(--warm-up-time="${E_WARMUP}s")
+  for t in ${E_TARGETS//,/ }; do
+    if [[ -n $H2LOAD_SKIP ]]; then
+      SKIP_REASON=$H2LOAD_SKIP
+      skip e "$t"
+    elif start_target "$t" e; then
+      port[$t]=$TARGET_PORT pid[$t]=$TARGET_PID
+      order+=("$t")
+    else
+      skip e "$t"
+    fi
+  done
+  n=${#order[@]}
+  for ((r = 1; r <= E_PAIRS && n > 0; r++)); do
+    for ((i = 0; i < n; i++)); do
+      t=${order[(i + r - 1) % n]}
+      [[ -n ${port[$t]:-} ]] || continue
+      url="http://127.0.0.1:${port[$t]}/"
+      out="$TMP_DIR/e-$t-$r"
+      # h2load can keep reconnecting past -D when connections keep closing: bound it.
+      rc=0
+      "${WRK_PREFIX[@]}" timeout "$((E_WARMUP + E_DURATION + 30))" \
+        h2load --h1 -t1 -c"$E_CONNS" --rps "$E_RPS" -D "$E_DURATION" "${warm[@]}" \
+        --log-file "$out.log" "$url" >"$out.txt" 2>&1 || rc=$?
+      ((rc == 124)) && record e "$t" note "round $r: h2load did not finish in time and was stopped"
+      rows=$("$PY" "$BENCH_DIR/h2loadparse.py" "$out.log" "$out.txt" e "$t")
+      printf '%s\n' "$rows" >>"$RESULTS"
+      log "(e) $t round $r/$E_PAIRS: $(printf '%s\n' "$rows" | awk -F'\t' '{k[$3] = $4}
+        END {if ("error" in k) print k["error"]; else printf "%s req/s, p50 %s p99 %s p99.9 %s ms, non-2xx %s, failed %s",
+             k["rps"], k["p50_ms"], k["p99_ms"], k["p999_ms"], k["non2xx"], k["failed"]}')"
+      if [[ -n ${pid[$t]} ]] && ! alive "${pid[$t]}"; then
+        record e "$t" note "process died during round $r: $(log_tail "$t-e")"
+        log "(e) $t: process DIED: $(log_tail "$t-e")"
+        unset "port[$t]"
+      fi
+    done
+  done
+  for t in "${!pid[@]}"; do [[ -n ${pid[$t]} ]] && kill_tree "${pid[$t]}"; done
+  return 0
+}
+
 want a && log "(a) small responses: warm-up ${WARMUP}s + wrk -t1 -c50 -d${DURATION}s --latency /, $ROUNDS round(s)"
 want a && scenario_wrk a / 50
 want b && log "(b) 1 MiB responses: warm-up ${WARMUP}s + wrk -t1 -c10 -d${DURATION}s --latency /big, $ROUNDS round(s)"
 want b && scenario_wrk b /big 10
 want c && scenario_c
 want d && scenario_d
+want e && log "(e) steady rate: h2load --h1 -t1 -c$E_CONNS --rps $E_RPS -D $E_DURATION ($((E_CONNS * E_RPS)) req/s offered), warm-up ${E_WARMUP}s, $E_PAIRS round(s) alternating"
+want e && scenario_e
 
 cat "$TMP_DIR/header.txt"
 echo "  load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 DURATION=$DURATION ROUNDS=$ROUNDS IDLE_CONNS=$IDLE_CONNS D_REQUESTS=$D_REQUESTS ONLY=$ONLY TARGETS=$TARGETS \
+  E_PAIRS=$E_PAIRS E_DURATION=$E_DURATION E_RPS=$E_RPS E_CONNS=$E_CONNS \
   "$PY" "$BENCH_DIR/report.py" "$RESULTS"

@@ -105,6 +105,17 @@ ensure_tools() {
   done
 }
 
+# ensure_h2load: h2load (Debian nghttp2-client) for the steady-rate latency scenario; installed
+# like the other tools when missing. Returns 1 when it is still not there.
+ensure_h2load() {
+  command -v h2load >/dev/null 2>&1 && return 0
+  log "installing nghttp2-client (apt-get) for h2load"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y nghttp2-client >&2 ||
+    { DEBIAN_FRONTEND=noninteractive apt-get update >&2 &&
+      DEBIAN_FRONTEND=noninteractive apt-get install -y nghttp2-client >&2; } || true
+  command -v h2load >/dev/null 2>&1
+}
+
 raise_nofile() {
   if ! ulimit -n 65536 2>/dev/null; then
     ulimit -n "$(ulimit -Hn)" 2>/dev/null || true

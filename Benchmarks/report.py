@@ -107,6 +107,41 @@ def main():
                 notes.append(f"(d) {NAMES[t]}: only {int(got):,} of {want_d:,} requests were made "
                              "(time bound reached); the growth covers fewer requests")
 
+    if targets("e"):
+        pairs = int(os.environ.get("E_PAIRS", "6"))
+        e_rps = int(os.environ.get("E_RPS", "400"))
+        e_conns = int(os.environ.get("E_CONNS", "50"))
+        offered = e_rps * e_conns
+
+        def spread(d, key):  # "median [min-max]" over rounds
+            v = nums(d, key)
+            if not v:
+                return "-"
+            return f"{med(d, key):.3f} [{min(v):.3f}-{max(v):.3f}]"
+
+        def e_errors(d, key):
+            v = nums(d, key)
+            return f"{int(sum(v))}" if v else "-"
+
+        table(f"(e) latency at a steady rate: h2load --h1 -t1 -c{e_conns} --rps {e_rps} "
+              f"-D{os.environ.get('E_DURATION', '10')} ({offered:,} req/s offered), {pairs} alternating "
+              f"round(s); median [min-max] over rounds, errors summed",
+              ["target", "req/s achieved", "p50 ms", "p99 ms", "p99.9 ms", "non-2xx", "failed"],
+              rows("e", lambda d: [fmt(med(d, "rps"), ",.0f"), spread(d, "p50_ms"), spread(d, "p99_ms"),
+                                   spread(d, "p999_ms"), e_errors(d, "non2xx"), e_errors(d, "failed")]))
+        for t in targets("e"):
+            d = data[("e", t)]
+            short = [r for r in nums(d, "rps") if r < offered * 0.95]
+            if short:
+                notes.append(f"(e) {NAMES[t]}: {len(short)} of {len(nums(d, 'rps'))} rounds reached less than 95% "
+                             f"of the {offered:,} req/s offered (lowest {min(short):,.0f}): the target or the "
+                             "machine did not keep up, or connections failed (h2load does not count requests it "
+                             "could not send); the percentiles of those rounds leave out the time requests "
+                             "waited to be sent, so they understate the tail")
+            for key in ("error",):
+                for msg in d.get(key, []):
+                    notes.append(f"(e) {NAMES[t]}: a round failed: {msg}")
+
     # ratios: Switchyard / anchor
     metrics = [
         ("a", "rps", "(a) req/s", "higher"),
@@ -115,6 +150,9 @@ def main():
         ("b", "gbps", "(b) throughput GB/s", "higher"),
         ("b", "p99_ms", "(b) p99 latency", "lower"),
         ("c", "kib_per_conn", "(c) RSS per idle conn", "lower"),
+        ("e", "p50_ms", "(e) p50 at a steady rate", "lower"),
+        ("e", "p99_ms", "(e) p99 at a steady rate", "lower"),
+        ("e", "p999_ms", "(e) p99.9 at a steady rate", "lower"),
     ]
     out = []
     for s, key, label, better in metrics:
