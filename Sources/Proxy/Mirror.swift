@@ -210,13 +210,11 @@ final class MirrorConnection: Pollable {
     /// Index in `queue` of the first copy not fully written.
     var sendIndex = 0
     var inBuf = ByteBuffer()
-    var parser: ResponseParser
-    var head = ResponseHead()
+    /// Frames the front copy's response (reset for each copy's method).
+    var framer: ResponseFramer
+    /// The framer was reset for the front copy.
+    var framing = false
     var headDone = false
-    var remaining: Int64 = 0
-    var chunkedBody = false
-    var untilClose = false
-    var chunked = ChunkedDecoder()
     var transport = Transport()
     var dirty = false
     /// The shadow asked to close (or answered a copy early): take no more copies.
@@ -225,7 +223,7 @@ final class MirrorConnection: Pollable {
     private init(worker: Worker, endpointID: Int) {
         self.worker = worker
         self.endpointID = endpointID
-        self.parser = ResponseParser(limits: worker.settings.limits)
+        self.framer = ResponseFramer(limits: worker.settings.limits)
         super.init(loop: worker.loop)
     }
 
@@ -351,8 +349,10 @@ final class MirrorConnection: Pollable {
             case .wouldBlock:
                 break
             case .done(0):
-                if headDone && untilClose, let front = queue.first {
+                // A body delimited by the close is complete now.
+                if headDone && framer.endOfStream(), let front = queue.first {
                     answered(front)
+                    if state != .open { return }
                 }
                 connectionLost()
                 return
@@ -371,62 +371,36 @@ final class MirrorConnection: Pollable {
                 close()
                 return false
             }
-            if !headDone {
-                switch parser.parse(inBuf.readableBytes, requestMethod: front.method, into: &head) {
-                case .incomplete:
-                    return true
-                case .failed:
-                    failAll()
-                    return false
-                case .complete:
-                    inBuf.consume(Int(head.headLength))
-                    if head.status >= 100 && head.status < 200 { continue }
-                    headDone = true
-                    if !head.keepAlive { closing = true }
-                    remaining = 0
-                    chunkedBody = false
-                    untilClose = false
-                    switch head.framing {
-                    case .none: break
-                    case .contentLength(let n): remaining = n
-                    case .chunked:
-                        chunkedBody = true
-                        chunked.reset()
-                    case .untilClose:
-                        untilClose = true
-                        closing = true
-                    }
-                    if remaining == 0 && !chunkedBody && !untilClose {
-                        answered(front)
-                        if state != .open { return false }
-                        continue
-                    }
-                }
+            if !framing {
+                framer.reset(requestMethod: front.method)
+                framing = true
             }
-            let bytes = inBuf.readableBytes
-            if untilClose {
-                inBuf.consume(bytes.count)
+            switch framer.feed(inBuf.readableBytes) {
+            case .needMore:
                 return true
-            }
-            if chunkedBody {
-                switch chunked.consume(bytes) {
-                case .needMore:
-                    inBuf.consume(bytes.count)
-                    return true
-                case .done(let n):
-                    inBuf.consume(n)
-                case .failed:
-                    failAll()
-                    return false
+            case .failed:
+                failAll()
+                return false
+            case .interim(let length):
+                inBuf.consume(length)
+            case .head(let length):
+                inBuf.consume(length)
+                headDone = true
+                // Not kept alive, or ending at the close: take nothing more here.
+                if !framer.head.keepAlive || framer.head.framing == .untilClose { closing = true }
+                if framer.isComplete {
+                    answered(front)
+                    if state != .open { return false }
                 }
-            } else {
-                let take = Int(min(Int64(bytes.count), remaining))
-                remaining -= Int64(take)
-                inBuf.consume(take)
-                if remaining > 0 { return true }
+            case .body(let count, let complete):
+                inBuf.consume(count)
+                if complete {
+                    answered(front)
+                    if state != .open { return false }
+                } else if count == 0 {
+                    return true
+                }
             }
-            answered(front)
-            if state != .open { return false }
         }
         return true
     }
@@ -434,6 +408,7 @@ final class MirrorConnection: Pollable {
     /// The front copy's response is complete.
     private func answered(_ c: MirrorCopy) {
         headDone = false
+        framing = false
         queue.removeFirst()
         if sendIndex > 0 { sendIndex -= 1 }
         // Answered before it was wholly sent: the shadow may read the rest as a new request.
