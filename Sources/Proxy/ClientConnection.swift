@@ -28,7 +28,8 @@ final class ClientConnection: Pollable {
     /// The listener speaks TLS (X-Forwarded-Proto, Secure cookies); looked up once.
     let secure: Bool
 
-    /// The request in progress (or the last one), and the bytes flowing for it.
+    /// The request in progress (or the last one), and the bytes flowing for it (a relay is lent
+    /// by the worker while an exchange runs: nil on an idle connection).
     private(set) var exchange = Exchange()
     private var relay: Relay!
     private var snapshot: Snapshot?
@@ -43,7 +44,17 @@ final class ClientConnection: Pollable {
         self.secure = worker.settings.secureListeners.contains(listener)
         self.parser = RequestParser(limits: worker.settings.limits)
         super.init(loop: worker.loop)
-        relay = Relay(worker: worker, client: self)
+    }
+
+    private func acquireRelay() {
+        if relay == nil { relay = worker.takeRelay(for: self) }
+    }
+
+    private func releaseRelay() {
+        if let r = relay {
+            relay = nil
+            worker.recycle(r)
+        }
     }
 
     var isOpen: Bool { fd >= 0 }
@@ -62,7 +73,7 @@ final class ClientConnection: Pollable {
 
     override func handleEvents(_ events: UInt32) {
         transport.take(events: events)
-        if transport.canWrite && relay.hasPendingOutput { relay.sendToClient() }
+        if transport.canWrite, let r = relay, r.hasPendingOutput { r.sendToClient() }
         if fd >= 0 && transport.canRead { onReadable() }
     }
 
@@ -172,6 +183,7 @@ final class ClientConnection: Pollable {
     /// previous request's, kept alive, must not answer for it. (It did: an error in the second
     /// request on a connection was a silent close instead of its 400.)
     private func openErrorRecord() {
+        acquireRelay()
         exchange = Exchange(method: .get, isHTTP10: false, keepAlive: false, headBytes: inBuf.readableCount)
         responseStarted = false
     }
@@ -185,6 +197,7 @@ final class ClientConnection: Pollable {
                             keepAlive: head.keepAlive && !worker.draining, headBytes: headLength)
         responseStarted = false
         requestsUpgrade = head.upgrade
+        acquireRelay()
         relay.beginRequest(framing: head.framing)
 
         if case .contentLength(let n) = head.framing {
@@ -419,6 +432,7 @@ final class ClientConnection: Pollable {
             return
         }
         phase = .waiting
+        releaseRelay()
         if inBuf.isEmpty {
             inBuf.release(to: worker.buffers)
             // An idle connection keeps no per-request memory: the header index is rebuilt
@@ -460,7 +474,7 @@ final class ClientConnection: Pollable {
     }
 
     private func dropUpstream() {
-        if let u = relay.detachUpstream() { u.abandon() }
+        if let u = relay?.detachUpstream() { u.abandon() }
     }
 
     // MARK: tunnel
@@ -480,21 +494,20 @@ final class ClientConnection: Pollable {
     }
 
     func abort() {
-        relay.abandonMirrors()
+        relay?.abandonMirrors()
         dropUpstream()
         close()
     }
 
     func close() {
         guard fd >= 0 else { return }
-        relay.abandonMirrors()
+        relay?.abandonMirrors()
         dropUpstream()
         complete(aborted: true)
         loop.close(self)
         transport.closed()
         inBuf.release(to: worker.buffers)
-        relay.out.release(to: worker.buffers)
-        relay.endRequest()
+        releaseRelay()
         worker.stats.sub(.activeClients)
         snapshot = nil
         worker.remove(self)

@@ -10,7 +10,9 @@ final class Relay {
     enum RequestBody { case none, length, chunked, tunnel }
 
     unowned(unsafe) let worker: Worker
-    unowned(unsafe) let client: ClientConnection
+    /// The client connection it serves; relays are pooled per worker and lent to a client for
+    /// as long as it has an exchange, so an idle keep-alive connection holds none.
+    unowned(unsafe) var client: ClientConnection!
     /// The upstream connection of the attempt in progress.
     private(set) var upstream: UpstreamConnection?
 
@@ -55,9 +57,17 @@ final class Relay {
     /// more, which must not nest one call per block.
     private var sendingRequest = false
 
-    init(worker: Worker, client: ClientConnection) {
+    init(worker: Worker) {
         self.worker = worker
-        self.client = client
+    }
+
+    /// Back to the worker's pool: holds no connection and no memory.
+    func reset() {
+        if let u = detachUpstream() { u.abandon() }
+        abandonMirrors()
+        endRequest()
+        out.release(to: worker.buffers)
+        client = nil
     }
 
     // MARK: exchange lifetime
@@ -153,6 +163,7 @@ final class Relay {
         let u = upstream
         upstream = nil
         responseReady = 0
+        resumeQueued = false
         if let p = pipe {
             pipe = nil
             worker.givePipe(p, empty: pipeCount == 0)
@@ -293,13 +304,16 @@ final class Relay {
         pipe = p
         pipeCount = 0
         spliceRemaining = remaining
+        // A turn queued for an earlier exchange's upstream may never come back here (that
+        // connection has left this relay): a stale mark would stop every later turn.
+        resumeQueued = false
         return true
     }
 
     /// Writes what is queued for the client (proxy-made bytes first, then response bytes), then
     /// moves spliced bytes, and finishes the exchange when the response is all out.
     func sendToClient() {
-        guard client.isOpen else { return }
+        guard let c = client, c.isOpen else { return }
         let u = upstream
         while client.transport.canWrite {
             let outLen = out.readableCount
@@ -331,10 +345,11 @@ final class Relay {
         if let u = upstream {
             if pipe != nil {
                 if client.transport.canWrite && out.isEmpty { pumpSplice() }
-                if !client.isOpen { return }
             } else if responseReady == 0 {
                 u.responseBytesTaken()
             }
+            // Either may have finished the exchange, and this relay gone back to the pool.
+            guard let c = client, c.isOpen else { return }
         }
         client.outputDrained(allSent: out.isEmpty && responseReady == 0 && pipe == nil, responseQueued: responseQueued)
     }

@@ -317,6 +317,22 @@ final class Worker {
         mirrorFlushing.removeAll(keepingCapacity: true)
     }
 
+    // MARK: relays
+
+    /// Relays of finished exchanges, lent again to the next one.
+    private var relays: [Relay] = []
+
+    func takeRelay(for client: ClientConnection) -> Relay {
+        let r = relays.popLast() ?? Relay(worker: self)
+        r.client = client
+        return r
+    }
+
+    func recycle(_ r: Relay) {
+        r.reset()
+        if relays.count < 1024 { relays.append(r) }
+    }
+
     // MARK: pipes
 
     /// Empty pipes for splicing long bodies, kept for reuse.

@@ -1,6 +1,6 @@
 // Override and preview headers from the network: ignored unless the route or upstream opts in
-// and the request is trusted (here by a shared secret; by source address once the connection
-// passes it to the router), and never forwarded to the upstream.
+// and the request is trusted (by source address or a shared secret), and never forwarded to the
+// upstream.
 import XCTest
 
 final class SteeringHeadersTests: EndToEndTestCase {
@@ -26,6 +26,7 @@ final class SteeringHeadersTests: EndToEndTestCase {
         let routes = [
             #"{ "name": "open", "match": { "pathPrefix": "/open" }, \#(split) }"#,
             #"{ "name": "lan", "match": { "pathPrefix": "/lan" }, "override": { "trustedSources": ["10.0.0.0/8"] }, \#(split) }"#,
+            #"{ "name": "local", "match": { "pathPrefix": "/local" }, "override": { "trustedSources": ["127.0.0.1/32", "::1/128"] }, \#(split) }"#,
             #"{ "name": "qa", "match": { "pathPrefix": "/qa" }, "override": { "secretHeader": "X-QA-Token", "secretFile": "\#(secretPath)" }, \#(split) }"#,
             #"{ "name": "bg", "match": { "pathPrefix": "/bg/" }, "upstream": "app" }"#,
             #"{ "name": "bg2", "match": { "pathPrefix": "/bg2" }, "upstream": "web" }"#,
@@ -59,6 +60,14 @@ final class SteeringHeadersTests: EndToEndTestCase {
         let r = try serve("/lan", ["X-Switchyard-Variant: dark"])
         XCTAssertEqual(r.name, "stable")
         assertNoSteeringHeaders(r)
+    }
+
+    /// The client's own address decides: this test's loopback client is trusted on `/local`.
+    func testOverrideFromATrustedSourceReachesTheDarkVariant() throws {
+        let r = try serve("/local", ["X-Switchyard-Variant: dark"])
+        XCTAssertEqual(r.name, "dark", "a client from a trusted source pins the dark variant")
+        assertNoSteeringHeaders(r)
+        XCTAssertEqual(try serve("/local", []).name, "stable", "weight 0 takes no one without the header")
     }
 
     func testOverrideWithTheSecretReachesTheDarkVariant() throws {

@@ -38,6 +38,12 @@ final class RawConnection: @unchecked Sendable {
         return nil
     }
 
+    /// The bytes read past the last head, handed over (the buffer is left empty).
+    func takeBuffered() -> [UInt8] {
+        defer { buffer.removeAll() }
+        return buffer
+    }
+
     /// Sends bytes; false when the peer is gone.
     @discardableResult
     func send(_ text: String) -> Bool { send(Array(text.utf8)) }
