@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds one of Switchyard's libFuzzer targets (with AddressSanitizer) and runs it for SECONDS.
-#   bash Benchmarks/fuzz.sh TARGET SECONDS [libFuzzer flags...]
+#   bash Benchmarks/fuzz.sh TARGET SECONDS [libFuzzer flags...]     (SECONDS 0: until stopped)
 # TARGET: request, response, chunked, config, control (harnesses in Benchmarks/fuzz/).
 # The parsers are compiled straight from Sources/ into one module with the harness, so no
 # package changes are needed and `swift test` never sees these. Everything the run writes goes
@@ -15,6 +15,7 @@ target=$1
 seconds=$2
 shift 2
 [[ $seconds =~ ^[0-9]+$ ]] || usage
+case $target in request|response|chunked|config|control) ;; *) usage ;; esac
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -58,7 +59,6 @@ case $target in
       "$root/Sources/Control/ControlJSON.swift" "$root/Sources/Control/ConfigJSON.swift" \
       "$root/Benchmarks/fuzz/control.swift" -o "$binary"
     ;;
-  *) usage ;;
 esac
 
 echo "fuzz.sh: running $target for ${seconds}s" >&2
