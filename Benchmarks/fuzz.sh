@@ -43,16 +43,16 @@ case $target in
       -o "$binary"
     ;;
   config)
-    # The config reader imports Routing, and the snapshot builder TLS (for cookie HMACs):
-    # each becomes a module of its own, TLS from its one file over the system OpenSSL.
+    # The config reader imports Routing, and the snapshot builder Crypto (for cookie HMACs):
+    # each becomes a module of its own, Crypto from its one file over the system OpenSSL.
     compile -module-name Routing -emit-module -emit-module-path "$work/obj/Routing.swiftmodule" \
       -c "$root"/Sources/Routing/*.swift -o "$work/obj/Routing.o"
-    compile -module-name TLS -emit-module -emit-module-path "$work/obj/TLS.swiftmodule" \
-      -I "$root/Sources/COpenSSL" -c "$root/Sources/TLS/HMAC.swift" -o "$work/obj/TLS.o"
+    compile -module-name Crypto -emit-module -emit-module-path "$work/obj/Crypto.swiftmodule" \
+      -I "$root/Sources/COpenSSL" -c "$root/Sources/Crypto/HMAC.swift" -o "$work/obj/Crypto.o"
     compile -module-name Fuzz_config -I "$work/obj" -I "$root/Sources/COpenSSL" \
       "$root"/Sources/Control/Config*.swift "$root/Sources/Control/Address.swift" \
       "$root/Sources/Control/SnapshotBuilder.swift" "$root/Sources/Control/EndpointRegistry.swift" \
-      "$root/Benchmarks/fuzz/config.swift" "$work/obj/Routing.o" "$work/obj/TLS.o" -o "$binary"
+      "$root/Benchmarks/fuzz/config.swift" "$work/obj/Routing.o" "$work/obj/Crypto.o" -o "$binary"
     ;;
   control)
     compile -module-name Fuzz_control "$root/Sources/Control/ControlProtocol.swift" \

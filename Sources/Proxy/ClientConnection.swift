@@ -198,7 +198,8 @@ final class ClientConnection: Pollable {
         responseStarted = false
         requestsUpgrade = head.upgrade
         acquireRelay()
-        relay.beginRequest(framing: head.framing)
+        let relay = self.relay!   // one load (and retain) for the whole function
+        relay.beginRequest(framing: head.framing, method: head.method, upgrade: head.upgrade)
 
         if case .contentLength(let n) = head.framing {
             let limit = worker.settings.maxBodyBytes
@@ -230,12 +231,14 @@ final class ClientConnection: Pollable {
         }
         exchange.requestID = worker.nextRandom()
         relay.releaseRequestHead()
-        HeadWriter.writeRequest(view, snapshot: snap, decision: exchange.decision, clientIP: clientIP, secure: secure,
+        HeadWriter.writeRequest(view, snapshot: snap, decision: exchange.decision, clientIP: clientIP,
+                                clientAddress: clientAddress, secure: secure,
                                 requestID: exchange.requestID, shadow: false, hostSuffix: nil, into: &relay.upHead,
                                 pool: worker.buffers)
         if exchange.decision.mirrorMask != 0 {
             let (fanout, started) = MirrorFanout.start(worker: worker, snapshot: snap, decision: exchange.decision, view: view,
-                                                       clientIP: clientIP, secure: secure, requestID: exchange.requestID,
+                                                       clientIP: clientIP, clientAddress: clientAddress, secure: secure,
+                                                       requestID: exchange.requestID,
                                                        body: relay.bodyMode, contentLength: relay.contentLength)
             relay.mirrors = fanout
             exchange.mirrorCopies = started
@@ -339,9 +342,10 @@ final class ClientConnection: Pollable {
         }
     }
 
-    /// The upstream connection is ready to take the request (connected, or taken from the pool).
-    func upstreamReady() {
-        if exchange.upstreamReadyNs == 0 { exchange.upstreamReadyNs = Sys.monotonicNs() }
+    /// The upstream connection is ready to take the request: connected now, or taken from the
+    /// pool (`atOnce`: in the same turn as the head, whose time it shares; a clock read saved).
+    func upstreamReady(atOnce: Bool) {
+        if exchange.upstreamReadyNs == 0 { exchange.upstreamReadyNs = atOnce ? exchange.headReceivedNs : Sys.monotonicNs() }
     }
 
     /// An attempt failed before any response byte. Retried on another endpoint when nothing of
@@ -372,6 +376,7 @@ final class ClientConnection: Pollable {
 
     /// The upstream's response head is parsed: send ours, then the relay carries the body.
     func responseHeadArrived(_ bytes: UnsafeRawBufferPointer, _ rh: ResponseHead) {
+        let relay = self.relay!
         responseStarted = true
         exchange.responseHeadNs = Sys.monotonicNs()
         relay.releaseRequestHead()
@@ -420,6 +425,7 @@ final class ClientConnection: Pollable {
     }
 
     private func finishExchange() {
+        let relay = self.relay!
         let reusable = relay.requestFullyConsumed
         if let u = relay.detachUpstream() { u.exchangeFinished(reusable: reusable) }
         relay.mirrorsPrimaryDone()

@@ -82,7 +82,8 @@ private var slashBytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: s
 
 enum HeadWriter {
     /// Writes the request head to send upstream into `out`.
-    static func writeRequest(_ view: RequestView, snapshot: Snapshot, decision: Decision, clientIP: [UInt8], secure: Bool,
+    static func writeRequest(_ view: RequestView, snapshot: Snapshot, decision: Decision, clientIP: [UInt8],
+                             clientAddress: ClientAddress, secure: Bool,
                              requestID: UInt64, shadow: Bool, hostSuffix: Bytes?, stripHeaders: [Bytes] = [],
                              into out: inout ByteBuffer, pool: BufferPool) {
         let bytes = view.bytes
@@ -105,7 +106,7 @@ enum HeadWriter {
         out.append(bytes.slice(Int(head.pathEnd), Int(head.targetEnd)), pool: pool)   // the query
         out.append(head.version == .http10 ? " HTTP/1.0\r\n" : " HTTP/1.1\r\n", pool: pool)
 
-        let trustsForwarding = snapshot.trustsForwardingHeaders(from: ClientAddress(text: clientIP))
+        let trustsForwarding = snapshot.trustsForwardingHeaders(from: clientAddress)
         var xffCount = 0
         var forwardedCount = 0
         var hasRequestID = false

@@ -26,7 +26,7 @@ final class Listener: Pollable {
 
     func stop() {
         stopped = true
-        loop.clearDeadline(self)
+        loop.cancelDeadline(self)
         loop.unregister(self)
     }
 

@@ -57,7 +57,7 @@ final class MirrorFanout {
     /// Starts the copies a decision asks for; the fanout that follows their bodies (nil when no
     /// copy has a body to follow) and how many copies started.
     static func start(worker: Worker, snapshot: Snapshot, decision: Decision, view: RequestView,
-                      clientIP: [UInt8], secure: Bool, requestID: UInt64,
+                      clientIP: [UInt8], clientAddress: ClientAddress, secure: Bool, requestID: UInt64,
                       body bodyMode: Relay.RequestBody, contentLength: Int64) -> (MirrorFanout?, Int) {
         var started = 0
         var copies: [MirrorCopy] = []
@@ -87,7 +87,8 @@ final class MirrorFanout {
             }
             let copy = MirrorCopy(worker: worker, gate: gate, endpoint: pick.endpoint, maxBodyBytes: m.maxBodyBytes,
                                   bodyExpected: bodyMode != .none, method: view.head.method)
-            HeadWriter.writeRequest(view, snapshot: snapshot, decision: decision, clientIP: clientIP, secure: secure, requestID: requestID,
+            HeadWriter.writeRequest(view, snapshot: snapshot, decision: decision, clientIP: clientIP, clientAddress: clientAddress,
+                                    secure: secure, requestID: requestID,
                                     shadow: true, hostSuffix: m.hostSuffix, stripHeaders: m.stripHeaders,
                                     into: &copy.data, pool: worker.buffers)
             gate.inFlight += 1

@@ -33,6 +33,9 @@ final class Relay {
     private(set) var bodyBytesSent: Int64 = 0
     /// Shadow copies of this request, fed the body as it streams.
     var mirrors: MirrorFanout?
+    /// The request's method and whether it asked to switch protocols (how its response is framed).
+    private(set) var requestMethod = HTTP1.Method.get
+    private(set) var requestsUpgrade = false
 
     // MARK: response direction state
 
@@ -73,7 +76,9 @@ final class Relay {
     // MARK: exchange lifetime
 
     /// A new request, with its body framing.
-    func beginRequest(framing: BodyFraming) {
+    func beginRequest(framing: BodyFraming, method: HTTP1.Method, upgrade: Bool) {
+        requestMethod = method
+        requestsUpgrade = upgrade
         upHeadSent = 0
         requestReady = 0
         bodyBytesSent = 0
@@ -315,23 +320,23 @@ final class Relay {
     func sendToClient() {
         guard let c = client, c.isOpen else { return }
         let u = upstream
-        while client.transport.canWrite {
+        while c.transport.canWrite {
             let outLen = out.readableCount
             let bodyLen = u == nil ? 0 : responseReady
             if outLen == 0 && bodyLen == 0 { break }
             let r: IOResult
             do {
-                r = try client.transport.write(outLen > 0 ? UnsafeRawPointer(out.readPointer) : nil, outLen,
+                r = try c.transport.write(outLen > 0 ? UnsafeRawPointer(out.readPointer) : nil, outLen,
                                                bodyLen > 0 ? UnsafeRawPointer(u!.inBuf.readPointer) : nil, bodyLen)
             } catch {
-                client.abort()
+                c.abort()
                 return
             }
             switch r {
             case .wouldBlock:
                 break
             case .done(let n):
-                client.wrote(n)
+                c.wrote(n)
                 let fromOut = min(n, outLen)
                 if fromOut > 0 { out.consume(fromOut) }
                 let fromBody = n - fromOut
@@ -344,14 +349,14 @@ final class Relay {
         if out.isEmpty { out.releaseIfEmpty(to: worker.buffers) }
         if let u = upstream {
             if pipe != nil {
-                if client.transport.canWrite && out.isEmpty { pumpSplice() }
+                if c.transport.canWrite && out.isEmpty { pumpSplice() }
             } else if responseReady == 0 {
                 u.responseBytesTaken()
             }
             // Either may have finished the exchange, and this relay gone back to the pool.
-            guard let c = client, c.isOpen else { return }
+            guard client === c, c.isOpen else { return }
         }
-        client.outputDrained(allSent: out.isEmpty && responseReady == 0 && pipe == nil, responseQueued: responseQueued)
+        c.outputDrained(allSent: out.isEmpty && responseReady == 0 && pipe == nil, responseQueued: responseQueued)
     }
 
     // MARK: splicing

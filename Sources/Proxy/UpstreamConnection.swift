@@ -71,14 +71,14 @@ final class UpstreamConnection: Pollable {
         eof = false
         receivedAny = false
         requestSent = false
-        framer.reset(requestMethod: r.client.exchange.method, upgradeRequested: r.client.requestsUpgrade)
+        framer.reset(requestMethod: r.requestMethod, upgradeRequested: r.requestsUpgrade)
         if state == .idle {
             state = .active
             reused = true
             loop.clearDeadline(self)
         }
         if state == .active {
-            r.client.upstreamReady()
+            r.client.upstreamReady(atOnce: reused)
             r.sendToUpstream()
         }
     }
@@ -119,7 +119,7 @@ final class UpstreamConnection: Pollable {
             close()
             return
         }
-        r.client.upstreamReady()
+        r.client.upstreamReady(atOnce: false)
         r.sendToUpstream()
         if transport.canRead && state == .active { onReadable() }
     }

@@ -179,7 +179,7 @@ final class WarmupClient: Pollable {
 
     private func finish(failure: String?, prefixed: Bool = true) {
         closeConnection()
-        loop.clearDeadline(self)
+        loop.cancelDeadline(self)
         inBuf.release(to: worker.buffers)
         if let failure { result.failure = prefixed && !targets.isEmpty ? "\(target.host) GET \(path): \(failure)" : failure }
         let report = result
