@@ -50,7 +50,7 @@ case $target in
     compile -module-name Crypto -emit-module -emit-module-path "$work/obj/Crypto.swiftmodule" \
       -I "$root/Sources/COpenSSL" -c "$root/Sources/Crypto/HMAC.swift" -o "$work/obj/Crypto.o"
     compile -module-name Fuzz_config -I "$work/obj" -I "$root/Sources/COpenSSL" \
-      "$root"/Sources/Control/Config*.swift "$root/Sources/Control/Address.swift" \
+      "$root"/Sources/Control/Config*.swift "$root/Sources/Control/Address.swift" "$root/Sources/Control/FileTrust.swift" \
       "$root/Sources/Control/SnapshotBuilder.swift" "$root/Sources/Control/EndpointRegistry.swift" \
       "$root/Benchmarks/fuzz/config.swift" "$work/obj/Routing.o" "$work/obj/Crypto.o" -o "$binary"
     ;;

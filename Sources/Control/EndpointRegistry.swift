@@ -2,7 +2,6 @@
 // and pool edits while any snapshot or exchange uses it, so per-loop pools can be arrays indexed
 // by id. Entries of endpoints gone from the current snapshot, with nothing in flight, are
 // released: a proxy whose pools churn through thousands of addresses keeps only the live ones.
-import Proxy
 import Routing
 import Synchronization
 
