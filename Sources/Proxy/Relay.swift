@@ -56,9 +56,6 @@ final class Relay {
     static let spliceTurnBytes = 256 * 1024
     private var resumeQueued = false
 
-    /// Guards against re-entry: an upstream write that takes body bytes asks the client to read
-    /// more, which must not nest one call per block.
-    private var sendingRequest = false
 
     init(worker: Worker) {
         self.worker = worker
@@ -180,7 +177,6 @@ final class Relay {
     /// Whether the upstream connection can serve another exchange after this one.
     var requestFullyConsumed: Bool { requestComplete && requestReady == 0 }
 
-    var isTunnel: Bool { bodyMode == .tunnel }
 
     var hasPendingOutput: Bool { !out.isEmpty || responseReady > 0 || pipe != nil }
 
@@ -252,7 +248,6 @@ final class Relay {
         guard let u = upstream, u.isActive else { return }
         var tookBody = false
         var wrote = false
-        sendingRequest = true
         while u.transport.canWrite {
             let headLen = upHead.readableCount - upHeadSent
             let bodyLen = requestReady
@@ -262,7 +257,6 @@ final class Relay {
                 r = try u.transport.write(headLen > 0 ? UnsafeRawPointer(upHead.readPointer + upHeadSent) : nil, headLen,
                                           bodyLen > 0 ? UnsafeRawPointer(client.inBuf.readPointer) : nil, bodyLen)
             } catch {
-                sendingRequest = false
                 u.writeFailed(bodyBytesSent: bodyBytesSent)
                 return
             }
@@ -282,13 +276,10 @@ final class Relay {
                 }
             }
         }
-        sendingRequest = false
         u.requestProgress(sent: requestSent, wrote: wrote)
         if tookBody && upstream === u { client.requestBytesTaken() }
     }
 
-    /// The client's next read of body bytes is about to happen from inside `sendToUpstream`.
-    var isSendingRequest: Bool { sendingRequest }
 
     // MARK: response to the client
 
