@@ -88,48 +88,48 @@ final class ControlWarmupTests: XCTestCase {
 /// A warm-up runs on an event loop: while a flip waits for a slow idle color, other clients'
 /// commands are answered at once (a 3 s warm-up held every command for its whole length).
 final class ControlWarmupConcurrencyTests: XCTestCase {
-    func testOtherCommandsAreAnsweredWhileAFlipWarmsASlowColor() throws {
-        let fixture = try ControlFixture { o in o.warmup = #""path": "/?delay=3000", "requests": 1, "timeoutMs": 10000"# }
-        defer { fixture.stop() }
-        nonisolated(unsafe) let f = fixture
-        let flipping = DispatchSemaphore(value: 0)
-        nonisolated(unsafe) var flipReply: ControlValue?
-        let flipper = Thread {
-            flipReply = try? f.command("flip checkout")
-            flipping.signal()
+    /// A flip sent from another thread, caught in its warm-up: green has received the warm-up
+    /// request (which `delayMs` holds). `reply` waits for the flip's answer.
+    private struct PendingFlip {
+        let reply: () -> ControlValue?
+    }
+
+    private func flipInWarmup(_ f: ControlFixture, file: StaticString = #filePath, line: UInt = #line) -> PendingFlip {
+        nonisolated(unsafe) let fixture = f
+        let done = DispatchSemaphore(value: 0)
+        nonisolated(unsafe) var answer: ControlValue?
+        Thread {
+            answer = try? fixture.command("flip checkout")
+            done.signal()
+        }.start()
+        XCTAssertTrue(waitUntil(10) { !fixture.green.requests.isEmpty }, "the warm-up request reached green",
+                      file: file, line: line)
+        return PendingFlip {
+            done.wait(timeout: .now() + 15) == .success ? answer : nil
         }
-        flipper.start()
-        // Wait until the warm-up request has reached green, so the flip is in its warm-up.
-        let deadline = Date().addingTimeInterval(10)
-        while f.green.requests.isEmpty && Date() < deadline { usleep(2_000) }
-        XCTAssertFalse(f.green.requests.isEmpty, "the warm-up request reached green")
+    }
+
+    func testOtherCommandsAreAnsweredWhileAFlipWarmsASlowColor() throws {
+        let f = try ControlFixture { o in o.warmup = #""path": "/?delay=3000", "requests": 1, "timeoutMs": 10000"# }
+        defer { f.stop() }
+        let flip = flipInWarmup(f)
         let started = Date()
         let state = expectOK(try f.command("show state"))
         let waited = Date().timeIntervalSince(started)
         XCTAssertNotNil(state["version"], "\(state)")
         XCTAssertLessThan(waited, 0.5, "show state waited \(waited) s behind the warm-up")
         XCTAssertEqual(try f.http().get().name, "blue", "blue serves while green warms")
-        XCTAssertEqual(flipping.wait(timeout: .now() + 15), .success)
-        XCTAssertEqual(flipReply?["live"]?.string, "green")
+        XCTAssertEqual(flip.reply()?["live"]?.string, "green")
         XCTAssertEqual(try f.http().get().name, "green")
     }
 
     /// A flip whose upstream was flipped by another client while it warmed changes nothing.
     func testAFlipWhoseColorChangedDuringTheWarmupIsRefused() throws {
-        let fixture = try ControlFixture { o in o.warmup = #""path": "/?delay=1000", "requests": 1, "timeoutMs": 10000"# }
-        defer { fixture.stop() }
-        nonisolated(unsafe) let f = fixture
-        let done = DispatchSemaphore(value: 0)
-        nonisolated(unsafe) var slowReply: ControlValue?
-        Thread {
-            slowReply = try? f.command("flip checkout")
-            done.signal()
-        }.start()
-        let deadline = Date().addingTimeInterval(10)
-        while f.green.requests.isEmpty && Date() < deadline { usleep(2_000) }
+        let f = try ControlFixture { o in o.warmup = #""path": "/?delay=1000", "requests": 1, "timeoutMs": 10000"# }
+        defer { f.stop() }
+        let flip = flipInWarmup(f)
         expectOK(try f.command("set live checkout green --no-warmup"))
-        XCTAssertEqual(done.wait(timeout: .now() + 15), .success)
-        guard let reply = slowReply else { return XCTFail("no reply to the flip") }
+        guard let reply = flip.reply() else { return XCTFail("no reply to the flip") }
         expectError(reply, "changed while green was warming up")
         XCTAssertEqual(try f.http().get().name, "green")
     }

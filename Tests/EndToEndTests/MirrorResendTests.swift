@@ -7,11 +7,19 @@ import Glibc
 import XCTest
 
 final class MirrorResendTests: EndToEndTestCase {
-    private func startMirrored(shadow: UInt16, mirror: String) throws -> RunningProxy {
+    private func startMirrored(shadow: UInt16, mirror: String, admin: Bool = false) throws -> RunningProxy {
         let app = try startEcho(name: "app")
         let route = #"{ "name": "main", "upstream": "app", "mirror": [ { "upstream": "shadow", \#(mirror) } ] }"#
         return try startProxy(json: routingConfig(
-            upstreams: [("app", pool(app.endpoint)), ("shadow", pool("127.0.0.1:\(shadow)"))], routes: [route]))
+            upstreams: [("app", pool(app.endpoint)), ("shadow", pool("127.0.0.1:\(shadow)"))], routes: [route],
+            admin: admin))
+    }
+
+    /// Waits until the proxy is done with every copy it started (each ends with exactly one
+    /// outcome, a resend included): after that no copy can still reach the shadow.
+    private func waitForCopiesToEnd(_ admin: UInt16, count: Int, file: StaticString = #filePath, line: UInt = #line) throws {
+        let m = try waitForMetrics(adminPort: admin) { $0.mirrorSent == count && $0.mirrorOutcomes == count }
+        XCTAssertEqual(m.mirrorOutcomes, count, "every copy ended (sent \(m.mirrorSent))", file: file, line: line)
     }
 
     private func requestLines(_ server: RawServer) -> [String] {
@@ -23,25 +31,25 @@ final class MirrorResendTests: EndToEndTestCase {
         let shadow = try startServer { conn, server in
             guard let head = conn.readHead() else { return }
             server.record(head)
-            usleep(20_000)   // the body (if any) arrives; then close without a word
+            // The shadow acting on the copy (its body arrives meanwhile); then it hangs up
+            // without a word. This pause is the shadow's behaviour, not a window the test waits on.
+            usleep(20_000)
         }
-        let proxy = try startMirrored(shadow: shadow.port, mirror: #""percent": 100, "methods": ["*"]"#)
+        let proxy = try startMirrored(shadow: shadow.port, mirror: #""percent": 100, "methods": ["*"]"#, admin: true)
+        let admin = try adminPort(proxy)
         let client = try connect(proxy)
-        // One request at a time, each once the shadow has hung up on the one before: a copy
-        // written on a connection whose close the proxy has not yet seen would be lost, not
-        // resent, and this test is about the resending.
-        func settle() { usleep(150_000) }
+        // One request at a time, each once the proxy is done with the copy before (it has seen
+        // the shadow hang up): a copy written on a connection whose close the proxy has not yet
+        // seen would be lost, not resent, and this test is about the resending.
         XCTAssertEqual(try client.exchange(get("/read")).status, 200, "the primary never notices the shadow")
-        let deadline = Date(timeIntervalSinceNow: 3)
-        while Date() < deadline && requestLines(shadow).filter({ $0.hasPrefix("GET /read ") }).count < 2 { usleep(10_000) }
-        settle()
+        try waitForCopiesToEnd(admin, count: 1)
         let post = "POST /pay HTTP/1.1\r\nHost: example.test\r\nAuthorization: Bearer secret\r\nCookie: session=s1\r\n"
             + "Content-Length: 5\r\n\r\nhello"
         XCTAssertEqual(try client.exchange(post).status, 200)
-        settle()
+        try waitForCopiesToEnd(admin, count: 2)
         let patch = "PATCH /pay/1 HTTP/1.1\r\nHost: example.test\r\nContent-Length: 2\r\n\r\n{}"
         XCTAssertEqual(try client.exchange(patch).status, 200)
-        usleep(400_000)   // a second POST or PATCH copy, had one been sent, would have arrived by now
+        try waitForCopiesToEnd(admin, count: 3)
 
         let lines = requestLines(shadow)
         XCTAssertEqual(lines.filter { $0.hasPrefix("POST /pay ") }.count, 1,
@@ -68,7 +76,8 @@ final class MirrorResendTests: EndToEndTestCase {
                 conn.send("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
             }
         }
-        let proxy = try startMirrored(shadow: shadow.port, mirror: #""percent": 100, "methods": ["POST"]"#)
+        let proxy = try startMirrored(shadow: shadow.port, mirror: #""percent": 100, "methods": ["POST"]"#, admin: true)
+        let admin = try adminPort(proxy)
         let total = 90
         var clients: [RawClient] = []
         for _ in 0..<3 { clients.append(try connect(proxy)) }
@@ -82,9 +91,7 @@ final class MirrorResendTests: EndToEndTestCase {
         for (c, client) in clients.enumerated() {
             for _ in stride(from: c, to: total, by: clients.count) { XCTAssertEqual(try client.readResponse().status, 200) }
         }
-        let deadline = Date(timeIntervalSinceNow: 5)
-        while Date() < deadline && Set(requestLines(shadow)).count < total { usleep(10_000) }
-        usleep(200_000)
+        try waitForCopiesToEnd(admin, count: total)
         let lines = requestLines(shadow)
         XCTAssertEqual(Set(lines).count, total, "every copy arrived")
         XCTAssertEqual(lines.count, total, "none twice: \(Dictionary(grouping: lines, by: { $0 }).filter { $0.value.count > 1 }.keys.sorted())")
