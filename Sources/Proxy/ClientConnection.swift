@@ -429,7 +429,6 @@ final class ClientConnection: Pollable {
         let reusable = relay.requestFullyConsumed
         if let u = relay.detachUpstream() { u.exchangeFinished(reusable: reusable) }
         relay.mirrorsPrimaryDone()
-        relay.endRequest()
         snapshot = nil
         responseStarted = false
         complete(aborted: false)
