@@ -14,16 +14,20 @@ final class MirrorLimitTests: EndToEndTestCase {
         let route = #"{ "name": "main", "upstream": "app", "mirror": [ { "upstream": "shadow", "percent": 100 } ] }"#
         let shadowUpstream = #"{ "endpoints": ["127.0.0.1:\#(shadow.port)"], "maxInFlight": 5 }"#
         let proxy = try startProxy(json: routingConfig(upstreams: [("app", pool(app.endpoint)), ("shadow", shadowUpstream)],
-                                                       routes: [route], workers: 4, responseMs: 20_000))
+                                                       routes: [route], workers: 4, responseMs: 20_000, admin: true))
+        let admin = try adminPort(proxy)
         // Many connections, so every worker (SO_REUSEPORT spreads them) makes copies.
         var clients: [RawClient] = []
         for _ in 0..<48 { clients.append(try connect(proxy)) }
         for (i, client) in clients.enumerated() { try client.send(get("/copy/\(i)")) }
         for client in clients { XCTAssertEqual(try client.readResponse().status, 200) }
 
-        let deadline = Date(timeIntervalSinceNow: 1)
-        while Date() < deadline && shadow.recordedHeads.count < 5 { usleep(10_000) }
-        usleep(300_000)
+        // Each request's copy was admitted (sent) or dropped at the limit when it was answered;
+        // the admitted ones then reach the shadow.
+        let m = try waitForMetrics(adminPort: admin) { $0.mirrorSent + $0["switchyard_mirror_dropped_total"] == 48 }
+        XCTAssertEqual(m.mirrorSent + m["switchyard_mirror_dropped_total"], 48, "every copy admitted or dropped")
+        XCTAssertLessThanOrEqual(m.mirrorSent, 5, "at most maxInFlight copies outstanding over all workers, got \(m.mirrorSent)")
+        XCTAssertTrue(waitUntil { shadow.recordedHeads.count == m.mirrorSent }, "the admitted copies reached the shadow")
         let copies = shadow.recordedHeads.count
         XCTAssertLessThanOrEqual(copies, 5, "at most maxInFlight copies outstanding over all workers, got \(copies)")
         XCTAssertGreaterThan(copies, 0)
