@@ -21,12 +21,13 @@ let package = Package(
         .target(name: "HTTP1", swiftSettings: swiftSettings),
         .target(name: "Routing", swiftSettings: swiftSettings),
         .target(name: "Reactor", dependencies: ["CLinux"], swiftSettings: swiftSettings),
-        // Cryptography that is not TLS (HMAC for signed cookies). A `TLS` target (SSL_CTX / SSL
-        // over non-blocking sockets) joins when listeners and upstreams speak TLS.
+        // Cryptography that is not TLS (HMAC for signed cookies).
         .target(name: "Crypto", dependencies: ["COpenSSL"], swiftSettings: swiftSettings),
-        .target(name: "Proxy", dependencies: ["Routing", "HTTP1", "Reactor", "CLinux"], swiftSettings: swiftSettings),
-        .target(name: "Control", dependencies: ["Routing", "Proxy", "Crypto", "Reactor", "HTTP1"], swiftSettings: swiftSettings),
-        .executableTarget(name: "switchyard", dependencies: ["Control", "Proxy", "Routing", "Reactor", "HTTP1"], swiftSettings: swiftSettings),
+        // SSL_CTX / SSL over non-blocking sockets: listeners and upstreams that speak TLS.
+        .target(name: "TLS", dependencies: ["COpenSSL", "CLinux"], swiftSettings: swiftSettings),
+        .target(name: "Proxy", dependencies: ["Routing", "HTTP1", "Reactor", "CLinux", "TLS"], swiftSettings: swiftSettings),
+        .target(name: "Control", dependencies: ["Routing", "Proxy", "Crypto", "Reactor", "HTTP1", "TLS"], swiftSettings: swiftSettings),
+        .executableTarget(name: "switchyard", dependencies: ["Control", "Proxy", "Routing", "Reactor", "HTTP1", "TLS"], swiftSettings: swiftSettings),
         .testTarget(name: "HTTP1Tests", dependencies: ["HTTP1"], swiftSettings: swiftSettings),
         .testTarget(name: "RoutingTests", dependencies: ["Routing", "Crypto"], swiftSettings: swiftSettings),
         .testTarget(name: "ReactorTests", dependencies: ["Reactor", "CLinux"], swiftSettings: swiftSettings),

@@ -53,3 +53,6 @@ uint64_t sy_random_seed(void) {
     if (getrandom(&v, sizeof v, 0) != sizeof v) v = sy_monotonic_ns() ^ (uint64_t)getpid() << 32;
     return v;
 }
+
+static __thread unsigned char sy_scratch[SY_THREAD_SCRATCH_BYTES] __attribute__((aligned(64)));
+void *sy_thread_scratch(void) { return sy_scratch; }

@@ -28,6 +28,13 @@ struct AdminMetrics {
             (.mirrorsFailed, "switchyard_mirror_failed_total", "Shadow copies that failed or timed out."),
             (.mirrorsDropped, "switchyard_mirror_dropped_total", "Shadow copies dropped at maxInFlight or maxBufferBytes."),
             (.mirrorsSkippedBody, "switchyard_mirror_skipped_body_total", "Shadow copies skipped: body over maxBodyBytes."),
+            (.tlsHandshakes, "switchyard_tls_handshakes_total", "TLS handshakes completed with clients."),
+            (.tlsResumed, "switchyard_tls_resumed_total", "Client TLS handshakes that resumed a session."),
+            (.tlsHandshakeFailures, "switchyard_tls_handshake_failures_total", "Client TLS handshakes that failed."),
+            (.tlsHandshakeTimeouts, "switchyard_tls_handshake_timeouts_total", "Client TLS handshakes not completed within handshakeMs."),
+            (.upstreamTLSHandshakes, "switchyard_upstream_tls_handshakes_total", "TLS handshakes completed with endpoints."),
+            (.upstreamTLSResumed, "switchyard_upstream_tls_resumed_total", "Endpoint TLS handshakes that resumed a session."),
+            (.upstreamTLSFailures, "switchyard_upstream_tls_failures_total", "TLS sessions with endpoints that failed (verification included)."),
         ]
         for (c, name, help) in counters {
             family(name, "counter", help)

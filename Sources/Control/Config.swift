@@ -2,6 +2,7 @@
 // weights, flip, endpoint add/remove/drain, set mirror) edit a copy of it and rebuild the
 // snapshot with SnapshotBuilder, so everything here is a `var` with lookups by name.
 import Routing
+import TLS
 
 public struct Config: Sendable, Equatable {
     /// Event loops; 0 = one per core.
@@ -68,7 +69,12 @@ public struct Config: Sendable, Equatable {
 extension Config {
     public struct Listener: Sendable, Equatable {
         public var address: Address
-        public init(address: Address) { self.address = address }
+        /// nil: plain HTTP.
+        public var tls: TLSServerSettings?
+        public init(address: Address, tls: TLSServerSettings? = nil) {
+            self.address = address
+            self.tls = tls
+        }
     }
 
     public struct Limits: Sendable, Equatable {
@@ -88,6 +94,8 @@ extension Config {
         public var idleMs = 60_000
         public var upstreamIdleMs = 30_000
         public var drainMs = 10_000
+        /// A TLS client's handshake must complete within this.
+        public var handshakeMs = 10_000
         public init() {}
     }
 
@@ -226,6 +234,9 @@ extension Config {
         public var previewTrust: Trust
         /// Requests sent to the idle color before a flip; nil: flip at once.
         public var warmup: Warmup?
+        /// TLS to one color, over the upstream's own `tls` (a new version behind a new name).
+        public var blueTLS: TLSClientSettings? = nil
+        public var greenTLS: TLSClientSettings? = nil
 
         public init(blue: Pool, green: Pool, live: Color, previewHeader: String? = nil, previewTrust: Trust = Trust(),
                     warmup: Warmup? = nil) {
@@ -255,6 +266,8 @@ extension Config {
         public var maxInFlight: Int
         /// Cap on the bytes of mirrored copies held for this upstream, unsent or unanswered.
         public var maxBufferBytes: Int
+        /// nil: plain HTTP to the endpoints.
+        public var tls: TLSClientSettings? = nil
 
         public init(name: String, kind: UpstreamKind, maxInFlight: Int = Routing.Upstream.defaultMirrorMaxInFlight,
                     maxBufferBytes: Int = Routing.Upstream.defaultMirrorMaxBufferBytes) {
@@ -266,6 +279,12 @@ extension Config {
 
         public var blueGreen: BlueGreen? {
             if case .blueGreen(let bg) = kind { return bg } else { return nil }
+        }
+
+        /// The TLS settings for a pool: the color's own, else the upstream's.
+        public func tls(for color: Color?) -> TLSClientSettings? {
+            if let color, let bg = blueGreen { return (color == .blue ? bg.blueTLS : bg.greenTLS) ?? tls }
+            return tls
         }
 
         /// A plain upstream's pool (`color` nil), or one color of a blue/green upstream; nil

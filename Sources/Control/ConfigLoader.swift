@@ -120,14 +120,16 @@ struct ConfigParser {
         var listeners: [Config.Listener] = []
         var seen: [String: Int] = [:]  // by resolved address: "localhost:80" is "127.0.0.1:80"
         for (index, element) in elements.enumerated() {
-            guard let object = element.object(keys: ["address"]),
+            guard let object = element.object(keys: ["address", "tls"]),
                   let address = object.required("address").flatMap(listenAddress)
             else { continue }
+            let tls = object["tls"].flatMap(listenerTLS)
+            if object.has("tls") && tls == nil { continue }
             if address.port != 0, let first = seen[address.description] {
                 element.error("duplicate listener address \(address) (also listeners[\(first)])")
             }
             seen[address.description] = seen[address.description] ?? index
-            listeners.append(Config.Listener(address: address))
+            listeners.append(Config.Listener(address: address, tls: tls))
         }
         return listeners
     }
@@ -149,7 +151,7 @@ struct ConfigParser {
     private func timeouts(_ value: ConfigValue) -> Config.Timeouts {
         var timeouts = Config.Timeouts()
         guard let object = value.object(keys: ["connectMs", "headerMs", "responseMs", "idleMs", "upstreamIdleMs",
-                                               "drainMs"])
+                                               "drainMs", "handshakeMs"])
         else { return timeouts }
         let positive = 1...Int.max
         timeouts.connectMs = object.int("connectMs", default: timeouts.connectMs, positive)
@@ -158,6 +160,7 @@ struct ConfigParser {
         timeouts.idleMs = object.int("idleMs", default: timeouts.idleMs, positive)
         timeouts.upstreamIdleMs = object.int("upstreamIdleMs", default: timeouts.upstreamIdleMs, positive)
         timeouts.drainMs = object.int("drainMs", default: timeouts.drainMs, positive)
+        timeouts.handshakeMs = object.int("handshakeMs", default: timeouts.handshakeMs, positive)
         return timeouts
     }
 

@@ -1,6 +1,7 @@
 // The `upstreams` section: plain pools and blue/green upstreams, their endpoints, preview header
 // and warmup.
 import Routing
+import TLS
 
 /// Every name under `upstreams`, valid or not, so a route naming an upstream whose body has
 /// errors is not also reported as unknown.
@@ -32,7 +33,7 @@ extension ConfigParser {
     }
 
     private func upstream(_ name: String, _ value: ConfigValue) -> Config.Upstream? {
-        guard let object = value.object(keys: ["endpoints", "maxInFlight", "maxBufferBytes", "blue", "green", "live", "preview", "warmup"])
+        guard let object = value.object(keys: ["endpoints", "maxInFlight", "maxBufferBytes", "blue", "green", "live", "preview", "warmup", "tls"])
         else { return nil }
         let maxInFlight = object.int("maxInFlight", default: Routing.Upstream.defaultMirrorMaxInFlight, 1...1_000_000)
         let maxBufferBytes = object.int("maxBufferBytes", default: Routing.Upstream.defaultMirrorMaxBufferBytes, 1...(1 << 40))
@@ -49,11 +50,23 @@ extension ConfigParser {
                 object.error("needs \"endpoints\", or \"blue\" and \"green\"")
                 return nil
             }
-            return pool(endpoints).map { Config.Upstream(name: name, kind: .pool($0), maxInFlight: maxInFlight, maxBufferBytes: maxBufferBytes) }
+            let tls = object["tls"].flatMap(upstreamTLS)
+            if object.has("tls") && tls == nil { return nil }
+            return pool(endpoints).map {
+                var u = Config.Upstream(name: name, kind: .pool($0), maxInFlight: maxInFlight, maxBufferBytes: maxBufferBytes)
+                u.tls = tls
+                return u
+            }
         }
 
-        let blue = object.required("blue").flatMap(colorPool)
-        let green = object.required("green").flatMap(colorPool)
+        let blueField = object.required("blue")
+        let greenField = object.required("green")
+        let blue = blueField.flatMap(colorPool)
+        let green = greenField.flatMap(colorPool)
+        let tls = object["tls"].flatMap(upstreamTLS)
+        let blueTLS = blueField.flatMap(colorTLS)
+        let greenTLS = greenField.flatMap(colorTLS)
+        if (object.has("tls") && tls == nil) || blueTLS == .some(nil) || greenTLS == .some(nil) { return nil }
         var live: Color?
         if let field = object.required("live"), let text = field.string() {
             switch text {
@@ -65,13 +78,23 @@ extension ConfigParser {
         let preview = object["preview"].flatMap { steeringHeader($0, default: Self.defaultPreviewHeader) }
         let warmup = object["warmup"].flatMap(self.warmup)
         guard let blue, let green, let live else { return nil }
-        let bg = Config.BlueGreen(blue: blue, green: green, live: live, previewHeader: preview?.0,
+        var bg = Config.BlueGreen(blue: blue, green: green, live: live, previewHeader: preview?.0,
                                   previewTrust: preview?.1 ?? Config.Trust(), warmup: warmup)
-        return Config.Upstream(name: name, kind: .blueGreen(bg), maxInFlight: maxInFlight, maxBufferBytes: maxBufferBytes)
+        bg.blueTLS = blueTLS ?? nil
+        bg.greenTLS = greenTLS ?? nil
+        var u = Config.Upstream(name: name, kind: .blueGreen(bg), maxInFlight: maxInFlight, maxBufferBytes: maxBufferBytes)
+        u.tls = tls
+        return u
     }
 
     private func colorPool(_ value: ConfigValue) -> Config.Pool? {
-        value.object(keys: ["endpoints"])?.required("endpoints").flatMap(pool)
+        value.object(keys: ["endpoints", "tls"])?.required("endpoints").flatMap(pool)
+    }
+
+    /// A color's own `tls`: nil when it has none, .some(nil) when it is invalid.
+    private func colorTLS(_ value: ConfigValue) -> TLSClientSettings?? {
+        guard case .object(let members) = value.node.value, let m = members.first(where: { $0.key == "tls" }) else { return nil }
+        return .some(upstreamTLS(ConfigValue(node: m.value, path: value.path.key("tls"), diagnostics: value.diagnostics)))
     }
 
     /// An `endpoints` array: addresses, or `{address, weight}` objects; no address twice.

@@ -1,6 +1,7 @@
 // The command table (name, usage, handler; `help` is generated from it) and the engine that runs
 // one line: lookup with "did you mean", handler, then a reply, a committed change or a staged one.
 import Dispatch
+import Proxy
 import Routing
 import Synchronization
 
@@ -216,7 +217,8 @@ public final class ControlEngine: @unchecked Sendable {
                 }
             }
         }
-        Warmup.start(p.warmup, endpoints: p.endpoints, server: state.server, done: done)
+        let tls = state.security.pools[UpstreamSecurity.key(upstream: p.upstream, color: p.color.name)]
+        Warmup.start(p.warmup, endpoints: p.endpoints, tls: tls, server: state.server, done: done)
     }
 
     /// Runs a handler against the transaction's staged config (brought up to date first) or

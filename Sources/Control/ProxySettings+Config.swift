@@ -17,6 +17,7 @@ extension Config {
         s.idleMs = UInt64(timeouts.idleMs)
         s.upstreamIdleMs = UInt64(timeouts.upstreamIdleMs)
         s.drainMs = UInt64(timeouts.drainMs)
+        s.handshakeMs = UInt64(timeouts.handshakeMs)
         return s
     }
 }

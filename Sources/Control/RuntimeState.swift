@@ -4,6 +4,7 @@ import Dispatch
 import Foundation
 import Proxy
 import Routing
+import TLS
 
 /// Where the config comes from, for start and reload.
 public struct ConfigSource: Sendable {
@@ -52,6 +53,11 @@ public final class RuntimeState: @unchecked Sendable {
     /// Why the last save of the state file failed; nil when the file is current.
     public private(set) var saveFailure: String?
     let log: @Sendable (String) -> Void
+    /// Upstream TLS client contexts (kept across changes), and what the last publish used.
+    let tlsMaterial = TLSMaterial()
+    public private(set) var security: UpstreamSecurity
+    /// TLS servers of the listeners, by listening address.
+    public private(set) var listenerTLS: [String: TLSServer]
 
     public var version: UInt64 { snapshot.version }
 
@@ -84,6 +90,9 @@ public final class RuntimeState: @unchecked Sendable {
         overrides = settled.kept
         config = settled.config
         snapshot = settled.snapshot
+        listenerTLS = try TLSMaterial.listeners(loaded.config, workers: ProxyServer.workerCount(for: loaded.config.workers),
+                                                file: source.name)
+        security = try tlsMaterial.security(settled.config, registry: registry, file: source.name)
         releaseEndpoints()
         for reason in settled.dropped { log("state file: dropped override \(reason)") }
         if !settled.dropped.isEmpty { saveFailure = persist() }
@@ -95,7 +104,11 @@ public final class RuntimeState: @unchecked Sendable {
 
     /// Starts publishing to `server` (built from `snapshot`).
     public func attach(_ server: ProxyServer) {
-        queue.sync { self.server = server }
+        queue.sync {
+            self.server = server
+            server.setListenerTLS(listenerTLS)
+            server.publish(snapshot, security: security)
+        }
     }
 
     // MARK: Changes
@@ -116,11 +129,15 @@ public final class RuntimeState: @unchecked Sendable {
             throw ControlError("refused, nothing changed: \(first)")
         }
         let built: Snapshot
-        do { built = try SnapshotBuilder.build(applied.config, version: version + 1, registry: registry) } catch {
+        let secured: UpstreamSecurity
+        do {
+            built = try SnapshotBuilder.build(applied.config, version: version + 1, registry: registry)
+            secured = try tlsMaterial.security(applied.config, registry: registry, file: source.name)
+        } catch {
             throw ControlError("refused, nothing changed: " + error.messages.joined(separator: "; "),
                                details: ["errors": ControlValue(error.messages)])
         }
-        publish(built)
+        publish(built, security: secured)
         overrides = applied.kept
         config = applied.config
         saveFailure = persist()
@@ -128,9 +145,10 @@ public final class RuntimeState: @unchecked Sendable {
         return CommitResult(version: built.version, saveFailure: saveFailure)
     }
 
-    func publish(_ built: Snapshot) {
+    func publish(_ built: Snapshot, security secured: UpstreamSecurity) {
         snapshot = built
-        server?.publish(built)
+        security = secured
+        server?.publish(built, security: secured)
         releaseEndpoints()
     }
 
@@ -154,11 +172,13 @@ public final class RuntimeState: @unchecked Sendable {
     }
 
     /// Replaces the file config (reload): see RuntimeStateReload.swift.
-    func adopt(file: Config, settled: Settled) {
+    func adopt(file: Config, settled: Settled, security secured: UpstreamSecurity, listeners: [String: TLSServer]) {
         fileConfig = file
         overrides = settled.kept
         config = settled.config
-        publish(settled.snapshot)
+        listenerTLS = listeners
+        server?.setListenerTLS(listeners)
+        publish(settled.snapshot, security: secured)
     }
 
     // MARK: Settling overrides on a config

@@ -3,6 +3,7 @@
 import Dispatch
 import Proxy
 import Reactor
+import TLS
 
 extension RuntimeState {
     public struct ReloadResult: Sendable {
@@ -41,16 +42,30 @@ extension RuntimeState {
         do { settled = try Self.settle(overrides, on: loaded.config, version: version + 1, registry: registry) } catch {
             throw Self.refusal(refused, error.messages)
         }
+        // Certificates and upstream TLS are built before anything changes: a bad one refuses the
+        // reload and the running ones keep serving.
+        let listeners: [String: TLSServer]
+        let secured: UpstreamSecurity
+        do {
+            listeners = try TLSMaterial.listeners(loaded.config, workers: server?.workerCount ?? ProxyServer.workerCount(for: loaded.config.workers),
+                                                  file: source.name)
+            secured = try tlsMaterial.security(settled.config, registry: registry, file: source.name)
+        } catch {
+            throw Self.refusal(refused, error.messages)
+        }
         let before = fileConfig.proxySettings.listeners.map(\.description)
         let wanted = loaded.config.proxySettings.listeners
         let after = wanted.map(\.description)
         if let server, before != after {
+            // New TLS listeners must have their certificates before they accept.
+            server.setListenerTLS(listeners)
             do throws(SystemError) { try server.setListeners(wanted) } catch {
+                server.setListenerTLS(listenerTLS)
                 throw ControlError("\(refused): cannot open the new listeners: \(error)")
             }
         }
         let old = fileConfig
-        adopt(file: loaded.config, settled: settled)
+        adopt(file: loaded.config, settled: settled, security: secured, listeners: listeners)
         var result = ReloadResult(
             version: version,
             listenersOpened: after.filter { !before.contains($0) },

@@ -3,6 +3,7 @@
 // what a runtime edit of the Config could break, so a bad edit is refused, never served.
 import Crypto
 import Routing
+import TLS
 
 public enum SnapshotBuilder {
     public static func build(_ config: Config, version: UInt64, registry: EndpointRegistry) throws(ConfigError) -> Snapshot {
@@ -50,11 +51,11 @@ private struct Builder {
             let kind: Routing.UpstreamKind
             switch upstream.kind {
             case .pool(let pool):
-                kind = .pool(self.pool(pool, path, live: true))
+                kind = .pool(self.pool(pool, path, live: true, tls: upstream.tls(for: nil)))
             case .blueGreen(let bg):
                 kind = .blueGreen(Routing.BlueGreen(
-                    blue: self.pool(bg.blue, path.key("blue"), live: bg.live == .blue),
-                    green: self.pool(bg.green, path.key("green"), live: bg.live == .green),
+                    blue: self.pool(bg.blue, path.key("blue"), live: bg.live == .blue, tls: upstream.tls(for: .blue)),
+                    green: self.pool(bg.green, path.key("green"), live: bg.live == .green, tls: upstream.tls(for: .green)),
                     live: bg.live,
                     previewHeader: bg.previewHeader.map(lowercasedBytes),
                     previewTrust: trust(bg.previewTrust, path.key("preview"))))
@@ -82,7 +83,7 @@ private struct Builder {
 
     /// A live pool (what a plain upstream or the live color serves from) needs an endpoint that
     /// is not draining: runtime edits could otherwise turn every request into a 503.
-    private func pool(_ pool: Config.Pool, _ path: ConfigPath, live: Bool) -> Routing.Pool {
+    private func pool(_ pool: Config.Pool, _ path: ConfigPath, live: Bool, tls: TLSClientSettings?) -> Routing.Pool {
         let path = path.key("endpoints")
         if pool.endpoints.isEmpty {
             error(path, "must list at least one endpoint")
@@ -95,7 +96,8 @@ private struct Builder {
             if !seen.insert(address).inserted { error(path.index(index), "duplicate endpoint \(address)") }
             if endpoint.weight < 1 { error(path.index(index).key("weight"), "must be at least 1, got \(endpoint.weight)") }
             return Routing.Endpoint(host: endpoint.address.numericHost, port: endpoint.address.port,
-                                    weight: endpoint.weight, id: registry.id(for: address), draining: endpoint.draining)
+                                    weight: endpoint.weight, id: registry.id(for: EndpointIdentity.key(endpoint.address, tls: tls)),
+                                    draining: endpoint.draining)
         }
         return Routing.Pool(endpoints: endpoints)
     }

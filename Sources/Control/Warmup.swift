@@ -35,7 +35,7 @@ public enum Warmup {
     /// Sends `warmup.requests` GETs round-robin over `endpoints` from one of the proxy's event
     /// loops, stopping at the first failure (no answer within `timeoutMs`, or a 5xx status);
     /// `done` gets the report on that loop's thread.
-    static func start(_ warmup: Config.Warmup, endpoints: [Address], server: ProxyServer?,
+    static func start(_ warmup: Config.Warmup, endpoints: [Address], tls: UpstreamTLS? = nil, server: ProxyServer?,
                       done: @escaping @Sendable (WarmupReport) -> Void) {
         let base = WarmupReport(path: warmup.path, endpoints: endpoints.map(\.description))
         var targets: [WarmupTarget] = []
@@ -45,7 +45,7 @@ public enum Warmup {
                 report.failure = "\(e) GET \(warmup.path): bad address"
                 return done(report)
             }
-            targets.append(WarmupTarget(address: address, host: e.written))
+            targets.append(WarmupTarget(address: address, host: e.written, tls: tls, tlsName: tls?.serverName ?? e.host))
         }
         guard let server else {
             var report = base

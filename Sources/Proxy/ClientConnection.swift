@@ -7,6 +7,7 @@ import Glibc
 import HTTP1
 import Reactor
 import Routing
+import TLS
 
 final class ClientConnection: Pollable {
     enum Phase { case waiting, head, exchange, tunnel, closing }
@@ -25,8 +26,11 @@ final class ClientConnection: Pollable {
     private var readingBody = false
     private var clientIP: [UInt8] = []
     private var clientAddress = ClientAddress.unknown
-    /// The listener speaks TLS (X-Forwarded-Proto, Secure cookies); looked up once.
+    /// The listener speaks TLS (X-Forwarded-Proto, Secure cookies).
     let secure: Bool
+    /// The certificates offered, for a TLS listener; the handshake has not completed.
+    private var tlsServer: TLSServer?
+    private var awaitingHandshake = false
 
     /// The request in progress (or the last one), and the bytes flowing for it (a relay is lent
     /// by the worker while an exchange runs: nil on an idle connection).
@@ -38,10 +42,11 @@ final class ClientConnection: Pollable {
     /// The request asked to switch protocols.
     private(set) var requestsUpgrade = false
 
-    init(worker: Worker, listener: Int) {
+    init(worker: Worker, listener: Int, tls: TLSServer?) {
         self.worker = worker
         self.listenerIndex = listener
-        self.secure = worker.settings.secureListeners.contains(listener)
+        self.secure = tls != nil
+        self.tlsServer = tls
         self.parser = RequestParser(limits: worker.settings.limits)
         super.init(loop: worker.loop)
     }
@@ -66,7 +71,37 @@ final class ClientConnection: Pollable {
             clientAddress = ClientAddress(text: clientIP)
         }
         worker.stats.add(.activeClients)
+        if let server = tlsServer {
+            tlsServer = nil
+            guard let session = server.accept(fd: fd, worker: loop.index) else {
+                close()
+                return
+            }
+            transport.tls = session
+            awaitingHandshake = true
+            // The handshake is read like a request head: bounded by its own timeout.
+            transport.canRead = true
+            loop.setDeadline(self, afterMs: worker.settings.handshakeMs)
+            return
+        }
         loop.setDeadline(self, afterMs: worker.settings.idleMs)
+    }
+
+    /// The handshake just completed: counted, and the connection is an idle keep-alive one.
+    private func handshakeDone() {
+        awaitingHandshake = false
+        worker.stats.add(.tlsHandshakes)
+        if transport.tls?.resumed == true { worker.stats.add(.tlsResumed) }
+        if phase == .waiting { loop.setDeadline(self, afterMs: worker.settings.idleMs) }
+    }
+
+    /// The handshake failed: one line (rate-limited) and the connection closes.
+    private func handshakeFailed() {
+        awaitingHandshake = false
+        worker.stats.add(.tlsHandshakeFailures)
+        let reason = transport.tlsFailure ?? "connection closed"
+        let peer = clientIP.isEmpty ? "unknown client" : String(decoding: clientIP, as: UTF8.self)
+        worker.events.write(kind: "client-tls", "TLS handshake with \(peer) failed: \(reason)")
     }
 
     // MARK: events
@@ -75,6 +110,7 @@ final class ClientConnection: Pollable {
         transport.take(events: events)
         if transport.canWrite, let r = relay, r.hasPendingOutput { r.sendToClient() }
         if fd >= 0 && transport.canRead { onReadable() }
+        else if awaitingHandshake && fd >= 0 { onReadable() }   // the handshake may wait to write
     }
 
     private func onReadable() {
@@ -90,6 +126,10 @@ final class ClientConnection: Pollable {
     override func timerFired(now: UInt64) {
         switch phase {
         case .waiting:
+            if awaitingHandshake {
+                awaitingHandshake = false
+                worker.stats.add(.tlsHandshakeTimeouts)
+            }
             close()
         case .head:
             worker.stats.add(.clientTimeouts)
@@ -138,13 +178,16 @@ final class ClientConnection: Pollable {
             }
             let r: IOResult
             do { r = try transport.read(into: &inBuf, space: space) } catch {
+                if awaitingHandshake { handshakeFailed() }
                 close()
                 return
             }
+            if awaitingHandshake && !transport.handshaking { handshakeDone() }
             switch r {
             case .wouldBlock:
                 break
             case .done(0):
+                if awaitingHandshake { handshakeFailed() }
                 close()
                 return
             case .done:
@@ -509,6 +552,7 @@ final class ClientConnection: Pollable {
         relay?.abandonMirrors()
         dropUpstream()
         complete(aborted: true)
+        transport.closeNotify()
         loop.close(self)
         transport.closed()
         inBuf.release(to: worker.buffers)

@@ -2,17 +2,23 @@
 // the sockets of one address forming a SO_REUSEPORT group.
 import Glibc
 import Reactor
+import TLS
 
 final class Listener: Pollable {
     unowned(unsafe) let worker: Worker
     let listenFd: Int32
     /// Position of its address among the configured listeners (which may change on reload).
     var index: Int
+    /// Its listening address (`SocketAddress.description`), by which its TLS is found.
+    let key: String
+    /// Set for a TLS listener: the certificates new connections are offered.
+    var tls: TLSServer?
 
-    init(worker: Worker, fd: Int32, index: Int) {
+    init(worker: Worker, fd: Int32, index: Int, key: String) {
         self.worker = worker
         self.listenFd = fd
         self.index = index
+        self.key = key
         super.init(loop: worker.loop)
     }
 
@@ -45,7 +51,7 @@ final class Listener: Pollable {
                 continue
             }
             Sys.setNoDelay(cfd)
-            let c = ClientConnection(worker: worker, listener: index)
+            let c = ClientConnection(worker: worker, listener: index, tls: tls)
             do {
                 try loop.register(c, fd: cfd)
             } catch {

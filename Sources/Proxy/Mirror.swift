@@ -232,6 +232,11 @@ final class MirrorConnection: Pollable {
         let c = MirrorConnection(worker: worker, endpointID: endpointID)
         guard let (transport, connected) = Dialer.dial(c, to: address) else { return nil }
         c.transport = transport
+        guard worker.startTLS(&c.transport, endpoint: endpointID) else {
+            c.transport.closed()
+            c.loop.close(c)
+            return nil
+        }
         c.state = connected ? .open : .connecting
         worker.loop.setDeadline(c, afterMs: worker.settings.connectMs)
         return c

@@ -6,6 +6,7 @@ import Glibc
 import Reactor
 import Routing
 import Synchronization
+import TLS
 
 public final class ProxyServer: @unchecked Sendable {
     public let settings: ProxySettings
@@ -24,12 +25,21 @@ public final class ProxyServer: @unchecked Sendable {
     /// Set once, first thing when a shutdown begins; read from any thread (/readyz).
     private let draining = Atomic<Bool>(false)
 
+    /// Lines about TLS failures and other data-path events (rate-limited); silent until a sink
+    /// is set.
+    public let events = EventLog()
+
+    /// The number of event loops `workers` (0 = one per core) means.
+    public static func workerCount(for workers: Int) -> Int {
+        workers > 0 ? workers : max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+    }
+
     /// Opens the listeners (errors here are start-up errors) and builds the workers.
     public init(settings: ProxySettings, snapshot: Snapshot) throws(SystemError) {
         self.settings = settings
         let store = SnapshotStore(snapshot)
         let counters = TrafficCounters()
-        let count = settings.workers > 0 ? settings.workers : max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+        let count = ProxyServer.workerCount(for: settings.workers)
         let stats = (0..<count).map { _ in WorkerStats() }
         var opened: [ListenerGroup] = []
         var built: [Worker] = []
@@ -39,9 +49,9 @@ public final class ProxyServer: @unchecked Sendable {
             }
             for i in 0..<count {
                 let w = try Worker(index: i, workerCount: count, settings: settings, store: store, stats: stats[i],
-                                   counters: counters)
+                                   counters: counters, events: events)
                 for (li, g) in opened.enumerated() {
-                    let l = Listener(worker: w, fd: g.fds[i], index: li)
+                    let l = Listener(worker: w, fd: g.fds[i], index: li, key: g.key)
                     try l.start()
                     w.listeners.append(l)
                 }
@@ -84,9 +94,9 @@ public final class ProxyServer: @unchecked Sendable {
         }
     }
 
-    /// Publishes a new routing snapshot to every worker.
-    public func publish(_ snapshot: Snapshot) {
-        store.publish(snapshot)
+    /// Publishes a new routing snapshot to every worker (with the TLS of its pools, when given).
+    public func publish(_ snapshot: Snapshot, security: UpstreamSecurity? = nil) {
+        store.publish(snapshot, security: security)
         for w in workers {
             nonisolated(unsafe) let worker = w
             w.loop.execute { worker.adoptSnapshot() }
@@ -166,12 +176,12 @@ public final class ProxyServer: @unchecked Sendable {
             nonisolated(unsafe) let worker = w
             let i = w.loop.index
             let gone = removed.map { $0.fds[i] }
-            let adds = opened.enumerated().map { (fd: $0.element.fds[i], index: kept.count + $0.offset) }
+            let adds = opened.enumerated().map { (fd: $0.element.fds[i], index: kept.count + $0.offset, key: $0.element.key) }
             let renumbered = kept.enumerated().map { (fd: $0.element.fds[i], index: $0.offset) }
             let apply: @Sendable () -> Void = {
                 for fd in gone { worker.removeListener(fd: fd) }
                 for r in renumbered { worker.renumberListener(fd: r.fd, index: r.index) }
-                for a in adds { worker.addListener(fd: a.fd, index: a.index) }
+                for a in adds { worker.addListener(fd: a.fd, index: a.index, key: a.key) }
             }
             // Before `start` no thread runs the loops, and none can start meanwhile (this queue).
             if threads.isEmpty {
@@ -190,4 +200,19 @@ public final class ProxyServer: @unchecked Sendable {
     }
 
     public func total(_ c: Counter) -> UInt64 { stats.reduce(0) { $0 + $1.load(c) } }
+
+    /// The TLS servers of the listeners, by listening address (absent: plain). Connections
+    /// accepted from now on use them; open ones keep the certificates they started with.
+    public func setListenerTLS(_ byAddress: [String: TLSServer]) {
+        queue.sync {
+            for w in workers {
+                nonisolated(unsafe) let worker = w
+                if threads.isEmpty {
+                    worker.setListenerTLS(byAddress)
+                } else {
+                    w.loop.execute { worker.setListenerTLS(byAddress) }
+                }
+            }
+        }
+    }
 }

@@ -15,8 +15,8 @@ public struct ProxySettings: Sendable {
     public var idleMs: UInt64 = 60_000
     public var upstreamIdleMs: UInt64 = 30_000
     public var drainMs: UInt64 = 10_000
-    /// Listeners that speak TLS (by index); the TLS issue fills this in.
-    public var secureListeners: Set<Int> = []
+    /// A TLS client that has not finished its handshake by then is closed.
+    public var handshakeMs: UInt64 = 10_000
 
     public init() {}
 }

@@ -6,7 +6,9 @@ public enum Counter: Int, CaseIterable, Sendable {
     case connectionsAccepted, connectionsRejected, requests, responses2xx, responses3xx, responses4xx,
          responses5xx, upstreamConnects, upstreamConnectFailures, upstreamRetries, upstreamTimeouts,
          clientTimeouts, noRoute, mirrorsSent, mirrorsDropped, mirrorsSkippedBody, mirrorsFailed,
-         mirrorsCompleted, activeClients, activeUpstreams, acceptPauses
+         mirrorsCompleted, activeClients, activeUpstreams, acceptPauses,
+         tlsHandshakes, tlsResumed, tlsHandshakeFailures, tlsHandshakeTimeouts,
+         upstreamTLSHandshakes, upstreamTLSResumed, upstreamTLSFailures
 }
 
 public final class WorkerStats: @unchecked Sendable {

@@ -32,6 +32,8 @@ final class UpstreamConnection: Pollable {
     private var spliceWanted = false
     static let spliceThreshold: Int64 = 256 * 1024
     private var reading = false
+    /// The TLS handshake was counted (once per connection).
+    private var tlsCounted = false
 
     private init(worker: Worker, endpointID: Int) {
         self.worker = worker
@@ -45,6 +47,11 @@ final class UpstreamConnection: Pollable {
         let c = UpstreamConnection(worker: worker, endpointID: endpointID)
         guard let (transport, connected) = Dialer.dial(c, to: address) else { return nil }
         c.transport = transport
+        guard worker.startTLS(&c.transport, endpoint: endpointID) else {
+            c.transport.closed()
+            c.loop.close(c)
+            return nil
+        }
         worker.stats.add(.upstreamConnects)
         worker.stats.add(.activeUpstreams)
         if connected {
@@ -344,6 +351,7 @@ final class UpstreamConnection: Pollable {
     func exchangeFinished(reusable: Bool) {
         relay = nil
         uncount()
+        if transport.tls != nil { worker.noteTLS(transport, endpoint: endpointID, counted: &tlsCounted) }
         if reusable && state == .active && complete && !eof && !framer.isTunnel
             && framer.head.keepAlive && inBuf.isEmpty && !worker.draining {
             inBuf.release(to: worker.buffers)
@@ -362,6 +370,7 @@ final class UpstreamConnection: Pollable {
 
     /// The attempt failed before any response byte reached the client.
     private func failed(retryable: Bool, timeout: Bool) {
+        if transport.tls != nil { worker.upstreamTLSFailed(transport, endpoint: endpointID) }
         let r = relay
         relay = nil
         close()
@@ -381,6 +390,10 @@ final class UpstreamConnection: Pollable {
     /// Closes the socket but keeps buffered response bytes for the client to drain.
     private func closeSocket() {
         guard fd >= 0 else { return }
+        if transport.tls != nil {
+            worker.noteTLS(transport, endpoint: endpointID, counted: &tlsCounted)
+            transport.closeNotify()
+        }
         loop.close(self)
         transport.closed()
         worker.stats.sub(.activeUpstreams)

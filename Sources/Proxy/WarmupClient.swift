@@ -10,9 +10,14 @@ public struct WarmupTarget: Sendable {
     public let address: SocketAddress
     /// The Host header (the endpoint as written in the config).
     public let host: String
-    public init(address: SocketAddress, host: String) {
+    /// Set when the pool speaks TLS, with the name it is reached by (SNI, verification).
+    public let tls: UpstreamTLS?
+    public let tlsName: String
+    public init(address: SocketAddress, host: String, tls: UpstreamTLS? = nil, tlsName: String = "") {
         self.address = address
         self.host = host
+        self.tls = tls
+        self.tlsName = tlsName
     }
 }
 
@@ -75,6 +80,12 @@ final class WarmupClient: Pollable {
         do {
             let (transport, connected) = try Dialer.open(self, to: t.address)
             self.transport = transport
+            if let tls = t.tls {
+                guard let session = tls.client.connect(fd: transport.fd, host: t.tlsName, resume: nil) else {
+                    return finish(failure: "cannot start TLS with \(t.host)")
+                }
+                self.transport.tls = session
+            }
             connecting = !connected
             if connected { send() }
         } catch {
@@ -105,7 +116,7 @@ final class WarmupClient: Pollable {
                 Result { () throws(SystemError) -> IOResult in try transport.write(raw.baseAddress! + sent, raw.count - sent, nil, 0) }
             }
             switch result {
-            case .failure(let error): return fail("send: \(String(cString: strerror(error.errno)))")
+            case .failure(let error): return fail(transport.tlsFailure.map { "TLS: \($0)" } ?? "send: \(String(cString: strerror(error.errno)))")
             case .success(.done(let n)): sent += n
             case .success(.wouldBlock): return
             }
@@ -117,7 +128,7 @@ final class WarmupClient: Pollable {
             let space = inBuf.roomToRead(capacity: worker.buffers.blockSize, pool: worker.buffers)
             let r: IOResult
             do { r = try transport.read(into: &inBuf, space: space) } catch {
-                return fail("recv: \(String(cString: strerror(error.errno)))")
+                return fail(transport.tlsFailure.map { "TLS: \($0)" } ?? "recv: \(String(cString: strerror(error.errno)))")
             }
             switch r {
             case .wouldBlock:

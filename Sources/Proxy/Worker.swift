@@ -4,6 +4,7 @@ import CLinux
 import Glibc
 import Reactor
 import Routing
+import TLS
 
 final class Worker {
     let loop: EventLoop
@@ -12,6 +13,7 @@ final class Worker {
     let store: SnapshotStore
     let stats: WorkerStats
     let counters: TrafficCounters
+    let events: EventLog
     /// Counter slots of the current snapshot, flat so the request path copies no inner array:
     /// routeSlots[routeSlotBase[route] + variant + 1] (variant -1 for a route without a split).
     private var routeSlots: [Int] = []
@@ -50,15 +52,16 @@ final class Worker {
     let workerCount: Int
 
     init(index: Int, workerCount: Int, settings: ProxySettings, store: SnapshotStore, stats: WorkerStats,
-         counters: TrafficCounters) throws(SystemError) {
+         counters: TrafficCounters, events: EventLog = EventLog()) throws(SystemError) {
         loop = try EventLoop(index: index)
         buffers = BufferPool(blockSize: 32 * 1024)
         self.settings = settings
         self.store = store
         self.stats = stats
         self.counters = counters
+        self.events = events
         self.workerCount = workerCount
-        snapshot = store.snapshot
+        (snapshot, security) = store.both
         version = snapshot.version
         maxClients = max(1, (settings.maxConnections + workerCount - 1) / workerCount)
         rng = sy_random_seed() ^ UInt64(index &* 0x9E37_79B9)
@@ -77,7 +80,7 @@ final class Worker {
 
     @inline(never)
     private func refreshSnapshot() {
-        snapshot = store.snapshot
+        (snapshot, security) = store.both
         version = snapshot.version
         rebuildBalancers()
         closeIdleToRemovedEndpoints()
@@ -156,6 +159,77 @@ final class Worker {
             mirrorDownUntil.append(contentsOf: repeatElement(0, count: maxID + 1 - mirrorDownUntil.count))
         }
         gates = Array(repeating: nil, count: snapshot.upstreams.count)
+        rebuildTLS(maxID: maxID)
+    }
+
+    // MARK: upstream TLS
+
+    /// Which pools speak TLS, as published with the snapshot.
+    private var security: UpstreamSecurity
+    /// By endpoint id: its TLS (nil: plain), the name it is reached by, and a session to
+    /// resume the next connection with.
+    private var tlsByEndpoint: [UpstreamTLS?] = []
+    private var tlsNames: [String] = []
+    private var tlsSessions: [TLSSession?] = []
+
+    private func rebuildTLS(maxID: Int) {
+        let count = maxID + 1
+        var next = [UpstreamTLS?](repeating: nil, count: count)
+        var names = [String](repeating: "", count: count)
+        for u in snapshot.upstreams {
+            let pools: [(String?, Pool)]
+            switch u.kind {
+            case .pool(let p): pools = [(nil, p)]
+            case .blueGreen(let bg): pools = [("blue", bg.blue), ("green", bg.green)]
+            }
+            for (color, pool) in pools {
+                guard let tls = security.pools[UpstreamSecurity.key(upstream: u.name, color: color)] else { continue }
+                for e in pool.endpoints where e.id < count {
+                    next[e.id] = tls
+                    names[e.id] = tls.serverName ?? security.endpointNames[e.id] ?? e.host
+                }
+            }
+        }
+        if tlsSessions.count < count { tlsSessions.append(contentsOf: repeatElement(nil, count: count - tlsSessions.count)) }
+        for id in 0..<min(tlsByEndpoint.count, count) where tlsByEndpoint[id] !== next[id] || tlsNames[id] != names[id] {
+            tlsSessions[id] = nil   // a session belongs to the context and name that made it
+        }
+        tlsByEndpoint = next
+        tlsNames = names
+    }
+
+    /// The TLS to reach endpoint `id` with, and the name it is reached by; nil for plain.
+    func upstreamTLS(endpoint id: Int) -> (tls: UpstreamTLS, name: String)? {
+        guard id < tlsByEndpoint.count, let t = tlsByEndpoint[id] else { return nil }
+        return (t, tlsNames[id])
+    }
+
+    /// Opens the TLS session of a new connection to endpoint `id` (resuming when it can).
+    func startTLS(_ transport: inout Transport, endpoint id: Int) -> Bool {
+        guard let (t, name) = upstreamTLS(endpoint: id) else { return true }
+        guard let c = t.client.connect(fd: transport.fd, host: name, resume: tlsSessions[id]) else { return false }
+        transport.tls = c
+        return true
+    }
+
+    /// Keeps the newest session an endpoint issued on `transport`, and counts the handshake once.
+    func noteTLS(_ transport: Transport, endpoint id: Int, counted: inout Bool) {
+        guard let c = transport.tls, c.established else { return }
+        if !counted {
+            counted = true
+            stats.add(.upstreamTLSHandshakes)
+            if c.resumed { stats.add(.upstreamTLSResumed) }
+        }
+        if let s = c.takeSession(), id < tlsSessions.count, tlsByEndpoint[id] != nil { tlsSessions[id] = s }
+    }
+
+    /// A TLS session with an upstream failed: one line (rate-limited) naming the upstream,
+    /// the endpoint and the reason.
+    func upstreamTLSFailed(_ transport: Transport, endpoint id: Int) {
+        guard let reason = transport.tlsFailure, let (t, name) = upstreamTLS(endpoint: id) else { return }
+        stats.add(.upstreamTLSFailures)
+        let address = id < addresses.count ? addresses[id].map { "\($0)" } ?? name : name
+        events.write(kind: "upstream-tls \(t.upstream)", "upstream \(t.upstream): TLS with \(name) (\(address)) failed: \(reason)")
     }
 
     /// Idle pooled connections to endpoints that are no longer in any live set are closed; so
@@ -383,9 +457,18 @@ final class Worker {
 
     // MARK: listeners
 
-    func addListener(fd: Int32, index: Int) {
+    /// TLS servers by listening address, for listeners added later too.
+    private var listenerTLS: [String: TLSServer] = [:]
+
+    func setListenerTLS(_ byAddress: [String: TLSServer]) {
+        listenerTLS = byAddress
+        for l in listeners { l.tls = byAddress[l.key] }
+    }
+
+    func addListener(fd: Int32, index: Int, key: String) {
         guard !draining else { return }
-        let l = Listener(worker: self, fd: fd, index: index)
+        let l = Listener(worker: self, fd: fd, index: index, key: key)
+        l.tls = listenerTLS[key]
         do {
             try l.start()
             listeners.append(l)

@@ -29,6 +29,10 @@ uint64_t sy_monotonic_ns(void);
 int sy_set_nodelay(int fd);
 /// 8 random bytes from the kernel (for seeding per-loop generators).
 uint64_t sy_random_seed(void);
+/// A 16 KiB scratch area owned by the calling thread (TLS gathers a head and body bytes into one
+/// record there: one write instead of two).
+void *sy_thread_scratch(void);
+enum { SY_THREAD_SCRATCH_BYTES = 16384 };
 
 
 // Relaxed atomic counters for statistics read by the control thread.
