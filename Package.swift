@@ -32,6 +32,6 @@ let package = Package(
         .testTarget(name: "RoutingTests", dependencies: ["Routing", "Crypto"], swiftSettings: swiftSettings),
         .testTarget(name: "ReactorTests", dependencies: ["Reactor", "CLinux"], swiftSettings: swiftSettings),
         .testTarget(name: "ControlTests", dependencies: ["Control", "Routing", "Proxy", "Reactor"], swiftSettings: swiftSettings),
-        .testTarget(name: "EndToEndTests", dependencies: ["Reactor", "CLinux"], swiftSettings: swiftSettings),
+        .testTarget(name: "EndToEndTests", dependencies: ["Reactor", "CLinux", "COpenSSL"], swiftSettings: swiftSettings),
     ]
 )

@@ -104,6 +104,7 @@ enum DemoCommand {
             CLI.fail("demo: cannot listen on 127.0.0.1:\(port): \(error) (try --port)")
             return 1
         }
+        server.events.setSink { line in FileHandle.standardError.write(Data("switchyard: \(line)\n".utf8)) }
         state.attach(server)
         server.start()
         control.start(ControlEngine(state: state))

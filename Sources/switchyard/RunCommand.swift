@@ -63,6 +63,7 @@ enum RunCommand {
             CLI.fail("cannot listen on \(loaded.config.listeners.map { $0.address.description }.joined(separator: ", ")): \(error)")
             return 1
         }
+        server.events.setSink { line in FileHandle.standardError.write(Data("switchyard: \(line)\n".utf8)) }
         state.attach(server)
         var adminServer: AdminServer?
         if let admin = loaded.config.admin {

@@ -77,11 +77,21 @@ final class RawClient {
     private var buffer: [UInt8] = []
     private var start = 0
     private(set) var isClosed = false
+    /// Set after `startTLS`: every read and write goes through it.
+    private(set) var tls: TestTLSSession?
 
     /// Connects to 127.0.0.1:port; reads and writes give up after `timeout` seconds.
     init(port: UInt16, timeout: Double = 5) throws {
         fd = try Sockets.connect(port: port)
         Sockets.setTimeouts(fd, seconds: timeout)
+    }
+
+    /// Handshakes TLS on the connection.
+    @discardableResult
+    func startTLS(_ options: TestTLSSession.Options) throws -> TestTLSSession {
+        let s = try TestTLSSession(fd: fd, options)
+        tls = s
+        return s
     }
 
     deinit { close() }
@@ -97,6 +107,10 @@ final class RawClient {
     func send(_ text: String) throws { try send(Array(text.utf8)) }
 
     func send(_ bytes: [UInt8]) throws {
+        if let tls {
+            try bytes.withUnsafeBytes { raw in try tls.send(raw) }
+            return
+        }
         try bytes.withUnsafeBytes { raw in try Sockets.sendAll(fd, raw) }
     }
 
@@ -117,7 +131,10 @@ final class RawClient {
             start = 0
         }
         var chunk = [UInt8](repeating: 0, count: 65536)
-        let n = try chunk.withUnsafeMutableBytes { raw in try Sockets.receive(fd, into: raw) }
+        let n = try chunk.withUnsafeMutableBytes { raw in
+            if let tls { return try tls.receive(into: raw) }
+            return try Sockets.receive(fd, into: raw)
+        }
         buffer += chunk[0..<n]
     }
 

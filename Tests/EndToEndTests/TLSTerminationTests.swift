@@ -1,0 +1,206 @@
+// TLS on a listener, against the real proxy: handshake and requests, SNI among three
+// certificates, old protocol versions refused, ALPN, resumption, the handshake timeout, a client
+// that sends plain HTTP to a TLS port, Secure cookies, and certificates reloaded under a live
+// connection (a bad one refused with the old one kept).
+import Foundation
+import Glibc
+import XCTest
+
+final class TLSTerminationTests: EndToEndTestCase {
+    private struct Setup {
+        let pki: TestPKI
+        let a: (cert: String, key: String)
+        let b: (cert: String, key: String)
+        let wild: (cert: String, key: String)
+    }
+
+    private func makePKI() throws -> Setup {
+        let dir = try temporaryDirectory()
+        let pki = try TestPKI(directory: dir)
+        return Setup(pki: pki,
+                     a: try pki.issue("a", names: ["a.test", "127.0.0.1"]),
+                     b: try pki.issue("b", names: ["b.test"]),
+                     wild: try pki.issue("wild", names: ["*.wild.test"]))
+    }
+
+    private func config(echo: EchoUpstream, certificates: [(cert: String, key: String)], extraTimeouts: String = "",
+                        routes: String? = nil, admin: Bool = false) -> String {
+        let certs = certificates.map { "{ \"cert\": \"\($0.cert)\", \"key\": \"\($0.key)\" }" }.joined(separator: ", ")
+        return """
+        {
+          "workers": 2,
+          "listeners": [ { "address": "127.0.0.1:0", "tls": { "certificates": [ \(certs) ] } } ],
+          "timeouts": { "connectMs": 1000, "idleMs": 5000\(extraTimeouts) },
+          "upstreams": { "app": { "endpoints": ["\(echo.endpoint)"] } },
+          "routes": [ \(routes ?? "{ \"name\": \"default\", \"upstream\": \"app\" }") ]\(admin ? ",\n  \"admin\": { \"address\": \"127.0.0.1:0\" }" : "")
+        }
+        """
+    }
+
+    private func tlsClient(_ proxy: RunningProxy, _ setup: Setup, name: String? = "a.test",
+                           configure: (inout TestTLSSession.Options) -> Void = { _ in }) throws -> (RawClient, TestTLSSession) {
+        let c = try connect(proxy)
+        var o = TestTLSSession.Options(serverName: name, caFile: setup.pki.caCert)
+        configure(&o)
+        let s = try c.startTLS(o)
+        return (c, s)
+    }
+
+    func testRequestsOverTLSKeepAliveWithForwardedProtoAndALPN() throws {
+        let setup = try makePKI()
+        let echo = try startEcho()
+        let proxy = try startProxy(json: config(echo: echo, certificates: [setup.a]))
+        let (c, s) = try tlsClient(proxy, setup) { $0.alpn = ["h2", "http/1.1"] }
+        XCTAssertEqual(s.alpn, "http/1.1", "only HTTP/1.1 is offered")
+        XCTAssertEqual(s.version, "TLSv1.3")
+        for i in 0..<3 {
+            let r = try c.exchange("GET /n\(i) HTTP/1.1\r\nHost: a.test\r\n\r\n")
+            XCTAssertEqual(r.status, 200)
+            let e = try r.echo()
+            XCTAssertEqual(e.path, "/n\(i)")
+            XCTAssertEqual(e.header("X-Forwarded-Proto"), "https")
+            XCTAssertEqual(e.connection, 1, "one upstream connection, reused")
+        }
+        // A POST body crosses too.
+        let body = String(repeating: "x", count: 100_000)
+        let r = try c.exchange("POST /up HTTP/1.1\r\nHost: a.test\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)")
+        XCTAssertEqual(r.status, 200)
+        XCTAssertEqual(try r.echo().bodyBytes, body.utf8.count)
+    }
+
+    func testSNIPicksAmongThreeCertificatesAndUnknownNamesGetTheFirst() throws {
+        let setup = try makePKI()
+        let echo = try startEcho()
+        let proxy = try startProxy(json: config(echo: echo, certificates: [setup.a, setup.b, setup.wild]))
+        for (name, expected) in [("a.test", "a.test"), ("b.test", "b.test"), ("x.wild.test", "*.wild.test"),
+                                 ("B.TEST", "b.test"), ("other.test", "a.test"), ("deep.x.wild.test", "a.test")] {
+            let c = try connect(proxy)
+            // Verified against the name only where the certificate is meant to match it.
+            let verify = expected != "a.test" || name == "a.test"
+            let s = try c.startTLS(.init(serverName: name, caFile: verify ? setup.pki.caCert : nil))
+            XCTAssertEqual(s.peerCommonName, expected, "SNI \(name)")
+            XCTAssertEqual(try c.exchange("GET / HTTP/1.1\r\nHost: \(name)\r\n\r\n").status, 200)
+        }
+        // No SNI at all: the default certificate.
+        let c = try connect(proxy)
+        let s = try c.startTLS(.init(serverName: nil, caFile: nil))
+        XCTAssertEqual(s.peerCommonName, "a.test")
+    }
+
+    func testTLS11IsRefusedAndTLS12Works() throws {
+        let setup = try makePKI()
+        let echo = try startEcho()
+        let proxy = try startProxy(json: config(echo: echo, certificates: [setup.a]))
+        let old = try connect(proxy)
+        XCTAssertThrowsError(try old.startTLS(.init(serverName: "a.test", maxVersion: TestTLSSession.tls11)))
+        let (c, s) = try tlsClient(proxy, setup) { $0.maxVersion = TestTLSSession.tls12 }
+        XCTAssertEqual(s.version, "TLSv1.2")
+        XCTAssertEqual(try c.exchange("GET / HTTP/1.1\r\nHost: a.test\r\n\r\n").status, 200)
+    }
+
+    func testASecondConnectionResumesTheSessionOnAnyWorker() throws {
+        let setup = try makePKI()
+        let echo = try startEcho()
+        let proxy = try startProxy(json: config(echo: echo, certificates: [setup.a], admin: true))
+        let admin = try adminPort(proxy)
+        for version in [TestTLSSession.tls12, 0] {
+            let (first, s1) = try tlsClient(proxy, setup) { $0.maxVersion = version }
+            XCTAssertFalse(s1.resumed)
+            XCTAssertEqual(try first.exchange("GET / HTTP/1.1\r\nHost: a.test\r\n\r\n").status, 200)
+            let saved = try XCTUnwrap(s1.savedSession())
+            first.close()
+            // Several connections: with two workers, some land on the worker that did not issue
+            // the ticket, and must resume all the same.
+            for _ in 0..<4 {
+                let (c, s) = try tlsClient(proxy, setup) {
+                    $0.maxVersion = version
+                    $0.resume = saved
+                }
+                XCTAssertTrue(s.resumed, "resumed (\(s.version))")
+                XCTAssertEqual(try c.exchange("GET / HTTP/1.1\r\nHost: a.test\r\n\r\n").status, 200)
+            }
+        }
+        let m = try waitForMetrics(adminPort: admin) { $0["switchyard_tls_resumed_total"] >= 8 }
+        XCTAssertEqual(m["switchyard_tls_resumed_total"], 8)
+        XCTAssertEqual(m["switchyard_tls_handshakes_total"], 10)
+    }
+
+    func testAClientThatNeverHandshakesIsClosedAtTheHandshakeTimeout() throws {
+        let setup = try makePKI()
+        let echo = try startEcho()
+        let proxy = try startProxy(json: config(echo: echo, certificates: [setup.a], extraTimeouts: ", \"handshakeMs\": 300", admin: true))
+        let admin = try adminPort(proxy)
+        let silent = try connect(proxy)
+        XCTAssertEqual(silent.waitForClose(timeout: 5), .closed(extraBytes: 0))
+        try waitForMetrics(adminPort: admin) { $0["switchyard_tls_handshake_timeouts_total"] == 1 }
+        // Others were served meanwhile and after.
+        let (c, _) = try tlsClient(proxy, setup)
+        XCTAssertEqual(try c.exchange("GET / HTTP/1.1\r\nHost: a.test\r\n\r\n").status, 200)
+    }
+
+    func testPlainHTTPOrGarbageOnATLSPortCostsOneLineAndNoStall() throws {
+        let setup = try makePKI()
+        let echo = try startEcho()
+        let proxy = try startProxy(json: config(echo: echo, certificates: [setup.a], admin: true))
+        let admin = try adminPort(proxy)
+        // A live TLS client before and across the garbage.
+        let (live, _) = try tlsClient(proxy, setup)
+        XCTAssertEqual(try live.exchange("GET / HTTP/1.1\r\nHost: a.test\r\n\r\n").status, 200)
+        var bad: [RawClient] = []
+        for i in 0..<20 {
+            let c = try connect(proxy)
+            try c.send(i % 2 == 0 ? "GET / HTTP/1.1\r\nHost: a.test\r\n\r\n" : String(repeating: "\u{16}\u{03}\u{01}garbage", count: 50))
+            bad.append(c)
+        }
+        for c in bad { XCTAssertNotEqual(c.waitForClose(timeout: 5), .open) }
+        XCTAssertEqual(try live.exchange("GET / HTTP/1.1\r\nHost: a.test\r\n\r\n").status, 200)
+        try waitForMetrics(adminPort: admin) { $0["switchyard_tls_handshake_failures_total"] == 20 }
+        // Rate-limited: far fewer lines than bad clients.
+        let lines = proxy.process.stderr.components(separatedBy: "\n").filter { $0.contains("TLS handshake with 127.0.0.1 failed") }
+        XCTAssertGreaterThanOrEqual(lines.count, 1)
+        XCTAssertLessThanOrEqual(lines.count, 4, proxy.process.stderr)
+    }
+
+    func testStickyCookiesSetOverTLSAreSecure() throws {
+        let setup = try makePKI()
+        let echo = try startEcho()
+        let route = """
+        { "name": "ab", "split": [ { "variant": "a", "upstream": "app", "weight": 50 }, { "variant": "b", "upstream": "app", "weight": 50 } ],
+          "sticky": { "cookie": "sy_ab" } }
+        """
+        let proxy = try startProxy(json: config(echo: echo, certificates: [setup.a], routes: route))
+        let (c, _) = try tlsClient(proxy, setup)
+        let r = try c.exchange("GET / HTTP/1.1\r\nHost: a.test\r\n\r\n")
+        XCTAssertEqual(r.status, 200)
+        let cookie = try XCTUnwrap(r.header("Set-Cookie"))
+        XCTAssertTrue(cookie.hasPrefix("sy_ab="), cookie)
+        XCTAssertTrue(cookie.contains("; Secure"), cookie)
+    }
+
+    func testCertificatesReloadUnderALiveConnectionAndABadOneIsRefused() throws {
+        let setup = try makePKI()
+        let echo = try startEcho()
+        let proxy = try startProxy(json: config(echo: echo, certificates: [setup.a]))
+        let (old, oldSession) = try tlsClient(proxy, setup, name: "b.test") { $0.caFile = nil }
+        XCTAssertEqual(oldSession.peerCommonName, "a.test")
+        XCTAssertEqual(try old.exchange("GET / HTTP/1.1\r\nHost: b.test\r\n\r\n").status, 200)
+
+        // b.test's certificate first: new connections get it, the open one goes on.
+        let text = config(echo: echo, certificates: [setup.b, setup.a])
+        try text.write(toFile: proxy.configPath, atomically: true, encoding: .utf8)
+        proxy.process.send(signal: SIGHUP)
+        XCTAssertNotNil(proxy.process.waitForStderrLine(containing: "reloaded"), proxy.process.stderr)
+        let (_, fresh) = try tlsClient(proxy, setup, name: "b.test")
+        XCTAssertEqual(fresh.peerCommonName, "b.test")
+        XCTAssertEqual(try old.exchange("GET /again HTTP/1.1\r\nHost: b.test\r\n\r\n").status, 200)
+
+        // A key that is not the certificate's: refused, b.test still served.
+        let mismatched = config(echo: echo, certificates: [(setup.b.cert, setup.a.key)])
+        try mismatched.write(toFile: proxy.configPath, atomically: true, encoding: .utf8)
+        proxy.process.send(signal: SIGHUP)
+        XCTAssertNotNil(proxy.process.waitForStderrLine(containing: "does not match"), proxy.process.stderr)
+        let (c, s) = try tlsClient(proxy, setup, name: "b.test")
+        XCTAssertEqual(s.peerCommonName, "b.test")
+        XCTAssertEqual(try c.exchange("GET / HTTP/1.1\r\nHost: b.test\r\n\r\n").status, 200)
+    }
+}
