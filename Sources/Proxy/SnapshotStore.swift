@@ -10,21 +10,24 @@ public final class SnapshotStore: Sendable {
         var security: UpstreamSecurity
     }
     private let current: Mutex<Published>
+    /// Counts publishes (a snapshot republished with new TLS counts too); the loops compare it.
     private let published: Atomic<UInt64>
 
     public init(_ snapshot: Snapshot, security: UpstreamSecurity = .none) {
         current = Mutex(Published(snapshot: snapshot, security: security))
-        published = Atomic(snapshot.version)
+        published = Atomic(1)
     }
 
-    /// The version last published; cheap enough for every request.
+    /// Changes with every publish; cheap enough for every request.
     @inline(__always)
-    public var version: UInt64 { published.load(ordering: .acquiring) }
+    public var generation: UInt64 { published.load(ordering: .acquiring) }
 
     public var snapshot: Snapshot { current.withLock { $0.snapshot } }
 
-    /// The snapshot and the TLS of its pools, read together.
-    public var both: (Snapshot, UpstreamSecurity) { current.withLock { ($0.snapshot, $0.security) } }
+    /// The snapshot, the TLS of its pools and the publish it came with, read together.
+    public var both: (Snapshot, UpstreamSecurity, UInt64) {
+        current.withLock { ($0.snapshot, $0.security, published.load(ordering: .relaxed)) }
+    }
 
     public var security: UpstreamSecurity { current.withLock { $0.security } }
 
@@ -34,7 +37,7 @@ public final class SnapshotStore: Sendable {
         current.withLock {
             $0.snapshot = snapshot
             if let security { $0.security = security }
+            published.wrappingAdd(1, ordering: .releasing)
         }
-        published.store(snapshot.version, ordering: .releasing)
     }
 }

@@ -61,8 +61,7 @@ final class Worker {
         self.counters = counters
         self.events = events
         self.workerCount = workerCount
-        (snapshot, security) = store.both
-        version = snapshot.version
+        (snapshot, security, version) = store.both
         maxClients = max(1, (settings.maxConnections + workerCount - 1) / workerCount)
         rng = sy_random_seed() ^ UInt64(index &* 0x9E37_79B9)
         rebuildBalancers()
@@ -74,14 +73,13 @@ final class Worker {
     /// The snapshot a request routes on; picks up a newly published one.
     @inline(__always)
     func currentSnapshot() -> Snapshot {
-        if store.version != version { refreshSnapshot() }
+        if store.generation != version { refreshSnapshot() }
         return snapshot
     }
 
     @inline(never)
     private func refreshSnapshot() {
-        (snapshot, security) = store.both
-        version = snapshot.version
+        (snapshot, security, version) = store.both
         rebuildBalancers()
         closeIdleToRemovedEndpoints()
     }

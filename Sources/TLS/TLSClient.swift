@@ -85,7 +85,12 @@ public final class TLSClient: @unchecked Sendable {
                 _ = X509_VERIFY_PARAM_set1_host(param, name, 0)
             }
         }
-        if let resume { _ = SSL_set_session(ssl, resume.pointer) }
+        // A copy: a session object OpenSSL has resumed once is not offered again, while the
+        // ticket in it stays good for the next connection.
+        if let resume, let copy = SSL_SESSION_dup(resume.pointer) {
+            _ = SSL_set_session(ssl, copy)
+            SSL_SESSION_free(copy)
+        }
         let c = TLSConnection(ssl: ssl, owner: self)
         _ = sy_SSL_set_app_data(ssl, Unmanaged.passUnretained(c).toOpaque())
         return c
