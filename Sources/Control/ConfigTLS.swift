@@ -8,7 +8,7 @@ import TLS
 extension ConfigParser {
     /// `"tls": { "certificates": [ { "cert": FILE, "key": FILE } ], "minVersion": "1.2", "alpn": ["http/1.1"], "ciphers": LIST }`
     func listenerTLS(_ value: ConfigValue) -> TLSServerSettings? {
-        guard let object = value.object(keys: ["certificates", "minVersion", "alpn", "ciphers"]) else { return nil }
+        guard let object = value.object(keys: ["certificates", "minVersion", "alpn", "ciphers", "kernelTLS"]) else { return nil }
         var certificates: [TLSServerSettings.Certificate] = []
         var failed = false
         if let list = object.required("certificates"), let elements = list.array() {
@@ -55,6 +55,7 @@ extension ConfigParser {
             settings.alpn = protocols
         }
         if let field = object["ciphers"], let text = field.nonEmptyString() { settings.ciphers = text }
+        if let field = object["kernelTLS"], let on = field.bool() { settings.kernelTLS = on }
         return failed ? nil : settings
     }
 

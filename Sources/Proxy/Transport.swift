@@ -29,8 +29,10 @@ struct Transport {
 
     @inline(__always) var isOpen: Bool { fd >= 0 }
 
-    /// Whether body bytes may move socket -> pipe -> socket in the kernel.
-    @inline(__always) var canSplice: Bool { tls == nil }
+    /// Whether body bytes may be spliced out of this socket (plain TCP, or TLS the kernel
+    /// decrypts: kTLS receive) and into it (plain, or kTLS send).
+    @inline(__always) var canSpliceFrom: Bool { if let t = tls { return t.kernelReceives } else { return true } }
+    @inline(__always) var canSpliceTo: Bool { if let t = tls { return t.kernelSends } else { return true } }
 
     /// A TLS session whose handshake has not completed.
     var handshaking: Bool { if let t = tls { return !t.established } else { return false } }

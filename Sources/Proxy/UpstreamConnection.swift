@@ -273,7 +273,7 @@ final class UpstreamConnection: Pollable {
             return
         }
         if !complete, let remaining = framer.remainingLength, remaining >= UpstreamConnection.spliceThreshold,
-           transport.canSplice && r.client.transport.canSplice {
+           transport.canSpliceFrom && r.client.transport.canSpliceTo {
             spliceWanted = true
         }
         if complete { r.responseComplete() }

@@ -174,8 +174,15 @@ public final class TLSConnection {
     /// Whether the kernel took the record layer over for sending (kTLS): the socket then takes
     /// plaintext, and sendfile/splice work again.
     public var kernelSends: Bool {
-        guard let b = SSL_get_wbio(ssl) else { return false }
+        guard established, let b = SSL_get_wbio(ssl) else { return false }
         return sy_BIO_get_ktls_send(b) != 0
+    }
+
+    /// Whether the kernel decrypts received records (kTLS receive): the socket then reads as
+    /// plaintext, with nothing buffered in OpenSSL once SSL_pending is 0.
+    public var kernelReceives: Bool {
+        guard established, SSL_pending(ssl) == 0, SSL_has_pending(ssl) == 0, let b = SSL_get_rbio(ssl) else { return false }
+        return sy_BIO_get_ktls_recv(b) != 0
     }
 
     // MARK: client sessions

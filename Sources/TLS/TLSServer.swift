@@ -22,6 +22,9 @@ public struct TLSServerSettings: Sendable, Equatable {
     public var alpn: [String]
     /// TLS 1.2 cipher list (OpenSSL syntax); TLS 1.3 suites stay OpenSSL's defaults.
     public var ciphers: String
+    /// Ask OpenSSL to hand the record layer to the kernel (kTLS) after the handshake, where
+    /// libssl and the kernel both support it; responses may then be spliced to the client.
+    public var kernelTLS = false
 
     /// Mozilla's "intermediate" configuration (TLS 1.2 part).
     public static let intermediateCiphers = "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
@@ -159,7 +162,8 @@ final class WorkerContexts {
         let minVersion = s.minVersion == "1.3" ? sy_TLS1_3_VERSION() : sy_TLS1_2_VERSION()
         guard sy_SSL_CTX_set_min_proto_version(ctx, minVersion) == 1,
               sy_SSL_CTX_set_max_proto_version(ctx, sy_TLS1_3_VERSION()) == 1 else { throw fail("cannot set the TLS versions") }
-        _ = sy_SSL_CTX_set_options(ctx, sy_SSL_OP_NO_RENEGOTIATION() | sy_SSL_OP_NO_COMPRESSION() | sy_SSL_OP_IGNORE_UNEXPECTED_EOF())
+        _ = sy_SSL_CTX_set_options(ctx, sy_SSL_OP_NO_RENEGOTIATION() | sy_SSL_OP_NO_COMPRESSION() | sy_SSL_OP_IGNORE_UNEXPECTED_EOF()
+                                     | (s.kernelTLS ? sy_SSL_OP_ENABLE_KTLS() : 0))
         _ = sy_SSL_CTX_set_mode(ctx, sy_SSL_MODE_RELEASE_BUFFERS() | sy_SSL_MODE_ENABLE_PARTIAL_WRITE() | sy_SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER())
         _ = sy_SSL_CTX_set_read_ahead(ctx, 1)
         guard SSL_CTX_set_cipher_list(ctx, s.ciphers) == 1 else { throw fail("invalid cipher list \"\(s.ciphers)\"") }
