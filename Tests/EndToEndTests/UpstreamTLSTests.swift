@@ -155,4 +155,59 @@ final class UpstreamTLSTests: EndToEndTestCase {
         XCTAssertEqual(old.termination, .exited(1))
         XCTAssertTrue(old.stderr.contains("minVersion: must be \"1.2\" or \"1.3\""), old.stderr)
     }
+
+    /// mTLS: an origin (`openssl s_server`) that requires a client certificate from the CA gets
+    /// the configured one; without it the handshake fails (502).
+    func testAClientCertificateIsPresentedToTheUpstream() throws {
+        let pki = try TestPKI(directory: try temporaryDirectory())
+        let server = try pki.issue("server", names: ["b.test"])
+        let client = try pki.issue("client", names: ["switchyard.test"])
+        let origin = adopt(try ChildProcess(executable: "/usr/bin/openssl", arguments: [
+            "s_server", "-accept", "127.0.0.1:0", "-cert", server.cert, "-key", server.key,
+            "-Verify", "1", "-CAfile", pki.caCert, "-www"]))
+        let line = try XCTUnwrap(origin.waitForStdoutLine { $0.hasPrefix("ACCEPT") }, origin.stderr)
+        let port = try XCTUnwrap(Self.port(after: "ACCEPT ", in: line))
+        func proxy(_ tls: String) throws -> RunningProxy {
+            try startProxy(json: """
+            { "workers": 1, "listeners": [ { "address": "127.0.0.1:0" } ],
+              "upstreams": { "fn": { "endpoints": ["127.0.0.1:\(port)"], "tls": \(tls) } },
+              "routes": [ { "name": "default", "upstream": "fn" } ] }
+            """)
+        }
+        let with = try proxy(#"{ "serverName": "b.test", "caFile": "\#(pki.caCert)", "cert": "\#(client.cert)", "key": "\#(client.key)" }"#)
+        let r = try get(with)
+        XCTAssertEqual(r.status, 200, r.bodyText)
+        XCTAssertTrue(r.bodyText.contains("s_server"), r.bodyText)
+        let without = try proxy(#"{ "serverName": "b.test", "caFile": "\#(pki.caCert)" }"#)
+        XCTAssertEqual(try get(without).status, 502)
+        XCTAssertNotNil(without.process.waitForStderrLine(containing: "upstream fn: TLS with b.test"), without.process.stderr)
+    }
+
+    /// A green color reached over TLS: the warm-up before the flip goes over TLS (the origin
+    /// counts its handshakes and requests), then requests do.
+    func testWarmUpOfATLSColorGoesOverTLS() throws {
+        let pki = try TestPKI(directory: try temporaryDirectory())
+        let (origin, _) = try tlsOrigin(pki, names: ["green.test"], admin: true)
+        let originAdmin = try adminPort(origin)
+        let blue = try startEcho(name: "blue")
+        let socket = try controlSocket()
+        let proxy = try startProxy(json: """
+        { "workers": 1, "listeners": [ { "address": "127.0.0.1:0" } ],
+          "upstreams": { "checkout": {
+              "blue": { "endpoints": ["\(blue.endpoint)"] },
+              "green": { "endpoints": ["127.0.0.1:\(origin.port)"], "tls": { "serverName": "green.test", "caFile": "\(pki.caCert)" } },
+              "live": "blue", "warmup": { "path": "/warm", "requests": 3, "timeoutMs": 3000 } } },
+          "routes": [ { "name": "default", "upstream": "checkout" } ],
+          "control": { "socket": "\(socket)" } }
+        """)
+        XCTAssertEqual(try get(proxy).header("X-Echo-Name"), "blue")
+        let reply = try ControlLineClient(path: socket).command("flip checkout")
+        XCTAssertEqual(reply["ok"] as? Bool, true, "\(reply)")
+        let warm = try waitForMetrics(adminPort: originAdmin) { $0["switchyard_requests_total"] >= 3 }
+        XCTAssertEqual(warm["switchyard_requests_total"], 3, "the three warm-up GETs")
+        XCTAssertEqual(warm["switchyard_tls_handshakes_total"], 3, "each on its own TLS connection")
+        let r = try get(proxy)
+        XCTAssertEqual(r.status, 200)
+        XCTAssertEqual(r.header("X-Echo-Name"), "origin")
+    }
 }
