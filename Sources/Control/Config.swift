@@ -255,13 +255,16 @@ extension Config {
         public var maxInFlight: Int
         /// Cap on the bytes of mirrored copies held for this upstream, unsent or unanswered.
         public var maxBufferBytes: Int
+        /// Health checks, ejection, retries and limits (ConfigResilience.swift).
+        public var policy: UpstreamPolicy
 
         public init(name: String, kind: UpstreamKind, maxInFlight: Int = Routing.Upstream.defaultMirrorMaxInFlight,
-                    maxBufferBytes: Int = Routing.Upstream.defaultMirrorMaxBufferBytes) {
+                    maxBufferBytes: Int = Routing.Upstream.defaultMirrorMaxBufferBytes, policy: UpstreamPolicy = UpstreamPolicy()) {
             self.name = name
             self.kind = kind
             self.maxInFlight = maxInFlight
             self.maxBufferBytes = maxBufferBytes
+            self.policy = policy
         }
 
         public var blueGreen: BlueGreen? {

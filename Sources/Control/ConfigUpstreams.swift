@@ -32,8 +32,10 @@ extension ConfigParser {
     }
 
     private func upstream(_ name: String, _ value: ConfigValue) -> Config.Upstream? {
-        guard let object = value.object(keys: ["endpoints", "maxInFlight", "maxBufferBytes", "blue", "green", "live", "preview", "warmup"])
+        guard let object = value.object(keys: ["endpoints", "maxInFlight", "maxBufferBytes", "blue", "green", "live", "preview", "warmup"]
+                                        + Self.resilienceKeys)
         else { return nil }
+        var policy = upstreamPolicy(object)
         let maxInFlight = object.int("maxInFlight", default: Routing.Upstream.defaultMirrorMaxInFlight, 1...1_000_000)
         let maxBufferBytes = object.int("maxBufferBytes", default: Routing.Upstream.defaultMirrorMaxBufferBytes, 1...(1 << 40))
         let isBlueGreen = object.has("blue") || object.has("green")
@@ -49,11 +51,20 @@ extension ConfigParser {
                 object.error("needs \"endpoints\", or \"blue\" and \"green\"")
                 return nil
             }
-            return pool(endpoints).map { Config.Upstream(name: name, kind: .pool($0), maxInFlight: maxInFlight, maxBufferBytes: maxBufferBytes) }
+            return pool(endpoints).map { Config.Upstream(name: name, kind: .pool($0), maxInFlight: maxInFlight, maxBufferBytes: maxBufferBytes,
+                                                         policy: policy) }
         }
 
         let blue = object.required("blue").flatMap(colorPool)
         let green = object.required("green").flatMap(colorPool)
+        for color in [Color.blue, .green] {
+            // The color object's keys are checked by colorPool; only its check is read here.
+            if let v = object[color.name], case .object(let members) = v.node.value,
+               let m = members.first(where: { $0.key == "healthCheck" }) {
+                let field = ConfigValue(node: m.value, path: v.path.key("healthCheck"), diagnostics: diagnostics)
+                policy.colorHealthChecks[Int(color.rawValue)] = healthCheck(field)
+            }
+        }
         var live: Color?
         if let field = object.required("live"), let text = field.string() {
             switch text {
@@ -67,11 +78,11 @@ extension ConfigParser {
         guard let blue, let green, let live else { return nil }
         let bg = Config.BlueGreen(blue: blue, green: green, live: live, previewHeader: preview?.0,
                                   previewTrust: preview?.1 ?? Config.Trust(), warmup: warmup)
-        return Config.Upstream(name: name, kind: .blueGreen(bg), maxInFlight: maxInFlight, maxBufferBytes: maxBufferBytes)
+        return Config.Upstream(name: name, kind: .blueGreen(bg), maxInFlight: maxInFlight, maxBufferBytes: maxBufferBytes, policy: policy)
     }
 
     private func colorPool(_ value: ConfigValue) -> Config.Pool? {
-        value.object(keys: ["endpoints"])?.required("endpoints").flatMap(pool)
+        value.object(keys: ["endpoints", "healthCheck"])?.required("endpoints").flatMap(pool)
     }
 
     /// An `endpoints` array: addresses, or `{address, weight}` objects; no address twice.

@@ -12,6 +12,12 @@ public final class ProxyServer: @unchecked Sendable {
     public let store: SnapshotStore
     public let stats: [WorkerStats]
     public let counters: TrafficCounters
+    /// Endpoint health (checks and ejections), the retry/limit counters of every loop by
+    /// upstream, and the checkers (HealthChecker.swift).
+    public let health: HealthBoard
+    public let resilienceSlots: ResilienceSlots
+    public let resilienceStats: [ResilienceStats]
+    private let healthChecks: HealthSupervisor
     /// Built once; each worker's own state changes only on its loop.
     private let workers: [Worker]
     /// Start, shutdown (the signal path) and reloads that add or remove listeners (the control
@@ -31,6 +37,9 @@ public final class ProxyServer: @unchecked Sendable {
         let counters = TrafficCounters()
         let count = settings.workers > 0 ? settings.workers : max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
         let stats = (0..<count).map { _ in WorkerStats() }
+        let health = HealthBoard()
+        let slots = ResilienceSlots()
+        let resilience = (0..<count).map { _ in ResilienceStats() }
         var opened: [ListenerGroup] = []
         var built: [Worker] = []
         do {
@@ -39,7 +48,8 @@ public final class ProxyServer: @unchecked Sendable {
             }
             for i in 0..<count {
                 let w = try Worker(index: i, workerCount: count, settings: settings, store: store, stats: stats[i],
-                                   counters: counters)
+                                   counters: counters, health: health,
+                                   resilience: WorkerResilience(stats: resilience[i], slots: slots))
                 for (li, g) in opened.enumerated() {
                     let l = Listener(worker: w, fd: g.fds[i], index: li)
                     try l.start()
@@ -56,6 +66,10 @@ public final class ProxyServer: @unchecked Sendable {
         self.stats = stats
         self.workers = built
         self.groups = opened
+        self.health = health
+        self.resilienceSlots = slots
+        self.resilienceStats = resilience
+        self.healthChecks = HealthSupervisor(workers: built)
     }
 
     public var workerCount: Int { workers.count }
@@ -82,11 +96,13 @@ public final class ProxyServer: @unchecked Sendable {
                 threads.append(LoopThread.start { worker.loop.run() })
             }
         }
+        healthChecks.update(store.snapshot)
     }
 
     /// Publishes a new routing snapshot to every worker.
     public func publish(_ snapshot: Snapshot) {
         store.publish(snapshot)
+        healthChecks.update(snapshot)
         for w in workers {
             nonisolated(unsafe) let worker = w
             w.loop.execute { worker.adoptSnapshot() }

@@ -12,6 +12,10 @@ final class Worker {
     let store: SnapshotStore
     let stats: WorkerStats
     let counters: TrafficCounters
+    /// Endpoint health for the whole process, and this loop's limits, budgets and counters
+    /// (WorkerResilience.swift).
+    let health: HealthBoard
+    let resilience: WorkerResilience
     /// Counter slots of the current snapshot, flat so the request path copies no inner array:
     /// routeSlots[routeSlotBase[route] + variant + 1] (variant -1 for a route without a split).
     private var routeSlots: [Int] = []
@@ -25,7 +29,7 @@ final class Worker {
     private var version: UInt64
 
     /// balancers[upstream][color], color 0 = blue or plain pool, 1 = green.
-    private var balancers: [[PoolBalancer]] = []
+    var balancers: [[PoolBalancer]] = []
     /// Idle upstream connections by endpoint id.
     var idle: [[UpstreamConnection]] = []
     private var addresses: [SocketAddress?] = []
@@ -50,13 +54,16 @@ final class Worker {
     let workerCount: Int
 
     init(index: Int, workerCount: Int, settings: ProxySettings, store: SnapshotStore, stats: WorkerStats,
-         counters: TrafficCounters) throws(SystemError) {
+         counters: TrafficCounters, health: HealthBoard = HealthBoard(),
+         resilience: WorkerResilience = WorkerResilience(stats: ResilienceStats(), slots: ResilienceSlots())) throws(SystemError) {
         loop = try EventLoop(index: index)
         buffers = BufferPool(blockSize: 32 * 1024)
         self.settings = settings
         self.store = store
         self.stats = stats
         self.counters = counters
+        self.health = health
+        self.resilience = resilience
         self.workerCount = workerCount
         snapshot = store.snapshot
         version = snapshot.version
@@ -156,6 +163,7 @@ final class Worker {
             mirrorDownUntil.append(contentsOf: repeatElement(0, count: maxID + 1 - mirrorDownUntil.count))
         }
         gates = Array(repeating: nil, count: snapshot.upstreams.count)
+        resilience.adopt(snapshot, worker: loop.index, workers: workerCount, maxEndpointID: maxID)
     }
 
     /// Idle pooled connections to endpoints that are no longer in any live set are closed; so
@@ -302,6 +310,7 @@ final class Worker {
     /// a failed connect for every copy.
     func mirrorEndpointFailed(_ id: Int) {
         if id < mirrorDownUntil.count { mirrorDownUntil[id] = loop.now + 1_000 }
+        mirrorEndpointFailedPassively(id)
     }
 
     func removeMirrorConnection(_ c: MirrorConnection) {
