@@ -48,6 +48,10 @@ struct HealthMetrics {
         for r in rows { out += "switchyard_endpoint_healthy{\(labels(r))} \(health.isAvailable(endpoint: r.id) ? 1 : 0)\n" }
         family("switchyard_endpoint_ejected", "gauge", "1 while the endpoint is ejected for consecutive failures.")
         for r in rows { out += "switchyard_endpoint_ejected{\(labels(r))} \(health.health(endpoint: r.id) == .ejected ? 1 : 0)\n" }
+        family("switchyard_endpoint_ejection_seconds", "gauge", "Length of the endpoint's latest ejection (doubles while it keeps failing).")
+        for r in rows {
+            out += "switchyard_endpoint_ejection_seconds{\(labels(r))} \(Double(health.lastEjectionMs(endpoint: r.id)) / 1000)\n"
+        }
         family("switchyard_endpoint_health_transitions_total", "counter", "Health check verdict changes (healthy to unhealthy and back).")
         for r in rows { out += "switchyard_endpoint_health_transitions_total{\(labels(r))} \(health.transitions(endpoint: r.id))\n" }
         family("switchyard_endpoint_health_checks_total", "counter", "Active health checks run, by result.")

@@ -26,6 +26,8 @@ public final class HealthBoard: @unchecked Sendable {
     private let ejectionCount: UnsafeMutablePointer<UInt64>
     private let transitionCount: UnsafeMutablePointer<UInt64>
     private let checksPassed: UnsafeMutablePointer<UInt64>
+    /// The length of the latest ejection, in ms (its doubling is visible without a clock).
+    private let lastEjectionMs: UnsafeMutablePointer<UInt64>
     private let checksFailed: UnsafeMutablePointer<UInt64>
     /// Deciding an ejection (rare): two loops reaching the threshold at once eject once.
     private let ejecting = Mutex<Void>(())
@@ -44,12 +46,13 @@ public final class HealthBoard: @unchecked Sendable {
         ejectionCount = table()
         transitionCount = table()
         checksPassed = table()
+        lastEjectionMs = table()
         checksFailed = table()
         self.clock = clock
     }
 
     deinit {
-        for p in [down, ejectedUntil, failures, level, ejectionCount, transitionCount, checksPassed, checksFailed] { p.deallocate() }
+        for p in [down, ejectedUntil, failures, level, ejectionCount, transitionCount, checksPassed, checksFailed, lastEjectionMs] { p.deallocate() }
     }
 
     @inline(__always)
@@ -85,7 +88,9 @@ public final class HealthBoard: @unchecked Sendable {
         return ejecting.withLock { _ in
             if sy_counter_load(ejectedUntil + id) > now { return false }
             let l = sy_counter_add_fetch(level + id, 1)
-            sy_counter_store(ejectedUntil + id, now + UInt64(od.ejectionMs(level: Int(min(l, 64)))))
+            let ms = UInt64(od.ejectionMs(level: Int(min(l, 64))))
+            sy_counter_store(ejectedUntil + id, now + ms)
+            sy_counter_store(lastEjectionMs + id, ms)
             sy_counter_store(failures + id, UInt64(od.consecutiveFailures - 1))
             sy_counter_add(ejectionCount + id, 1)
             return true
@@ -147,6 +152,7 @@ public final class HealthBoard: @unchecked Sendable {
 
     public func ejections(endpoint id: Int) -> UInt64 { valid(id) ? sy_counter_load(ejectionCount + id) : 0 }
     public func transitions(endpoint id: Int) -> UInt64 { valid(id) ? sy_counter_load(transitionCount + id) : 0 }
+    public func lastEjectionMs(endpoint id: Int) -> UInt64 { valid(id) ? sy_counter_load(lastEjectionMs + id) : 0 }
     public func checks(endpoint id: Int, passed: Bool) -> UInt64 {
         valid(id) ? sy_counter_load((passed ? checksPassed : checksFailed) + id) : 0
     }

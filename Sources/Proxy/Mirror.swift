@@ -87,7 +87,9 @@ final class MirrorFanout {
                 continue
             }
             guard worker.mirrorEndpointUp(endpoint) else {
+                // Refused a moment ago on this loop: not built either.
                 worker.stats.add(.mirrorsFailed)
+                worker.resilience.count(.mirrorSkippedDown, upstream: m.upstream)
                 continue
             }
             let copy = MirrorCopy(worker: worker, gate: gate, endpoint: endpoint, maxBodyBytes: m.maxBodyBytes,
