@@ -217,13 +217,7 @@ final class Worker {
 
     // MARK: endpoints
 
-    /// Picks an endpoint of `upstream` (color for blue/green) not yet tried.
-    func pickEndpoint(upstream: Int, color: Color?, tried: UInt64) -> (index: Int, endpoint: Endpoint)? {
-        let c = (color == .green) ? 1 : 0
-        guard upstream < balancers.count, c < balancers[upstream].count else { return nil }
-        guard let i = balancers[upstream][c].next(excluding: tried) else { return nil }
-        return (i, balancers[upstream][c].endpoints[i])
-    }
+    // Endpoint choice (health, ejection, limits) is `choose` in WorkerResilience.swift.
 
     func address(for e: Endpoint) -> SocketAddress? {
         if e.id < addresses.count, let a = addresses[e.id] { return a }
