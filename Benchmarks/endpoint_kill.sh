@@ -29,9 +29,9 @@ bench_init
 resolve_switchyard
 [[ -n $SY_BIN ]] || die "switchyard: $SY_SKIP"
 
-mapfile -t P < <(free_ports 3)
-((${#P[@]} == 3)) || die "could not pick free ports"
-UP1=${P[0]} UP2=${P[1]} PORT=${P[2]}
+mapfile -t P < <(free_ports 4)
+((${#P[@]} == 4)) || die "could not pick free ports"
+UP1=${P[0]} UP2=${P[1]} PORT=${P[2]} ADMIN=${P[3]}
 
 write_upstream_conf up1 "$UP1"
 start_nginx up1 "$UP1" || die "origin 1 did not start: $(cat "$TMP_DIR/up1.err" 2>/dev/null)"
@@ -44,6 +44,8 @@ check=""
 write_switchyard_conf "$TMP_DIR/sy.json" "$PORT" "{ \"app\": { \"endpoints\": [\"127.0.0.1:$UP1\", \"127.0.0.1:$UP2\"],
     \"retries\": { \"attempts\": 2, \"on\": [\"connect\", \"reset\", \"503\"], \"budgetPercent\": 20 }$check } }" \
   '{ "name": "all", "upstream": "app" }'
+# The admin listener tells what the proxy did: retries, ejections.
+sed -i "s|^  \"limits\"|  \"admin\": { \"address\": \"127.0.0.1:$ADMIN\" },\n  \"limits\"|" "$TMP_DIR/sy.json"
 start_switchyard sy "$TMP_DIR/sy.json" "$PORT" || die "switchyard: $SKIP_REASON"
 warmup "http://127.0.0.1:$PORT/"
 
@@ -77,3 +79,10 @@ awk -v f="$failed" -v t="$total" -v l="$later" 'BEGIN {
   printf "  failed share %.4f%% (bar: < 1%%) %s\n", share * 100, share < 0.01 ? "PASS" : "FAIL"
   printf "  non-2xx after the first second: %d (bar: 0) %s\n", l, l == 0 ? "PASS" : "FAIL"
 }'
+"$PY" - "$ADMIN" <<'PYEOF'
+import sys, urllib.request
+text = urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/metrics", timeout=5).read().decode()
+keep = ("switchyard_upstream_retries_total", "switchyard_upstream_policy_retries_total{", "switchyard_upstream_retry_budget",
+        "switchyard_endpoint_ejections_total{", "switchyard_endpoint_ejected{", "switchyard_upstream_connect_failures_total")
+print("proxy counters:\n" + "\n".join("  " + l for l in text.splitlines() if l.startswith(keep)))
+PYEOF
