@@ -4,7 +4,7 @@
 #   mirror   100% mirror to a fast shadow, Switchyard vs. NGINX `mirror`    bar: req/s ratio >= 3x
 #            (+ shadow request counts, to prove the copies arrive)
 #   shadowfail  mirror to a 200 ms shadow and to a dead shadow:
-#            Switchyard primary p99 mirrored / unmirrored                   bar: <= 1.2x
+#            Switchyard primary p99 mirrored / unmirrored     bar: <= 1.2x (200 ms), <= 1.1x (dead)
 #            (+ error counts, and NGINX's mirror p50 with the 200 ms shadow)
 #
 #   bash Benchmarks/policies.sh

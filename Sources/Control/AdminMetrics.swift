@@ -67,6 +67,7 @@ struct AdminMetrics {
             guard let a = registry.address(for: id) else { continue }
             out += "switchyard_endpoint_in_flight{endpoint=\"\(escape(a))\"} \(server.counters.inFlight(endpoint: id))\n"
         }
+        out += HealthMetrics(server: server, registry: registry).text()
         return out
     }
 

@@ -103,7 +103,10 @@ public final class AdminServer: @unchecked Sendable {
         if path.elementsEqual("/readyz".utf8) {
             // Not ready from the moment a drain begins, while in-flight requests still finish:
             // a load balancer stops sending before the listeners close.
-            return server.isDraining ? AdminAnswer(status: 503, body: "draining\n") : AdminAnswer(status: 200, body: "ready\n")
+            if server.isDraining { return AdminAnswer(status: 503, body: "draining\n") }
+            // A routed upstream with no healthy endpoint would answer 503 to every request.
+            if let why = HealthMetrics.notReadyReason(server) { return AdminAnswer(status: 503, body: "not ready: \(why)\n") }
+            return AdminAnswer(status: 200, body: "ready\n")
         }
         return AdminAnswer(status: 404, body: "not found: /metrics, /healthz, /readyz\n")
     }

@@ -268,13 +268,16 @@ extension Config {
         public var maxBufferBytes: Int
         /// nil: plain HTTP to the endpoints.
         public var tls: TLSClientSettings? = nil
+        /// Health checks, ejection, retries and limits (ConfigResilience.swift).
+        public var policy: UpstreamPolicy
 
         public init(name: String, kind: UpstreamKind, maxInFlight: Int = Routing.Upstream.defaultMirrorMaxInFlight,
-                    maxBufferBytes: Int = Routing.Upstream.defaultMirrorMaxBufferBytes) {
+                    maxBufferBytes: Int = Routing.Upstream.defaultMirrorMaxBufferBytes, policy: UpstreamPolicy = UpstreamPolicy()) {
             self.name = name
             self.kind = kind
             self.maxInFlight = maxInFlight
             self.maxBufferBytes = maxBufferBytes
+            self.policy = policy
         }
 
         public var blueGreen: BlueGreen? {

@@ -33,8 +33,10 @@ extension ConfigParser {
     }
 
     private func upstream(_ name: String, _ value: ConfigValue) -> Config.Upstream? {
-        guard let object = value.object(keys: ["endpoints", "maxInFlight", "maxBufferBytes", "blue", "green", "live", "preview", "warmup", "tls"])
+        guard let object = value.object(keys: ["endpoints", "maxInFlight", "maxBufferBytes", "blue", "green", "live", "preview", "warmup", "tls"]
+                                        + Self.resilienceKeys)
         else { return nil }
+        var policy = upstreamPolicy(object)
         let maxInFlight = object.int("maxInFlight", default: Routing.Upstream.defaultMirrorMaxInFlight, 1...1_000_000)
         let maxBufferBytes = object.int("maxBufferBytes", default: Routing.Upstream.defaultMirrorMaxBufferBytes, 1...(1 << 40))
         let isBlueGreen = object.has("blue") || object.has("green")
@@ -53,7 +55,8 @@ extension ConfigParser {
             let tls = object["tls"].flatMap(upstreamTLS)
             if object.has("tls") && tls == nil { return nil }
             return pool(endpoints).map {
-                var u = Config.Upstream(name: name, kind: .pool($0), maxInFlight: maxInFlight, maxBufferBytes: maxBufferBytes)
+                var u = Config.Upstream(name: name, kind: .pool($0), maxInFlight: maxInFlight, maxBufferBytes: maxBufferBytes,
+                                        policy: policy)
                 u.tls = tls
                 return u
             }
@@ -67,6 +70,14 @@ extension ConfigParser {
         let blueTLS = blueField.flatMap(colorTLS)
         let greenTLS = greenField.flatMap(colorTLS)
         if (object.has("tls") && tls == nil) || blueTLS == .some(nil) || greenTLS == .some(nil) { return nil }
+        for color in [Color.blue, .green] {
+            // The color object's keys are checked by colorPool; only its check is read here.
+            if let v = object[color.name], case .object(let members) = v.node.value,
+               let m = members.first(where: { $0.key == "healthCheck" }) {
+                let field = ConfigValue(node: m.value, path: v.path.key("healthCheck"), diagnostics: diagnostics)
+                policy.colorHealthChecks[Int(color.rawValue)] = healthCheck(field)
+            }
+        }
         var live: Color?
         if let field = object.required("live"), let text = field.string() {
             switch text {
@@ -82,13 +93,13 @@ extension ConfigParser {
                                   previewTrust: preview?.1 ?? Config.Trust(), warmup: warmup)
         bg.blueTLS = blueTLS ?? nil
         bg.greenTLS = greenTLS ?? nil
-        var u = Config.Upstream(name: name, kind: .blueGreen(bg), maxInFlight: maxInFlight, maxBufferBytes: maxBufferBytes)
+        var u = Config.Upstream(name: name, kind: .blueGreen(bg), maxInFlight: maxInFlight, maxBufferBytes: maxBufferBytes, policy: policy)
         u.tls = tls
         return u
     }
 
     private func colorPool(_ value: ConfigValue) -> Config.Pool? {
-        value.object(keys: ["endpoints", "tls"])?.required("endpoints").flatMap(pool)
+        value.object(keys: ["endpoints", "healthCheck", "tls"])?.required("endpoints").flatMap(pool)
     }
 
     /// A color's own `tls`: nil when it has none, .some(nil) when it is invalid.

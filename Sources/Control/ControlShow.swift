@@ -75,9 +75,12 @@ enum ControlShow {
                     var override: String?
                     if added.contains(address) { override = "added" }
                     if draining.contains(address) { override = (override.map { $0 + ", " } ?? "") + "draining" }
+                    // live: takes new requests now (its color serves, not draining, healthy).
+                    let serving = live && !e.draining && takesRequests(state, address, pool: pool, policy: upstream.policy)
                     endpoints.append([
                         "upstream": .string(upstream.name), "color": ControlValue(color?.name),
-                        "address": .string(address), "weight": .int(e.weight), "live": .bool(live && !e.draining),
+                        "address": .string(address), "weight": .int(e.weight), "live": .bool(serving),
+                        "health": .string(health(state, address)),
                         "draining": .bool(e.draining), "inFlight": inFlight(state, address),
                         "override": ControlValue(override),
                     ])
@@ -126,13 +129,15 @@ enum ControlShow {
                         "upstream": .string(upstream.name), "color": ControlValue(color?.name),
                         "address": .string(e.address.description), "draining": .bool(e.draining),
                         "inFlight": inFlight(state, e.address.description),
+                        "health": .string(health(state, e.address.description)),
+                        "ejections": ejections(state, e.address.description),
                     ])
                 }
             }
         }
         return .reply([
             "version": ControlValue(state.version), "totals": .object(totals), "requests": .array(requests),
-            "endpoints": .array(endpoints),
+            "endpoints": .array(endpoints), "upstreams": .array(resilienceRows(state)),
         ])
     }
 

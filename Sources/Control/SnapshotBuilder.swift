@@ -60,8 +60,10 @@ private struct Builder {
                     previewHeader: bg.previewHeader.map(lowercasedBytes),
                     previewTrust: trust(bg.previewTrust, path.key("preview"))))
             }
-            return Routing.Upstream(name: upstream.name, kind: kind, mirrorMaxInFlight: upstream.maxInFlight,
-                                    mirrorMaxBufferBytes: upstream.maxBufferBytes)
+            var built = Routing.Upstream(name: upstream.name, kind: kind, mirrorMaxInFlight: upstream.maxInFlight,
+                                         mirrorMaxBufferBytes: upstream.maxBufferBytes)
+            built.policy = upstream.policy
+            return built
         }
     }
 

@@ -13,12 +13,16 @@ struct PoolBalancer {
 
     /// The next endpoint, skipping draining ones and those whose bit is set in `tried`
     /// (indexes into `endpoints`, up to 64).
-    mutating func next(excluding tried: UInt64) -> Int? {
+    mutating func next(excluding tried: UInt64) -> Int? { next(excluding: tried, where: { _ in true }) }
+
+    /// As `next(excluding:)`, among the endpoints `eligible` accepts (health, limits).
+    @inline(__always)
+    mutating func next(excluding tried: UInt64, where eligible: (Endpoint) -> Bool) -> Int? {
         var best = -1
         var total = 0
         for i in endpoints.indices {
             let e = endpoints[i]
-            if e.draining || e.weight <= 0 { continue }
+            if e.draining || e.weight <= 0 || !eligible(e) { continue }
             if i < 64 && tried & (1 << UInt64(i)) != 0 { continue }
             scores[i] += e.weight
             total += e.weight

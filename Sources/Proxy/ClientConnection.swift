@@ -41,6 +41,8 @@ final class ClientConnection: Pollable {
     private var responseStarted = false
     /// The request asked to switch protocols.
     private(set) var requestsUpgrade = false
+    /// Queued for a connection slot of its upstream (maxConnections reached).
+    private var waitingForSlot = false
 
     init(worker: Worker, listener: Int, tls: TLSServer?) {
         self.worker = worker
@@ -135,6 +137,11 @@ final class ClientConnection: Pollable {
             worker.stats.add(.clientTimeouts)
             openErrorRecord()
             respondLocally(status: 408, detail: "the request head did not arrive in time", close: true)
+        case .exchange where waitingForSlot:
+            leaveSlotQueue()
+            worker.resilience.count(.pendingTimeouts, upstream: exchange.decision.upstream)
+            respondLocally(status: 503, detail: "no connection slot freed in time", close: !relay.requestFullyConsumed || !exchange.keepAlive,
+                           retryAfter: true)
         case .exchange:
             // A request body that stopped arriving.
             worker.stats.add(.clientTimeouts)
@@ -291,6 +298,7 @@ final class ClientConnection: Pollable {
         parser.reset()
         takeBody()
         if phase != .exchange { return }
+        worker.budgetRequest(upstream: exchange.decision.upstream)
         connectUpstream()
     }
 
@@ -362,27 +370,94 @@ final class ClientConnection: Pollable {
     // MARK: upstream selection
 
     private func connectUpstream() {
+        let d = exchange.decision
         while true {
             exchange.attempts += 1
-            let d = exchange.decision
-            guard exchange.attempts <= 8,
-                  let pick = worker.pickEndpoint(upstream: d.upstream, color: d.color, tried: exchange.tried) else {
-                let noneAtAll = exchange.tried == 0
-                respondLocally(status: noneAtAll ? 503 : 502,
-                               detail: noneAtAll ? "no endpoint available" : "upstream unreachable",
-                               close: !relay.requestFullyConsumed || !exchange.keepAlive)
-                return
+            let pick: (index: Int, endpoint: Endpoint)
+            switch worker.choose(upstream: d.upstream, color: d.color, tried: exchange.tried) {
+            case .success(let p) where exchange.attempts <= 16: pick = p
+            case .success: return noEndpoint(.exhausted)
+            case .failure(let why): return noEndpoint(why)
             }
             if pick.index < 64 { exchange.tried |= 1 << UInt64(pick.index) }
             exchange.lastPick = pick.index
             exchange.endpoint = pick.endpoint.id
             guard let u = worker.acquireUpstream(pick.endpoint) else {
                 worker.stats.add(.upstreamConnectFailures)
-                continue
+                worker.endpointFailed(pick.endpoint.id, upstream: d.upstream)
+                if mayRetry(worker.resilience.policy(d.upstream)?.retries.onConnect ?? false) { continue }
+                respondLocally(status: 502, detail: "upstream connection failed",
+                               close: !relay.requestFullyConsumed || !exchange.keepAlive)
+                return
             }
             relay.attach(u)
             return
         }
+    }
+
+    /// No endpoint could take the request: every one tried, none healthy, or every one busy.
+    private func noEndpoint(_ why: PickFailure) {
+        let d = exchange.decision
+        let close = !relay.requestFullyConsumed || !exchange.keepAlive
+        guard exchange.tried == 0 else {
+            // A retry found nowhere else to go: the failure of the last attempt stands.
+            respondLocally(status: 502, detail: "upstream unreachable", close: close)
+            return
+        }
+        switch why {
+        case .exhausted:
+            respondLocally(status: 503, detail: "no endpoint available", close: close)
+        case .unhealthy:
+            worker.resilience.count(.noHealthyEndpoint, upstream: d.upstream)
+            respondLocally(status: 503, detail: "no healthy endpoint", close: close, retryAfter: true)
+        case .full:
+            if worker.enqueuePending(self, upstream: d.upstream, color: d.color) {
+                waitingForSlot = true
+                loop.setDeadline(self, afterMs: worker.settings.connectMs)
+                return
+            }
+            let pendingAllowed = (worker.resilience.policy(d.upstream)?.maxPending ?? 0) > 0
+            worker.resilience.count(pendingAllowed ? .rejectedMaxPending : .rejectedMaxConnections, upstream: d.upstream)
+            respondLocally(status: 503, detail: "upstream at its connection limit", close: close, retryAfter: true)
+        }
+    }
+
+    /// Called by the worker when a slot of this request's upstream freed: try again once the
+    /// current round of events is done (the slot freed inside another exchange's teardown).
+    func slotFreed() { loop.resumeSoon(self) }
+
+    override func resume() {
+        guard waitingForSlot else { return }
+        waitingForSlot = false
+        loop.clearDeadline(self)
+        connectUpstream()
+    }
+
+    private func leaveSlotQueue() {
+        if waitingForSlot {
+            waitingForSlot = false
+            worker.cancelPending(self)
+        }
+    }
+
+    /// Whether the failed attempt may be made again elsewhere: the policy retries this kind of
+    /// failure, no response byte reached the client, tries and budget remain. Counts the retry.
+    private func mayRetry(_ allowedByPolicy: Bool) -> Bool {
+        let d = exchange.decision
+        guard allowedByPolicy, !responseStarted, exchange.bytesOut == 0, relay.out.isEmpty,
+              let p = worker.resilience.policy(d.upstream), exchange.retries + 1 < p.retries.attempts,
+              worker.spendRetry(upstream: d.upstream) else { return false }
+        exchange.retries += 1
+        exchange.upstreamReadyNs = 0
+        worker.stats.add(.upstreamRetries)
+        worker.resilience.count(.retries, upstream: d.upstream)
+        return true
+    }
+
+    /// Whether sending the request again cannot make the upstream act on it twice: nothing
+    /// of the body went out, and the method is idempotent or the request was not complete.
+    private func safeToResend(bodySent: Int64, wholeRequestSent: Bool) -> Bool {
+        bodySent == 0 && (exchange.method.isIdempotent || !wholeRequestSent)
     }
 
     /// The upstream connection is ready to take the request: connected now, or taken from the
@@ -391,24 +466,41 @@ final class ClientConnection: Pollable {
         if exchange.upstreamReadyNs == 0 { exchange.upstreamReadyNs = atOnce ? exchange.headReceivedNs : Sys.monotonicNs() }
     }
 
-    /// An attempt failed before any response byte. Retried on another endpoint when nothing of
-    /// the body was sent; otherwise a 502.
+    /// An attempt failed before any response byte. A pooled connection the upstream had closed
+    /// is replaced at once; a failed connect, a reset or a timeout counts against the endpoint
+    /// and is retried on another when the upstream's retry policy allows; otherwise a 502/504.
     func upstreamFailed(_ u: UpstreamConnection, retryable: Bool, timeout: Bool) {
         guard relay.upstream === u else { return }
         let bodySent = relay.bodyBytesSent
+        let wholeRequestSent = relay.requestSent
         relay.detachUpstream()
         if responseStarted {
             abort()
             return
         }
-        if retryable && bodySent == 0 {
-            worker.stats.add(.upstreamRetries)
-            exchange.retries += 1
-            exchange.upstreamReadyNs = 0
+        let d = exchange.decision
+        let connectFailed = exchange.upstreamReadyNs == 0 && !u.reused
+        if retryable && u.reused && bodySent == 0 {
             // A pooled connection the upstream had already closed says nothing against the
             // endpoint: it stays eligible, for a fresh connection (`attempts` bounds the loop).
+            worker.stats.add(.upstreamRetries)
+            exchange.upstreamReadyNs = 0
             let last = exchange.lastPick
-            if u.reused && last >= 0 && last < 64 { exchange.tried &= ~(1 << UInt64(last)) }
+            if last >= 0 && last < 64 { exchange.tried &= ~(1 << UInt64(last)) }
+            connectUpstream()
+            return
+        }
+        worker.endpointFailed(exchange.endpoint, upstream: d.upstream)
+        let retries = worker.resilience.policy(d.upstream)?.retries
+        let allowed: Bool
+        if connectFailed {
+            allowed = retries?.onConnect ?? false
+        } else if !timeout && !u.receivedAny {
+            allowed = (retries?.onReset ?? false) && safeToResend(bodySent: bodySent, wholeRequestSent: wholeRequestSent)
+        } else {
+            allowed = false
+        }
+        if mayRetry(allowed) {
             connectUpstream()
             return
         }
@@ -420,6 +512,18 @@ final class ClientConnection: Pollable {
     /// The upstream's response head is parsed: send ours, then the relay carries the body.
     func responseHeadArrived(_ bytes: UnsafeRawBufferPointer, _ rh: ResponseHead) {
         let relay = self.relay!
+        if rh.status >= 500 {
+            worker.endpointFailed(exchange.endpoint, upstream: exchange.decision.upstream)
+            if let p = worker.resilience.policy(exchange.decision.upstream), p.retries.retries(status: rh.status),
+               safeToResend(bodySent: relay.bodyBytesSent, wholeRequestSent: relay.requestSent), mayRetry(true) {
+                // This answer is dropped with its connection; another endpoint gets the request.
+                relay.detachUpstream()?.abandon()
+                connectUpstream()
+                return
+            }
+        } else {
+            worker.endpointSucceeded(exchange.endpoint)
+        }
         responseStarted = true
         exchange.responseHeadNs = Sys.monotonicNs()
         relay.releaseRequestHead()
@@ -497,13 +601,15 @@ final class ClientConnection: Pollable {
     }
 
     /// Answers from the proxy itself. `close` ends the connection after the answer.
-    func respondLocally(status: Int, detail: StaticString, close shouldClose: Bool) {
+    func respondLocally(status: Int, detail: StaticString, close shouldClose: Bool, retryAfter: Bool = false) {
         if responseStarted { abort(); return }
+        leaveSlotQueue()
         relay.abandonMirrors()
         exchange.status = status
         exchange.source = .proxy
         let closing = shouldClose || !exchange.keepAlive || worker.draining
-        HeadWriter.writeError(status: status, detail: detail, close: closing, into: &relay.out, pool: worker.buffers)
+        HeadWriter.writeError(status: status, detail: detail, close: closing, extraHeaders: retryAfter ? "Retry-After: 1\r\n" : "",
+                              into: &relay.out, pool: worker.buffers)
         responseStarted = true
         if closing {
             exchange.keepAlive = false
@@ -549,6 +655,7 @@ final class ClientConnection: Pollable {
 
     func close() {
         guard fd >= 0 else { return }
+        leaveSlotQueue()
         relay?.abandonMirrors()
         dropUpstream()
         complete(aborted: true)

@@ -73,6 +73,12 @@ final class MirrorFanout {
                 worker.stats.add(.mirrorsSkippedBody)
                 continue
             }
+            // A shadow whose every endpoint is unhealthy or ejected costs nothing: no copy is built.
+            guard let endpoint = worker.pickMirrorEndpoint(upstream: m.upstream) else {
+                worker.stats.add(.mirrorsFailed)
+                worker.resilience.count(.mirrorSkippedDown, upstream: m.upstream)
+                continue
+            }
             let gate = worker.mirrorGate(upstream: m.upstream)
             // A body of known length must fit the buffer budget whole; a chunked one is
             // checked as it streams.
@@ -80,12 +86,13 @@ final class MirrorFanout {
                 worker.stats.add(.mirrorsDropped)
                 continue
             }
-            guard let pick = worker.pickEndpoint(upstream: m.upstream, color: worker.liveColor(upstream: m.upstream), tried: 0),
-                  worker.mirrorEndpointUp(pick.endpoint) else {
+            guard worker.mirrorEndpointUp(endpoint) else {
+                // Refused a moment ago on this loop: not built either.
                 worker.stats.add(.mirrorsFailed)
+                worker.resilience.count(.mirrorSkippedDown, upstream: m.upstream)
                 continue
             }
-            let copy = MirrorCopy(worker: worker, gate: gate, endpoint: pick.endpoint, maxBodyBytes: m.maxBodyBytes,
+            let copy = MirrorCopy(worker: worker, gate: gate, endpoint: endpoint, maxBodyBytes: m.maxBodyBytes,
                                   bodyExpected: bodyMode != .none, method: view.head.method)
             HeadWriter.writeRequest(view, snapshot: snapshot, decision: decision, clientIP: clientIP, clientAddress: clientAddress,
                                     secure: secure, requestID: requestID,
@@ -419,6 +426,7 @@ final class MirrorConnection: Pollable {
         if sendIndex > 0 { sendIndex -= 1 }
         // Answered before it was wholly sent: the shadow may read the rest as a new request.
         if !c.fullySent { closing = true }
+        worker.endpointSucceeded(endpointID)
         c.finish(.mirrorsCompleted)
         if closing {
             // The shadow announced the close: what it had not answered it never processed.

@@ -13,6 +13,12 @@ public final class ProxyServer: @unchecked Sendable {
     public let store: SnapshotStore
     public let stats: [WorkerStats]
     public let counters: TrafficCounters
+    /// Endpoint health (checks and ejections), the retry/limit counters of every loop by
+    /// upstream, and the checkers (HealthChecker.swift).
+    public let health: HealthBoard
+    public let resilienceSlots: ResilienceSlots
+    public let resilienceStats: [ResilienceStats]
+    private let healthChecks: HealthSupervisor
     /// Built once; each worker's own state changes only on its loop.
     private let workers: [Worker]
     /// Start, shutdown (the signal path) and reloads that add or remove listeners (the control
@@ -41,6 +47,9 @@ public final class ProxyServer: @unchecked Sendable {
         let counters = TrafficCounters()
         let count = ProxyServer.workerCount(for: settings.workers)
         let stats = (0..<count).map { _ in WorkerStats() }
+        let health = HealthBoard()
+        let slots = ResilienceSlots()
+        let resilience = (0..<count).map { _ in ResilienceStats() }
         var opened: [ListenerGroup] = []
         var built: [Worker] = []
         do {
@@ -49,7 +58,8 @@ public final class ProxyServer: @unchecked Sendable {
             }
             for i in 0..<count {
                 let w = try Worker(index: i, workerCount: count, settings: settings, store: store, stats: stats[i],
-                                   counters: counters, events: events)
+                                   counters: counters, events: events, health: health,
+                                   resilience: WorkerResilience(stats: resilience[i], slots: slots))
                 for (li, g) in opened.enumerated() {
                     let l = Listener(worker: w, fd: g.fds[i], index: li, key: g.key)
                     try l.start()
@@ -66,6 +76,10 @@ public final class ProxyServer: @unchecked Sendable {
         self.stats = stats
         self.workers = built
         self.groups = opened
+        self.health = health
+        self.resilienceSlots = slots
+        self.resilienceStats = resilience
+        self.healthChecks = HealthSupervisor(workers: built)
     }
 
     public var workerCount: Int { workers.count }
@@ -92,11 +106,13 @@ public final class ProxyServer: @unchecked Sendable {
                 threads.append(LoopThread.start { worker.loop.run() })
             }
         }
+        healthChecks.update(store.snapshot)
     }
 
     /// Publishes a new routing snapshot to every worker (with the TLS of its pools, when given).
     public func publish(_ snapshot: Snapshot, security: UpstreamSecurity? = nil) {
         store.publish(snapshot, security: security)
+        healthChecks.update(snapshot)
         for w in workers {
             nonisolated(unsafe) let worker = w
             w.loop.execute { worker.adoptSnapshot() }

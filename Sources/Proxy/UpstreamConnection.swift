@@ -20,7 +20,7 @@ final class UpstreamConnection: Pollable {
     var inBuf = ByteBuffer()
     private var framer: ResponseFramer
     private(set) var reused = false
-    private var receivedAny = false
+    private(set) var receivedAny = false
     private var headDone = false
     private var complete = false
     private var eof = false
@@ -71,7 +71,7 @@ final class UpstreamConnection: Pollable {
         spliceWanted = false
         if !counted {
             counted = true
-            worker.counters.exchangeStarted(endpoint: endpointID)
+            worker.exchangeStarted(endpoint: endpointID)
         }
         headDone = false
         complete = false
@@ -344,7 +344,7 @@ final class UpstreamConnection: Pollable {
     private func uncount() {
         if counted {
             counted = false
-            worker.counters.exchangeEnded(endpoint: endpointID)
+            worker.exchangeEnded(endpoint: endpointID)
         }
     }
 

@@ -14,6 +14,10 @@ final class Worker {
     let stats: WorkerStats
     let counters: TrafficCounters
     let events: EventLog
+    /// Endpoint health for the whole process, and this loop's limits, budgets and counters
+    /// (WorkerResilience.swift).
+    let health: HealthBoard
+    let resilience: WorkerResilience
     /// Counter slots of the current snapshot, flat so the request path copies no inner array:
     /// routeSlots[routeSlotBase[route] + variant + 1] (variant -1 for a route without a split).
     private var routeSlots: [Int] = []
@@ -27,7 +31,7 @@ final class Worker {
     private var version: UInt64
 
     /// balancers[upstream][color], color 0 = blue or plain pool, 1 = green.
-    private var balancers: [[PoolBalancer]] = []
+    var balancers: [[PoolBalancer]] = []
     /// Idle upstream connections by endpoint id.
     var idle: [[UpstreamConnection]] = []
     private var addresses: [SocketAddress?] = []
@@ -52,7 +56,8 @@ final class Worker {
     let workerCount: Int
 
     init(index: Int, workerCount: Int, settings: ProxySettings, store: SnapshotStore, stats: WorkerStats,
-         counters: TrafficCounters, events: EventLog = EventLog()) throws(SystemError) {
+         counters: TrafficCounters, events: EventLog = EventLog(), health: HealthBoard = HealthBoard(),
+         resilience: WorkerResilience = WorkerResilience(stats: ResilienceStats(), slots: ResilienceSlots())) throws(SystemError) {
         loop = try EventLoop(index: index)
         buffers = BufferPool(blockSize: 32 * 1024)
         self.settings = settings
@@ -60,6 +65,8 @@ final class Worker {
         self.stats = stats
         self.counters = counters
         self.events = events
+        self.health = health
+        self.resilience = resilience
         self.workerCount = workerCount
         (snapshot, security, version) = store.both
         maxClients = max(1, (settings.maxConnections + workerCount - 1) / workerCount)
@@ -157,6 +164,7 @@ final class Worker {
             mirrorDownUntil.append(contentsOf: repeatElement(0, count: maxID + 1 - mirrorDownUntil.count))
         }
         gates = Array(repeating: nil, count: snapshot.upstreams.count)
+        resilience.adopt(snapshot, worker: loop.index, workers: workerCount, maxEndpointID: maxID)
         rebuildTLS(maxID: maxID)
     }
 
@@ -281,13 +289,7 @@ final class Worker {
 
     // MARK: endpoints
 
-    /// Picks an endpoint of `upstream` (color for blue/green) not yet tried.
-    func pickEndpoint(upstream: Int, color: Color?, tried: UInt64) -> (index: Int, endpoint: Endpoint)? {
-        let c = (color == .green) ? 1 : 0
-        guard upstream < balancers.count, c < balancers[upstream].count else { return nil }
-        guard let i = balancers[upstream][c].next(excluding: tried) else { return nil }
-        return (i, balancers[upstream][c].endpoints[i])
-    }
+    // Endpoint choice (health, ejection, limits) is `choose` in WorkerResilience.swift.
 
     func address(for e: Endpoint) -> SocketAddress? {
         if e.id < addresses.count, let a = addresses[e.id] { return a }
@@ -374,6 +376,7 @@ final class Worker {
     /// a failed connect for every copy.
     func mirrorEndpointFailed(_ id: Int) {
         if id < mirrorDownUntil.count { mirrorDownUntil[id] = loop.now + 1_000 }
+        mirrorEndpointFailedPassively(id)
     }
 
     func removeMirrorConnection(_ c: MirrorConnection) {

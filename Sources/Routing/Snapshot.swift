@@ -90,6 +90,8 @@ public struct Upstream: Sendable, Equatable {
     public var mirrorMaxInFlight: Int
     /// Per-upstream cap on the bytes of mirrored copies held, unsent or unanswered.
     public var mirrorMaxBufferBytes: Int
+    /// Health checks, ejection, retries and limits (UpstreamPolicy.swift).
+    public var policy = UpstreamPolicy()
 
     public static let defaultMirrorMaxInFlight = 100
     public static let defaultMirrorMaxBufferBytes = 16 << 20

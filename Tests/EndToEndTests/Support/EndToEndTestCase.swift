@@ -36,6 +36,8 @@ struct ProxyConfig {
     var routes: [String]? = nil
     /// The admin section as JSON, e.g. `{ "address": "127.0.0.1:0" }`; nil: no admin listener.
     var admin: String? = nil
+    /// More members of every upstream object, e.g. `"outlierDetection": false`.
+    var upstreamExtra = ""
 
     init(upstreams: [(name: String, endpoints: [String])] = []) { self.upstreams = upstreams }
 
@@ -43,7 +45,8 @@ struct ProxyConfig {
 
     var json: String {
         let ups = upstreams.map { u in
-            "\"\(u.name)\": { \"endpoints\": [\(u.endpoints.map { "\"\($0)\"" }.joined(separator: ", "))] }"
+            "\"\(u.name)\": { \"endpoints\": [\(u.endpoints.map { "\"\($0)\"" }.joined(separator: ", "))]"
+                + (upstreamExtra.isEmpty ? "" : ", \(upstreamExtra)") + " }"
         }.joined(separator: ",\n    ")
         let rs = routes ?? ["{ \"name\": \"default\", \"upstream\": \"\(upstreams.first?.name ?? "app")\" }"]
         return """
