@@ -513,8 +513,13 @@ final class ClientConnection: Pollable {
     func responseHeadArrived(_ bytes: UnsafeRawBufferPointer, _ rh: ResponseHead) {
         let relay = self.relay!
         if rh.status >= 500 {
-            worker.endpointFailed(exchange.endpoint, upstream: exchange.decision.upstream)
-            if let p = worker.resilience.policy(exchange.decision.upstream), p.retries.retries(status: rh.status),
+            let policy = worker.resilience.policy(exchange.decision.upstream)
+            if policy?.outlierDetection.count5xx == true {
+                worker.endpointFailed(exchange.endpoint, upstream: exchange.decision.upstream)
+            } else {
+                worker.endpointSucceeded(exchange.endpoint)   // it answered: no gateway failure
+            }
+            if let p = policy, p.retries.retries(status: rh.status),
                safeToResend(bodySent: relay.bodyBytesSent, wholeRequestSent: relay.requestSent), mayRetry(true) {
                 // This answer is dropped with its connection; another endpoint gets the request.
                 relay.detachUpstream()?.abandon()

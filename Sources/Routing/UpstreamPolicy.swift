@@ -34,6 +34,11 @@ public struct OutlierDetection: Sendable, Equatable {
     public var consecutiveFailures = 5
     public var baseEjectionTimeMs = 10_000
     public var maxEjectionTimeMs = 300_000
+    /// Whether a 5xx answer counts as a failure (Envoy's consecutive_5xx). Off by default: only
+    /// gateway failures count (connect failures, resets, timeouts), so an endpoint that answers
+    /// 503 or 429 while throttled is not taken out of its pool for it (Envoy's
+    /// consecutive_gateway_failure).
+    public var count5xx = false
 
     public init() {}
 

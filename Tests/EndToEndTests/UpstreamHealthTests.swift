@@ -118,7 +118,7 @@ final class UpstreamHealthTests: EndToEndTestCase {
         let proxy = try startProxy(json: policyConfig(upstreams: [
             ("app", #"""
              { "endpoints": ["127.0.0.1:\#(a.port)", "127.0.0.1:\#(b.port)"],
-               "outlierDetection": { "consecutiveFailures": 2, "baseEjectionTimeMs": 200, "maxEjectionTimeMs": 500 } }
+               "outlierDetection": { "consecutiveFailures": 2, "baseEjectionTimeMs": 200, "maxEjectionTimeMs": 500, "count5xx": true } }
              """#),
         ]))
         let admin = try adminPort(proxy)
@@ -162,7 +162,7 @@ final class UpstreamHealthTests: EndToEndTestCase {
         let route = #"{ "name": "main", "upstream": "app", "mirror": [ { "upstream": "shadow", "percent": 100 } ] }"#
         let proxy = try startProxy(json: policyConfig(upstreams: [
             ("app", pool(app.endpoint)),
-            ("shadow", #"{ "endpoints": ["\#(shadow)"], "outlierDetection": { "consecutiveFailures": 2, "baseEjectionTimeMs": 60000 } }"#),
+            ("shadow", #"{ "endpoints": ["\#(shadow)"], "outlierDetection": { "consecutiveFailures": 2, "baseEjectionTimeMs": 60000, "count5xx": true } }"#),
         ], routes: [route], workers: 2))
         let admin = try adminPort(proxy)
         let client = try connect(proxy)
