@@ -71,7 +71,7 @@ final class TicketKeys: Sendable {
 }
 
 /// OpenSSL's ticket key callback: encrypt (enc = 1) with the current key; decrypt with the key
-/// the ticket names, 2 = "valid, issue a fresh ticket", 0 = unknown key (full handshake).
+/// the ticket names (2: valid, issue a fresh ticket), 0 = unknown key (full handshake).
 let ticketKeyCallback: @convention(c) (OpaquePointer?, UnsafeMutablePointer<UInt8>?, UnsafeMutablePointer<UInt8>?,
                                       OpaquePointer?, OpaquePointer?, Int32) -> Int32 = { _, keyName, iv, cipherCtx, macCtx, enc in
     guard let keyName, let iv else { return -1 }
@@ -89,5 +89,9 @@ let ticketKeyCallback: @convention(c) (OpaquePointer?, UnsafeMutablePointer<UInt
     guard macOK == 1 else { return -1 }
     let ok = key.aes.withUnsafeBufferPointer { EVP_DecryptInit_ex(cipherCtx, EVP_aes_256_cbc(), nil, $0.baseAddress, iv) }
     guard ok == 1 else { return -1 }
-    return isCurrent ? 1 : 2
+    // Always "renew": a client that resumed gets a fresh ticket (TLS 1.3 tickets are meant for
+    // one use, and clients such as wrk offer the newest they hold), and tickets under the
+    // previous key move to the current one.
+    _ = isCurrent
+    return 2
 }
