@@ -48,8 +48,8 @@ public enum ConfigLoader {
         let diagnostics = Diagnostics(file: file)
         let config = ConfigParser(diagnostics: diagnostics)
             .config(ConfigValue(node: root, path: .root, diagnostics: diagnostics))
-        guard diagnostics.errors.isEmpty else { throw ConfigError(messages: diagnostics.errors) }
-        return ConfigLoadResult(config: config, warnings: diagnostics.warnings)
+        guard diagnostics.errors.isEmpty else { throw ConfigError(messages: diagnostics.errorsInFileOrder) }
+        return ConfigLoadResult(config: config, warnings: diagnostics.warningsInFileOrder)
     }
 }
 
