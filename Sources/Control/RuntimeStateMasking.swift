@@ -11,11 +11,8 @@ extension RuntimeState {
         func line(_ key: String, file: String, runtime: String, name: String) {
             lines.append("\(key): file \(file), runtime \(runtime) kept; reset \(name) to take the file's")
         }
-        for (name, color) in kept.live.sorted(by: { $0.key < $1.key }) {
-            guard let before = old[upstream: name]?.blueGreen?.live, let after = new[upstream: name]?.blueGreen?.live,
-                  before != after else { continue }
-            line("upstreams.\(name).live", file: after.name, runtime: color, name: name)
-        }
+        // A live color needs no line: with two colors, a file that changes it agrees with the
+        // runtime color, which is then dropped.
         for (name, variants) in kept.weights.sorted(by: { $0.key < $1.key }) {
             guard let before = old[route: name]?.split?.variants, let after = new[route: name]?.split?.variants,
                   before != after else { continue }
