@@ -90,13 +90,10 @@ public final class ControlServer: @unchecked Sendable {
             close(fd)
             throw ControlSocketError("cannot create the control socket \(path): \(Self.reason(e))")
         }
-        if let owner, lchown(staging, owner.uid, owner.gid) != 0 || listen(fd, 64) != 0 {
-            let e = errno
-            unlink(staging)
-            close(fd)
-            throw ControlSocketError("cannot set up the control socket \(path): \(Self.reason(e))")
-        }
-        if owner == nil && listen(fd, 64) != 0 {
+        // The user the proxy becomes owns its socket (before the rename: never reachable
+        // with another owner).
+        let owned = owner.map { lchown(staging, $0.uid, $0.gid) == 0 } ?? true
+        if !owned || listen(fd, 64) != 0 {
             let e = errno
             unlink(staging)
             close(fd)

@@ -49,6 +49,11 @@ enum RunCommand {
         // The account to become once everything privileged is open (only root changes user).
         let account = loaded.config.serviceAccount
         let switching = account.map { !$0.isCurrent } ?? false
+        if let account, switching, geteuid() != 0 {
+            CLI.fail("cannot run as \(account): only root can change user, and this process is uid \(geteuid()); "
+                + "start it as root or as \(account.user), or remove \"user\"")
+            return 1
+        }
         // The control socket first: a live instance on it is a start-up error, found before
         // any listener is taken.
         let control: ControlServer?
