@@ -5,6 +5,7 @@ import Proxy
 struct AdminMetrics {
     let server: ProxyServer
     let registry: EndpointRegistry
+    var reloads: ReloadCounters? = nil
 
     /// Prometheus exposition of every counter.
     func text() -> String {
@@ -68,6 +69,11 @@ struct AdminMetrics {
             out += "switchyard_endpoint_in_flight{endpoint=\"\(escape(a))\"} \(server.counters.inFlight(endpoint: id))\n"
         }
         out += HealthMetrics(server: server, registry: registry).text()
+        if let reloads {
+            family("switchyard_config_reloads_total", "counter", "Config reloads (reload, SIGHUP, watchConfig) by result.")
+            out += "switchyard_config_reloads_total{result=\"applied\"} \(reloads.appliedCount)\n"
+            out += "switchyard_config_reloads_total{result=\"refused\"} \(reloads.refusedCount)\n"
+        }
         return out
     }
 

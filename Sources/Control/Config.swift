@@ -22,6 +22,12 @@ public struct Config: Sendable, Equatable {
     /// CIDRs of clients whose X-Forwarded-For and Forwarded are kept (the proxy appends its own
     /// element); empty: every client's are replaced.
     public var trustForwardedFrom: [String] = []
+    /// Started as root: the user (and group) to run as once listeners, the control socket and
+    /// files are open. nil: no change of user (a warning when that leaves the proxy root).
+    public var user: String? = nil
+    public var group: String? = nil
+    /// Reload when the config file changes (a ConfigMap update swapping its `..data` symlink).
+    public var watchConfig = false
 
     public init() {}
 

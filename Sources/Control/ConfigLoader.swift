@@ -48,8 +48,8 @@ public enum ConfigLoader {
         let diagnostics = Diagnostics(file: file)
         let config = ConfigParser(diagnostics: diagnostics)
             .config(ConfigValue(node: root, path: .root, diagnostics: diagnostics))
-        guard diagnostics.errors.isEmpty else { throw ConfigError(messages: diagnostics.errors) }
-        return ConfigLoadResult(config: config, warnings: diagnostics.warnings)
+        guard diagnostics.errors.isEmpty else { throw ConfigError(messages: diagnostics.errorsInFileOrder) }
+        return ConfigLoadResult(config: config, warnings: diagnostics.warningsInFileOrder)
     }
 }
 
@@ -61,7 +61,7 @@ struct ConfigParser {
     func config(_ root: ConfigValue) -> Config {
         var config = Config()
         guard let object = root.object(keys: ["workers", "listeners", "limits", "timeouts", "upstreams", "routes",
-                                              "control", "admin", "trustForwardedFrom"])
+                                              "control", "admin", "trustForwardedFrom", "user", "group", "watchConfig"])
         else { return config }
         config.workers = object.int("workers", default: 0, 0...256)
         if let value = object.required("listeners") { config.listeners = listeners(value) }
@@ -73,6 +73,7 @@ struct ConfigParser {
         if let value = object["control"] { config.control = control(value) }
         if let value = object["admin"] { config.admin = admin(value, listeners: config.listeners) }
         if let value = object["trustForwardedFrom"] { config.trustForwardedFrom = cidrs(value) }
+        operations(object, into: &config)
 
         let used = config.referencedUpstreams
         for name in declared.names where !used.contains(name) {

@@ -196,9 +196,8 @@ extension ConfigParser {
             }
             // Whoever reads the secret can sign any assignment cookie; a warning, not an error,
             // so that a running fleet is not stopped by a permission change.
-            if file.mode & 0o077 != 0 {
-                value.warning("secret file \"\(path)\" has mode \(FileTrust.octal(file.mode)): "
-                    + (file.mode & 0o007 != 0 ? "every local user" : "its group") + " can read it and sign cookies; chmod 600 it")
+            if let problem = FileTrust.secretFileProblem(path, mode: file.mode, use: "sign cookies") {
+                value.warning(problem)
             }
             return Config.Secret(source: .file(path), bytes: secret)
         }

@@ -34,16 +34,18 @@ public final class ControlServer: @unchecked Sendable {
     public let warnings: [String]
 
     /// The socket for `settings` (path, mode, forceMode, idle time-out).
-    public convenience init(_ settings: Config.ControlSocket) throws(ControlSocketError) {
+    /// `owner`: the account the proxy becomes after start ("user"), given the socket file.
+    public convenience init(_ settings: Config.ControlSocket, owner: ServiceAccount? = nil) throws(ControlSocketError) {
         try self.init(path: settings.socket, mode: settings.mode, forceMode: settings.forceMode,
-                      idleTimeout: Double(settings.idleTimeoutMs) / 1000)
+                      idleTimeout: Double(settings.idleTimeoutMs) / 1000, owner: owner)
     }
 
     /// Creates the socket file with `mode`. A stale file left by a dead process is replaced; a
     /// socket another live process answers on, or a file that is not a socket, is an error. So
     /// are a mode that lets every user connect (unless `forceMode`) and a directory where
     /// another user could replace the socket.
-    public init(path: String, mode: Int, forceMode: Bool = false, idleTimeout: Double = 60) throws(ControlSocketError) {
+    public init(path: String, mode: Int, forceMode: Bool = false, idleTimeout: Double = 60,
+                owner: ServiceAccount? = nil) throws(ControlSocketError) {
         self.path = path
         self.idleTimeout = min(max(idleTimeout, 0.001), 86_400)
         guard !path.isEmpty, path.utf8.count < UnixPath.capacity else {
@@ -54,7 +56,8 @@ public final class ControlServer: @unchecked Sendable {
                 + "use 0600 or 0660, or set forceMode to mean it")
         }
         let directory = FileTrust.directory(of: path)
-        if let problem = FileTrust.directoryProblem(directory, holding: "control socket", stickyIsEnough: true) {
+        if let problem = FileTrust.directoryProblem(directory, holding: "control socket", stickyIsEnough: true,
+                                                    serviceUID: owner?.uid) {
             throw ControlSocketError("\(problem): another user could replace the socket; choose another control.socket")
         }
         warnings = FileTrust.groupWritable(directory, holding: "control socket").map { [$0] } ?? []
@@ -69,15 +72,15 @@ public final class ControlServer: @unchecked Sendable {
         }
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
         guard fd >= 0 else { throw ControlSocketError("control socket: socket: \(Self.reason(errno))") }
-        // Bind under a temporary name in the same directory, set the mode, then rename over the
-        // final path: clients never see the socket with the umask's permissions.
+        // Bind under a temporary name in the same directory, then rename over the final path
+        // (which replaces only what was checked above: a stale socket, never followed).
         let base = path.split(separator: "/").last.map(String.init) ?? path
         var staging = "\(directory == "/" ? "" : directory)/.\(base).\(StateFile.randomSuffix().prefix(16))"
         if staging.utf8.count >= UnixPath.capacity { staging = path }
         unlink(staging)
         if staging == path { unlink(path) }
-        // bind creates the file with 0777 & ~umask: mask everything `mode` does not grant, so
-        // not even the staging name is ever more open than `mode` (start-up, before other
+        // bind creates the file with 0777 & ~umask: masking everything `mode` does not grant
+        // creates it with exactly `mode`, with no window before a chmod (start-up, before other
         // threads create files).
         let previousMask = umask(mode_t(0o777 & ~mode))
         let bound = UnixPath.withAddress(staging) { bind(fd, $0, $1) }
@@ -87,7 +90,10 @@ public final class ControlServer: @unchecked Sendable {
             close(fd)
             throw ControlSocketError("cannot create the control socket \(path): \(Self.reason(e))")
         }
-        if chmod(staging, mode_t(mode)) != 0 || listen(fd, 64) != 0 {
+        // The user the proxy becomes owns its socket (before the rename: never reachable
+        // with another owner).
+        let owned = owner.map { lchown(staging, $0.uid, $0.gid) == 0 } ?? true
+        if !owned || listen(fd, 64) != 0 {
             let e = errno
             unlink(staging)
             close(fd)

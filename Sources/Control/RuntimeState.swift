@@ -52,6 +52,8 @@ public final class RuntimeState: @unchecked Sendable {
     public private(set) var server: ProxyServer?
     /// Why the last save of the state file failed; nil when the file is current.
     public private(set) var saveFailure: String?
+    /// Reloads applied and refused, for /metrics.
+    public let reloads = ReloadCounters()
     let log: @Sendable (String) -> Void
     /// Upstream TLS client contexts (kept across changes), and what the last publish used.
     let tlsMaterial = TLSMaterial()
@@ -72,7 +74,7 @@ public final class RuntimeState: @unchecked Sendable {
         fileConfig = loaded.config
         stateFile = loaded.config.control?.stateFile.map(StateFile.init(path:))
         var saved = Overrides()
-        if let stateFile, let problem = stateFile.trustProblem() {
+        if let stateFile, let problem = stateFile.trustProblem(serviceUID: loaded.config.serviceAccount?.uid) {
             throw ConfigError(messages: ["\(source.name): control.stateFile: \(problem); the state file is as trusted as "
                 + "the control socket: make the directory writable by this user only, or choose another stateFile"])
         }

@@ -16,6 +16,8 @@ extension RuntimeState {
         /// Settings that changed in the file but only take effect at the next start.
         public var restartNeeded: [String]
         public var saveFailure: String?
+        /// File changes a runtime override keeps from taking effect, one line per key.
+        public var masked: [String] = []
 
         public var value: ControlValue {
             var v: ControlValue = [
@@ -25,14 +27,30 @@ extension RuntimeState {
                 "droppedOverrides": ControlValue(droppedOverrides),
                 "warnings": ControlValue(warnings),
                 "restartNeeded": ControlValue(restartNeeded),
+                "maskedByRuntime": ControlValue(masked),
             ]
             if let saveFailure { v.set("stateFileError", .string(saveFailure)) }
             return v
         }
     }
 
+    /// Re-reads the config (`reload`, SIGHUP, the config watcher): systemd hears RELOADING then
+    /// READY around it, and the outcome is counted for /metrics.
     public func reload() throws(ControlError) -> ReloadResult {
         dispatchPrecondition(condition: .onQueue(queue))
+        ServiceNotify.reloading()
+        defer { ServiceNotify.ready() }
+        do throws(ControlError) {
+            let result = try reloadNow()
+            reloads.count(applied: true)
+            return result
+        } catch {
+            reloads.count(applied: false)
+            throw error
+        }
+    }
+
+    private func reloadNow() throws(ControlError) -> ReloadResult {
         let refused = "reload refused, the running config is unchanged"
         let loaded: ConfigLoadResult
         do { loaded = try source.load() } catch {
@@ -73,6 +91,8 @@ extension RuntimeState {
             droppedOverrides: settled.dropped,
             warnings: loaded.warnings,
             restartNeeded: Self.restartNeeded(old, loaded.config))
+        result.masked = Self.masked(old: old, new: loaded.config, kept: settled.kept)
+        for line in result.masked { log("reload: \(line)") }
         if !settled.dropped.isEmpty {
             result.saveFailure = persist()
         }
@@ -80,11 +100,13 @@ extension RuntimeState {
     }
 
     /// Runs a reload on the state queue and logs its outcome (SIGHUP has nobody to answer).
-    public func reloadAndLog() {
+    /// `reason` starts each line (e.g. "config file changed").
+    public func reloadAndLog(because reason: String? = nil) {
         queue.async { [self] in
+            let prefix = reason.map { "\($0): " } ?? ""
             do throws(ControlError) {
                 let r = try reload()
-                var line = "reloaded \(source.name): version \(r.version)"
+                var line = "\(prefix)reloaded \(source.name): version \(r.version)"
                 if !r.listenersOpened.isEmpty { line += "; listening on \(r.listenersOpened.joined(separator: ", "))" }
                 if !r.listenersClosed.isEmpty { line += "; closed \(r.listenersClosed.joined(separator: ", "))" }
                 if !r.restartNeeded.isEmpty { line += "; needs a restart to change: \(r.restartNeeded.joined(separator: ", "))" }
@@ -92,7 +114,7 @@ extension RuntimeState {
                 for d in r.droppedOverrides { log("reload: dropped override \(d)") }
                 for w in r.warnings { log("warning: \(w)") }
             } catch {
-                log(error.message)
+                log(prefix + error.message)
                 for e in error.details["errors"]?.array ?? [] { log("  \(e.plainText)") }
             }
         }
@@ -111,6 +133,8 @@ extension RuntimeState {
         if old.timeouts != new.timeouts { keys.append("timeouts") }
         if old.control != new.control { keys.append("control") }
         if old.admin != new.admin { keys.append("admin") }
+        if old.user != new.user || old.group != new.group { keys.append("user") }
+        if old.watchConfig != new.watchConfig { keys.append("watchConfig") }
         return keys
     }
 }

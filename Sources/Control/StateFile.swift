@@ -31,13 +31,14 @@ public struct StateFile: Sendable {
 
     /// Why the state file must not be used (its directory or the file itself can be written by
     /// another user), or nil.
-    public func trustProblem() -> String? {
-        if let problem = FileTrust.directoryProblem(FileTrust.directory(of: path), holding: "state file", stickyIsEnough: false) {
+    public func trustProblem(serviceUID: uid_t? = nil) -> String? {
+        if let problem = FileTrust.directoryProblem(FileTrust.directory(of: path), holding: "state file", stickyIsEnough: false,
+                                                    serviceUID: serviceUID) {
             return problem
         }
         var st = stat()
         guard lstat(path, &st) == 0 else { return nil }
-        if st.st_uid != geteuid() && st.st_uid != 0 {
+        if st.st_uid != geteuid() && st.st_uid != 0 && st.st_uid != serviceUID {
             return "the state file \(path) belongs to uid \(st.st_uid), not to this process (uid \(geteuid())) or root"
         }
         if (st.st_mode & S_IFMT) == S_IFREG && Int(st.st_mode) & 0o022 != 0 {

@@ -16,7 +16,9 @@ enum CLI {
       check  --config FILE          validate a config file (exit 0 valid, 1 invalid)
       ctl    [--socket PATH] [--json] COMMAND...
                                     talk to a running proxy's control socket (flip, set
-                                    weights, show ...; `switchyard ctl help` lists them)
+                                    weights, show ...; `switchyard ctl help` lists them;
+                                    several --socket: one change on every instance, all or
+                                    nothing)
       echo   --listen ADDR [--name NAME] [--delay-ms N]
                                     a small test upstream that answers with what it received
       help, --help                  this text; `switchyard COMMAND --help` for one command

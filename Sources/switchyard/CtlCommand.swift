@@ -10,22 +10,34 @@ enum CtlCommand {
     static let usage = """
     usage: switchyard ctl [--socket PATH | --config FILE] [--json] COMMAND [ARGS...] [';' COMMAND ...]
            switchyard ctl [--socket PATH] [--json] < COMMANDS
+           switchyard ctl --socket PATH --socket PATH ... [--json] COMMAND [';' COMMAND ...]
 
     Sends COMMAND to the control socket (--socket, else the config's control.socket with
     --config, else $SWITCHYARD_SOCKET, else \(defaultSocket)) and prints the reply as
     tables; --json prints the raw reply lines. Several commands, separated by ';' or read one per
-    line from stdin, share one connection (so begin ... commit works). `switchyard ctl help`
-    lists the commands. Exit 1 when a reply is ok:false or the socket cannot be reached.
+    line from stdin, share one connection. `switchyard ctl help` lists the commands. Exit 1
+    when a reply is ok:false or the socket cannot be reached.
+
+    Transactions: a transaction lives as long as its connection, and ctl's connection ends when
+    ctl exits, so `begin` must come with its `commit` (or `abort`) in the same invocation; a lone
+    `switchyard ctl begin` is refused (it could only open a transaction and drop it).
+
+    A fleet: with several --socket (instances on one host, or sockets forwarded from pods), the
+    changes are applied all-or-nothing: ctl opens a transaction on every instance, stages every
+    change on each, commits only when every instance staged them all, and aborts on every
+    instance otherwise; it prints the result per instance. `show` and `help` alone run on each.
 
     examples:
       switchyard ctl flip checkout
       switchyard ctl set weights shop stable=80 canary=20
       switchyard ctl begin ';' set weights shop stable=0 canary=100 ';' flip checkout ';' commit
+      switchyard ctl --socket /run/a.sock --socket /run/b.sock flip checkout
 
     """
 
     static func main(_ args: [String]) -> Int32 {
         var socketPath: String?
+        var fleet: [String] = []
         var configPath: String?
         var json = false
         var i = 0
@@ -42,11 +54,12 @@ enum CtlCommand {
                     CLI.fail("ctl: \(a) needs a value")
                     return 1
                 }
-                if a == "--socket" { socketPath = args[i + 1] } else { configPath = args[i + 1] }
+                if a == "--socket" { socketPath = args[i + 1]; fleet.append(args[i + 1]) } else { configPath = args[i + 1] }
                 i += 1
             default:
                 if a.hasPrefix("--socket=") {
                     socketPath = String(a.dropFirst("--socket=".count))
+                    fleet.append(socketPath!)
                 } else if a.hasPrefix("--config=") {
                     configPath = String(a.dropFirst("--config=".count))
                 } else {
@@ -99,6 +112,11 @@ enum CtlCommand {
             CLI.fail("ctl: no command (try: switchyard ctl help)")
             return 1
         }
+        if fleet.count > 1 { return CtlFleet(sockets: fleet, json: json).run(commands) }
+        if let problem = unfinishedTransaction(commands) {
+            CLI.fail("ctl: \(problem)")
+            return 1
+        }
 
         let client: ControlClient
         do { client = try ControlClient(path: path) } catch {
@@ -127,6 +145,23 @@ enum CtlCommand {
             }
         }
         return failed ? 1 : 0
+    }
+
+    /// Why `commands` would open a transaction that ctl's exit drops, or nil: each `begin` must
+    /// be followed by a `commit` or an `abort` in the same invocation.
+    static func unfinishedTransaction(_ commands: [String]) -> String? {
+        var open = false
+        for command in commands {
+            switch command.split(separator: " ").first.map(String.init) ?? "" {
+            case "begin": open = true
+            case "commit", "abort": open = false
+            default: break
+            }
+        }
+        guard open else { return nil }
+        return "refused: `begin` without `commit` or `abort` in the same invocation; a transaction lives as long as "
+            + "its connection, and this one ends when ctl exits, so the staged changes would be dropped. Give the whole "
+            + "transaction at once: switchyard ctl begin ';' CHANGE ';' CHANGE ';' commit (or one command per line on stdin)"
     }
 
     /// Keeps a word with blanks one word on the other side.

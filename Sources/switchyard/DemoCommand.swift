@@ -109,6 +109,9 @@ enum DemoCommand {
         server.start()
         control.start(ControlEngine(state: state))
         let base = "http://127.0.0.1:\(port)"
+        // The binary's own path: `switchyard` is rarely on PATH when the demo runs from `swift run`.
+        let binary = executablePath()
+        let ctl = "\(binary.contains(" ") ? "'\(binary)'" : binary) ctl --socket \(socketPath)"
         // A real canary cookie (bucket 9950 lies in canary's range [9000, 10000)).
         var canaryCookie = "sy-shop=..."
         if case .split(let split) = snapshot.routes[0].target, let sticky = split.sticky {
@@ -133,9 +136,9 @@ enum DemoCommand {
               preview the idle green color before flipping it live
           curl -s \(upstreams["shadow"]!.address.description.replacingOccurrences(of: "127.0.0.1", with: "http://127.0.0.1"))/count
               the shadow got a copy of every GET (its "request" counter), marked X-Switchyard-Shadow: 1
-          switchyard ctl --socket \(socketPath) flip checkout
+          \(ctl) flip checkout
               warm green up, then make it live in one atomic swap (the next request is served by green)
-          switchyard ctl --socket \(socketPath) show upstreams
+          \(ctl) show upstreams
               live colors, endpoints and their in-flight requests; `... ctl --socket \(socketPath) help` for more
 
         Ctrl-C to stop.
@@ -147,5 +150,13 @@ enum DemoCommand {
             exit(0)
         }
         Signals.waitForever()
+    }
+
+    /// This executable's absolute path (what /proc/self/exe links to), or "switchyard".
+    static func executablePath() -> String {
+        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        let n = readlink("/proc/self/exe", &buffer, buffer.count - 1)
+        guard n > 0 else { return "switchyard" }
+        return String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 }

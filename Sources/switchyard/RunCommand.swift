@@ -14,9 +14,12 @@ enum RunCommand {
 
     Runs the proxy. SIGTERM or SIGINT stops accepting, lets in-flight requests finish (up to
     timeouts.drainMs) and exits 0. SIGHUP re-reads FILE (an invalid file is refused and the
-    running config kept). With a "control" section, runtime changes come through its socket
-    (see switchyard ctl) and are saved to its stateFile. Start-up errors (bad config, address
-    in use, a live control socket) are one line on stderr and exit 1.
+    running config kept); with "watchConfig": true a change of FILE does the same. With a
+    "control" section, runtime changes come through its socket (see switchyard ctl) and are
+    saved to its stateFile. Started as root with "user" (and "group"), it opens listeners,
+    the control socket and files, then runs as that user. Under systemd (Type=notify) it
+    reports READY, RELOADING and STOPPING on $NOTIFY_SOCKET. Start-up errors (bad config,
+    address in use, a live control socket) are one line on stderr and exit 1.
 
     """
 
@@ -43,11 +46,19 @@ enum RunCommand {
             return 1
         }
         signal(SIGPIPE, SIG_IGN)
+        // The account to become once everything privileged is open (only root changes user).
+        let account = loaded.config.serviceAccount
+        let switching = account.map { !$0.isCurrent } ?? false
+        if let account, switching, geteuid() != 0 {
+            CLI.fail("cannot run as \(account): only root can change user, and this process is uid \(geteuid()); "
+                + "start it as root or as \(account.user), or remove \"user\"")
+            return 1
+        }
         // The control socket first: a live instance on it is a start-up error, found before
         // any listener is taken.
         let control: ControlServer?
         if let c = loaded.config.control {
-            do { control = try ControlServer(c) } catch {
+            do { control = try ControlServer(c, owner: switching ? account : nil) } catch {
                 CLI.fail(error.description)
                 return 1
             }
@@ -75,17 +86,36 @@ enum RunCommand {
                 limits.maxConnections = admin.maxConnections
                 limits.headerMs = UInt64(loaded.config.timeouts.headerMs)
                 limits.idleMs = UInt64(loaded.config.timeouts.idleMs)
-                adminServer = try AdminServer(address: a, server: server, registry: state.registry, limits: limits)
+                adminServer = try AdminServer(address: a, server: server, registry: state.registry, limits: limits,
+                                              reloads: state.reloads)
             } catch {
                 control?.stop()
                 CLI.fail("cannot listen on admin address \(admin.address): \(error)")
                 return 1
             }
         }
+        // Every listener, socket and file is open, no thread has started: serve as `user` now.
+        if let account, switching {
+            do throws(ServiceAccountError) { try account.become() } catch {
+                control?.stop()
+                CLI.fail("cannot run as \"\(account.user)\": \(error)")
+                return 1
+            }
+            FileHandle.standardError.write(Data("switchyard: running as \(account)\n".utf8))
+            if let stateFile = loaded.config.control?.stateFile,
+               !FileTrust.writable(FileTrust.directory(of: stateFile), by: account.uid, gid: account.gid) {
+                FileHandle.standardError.write(Data(("warning: \(path): control.stateFile: \(account.user) cannot write "
+                    + "\(FileTrust.directory(of: stateFile)): runtime changes will not be saved; chown it to \(account.user)\n").utf8))
+            }
+        } else if geteuid() == 0 && account == nil {
+            FileHandle.standardError.write(Data(("warning: \(path): running as root: set \"user\" (e.g. \"nobody\") to drop root "
+                + "once listeners and files are open, or start as an unprivileged user with CAP_NET_BIND_SERVICE\n").utf8))
+        }
         // Before the loop threads start (they inherit the blocked signals) and before the
         // lines below: a SIGTERM sent by whoever saw them must not be lost.
         Signals.on([SIGHUP]) { _ in state.reloadAndLog() }
         Signals.on([SIGTERM, SIGINT]) { _ in
+            ServiceNotify.stopping()
             control?.stop()
             server.shutdown()
             exit(0)
@@ -102,6 +132,11 @@ enum RunCommand {
             control.start(ControlEngine(state: state))
             FileHandle.standardError.write(Data("switchyard: control socket \(control.path)\n".utf8))
         }
+        if loaded.config.watchConfig {
+            ConfigWatcher(path: path, state: state).start()
+            FileHandle.standardError.write(Data("switchyard: watching \(path) for changes\n".utf8))
+        }
+        ServiceNotify.ready()
         Signals.waitForever()
     }
 }

@@ -30,7 +30,7 @@ final class AdminExposureTests: EndToEndTestCase {
     }
 
     func testKubernetesManifestKeepsTheAdminPortOffTheService() throws {
-        let text = try String(contentsOf: RepoPaths.root.appendingPathComponent("deploy/kubernetes.yaml"), encoding: .utf8)
+        let text = try String(contentsOf: RepoPaths.root.appendingPathComponent("deploy/kubernetes/switchyard.yaml"), encoding: .utf8)
         let documents = text.components(separatedBy: "\n---\n")
         func document(kind: String) -> String? { documents.first { $0.contains("\nkind: \(kind)\n") || $0.hasPrefix("kind: \(kind)\n") } }
 

@@ -138,15 +138,18 @@ final class ControlCtlTests: EndToEndTestCase {
         let (fd, port) = try Sockets.bound(listen: false)
         Glibc.close(fd)
         let demo = adopt(try ChildProcess(switchyard: ["demo", "--port", String(port)]))
-        let printed = demo.waitForStdoutLine { $0.contains("switchyard ctl --socket") && $0.contains("flip checkout") }
+        let printed = demo.waitForStdoutLine { $0.contains(" ctl --socket") && $0.contains("flip checkout") }
         guard let line = printed?.trimmingCharacters(in: .whitespaces) else {
             return XCTFail("no ctl line in the demo's output: \(demo.stdout)")
         }
+        // Run exactly as printed: the first word is the binary's own path, not a bare
+        // `switchyard` that a shell may not find.
         let words = line.split(separator: " ").map(String.init)
         XCTAssertEqual(Array(words.dropFirst(4)), ["flip", "checkout"])
+        XCTAssertTrue(words[0].hasPrefix("/") && FileManager.default.isExecutableFile(atPath: words[0]), words[0])
         let socket = words[3]
         XCTAssertTrue(socket.hasPrefix("/tmp/switchyard-demo-"), socket)
-        let flip = try ChildProcess.run(switchyard: Array(words.dropFirst()))
+        let flip = ChildProcess.runToEnd(try ChildProcess(executable: words[0], arguments: Array(words.dropFirst())))
         XCTAssertEqual(flip.termination, .exited(0), flip.stdout + flip.stderr)
         XCTAssertTrue(flip.stdout.contains("live: green"), flip.stdout)
         demo.send(signal: SIGTERM)

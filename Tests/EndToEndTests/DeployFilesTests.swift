@@ -1,0 +1,122 @@
+// The files in deploy/ hold what they promise: the systemd unit's readiness, reload and
+// hardening (rated by systemd-analyze where it is installed), the container build's toolchain
+// and context, the Kubernetes manifests (kubernetes-validate --strict where installed) and the
+// config they ship.
+import Foundation
+import XCTest
+
+final class DeployFilesTests: EndToEndTestCase {
+    private func text(_ path: String) throws -> String {
+        try String(contentsOf: RepoPaths.root.appendingPathComponent(path), encoding: .utf8)
+    }
+
+    /// Lines that are not comments.
+    private func active(_ text: String) -> [String] {
+        text.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.hasPrefix("#") && !$0.isEmpty }
+    }
+
+    /// An executable found on PATH, or nil.
+    private func tool(_ name: String) -> String? {
+        for dir in (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":") {
+            let path = "\(dir)/\(name)"
+            if FileManager.default.isExecutableFile(atPath: path) { return path }
+        }
+        return nil
+    }
+
+    func testTheSystemdUnit() throws {
+        let lines = active(try text("deploy/systemd/switchyard.service"))
+        for directive in ["Type=notify", "NotifyAccess=main", "DynamicUser=yes", "RuntimeDirectory=switchyard",
+                          "StateDirectory=switchyard", "CapabilityBoundingSet=CAP_NET_BIND_SERVICE",
+                          "AmbientCapabilities=CAP_NET_BIND_SERVICE", "NoNewPrivileges=yes", "ProtectSystem=strict",
+                          "ProtectHome=yes", "PrivateTmp=yes", "PrivateDevices=yes", "ProtectKernelTunables=yes",
+                          "ProtectKernelModules=yes", "ProtectKernelLogs=yes", "RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX",
+                          "SystemCallFilter=@system-service", "MemoryDenyWriteExecute=yes", "LockPersonality=yes",
+                          "RestrictNamespaces=yes"] {
+            XCTAssertTrue(lines.contains(directive), "missing \(directive)")
+        }
+        XCTAssertTrue(lines.contains { $0.hasPrefix("LimitNOFILE=") })
+        let reload = try XCTUnwrap(lines.first { $0.hasPrefix("ExecReload=") })
+        XCTAssertTrue(reload.hasSuffix("switchyard ctl --socket /run/switchyard/control.sock reload"),
+                      "a reload that waits for its result: \(reload)")
+        XCTAssertFalse(lines.contains { $0.contains("kill -HUP") }, "a signal cannot report a refused config")
+    }
+
+    func testSystemdAnalyzeRatesTheUnitAtMostTwo() throws {
+        guard let analyze = tool("systemd-analyze") else { throw XCTSkip("systemd-analyze is not installed") }
+        // --threshold is on the 0-100 scale of the printed 0.0-10.0 exposure.
+        let p = try ChildProcess(executable: analyze, arguments: [
+            "security", "--offline=true", "--threshold=20", "--no-pager",
+            RepoPaths.root.appendingPathComponent("deploy/systemd/switchyard.service").path,
+        ])
+        XCTAssertNotNil(p.waitForExit(timeout: 60))
+        let summary = p.stdout.split(separator: "\n").last { $0.contains("Overall exposure level") }.map(String.init) ?? p.stderr
+        XCTAssertEqual(p.poll(), .exited(0), summary)
+        let score = summary.split(separator: " ").compactMap { Double($0) }.first
+        XCTAssertLessThanOrEqual(try XCTUnwrap(score, summary), 2.0, summary)
+    }
+
+    func testTheContainerBuild() throws {
+        let lines = active(try text("deploy/container/Containerfile"))
+        let froms = lines.filter { $0.hasPrefix("FROM ") }
+        XCTAssertEqual(froms.first, "FROM swift:6.3.1-bookworm AS build", "the toolchain CI builds with")
+        XCTAssertEqual(froms.last, "FROM debian:bookworm-slim")
+        XCTAssertTrue(lines.contains { $0.contains("--static-swift-stdlib") && $0.contains("-c release") })
+        XCTAssertTrue(lines.contains { $0.contains("libssl3") && $0.contains("ca-certificates") })
+        XCTAssertTrue(lines.contains("STOPSIGNAL SIGTERM"))
+        let user = try XCTUnwrap(lines.last { $0.hasPrefix("USER ") })
+        XCTAssertFalse(user.contains("root") || user == "USER 0" || user.hasPrefix("USER 0:"), user)
+        #if compiler(>=6.3) && !compiler(>=6.4)
+        #else
+        XCTFail("the Containerfile names Swift 6.3.1; this toolchain differs: update the build image")
+        #endif
+        for ignore in [".dockerignore", ".containerignore"] {
+            let entries = active(try text(ignore))
+            XCTAssertTrue(entries.contains(".build"), "\(ignore) keeps .build out of the context")
+            XCTAssertTrue(entries.contains(".git"), ignore)
+        }
+    }
+
+    func testTheKubernetesManifests() throws {
+        let manifest = try text("deploy/kubernetes/switchyard.yaml")
+        let lines = active(manifest)
+        for needed in ["runAsNonRoot: true", "readOnlyRootFilesystem: true", "allowPrivilegeEscalation: false",
+                       "capabilities: { drop: [ALL] }", "imagePullPolicy: IfNotPresent", "kind: PodDisruptionBudget",
+                       "httpGet: { path: /readyz, port: admin }", "httpGet: { path: /healthz, port: admin }", "preStop:"] {
+            XCTAssertTrue(lines.contains { $0.contains(needed) }, "missing \(needed)")
+        }
+        XCTAssertTrue(lines.contains { $0.hasPrefix("requests:") } && lines.contains { $0.hasPrefix("limits:") }, "resources")
+        let image = try XCTUnwrap(lines.first { $0.hasPrefix("image:") })
+        XCTAssertFalse(image.hasSuffix(":latest") || !image.contains(":"), "a pinned tag: \(image)")
+        XCTAssertFalse(lines.contains { $0.contains("subPath") }, "a subPath mount never sees ConfigMap updates")
+
+        let kustomization = active(try text("deploy/kubernetes/kustomization.yaml"))
+        XCTAssertTrue(kustomization.contains("- switchyard.yaml") && kustomization.contains("- switchyard.json"))
+        XCTAssertTrue(kustomization.contains("disableNameSuffixHash: true"), "one name, reloaded in place")
+
+        // The shipped config: watched, no state file (a pod's disk does not outlive the pod),
+        // and valid but for the cluster names this machine cannot resolve.
+        let configPath = RepoPaths.root.appendingPathComponent("deploy/kubernetes/switchyard.json").path
+        let config = try String(contentsOfFile: configPath, encoding: .utf8)
+        XCTAssertTrue(config.contains("\"watchConfig\": true"))
+        XCTAssertFalse(config.contains("\"stateFile\""))
+        let check = try ChildProcess.run(switchyard: ["check", "--config", configPath])
+        let problems = check.stderr.split(separator: "\n").filter { !$0.hasPrefix("warning:") && !$0.contains("cannot resolve") }
+        XCTAssertEqual(problems, [], check.stderr)
+    }
+
+    func testKubernetesValidateStrict() throws {
+        guard let validate = tool("kubernetes-validate") else {
+            throw XCTSkip("kubernetes-validate is not installed (pip install kubernetes-validate)")
+        }
+        let p = try ChildProcess(executable: validate, arguments: [
+            "--strict", RepoPaths.root.appendingPathComponent("deploy/kubernetes/switchyard.yaml").path,
+        ])
+        XCTAssertNotNil(p.waitForExit(timeout: 120))
+        XCTAssertEqual(p.poll(), .exited(0), p.stdout + p.stderr)
+        for kind in ["deployment", "service", "poddisruptionbudget", "networkpolicy"] {
+            XCTAssertTrue(p.stdout.contains("passed for resource \(kind)/switchyard") || p.stderr.contains("passed for resource \(kind)/switchyard"),
+                          p.stdout + p.stderr)
+        }
+    }
+}
