@@ -21,6 +21,9 @@ public struct Config: Sendable, Equatable {
     /// CIDRs of clients whose X-Forwarded-For and Forwarded are kept (the proxy appends its own
     /// element); empty: every client's are replaced.
     public var trustForwardedFrom: [String] = []
+    /// nil: no access log (see ConfigObservability.swift).
+    public var accessLog: AccessLog? = nil
+    public var tracing = Tracing()
 
     public init() {}
 

@@ -17,6 +17,8 @@ extension Config {
         s.idleMs = UInt64(timeouts.idleMs)
         s.upstreamIdleMs = UInt64(timeouts.upstreamIdleMs)
         s.drainMs = UInt64(timeouts.drainMs)
+        s.accessLog = accessLog.map { AccessLogSettings(sample: $0.sample, maxQueryBytes: $0.maxQueryBytes) }
+        s.tracing = TracingSettings(startWhenMissing: tracing.startWhenMissing)
         return s
     }
 }

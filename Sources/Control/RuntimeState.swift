@@ -52,6 +52,8 @@ public final class RuntimeState: @unchecked Sendable {
     /// Why the last save of the state file failed; nil when the file is current.
     public private(set) var saveFailure: String?
     let log: @Sendable (String) -> Void
+    /// Reloads applied and refused (from SIGHUP and from `ctl reload`), for /metrics.
+    public let reloads = ReloadCounts()
 
     public var version: UInt64 { snapshot.version }
 
@@ -138,8 +140,9 @@ public final class RuntimeState: @unchecked Sendable {
     /// them (those are retried at the next publish); ids handed out for snapshots built and
     /// never published (refused changes, settling) go too.
     func releaseEndpoints() {
-        let counters = server?.counters
-        registry.release(keeping: Set(snapshot.endpointIDs)) { id in counters?.inFlight(endpoint: id) ?? 0 }
+        let inFlight = server?.metrics.inFlightByEndpoint() ?? [:]
+        registry.release(keeping: Set(snapshot.endpointIDs)) { id in inFlight[id] ?? 0 }
+        server?.metrics.releaseEndpointSeries(keeping: snapshot)
     }
 
     /// Writes the overrides to the state file; the failure, if any.

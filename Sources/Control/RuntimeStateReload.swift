@@ -30,7 +30,31 @@ extension RuntimeState {
         }
     }
 
-    public func reload() throws(ControlError) -> ReloadResult {
+    /// Reloads, counts the outcome and logs it once (one line; a refusal with several errors
+    /// lists them after it). `trigger` says who asked, for the log.
+    public func reload(trigger: String = "ctl reload") throws(ControlError) -> ReloadResult {
+        do throws(ControlError) {
+            let r = try applyReload()
+            reloads.count(ok: true)
+            var line = "reloaded \(source.name): version \(r.version) (from \(trigger))"
+            if !r.listenersOpened.isEmpty { line += "; listening on \(r.listenersOpened.joined(separator: ", "))" }
+            if !r.listenersClosed.isEmpty { line += "; closed \(r.listenersClosed.joined(separator: ", "))" }
+            if !r.restartNeeded.isEmpty { line += "; needs a restart to change: \(r.restartNeeded.joined(separator: ", "))" }
+            log(line)
+            for d in r.droppedOverrides { log("reload: dropped override \(d)") }
+            for w in r.warnings { log("warning: \(w)") }
+            return r
+        } catch {
+            reloads.count(ok: false)
+            log("\(error.message) (from \(trigger))")
+            let errors = error.details["errors"]?.array ?? []
+            // A single error is already in the message.
+            if errors.count > 1 { for e in errors { log("  \(e.plainText)") } }
+            throw error
+        }
+    }
+
+    private func applyReload() throws(ControlError) -> ReloadResult {
         dispatchPrecondition(condition: .onQueue(queue))
         let refused = "reload refused, the running config is unchanged"
         let loaded: ConfigLoadResult
@@ -66,21 +90,7 @@ extension RuntimeState {
 
     /// Runs a reload on the state queue and logs its outcome (SIGHUP has nobody to answer).
     public func reloadAndLog() {
-        queue.async { [self] in
-            do throws(ControlError) {
-                let r = try reload()
-                var line = "reloaded \(source.name): version \(r.version)"
-                if !r.listenersOpened.isEmpty { line += "; listening on \(r.listenersOpened.joined(separator: ", "))" }
-                if !r.listenersClosed.isEmpty { line += "; closed \(r.listenersClosed.joined(separator: ", "))" }
-                if !r.restartNeeded.isEmpty { line += "; needs a restart to change: \(r.restartNeeded.joined(separator: ", "))" }
-                log(line)
-                for d in r.droppedOverrides { log("reload: dropped override \(d)") }
-                for w in r.warnings { log("warning: \(w)") }
-            } catch {
-                log(error.message)
-                for e in error.details["errors"]?.array ?? [] { log("  \(e.plainText)") }
-            }
-        }
+        queue.async { [self] in _ = try? reload(trigger: "SIGHUP") }
     }
 
     /// One error inline; several as a count, each in `errors` (file:line: key.path: reason).
@@ -96,6 +106,8 @@ extension RuntimeState {
         if old.timeouts != new.timeouts { keys.append("timeouts") }
         if old.control != new.control { keys.append("control") }
         if old.admin != new.admin { keys.append("admin") }
+        if old.accessLog != new.accessLog { keys.append("accessLog") }
+        if old.tracing != new.tracing { keys.append("tracing") }
         return keys
     }
 }

@@ -37,6 +37,8 @@ final class ClientConnection: Pollable {
     private var responseStarted = false
     /// The request asked to switch protocols.
     private(set) var requestsUpgrade = false
+    /// The start of the exchange's access-log line, when it is sampled (capacity kept).
+    private var logPrefix: [UInt8] = []
 
     init(worker: Worker, listener: Int) {
         self.worker = worker
@@ -186,6 +188,25 @@ final class ClientConnection: Pollable {
         acquireRelay()
         exchange = Exchange(method: .get, isHTTP10: false, keepAlive: false, headBytes: inBuf.readableCount)
         responseStarted = false
+        if let logs = worker.logs, logs.accessEnabled, worker.nextRandom() <= logs.sampleThreshold {
+            exchange.logged = true
+            logs.writePrefix(into: &logPrefix, client: clientIP, method: nil, path: nil, query: nil, requestID: nil)
+        }
+    }
+
+    /// Starts the access-log line of a sampled exchange while its head is still in the buffer.
+    private func beginLogLine(_ headBytes: UnsafeRawBufferPointer) {
+        guard let logs = worker.logs, logs.accessEnabled, worker.nextRandom() <= logs.sampleThreshold else { return }
+        exchange.logged = true
+        var requestID: UnsafeRawBufferPointer?
+        for f in head.headers where f.kind == .xRequestId {
+            requestID = f.value(in: headBytes)
+            break
+        }
+        exchange.clientRequestID = requestID != nil
+        let path = originPath(headBytes.slice(Int(head.targetStart), Int(head.pathEnd)))
+        logs.writePrefix(into: &logPrefix, client: clientIP, method: headBytes.slice(Int(head.methodStart), Int(head.methodEnd)),
+                         path: path, query: headBytes.slice(Int(head.pathEnd), Int(head.targetEnd)), requestID: requestID)
     }
 
     private func startExchange() {
@@ -197,6 +218,8 @@ final class ClientConnection: Pollable {
                             keepAlive: head.keepAlive && !worker.draining, headBytes: headLength)
         responseStarted = false
         requestsUpgrade = head.upgrade
+        let headBytes = UnsafeRawBufferPointer(start: inBuf.readPointer, count: headLength)
+        if worker.logs != nil { beginLogLine(headBytes) }
         acquireRelay()
         let relay = self.relay!   // one load (and retain) for the whole function
         relay.beginRequest(framing: head.framing, method: head.method, upgrade: head.upgrade)
@@ -215,10 +238,12 @@ final class ClientConnection: Pollable {
 
         let snap = worker.currentSnapshot()
         snapshot = snap
-        let headBytes = UnsafeRawBufferPointer(start: inBuf.readPointer, count: headLength)
         let view = RequestView(bytes: headBytes, head: head)
         exchange.decision = decide(snap, view, random: worker.nextRandom(), client: clientAddress)
-        worker.countRequest(exchange.decision)
+        worker.countRequest(&exchange)
+        let trace = TraceContext.decide(head, headBytes, start: worker.settings.tracing.startWhenMissing) { worker.nextRandom() }
+        exchange.traceHi = trace.traceHi
+        exchange.traceLo = trace.traceLo
         if exchange.decision.route < 0 {
             worker.stats.add(.noRoute)
             if !relay.requestComplete { exchange.keepAlive = false }
@@ -233,15 +258,16 @@ final class ClientConnection: Pollable {
         relay.releaseRequestHead()
         HeadWriter.writeRequest(view, snapshot: snap, decision: exchange.decision, clientIP: clientIP,
                                 clientAddress: clientAddress, secure: secure,
-                                requestID: exchange.requestID, shadow: false, hostSuffix: nil, into: &relay.upHead,
-                                pool: worker.buffers)
+                                requestID: exchange.requestID, shadow: false, hostSuffix: nil, trace: trace,
+                                into: &relay.upHead, pool: worker.buffers)
         if exchange.decision.mirrorMask != 0 {
-            let (fanout, started) = MirrorFanout.start(worker: worker, snapshot: snap, decision: exchange.decision, view: view,
-                                                       clientIP: clientIP, clientAddress: clientAddress, secure: secure,
-                                                       requestID: exchange.requestID,
-                                                       body: relay.bodyMode, contentLength: relay.contentLength)
+            let (fanout, started, outcome) = MirrorFanout.start(worker: worker, snapshot: snap, decision: exchange.decision, view: view,
+                                                                clientIP: clientIP, clientAddress: clientAddress, secure: secure,
+                                                                requestID: exchange.requestID, trace: trace,
+                                                                body: relay.bodyMode, contentLength: relay.contentLength)
             relay.mirrors = fanout
             exchange.mirrorCopies = started
+            exchange.mirrorOutcome = outcome
         }
         if head.upgrade { relay.beginTunnelAfterHead() }
         inBuf.consume(headLength)
@@ -324,6 +350,7 @@ final class ClientConnection: Pollable {
             let d = exchange.decision
             guard exchange.attempts <= 8,
                   let pick = worker.pickEndpoint(upstream: d.upstream, color: d.color, tried: exchange.tried) else {
+                exchange.attempts -= 1   // this one found nothing to try
                 let noneAtAll = exchange.tried == 0
                 respondLocally(status: noneAtAll ? 503 : 502,
                                detail: noneAtAll ? "no endpoint available" : "upstream unreachable",
@@ -333,6 +360,7 @@ final class ClientConnection: Pollable {
             if pick.index < 64 { exchange.tried |= 1 << UInt64(pick.index) }
             exchange.lastPick = pick.index
             exchange.endpoint = pick.endpoint.id
+            exchange.endpointSeries = worker.series.endpoint(upstream: d.upstream, color: d.color, index: pick.index)
             guard let u = worker.acquireUpstream(pick.endpoint) else {
                 worker.stats.add(.upstreamConnectFailures)
                 continue
@@ -450,7 +478,7 @@ final class ClientConnection: Pollable {
 
     /// Closes the exchange record once, whichever way the exchange ended.
     private func complete(aborted: Bool) {
-        if exchange.finish(aborted: aborted) { worker.exchangeFinished(exchange) }
+        if exchange.finish(aborted: aborted) { worker.exchangeFinished(exchange, logPrefix: logPrefix) }
     }
 
     /// Answers from the proxy itself. `close` ends the connection after the answer.
@@ -459,8 +487,11 @@ final class ClientConnection: Pollable {
         relay.abandonMirrors()
         exchange.status = status
         exchange.source = .proxy
+        exchange.reason = detail
         let closing = shouldClose || !exchange.keepAlive || worker.draining
-        HeadWriter.writeError(status: status, detail: detail, close: closing, into: &relay.out, pool: worker.buffers)
+        worker.withVariantLine(exchange.decision) { line in
+            HeadWriter.writeError(status: status, detail: detail, close: closing, variantLine: line, into: &relay.out, pool: worker.buffers)
+        }
         responseStarted = true
         if closing {
             exchange.keepAlive = false

@@ -45,6 +45,24 @@ struct Exchange {
     /// Between the head parsing and `finish`.
     private(set) var isOpen = false
 
+    // Observability: what the metrics, the access log and the error log need of the request.
+    /// Series ids (MetricSeries) of the route/variant/upstream, the pool and the endpoint of the
+    /// last attempt (-1: none), taken from the snapshot the request routed on.
+    var routeSeries: Int32 = -1
+    var poolSeries: Int32 = -1
+    var endpointSeries: Int32 = -1
+    /// The W3C trace id (0, 0: none).
+    var traceHi: UInt64 = 0
+    var traceLo: UInt64 = 0
+    /// Why the proxy answered itself (its error detail).
+    var reason: StaticString = ""
+    /// The access log samples this exchange; the client sent its own X-Request-Id.
+    var logged = false
+    var clientRequestID = false
+    /// How this request's shadow copies started: the first that did not, else `sent`; nil when
+    /// none was asked for.
+    var mirrorOutcome: MirrorOutcome?
+
     init() {}
 
     init(method: HTTP1.Method, isHTTP10: Bool, keepAlive: Bool, headBytes: Int) {

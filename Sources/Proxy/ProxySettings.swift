@@ -17,6 +17,9 @@ public struct ProxySettings: Sendable {
     public var drainMs: UInt64 = 10_000
     /// Listeners that speak TLS (by index); the TLS issue fills this in.
     public var secureListeners: Set<Int> = []
+    /// nil: no access log.
+    public var accessLog: AccessLogSettings? = nil
+    public var tracing = TracingSettings()
 
     public init() {}
 }

@@ -6,7 +6,8 @@ public enum Counter: Int, CaseIterable, Sendable {
     case connectionsAccepted, connectionsRejected, requests, responses2xx, responses3xx, responses4xx,
          responses5xx, upstreamConnects, upstreamConnectFailures, upstreamRetries, upstreamTimeouts,
          clientTimeouts, noRoute, mirrorsSent, mirrorsDropped, mirrorsSkippedBody, mirrorsFailed,
-         mirrorsCompleted, activeClients, activeUpstreams, acceptPauses
+         mirrorsCompleted, activeClients, activeUpstreams, acceptPauses,
+         accessLogDropped
 }
 
 public final class WorkerStats: @unchecked Sendable {

@@ -35,4 +35,12 @@ uint64_t sy_random_seed(void);
 static inline void sy_counter_add(uint64_t *p, uint64_t v) { __atomic_fetch_add(p, v, __ATOMIC_RELAXED); }
 static inline void sy_counter_sub(uint64_t *p, uint64_t v) { __atomic_fetch_sub(p, v, __ATOMIC_RELAXED); }
 static inline uint64_t sy_counter_load(const uint64_t *p) { return __atomic_load_n(p, __ATOMIC_RELAXED); }
+// A counter only its own event loop writes: a plain load and store (no locked instruction), each
+// untorn, so another thread reading it sees an older or a newer value, never a mix.
+static inline void sy_local_add(uint64_t *p, uint64_t v) {
+    __atomic_store_n(p, __atomic_load_n(p, __ATOMIC_RELAXED) + v, __ATOMIC_RELAXED);
+}
+static inline void sy_local_sub(uint64_t *p, uint64_t v) {
+    __atomic_store_n(p, __atomic_load_n(p, __ATOMIC_RELAXED) - v, __ATOMIC_RELAXED);
+}
 #endif
