@@ -277,9 +277,13 @@ final class ClientConnection: Pollable {
         connectUpstream()
     }
 
-    /// Newly read bytes that belong to the request body go to the relay.
+    /// Newly read bytes that belong to the request body go to the relay (and count as the
+    /// request's: body bytes read with the head included, a pipelined next request's not).
     private func takeBody() {
-        if let (status, reason) = relay.takeRequestBody() { requestFramingFailed(status, reason) }
+        let before = relay.requestReady
+        let failure = relay.takeRequestBody()
+        exchange.bytesIn += Int64(max(0, relay.requestReady - before))
+        if let (status, reason) = failure { requestFramingFailed(status, reason) }
     }
 
     private func requestFramingFailed(_ status: Int, _ reason: StaticString) {
@@ -295,7 +299,6 @@ final class ClientConnection: Pollable {
         while transport.canRead && fd >= 0 && (phase == .tunnel || (phase == .exchange && !relay.requestComplete)) {
             let space = inBuf.roomToRead(capacity: worker.buffers.blockSize, pool: worker.buffers)
             if space == 0 { return }   // full of bytes the upstream has not taken yet
-            let before = inBuf.readableCount
             let r: IOResult
             do { r = try transport.read(into: &inBuf, space: space) } catch {
                 abort()
@@ -313,7 +316,6 @@ final class ClientConnection: Pollable {
                 }
                 return
             case .done:
-                exchange.bytesIn += Int64(inBuf.readableCount - before)
                 if phase == .exchange && !relay.requestComplete { loop.setDeadline(self, afterMs: worker.settings.idleMs) }
                 takeBody()
                 if fd < 0 || (phase != .exchange && phase != .tunnel) { return }
