@@ -62,7 +62,9 @@ public final class ProxyMetrics: Sendable {
             for (color, pool) in u.colorPools {
                 for e in pool.endpoints {
                     let values = [u.name, color?.name ?? MetricSeries.noColor, e.address]
-                    guard let id = series.endpoints.existingID(values), let s = series.endpoints.series(id) else { continue }
+                    // Assigned here too: a loop may not have adopted the snapshot yet.
+                    let id = series.endpoints.id(values, endpointID: e.id)
+                    guard let s = series.endpoints.series(id) else { continue }
                     rows.append(EndpointRow(upstream: u.name, color: color, endpoint: e, seriesID: id, labels: s.labels))
                 }
             }
