@@ -30,6 +30,7 @@ final class ErrorLogTests: EndToEndTestCase {
         let socket = try temporaryDirectory() + "/control.sock"
         let proxy = try startProxy(json: json(dead: dead, live: echo.endpoint, socket: socket))
         let c = try connect(proxy)
+        let started = Date()   // the rate limit's second starts after this
         let r = try c.exchange(get("/"))
         XCTAssertEqual(r.status, 502)
         XCTAssertEqual(r.header("X-Switchyard-Variant"), "broken", "a proxy-made answer names the variant")
@@ -38,9 +39,13 @@ final class ErrorLogTests: EndToEndTestCase {
             XCTAssertTrue(line.contains(part), "\(part) in \(line)")
         }
 
-        // More of the same within the second: not logged, then counted in the next line.
+        // More of the same within the second: not logged, then counted in the next line. (On a
+        // loaded machine the 20 may take longer than the second: then a line each second.)
         for _ in 0..<20 { XCTAssertEqual(try c.exchange(get("/")).status, 502) }
-        XCTAssertEqual(count("answered 502", in: proxy.process.stderr), 1)
+        let quick = Date().timeIntervalSince(started) < 0.8
+        let logged = count("answered 502", in: proxy.process.stderr)
+        XCTAssertLessThanOrEqual(logged, 2 + Int(Date().timeIntervalSince(started)))
+        if quick { XCTAssertEqual(logged, 1) }
         var next: String?
         waitUntil(timeout: 10, interval: 0.05) {
             _ = try? c.exchange(get("/"))
@@ -49,7 +54,8 @@ final class ErrorLogTests: EndToEndTestCase {
         }
         let more = try XCTUnwrap(next, proxy.process.stderr)
         XCTAssertTrue(more.contains("answered 502 (upstream unreachable)"), more)
-        XCTAssertNotNil(more.range(of: #"\(and (2\d|[3-9]\d|\d{3,}) more"#, options: .regularExpression), "at least the 20 above: \(more)")
+        let pattern = quick ? #"\(and (2\d|[3-9]\d|\d{3,}) more"# : #"\(and \d+ more"#
+        XCTAssertNotNil(more.range(of: pattern, options: .regularExpression), "the answers left out: \(more)")
 
         // Every line of the error log starts with its time.
         for l in proxy.process.stderr.split(separator: "\n") {
