@@ -1,7 +1,7 @@
 // One request and its answer, as a value: what was decided, where it went, how long each part
 // took and how it ended. Created when a request head parses, finished exactly once; counters,
-// and later the access log, per-variant latency and rollout gates, read the finished record
-// and nothing else (Envoy's StreamInfo plays this part).
+// the outcome metrics, the access log and the error log (Worker.exchangeFinished), and later
+// rollout gates, read the finished record and nothing else (Envoy's StreamInfo plays this part).
 import HTTP1
 import Reactor
 import Routing
