@@ -28,6 +28,9 @@ public struct Config: Sendable, Equatable {
     public var group: String? = nil
     /// Reload when the config file changes (a ConfigMap update swapping its `..data` symlink).
     public var watchConfig = false
+    /// nil: no access log (see ConfigObservability.swift).
+    public var accessLog: AccessLog? = nil
+    public var tracing = Tracing()
 
     public init() {}
 

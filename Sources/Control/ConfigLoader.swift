@@ -61,7 +61,8 @@ struct ConfigParser {
     func config(_ root: ConfigValue) -> Config {
         var config = Config()
         guard let object = root.object(keys: ["workers", "listeners", "limits", "timeouts", "upstreams", "routes",
-                                              "control", "admin", "trustForwardedFrom", "user", "group", "watchConfig"])
+                                              "control", "admin", "trustForwardedFrom", "user", "group", "watchConfig",
+                                              "accessLog", "tracing"])
         else { return config }
         config.workers = object.int("workers", default: 0, 0...256)
         if let value = object.required("listeners") { config.listeners = listeners(value) }
@@ -74,6 +75,8 @@ struct ConfigParser {
         if let value = object["admin"] { config.admin = admin(value, listeners: config.listeners) }
         if let value = object["trustForwardedFrom"] { config.trustForwardedFrom = cidrs(value) }
         operations(object, into: &config)
+        if let value = object["accessLog"] { config.accessLog = accessLog(value) }
+        if let value = object["tracing"] { config.tracing = tracing(value) }
 
         let used = config.referencedUpstreams
         for name in declared.names where !used.contains(name) {

@@ -152,7 +152,7 @@ enum ControlChanges {
         }
         if action != .add, let server = c.state.server {
             let id = c.state.registry.existingID(for: address.description)
-            value.set("inFlight", ControlValue(id.map { server.counters.inFlight(endpoint: $0) } ?? 0))
+            value.set("inFlight", ControlValue(id.map { server.metrics.inFlight(endpoint: $0) } ?? 0))
         }
         return .change(.endpoint(action, pool: key, address: address.description), value)
     }

@@ -81,7 +81,7 @@ enum ControlShow {
                         "upstream": .string(upstream.name), "color": ControlValue(color?.name),
                         "address": .string(address), "weight": .int(e.weight), "live": .bool(serving),
                         "health": .string(health(state, address)),
-                        "draining": .bool(e.draining), "inFlight": inFlight(state, address),
+                        "draining": .bool(e.draining), "inFlight": inFlight(state, upstream.name, color, address),
                         "override": ControlValue(override),
                     ])
                 }
@@ -113,9 +113,30 @@ enum ControlShow {
         let state = c.state
         guard let server = state.server else { throw ControlError("show stats: the proxy is not running yet") }
         let totals = Counter.allCases.map { ControlValue.Member(String(describing: $0), ControlValue(server.total($0))) }
-        let requests = server.counters.allRequests().map { r -> ControlValue in
-            ["route": .string(r.route), "variant": ControlValue(r.variant), "requests": ControlValue(r.count)]
+        let report = MetricsReport(server.metrics)
+        let requests = report.routed.map { r -> ControlValue in
+            ["route": .string(r.route), "variant": .string(r.variant), "requests": ControlValue(r.count)]
         }
+        let outcomes = report.outcomes.map { o -> ControlValue in
+            ["route": .string(o.route), "variant": .string(o.variant), "upstream": .string(o.upstream), "code": .string(o.code),
+             "source": .string(o.source), "requests": ControlValue(o.count)]
+        }
+        func latency(_ h: MetricsReport.Histogram, _ names: [String]) -> ControlValue {
+            var row: ControlValue = [:]
+            for (n, v) in zip(names, h.values) { row.set(n, .string(v)) }
+            let count = h.count
+            row.set("count", ControlValue(count))
+            row.set("meanMs", .double(count > 0 ? (Double(h.sumNs) / Double(count) / 1e3).rounded() / 1e3 : 0))
+            for (name, q) in [("p50Ms", 0.5), ("p90Ms", 0.9), ("p99Ms", 0.99)] {
+                let v = h.quantileMs(q)
+                row.set(name, v.map { $0.isFinite ? ControlValue.double($0) : ControlValue.string(">30000") } ?? .null)
+            }
+            return row
+        }
+        let mirrors = report.mirrors.map { m -> ControlValue in
+            ["route": .string(m.route), "shadow": .string(m.shadow), "outcome": .string(m.outcome), "copies": ControlValue(m.count)]
+        }
+        let reloads = state.reloads.values
         var endpoints: [ControlValue] = []
         for upstream in state.config.upstreams {
             let pools: [(Color?, Config.Pool)]
@@ -128,7 +149,7 @@ enum ControlShow {
                     endpoints.append([
                         "upstream": .string(upstream.name), "color": ControlValue(color?.name),
                         "address": .string(e.address.description), "draining": .bool(e.draining),
-                        "inFlight": inFlight(state, e.address.description),
+                        "inFlight": inFlight(state, upstream.name, color, e.address.description),
                         "health": .string(health(state, e.address.description)),
                         "ejections": ejections(state, e.address.description),
                     ])
@@ -137,13 +158,22 @@ enum ControlShow {
         }
         return .reply([
             "version": ControlValue(state.version), "totals": .object(totals), "requests": .array(requests),
-            "endpoints": .array(endpoints), "upstreams": .array(resilienceRows(state)),
+            "endpoints": .array(endpoints), "upstreams": .array(resilienceRows(state)), "outcomes": .array(outcomes),
+            // Latency from each bucket's upper bound (the same buckets /metrics exposes).
+            "latency": .array(report.requestDuration.map { latency($0, ["route", "variant"]) }),
+            "upstreamLatency": .array(report.upstreamResponse.map { latency($0, ["upstream", "color"]) }),
+            "mirrors": .array(mirrors),
+            "reloads": ["applied": ControlValue(reloads.applied), "refused": ControlValue(reloads.refused)],
         ])
     }
 
-    private static func inFlight(_ state: RuntimeState, _ address: String) -> ControlValue {
-        guard let server = state.server, let id = state.registry.existingID(for: address) else { return 0 }
-        return ControlValue(server.counters.inFlight(endpoint: id))
+    /// Exchanges in flight on one pool's endpoint (the pool's own series: two pools that share
+    /// an address count apart).
+    private static func inFlight(_ state: RuntimeState, _ upstream: String, _ color: Color?, _ address: String) -> ControlValue {
+        guard let server = state.server,
+              let id = server.metrics.series.endpoints.existingID([upstream, color?.name ?? MetricSeries.noColor, address])
+        else { return 0 }
+        return ControlValue(server.metrics.total(\.inFlight, id))
     }
 
     static func describe(_ match: Config.Match) -> String {

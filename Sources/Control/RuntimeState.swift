@@ -53,13 +53,14 @@ public final class RuntimeState: @unchecked Sendable {
     /// Why the last save of the state file failed; nil when the file is current.
     public private(set) var saveFailure: String?
     /// Reloads applied and refused, for /metrics.
-    public let reloads = ReloadCounters()
     let log: @Sendable (String) -> Void
     /// Upstream TLS client contexts (kept across changes), and what the last publish used.
     let tlsMaterial = TLSMaterial()
     public private(set) var security: UpstreamSecurity
     /// TLS servers of the listeners, by listening address.
     public private(set) var listenerTLS: [String: TLSServer]
+    /// Reloads applied and refused (from SIGHUP and from `ctl reload`), for /metrics.
+    public let reloads = ReloadCounts()
 
     public var version: UInt64 { snapshot.version }
 
@@ -158,8 +159,9 @@ public final class RuntimeState: @unchecked Sendable {
     /// them (those are retried at the next publish); ids handed out for snapshots built and
     /// never published (refused changes, settling) go too.
     func releaseEndpoints() {
-        let counters = server?.counters
-        registry.release(keeping: Set(snapshot.endpointIDs)) { id in counters?.inFlight(endpoint: id) ?? 0 }
+        let inFlight = server?.metrics.inFlightByEndpoint() ?? [:]
+        registry.release(keeping: Set(snapshot.endpointIDs)) { id in inFlight[id] ?? 0 }
+        server?.metrics.releaseEndpointSeries(keeping: snapshot)
     }
 
     /// Writes the overrides to the state file; the failure, if any.

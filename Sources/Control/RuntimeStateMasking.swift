@@ -52,18 +52,3 @@ extension RuntimeState {
         return lines
     }
 }
-
-/// Reloads by outcome since start (`switchyard_config_reloads_total{result}`).
-public final class ReloadCounters: Sendable {
-    private let applied = Atomic<Int>(0)
-    private let refused = Atomic<Int>(0)
-
-    public init() {}
-
-    func count(applied ok: Bool) {
-        if ok { applied.add(1, ordering: .relaxed) } else { refused.add(1, ordering: .relaxed) }
-    }
-
-    public var appliedCount: Int { applied.load(ordering: .relaxed) }
-    public var refusedCount: Int { refused.load(ordering: .relaxed) }
-}

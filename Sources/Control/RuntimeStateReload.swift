@@ -34,20 +34,36 @@ extension RuntimeState {
         }
     }
 
-    /// Re-reads the config (`reload`, SIGHUP, the config watcher): systemd hears RELOADING then
-    /// READY around it, and the outcome is counted for /metrics.
-    public func reload() throws(ControlError) -> ReloadResult {
-        dispatchPrecondition(condition: .onQueue(queue))
-        ServiceNotify.reloading()
-        defer { ServiceNotify.ready() }
+    /// Reloads, counts the outcome and logs it once (one line; a refusal with several errors
+    /// lists them after it). `trigger` says who asked, for the log.
+    public func reload(trigger: String = "ctl reload") throws(ControlError) -> ReloadResult {
         do throws(ControlError) {
-            let result = try reloadNow()
-            reloads.count(applied: true)
-            return result
+            let r = try applyReload()
+            reloads.count(ok: true)
+            var line = "reloaded \(source.name): version \(r.version) (from \(trigger))"
+            if !r.listenersOpened.isEmpty { line += "; listening on \(r.listenersOpened.joined(separator: ", "))" }
+            if !r.listenersClosed.isEmpty { line += "; closed \(r.listenersClosed.joined(separator: ", "))" }
+            if !r.restartNeeded.isEmpty { line += "; needs a restart to change: \(r.restartNeeded.joined(separator: ", "))" }
+            log(line)
+            for d in r.droppedOverrides { log("reload: dropped override \(d)") }
+            for w in r.warnings { log("warning: \(w)") }
+            return r
         } catch {
-            reloads.count(applied: false)
+            reloads.count(ok: false)
+            log("\(error.message) (from \(trigger))")
+            let errors = error.details["errors"]?.array ?? []
+            // A single error is already in the message.
+            if errors.count > 1 { for e in errors { log("  \(e.plainText)") } }
             throw error
         }
+    }
+
+    private func applyReload() throws(ControlError) -> ReloadResult {
+        dispatchPrecondition(condition: .onQueue(queue))
+        // systemd hears RELOADING then READY around it (Type=notify).
+        ServiceNotify.reloading()
+        defer { ServiceNotify.ready() }
+        return try reloadNow()
     }
 
     private func reloadNow() throws(ControlError) -> ReloadResult {
@@ -100,24 +116,9 @@ extension RuntimeState {
     }
 
     /// Runs a reload on the state queue and logs its outcome (SIGHUP has nobody to answer).
-    /// `reason` starts each line (e.g. "config file changed").
+    /// `reason` names who asked in the log line (e.g. "config file changed"); SIGHUP by default.
     public func reloadAndLog(because reason: String? = nil) {
-        queue.async { [self] in
-            let prefix = reason.map { "\($0): " } ?? ""
-            do throws(ControlError) {
-                let r = try reload()
-                var line = "\(prefix)reloaded \(source.name): version \(r.version)"
-                if !r.listenersOpened.isEmpty { line += "; listening on \(r.listenersOpened.joined(separator: ", "))" }
-                if !r.listenersClosed.isEmpty { line += "; closed \(r.listenersClosed.joined(separator: ", "))" }
-                if !r.restartNeeded.isEmpty { line += "; needs a restart to change: \(r.restartNeeded.joined(separator: ", "))" }
-                log(line)
-                for d in r.droppedOverrides { log("reload: dropped override \(d)") }
-                for w in r.warnings { log("warning: \(w)") }
-            } catch {
-                log(prefix + error.message)
-                for e in error.details["errors"]?.array ?? [] { log("  \(e.plainText)") }
-            }
-        }
+        queue.async { [self] in _ = try? reload(trigger: reason ?? "SIGHUP") }
     }
 
     /// One error inline; several as a count, each in `errors` (file:line: key.path: reason).
@@ -135,6 +136,8 @@ extension RuntimeState {
         if old.admin != new.admin { keys.append("admin") }
         if old.user != new.user || old.group != new.group { keys.append("user") }
         if old.watchConfig != new.watchConfig { keys.append("watchConfig") }
+        if old.accessLog != new.accessLog { keys.append("accessLog") }
+        if old.tracing != new.tracing { keys.append("tracing") }
         return keys
     }
 }

@@ -147,6 +147,9 @@ func classifyName(_ bytes: UnsafeRawBufferPointer, _ start: Int, _ end: Int) -> 
     case 10:
         if nameIs(bytes, start, "connection") { return .connection }
         if nameIs(bytes, start, "keep-alive") { return .keepAlive }
+        if nameIs(bytes, start, "tracestate") { return .tracestate }
+    case 11:
+        if nameIs(bytes, start, "traceparent") { return .traceparent }
     case 12:
         if nameIs(bytes, start, "x-request-id") { return .xRequestId }
     case 14:

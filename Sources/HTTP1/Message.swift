@@ -16,7 +16,9 @@ public enum HeaderKind: UInt8, Sendable {
          te, trailer, upgrade, expect, cookie, xForwardedFor, xForwardedProto, xForwardedHost,
          xRequestId, date, server, forwarded,
          /// Switchyard's mark on shadow copies: only the proxy may set it.
-         xSwitchyardShadow
+         xSwitchyardShadow,
+         /// W3C Trace Context.
+         traceparent, tracestate
 }
 
 public struct HeaderField: Sendable {

@@ -43,6 +43,8 @@ final class ClientConnection: Pollable {
     private(set) var requestsUpgrade = false
     /// Queued for a connection slot of its upstream (maxConnections reached).
     private var waitingForSlot = false
+    /// The start of the exchange's access-log line, when it is sampled (capacity kept).
+    private var logPrefix: [UInt8] = []
 
     init(worker: Worker, listener: Int, tls: TLSServer?) {
         self.worker = worker
@@ -236,6 +238,25 @@ final class ClientConnection: Pollable {
         acquireRelay()
         exchange = Exchange(method: .get, isHTTP10: false, keepAlive: false, headBytes: inBuf.readableCount)
         responseStarted = false
+        if let logs = worker.logs, logs.accessEnabled, worker.nextRandom() <= logs.sampleThreshold {
+            exchange.logged = true
+            logs.writePrefix(into: &logPrefix, client: clientIP, method: nil, path: nil, query: nil, requestID: nil)
+        }
+    }
+
+    /// Starts the access-log line of a sampled exchange while its head is still in the buffer.
+    private func beginLogLine(_ headBytes: UnsafeRawBufferPointer) {
+        guard let logs = worker.logs, logs.accessEnabled, worker.nextRandom() <= logs.sampleThreshold else { return }
+        exchange.logged = true
+        var requestID: UnsafeRawBufferPointer?
+        for f in head.headers where f.kind == .xRequestId {
+            requestID = f.value(in: headBytes)
+            break
+        }
+        exchange.clientRequestID = requestID != nil
+        let path = originPath(headBytes.slice(Int(head.targetStart), Int(head.pathEnd)))
+        logs.writePrefix(into: &logPrefix, client: clientIP, method: headBytes.slice(Int(head.methodStart), Int(head.methodEnd)),
+                         path: path, query: headBytes.slice(Int(head.pathEnd), Int(head.targetEnd)), requestID: requestID)
     }
 
     private func startExchange() {
@@ -247,6 +268,8 @@ final class ClientConnection: Pollable {
                             keepAlive: head.keepAlive && !worker.draining, headBytes: headLength)
         responseStarted = false
         requestsUpgrade = head.upgrade
+        let headBytes = UnsafeRawBufferPointer(start: inBuf.readPointer, count: headLength)
+        if worker.logs != nil { beginLogLine(headBytes) }
         acquireRelay()
         let relay = self.relay!   // one load (and retain) for the whole function
         relay.beginRequest(framing: head.framing, method: head.method, upgrade: head.upgrade)
@@ -265,10 +288,12 @@ final class ClientConnection: Pollable {
 
         let snap = worker.currentSnapshot()
         snapshot = snap
-        let headBytes = UnsafeRawBufferPointer(start: inBuf.readPointer, count: headLength)
         let view = RequestView(bytes: headBytes, head: head)
         exchange.decision = decide(snap, view, random: worker.nextRandom(), client: clientAddress)
-        worker.countRequest(exchange.decision)
+        worker.countRequest(&exchange)
+        let trace = TraceContext.decide(head, headBytes, start: worker.settings.tracing.startWhenMissing) { worker.nextRandom() }
+        exchange.traceHi = trace.traceHi
+        exchange.traceLo = trace.traceLo
         if exchange.decision.route < 0 {
             worker.stats.add(.noRoute)
             if !relay.requestComplete { exchange.keepAlive = false }
@@ -283,15 +308,16 @@ final class ClientConnection: Pollable {
         relay.releaseRequestHead()
         HeadWriter.writeRequest(view, snapshot: snap, decision: exchange.decision, clientIP: clientIP,
                                 clientAddress: clientAddress, secure: secure,
-                                requestID: exchange.requestID, shadow: false, hostSuffix: nil, into: &relay.upHead,
-                                pool: worker.buffers)
+                                requestID: exchange.requestID, shadow: false, hostSuffix: nil, trace: trace,
+                                into: &relay.upHead, pool: worker.buffers)
         if exchange.decision.mirrorMask != 0 {
-            let (fanout, started) = MirrorFanout.start(worker: worker, snapshot: snap, decision: exchange.decision, view: view,
-                                                       clientIP: clientIP, clientAddress: clientAddress, secure: secure,
-                                                       requestID: exchange.requestID,
-                                                       body: relay.bodyMode, contentLength: relay.contentLength)
+            let (fanout, started, outcome) = MirrorFanout.start(worker: worker, snapshot: snap, decision: exchange.decision, view: view,
+                                                                clientIP: clientIP, clientAddress: clientAddress, secure: secure,
+                                                                requestID: exchange.requestID, trace: trace,
+                                                                body: relay.bodyMode, contentLength: relay.contentLength)
             relay.mirrors = fanout
             exchange.mirrorCopies = started
+            exchange.mirrorOutcome = outcome
         }
         if head.upgrade { relay.beginTunnelAfterHead() }
         inBuf.consume(headLength)
@@ -302,9 +328,13 @@ final class ClientConnection: Pollable {
         connectUpstream()
     }
 
-    /// Newly read bytes that belong to the request body go to the relay.
+    /// Newly read bytes that belong to the request body go to the relay (and count as the
+    /// request's: body bytes read with the head included, a pipelined next request's not).
     private func takeBody() {
-        if let (status, reason) = relay.takeRequestBody() { requestFramingFailed(status, reason) }
+        let before = relay.requestReady
+        let failure = relay.takeRequestBody()
+        exchange.bytesIn += Int64(max(0, relay.requestReady - before))
+        if let (status, reason) = failure { requestFramingFailed(status, reason) }
     }
 
     private func requestFramingFailed(_ status: Int, _ reason: StaticString) {
@@ -320,7 +350,6 @@ final class ClientConnection: Pollable {
         while transport.canRead && fd >= 0 && (phase == .tunnel || (phase == .exchange && !relay.requestComplete)) {
             let space = inBuf.roomToRead(capacity: worker.buffers.blockSize, pool: worker.buffers)
             if space == 0 { return }   // full of bytes the upstream has not taken yet
-            let before = inBuf.readableCount
             let r: IOResult
             do { r = try transport.read(into: &inBuf, space: space) } catch {
                 abort()
@@ -338,7 +367,6 @@ final class ClientConnection: Pollable {
                 }
                 return
             case .done:
-                exchange.bytesIn += Int64(inBuf.readableCount - before)
                 if phase == .exchange && !relay.requestComplete { loop.setDeadline(self, afterMs: worker.settings.idleMs) }
                 takeBody()
                 if fd < 0 || (phase != .exchange && phase != .tunnel) { return }
@@ -376,12 +404,17 @@ final class ClientConnection: Pollable {
             let pick: (index: Int, endpoint: Endpoint)
             switch worker.choose(upstream: d.upstream, color: d.color, tried: exchange.tried) {
             case .success(let p) where exchange.attempts <= 16: pick = p
-            case .success: return noEndpoint(.exhausted)
-            case .failure(let why): return noEndpoint(why)
+            case .success:
+                exchange.attempts -= 1   // this one found nothing to try
+                return noEndpoint(.exhausted)
+            case .failure(let why):
+                exchange.attempts -= 1
+                return noEndpoint(why)
             }
             if pick.index < 64 { exchange.tried |= 1 << UInt64(pick.index) }
             exchange.lastPick = pick.index
             exchange.endpoint = pick.endpoint.id
+            exchange.endpointSeries = worker.series.endpoint(upstream: d.upstream, color: d.color, index: pick.index)
             guard let u = worker.acquireUpstream(pick.endpoint) else {
                 worker.stats.add(.upstreamConnectFailures)
                 worker.endpointFailed(pick.endpoint.id, upstream: d.upstream)
@@ -602,7 +635,7 @@ final class ClientConnection: Pollable {
 
     /// Closes the exchange record once, whichever way the exchange ended.
     private func complete(aborted: Bool) {
-        if exchange.finish(aborted: aborted) { worker.exchangeFinished(exchange) }
+        if exchange.finish(aborted: aborted) { worker.exchangeFinished(exchange, logPrefix: logPrefix) }
     }
 
     /// Answers from the proxy itself. `close` ends the connection after the answer.
@@ -612,9 +645,12 @@ final class ClientConnection: Pollable {
         relay.abandonMirrors()
         exchange.status = status
         exchange.source = .proxy
+        exchange.reason = detail
         let closing = shouldClose || !exchange.keepAlive || worker.draining
-        HeadWriter.writeError(status: status, detail: detail, close: closing, extraHeaders: retryAfter ? "Retry-After: 1\r\n" : "",
-                              into: &relay.out, pool: worker.buffers)
+        worker.withVariantLine(exchange.decision) { line in
+            HeadWriter.writeError(status: status, detail: detail, close: closing, extraHeaders: retryAfter ? "Retry-After: 1\r\n" : "",
+                                  variantLine: line, into: &relay.out, pool: worker.buffers)
+        }
         responseStarted = true
         if closing {
             exchange.keepAlive = false

@@ -1,7 +1,7 @@
 // One request and its answer, as a value: what was decided, where it went, how long each part
 // took and how it ended. Created when a request head parses, finished exactly once; counters,
-// and later the access log, per-variant latency and rollout gates, read the finished record
-// and nothing else (Envoy's StreamInfo plays this part).
+// the outcome metrics, the access log and the error log (Worker.exchangeFinished), and later
+// rollout gates, read the finished record and nothing else (Envoy's StreamInfo plays this part).
 import HTTP1
 import Reactor
 import Routing
@@ -44,6 +44,24 @@ struct Exchange {
     var aborted = false
     /// Between the head parsing and `finish`.
     private(set) var isOpen = false
+
+    // Observability: what the metrics, the access log and the error log need of the request.
+    /// Series ids (MetricSeries) of the route/variant/upstream, the pool and the endpoint of the
+    /// last attempt (-1: none), taken from the snapshot the request routed on.
+    var routeSeries: Int32 = -1
+    var poolSeries: Int32 = -1
+    var endpointSeries: Int32 = -1
+    /// The W3C trace id (0, 0: none).
+    var traceHi: UInt64 = 0
+    var traceLo: UInt64 = 0
+    /// Why the proxy answered itself (its error detail).
+    var reason: StaticString = ""
+    /// The access log samples this exchange; the client sent its own X-Request-Id.
+    var logged = false
+    var clientRequestID = false
+    /// How this request's shadow copies started: the first that did not, else `sent`; nil when
+    /// none was asked for.
+    var mirrorOutcome: MirrorOutcome?
 
     init() {}
 

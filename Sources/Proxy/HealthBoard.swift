@@ -14,7 +14,7 @@ public enum EndpointHealth: String, Sendable {
 
 public final class HealthBoard: @unchecked Sendable {
     /// Endpoint ids at or beyond this are never checked nor ejected.
-    public static let capacity = TrafficCounters.capacity
+    public static let capacity = 4096
 
     /// Per endpoint id: failed active check (1) or not (0); ejected until this monotonic
     /// millisecond; consecutive failures; ejections in a row without a success between them;

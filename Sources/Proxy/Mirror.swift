@@ -55,11 +55,14 @@ final class MirrorFanout {
     private init(copies: [MirrorCopy]) { self.copies = copies }
 
     /// Starts the copies a decision asks for; the fanout that follows their bodies (nil when no
-    /// copy has a body to follow) and how many copies started.
+    /// copy has a body to follow), how many copies started, and how the first that did not
+    /// start ended (else `sent`).
     static func start(worker: Worker, snapshot: Snapshot, decision: Decision, view: RequestView,
                       clientIP: [UInt8], clientAddress: ClientAddress, secure: Bool, requestID: UInt64,
-                      body bodyMode: Relay.RequestBody, contentLength: Int64) -> (MirrorFanout?, Int) {
+                      trace: TraceContext = TraceContext(),
+                      body bodyMode: Relay.RequestBody, contentLength: Int64) -> (MirrorFanout?, Int, MirrorOutcome) {
         var started = 0
+        var outcome = MirrorOutcome.sent
         var copies: [MirrorCopy] = []
         var bits = decision.mirrorMask
         let mirrors = snapshot.routes[decision.route].mirrors
@@ -69,8 +72,14 @@ final class MirrorFanout {
             guard i < mirrors.count else { break }
             let m = mirrors[i]
             if bodyMode == .tunnel || view.head.upgrade { continue }
+            let series = Int(worker.series.mirror(route: decision.route, index: i))
+            func notStarted(_ c: Counter, _ o: MirrorOutcome) {
+                worker.stats.add(c)
+                worker.metrics.mirrors.add(series, o.rawValue)
+                if outcome == .sent { outcome = o }
+            }
             if bodyMode == .length && contentLength > Int64(m.maxBodyBytes) {
-                worker.stats.add(.mirrorsSkippedBody)
+                notStarted(.mirrorsSkippedBody, .skipped)
                 continue
             }
             // A shadow whose every endpoint is unhealthy or ejected costs nothing: no copy is built.
@@ -83,30 +92,31 @@ final class MirrorFanout {
             // A body of known length must fit the buffer budget whole; a chunked one is
             // checked as it streams.
             guard gate.admitsCopy(bodyBytes: bodyMode == .length ? Int(contentLength) : 0) else {
-                worker.stats.add(.mirrorsDropped)
+                notStarted(.mirrorsDropped, .dropped)
                 continue
             }
             guard worker.mirrorEndpointUp(endpoint) else {
                 // Refused a moment ago on this loop: not built either.
-                worker.stats.add(.mirrorsFailed)
+                notStarted(.mirrorsFailed, .failed)
                 worker.resilience.count(.mirrorSkippedDown, upstream: m.upstream)
                 continue
             }
             let copy = MirrorCopy(worker: worker, gate: gate, endpoint: endpoint, maxBodyBytes: m.maxBodyBytes,
-                                  bodyExpected: bodyMode != .none, method: view.head.method)
+                                  bodyExpected: bodyMode != .none, method: view.head.method, series: series)
             HeadWriter.writeRequest(view, snapshot: snapshot, decision: decision, clientIP: clientIP, clientAddress: clientAddress,
                                     secure: secure, requestID: requestID,
-                                    shadow: true, hostSuffix: m.hostSuffix, stripHeaders: m.stripHeaders,
+                                    shadow: true, hostSuffix: m.hostSuffix, stripHeaders: m.stripHeaders, trace: trace,
                                     into: &copy.data, pool: worker.buffers)
             gate.inFlight += 1
             gate.bytes += copy.data.readableCount
             started += 1
             worker.stats.add(.mirrorsSent)
+            worker.metrics.mirrors.add(series, MirrorOutcome.sent.rawValue)
             worker.dispatchMirror(copy)
             // A copy without a body is complete once sent: the fanout need not follow it.
             if bodyMode != .none { copies.append(copy) }
         }
-        return (copies.isEmpty ? nil : MirrorFanout(copies: copies), started)
+        return (copies.isEmpty ? nil : MirrorFanout(copies: copies), started, outcome)
     }
 
     /// Body bytes of the primary, as they stream.
@@ -148,8 +158,13 @@ final class MirrorCopy {
     /// The connection carrying this copy; cleared whenever the copy leaves its queue.
     var connection: MirrorConnection?
 
-    init(worker: Worker, gate: MirrorGate, endpoint: Endpoint, maxBodyBytes: Int, bodyExpected: Bool, method: HTTP1.Method) {
+    /// The {route,shadow} series its outcome is counted in.
+    let series: Int
+
+    init(worker: Worker, gate: MirrorGate, endpoint: Endpoint, maxBodyBytes: Int, bodyExpected: Bool, method: HTTP1.Method,
+         series: Int) {
         self.worker = worker
+        self.series = series
         self.gate = gate
         self.endpoint = endpoint
         self.maxBodyBytes = maxBodyBytes
@@ -198,6 +213,13 @@ final class MirrorCopy {
         gate.inFlight -= 1
         gate.bytes -= data.readableCount
         worker.stats.add(outcome)
+        let labelled: MirrorOutcome = switch outcome {
+        case .mirrorsCompleted: .completed
+        case .mirrorsDropped: .dropped
+        case .mirrorsSkippedBody: .skipped
+        default: .failed
+        }
+        worker.metrics.mirrors.add(series, labelled.rawValue)
         data.release(to: worker.buffers)
     }
 }

@@ -12,13 +12,16 @@ public final class ProxyServer: @unchecked Sendable {
     public let settings: ProxySettings
     public let store: SnapshotStore
     public let stats: [WorkerStats]
-    public let counters: TrafficCounters
     /// Endpoint health (checks and ejections), the retry/limit counters of every loop by
     /// upstream, and the checkers (HealthChecker.swift).
     public let health: HealthBoard
     public let resilienceSlots: ResilienceSlots
     public let resilienceStats: [ResilienceStats]
     private let healthChecks: HealthSupervisor
+    /// Labelled metrics, per worker, merged when read.
+    public let metrics: ProxyMetrics
+    /// The access and error logs' writer thread (nil: lines are not written).
+    public let logs: LogWriter?
     /// Built once; each worker's own state changes only on its loop.
     private let workers: [Worker]
     /// Start, shutdown (the signal path) and reloads that add or remove listeners (the control
@@ -41,11 +44,11 @@ public final class ProxyServer: @unchecked Sendable {
     }
 
     /// Opens the listeners (errors here are start-up errors) and builds the workers.
-    public init(settings: ProxySettings, snapshot: Snapshot) throws(SystemError) {
+    public init(settings: ProxySettings, snapshot: Snapshot, logs: LogWriter? = nil) throws(SystemError) {
         self.settings = settings
         let store = SnapshotStore(snapshot)
-        let counters = TrafficCounters()
         let count = ProxyServer.workerCount(for: settings.workers)
+        let metrics = ProxyMetrics(workerCount: count)
         let stats = (0..<count).map { _ in WorkerStats() }
         let health = HealthBoard()
         let slots = ResilienceSlots()
@@ -58,8 +61,9 @@ public final class ProxyServer: @unchecked Sendable {
             }
             for i in 0..<count {
                 let w = try Worker(index: i, workerCount: count, settings: settings, store: store, stats: stats[i],
-                                   counters: counters, events: events, health: health,
-                                   resilience: WorkerResilience(stats: resilience[i], slots: slots))
+                                   events: events, health: health,
+                                   resilience: WorkerResilience(stats: resilience[i], slots: slots),
+                                   metrics: metrics.workers[i], series: metrics.series, logWriter: logs)
                 for (li, g) in opened.enumerated() {
                     let l = Listener(worker: w, fd: g.fds[i], index: li, key: g.key)
                     try l.start()
@@ -72,7 +76,8 @@ public final class ProxyServer: @unchecked Sendable {
             throw error
         }
         self.store = store
-        self.counters = counters
+        self.metrics = metrics
+        self.logs = logs
         self.stats = stats
         self.workers = built
         self.groups = opened
@@ -96,6 +101,7 @@ public final class ProxyServer: @unchecked Sendable {
 
     /// Starts one thread per worker.
     public func start() {
+        logs?.start()
         queue.sync {
             guard threads.isEmpty, !isDraining else { return }
             for w in workers {
@@ -155,6 +161,8 @@ public final class ProxyServer: @unchecked Sendable {
         for t in threads { t.join() }
         threads.removeAll()
         closeListeners()
+        // Every loop has ended: what they logged is written before the process exits.
+        logs?.stop()
     }
 
     private func closeListeners() {

@@ -17,6 +17,9 @@ public struct ProxySettings: Sendable {
     public var drainMs: UInt64 = 10_000
     /// A TLS client that has not finished its handshake by then is closed.
     public var handshakeMs: UInt64 = 10_000
+    /// nil: no access log.
+    public var accessLog: AccessLogSettings? = nil
+    public var tracing = TracingSettings()
 
     public init() {}
 }

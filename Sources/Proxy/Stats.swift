@@ -8,7 +8,8 @@ public enum Counter: Int, CaseIterable, Sendable {
          clientTimeouts, noRoute, mirrorsSent, mirrorsDropped, mirrorsSkippedBody, mirrorsFailed,
          mirrorsCompleted, activeClients, activeUpstreams, acceptPauses,
          tlsHandshakes, tlsResumed, tlsHandshakeFailures, tlsHandshakeTimeouts,
-         upstreamTLSHandshakes, upstreamTLSResumed, upstreamTLSFailures
+         upstreamTLSHandshakes, upstreamTLSResumed, upstreamTLSFailures,
+         accessLogDropped
 }
 
 public final class WorkerStats: @unchecked Sendable {

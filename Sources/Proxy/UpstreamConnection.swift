@@ -25,8 +25,9 @@ final class UpstreamConnection: Pollable {
     private var complete = false
     private var eof = false
     private var requestSent = false
-    /// This connection's exchange is counted in the endpoint's in-flight total.
+    /// This connection's exchange is counted in flight, in this endpoint series (its pool's).
     private var counted = false
+    private var countedSeries = -1
     /// The rest of a long Content-Length body goes through a pipe once the buffered bytes are
     /// delivered.
     private var spliceWanted = false
@@ -71,6 +72,8 @@ final class UpstreamConnection: Pollable {
         spliceWanted = false
         if !counted {
             counted = true
+            countedSeries = Int(r.client.exchange.endpointSeries)
+            worker.metrics.inFlight.add(countedSeries, 0)
             worker.exchangeStarted(endpoint: endpointID)
         }
         headDone = false
@@ -344,6 +347,7 @@ final class UpstreamConnection: Pollable {
     private func uncount() {
         if counted {
             counted = false
+            worker.metrics.inFlight.sub(countedSeries, 0)
             worker.exchangeEnded(endpoint: endpointID)
         }
     }

@@ -12,16 +12,19 @@ final class Worker {
     let settings: ProxySettings
     let store: SnapshotStore
     let stats: WorkerStats
-    let counters: TrafficCounters
     let events: EventLog
     /// Endpoint health for the whole process, and this loop's limits, budgets and counters
     /// (WorkerResilience.swift).
     let health: HealthBoard
     let resilience: WorkerResilience
-    /// Counter slots of the current snapshot, flat so the request path copies no inner array:
-    /// routeSlots[routeSlotBase[route] + variant + 1] (variant -1 for a route without a split).
-    private var routeSlots: [Int] = []
-    private var routeSlotBase: [Int] = []
+    /// This loop's labelled slots, the label sets they share, and the ids of the current
+    /// snapshot's series.
+    let metrics: WorkerMetrics
+    let metricSeries: MetricSeries
+    private(set) var series = SnapshotSeries()
+    /// The access and error logs' side on this loop (nil without a log writer).
+    let logs: WorkerLogs?
+    private(set) var logLabels = LogLabels()
     /// The response header naming each variant ("X-Switchyard-Variant: canary\r\n"), kept in one
     /// arena per snapshot: variantLines[variantBase[route] + variant].
     private var variantArena: [UInt8] = []
@@ -56,14 +59,18 @@ final class Worker {
     let workerCount: Int
 
     init(index: Int, workerCount: Int, settings: ProxySettings, store: SnapshotStore, stats: WorkerStats,
-         counters: TrafficCounters, events: EventLog = EventLog(), health: HealthBoard = HealthBoard(),
-         resilience: WorkerResilience = WorkerResilience(stats: ResilienceStats(), slots: ResilienceSlots())) throws(SystemError) {
-        loop = try EventLoop(index: index)
+         events: EventLog = EventLog(), health: HealthBoard = HealthBoard(),
+         resilience: WorkerResilience = WorkerResilience(stats: ResilienceStats(), slots: ResilienceSlots()),
+         metrics: WorkerMetrics, series: MetricSeries, logWriter: LogWriter? = nil) throws(SystemError) {
+        let loop = try EventLoop(index: index)
+        self.loop = loop
+        self.metrics = metrics
+        self.metricSeries = series
+        logs = logWriter.map { WorkerLogs(loop: loop, writer: $0, settings: settings.accessLog) }
         buffers = BufferPool(blockSize: 32 * 1024)
         self.settings = settings
         self.store = store
         self.stats = stats
-        self.counters = counters
         self.events = events
         self.health = health
         self.resilience = resilience
@@ -132,17 +139,8 @@ final class Worker {
             if case .blueGreen(let bg) = u.kind { return bg.live }
             return nil
         }
-        routeSlots = []
-        routeSlotBase = []
-        for r in snapshot.routes {
-            routeSlotBase.append(routeSlots.count)
-            switch r.target {
-            case .upstream: routeSlots.append(counters.slot(route: r.name, variant: nil))
-            case .split(let s):
-                routeSlots.append(-1)
-                routeSlots += s.variants.map { counters.slot(route: r.name, variant: $0.name) }
-            }
-        }
+        series = SnapshotSeries(snapshot, metricSeries)
+        if logs != nil { logLabels.learn(series) }
         balancers = snapshot.upstreams.map { u in
             switch u.kind {
             case .pool(let p): return [PoolBalancer(p)]
@@ -270,17 +268,30 @@ final class Worker {
         return live
     }
 
+    /// A request was routed: its series for the metrics and the access log, counted as routed.
     @inline(__always)
-    func countRequest(_ d: Decision) {
-        guard d.route >= 0, d.route < routeSlotBase.count else { return }
-        let i = routeSlotBase[d.route] + d.variant + 1
-        let end = d.route + 1 < routeSlotBase.count ? routeSlotBase[d.route + 1] : routeSlots.count
-        if i >= routeSlotBase[d.route] && i < end { counters.countRequest(slot: routeSlots[i]) }
+    func countRequest(_ e: inout Exchange) {
+        let d = e.decision
+        e.routeSeries = series.route(d)
+        if d.route >= 0 { metrics.routed.add(Int(e.routeSeries), 0) }
+        if d.upstream >= 0 { e.poolSeries = series.pool(upstream: d.upstream, color: d.color) }
     }
 
-    /// An exchange record closed: counted once, by status class, whoever made the response.
-    func exchangeFinished(_ e: Exchange) {
-        if e.status > 0 { stats.countResponse(status: e.status) }
+    /// An exchange record closed: counted once, by status class, whoever made the response;
+    /// its latencies recorded; logged (`logPrefix`: the access-log line's start, when sampled).
+    func exchangeFinished(_ e: Exchange, logPrefix: [UInt8]) {
+        let route = Int(e.routeSeries >= 0 ? e.routeSeries : series.noRoute)
+        if e.status > 0 {
+            stats.countResponse(status: e.status)
+            metrics.responses.add(route, WorkerMetrics.responseSlot(status: e.status, proxy: e.source == .proxy))
+            metrics.requestDuration.observe(route, ns: e.durationNs)
+        }
+        if e.responseHeadNs > 0 && e.upstreamReadyNs > 0 {
+            metrics.upstreamResponse.observe(Int(e.poolSeries), ns: e.upstreamDurationNs)
+        }
+        guard let logs else { return }
+        if e.logged && !logs.logExchange(e, prefix: logPrefix, labels: logLabels) { stats.add(.accessLogDropped) }
+        if e.source == .proxy && e.status >= 502 && e.status <= 504 { logs.logProxyError(e, labels: logLabels) }
     }
 
     /// Adopts a newly published snapshot now (so idle connections to removed endpoints close
@@ -513,6 +524,7 @@ final class Worker {
     }
 
     private func finishDrain() {
+        logs?.flush()
         loop.stop()
         onDrained?()
         onDrained = nil

@@ -204,13 +204,11 @@ extension Worker {
     /// loop's maxConnections.
     @inline(__always)
     func exchangeStarted(endpoint id: Int) {
-        counters.exchangeStarted(endpoint: id)
         if id >= 0 && id < resilience.busy.count { resilience.busy[id] += 1 }
     }
 
     @inline(__always)
     func exchangeEnded(endpoint id: Int) {
-        counters.exchangeEnded(endpoint: id)
         if id >= 0 && id < resilience.busy.count && resilience.busy[id] > 0 { resilience.busy[id] -= 1 }
         if !resilience.pending.isEmpty { wakePending(freed: id) }
     }

@@ -12,22 +12,24 @@ import Routing
 
 enum DemoCommand {
     static let usage = """
-    usage: switchyard demo [--port N] [--workers N]
+    usage: switchyard demo [--port N] [--workers N] [--admin-port N]
 
     Runs Switchyard on 127.0.0.1:PORT (default 8080) in front of four built-in upstreams on
     loopback: blue and green (the two colors of `checkout`), canary, and shadow. The route
     sends 90% of new users to stable (checkout) and 10% to canary, sticky by cookie, and copies
-    every GET to shadow. Ctrl-C stops it.
+    every GET to shadow. The admin listener (/metrics, /healthz, /readyz) is on 127.0.0.1, on
+    --admin-port (default: a free port, printed). Ctrl-C stops it.
 
     """
 
     static func config(port: Int, workers: Int, blue: SocketAddress, green: SocketAddress,
-                       canary: SocketAddress, shadow: SocketAddress, controlSocket: String?) -> String {
+                       canary: SocketAddress, shadow: SocketAddress, controlSocket: String?, adminPort: Int = 0) -> String {
         let control = controlSocket.map { #", "control": { "socket": "\#($0)" }"# } ?? ""
         return """
         {
           "workers": \(workers),
           "listeners": [ { "address": "127.0.0.1:\(port)" } ],
+          "admin": { "address": "127.0.0.1:\(adminPort)" },
           "upstreams": {
             "checkout": {
               "blue": { "endpoints": ["\(blue)"] },
@@ -58,13 +60,17 @@ enum DemoCommand {
     }
 
     static func main(_ args: [String]) -> Int32 {
-        guard let opts = Options(args, valued: ["--port", "--workers"], command: "demo") else { return 1 }
+        guard let opts = Options(args, valued: ["--port", "--workers", "--admin-port"], command: "demo") else { return 1 }
         if opts.wantsHelp { print(usage, terminator: ""); return 0 }
         guard let port = Int(opts.values["--port"] ?? "8080"), port > 0, port < 65536 else {
             CLI.fail("demo: --port must be a port number")
             return 1
         }
         let workers = Int(opts.values["--workers"] ?? "1") ?? 1
+        guard let adminPort = Int(opts.values["--admin-port"] ?? "0"), adminPort >= 0, adminPort < 65536 else {
+            CLI.fail("demo: --admin-port must be a port number")
+            return 1
+        }
         var upstreams: [String: EchoServer] = [:]
         for name in ["blue", "green", "canary", "shadow"] {
             do {
@@ -78,15 +84,14 @@ enum DemoCommand {
         }
         let socketPath = "/tmp/switchyard-demo-\(getpid()).sock"
         let text = config(port: port, workers: workers, blue: upstreams["blue"]!.address, green: upstreams["green"]!.address,
-                          canary: upstreams["canary"]!.address, shadow: upstreams["shadow"]!.address, controlSocket: socketPath)
+                          canary: upstreams["canary"]!.address, shadow: upstreams["shadow"]!.address, controlSocket: socketPath,
+                          adminPort: adminPort)
         let source = ConfigSource(name: "<demo>") { () throws(ConfigError) in
             try ConfigLoader.parse(data: Data(text.utf8), file: "<demo>")
         }
         let state: RuntimeState
         do {
-            state = try RuntimeState(loaded: try source.load(), source: source, log: { line in
-                FileHandle.standardError.write(Data("switchyard: \(line)\n".utf8))
-            })
+            state = try RuntimeState(loaded: try source.load(), source: source, log: { line in ErrorLog.write(line) })
         } catch {
             CLI.fail("demo: \(error)")
             return 1
@@ -99,15 +104,28 @@ enum DemoCommand {
             return 1
         }
         let server: ProxyServer
-        do { server = try ProxyServer(settings: state.config.proxySettings, snapshot: snapshot) } catch {
+        do {
+            server = try ProxyServer(settings: state.config.proxySettings, snapshot: snapshot, logs: try LogWriter(accessLog: nil))
+        } catch {
             control.stop()
             CLI.fail("demo: cannot listen on 127.0.0.1:\(port): \(error) (try --port)")
             return 1
         }
-        server.events.setSink { line in FileHandle.standardError.write(Data("switchyard: \(line)\n".utf8)) }
+        server.events.setSink { line in ErrorLog.write(line) }
         state.attach(server)
+        let admin: AdminServer
+        do {
+            admin = try AdminServer(address: SocketAddress(host: "127.0.0.1", port: UInt16(adminPort))!, server: server,
+                                    registry: state.registry, reloads: state.reloads, version: switchyardVersion)
+        } catch {
+            control.stop()
+            CLI.fail("demo: cannot listen on 127.0.0.1:\(adminPort) for the admin listener: \(error) (try --admin-port)")
+            return 1
+        }
         server.start()
+        admin.start()
         control.start(ControlEngine(state: state))
+        let metricsURL = "http://\(admin.address)/metrics"
         let base = "http://127.0.0.1:\(port)"
         // The binary's own path: `switchyard` is rarely on PATH when the demo runs from `swift run`.
         let binary = executablePath()
@@ -122,6 +140,7 @@ enum DemoCommand {
         print("""
         Switchyard demo on \(base)
           upstreams: blue \(upstreams["blue"]!.address)  green \(upstreams["green"]!.address)  canary \(upstreams["canary"]!.address)  shadow \(upstreams["shadow"]!.address)
+          metrics: \(metricsURL)
 
         Try:
           curl -si \(base)/ | grep -iE 'x-switchyard-variant|set-cookie|x-echo-name'
@@ -140,6 +159,10 @@ enum DemoCommand {
               warm green up, then make it live in one atomic swap (the next request is served by green)
           \(ctl) show upstreams
               live colors, endpoints and their in-flight requests; `... ctl --socket \(socketPath) help` for more
+          curl -s \(metricsURL) | grep -E '^switchyard_(requests_total|route_weight|live_color)'
+              Prometheus metrics: each variant's answers by status class, latency histograms, the rollout state
+          switchyard ctl --socket \(socketPath) show stats
+              the same numbers as JSON
 
         Ctrl-C to stop.
         """)

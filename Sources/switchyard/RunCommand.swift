@@ -14,12 +14,13 @@ enum RunCommand {
 
     Runs the proxy. SIGTERM or SIGINT stops accepting, lets in-flight requests finish (up to
     timeouts.drainMs) and exits 0. SIGHUP re-reads FILE (an invalid file is refused and the
-    running config kept); with "watchConfig": true a change of FILE does the same. With a
-    "control" section, runtime changes come through its socket (see switchyard ctl) and are
-    saved to its stateFile. Started as root with "user" (and "group"), it opens listeners,
-    the control socket and files, then runs as that user. Under systemd (Type=notify) it
-    reports READY, RELOADING and STOPPING on $NOTIFY_SOCKET. Start-up errors (bad config,
-    address in use, a live control socket) are one line on stderr and exit 1.
+    running config kept); with "watchConfig": true a change of FILE does the same. SIGUSR1
+    reopens the access log file (after logrotate moved it). With a "control" section, runtime
+    changes come through its socket (see switchyard ctl) and are saved to its stateFile. Started
+    as root with "user" (and "group"), it opens listeners, the control socket and files, then
+    runs as that user. Under systemd (Type=notify) it reports READY, RELOADING and STOPPING on
+    $NOTIFY_SOCKET. Start-up errors (bad config, address in use, a live control socket) are one
+    line on stderr and exit 1; once running, every stderr line starts with its time.
 
     """
 
@@ -35,12 +36,10 @@ enum RunCommand {
             FileHandle.standardError.write(Data("\(error)\n".utf8))
             return 1
         }
-        for w in loaded.warnings { FileHandle.standardError.write(Data("warning: \(w)\n".utf8)) }
+        for w in loaded.warnings { ErrorLog.write("warning: \(w)") }
         let state: RuntimeState
         do {
-            state = try RuntimeState(loaded: loaded, source: .file(path), log: { line in
-                FileHandle.standardError.write(Data("switchyard: \(line)\n".utf8))
-            })
+            state = try RuntimeState(loaded: loaded, source: .file(path), log: { line in ErrorLog.write(line) })
         } catch {
             FileHandle.standardError.write(Data("\(error)\n".utf8))
             return 1
@@ -62,19 +61,28 @@ enum RunCommand {
                 CLI.fail(error.description)
                 return 1
             }
-            for w in control?.warnings ?? [] { FileHandle.standardError.write(Data("warning: \(w)\n".utf8)) }
+            for w in control?.warnings ?? [] { ErrorLog.write("warning: \(w)") }
         } else {
             control = nil
         }
+        // The log writer opens the access log now: a path it cannot open is a start-up error.
+        let logs: LogWriter
+        do {
+            logs = try LogWriter(accessLog: loaded.config.accessLog.map { $0.path == "stdout" ? .stdout : .file($0.path) })
+        } catch {
+            control?.stop()
+            CLI.fail("cannot open the access log \(loaded.config.accessLog?.path ?? ""): \(error)")
+            return 1
+        }
         let server: ProxyServer
         do {
-            server = try ProxyServer(settings: state.config.proxySettings, snapshot: state.snapshot)
+            server = try ProxyServer(settings: state.config.proxySettings, snapshot: state.snapshot, logs: logs)
         } catch {
             control?.stop()
             CLI.fail("cannot listen on \(loaded.config.listeners.map { $0.address.description }.joined(separator: ", ")): \(error)")
             return 1
         }
-        server.events.setSink { line in FileHandle.standardError.write(Data("switchyard: \(line)\n".utf8)) }
+        server.events.setSink { line in ErrorLog.write(line) }
         state.attach(server)
         var adminServer: AdminServer?
         if let admin = loaded.config.admin {
@@ -87,7 +95,7 @@ enum RunCommand {
                 limits.headerMs = UInt64(loaded.config.timeouts.headerMs)
                 limits.idleMs = UInt64(loaded.config.timeouts.idleMs)
                 adminServer = try AdminServer(address: a, server: server, registry: state.registry, limits: limits,
-                                              reloads: state.reloads)
+                                              reloads: state.reloads, version: switchyardVersion)
             } catch {
                 control?.stop()
                 CLI.fail("cannot listen on admin address \(admin.address): \(error)")
@@ -114,23 +122,30 @@ enum RunCommand {
         // Before the loop threads start (they inherit the blocked signals) and before the
         // lines below: a SIGTERM sent by whoever saw them must not be lost.
         Signals.on([SIGHUP]) { _ in state.reloadAndLog() }
-        Signals.on([SIGTERM, SIGINT]) { _ in
+        Signals.on([SIGUSR1]) { _ in logs.reopen() }
+        Signals.on([SIGTERM, SIGINT]) { signal in
             ServiceNotify.stopping()
+            ErrorLog.write("\(signal == SIGTERM ? "SIGTERM" : "SIGINT"): shutting down, in-flight requests finish "
+                + "(up to \(server.settings.drainMs) ms)")
             control?.stop()
             server.shutdown()
+            ErrorLog.write("stopped")
             exit(0)
         }
         server.start()
         if let adminServer {
             adminServer.start()
-            FileHandle.standardError.write(Data("switchyard: admin (/metrics, /healthz, /readyz) on \(adminServer.address)\n".utf8))
+            ErrorLog.write("admin (/metrics, /healthz, /readyz) on \(adminServer.address)")
+        }
+        if let accessLog = loaded.config.accessLog {
+            ErrorLog.write("access log to \(accessLog.path)" + (accessLog.sample < 1 ? ", sampling \(accessLog.sample)" : ""))
         }
         for a in server.boundAddresses {
-            FileHandle.standardError.write(Data("switchyard: listening on \(a) with \(server.workerCount) worker(s)\n".utf8))
+            ErrorLog.write("listening on \(a) with \(server.workerCount) worker(s)")
         }
         if let control {
             control.start(ControlEngine(state: state))
-            FileHandle.standardError.write(Data("switchyard: control socket \(control.path)\n".utf8))
+            ErrorLog.write("control socket \(control.path)")
         }
         if loaded.config.watchConfig {
             ConfigWatcher(path: path, state: state).start()

@@ -21,8 +21,8 @@ final class AdminTests: EndToEndTestCase {
         let metrics = try admin.exchange("GET /metrics HTTP/1.1\r\nHost: admin\r\n\r\n")
         XCTAssertEqual(metrics.status, 200)
         let text = metrics.bodyText
-        XCTAssertTrue(text.contains("switchyard_requests_total 4"), text)
-        XCTAssertTrue(text.contains(#"switchyard_route_requests_total{route="web",variant=""} 4"#), text)
+        XCTAssertTrue(text.contains("switchyard_requests_received_total 4"), text)
+        XCTAssertTrue(text.contains(#"switchyard_route_requests_total{route="web",variant="default"} 4"#), text)
         XCTAssertTrue(text.contains(#"switchyard_responses_total{class="5xx"} 1"#), text)
         XCTAssertTrue(text.contains("# TYPE switchyard_endpoint_in_flight gauge"), text)
 

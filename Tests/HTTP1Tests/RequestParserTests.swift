@@ -212,7 +212,8 @@ final class RequestParserTests: XCTestCase {
             ("TE", .te), ("Trailer", .trailer), ("Upgrade", .upgrade), ("Expect", .expect), ("Cookie", .cookie),
             ("X-Forwarded-For", .xForwardedFor), ("X-Forwarded-Proto", .xForwardedProto),
             ("X-Forwarded-Host", .xForwardedHost), ("X-Request-Id", .xRequestId), ("Date", .date),
-            ("Server", .server), ("X-Switchyard-Shadow", .xSwitchyardShadow), ("X-Forwarded-Fox", .other), ("Hos", .other), ("Hosts", .other), ("T^", .other),
+            ("Server", .server), ("X-Switchyard-Shadow", .xSwitchyardShadow),
+            ("Traceparent", .traceparent), ("Tracestate", .tracestate), ("Traceparents", .other), ("X-Forwarded-Fox", .other), ("Hos", .other), ("Hosts", .other), ("T^", .other),
         ]
         for (name, kind) in names {
             for spelling in [name, name.lowercased(), name.uppercased()] {

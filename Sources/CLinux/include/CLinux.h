@@ -41,4 +41,12 @@ static inline void sy_counter_sub(uint64_t *p, uint64_t v) { __atomic_fetch_sub(
 static inline uint64_t sy_counter_load(const uint64_t *p) { return __atomic_load_n(p, __ATOMIC_RELAXED); }
 static inline void sy_counter_store(uint64_t *p, uint64_t v) { __atomic_store_n(p, v, __ATOMIC_RELAXED); }
 static inline uint64_t sy_counter_add_fetch(uint64_t *p, uint64_t v) { return __atomic_add_fetch(p, v, __ATOMIC_RELAXED); }
+// A counter only its own event loop writes: a plain load and store (no locked instruction), each
+// untorn, so another thread reading it sees an older or a newer value, never a mix.
+static inline void sy_local_add(uint64_t *p, uint64_t v) {
+    __atomic_store_n(p, __atomic_load_n(p, __ATOMIC_RELAXED) + v, __ATOMIC_RELAXED);
+}
+static inline void sy_local_sub(uint64_t *p, uint64_t v) {
+    __atomic_store_n(p, __atomic_load_n(p, __ATOMIC_RELAXED) - v, __ATOMIC_RELAXED);
+}
 #endif
