@@ -109,15 +109,15 @@ enum RunCommand {
                 CLI.fail("cannot run as \"\(account.user)\": \(error)")
                 return 1
             }
-            FileHandle.standardError.write(Data("switchyard: running as \(account)\n".utf8))
+            ErrorLog.write("running as \(account)")
             if let stateFile = loaded.config.control?.stateFile,
                !FileTrust.writable(FileTrust.directory(of: stateFile), by: account.uid, gid: account.gid) {
-                FileHandle.standardError.write(Data(("warning: \(path): control.stateFile: \(account.user) cannot write "
-                    + "\(FileTrust.directory(of: stateFile)): runtime changes will not be saved; chown it to \(account.user)\n").utf8))
+                ErrorLog.write("warning: \(path): control.stateFile: \(account.user) cannot write "
+                    + "\(FileTrust.directory(of: stateFile)): runtime changes will not be saved; chown it to \(account.user)")
             }
         } else if geteuid() == 0 && account == nil {
-            FileHandle.standardError.write(Data(("warning: \(path): running as root: set \"user\" (e.g. \"nobody\") to drop root "
-                + "once listeners and files are open, or start as an unprivileged user with CAP_NET_BIND_SERVICE\n").utf8))
+            ErrorLog.write("warning: \(path): running as root: set \"user\" (e.g. \"nobody\") to drop root "
+                + "once listeners and files are open, or start as an unprivileged user with CAP_NET_BIND_SERVICE")
         }
         // Before the loop threads start (they inherit the blocked signals) and before the
         // lines below: a SIGTERM sent by whoever saw them must not be lost.

@@ -13,7 +13,7 @@ final class ErrorLogTests: EndToEndTestCase {
           "listeners": [ { "address": "127.0.0.1:0" } ],
           "workers": 1,
           "timeouts": { "connectMs": 1000 },
-          "upstreams": { "dead": { "endpoints": ["\(dead)"] }, "live": { "endpoints": ["\(live)"] } },
+          "upstreams": { "dead": { "endpoints": ["\(dead)"], "outlierDetection": false }, "live": { "endpoints": ["\(live)"] } },
           "routes": [ { "name": "shop", "split": [ { "variant": "broken", "upstream": "dead", "weight": 1 },
                                                    { "variant": "fine", "upstream": "live", "weight": 0 } ] } ],
           "admin": { "address": "127.0.0.1:0" },

@@ -125,7 +125,7 @@ final class UpstreamTLSTests: EndToEndTestCase {
         for _ in 0..<3 { XCTAssertEqual(try get(proxy).status, 200) }
         let m = try waitForMetrics(adminPort: admin) { $0.mirrorOutcomes == 3 }
         XCTAssertEqual(m.mirrorCompleted, 3, m.text)
-        let o = try waitForMetrics(adminPort: originAdmin) { $0["switchyard_requests_total"] == 3 }
+        let o = try waitForMetrics(adminPort: originAdmin) { $0["switchyard_requests_received_total"] == 3 }
         XCTAssertEqual(o["switchyard_tls_handshakes_total"], 1, "one pooled shadow connection")
     }
 
@@ -203,8 +203,8 @@ final class UpstreamTLSTests: EndToEndTestCase {
         XCTAssertEqual(try get(proxy).header("X-Echo-Name"), "blue")
         let reply = try ControlLineClient(path: socket).command("flip checkout")
         XCTAssertEqual(reply["ok"] as? Bool, true, "\(reply)")
-        let warm = try waitForMetrics(adminPort: originAdmin) { $0["switchyard_requests_total"] >= 3 }
-        XCTAssertEqual(warm["switchyard_requests_total"], 3, "the three warm-up GETs")
+        let warm = try waitForMetrics(adminPort: originAdmin) { $0["switchyard_requests_received_total"] >= 3 }
+        XCTAssertEqual(warm["switchyard_requests_received_total"], 3, "the three warm-up GETs")
         XCTAssertEqual(warm["switchyard_tls_handshakes_total"], 3, "each on its own TLS connection")
         let r = try get(proxy)
         XCTAssertEqual(r.status, 200)
