@@ -226,6 +226,10 @@ extension Config {
         public var previewTrust: Trust
         /// Requests sent to the idle color before a flip; nil: flip at once.
         public var warmup: Warmup?
+        /// What each color sets for itself (ConfigUpstreamHost.swift); unset members fall back
+        /// to the upstream's.
+        public var blueSettings = ColorSettings()
+        public var greenSettings = ColorSettings()
 
         public init(blue: Pool, green: Pool, live: Color, previewHeader: String? = nil, previewTrust: Trust = Trust(),
                     warmup: Warmup? = nil) {
@@ -255,6 +259,15 @@ extension Config {
         public var maxInFlight: Int
         /// Cap on the bytes of mirrored copies held for this upstream, unsent or unanswered.
         public var maxBufferBytes: Int
+        /// The Host sent to this upstream instead of the client's (which goes in
+        /// X-Forwarded-Host); nil passes the client's. A color's own setting wins.
+        public var hostHeader: String? = nil
+        /// How often endpoints named by host name are resolved again.
+        public var resolveEveryMs = Upstream.defaultResolveEveryMs
+        /// TLS to this upstream's endpoints (ConfigTLS.swift); nil: plain HTTP.
+        public var tls: UpstreamTLS? = nil
+
+        public static let defaultResolveEveryMs = 30_000
 
         public init(name: String, kind: UpstreamKind, maxInFlight: Int = Routing.Upstream.defaultMirrorMaxInFlight,
                     maxBufferBytes: Int = Routing.Upstream.defaultMirrorMaxBufferBytes) {

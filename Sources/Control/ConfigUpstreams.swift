@@ -32,10 +32,12 @@ extension ConfigParser {
     }
 
     private func upstream(_ name: String, _ value: ConfigValue) -> Config.Upstream? {
-        guard let object = value.object(keys: ["endpoints", "maxInFlight", "maxBufferBytes", "blue", "green", "live", "preview", "warmup"])
+        guard let object = value.object(keys: ["endpoints", "maxInFlight", "maxBufferBytes", "blue", "green", "live", "preview", "warmup",
+                                               "hostHeader", "resolveEveryMs", "tls"])
         else { return nil }
         let maxInFlight = object.int("maxInFlight", default: Routing.Upstream.defaultMirrorMaxInFlight, 1...1_000_000)
         let maxBufferBytes = object.int("maxBufferBytes", default: Routing.Upstream.defaultMirrorMaxBufferBytes, 1...(1 << 40))
+        let named = functionSettings(object)
         let isBlueGreen = object.has("blue") || object.has("green")
         if object.has("endpoints") && isBlueGreen {
             object.error("has both \"endpoints\" and \"blue\"/\"green\"; use one")
@@ -49,7 +51,7 @@ extension ConfigParser {
                 object.error("needs \"endpoints\", or \"blue\" and \"green\"")
                 return nil
             }
-            return pool(endpoints).map { Config.Upstream(name: name, kind: .pool($0), maxInFlight: maxInFlight, maxBufferBytes: maxBufferBytes) }
+            return pool(endpoints).map { named(Config.Upstream(name: name, kind: .pool($0), maxInFlight: maxInFlight, maxBufferBytes: maxBufferBytes)) }
         }
 
         let blue = object.required("blue").flatMap(colorPool)
@@ -65,13 +67,34 @@ extension ConfigParser {
         let preview = object["preview"].flatMap { steeringHeader($0, default: Self.defaultPreviewHeader) }
         let warmup = object["warmup"].flatMap(self.warmup)
         guard let blue, let green, let live else { return nil }
-        let bg = Config.BlueGreen(blue: blue, green: green, live: live, previewHeader: preview?.0,
+        var bg = Config.BlueGreen(blue: blue.pool, green: green.pool, live: live, previewHeader: preview?.0,
                                   previewTrust: preview?.1 ?? Config.Trust(), warmup: warmup)
-        return Config.Upstream(name: name, kind: .blueGreen(bg), maxInFlight: maxInFlight, maxBufferBytes: maxBufferBytes)
+        bg.blueSettings = blue.settings
+        bg.greenSettings = green.settings
+        return named(Config.Upstream(name: name, kind: .blueGreen(bg), maxInFlight: maxInFlight, maxBufferBytes: maxBufferBytes))
     }
 
-    private func colorPool(_ value: ConfigValue) -> Config.Pool? {
-        value.object(keys: ["endpoints"])?.required("endpoints").flatMap(pool)
+    /// A color: its endpoints, and the Host and TLS it sets for itself.
+    private func colorPool(_ value: ConfigValue) -> (pool: Config.Pool, settings: Config.ColorSettings)? {
+        guard let object = value.object(keys: ["endpoints", "hostHeader", "tls"]) else { return nil }
+        let settings = Config.ColorSettings(hostHeader: object["hostHeader"].flatMap(hostHeader),
+                                            tls: object["tls"].flatMap(upstreamTLS))
+        return object.required("endpoints").flatMap(pool).map { ($0, settings) }
+    }
+
+    /// The settings of upstreams that front named endpoints (hostHeader, resolveEveryMs, tls),
+    /// applied to the upstream once it is built.
+    private func functionSettings(_ object: ConfigObject) -> (Config.Upstream) -> Config.Upstream {
+        let host = object["hostHeader"].flatMap(hostHeader)
+        let every = object.int("resolveEveryMs", default: Config.Upstream.defaultResolveEveryMs, 100...86_400_000)
+        let tls = object["tls"].flatMap(upstreamTLS)
+        return { upstream in
+            var upstream = upstream
+            upstream.hostHeader = host
+            upstream.resolveEveryMs = every
+            upstream.tls = tls
+            return upstream
+        }
     }
 
     /// An `endpoints` array: addresses, or `{address, weight}` objects; no address twice.
@@ -82,7 +105,7 @@ extension ConfigParser {
             return nil
         }
         var endpoints: [Config.Endpoint] = []
-        var seen: [String: Int] = [:]  // by resolved address
+        var seen: [String: Int] = [:]  // by numeric address, or name as written
         for (index, element) in elements.enumerated() {
             guard let endpoint = endpoint(element) else { continue }
             if let first = seen[endpoint.address.description] {
@@ -96,14 +119,30 @@ extension ConfigParser {
     }
 
     private func endpoint(_ value: ConfigValue) -> Config.Endpoint? {
-        if value.node.isString { return address(value).map { Config.Endpoint(address: $0) } }
+        if value.node.isString { return endpointAddress(value).map { Config.Endpoint(address: $0) } }
         guard case .object = value.node.value else {
             value.error("expected an address string or an object with \"address\", got \(value.node.kindDescription)")
             return nil
         }
         guard let object = value.object(keys: ["address", "weight"]) else { return nil }
         let weight = object.int("weight", default: 1, 1...1_000_000)
-        return object.required("address").flatMap(address).map { Config.Endpoint(address: $0, weight: weight) }
+        return object.required("address").flatMap(endpointAddress).map { Config.Endpoint(address: $0, weight: weight) }
+    }
+
+    /// An endpoint's address. A host name is kept as written, resolved when the proxy runs;
+    /// `check` (given `nameCheck`) tries it now and warns when it does not resolve, which
+    /// `run` would refuse.
+    private func endpointAddress(_ value: ConfigValue) -> Address? {
+        guard let text = value.string() else { return nil }
+        let address: Address
+        do throws(AddressError) { address = try Address(endpoint: text) } catch {
+            value.error(error.reason)
+            return nil
+        }
+        if let host = address.hostName, let nameCheck, let failure = nameCheck.failure(host, address.port) {
+            value.warning("cannot resolve \"\(host)\" (\(failure)); `run` needs at least one address for it")
+        }
+        return address
     }
 
     private func warmup(_ value: ConfigValue) -> Config.Warmup? {

@@ -1,6 +1,7 @@
 // The command table (name, usage, handler; `help` is generated from it) and the engine that runs
 // one line: lookup with "did you mean", handler, then a reply, a committed change or a staged one.
 import Dispatch
+import Proxy
 import Routing
 import Synchronization
 
@@ -37,7 +38,10 @@ struct PendingWarmup: Sendable {
     /// The live color when the warm-up started: the change applies only if it still is.
     let previous: Color
     let warmup: Config.Warmup
-    let endpoints: [Address]
+    /// Where the GETs go (`Warmup.targets`).
+    let targets: [WarmupTarget]
+    let labels: [String]
+    let failure: String?
     /// Reply members describing the change.
     let value: ControlValue
 }
@@ -216,7 +220,7 @@ public final class ControlEngine: @unchecked Sendable {
                 }
             }
         }
-        Warmup.start(p.warmup, endpoints: p.endpoints, server: state.server, done: done)
+        Warmup.start(p.warmup, targets: p.targets, labels: p.labels, failure: p.failure, server: state.server, done: done)
     }
 
     /// Runs a handler against the transaction's staged config (brought up to date first) or

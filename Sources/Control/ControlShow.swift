@@ -75,12 +75,16 @@ enum ControlShow {
                     var override: String?
                     if added.contains(address) { override = "added" }
                     if draining.contains(address) { override = (override.map { $0 + ", " } ?? "") + "draining" }
-                    endpoints.append([
+                    var row: ControlValue = [
                         "upstream": .string(upstream.name), "color": ControlValue(color?.name),
                         "address": .string(address), "weight": .int(e.weight), "live": .bool(live && !e.draining),
-                        "draining": .bool(e.draining), "inFlight": inFlight(state, address),
+                        "draining": .bool(e.draining), "inFlight": inFlight(state, e.address),
                         "override": ControlValue(override),
-                    ])
+                    ]
+                    if e.address.hostName != nil {
+                        row.set("resolved", ControlValue((state.names.addresses[e.address.written] ?? []).map(\.description)))
+                    }
+                    endpoints.append(row)
                 }
             }
         }
@@ -125,7 +129,7 @@ enum ControlShow {
                     endpoints.append([
                         "upstream": .string(upstream.name), "color": ControlValue(color?.name),
                         "address": .string(e.address.description), "draining": .bool(e.draining),
-                        "inFlight": inFlight(state, e.address.description),
+                        "inFlight": inFlight(state, e.address),
                     ])
                 }
             }
@@ -136,9 +140,9 @@ enum ControlShow {
         ])
     }
 
-    private static func inFlight(_ state: RuntimeState, _ address: String) -> ControlValue {
-        guard let server = state.server, let id = state.registry.existingID(for: address) else { return 0 }
-        return ControlValue(server.counters.inFlight(endpoint: id))
+    private static func inFlight(_ state: RuntimeState, _ address: Address) -> ControlValue {
+        guard let server = state.server else { return 0 }
+        return ControlValue(state.inFlight(address, server: server))
     }
 
     static func describe(_ match: Config.Match) -> String {

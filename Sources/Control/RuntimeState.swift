@@ -52,16 +52,26 @@ public final class RuntimeState: @unchecked Sendable {
     /// Why the last save of the state file failed; nil when the file is current.
     public private(set) var saveFailure: String?
     let log: @Sendable (String) -> Void
+    /// Endpoint host names: how they are resolved, what they resolved to, which ones `config`
+    /// has, and what resolves them again (RuntimeStateNames.swift).
+    let resolver: Resolver
+    public internal(set) var names = ResolvedNames(required: true)
+    public internal(set) var nameEndpoints: [NameEndpoint] = []
+    var watcher: NameWatcher?
 
     public var version: UInt64 { snapshot.version }
 
     /// Loads the state file (if the config names one), applies its overrides and builds the
     /// first snapshot. Throws when the config itself cannot be built, or when another user can
     /// write the state file or its directory.
+    /// Endpoint host names are resolved here, with `resolver`: a name no address was found
+    /// for is an error.
     public init(loaded: ConfigLoadResult, source: ConfigSource, registry: EndpointRegistry = EndpointRegistry(),
+                resolver: @escaping Resolver = SystemResolver.resolve,
                 log: @escaping @Sendable (String) -> Void) throws(ConfigError) {
         self.source = source
         self.registry = registry
+        self.resolver = resolver
         self.log = log
         fileConfig = loaded.config
         stateFile = loaded.config.control?.stateFile.map(StateFile.init(path:))
@@ -80,10 +90,12 @@ public final class RuntimeState: @unchecked Sendable {
                     + "; starting from the config's values")
             }
         }
-        let settled = try Self.settle(saved, on: loaded.config, version: 1, registry: registry)
+        names.resolveMissing(loaded.config.nameEndpoints + saved.applied(to: loaded.config).config.nameEndpoints, with: resolver)
+        let settled = try Self.settle(saved, on: loaded.config, version: 1, registry: registry, names: names)
         overrides = settled.kept
         config = settled.config
         snapshot = settled.snapshot
+        configChanged()
         releaseEndpoints()
         for reason in settled.dropped { log("state file: dropped override \(reason)") }
         if !settled.dropped.isEmpty { saveFailure = persist() }
@@ -115,14 +127,16 @@ public final class RuntimeState: @unchecked Sendable {
         if let first = applied.dropped.first {
             throw ControlError("refused, nothing changed: \(first)")
         }
+        names.resolveMissing(applied.config.nameEndpoints, with: resolver)
         let built: Snapshot
-        do { built = try SnapshotBuilder.build(applied.config, version: version + 1, registry: registry) } catch {
+        do { built = try SnapshotBuilder.build(applied.config, version: version + 1, registry: registry, names: names) } catch {
             throw ControlError("refused, nothing changed: " + error.messages.joined(separator: "; "),
                                details: ["errors": ControlValue(error.messages)])
         }
         publish(built)
         overrides = applied.kept
         config = applied.config
+        configChanged()
         saveFailure = persist()
         if let saveFailure { log("cannot save the runtime state: \(saveFailure)") }
         return CommitResult(version: built.version, saveFailure: saveFailure)
@@ -159,6 +173,7 @@ public final class RuntimeState: @unchecked Sendable {
         overrides = settled.kept
         config = settled.config
         publish(settled.snapshot)
+        configChanged()
     }
 
     // MARK: Settling overrides on a config
@@ -174,9 +189,9 @@ public final class RuntimeState: @unchecked Sendable {
     /// (the config changed under it), keeps each override only if the config still builds with
     /// it, and reports the rest.
     static func settle(_ overrides: Overrides, on file: Config, version: UInt64,
-                       registry: EndpointRegistry) throws(ConfigError) -> Settled {
+                       registry: EndpointRegistry, names: ResolvedNames = ResolvedNames()) throws(ConfigError) -> Settled {
         let applied = overrides.applied(to: file)
-        if let built = try? SnapshotBuilder.build(applied.config, version: version, registry: registry) {
+        if let built = try? SnapshotBuilder.build(applied.config, version: version, registry: registry, names: names) {
             return Settled(config: applied.config, kept: applied.kept, dropped: applied.dropped, snapshot: built)
         }
         var kept = Overrides()
@@ -186,14 +201,14 @@ public final class RuntimeState: @unchecked Sendable {
             trial.merge(single)
             let candidate = trial.applied(to: file)
             do {
-                _ = try SnapshotBuilder.build(candidate.config, version: version, registry: registry)
+                _ = try SnapshotBuilder.build(candidate.config, version: version, registry: registry, names: names)
                 kept = trial
             } catch {
                 dropped.append("\(single.summaryLine): \(error.messages.first ?? "does not build")")
             }
         }
         let final = kept.applied(to: file)
-        let built = try SnapshotBuilder.build(final.config, version: version, registry: registry)
+        let built = try SnapshotBuilder.build(final.config, version: version, registry: registry, names: names)
         return Settled(config: final.config, kept: final.kept, dropped: dropped, snapshot: built)
     }
 }

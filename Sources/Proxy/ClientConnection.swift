@@ -233,8 +233,9 @@ final class ClientConnection: Pollable {
         relay.releaseRequestHead()
         HeadWriter.writeRequest(view, snapshot: snap, decision: exchange.decision, clientIP: clientIP,
                                 clientAddress: clientAddress, secure: secure,
-                                requestID: exchange.requestID, shadow: false, hostSuffix: nil, into: &relay.upHead,
-                                pool: worker.buffers)
+                                requestID: exchange.requestID, shadow: false, hostSuffix: nil,
+                                hostHeader: snap.hostHeader(upstream: exchange.decision.upstream, color: exchange.decision.color),
+                                into: &relay.upHead, pool: worker.buffers)
         if exchange.decision.mirrorMask != 0 {
             let (fanout, started) = MirrorFanout.start(worker: worker, snapshot: snap, decision: exchange.decision, view: view,
                                                        clientIP: clientIP, clientAddress: clientAddress, secure: secure,

@@ -80,7 +80,8 @@ final class MirrorFanout {
                 worker.stats.add(.mirrorsDropped)
                 continue
             }
-            guard let pick = worker.pickEndpoint(upstream: m.upstream, color: worker.liveColor(upstream: m.upstream), tried: 0),
+            let color = worker.liveColor(upstream: m.upstream)
+            guard let pick = worker.pickEndpoint(upstream: m.upstream, color: color, tried: 0),
                   worker.mirrorEndpointUp(pick.endpoint) else {
                 worker.stats.add(.mirrorsFailed)
                 continue
@@ -90,6 +91,7 @@ final class MirrorFanout {
             HeadWriter.writeRequest(view, snapshot: snapshot, decision: decision, clientIP: clientIP, clientAddress: clientAddress,
                                     secure: secure, requestID: requestID,
                                     shadow: true, hostSuffix: m.hostSuffix, stripHeaders: m.stripHeaders,
+                                    hostHeader: snapshot.hostHeader(upstream: m.upstream, color: color),
                                     into: &copy.data, pool: worker.buffers)
             gate.inFlight += 1
             gate.bytes += copy.data.readableCount

@@ -79,6 +79,8 @@ struct TableUpstream {
     var live = Color.blue
     var previewHeader: Int32 = -1    // into names
     var previewTrust: Int32 = -1     // into trusts
+    var hostHeader = Span.empty      // arena: the plain pool's or blue's; empty = the client's
+    var greenHostHeader = Span.empty // arena
 }
 
 struct TableTrust {
@@ -450,6 +452,13 @@ private struct Builder {
 
     mutating func add(_ upstream: Upstream) {
         var u = TableUpstream()
+        switch upstream.kind {
+        case .pool(let pool):
+            if let host = pool.hostHeader { u.hostHeader = bytes(Array(host.utf8)) }
+        case .blueGreen(let bg):
+            if let host = bg.blue.hostHeader { u.hostHeader = bytes(Array(host.utf8)) }
+            if let host = bg.green.hostHeader { u.greenHostHeader = bytes(Array(host.utf8)) }
+        }
         if case .blueGreen(let blueGreen) = upstream.kind {
             u.blueGreen = true
             u.live = blueGreen.live
