@@ -91,7 +91,12 @@ public final class RuntimeState: @unchecked Sendable {
             }
         }
         names.resolveMissing(loaded.config.nameEndpoints + saved.applied(to: loaded.config).config.nameEndpoints, with: resolver)
-        let settled = try Self.settle(saved, on: loaded.config, version: 1, registry: registry, names: names)
+        let settled: Settled
+        do { settled = try Self.settle(saved, on: loaded.config, version: 1, registry: registry, names: names) } catch {
+            // What the file parsed into does not build (a host name without an address):
+            // still a bad config, named by its file.
+            throw ConfigError(messages: error.messages.map { "\(source.name): \($0)" })
+        }
         overrides = settled.kept
         config = settled.config
         snapshot = settled.snapshot
