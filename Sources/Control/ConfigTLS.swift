@@ -43,3 +43,25 @@ extension ConfigParser {
         return tls
     }
 }
+
+extension Config {
+    /// Upstreams (or colors) that ask for TLS, which the proxy cannot speak to upstreams until
+    /// the TLS client is wired in: `run` and `reload` refuse them rather than send requests,
+    /// credentials included, in clear text to a TLS port. `check` accepts them. Remove this
+    /// guard with the TLS client.
+    func upstreamTLSNotSupported() -> [String] {
+        var problems: [String] = []
+        for upstream in upstreams {
+            var paths: [String] = []
+            if upstream.tls != nil { paths.append("upstreams.\(upstream.name).tls") }
+            if let bg = upstream.blueGreen {
+                if bg.blueSettings.tls != nil { paths.append("upstreams.\(upstream.name).blue.tls") }
+                if bg.greenSettings.tls != nil { paths.append("upstreams.\(upstream.name).green.tls") }
+            }
+            for path in paths {
+                problems.append("\(path): this build does not speak TLS to upstreams yet; remove the block to use plain HTTP")
+            }
+        }
+        return problems
+    }
+}

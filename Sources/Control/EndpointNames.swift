@@ -41,15 +41,22 @@ public typealias Resolver = @Sendable (_ host: String, _ port: UInt16) -> Result
 public enum SystemResolver {
     /// getaddrinfo: every IPv4 and IPv6 address for a stream socket, each once, sorted. Asked
     /// first with AI_ADDRCONFIG (no IPv6 addresses on a host without IPv6, whose connects
-    /// would only fail), then without it when that finds nothing (a host with loopback only).
+    /// would only fail), then without it when that finds nothing (a host with loopback only,
+    /// where AI_ADDRCONFIG hides every address); not again after a timeout (EAI_AGAIN).
     public static let resolve: Resolver = { host, port in
-        switch lookup(host, port, flags: AI_ADDRCONFIG) {
-        case .success(let found): return .success(found)
-        case .failure: return lookup(host, port, flags: 0)
+        let first = lookup(host, port, flags: AI_ADDRCONFIG)
+        if case .failure(let failure) = first, failure.status != EAI_AGAIN {
+            return lookup(host, port, flags: 0).mapError { $0.failure }
         }
+        return first.mapError { $0.failure }
     }
 
-    private static func lookup(_ host: String, _ port: UInt16, flags: Int32) -> Result<[ResolvedAddress], ResolveFailure> {
+    private struct LookupError: Error {
+        var status: Int32
+        var failure: ResolveFailure
+    }
+
+    private static func lookup(_ host: String, _ port: UInt16, flags: Int32) -> Result<[ResolvedAddress], LookupError> {
         var hints = addrinfo()
         hints.ai_family = AF_UNSPEC
         hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
@@ -58,7 +65,7 @@ public enum SystemResolver {
         let status = getaddrinfo(host, nil, &hints, &list)
         guard status == 0, let list else {
             let reason = status == EAI_SYSTEM ? String(cString: strerror(errno)) : String(cString: gai_strerror(status))
-            return .failure(ResolveFailure(reason))
+            return .failure(LookupError(status: status, failure: ResolveFailure(reason)))
         }
         defer { freeaddrinfo(list) }
         var found = Set<ResolvedAddress>()
@@ -71,7 +78,7 @@ public enum SystemResolver {
             }
             cursor = entry.pointee.ai_next
         }
-        guard !found.isEmpty else { return .failure(ResolveFailure("no IPv4 or IPv6 address")) }
+        guard !found.isEmpty else { return .failure(LookupError(status: EAI_NONAME, failure: ResolveFailure("no IPv4 or IPv6 address"))) }
         return .success(found.sorted())
     }
 }

@@ -74,6 +74,8 @@ public final class RuntimeState: @unchecked Sendable {
         self.resolver = resolver
         self.log = log
         fileConfig = loaded.config
+        let tls = loaded.config.upstreamTLSNotSupported()
+        if !tls.isEmpty { throw ConfigError(messages: tls.map { "\(source.name): \($0)" }) }
         stateFile = loaded.config.control?.stateFile.map(StateFile.init(path:))
         var saved = Overrides()
         if let stateFile, let problem = stateFile.trustProblem() {

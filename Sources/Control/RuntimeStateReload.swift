@@ -37,6 +37,8 @@ extension RuntimeState {
         do { loaded = try source.load() } catch {
             throw Self.refusal(refused, error.messages)
         }
+        let tls = loaded.config.upstreamTLSNotSupported()
+        if !tls.isEmpty { throw Self.refusal(refused, tls) }
         names.resolveMissing(loaded.config.nameEndpoints + overrides.applied(to: loaded.config).config.nameEndpoints,
                              with: resolver)
         let settled: Settled
