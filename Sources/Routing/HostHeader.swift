@@ -12,3 +12,14 @@ extension Snapshot {
         return span.count > 0 ? table.bytes(span) : nil
     }
 }
+
+extension Pool {
+    /// The host part of `hostHeader` (its port dropped), the name TLS sends as SNI when the
+    /// upstream's `tls.serverName` is not set; nil without a hostHeader or when it is an IP
+    /// address. Then SNI falls back to the endpoint's `hostName`.
+    public var hostHeaderName: String? {
+        guard let value = hostHeader, !value.hasPrefix("[") else { return nil }
+        let host = value.lastIndex(of: ":").map { String(value[..<$0]) } ?? value
+        return ClientAddress(host) == nil ? host : nil
+    }
+}

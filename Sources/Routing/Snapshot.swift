@@ -41,8 +41,8 @@ public struct Pool: Sendable, Equatable {
     public var endpoints: [Endpoint]
     /// The Host sent to this pool instead of the client's (which goes in X-Forwarded-Host);
     /// nil passes the client's. The request path reads the frozen bytes
-    /// (`Snapshot.hostHeader(upstream:color:)`); TLS reads this for SNI: the upstream's
-    /// `tls.serverName`, else this, else the endpoint's `hostName`.
+    /// (`Snapshot.hostHeader(upstream:color:)`). SNI is the upstream's `tls.serverName`, else
+    /// `hostHeaderName` (this without its port), else the endpoint's `hostName`.
     public var hostHeader: String?
 
     public init(endpoints: [Endpoint], hostHeader: String? = nil) {

@@ -1,6 +1,7 @@
 // The keys of upstreams that front function endpoints: hostHeader (upstream and color),
 // resolveEveryMs, and the upstream `tls` block; and the shipped config/functions.json.
 import Foundation
+import Routing
 import XCTest
 @testable import Control
 
@@ -37,6 +38,8 @@ final class FunctionConfigTests: XCTestCase {
         let index = try XCTUnwrap(snapshot.upstreamIndex(named: "bg"))
         XCTAssertEqual(snapshot.upstreams[index].pool(.blue).hostHeader, "blue.example.net:8443")
         XCTAssertEqual(snapshot.upstreams[index].pool(.green).hostHeader, "bg.example.net")
+        XCTAssertEqual(snapshot.upstreams[index].pool(.blue).hostHeaderName, "blue.example.net", "SNI has no port")
+        XCTAssertNil(Routing.Pool(endpoints: [], hostHeader: "10.0.0.1:80").hostHeaderName, "no SNI to an address")
         XCTAssertEqual(snapshot.hostHeader(upstream: index, color: .green).map { Array($0) }, Array("bg.example.net".utf8))
         XCTAssertEqual(snapshot.hostHeader(upstream: index, color: nil).map { Array($0) }, Array("blue.example.net:8443".utf8),
                        "nil is the live color")
