@@ -160,7 +160,7 @@ final class EndpointNameTests: XCTestCase {
 
     /// One upstream `fn` whose only endpoint is the name `fn.test`, resolved again every 100 ms;
     /// one worker, so one balancer takes every request.
-    private func start(_ resolver: TestResolver, extra: String = "") throws -> NameFixture {
+    private func start(_ resolver: TestResolver, extra: String = "", control: Bool = false) throws -> NameFixture {
         let f = try NameFixture(config: { dir in """
             {
               "workers": 1,
@@ -170,7 +170,7 @@ final class EndpointNameTests: XCTestCase {
               "control": { "socket": "\(dir)/control.sock", "stateFile": "\(dir)/state.json" }
               \(extra)
             }
-            """ }, resolver: resolver)
+            """ }, resolver: resolver, control: control)
         stops.append { f.stop() }
         return f
     }
@@ -179,7 +179,7 @@ final class EndpointNameTests: XCTestCase {
         let a = try upstream("a"), b = try upstream("b")
         let resolver = TestResolver()
         resolver.answer("fn.test", ports: [a.port, b.port])
-        let f = try start(resolver)
+        let f = try start(resolver, control: true)
         let client = try f.http()
         var served: [String: Int] = [:]
         for _ in 0..<6 { served[try client.get().name ?? "?", default: 0] += 1 }
@@ -191,6 +191,11 @@ final class EndpointNameTests: XCTestCase {
         XCTAssertTrue(endpoints.allSatisfy { $0.hostName == "fn.test" })
         XCTAssertEqual(endpoints.compactMap { f.state.registry.address(for: $0.id) }.sorted(),
                        ["fn.test:443@127.0.0.1:\(a.port)", "fn.test:443@127.0.0.1:\(b.port)"].sorted())
+        // `show upstreams` names the endpoint as written, with what it resolved to.
+        let row = try XCTUnwrap(f.command("show upstreams")["endpoints"]?.array?.first)
+        XCTAssertEqual(row["address"]?.string, "fn.test:443")
+        XCTAssertEqual(row["resolved"]?.array?.compactMap(\.string).sorted(),
+                       ["127.0.0.1:\(a.port)", "127.0.0.1:\(b.port)"].sorted())
     }
 
     func testAChangedAnswerSwapsInWithoutCuttingTheRequestInFlight() throws {
