@@ -76,11 +76,6 @@ public struct Address: Sendable, Hashable, CustomStringConvertible {
         var list: UnsafeMutablePointer<addrinfo>?
         guard getaddrinfo(host, nil, &hints, &list) == 0, let list else { return nil }
         defer { freeaddrinfo(list) }
-        // "1.2" and "0x7f.1" are numeric to inet_aton but look like names to people: only the
-        // usual dotted quad and IPv6 forms count as numeric.
-        if list.pointee.ai_family == AF_INET && host.split(separator: ".", omittingEmptySubsequences: false).count != 4 {
-            return nil
-        }
         return format(list.pointee.ai_addr, list.pointee.ai_addrlen)
     }
 

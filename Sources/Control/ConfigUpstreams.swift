@@ -37,7 +37,7 @@ extension ConfigParser {
         else { return nil }
         let maxInFlight = object.int("maxInFlight", default: Routing.Upstream.defaultMirrorMaxInFlight, 1...1_000_000)
         let maxBufferBytes = object.int("maxBufferBytes", default: Routing.Upstream.defaultMirrorMaxBufferBytes, 1...(1 << 40))
-        let named = functionSettings(object)
+        let reach = reachSettings(object)
         let isBlueGreen = object.has("blue") || object.has("green")
         if object.has("endpoints") && isBlueGreen {
             object.error("has both \"endpoints\" and \"blue\"/\"green\"; use one")
@@ -51,7 +51,7 @@ extension ConfigParser {
                 object.error("needs \"endpoints\", or \"blue\" and \"green\"")
                 return nil
             }
-            return pool(endpoints).map { named(Config.Upstream(name: name, kind: .pool($0), maxInFlight: maxInFlight, maxBufferBytes: maxBufferBytes)) }
+            return pool(endpoints).map { reach.applied(to: Config.Upstream(name: name, kind: .pool($0), maxInFlight: maxInFlight, maxBufferBytes: maxBufferBytes)) }
         }
 
         let blue = object.required("blue").flatMap(colorPool)
@@ -71,7 +71,7 @@ extension ConfigParser {
                                   previewTrust: preview?.1 ?? Config.Trust(), warmup: warmup)
         bg.blueSettings = blue.settings
         bg.greenSettings = green.settings
-        return named(Config.Upstream(name: name, kind: .blueGreen(bg), maxInFlight: maxInFlight, maxBufferBytes: maxBufferBytes))
+        return reach.applied(to: Config.Upstream(name: name, kind: .blueGreen(bg), maxInFlight: maxInFlight, maxBufferBytes: maxBufferBytes))
     }
 
     /// A color: its endpoints, and the Host and TLS it sets for itself.
@@ -82,19 +82,12 @@ extension ConfigParser {
         return object.required("endpoints").flatMap(pool).map { ($0, settings) }
     }
 
-    /// The settings of upstreams that front named endpoints (hostHeader, resolveEveryMs, tls),
-    /// applied to the upstream once it is built.
-    private func functionSettings(_ object: ConfigObject) -> (Config.Upstream) -> Config.Upstream {
-        let host = object["hostHeader"].flatMap(hostHeader)
-        let every = object.int("resolveEveryMs", default: Config.Upstream.defaultResolveEveryMs, 100...86_400_000)
-        let tls = object["tls"].flatMap(upstreamTLS)
-        return { upstream in
-            var upstream = upstream
-            upstream.hostHeader = host
-            upstream.resolveEveryMs = every
-            upstream.tls = tls
-            return upstream
-        }
+    /// How the upstream's endpoints are reached (hostHeader, resolveEveryMs, tls), whatever
+    /// its kind.
+    private func reachSettings(_ object: ConfigObject) -> ReachSettings {
+        ReachSettings(hostHeader: object["hostHeader"].flatMap(hostHeader),
+                      resolveEveryMs: object.int("resolveEveryMs", default: Config.Upstream.defaultResolveEveryMs, 100...86_400_000),
+                      tls: object["tls"].flatMap(upstreamTLS))
     }
 
     /// An `endpoints` array: addresses, or `{address, weight}` objects; no address twice.
@@ -154,5 +147,19 @@ extension ConfigParser {
         warmup.requests = object.int("requests", default: warmup.requests, 1...1_000_000)
         warmup.timeoutMs = object.int("timeoutMs", default: warmup.timeoutMs, 1...Int.max)
         return warmup
+    }
+}
+
+private struct ReachSettings {
+    var hostHeader: String?
+    var resolveEveryMs: Int
+    var tls: Config.UpstreamTLS?
+
+    func applied(to upstream: Config.Upstream) -> Config.Upstream {
+        var upstream = upstream
+        upstream.hostHeader = hostHeader
+        upstream.resolveEveryMs = resolveEveryMs
+        upstream.tls = tls
+        return upstream
     }
 }

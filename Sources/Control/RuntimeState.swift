@@ -61,11 +61,10 @@ public final class RuntimeState: @unchecked Sendable {
 
     public var version: UInt64 { snapshot.version }
 
-    /// Loads the state file (if the config names one), applies its overrides and builds the
-    /// first snapshot. Throws when the config itself cannot be built, or when another user can
-    /// write the state file or its directory.
-    /// Endpoint host names are resolved here, with `resolver`: a name no address was found
-    /// for is an error.
+    /// Loads the state file (if the config names one), resolves endpoint host names with
+    /// `resolver`, applies the overrides and builds the first snapshot. Throws when the config
+    /// itself cannot be built (a host name without any address included), or when another user
+    /// can write the state file or its directory.
     public init(loaded: ConfigLoadResult, source: ConfigSource, registry: EndpointRegistry = EndpointRegistry(),
                 resolver: @escaping Resolver = SystemResolver.resolve,
                 log: @escaping @Sendable (String) -> Void) throws(ConfigError) {

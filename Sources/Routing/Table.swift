@@ -455,11 +455,7 @@ private struct Builder {
         switch upstream.kind {
         case .pool(let pool):
             if let host = pool.hostHeader { u.hostHeader = bytes(Array(host.utf8)) }
-        case .blueGreen(let bg):
-            if let host = bg.blue.hostHeader { u.hostHeader = bytes(Array(host.utf8)) }
-            if let host = bg.green.hostHeader { u.greenHostHeader = bytes(Array(host.utf8)) }
-        }
-        if case .blueGreen(let blueGreen) = upstream.kind {
+        case .blueGreen(let blueGreen):
             u.blueGreen = true
             u.live = blueGreen.live
             if let header = blueGreen.previewHeader {
@@ -467,6 +463,8 @@ private struct Builder {
                 u.previewTrust = trust(blueGreen.previewTrust)
                 strip(header)
             }
+            if let host = blueGreen.blue.hostHeader { u.hostHeader = bytes(Array(host.utf8)) }
+            if let host = blueGreen.green.hostHeader { u.greenHostHeader = bytes(Array(host.utf8)) }
         }
         upstreams.append(u)
     }
