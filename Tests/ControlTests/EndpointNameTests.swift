@@ -258,6 +258,25 @@ final class EndpointNameTests: XCTestCase {
         }
     }
 
+    func testAReloadThatBringsInANameWithoutAddressIsRefused() throws {
+        let a = try upstream("a"), c = try upstream("c")
+        let resolver = TestResolver()
+        resolver.answer("fn.test", ports: [a.port])
+        let f = try start(resolver)
+        let text = try String(contentsOfFile: f.configPath, encoding: .utf8)
+        try Data(text.replacingOccurrences(of: #"["fn.test:443"]"#, with: #"["new.test:80"]"#).utf8)
+            .write(to: URL(fileURLWithPath: f.configPath))
+        XCTAssertThrowsError(try f.state.queue.sync { try f.state.reload() }) {
+            XCTAssertTrue("\($0)".contains(#"reload refused, the running config is unchanged: upstreams.fn.endpoints[0]: cannot resolve "new.test""#), "\($0)")
+        }
+        XCTAssertEqual(try f.http().get().name, "a")
+
+        resolver.answer("new.test", ports: [c.port])
+        _ = try f.state.queue.sync { try f.state.reload() }
+        XCTAssertEqual(try f.http().get().name, "c")
+        XCTAssertEqual(f.state.queue.sync { f.state.names.addresses.keys.sorted() }, ["new.test:80"], "a name gone is forgotten")
+    }
+
     func testEndpointAddByNameIsSavedAsWrittenAndResolvedAgainAfterARestart() throws {
         let a = try upstream("a"), c = try upstream("c"), d = try upstream("d")
         let resolver = TestResolver()
