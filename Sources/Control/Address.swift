@@ -1,5 +1,7 @@
 // `host:port` addresses of listeners, endpoints and the admin listener: parsing, and resolving
-// host names with getaddrinfo once, when the config is loaded, into a numeric address.
+// the host names of listening addresses with getaddrinfo once, when the config is loaded. An
+// endpoint's host name is kept as written: it is resolved (to every address it has) when the
+// proxy runs, and again every `resolveEveryMs` (EndpointNames.swift, NameWatcher.swift).
 import Glibc
 
 public struct AddressError: Error, Sendable, CustomStringConvertible {
@@ -11,20 +13,27 @@ public struct Address: Sendable, Hashable, CustomStringConvertible {
     /// The host as written: a name or a numeric address, without brackets.
     public let host: String
     public let port: UInt16
-    /// The numeric address `host` resolved to.
-    public let numericHost: String
-    /// `numeric:port`, with brackets for IPv6: the identity of an endpoint (EndpointRegistry key,
-    /// Routing's `Endpoint.address`). Formatted once: pools of thousands look endpoints up by it.
+    /// The numeric address: `host` itself when numeric (canonical form), the address a
+    /// listening address's name resolved to; nil for an endpoint named by host name.
+    public let numericHost: String?
+    /// `numeric:port`, with brackets for IPv6, or `name:port` for an endpoint named by host
+    /// name: the identity of an endpoint in the config, the state file and control commands
+    /// (a numeric one is also its EndpointRegistry key). Formatted once: pools of thousands
+    /// look endpoints up by it.
     public let description: String
     /// `host:port` as written in the config.
     public let written: String
 
-    public init(host: String, port: UInt16, numericHost: String) {
+    public init(host: String, port: UInt16, numericHost: String?) {
         self.host = host
         self.port = port
         self.numericHost = numericHost
-        description = numericHost.contains(":") ? "[\(numericHost)]:\(port)" : "\(numericHost):\(port)"
         written = host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
+        if let numericHost {
+            description = numericHost.contains(":") ? "[\(numericHost)]:\(port)" : "\(numericHost):\(port)"
+        } else {
+            description = written
+        }
     }
 
     /// Parses `host:port`, `[v6]:port`, `0.0.0.0:80`, and resolves the host. A name with both
@@ -36,12 +45,45 @@ public struct Address: Sendable, Hashable, CustomStringConvertible {
         self.init(host: host, port: port, numericHost: try Self.resolve(host, numericOnly: bracketed))
     }
 
-    public var isIPv6: Bool { numericHost.contains(":") }
+    /// Parses an endpoint's `host:port` without asking DNS: a numeric host is checked and made
+    /// canonical, a host name is kept as written (`numericHost` nil) for the resolver.
+    public init(endpoint text: String) throws(AddressError) {
+        let (host, port, bracketed) = try Self.split(text, allowPortZero: false)
+        if bracketed {
+            self.init(host: host, port: port, numericHost: try Self.resolve(host, numericOnly: true))
+        } else {
+            self.init(host: host, port: port, numericHost: Self.numeric(host))
+        }
+    }
+
+    /// The host as written when it is a name to resolve (an endpoint's), nil when numeric.
+    public var hostName: String? { numericHost == nil ? host : nil }
+
+    public var isIPv6: Bool { numericHost?.contains(":") ?? false }
 
     /// Whether only this host can reach the address: 127.0.0.0/8, ::1, or ::ffff:127.x.y.z.
     public var isLoopback: Bool {
-        let h = numericHost.lowercased()
+        guard let h = numericHost?.lowercased() else { return false }
         return h.hasPrefix("127.") || h == "::1" || h == "0:0:0:0:0:0:0:1" || h.hasPrefix("::ffff:127.")
+    }
+
+    /// The canonical form of a numeric IPv4 or IPv6 `host` (no DNS); nil for a name.
+    static func numeric(_ host: String) -> String? {
+        var hints = addrinfo()
+        hints.ai_family = AF_UNSPEC
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        hints.ai_flags = AI_NUMERICHOST
+        var list: UnsafeMutablePointer<addrinfo>?
+        guard getaddrinfo(host, nil, &hints, &list) == 0, let list else { return nil }
+        defer { freeaddrinfo(list) }
+        return format(list.pointee.ai_addr, list.pointee.ai_addrlen)
+    }
+
+    /// `getnameinfo` with NI_NUMERICHOST: the numeric text of a socket address.
+    static func format(_ address: UnsafePointer<sockaddr>, _ length: socklen_t) -> String? {
+        var buffer = [CChar](repeating: 0, count: Int(NI_MAXHOST))
+        guard getnameinfo(address, length, &buffer, socklen_t(buffer.count), nil, 0, NI_NUMERICHOST) == 0 else { return nil }
+        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     private static func split(_ text: String, allowPortZero: Bool) throws(AddressError) -> (host: String, port: UInt16, bracketed: Bool) {

@@ -243,9 +243,10 @@ extension Config {
         public var previewTrust: Trust
         /// Requests sent to the idle color before a flip; nil: flip at once.
         public var warmup: Warmup?
-        /// TLS to one color, over the upstream's own `tls` (a new version behind a new name).
-        public var blueTLS: TLSClientSettings? = nil
-        public var greenTLS: TLSClientSettings? = nil
+        /// What each color sets for itself (ConfigUpstreamHost.swift); unset members fall back
+        /// to the upstream's.
+        public var blueSettings = ColorSettings()
+        public var greenSettings = ColorSettings()
 
         public init(blue: Pool, green: Pool, live: Color, previewHeader: String? = nil, previewTrust: Trust = Trust(),
                     warmup: Warmup? = nil) {
@@ -275,10 +276,17 @@ extension Config {
         public var maxInFlight: Int
         /// Cap on the bytes of mirrored copies held for this upstream, unsent or unanswered.
         public var maxBufferBytes: Int
-        /// nil: plain HTTP to the endpoints.
-        public var tls: TLSClientSettings? = nil
         /// Health checks, ejection, retries and limits (ConfigResilience.swift).
         public var policy: UpstreamPolicy
+        /// The Host sent to this upstream instead of the client's (which goes in
+        /// X-Forwarded-Host); nil passes the client's. A color's own setting wins.
+        public var hostHeader: String? = nil
+        /// How often endpoints named by host name are resolved again.
+        public var resolveEveryMs = Upstream.defaultResolveEveryMs
+        /// TLS to this upstream's endpoints (ConfigTLS.swift); nil: plain HTTP.
+        public var tls: UpstreamTLS? = nil
+
+        public static let defaultResolveEveryMs = 30_000
 
         public init(name: String, kind: UpstreamKind, maxInFlight: Int = Routing.Upstream.defaultMirrorMaxInFlight,
                     maxBufferBytes: Int = Routing.Upstream.defaultMirrorMaxBufferBytes, policy: UpstreamPolicy = UpstreamPolicy()) {
@@ -293,11 +301,6 @@ extension Config {
             if case .blueGreen(let bg) = kind { return bg } else { return nil }
         }
 
-        /// The TLS settings for a pool: the color's own, else the upstream's.
-        public func tls(for color: Color?) -> TLSClientSettings? {
-            if let color, let bg = blueGreen { return (color == .blue ? bg.blueTLS : bg.greenTLS) ?? tls }
-            return tls
-        }
 
         /// A plain upstream's pool (`color` nil), or one color of a blue/green upstream; nil
         /// when `color` does not fit the kind.

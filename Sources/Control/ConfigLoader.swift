@@ -26,9 +26,11 @@ public struct ConfigLoadResult: Sendable {
 }
 
 public enum ConfigLoader {
-    public static func load(path: String) throws(ConfigError) -> ConfigLoadResult {
+    /// `resolvingNames`: try each endpoint host name with it and warn about those that do not
+    /// resolve (`check`); without it no name is looked up.
+    public static func load(path: String, resolvingNames resolver: Resolver? = nil) throws(ConfigError) -> ConfigLoadResult {
         switch ConfigFiles.read(path) {
-        case .success(let bytes): return try parse(bytes: bytes, file: path)
+        case .success(let bytes): return try parse(bytes: bytes, file: path, resolvingNames: resolver)
         case .failure(let reason): throw ConfigError(messages: ["\(path): cannot read: \(reason)"])
         }
     }
@@ -38,7 +40,7 @@ public enum ConfigLoader {
         try parse(bytes: [UInt8](data), file: file)
     }
 
-    static func parse(bytes: [UInt8], file: String) throws(ConfigError) -> ConfigLoadResult {
+    static func parse(bytes: [UInt8], file: String, resolvingNames resolver: Resolver? = nil) throws(ConfigError) -> ConfigLoadResult {
         let root: JSONNode
         do throws(JSONSyntaxError) {
             root = try JSONParser.parse(bytes)
@@ -46,7 +48,7 @@ public enum ConfigLoader {
             throw ConfigError(messages: ["\(file):\(error.line):\(error.column): \(error.reason)"])
         }
         let diagnostics = Diagnostics(file: file)
-        let config = ConfigParser(diagnostics: diagnostics)
+        let config = ConfigParser(diagnostics: diagnostics, nameCheck: resolver.map(NameCheck.init))
             .config(ConfigValue(node: root, path: .root, diagnostics: diagnostics))
         guard diagnostics.errors.isEmpty else { throw ConfigError(messages: diagnostics.errorsInFileOrder) }
         return ConfigLoadResult(config: config, warnings: diagnostics.warningsInFileOrder)
@@ -57,6 +59,8 @@ public enum ConfigLoader {
 /// incomplete and only the diagnostics matter.
 struct ConfigParser {
     let diagnostics: Diagnostics
+    /// Tries endpoint host names (`check`); nil: no DNS while parsing.
+    var nameCheck: NameCheck? = nil
 
     func config(_ root: ConfigValue) -> Config {
         var config = Config()
@@ -85,9 +89,6 @@ struct ConfigParser {
         }
         return config
     }
-
-    /// An address string, resolved; errors carry the value's key path.
-    func address(_ value: ConfigValue) -> Address? { address(value, listening: false) }
 
     /// An address the proxy listens on: port 0 (a free port the kernel picks) is allowed.
     func listenAddress(_ value: ConfigValue) -> Address? { address(value, listening: true) }

@@ -5,6 +5,12 @@
 import Glibc
 import TLS
 
+extension Config {
+    /// An upstream's (or a color's) TLS: the TLS client's own settings (serverName, caFile,
+    /// verify, cert, key).
+    public typealias UpstreamTLS = TLSClientSettings
+}
+
 extension ConfigParser {
     /// `"tls": { "certificates": [ { "cert": FILE, "key": FILE } ], "minVersion": "1.2", "alpn": ["http/1.1"], "ciphers": LIST }`
     func listenerTLS(_ value: ConfigValue) -> TLSServerSettings? {

@@ -33,12 +33,13 @@ extension ConfigParser {
     }
 
     private func upstream(_ name: String, _ value: ConfigValue) -> Config.Upstream? {
-        guard let object = value.object(keys: ["endpoints", "maxInFlight", "maxBufferBytes", "blue", "green", "live", "preview", "warmup", "tls"]
-                                        + Self.resilienceKeys)
+        guard let object = value.object(keys: ["endpoints", "maxInFlight", "maxBufferBytes", "blue", "green", "live", "preview", "warmup",
+                                               "hostHeader", "resolveEveryMs", "tls"] + Self.resilienceKeys)
         else { return nil }
         var policy = upstreamPolicy(object)
         let maxInFlight = object.int("maxInFlight", default: Routing.Upstream.defaultMirrorMaxInFlight, 1...1_000_000)
         let maxBufferBytes = object.int("maxBufferBytes", default: Routing.Upstream.defaultMirrorMaxBufferBytes, 1...(1 << 40))
+        let reach = reachSettings(object)
         let isBlueGreen = object.has("blue") || object.has("green")
         if object.has("endpoints") && isBlueGreen {
             object.error("has both \"endpoints\" and \"blue\"/\"green\"; use one")
@@ -52,24 +53,16 @@ extension ConfigParser {
                 object.error("needs \"endpoints\", or \"blue\" and \"green\"")
                 return nil
             }
-            let tls = object["tls"].flatMap(upstreamTLS)
-            if object.has("tls") && tls == nil { return nil }
+            if object.has("tls") && reach.tls == nil { return nil }
             return pool(endpoints).map {
-                var u = Config.Upstream(name: name, kind: .pool($0), maxInFlight: maxInFlight, maxBufferBytes: maxBufferBytes,
-                                        policy: policy)
-                u.tls = tls
-                return u
+                reach.applied(to: Config.Upstream(name: name, kind: .pool($0), maxInFlight: maxInFlight, maxBufferBytes: maxBufferBytes,
+                                                  policy: policy))
             }
         }
 
-        let blueField = object.required("blue")
-        let greenField = object.required("green")
-        let blue = blueField.flatMap(colorPool)
-        let green = greenField.flatMap(colorPool)
-        let tls = object["tls"].flatMap(upstreamTLS)
-        let blueTLS = blueField.flatMap(colorTLS)
-        let greenTLS = greenField.flatMap(colorTLS)
-        if (object.has("tls") && tls == nil) || blueTLS == .some(nil) || greenTLS == .some(nil) { return nil }
+        let blue = object.required("blue").flatMap(colorPool)
+        let green = object.required("green").flatMap(colorPool)
+        if object.has("tls") && reach.tls == nil { return nil }
         for color in [Color.blue, .green] {
             // The color object's keys are checked by colorPool; only its check is read here.
             if let v = object[color.name], case .object(let members) = v.node.value,
@@ -89,23 +82,30 @@ extension ConfigParser {
         let preview = object["preview"].flatMap { steeringHeader($0, default: Self.defaultPreviewHeader) }
         let warmup = object["warmup"].flatMap(self.warmup)
         guard let blue, let green, let live else { return nil }
-        var bg = Config.BlueGreen(blue: blue, green: green, live: live, previewHeader: preview?.0,
+        var bg = Config.BlueGreen(blue: blue.pool, green: green.pool, live: live, previewHeader: preview?.0,
                                   previewTrust: preview?.1 ?? Config.Trust(), warmup: warmup)
-        bg.blueTLS = blueTLS ?? nil
-        bg.greenTLS = greenTLS ?? nil
-        var u = Config.Upstream(name: name, kind: .blueGreen(bg), maxInFlight: maxInFlight, maxBufferBytes: maxBufferBytes, policy: policy)
-        u.tls = tls
-        return u
+        bg.blueSettings = blue.settings
+        bg.greenSettings = green.settings
+        return reach.applied(to: Config.Upstream(name: name, kind: .blueGreen(bg), maxInFlight: maxInFlight, maxBufferBytes: maxBufferBytes,
+                                                 policy: policy))
     }
 
-    private func colorPool(_ value: ConfigValue) -> Config.Pool? {
-        value.object(keys: ["endpoints", "healthCheck", "tls"])?.required("endpoints").flatMap(pool)
+    /// A color: its endpoints, its own health check (read by the caller), and the Host and TLS it
+    /// sets for itself. Nil when any of it is invalid.
+    private func colorPool(_ value: ConfigValue) -> (pool: Config.Pool, settings: Config.ColorSettings)? {
+        guard let object = value.object(keys: ["endpoints", "healthCheck", "hostHeader", "tls"]) else { return nil }
+        let tls = object["tls"].flatMap(upstreamTLS)
+        if object.has("tls") && tls == nil { return nil }
+        let settings = Config.ColorSettings(hostHeader: object["hostHeader"].flatMap(hostHeader), tls: tls)
+        return object.required("endpoints").flatMap(pool).map { ($0, settings) }
     }
 
-    /// A color's own `tls`: nil when it has none, .some(nil) when it is invalid.
-    private func colorTLS(_ value: ConfigValue) -> TLSClientSettings?? {
-        guard case .object(let members) = value.node.value, let m = members.first(where: { $0.key == "tls" }) else { return nil }
-        return .some(upstreamTLS(ConfigValue(node: m.value, path: value.path.key("tls"), diagnostics: value.diagnostics)))
+    /// How the upstream's endpoints are reached (hostHeader, resolveEveryMs, tls), whatever
+    /// its kind.
+    private func reachSettings(_ object: ConfigObject) -> ReachSettings {
+        ReachSettings(hostHeader: object["hostHeader"].flatMap(hostHeader),
+                      resolveEveryMs: object.int("resolveEveryMs", default: Config.Upstream.defaultResolveEveryMs, 100...86_400_000),
+                      tls: object["tls"].flatMap(upstreamTLS))
     }
 
     /// An `endpoints` array: addresses, or `{address, weight}` objects; no address twice.
@@ -116,7 +116,7 @@ extension ConfigParser {
             return nil
         }
         var endpoints: [Config.Endpoint] = []
-        var seen: [String: Int] = [:]  // by resolved address
+        var seen: [String: Int] = [:]  // by numeric address, or name as written
         for (index, element) in elements.enumerated() {
             guard let endpoint = endpoint(element) else { continue }
             if let first = seen[endpoint.address.description] {
@@ -130,14 +130,30 @@ extension ConfigParser {
     }
 
     private func endpoint(_ value: ConfigValue) -> Config.Endpoint? {
-        if value.node.isString { return address(value).map { Config.Endpoint(address: $0) } }
+        if value.node.isString { return endpointAddress(value).map { Config.Endpoint(address: $0) } }
         guard case .object = value.node.value else {
             value.error("expected an address string or an object with \"address\", got \(value.node.kindDescription)")
             return nil
         }
         guard let object = value.object(keys: ["address", "weight"]) else { return nil }
         let weight = object.int("weight", default: 1, 1...1_000_000)
-        return object.required("address").flatMap(address).map { Config.Endpoint(address: $0, weight: weight) }
+        return object.required("address").flatMap(endpointAddress).map { Config.Endpoint(address: $0, weight: weight) }
+    }
+
+    /// An endpoint's address. A host name is kept as written, resolved when the proxy runs;
+    /// `check` (given `nameCheck`) tries it now and warns when it does not resolve, which
+    /// `run` would refuse.
+    private func endpointAddress(_ value: ConfigValue) -> Address? {
+        guard let text = value.string() else { return nil }
+        let address: Address
+        do throws(AddressError) { address = try Address(endpoint: text) } catch {
+            value.error(error.reason)
+            return nil
+        }
+        if let host = address.hostName, let nameCheck, let failure = nameCheck.failure(host, address.port) {
+            value.warning("cannot resolve \"\(host)\" (\(failure)); `run` needs at least one address for it")
+        }
+        return address
     }
 
     private func warmup(_ value: ConfigValue) -> Config.Warmup? {
@@ -149,5 +165,19 @@ extension ConfigParser {
         warmup.requests = object.int("requests", default: warmup.requests, 1...1_000_000)
         warmup.timeoutMs = object.int("timeoutMs", default: warmup.timeoutMs, 1...Int.max)
         return warmup
+    }
+}
+
+private struct ReachSettings {
+    var hostHeader: String?
+    var resolveEveryMs: Int
+    var tls: Config.UpstreamTLS?
+
+    func applied(to upstream: Config.Upstream) -> Config.Upstream {
+        var upstream = upstream
+        upstream.hostHeader = hostHeader
+        upstream.resolveEveryMs = resolveEveryMs
+        upstream.tls = tls
+        return upstream
     }
 }

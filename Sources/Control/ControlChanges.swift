@@ -1,5 +1,6 @@
 // The commands that change what is served (flip, set live/weights/mirror, endpoint, reset): each
 // validates against the config it would change and returns one RuntimeChange and its reply.
+import Proxy
 import Routing
 
 enum ControlChanges {
@@ -29,8 +30,12 @@ enum ControlChanges {
         if color != bg.live, let warmup = bg.warmup {
             if warm {
                 let endpoints = bg[color].endpoints.filter { !$0.draining }.map(\.address)
+                let u = c.config[upstream: name]
+                let tls = c.state.security.pools[UpstreamSecurity.key(upstream: name, color: color.name)]
+                let to = Warmup.targets(endpoints, hostHeader: u?.hostHeader(color), names: c.state.names, tls: tls,
+                                        tlsName: { u?.sniName(color, endpointHost: $0) ?? $0.numericHost ?? $0.host })
                 return .afterWarmup(PendingWarmup(upstream: name, color: color, previous: bg.live, warmup: warmup,
-                                                  endpoints: endpoints, value: value))
+                                                  targets: to.targets, labels: to.labels, failure: to.failure, value: value))
             } else {
                 value.set("warmup", "skipped")
             }
@@ -115,7 +120,7 @@ enum ControlChanges {
             throw ControlError("upstream \"\(upstream.name)\" has one pool, not colors: use \"\(upstream.name)\"")
         }
         let address: Address
-        do throws(AddressError) { address = try Address(parsing: args[1]) } catch {
+        do throws(AddressError) { address = try Address(endpoint: args[1]) } catch {
             throw ControlError("endpoint \(action.rawValue): \(error.reason)")
         }
         let index = pool.endpointIndex(address: address.description)
@@ -151,8 +156,7 @@ enum ControlChanges {
             }
         }
         if action != .add, let server = c.state.server {
-            let id = c.state.registry.existingID(for: address.description)
-            value.set("inFlight", ControlValue(id.map { server.metrics.inFlight(endpoint: $0) } ?? 0))
+            value.set("inFlight", ControlValue(c.state.inFlight(address, server: server)))
         }
         return .change(.endpoint(action, pool: key, address: address.description), value)
     }

@@ -38,7 +38,10 @@ struct PendingWarmup: Sendable {
     /// The live color when the warm-up started: the change applies only if it still is.
     let previous: Color
     let warmup: Config.Warmup
-    let endpoints: [Address]
+    /// Where the GETs go (`Warmup.targets`).
+    let targets: [WarmupTarget]
+    let labels: [String]
+    let failure: String?
     /// Reply members describing the change.
     let value: ControlValue
 }
@@ -217,8 +220,7 @@ public final class ControlEngine: @unchecked Sendable {
                 }
             }
         }
-        let tls = state.security.pools[UpstreamSecurity.key(upstream: p.upstream, color: p.color.name)]
-        Warmup.start(p.warmup, endpoints: p.endpoints, tls: tls, server: state.server, done: done)
+        Warmup.start(p.warmup, targets: p.targets, labels: p.labels, failure: p.failure, server: state.server, done: done)
     }
 
     /// Runs a handler against the transaction's staged config (brought up to date first) or

@@ -77,13 +77,17 @@ enum ControlShow {
                     if draining.contains(address) { override = (override.map { $0 + ", " } ?? "") + "draining" }
                     // live: takes new requests now (its color serves, not draining, healthy).
                     let serving = live && !e.draining && takesRequests(state, address, pool: pool, policy: upstream.policy)
-                    endpoints.append([
+                    var row: ControlValue = [
                         "upstream": .string(upstream.name), "color": ControlValue(color?.name),
                         "address": .string(address), "weight": .int(e.weight), "live": .bool(serving),
                         "health": .string(health(state, address)),
-                        "draining": .bool(e.draining), "inFlight": inFlight(state, upstream.name, color, address),
+                        "draining": .bool(e.draining), "inFlight": inFlight(state, e.address),
                         "override": ControlValue(override),
-                    ])
+                    ]
+                    if e.address.hostName != nil {
+                        row.set("resolved", ControlValue((state.names.addresses[e.address.written] ?? []).map(\.description)))
+                    }
+                    endpoints.append(row)
                 }
             }
         }
@@ -149,7 +153,7 @@ enum ControlShow {
                     endpoints.append([
                         "upstream": .string(upstream.name), "color": ControlValue(color?.name),
                         "address": .string(e.address.description), "draining": .bool(e.draining),
-                        "inFlight": inFlight(state, upstream.name, color, e.address.description),
+                        "inFlight": inFlight(state, e.address),
                         "health": .string(health(state, e.address.description)),
                         "ejections": ejections(state, e.address.description),
                     ])
@@ -167,13 +171,9 @@ enum ControlShow {
         ])
     }
 
-    /// Exchanges in flight on one pool's endpoint (the pool's own series: two pools that share
-    /// an address count apart).
-    private static func inFlight(_ state: RuntimeState, _ upstream: String, _ color: Color?, _ address: String) -> ControlValue {
-        guard let server = state.server,
-              let id = server.metrics.series.endpoints.existingID([upstream, color?.name ?? MetricSeries.noColor, address])
-        else { return 0 }
-        return ControlValue(server.metrics.total(\.inFlight, id))
+    private static func inFlight(_ state: RuntimeState, _ address: Address) -> ControlValue {
+        guard let server = state.server else { return 0 }
+        return ControlValue(state.inFlight(address, server: server))
     }
 
     static func describe(_ match: Config.Match) -> String {

@@ -132,7 +132,7 @@ extension Config.Upstream {
         case .add:
             if let index { return { $0.setDraining(false, at: index) } }
             let parsed: Address
-            do throws(AddressError) { parsed = try Address(parsing: address) } catch {
+            do throws(AddressError) { parsed = try Address(endpoint: address) } catch {
                 throw ControlError("endpoint add: \(error.reason)")
             }
             return { $0.append(Config.Endpoint(address: parsed)) }

@@ -32,6 +32,18 @@ public final class EndpointRegistry: Sendable {
     /// The id of `address` if it holds one, without assigning one.
     public func existingID(for address: String) -> Int? { state.withLock { $0.ids[address] } }
 
+    /// Ids of `address` and of the same address reached over TLS under any name
+    /// (`EndpointIdentity`): what an operator means by "this endpoint".
+    public func ids(forAddress address: String) -> [Int] {
+        let tlsPrefix = address + " tls "
+        return state.withLock { s in
+            var out: [Int] = []
+            if let id = s.ids[address] { out.append(id) }
+            for (key, id) in s.ids where key.hasPrefix(tlsPrefix) { out.append(id) }
+            return out
+        }
+    }
+
     /// How many ids have been assigned: per-loop arrays indexed by id need this many slots.
     public var count: Int { state.withLock { $0.addresses.count } }
 

@@ -7,7 +7,7 @@ extension Config {
     public var proxySettings: ProxySettings {
         var s = ProxySettings()
         s.workers = workers
-        s.listeners = listeners.compactMap { SocketAddress(host: $0.address.numericHost, port: $0.address.port) }
+        s.listeners = listeners.compactMap { SocketAddress(host: $0.address.numericHost ?? $0.address.host, port: $0.address.port) }
         s.maxConnections = limits.maxConnections
         s.limits = HTTPLimits(maxHeadBytes: limits.maxHeaderBytes, maxHeaders: limits.maxHeaders, maxURIBytes: limits.maxUriBytes)
         s.maxBodyBytes = Int64(limits.maxBodyBytes)

@@ -61,16 +61,25 @@ public final class RuntimeState: @unchecked Sendable {
     public private(set) var listenerTLS: [String: TLSServer]
     /// Reloads applied and refused (from SIGHUP and from `ctl reload`), for /metrics.
     public let reloads = ReloadCounts()
+    /// Endpoint host names: how they are resolved, what they resolved to, which ones `config`
+    /// has, and what resolves them again (RuntimeStateNames.swift).
+    let resolver: Resolver
+    public internal(set) var names = ResolvedNames(required: true)
+    public internal(set) var nameEndpoints: [NameEndpoint] = []
+    var watcher: NameWatcher?
 
     public var version: UInt64 { snapshot.version }
 
-    /// Loads the state file (if the config names one), applies its overrides and builds the
-    /// first snapshot. Throws when the config itself cannot be built, or when another user can
-    /// write the state file or its directory.
+    /// Loads the state file (if the config names one), resolves endpoint host names with
+    /// `resolver`, applies the overrides and builds the first snapshot. Throws when the config
+    /// itself cannot be built (a host name without any address included), or when another user
+    /// can write the state file or its directory.
     public init(loaded: ConfigLoadResult, source: ConfigSource, registry: EndpointRegistry = EndpointRegistry(),
+                resolver: @escaping Resolver = SystemResolver.resolve,
                 log: @escaping @Sendable (String) -> Void) throws(ConfigError) {
         self.source = source
         self.registry = registry
+        self.resolver = resolver
         self.log = log
         fileConfig = loaded.config
         stateFile = loaded.config.control?.stateFile.map(StateFile.init(path:))
@@ -89,13 +98,20 @@ public final class RuntimeState: @unchecked Sendable {
                     + "; starting from the config's values")
             }
         }
-        let settled = try Self.settle(saved, on: loaded.config, version: 1, registry: registry)
+        names.resolveMissing(loaded.config.nameEndpoints + saved.applied(to: loaded.config).config.nameEndpoints, with: resolver)
+        let settled: Settled
+        do { settled = try Self.settle(saved, on: loaded.config, version: 1, registry: registry, names: names) } catch {
+            // What the file parsed into does not build (a host name without an address):
+            // still a bad config, named by its file.
+            throw ConfigError(messages: error.messages.map { "\(source.name): \($0)" })
+        }
         overrides = settled.kept
         config = settled.config
         snapshot = settled.snapshot
         listenerTLS = try TLSMaterial.listeners(loaded.config, workers: ProxyServer.workerCount(for: loaded.config.workers),
                                                 file: source.name)
         security = try tlsMaterial.security(settled.config, registry: registry, file: source.name)
+        configChanged()
         releaseEndpoints()
         for reason in settled.dropped { log("state file: dropped override \(reason)") }
         if !settled.dropped.isEmpty { saveFailure = persist() }
@@ -131,10 +147,11 @@ public final class RuntimeState: @unchecked Sendable {
         if let first = applied.dropped.first {
             throw ControlError("refused, nothing changed: \(first)")
         }
+        names.resolveMissing(applied.config.nameEndpoints, with: resolver)
         let built: Snapshot
         let secured: UpstreamSecurity
         do {
-            built = try SnapshotBuilder.build(applied.config, version: version + 1, registry: registry)
+            built = try SnapshotBuilder.build(applied.config, version: version + 1, registry: registry, names: names)
             secured = try tlsMaterial.security(applied.config, registry: registry, file: source.name)
         } catch {
             throw ControlError("refused, nothing changed: " + error.messages.joined(separator: "; "),
@@ -143,6 +160,7 @@ public final class RuntimeState: @unchecked Sendable {
         publish(built, security: secured)
         overrides = applied.kept
         config = applied.config
+        configChanged()
         saveFailure = persist()
         if let saveFailure { log("cannot save the runtime state: \(saveFailure)") }
         return CommitResult(version: built.version, saveFailure: saveFailure)
@@ -183,6 +201,7 @@ public final class RuntimeState: @unchecked Sendable {
         listenerTLS = listeners
         server?.setListenerTLS(listeners)
         publish(settled.snapshot, security: secured)
+        configChanged()
     }
 
     // MARK: Settling overrides on a config
@@ -198,9 +217,9 @@ public final class RuntimeState: @unchecked Sendable {
     /// (the config changed under it), keeps each override only if the config still builds with
     /// it, and reports the rest.
     static func settle(_ overrides: Overrides, on file: Config, version: UInt64,
-                       registry: EndpointRegistry) throws(ConfigError) -> Settled {
+                       registry: EndpointRegistry, names: ResolvedNames = ResolvedNames()) throws(ConfigError) -> Settled {
         let applied = overrides.applied(to: file)
-        if let built = try? SnapshotBuilder.build(applied.config, version: version, registry: registry) {
+        if let built = try? SnapshotBuilder.build(applied.config, version: version, registry: registry, names: names) {
             return Settled(config: applied.config, kept: applied.kept, dropped: applied.dropped, snapshot: built)
         }
         var kept = Overrides()
@@ -210,14 +229,14 @@ public final class RuntimeState: @unchecked Sendable {
             trial.merge(single)
             let candidate = trial.applied(to: file)
             do {
-                _ = try SnapshotBuilder.build(candidate.config, version: version, registry: registry)
+                _ = try SnapshotBuilder.build(candidate.config, version: version, registry: registry, names: names)
                 kept = trial
             } catch {
                 dropped.append("\(single.summaryLine): \(error.messages.first ?? "does not build")")
             }
         }
         let final = kept.applied(to: file)
-        let built = try SnapshotBuilder.build(final.config, version: version, registry: registry)
+        let built = try SnapshotBuilder.build(final.config, version: version, registry: registry, names: names)
         return Settled(config: final.config, kept: final.kept, dropped: dropped, snapshot: built)
     }
 }

@@ -28,7 +28,8 @@ public struct Overrides: Codable, Sendable, Equatable {
     }
 }
 
-/// Runtime edits of one pool. Addresses are resolved `host:port` (`Address.description`).
+/// Runtime edits of one pool. Addresses are `Address.description`: numeric `host:port`, or a
+/// host name as written (never the addresses it resolves to, which change).
 public struct PoolChanges: Codable, Sendable, Equatable {
     /// Endpoints the config does not list, in the order they were added.
     public var added: [String] = []
@@ -276,7 +277,7 @@ extension Overrides {
                 for address in changes.added {
                     if p.endpointIndex(address: address) != nil { continue }
                     do throws(AddressError) {
-                        p.append(Config.Endpoint(address: try Address(parsing: address)))
+                        p.append(Config.Endpoint(address: try Address(endpoint: address)))
                         keptChanges.added.append(address)
                     } catch {
                         dropped.append("endpoints \(key): add \(address): \(error.reason)")

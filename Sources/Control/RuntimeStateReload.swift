@@ -72,8 +72,10 @@ extension RuntimeState {
         do { loaded = try source.load() } catch {
             throw Self.refusal(refused, error.messages)
         }
+        names.resolveMissing(loaded.config.nameEndpoints + overrides.applied(to: loaded.config).config.nameEndpoints,
+                             with: resolver)
         let settled: Settled
-        do { settled = try Self.settle(overrides, on: loaded.config, version: version + 1, registry: registry) } catch {
+        do { settled = try Self.settle(overrides, on: loaded.config, version: version + 1, registry: registry, names: names) } catch {
             throw Self.refusal(refused, error.messages)
         }
         // Certificates and upstream TLS are built before anything changes: a bad one refuses the

@@ -6,8 +6,11 @@ import Routing
 import TLS
 
 public enum SnapshotBuilder {
-    public static func build(_ config: Config, version: UInt64, registry: EndpointRegistry) throws(ConfigError) -> Snapshot {
-        let builder = Builder(config: config, registry: registry, diagnostics: Diagnostics(file: nil))
+    /// `names`: the addresses of endpoints named by host name (each stands for all of its
+    /// addresses); a name it lacks is an error when `names.required`, else left out.
+    public static func build(_ config: Config, version: UInt64, registry: EndpointRegistry,
+                             names: ResolvedNames = ResolvedNames()) throws(ConfigError) -> Snapshot {
+        let builder = Builder(config: config, registry: registry, names: names, diagnostics: Diagnostics(file: nil))
         let upstreams = builder.upstreams()
         let routes = builder.routes()
         let forwarding = builder.addresses(config.trustForwardedFrom, ConfigPath.root.key("trustForwardedFrom"))
@@ -19,12 +22,14 @@ public enum SnapshotBuilder {
 private struct Builder {
     let config: Config
     let registry: EndpointRegistry
+    let names: ResolvedNames
     let diagnostics: Diagnostics
     let upstreamIndexes: [String: Int]
 
-    init(config: Config, registry: EndpointRegistry, diagnostics: Diagnostics) {
+    init(config: Config, registry: EndpointRegistry, names: ResolvedNames, diagnostics: Diagnostics) {
         self.config = config
         self.registry = registry
+        self.names = names
         self.diagnostics = diagnostics
         var indexes: [String: Int] = [:]
         for (index, upstream) in config.upstreams.enumerated() {
@@ -51,11 +56,11 @@ private struct Builder {
             let kind: Routing.UpstreamKind
             switch upstream.kind {
             case .pool(let pool):
-                kind = .pool(self.pool(pool, path, live: true, tls: upstream.tls(for: nil)))
+                kind = .pool(self.pool(pool, path, live: true, upstream: upstream, color: nil))
             case .blueGreen(let bg):
                 kind = .blueGreen(Routing.BlueGreen(
-                    blue: self.pool(bg.blue, path.key("blue"), live: bg.live == .blue, tls: upstream.tls(for: .blue)),
-                    green: self.pool(bg.green, path.key("green"), live: bg.live == .green, tls: upstream.tls(for: .green)),
+                    blue: self.pool(bg.blue, path.key("blue"), live: bg.live == .blue, upstream: upstream, color: .blue),
+                    green: self.pool(bg.green, path.key("green"), live: bg.live == .green, upstream: upstream, color: .green),
                     live: bg.live,
                     previewHeader: bg.previewHeader.map(lowercasedBytes),
                     previewTrust: trust(bg.previewTrust, path.key("preview"))))
@@ -84,8 +89,17 @@ private struct Builder {
     }
 
     /// A live pool (what a plain upstream or the live color serves from) needs an endpoint that
-    /// is not draining: runtime edits could otherwise turn every request into a 503.
-    private func pool(_ pool: Config.Pool, _ path: ConfigPath, live: Bool, tls: TLSClientSettings?) -> Routing.Pool {
+    /// is not draining: runtime edits could otherwise turn every request into a 503. An
+    /// endpoint named by host name becomes one endpoint per address it resolved to, each with
+    /// its weight, named `name:port@address` in the registry; an endpoint reached over TLS has
+    /// the name it is reached by in its identity too (EndpointIdentity).
+    private func pool(_ pool: Config.Pool, _ path: ConfigPath, live: Bool, upstream: Config.Upstream, color: Color?) -> Routing.Pool {
+        let hostHeader = upstream.hostHeader(color)
+        let tls = upstream.tls(color)
+        func identity(_ key: String, _ e: Config.Endpoint) -> String {
+            guard tls != nil else { return key }
+            return EndpointIdentity.key(key, sni: upstream.sniName(color, endpointHost: e.address))
+        }
         let path = path.key("endpoints")
         if pool.endpoints.isEmpty {
             error(path, "must list at least one endpoint")
@@ -93,15 +107,33 @@ private struct Builder {
             error(path, "every endpoint is draining; a live pool needs at least one that serves")
         }
         var seen = Set<String>()
-        let endpoints = pool.endpoints.enumerated().map { index, endpoint in
+        var endpoints: [Routing.Endpoint] = []
+        endpoints.reserveCapacity(pool.endpoints.count)
+        for (index, endpoint) in pool.endpoints.enumerated() {
             let address = endpoint.address.description
             if !seen.insert(address).inserted { error(path.index(index), "duplicate endpoint \(address)") }
             if endpoint.weight < 1 { error(path.index(index).key("weight"), "must be at least 1, got \(endpoint.weight)") }
-            return Routing.Endpoint(host: endpoint.address.numericHost, port: endpoint.address.port,
-                                    weight: endpoint.weight, id: registry.id(for: EndpointIdentity.key(endpoint.address, tls: tls)),
-                                    draining: endpoint.draining)
+            guard let name = endpoint.address.hostName else {
+                endpoints.append(Routing.Endpoint(host: endpoint.address.numericHost ?? endpoint.address.host,
+                                                  port: endpoint.address.port, weight: endpoint.weight,
+                                                  id: registry.id(for: identity(address, endpoint)), draining: endpoint.draining))
+                continue
+            }
+            let written = endpoint.address.written
+            guard let resolved = names.addresses[written], !resolved.isEmpty else {
+                if names.required {
+                    error(path.index(index), "cannot resolve \"\(name)\"" + (names.failures[written].map { " (\($0))" } ?? "")
+                        + "; no address was ever found for it")
+                }
+                continue
+            }
+            for a in resolved {
+                endpoints.append(Routing.Endpoint(host: a.host, port: a.port, weight: endpoint.weight,
+                                                  id: registry.id(for: identity(ResolvedNames.key(written, a), endpoint)),
+                                                  draining: endpoint.draining, hostName: name))
+            }
         }
-        return Routing.Pool(endpoints: endpoints)
+        return Routing.Pool(endpoints: endpoints, hostHeader: hostHeader)
     }
 
     // MARK: Routes

@@ -10,10 +10,8 @@ import TLS
 /// plus, for TLS, the name it is reached by. Two functions behind one shared address and port
 /// differ only by SNI: a connection opened for one must never serve the other.
 enum EndpointIdentity {
-    static func key(_ address: Address, tls: TLSClientSettings?) -> String {
-        guard let tls else { return address.description }
-        return "\(address.description) tls \(tls.serverName ?? address.host)"
-    }
+    /// `key` (the address, or `name:port@address`) of an endpoint reached over TLS as `sni`.
+    static func key(_ key: String, sni: String?) -> String { "\(key) tls \(sni ?? "-")" }
 }
 
 final class TLSMaterial: @unchecked Sendable {
@@ -39,13 +37,12 @@ final class TLSMaterial: @unchecked Sendable {
     /// The pools that speak TLS, for `snapshot` (built from `config`).
     func security(_ config: Config, registry: EndpointRegistry, file: String) throws(ConfigError) -> UpstreamSecurity {
         var pools: [String: UpstreamTLS] = [:]
-        var names: [Int: String] = [:]
         var errors: [String] = []
         var used = Set<TLSClientSettings>()
         for u in config.upstreams {
             let colors: [Color?] = u.blueGreen == nil ? [nil] : [.blue, .green]
             for color in colors {
-                guard let settings = u.tls(for: color) else { continue }
+                guard let settings = u.tls(color) else { continue }
                 used.insert(settings)
                 let client: TLSClient
                 if let c = clients[settings] { client = c } else {
@@ -57,15 +54,10 @@ final class TLSMaterial: @unchecked Sendable {
                 }
                 let key = UpstreamSecurity.key(upstream: u.name, color: color?.name)
                 pools[key] = UpstreamTLS(client: client, upstream: u.name, serverName: settings.serverName)
-                if settings.serverName == nil, let pool = u.pool(color) {
-                    for e in pool.endpoints {
-                        if let id = registry.existingID(for: EndpointIdentity.key(e.address, tls: settings)) { names[id] = e.address.host }
-                    }
-                }
             }
         }
         if !errors.isEmpty { throw ConfigError(messages: errors) }
         clients = clients.filter { used.contains($0.key) }
-        return UpstreamSecurity(pools: pools, endpointNames: names)
+        return UpstreamSecurity(pools: pools)
     }
 }

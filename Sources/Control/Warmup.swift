@@ -1,5 +1,6 @@
 // Warm-up before a flip: plain HTTP/1.1 GETs to the idle color's endpoints (waking cold function
-// instances), run by the proxy's warm-up client on an event loop; here, what the operator reads.
+// instances), with the Host its requests will carry, run by the proxy's warm-up client on an
+// event loop; here, where they go and what the operator reads.
 import Proxy
 import Reactor
 
@@ -32,20 +33,44 @@ public struct WarmupReport: Sendable {
 }
 
 public enum Warmup {
-    /// Sends `warmup.requests` GETs round-robin over `endpoints` from one of the proxy's event
+    /// Where the warm-up of a pool goes: each serving endpoint (each address of one named by
+    /// host name), with the Host the pool's requests carry: its `hostHeader`, else the endpoint
+    /// as written. `labels` name them in the report; `failure` says why one cannot be reached.
+    /// A pool reached over TLS passes its `tls`, and `tlsName` gives the name each endpoint is
+    /// reached by (SNI and verification).
+    static func targets(_ endpoints: [Address], hostHeader: String?, names: ResolvedNames, tls: UpstreamTLS? = nil,
+                        tlsName: (Address) -> String = { $0.host }) -> (targets: [WarmupTarget], labels: [String], failure: String?) {
+        var targets: [WarmupTarget] = []
+        var labels: [String] = []
+        for e in endpoints {
+            let host = hostHeader ?? e.written
+            guard e.hostName != nil else {
+                guard let numeric = e.numericHost, let address = SocketAddress(host: numeric, port: e.port) else {
+                    return (targets, labels + [e.description], "\(e) bad address")
+                }
+                targets.append(WarmupTarget(address: address, host: host, tls: tls, tlsName: tlsName(e)))
+                labels.append(e.description)
+                continue
+            }
+            for a in names.addresses[e.written] ?? [] {
+                guard let address = SocketAddress(host: a.host, port: a.port) else { continue }
+                targets.append(WarmupTarget(address: address, host: host, tls: tls, tlsName: tlsName(e)))
+                labels.append(ResolvedNames.key(e.written, a))
+            }
+        }
+        return (targets, labels, nil)
+    }
+
+    /// Sends `warmup.requests` GETs round-robin over `targets` from one of the proxy's event
     /// loops, stopping at the first failure (no answer within `timeoutMs`, or a 5xx status);
     /// `done` gets the report on that loop's thread.
-    static func start(_ warmup: Config.Warmup, endpoints: [Address], tls: UpstreamTLS? = nil, server: ProxyServer?,
-                      done: @escaping @Sendable (WarmupReport) -> Void) {
-        let base = WarmupReport(path: warmup.path, endpoints: endpoints.map(\.description))
-        var targets: [WarmupTarget] = []
-        for e in endpoints {
-            guard let address = SocketAddress(host: e.numericHost, port: e.port) else {
-                var report = base
-                report.failure = "\(e) GET \(warmup.path): bad address"
-                return done(report)
-            }
-            targets.append(WarmupTarget(address: address, host: e.written, tls: tls, tlsName: tls?.serverName ?? e.host))
+    static func start(_ warmup: Config.Warmup, targets: [WarmupTarget], labels: [String], failure: String? = nil,
+                      server: ProxyServer?, done: @escaping @Sendable (WarmupReport) -> Void) {
+        let base = WarmupReport(path: warmup.path, endpoints: labels)
+        if let failure {
+            var report = base
+            report.failure = "\(failure) (GET \(warmup.path))"
+            return done(report)
         }
         guard let server else {
             var report = base

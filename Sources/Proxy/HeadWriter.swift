@@ -81,11 +81,14 @@ private var hostName: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: hos
 private var slashBytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: slashLiteral.utf8Start, count: 1) }
 
 enum HeadWriter {
-    /// Writes the request head to send upstream into `out`.
+    /// Writes the request head to send upstream into `out`. `hostHeader`: the Host the
+    /// upstream's pool asks for (`Snapshot.hostHeader`), sent instead of the client's, which
+    /// still goes in X-Forwarded-Host; it wins over a mirror's `hostSuffix`.
     static func writeRequest(_ view: RequestView, snapshot: Snapshot, decision: Decision, clientIP: [UInt8],
                              clientAddress: ClientAddress, secure: Bool,
                              requestID: UInt64, shadow: Bool, hostSuffix: Bytes?, stripHeaders: [Bytes] = [],
-                             trace: TraceContext = TraceContext(), into out: inout ByteBuffer, pool: BufferPool) {
+                             trace: TraceContext = TraceContext(), hostHeader: UnsafeRawBufferPointer? = nil,
+                             into out: inout ByteBuffer, pool: BufferPool) {
         let bytes = view.bytes
         let head = view.head
         out.reserve(Int(head.headLength) + 256 + clientIP.count, pool: pool)
@@ -141,7 +144,8 @@ enum HeadWriter {
             case .traceparent, .tracestate:
                 if trace.action != .pass { continue }
             case .host:
-                writeHost(view, name: f.name(in: bytes), shadow: shadow, hostSuffix: hostSuffix, into: &out, pool: pool)
+                writeHost(view, name: f.name(in: bytes), shadow: shadow, hostSuffix: hostSuffix, hostHeader: hostHeader,
+                          into: &out, pool: pool)
                 continue
             case .other:
                 if f.hopByHop || snapshot.isSteeringHeader(f.name(in: bytes)) { continue }
@@ -151,8 +155,8 @@ enum HeadWriter {
             out.append(bytes.slice(Int(f.nameStart), Int(f.valueEnd)), pool: pool)
             out.append("\r\n", pool: pool)
         }
-        if head.hostIndex < 0 && head.hasAbsoluteTarget {
-            writeHost(view, name: hostName, shadow: shadow, hostSuffix: hostSuffix, into: &out, pool: pool)
+        if head.hostIndex < 0 && (head.hasAbsoluteTarget || hostHeader != nil) {
+            writeHost(view, name: hostName, shadow: shadow, hostSuffix: hostSuffix, hostHeader: hostHeader, into: &out, pool: pool)
         }
         out.reserve(2 * clientIP.count + 240, pool: pool)
         out.append("X-Forwarded-For: ", pool: pool)
@@ -209,14 +213,15 @@ enum HeadWriter {
         return false
     }
 
-    /// `Host: <host the request is for>`, with the mirror's suffix after the host part.
+    /// `Host: <host the request is for>`, with the mirror's suffix after the host part; or the
+    /// upstream's own `hostHeader`.
     private static func writeHost(_ view: RequestView, name: UnsafeRawBufferPointer, shadow: Bool, hostSuffix: Bytes?,
-                                  into out: inout ByteBuffer, pool: BufferPool) {
-        let h = view.hostValue
+                                  hostHeader: UnsafeRawBufferPointer?, into out: inout ByteBuffer, pool: BufferPool) {
+        let h = hostHeader ?? view.hostValue
         out.reserve(name.count + h.count + (hostSuffix?.count ?? 0) + 4, pool: pool)
         out.append(name, pool: pool)
         out.append(": ", pool: pool)
-        if shadow, let hostSuffix {
+        if shadow, let hostSuffix, hostHeader == nil {
             let hostOnly = view.host
             out.append(hostOnly, pool: pool)
             out.append(hostSuffix, pool: pool)

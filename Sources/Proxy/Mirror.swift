@@ -95,6 +95,7 @@ final class MirrorFanout {
                 notStarted(.mirrorsDropped, .dropped)
                 continue
             }
+            let color = worker.liveColor(upstream: m.upstream)
             guard worker.mirrorEndpointUp(endpoint) else {
                 // Refused a moment ago on this loop: not built either.
                 notStarted(.mirrorsFailed, .failed)
@@ -106,6 +107,7 @@ final class MirrorFanout {
             HeadWriter.writeRequest(view, snapshot: snapshot, decision: decision, clientIP: clientIP, clientAddress: clientAddress,
                                     secure: secure, requestID: requestID,
                                     shadow: true, hostSuffix: m.hostSuffix, stripHeaders: m.stripHeaders, trace: trace,
+                                    hostHeader: snapshot.hostHeader(upstream: m.upstream, color: color),
                                     into: &copy.data, pool: worker.buffers)
             gate.inFlight += 1
             gate.bytes += copy.data.readableCount

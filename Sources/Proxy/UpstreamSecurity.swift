@@ -21,14 +21,8 @@ public final class UpstreamTLS: Sendable {
 public struct UpstreamSecurity: Sendable {
     /// By pool key: the upstream name for a plain pool, "name/blue" or "name/green" for a color.
     public var pools: [String: UpstreamTLS]
-    /// The host name each TLS endpoint is reached by (SNI, verification) when its pool sets no
-    /// `serverName`: the name as written in the config, by endpoint id.
-    public var endpointNames: [Int: String]
 
-    public init(pools: [String: UpstreamTLS] = [:], endpointNames: [Int: String] = [:]) {
-        self.pools = pools
-        self.endpointNames = endpointNames
-    }
+    public init(pools: [String: UpstreamTLS] = [:]) { self.pools = pools }
 
     public static let none = UpstreamSecurity()
 

@@ -190,7 +190,9 @@ final class Worker {
                 guard let tls = security.pools[UpstreamSecurity.key(upstream: u.name, color: color)] else { continue }
                 for e in pool.endpoints where e.id < count {
                     next[e.id] = tls
-                    names[e.id] = tls.serverName ?? security.endpointNames[e.id] ?? e.host
+                    // SNI and the verified name: serverName, else the Host sent (without its
+                    // port), else the endpoint's name as written, else its address.
+                    names[e.id] = tls.serverName ?? pool.hostHeaderName ?? e.hostName ?? e.host
                 }
             }
         }

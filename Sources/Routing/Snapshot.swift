@@ -20,13 +20,17 @@ public struct Endpoint: Sendable, Equatable {
     public var id: Int
     /// A draining endpoint takes no new requests; in-flight ones finish.
     public var draining: Bool
+    /// The host name the endpoint was written with (`host` is one address it resolved to);
+    /// nil for an endpoint written as an address. The default name for TLS SNI.
+    public var hostName: String?
 
-    public init(host: String, port: UInt16, weight: Int = 1, id: Int, draining: Bool = false) {
+    public init(host: String, port: UInt16, weight: Int = 1, id: Int, draining: Bool = false, hostName: String? = nil) {
         self.host = host
         self.port = port
         self.weight = weight
         self.id = id
         self.draining = draining
+        self.hostName = hostName
     }
 
     /// "host:port", with brackets around IPv6 hosts.
@@ -35,7 +39,16 @@ public struct Endpoint: Sendable, Equatable {
 
 public struct Pool: Sendable, Equatable {
     public var endpoints: [Endpoint]
-    public init(endpoints: [Endpoint]) { self.endpoints = endpoints }
+    /// The Host sent to this pool instead of the client's (which goes in X-Forwarded-Host);
+    /// nil passes the client's. The request path reads the frozen bytes
+    /// (`Snapshot.hostHeader(upstream:color:)`). SNI is the upstream's `tls.serverName`, else
+    /// `hostHeaderName` (this without its port), else the endpoint's `hostName`.
+    public var hostHeader: String?
+
+    public init(endpoints: [Endpoint], hostHeader: String? = nil) {
+        self.endpoints = endpoints
+        self.hostHeader = hostHeader
+    }
 }
 
 /// Who may use a request header that changes how Switchyard treats the request (the override

@@ -79,6 +79,8 @@ struct TableUpstream {
     var live = Color.blue
     var previewHeader: Int32 = -1    // into names
     var previewTrust: Int32 = -1     // into trusts
+    var hostHeader = Span.empty      // arena: the plain pool's or blue's; empty = the client's
+    var greenHostHeader = Span.empty // arena
 }
 
 struct TableTrust {
@@ -450,7 +452,10 @@ private struct Builder {
 
     mutating func add(_ upstream: Upstream) {
         var u = TableUpstream()
-        if case .blueGreen(let blueGreen) = upstream.kind {
+        switch upstream.kind {
+        case .pool(let pool):
+            if let host = pool.hostHeader { u.hostHeader = bytes(Array(host.utf8)) }
+        case .blueGreen(let blueGreen):
             u.blueGreen = true
             u.live = blueGreen.live
             if let header = blueGreen.previewHeader {
@@ -458,6 +463,8 @@ private struct Builder {
                 u.previewTrust = trust(blueGreen.previewTrust)
                 strip(header)
             }
+            if let host = blueGreen.blue.hostHeader { u.hostHeader = bytes(Array(host.utf8)) }
+            if let host = blueGreen.green.hostHeader { u.greenHostHeader = bytes(Array(host.utf8)) }
         }
         upstreams.append(u)
     }

@@ -84,10 +84,11 @@ enum RunCommand {
         }
         server.events.setSink { line in ErrorLog.write(line) }
         state.attach(server)
+        state.startResolving()
         var adminServer: AdminServer?
         if let admin = loaded.config.admin {
             do {
-                guard let a = SocketAddress(host: admin.address.numericHost, port: admin.address.port) else {
+                guard let a = SocketAddress(host: admin.address.numericHost ?? admin.address.host, port: admin.address.port) else {
                     throw SystemError("bind", EINVAL)
                 }
                 var limits = AdminServer.Limits()

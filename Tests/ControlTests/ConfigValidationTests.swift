@@ -168,17 +168,36 @@ final class ConfigValidationTests: XCTestCase {
         XCTAssertEqual(snapshot.upstreams[0].pool(nil).endpoints[0].address, "[::1]:9001")
     }
 
-    func testHostNamesAreResolved() throws {
+    func testEndpointHostNamesAreKeptAsWrittenAndResolvedWhenBuilt() throws {
         let config = try XCTUnwrap(parse(Doc.make(upstreams: #"{ "app": { "endpoints": ["localhost:9001"] } }"#))).config
         let address = try XCTUnwrap(config.upstreams[0].pool(nil)?.endpoints[0].address)
         XCTAssertEqual(address.host, "localhost")
-        XCTAssertEqual(address.numericHost, "127.0.0.1")
-        XCTAssertEqual(address.description, "127.0.0.1:9001")
+        XCTAssertEqual(address.hostName, "localhost")
+        XCTAssertNil(address.numericHost, "no DNS while parsing")
+        XCTAssertEqual(address.description, "localhost:9001")
+        var names = ResolvedNames(required: true)
+        names.resolveMissing(config.nameEndpoints, with: SystemResolver.resolve)
+        let snapshot = try SnapshotBuilder.build(config, version: 1, registry: EndpointRegistry(), names: names)
+        let endpoints = snapshot.upstreams[0].pool(nil).endpoints
+        XCTAssertTrue(endpoints.contains { $0.host == "127.0.0.1" && $0.port == 9001 }, "\(endpoints)")
+        XCTAssertTrue(endpoints.allSatisfy { $0.hostName == "localhost" })
     }
 
-    func testUnresolvableHostNameIsAnError() {
-        assertError(Doc.make(upstreams: #"{ "app": { "endpoints": ["127.0.0.1:9001", "no-such-host.invalid:9002"] } }"#),
-                    #"upstreams.app.endpoints[1]: cannot resolve "no-such-host.invalid""#)
+    func testUnresolvableHostNameIsAWarningForCheckOnly() throws {
+        let text = Doc.make(upstreams: #"{ "app": { "endpoints": ["127.0.0.1:9001", "no-such-host.invalid:9002"] } }"#)
+        // Parsing alone asks no DNS: no warning.
+        XCTAssertEqual(try XCTUnwrap(parse(text)).warnings, [])
+        let checked = try ConfigLoader.parse(bytes: Array(text.utf8), file: "test.json", resolvingNames: SystemResolver.resolve)
+        XCTAssertEqual(checked.warnings.count, 1, "\(checked.warnings)")
+        XCTAssertTrue(checked.warnings[0].hasPrefix(#"test.json:3: upstreams.app.endpoints[1]: cannot resolve "no-such-host.invalid""#),
+                      checked.warnings[0])
+        // A snapshot for `check` leaves the name out; one for `run` refuses it.
+        _ = try SnapshotBuilder.build(checked.config, version: 1, registry: EndpointRegistry())
+        var names = ResolvedNames(required: true)
+        names.resolveMissing(checked.config.nameEndpoints, with: SystemResolver.resolve)
+        XCTAssertThrowsError(try SnapshotBuilder.build(checked.config, version: 1, registry: EndpointRegistry(), names: names)) { error in
+            XCTAssertTrue("\(error)".contains(#"upstreams.app.endpoints[1]: cannot resolve "no-such-host.invalid""#), "\(error)")
+        }
     }
 
     func testDuplicateListenerAndAdminAddress() {
