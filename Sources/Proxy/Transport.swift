@@ -7,6 +7,9 @@ import Glibc
 import Reactor
 import TLS
 
+/// Below this many plaintext bytes a TLS record cannot have filled OpenSSL's read-ahead buffer.
+enum TLSDrain { static let smallRecord = 8192 }
+
 struct Transport {
     /// The descriptor registered with the loop (-1 before connecting and after closing).
     private(set) var fd: Int32 = -1
@@ -167,10 +170,15 @@ struct Transport {
     @inline(__always)
     private mutating func tlsRead(_ t: TLSConnection, _ p: UnsafeMutableRawPointer, _ n: Int) throws(SystemError) -> IOResult {
         if !t.established, try !advanceHandshake(t) { return .wouldBlock }
-        // A short read says nothing about the socket: a record can be larger than the room
-        // given, and more records can wait. Only "want read" means drained.
+        // With read-ahead, OpenSSL asks the socket for as much as its ~16 KiB buffer holds. A
+        // small record that came back with nothing else buffered was therefore a short socket
+        // read: the socket is drained, and edge-triggered epoll reports what comes next (this
+        // saves a read that would only say "would block" on every request). Anything else
+        // (a large record, bytes left in OpenSSL) reads on until "want read".
         switch t.read(p, n) {
-        case .done(let k): return .done(k)
+        case .done(let k):
+            if k > 0 && k < n && k < TLSDrain.smallRecord && !peerFinished && !t.hasPending { canRead = false }
+            return .done(k)
         case .closed: return .done(0)
         case .wantRead:
             canRead = false

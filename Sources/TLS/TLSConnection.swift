@@ -159,6 +159,11 @@ public final class TLSConnection {
         return String(decoding: UnsafeBufferPointer(start: p, count: Int(n)), as: UTF8.self)
     }
 
+    /// Bytes OpenSSL holds that the next read returns without the socket: decrypted and not yet
+    /// read, or read from the socket and not yet decrypted.
+    @inline(__always)
+    public var hasPending: Bool { SSL_has_pending(ssl) == 1 }
+
     /// Whether the handshake resumed an earlier session.
     public var resumed: Bool { SSL_session_reused(ssl) == 1 }
 

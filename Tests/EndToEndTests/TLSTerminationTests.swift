@@ -232,4 +232,21 @@ final class TLSTerminationTests: EndToEndTestCase {
         XCTAssertEqual(try up.echo().bodyBytes, size)
         XCTAssertLessThan(peak - baseline, 16 * 1024 * 1024, "RSS grew from \(baseline) to \(peak) bytes")
     }
+
+    /// Pipelined requests over TLS, in one record and in one record each sent back to back: a
+    /// small record read with nothing else in OpenSSL's buffer is taken for a drained socket,
+    /// and these must all be answered all the same.
+    func testPipelinedRequestsInOneRecordAndInSeparateRecords() throws {
+        let setup = try makePKI()
+        let echo = try startEcho()
+        let proxy = try startProxy(json: config(echo: echo, certificates: [setup.a]))
+        let (c, _) = try tlsClient(proxy, setup)
+        let request = { (i: Int) in "GET /p\(i) HTTP/1.1\r\nHost: a.test\r\n\r\n" }
+        try c.send((0..<5).map(request).joined())
+        for i in 0..<5 { XCTAssertEqual(try c.readResponse().echo().path, "/p\(i)") }
+        for round in 0..<20 {
+            for i in 0..<4 { try c.send(request(round * 10 + i)) }
+            for i in 0..<4 { XCTAssertEqual(try c.readResponse().echo().path, "/p\(round * 10 + i)") }
+        }
+    }
 }
