@@ -161,7 +161,7 @@ enum DemoCommand {
               live colors, endpoints and their in-flight requests; `... ctl --socket \(socketPath) help` for more
           curl -s \(metricsURL) | grep -E '^switchyard_(requests_total|route_weight|live_color)'
               Prometheus metrics: each variant's answers by status class, latency histograms, the rollout state
-          switchyard ctl --socket \(socketPath) show stats
+          \(ctl) show stats
               the same numbers as JSON
 
         Ctrl-C to stop.
