@@ -171,6 +171,29 @@ final class RolloutTests: EndToEndTestCase {
                        "never started over")
     }
 
+    func testReloadKeepsARunningRolloutAndANewPlanStartsOver() throws {
+        let stable = try startSwitchable(Switchable(), name: "stable")
+        let canary = try startCanary(failEvery: 0)
+        let plan = #"{ "variant": "canary", "steps": [10, 50, 100], "stepSeconds": 1, "maxStepSeconds": 600, "gates": { "minRequests": 30 } }"#
+        let json = try config(stable: stable.port, canary: canary.port, rollout: plan)
+        let proxy = try startProxy(json: json)
+        let control = try ControlLineClient(path: try controlSocket())
+        _ = try drive(proxy) { (try rollout(control))["step"] as? Int == 2 }
+        let reload = try control.command("reload")
+        XCTAssertEqual(reload["ok"] as? Bool, true, "\(reload)")
+        let after = try rollout(control)
+        XCTAssertEqual(after["step"] as? Int, 2, "a reload never starts it over: \(after)")
+        XCTAssertEqual(after["weight"] as? Int, 50)
+        // A changed plan in the file is a new rollout.
+        let changed = plan.replacingOccurrences(of: "[10, 50, 100]", with: "[20, 100]")
+        try config(stable: stable.port, canary: canary.port, rollout: changed).write(toFile: proxy.configPath, atomically: true, encoding: .utf8)
+        XCTAssertEqual(try control.command("reload")["ok"] as? Bool, true)
+        XCTAssertTrue(waitUntil(timeout: 10) { (try? self.rollout(control))?["weight"] as? Int == 20 })
+        let fresh = try rollout(control)
+        XCTAssertEqual(fresh["step"] as? Int, 1)
+        XCTAssertEqual(fresh["steps"] as? [Int], [20, 100])
+    }
+
     func testControlCommandsPauseResumeAbort() throws {
         let stable = try startSwitchable(Switchable(), name: "stable")
         let canary = try startCanary(failEvery: 0)
