@@ -11,6 +11,12 @@ public enum PrometheusQuery {
         public var port: UInt16
         public var prefix: String
 
+        public init(host: String, port: UInt16, prefix: String) {
+            self.host = host
+            self.port = port
+            self.prefix = prefix
+        }
+
         public init?(url: String) {
             guard url.hasPrefix("http://") else { return nil }
             var rest = Substring(url.dropFirst("http://".count))

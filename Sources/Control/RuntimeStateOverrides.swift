@@ -184,7 +184,7 @@ extension Overrides {
 
     /// The override names that `reset NAME` would drop.
     public func touches(_ name: String) -> Bool {
-        live[name] != nil || weights[name] != nil || mirrors[name] != nil
+        live[name] != nil || weights[name] != nil || mirrors[name] != nil || rollouts[name] != nil
             || endpoints.keys.contains { PoolKey(parsing: $0)?.upstream == name || $0 == name }
     }
 

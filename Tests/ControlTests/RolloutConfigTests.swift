@@ -62,6 +62,16 @@ final class RolloutConfigTests: XCTestCase {
                     #"routes[0].rollout: needs a route with a "split""#)
     }
 
+    func testPrometheusTargets() {
+        let table: [(String, PrometheusQuery.Target?)] = [
+            ("http://prometheus:9090", .init(host: "prometheus", port: 9090, prefix: "")),
+            ("http://[::1]:9090/prom/", .init(host: "::1", port: 9090, prefix: "/prom")),
+            ("http://p", .init(host: "p", port: 80, prefix: "")),
+            ("https://p:9090", nil), ("http://:9090", nil), ("http://p:0", nil), ("http://p:x", nil),
+        ]
+        for (url, expected) in table { XCTAssertEqual(PrometheusQuery.Target(url: url), expected, url) }
+    }
+
     func testStateFileKeepsTheRolloutAndDropsItWithItsRoute() throws {
         let config = try XCTUnwrap(parse(Self.doc(#"{ "variant": "canary", "steps": [10, 100] }"#))?.config)
         var status = RolloutStatus(plan: config.routes[0].rollout!, origin: "config", now: 0, reading: RolloutReading())

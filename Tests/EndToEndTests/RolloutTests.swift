@@ -194,6 +194,36 @@ final class RolloutTests: EndToEndTestCase {
         XCTAssertEqual(fresh["steps"] as? [Int], [20, 100])
     }
 
+    /// Users keyed by X-User-Id: through every step a user moves from stable to canary at most
+    /// once and never back (bucket ranges only grow).
+    func testStickyUsersOnlyEverMoveToTheCanary() throws {
+        let stable = try startSwitchable(Switchable(), name: "stable")
+        let canary = try startCanary(failEvery: 0)
+        var json = try config(stable: stable.port, canary: canary.port, rollout: nil)
+        json = json.replacingOccurrences(of: #""weight": 0 } ]"#, with: #""weight": 0 } ], "sticky": { "key": { "header": "X-User-Id" } }"#)
+        let proxy = try startProxy(json: json)
+        let control = try ControlLineClient(path: try controlSocket())
+        let started = try control.command("rollout start shop canary --steps 10,50,100 --step-seconds 1 --min-requests 10")
+        XCTAssertEqual(started["ok"] as? Bool, true, "\(started)")
+        var history: [Int: [String]] = [:]
+        var client = try connect(proxy)
+        let deadline = Date(timeIntervalSinceNow: 40)
+        while Date() < deadline, (try rollout(control))["state"] as? String != "promoted" {
+            for user in 0..<100 {
+                let r = try client.exchange(get("/", ["X-User-Id: user-\(user)"]))
+                XCTAssertEqual(r.status, 200)
+                let name = r.header("X-Name") ?? "?"
+                if history[user]?.last != name { history[user, default: []].append(name) }
+                if r.header("Connection")?.lowercased() == "close" { client = try connect(proxy) }
+            }
+        }
+        XCTAssertEqual((try rollout(control))["state"] as? String, "promoted")
+        for (user, seen) in history {
+            XCTAssertTrue(seen == ["canary"] || seen == ["stable", "canary"], "user-\(user): \(seen)")
+        }
+        XCTAssertTrue(history.values.contains { $0 == ["stable", "canary"] }, "users moved during the rollout")
+    }
+
     func testControlCommandsPauseResumeAbort() throws {
         let stable = try startSwitchable(Switchable(), name: "stable")
         let canary = try startCanary(failEvery: 0)
