@@ -65,7 +65,7 @@ enum ControlRollout {
         let plan = RolloutPlan(variant: variant, baseline: baseline, steps: steps, stepSeconds: seconds, maxStepSeconds: maxStep,
                                gates: gates)
         let status = try c.state.rollouts.begin(route, plan)
-        return .reply(describe(route, status, now: c.state.rollouts.clock()))
+        return .reply(describe(route, status, now: c.state.rollouts.clock()).merging(["version": ControlValue(c.state.version)]))
     }
 
     static func verb(_ verb: RolloutRunner.Verb) -> @Sendable (CommandContext) throws(ControlError) -> CommandOutcome {
@@ -73,7 +73,7 @@ enum ControlRollout {
             try outsideTransaction(c)
             let route = try c.expect(1)[0]
             let status = try c.state.rollouts.control(route, verb)
-            return .reply(describe(route, status, now: c.state.rollouts.clock()))
+            return .reply(describe(route, status, now: c.state.rollouts.clock()).merging(["version": ControlValue(c.state.version)]))
         }
     }
 

@@ -236,6 +236,7 @@ final class RolloutTests: EndToEndTestCase {
         XCTAssertEqual(try control.command("rollout start shop canary --steps 10,5")["ok"] as? Bool, false)
         let s = try control.command("rollout start shop canary --preset linear-10-1m --max-error-rate 0.01")
         XCTAssertEqual(s["weight"] as? Int, 10)
+        XCTAssertNotNil(s["version"] as? Int, "the snapshot version its first step committed: \(s)")
         XCTAssertEqual(try control.command("rollout start shop canary")["ok"] as? Bool, false, "one rollout per route")
         XCTAssertEqual(try control.command("rollout pause shop")["state"] as? String, "paused")
         XCTAssertEqual(try control.command("rollout resume shop")["state"] as? String, "running")
