@@ -224,6 +224,50 @@ final class RolloutTests: EndToEndTestCase {
         XCTAssertTrue(history.values.contains { $0 == ["stable", "canary"] }, "users moved during the rollout")
     }
 
+    /// A canary 150 ms slower than stable fails maxP99Ratio, read from the latency histograms.
+    func testSlowCanaryIsRolledBackOnItsP99() throws {
+        let stable = try startSwitchable(Switchable(), name: "stable")
+        let canary = try startServer { conn, _ in
+            while conn.readHead() != nil {
+                usleep(150_000)
+                _ = conn.send("HTTP/1.1 200 OK\r\nContent-Length: 6\r\nX-Name: canary\r\n\r\ncanary")
+            }
+        }
+        let json = try config(stable: stable.port, canary: canary.port, rollout: """
+            { "variant": "canary", "steps": [20, 100], "stepSeconds": 1, "gates": { "maxP99Ratio": 3, "minRequests": 10 } }
+            """)
+        let proxy = try startProxy(json: json)
+        let control = try ControlLineClient(path: try controlSocket())
+        _ = try drive(proxy) { (try rollout(control))["state"] as? String == "rolled_back" }
+        let r = try rollout(control)
+        XCTAssertTrue((r["reason"] as? String ?? "").hasPrefix("gate maxP99Ratio"), "\(r)")
+        XCTAssertEqual(r["step"] as? Int, 1)
+    }
+
+    /// Outside its window a configured rollout waits at 0%.
+    func testRolloutWaitsOutsideItsWindow() throws {
+        let stable = try startSwitchable(Switchable(), name: "stable")
+        let canary = try startCanary(failEvery: 0)
+        var utc = Calendar(identifier: .gregorian)
+        utc.timeZone = TimeZone(identifier: "UTC")!
+        let hour = utc.component(.hour, from: Date())
+        let window = String(format: "{ \"start\": \"%02d:00\", \"end\": \"%02d:00\", \"timeZone\": \"UTC\" }", (hour + 2) % 24, (hour + 3) % 24)
+        let json = try config(stable: stable.port, canary: canary.port, rollout: """
+            { "variant": "canary", "preset": "canary-10-5m", "window": \(window) }
+            """)
+        let proxy = try startProxy(json: json)
+        let admin = try adminPort(proxy)
+        let control = try ControlLineClient(path: try controlSocket())
+        XCTAssertTrue(waitUntil(timeout: 10) { (try? self.rollout(control))?["state"] as? String == "waiting" })
+        let r = try rollout(control)
+        XCTAssertTrue((r["reason"] as? String ?? "").contains("outside the window"), "\(r)")
+        XCTAssertEqual(r["weight"] as? Int, 0)
+        XCTAssertEqual(r["step"] as? Int, 0)
+        let m = try waitForMetrics(adminPort: admin) { $0["switchyard_rollout_state{route=\"shop\",state=\"waiting\"}"] == 1 }
+        XCTAssertEqual(m["switchyard_route_weight{route=\"shop\",variant=\"canary\"}"], 0)
+        XCTAssertEqual(try servedByName(proxy), "stable")
+    }
+
     func testControlCommandsPauseResumeAbort() throws {
         let stable = try startSwitchable(Switchable(), name: "stable")
         let canary = try startCanary(failEvery: 0)
