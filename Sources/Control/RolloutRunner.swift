@@ -104,6 +104,13 @@ public final class RolloutRunner: @unchecked Sendable {
         }
     }
 
+    /// The counters now for a command: local, or the last Prometheus answer (zeros without one).
+    private func readingNow(_ route: String, _ plan: RolloutPlan) -> RolloutReading {
+        if plan.prometheus != nil { return remote[route] ?? RolloutReading() }
+        guard let server = state.server else { return RolloutReading() }
+        return reading(route, plan, MetricsReport(server.metrics)) ?? RolloutReading()
+    }
+
     static func counts(_ report: MetricsReport, _ route: String, _ variant: String) -> VariantCounts {
         var c = VariantCounts(buckets: Array(repeating: 0, count: RolloutLatency.boundsSeconds.count + 1))
         for o in report.outcomes where o.route == route && o.variant == variant {
@@ -172,10 +179,7 @@ public final class RolloutRunner: @unchecked Sendable {
         adopted.insert(route)
         state.log(Self.eventLine(route, status, event))
         board.count(route: route, event: "start")
-        let local = state.server.map { MetricsReport($0.metrics) }
-        let reading = plan.prometheus == nil ? local.map { RolloutReading(variant: Self.counts($0, route, plan.variant),
-                                                                          baseline: Self.counts($0, route, plan.baseline)) } : nil
-        let effects = status.tick(now: clock(), reading: reading ?? RolloutReading())
+        let effects = status.tick(now: clock(), reading: readingNow(route, plan))
         apply(route, status, effects)
         publishGauges()
         return state.overrides.rollouts[route] ?? status
@@ -197,11 +201,7 @@ public final class RolloutRunner: @unchecked Sendable {
             effects = status.pause(now: now)
         case .resume:
             guard status.state == .paused else { throw ControlError("the rollout of \"\(route)\" is not paused") }
-            let local = state.server.map { MetricsReport($0.metrics) }
-            let reading = status.plan.prometheus == nil
-                ? local.map { RolloutReading(variant: Self.counts($0, route, status.plan.variant), baseline: Self.counts($0, route, status.plan.baseline)) }
-                : remote[route]
-            effects = status.resume(now: now, reading: reading ?? RolloutReading())
+            effects = status.resume(now: now, reading: readingNow(route, status.plan))
         case .promote: effects = status.promote(now: now)
         case .abort: effects = status.abort(now: now)
         }
