@@ -9,6 +9,7 @@ struct AdminMetrics {
     let registry: EndpointRegistry
     var reloads: ReloadCounts? = nil
     var version = ""
+    var rollouts: RolloutBoard? = nil
 
     /// Prometheus exposition of every counter.
     func text() -> String {
@@ -96,6 +97,7 @@ struct AdminMetrics {
         w.family("switchyard_live_color", .gauge, "1 for the live color of each blue/green upstream, 0 for the idle one.",
                  snapshot.liveColors.map { ("upstream=\"\(SeriesTable.escape($0.upstream))\",color=\"\($0.color)\"", UInt64($0.live)) })
         w.family("switchyard_snapshot_version", .gauge, "Version of the routing snapshot requests route on.", [("", snapshot.version)])
+        rollouts?.write(&w)
         if let reloads {
             let v = reloads.values
             w.family("switchyard_config_reloads_total", .counter, "Config reloads (SIGHUP, ctl reload, watchConfig), applied or refused.",

@@ -537,15 +537,18 @@ extension Config {
         public var mirrors: [Mirror]
         /// Response header naming the variant served; nil disables.
         public var variantHeader: String?
+        /// A progressive rollout of one of the split's variants (Rollout.swift), started on load.
+        public var rollout: RolloutPlan?
 
         public init(name: String, match: Match = Match(), rewrite: Rewrite? = nil, target: Target,
-                    mirrors: [Mirror] = [], variantHeader: String? = Route.defaultVariantHeader) {
+                    mirrors: [Mirror] = [], variantHeader: String? = Route.defaultVariantHeader, rollout: RolloutPlan? = nil) {
             self.name = name
             self.match = match
             self.rewrite = rewrite
             self.target = target
             self.mirrors = mirrors
             self.variantHeader = variantHeader
+            self.rollout = rollout
         }
 
         /// The split, if the route has one. Setting it makes the route a split route.

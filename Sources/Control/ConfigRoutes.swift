@@ -26,7 +26,7 @@ extension ConfigParser {
 
     private func route(_ value: ConfigValue, upstreams: [String]) -> Config.Route? {
         guard let object = value.object(keys: ["name", "match", "rewrite", "upstream", "split", "rules",
-                                               "overrideHeader", "override", "variantHeader", "sticky", "mirror"])
+                                               "overrideHeader", "override", "variantHeader", "sticky", "mirror", "rollout"])
         else { return nil }
         var name: String?
         if let field = object.required("name"), let text = field.nonEmptyString() {
@@ -52,9 +52,11 @@ extension ConfigParser {
         }
         let mirrors = object["mirror"].map { self.mirrors($0, upstreams: upstreams, primary: target) } ?? []
 
+        let rollout = object["rollout"].flatMap { self.rollout($0, target: target) }
+
         guard let name, let target else { return nil }
         return Config.Route(name: name, match: match, rewrite: rewrite, target: target, mirrors: mirrors,
-                            variantHeader: variantHeader)
+                            variantHeader: variantHeader, rollout: rollout)
     }
 
     /// A reference to an upstream by name, with a suggestion when it is unknown.

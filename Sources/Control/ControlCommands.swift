@@ -140,6 +140,20 @@ public final class ControlEngine: @unchecked Sendable {
                        run: ControlEngine.reload),
         ControlCommand(name: "quit", arguments: "", summary: "close this connection (a transaction still open is aborted)",
                        run: { _ throws(ControlError) in .close(["bye": true]) }),
+        ControlCommand(name: "rollout start", arguments: ControlRollout.startArguments,
+                       summary: "shift a route's traffic to VARIANT step by step, gated on its errors and p99; rolls back on a failed gate",
+                       run: ControlRollout.start),
+        ControlCommand(name: "rollout pause", arguments: "ROUTE", summary: "hold a rollout at its step",
+                       run: ControlRollout.verb(.pause)),
+        ControlCommand(name: "rollout resume", arguments: "ROUTE", summary: "go on with a paused rollout (its step runs again in full)",
+                       run: ControlRollout.verb(.resume)),
+        ControlCommand(name: "rollout promote", arguments: "ROUTE", summary: "end a rollout now with the variant at 100%",
+                       run: ControlRollout.verb(.promote)),
+        ControlCommand(name: "rollout abort", arguments: "ROUTE", summary: "end a rollout now with the variant at 0%",
+                       run: ControlRollout.verb(.abort)),
+        ControlCommand(name: "show rollout", arguments: "[ROUTE]",
+                       summary: "rollouts: state, step, weight, time to the next step, gate readings, history",
+                       run: ControlRollout.show),
     ]
 
     /// A new connection's session.

@@ -43,7 +43,7 @@ public final class RuntimeState: @unchecked Sendable {
     /// The config file as last loaded.
     public private(set) var fileConfig: Config
     /// Runtime overrides in effect (only those that apply to `fileConfig`).
-    public private(set) var overrides: Overrides
+    public internal(set) var overrides: Overrides
     /// `overrides` applied to `fileConfig`: what the snapshot was built from.
     public private(set) var config: Config
     /// The snapshot last published (or, before `attach`, to start with).
@@ -67,6 +67,9 @@ public final class RuntimeState: @unchecked Sendable {
     public internal(set) var names = ResolvedNames(required: true)
     public internal(set) var nameEndpoints: [NameEndpoint] = []
     var watcher: NameWatcher?
+    /// Progressive rollouts (RolloutRunner.swift): timer-driven on `queue`; their gauges.
+    lazy var rollouts = RolloutRunner(state: self)
+    public let rolloutBoard = RolloutBoard()
 
     public var version: UInt64 { snapshot.version }
 
@@ -127,6 +130,7 @@ public final class RuntimeState: @unchecked Sendable {
             self.server = server
             server.setListenerTLS(listenerTLS)
             server.publish(snapshot, security: security)
+            rollouts.start()
         }
     }
 
@@ -223,6 +227,7 @@ public final class RuntimeState: @unchecked Sendable {
             return Settled(config: applied.config, kept: applied.kept, dropped: applied.dropped, snapshot: built)
         }
         var kept = Overrides()
+        kept.rollouts = applied.kept.rollouts
         var dropped = applied.dropped
         for single in applied.kept.singles() {
             var trial = kept

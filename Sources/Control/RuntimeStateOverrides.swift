@@ -11,12 +11,14 @@ public struct Overrides: Codable, Sendable, Equatable {
     public var mirrors: [String: [String: Double]] = [:]
     /// Pool edits by pool key ("upstream" or "upstream/color").
     public var endpoints: [String: PoolChanges] = [:]
+    /// Progressive rollouts by route (Rollout.swift), saved with the weights they reached.
+    public var rollouts: [String: RolloutStatus] = [:]
 
     public init() {}
 
-    public var isEmpty: Bool { live.isEmpty && weights.isEmpty && mirrors.isEmpty && endpoints.isEmpty }
+    public var isEmpty: Bool { live.isEmpty && weights.isEmpty && mirrors.isEmpty && endpoints.isEmpty && rollouts.isEmpty }
 
-    private enum CodingKeys: String, CodingKey { case live, weights, mirrors, endpoints }
+    private enum CodingKeys: String, CodingKey { case live, weights, mirrors, endpoints, rollouts }
 
     // Every section is optional in the file, so a hand-edited state file may leave some out.
     public init(from decoder: any Decoder) throws {
@@ -25,6 +27,16 @@ public struct Overrides: Codable, Sendable, Equatable {
         weights = try c.decodeIfPresent([String: [String: Int]].self, forKey: .weights) ?? [:]
         mirrors = try c.decodeIfPresent([String: [String: Double]].self, forKey: .mirrors) ?? [:]
         endpoints = try c.decodeIfPresent([String: PoolChanges].self, forKey: .endpoints) ?? [:]
+        rollouts = try c.decodeIfPresent([String: RolloutStatus].self, forKey: .rollouts) ?? [:]
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(live, forKey: .live)
+        try c.encode(weights, forKey: .weights)
+        try c.encode(mirrors, forKey: .mirrors)
+        try c.encode(endpoints, forKey: .endpoints)
+        if !rollouts.isEmpty { try c.encode(rollouts, forKey: .rollouts) }
     }
 }
 
@@ -163,6 +175,7 @@ extension Overrides {
             live[name] = nil
             weights[name] = nil
             mirrors[name] = nil
+            rollouts[name] = nil
             for key in endpoints.keys where PoolKey(parsing: key)?.upstream == name || key == name {
                 endpoints[key] = nil
             }
@@ -171,7 +184,7 @@ extension Overrides {
 
     /// The override names that `reset NAME` would drop.
     public func touches(_ name: String) -> Bool {
-        live[name] != nil || weights[name] != nil || mirrors[name] != nil
+        live[name] != nil || weights[name] != nil || mirrors[name] != nil || rollouts[name] != nil
             || endpoints.keys.contains { PoolKey(parsing: $0)?.upstream == name || $0 == name }
     }
 
@@ -300,6 +313,13 @@ extension Overrides {
             }
             config[upstream: pool.upstream] = upstream
             if !keptChanges.isEmpty { kept.endpoints[key] = keptChanges }
+        }
+        // A rollout stays while its route still splits between its variants.
+        for (routeName, status) in rollouts {
+            if let split = config[route: routeName]?.split, split.variantIndex(named: status.plan.variant) != nil,
+               split.variantIndex(named: status.plan.baseline) != nil {
+                kept.rollouts[routeName] = status
+            }
         }
         return (config, kept, dropped)
     }

@@ -116,7 +116,8 @@ enum DemoCommand {
         let admin: AdminServer
         do {
             admin = try AdminServer(address: SocketAddress(host: "127.0.0.1", port: UInt16(adminPort))!, server: server,
-                                    registry: state.registry, reloads: state.reloads, version: switchyardVersion)
+                                    registry: state.registry, reloads: state.reloads, version: switchyardVersion,
+                                              rollouts: state.rolloutBoard)
         } catch {
             control.stop()
             CLI.fail("demo: cannot listen on 127.0.0.1:\(adminPort) for the admin listener: \(error) (try --admin-port)")
@@ -157,6 +158,8 @@ enum DemoCommand {
               the shadow got a copy of every GET (its "request" counter), marked X-Switchyard-Shadow: 1
           \(ctl) flip checkout
               warm green up, then make it live in one atomic swap (the next request is served by green)
+          \(ctl) rollout start shop canary --steps 10,50,100 --step-seconds 30 --max-error-rate 0.01 --min-requests 20
+              a progressive rollout: canary 10%, 50%, 100%, each step gated on its 5xx share; `show rollout shop` to follow
           \(ctl) show upstreams
               live colors, endpoints and their in-flight requests; `... ctl --socket \(socketPath) help` for more
           curl -s \(metricsURL) | grep -E '^switchyard_(requests_total|route_weight|live_color)'
