@@ -45,8 +45,11 @@ public struct ShadowMismatch: Sendable {
     public var timeMs: UInt64
     public var mirrorSeries: Int
     public var result: ShadowResult
-    public var method: String
-    public var path: String
+    /// As received (shared with the join, not copied); decoded when read.
+    public var methodBytes: [UInt8]
+    public var pathBytes: [UInt8]
+    public var method: String { String(decoding: methodBytes, as: UTF8.self) }
+    public var path: String { String(decoding: pathBytes, as: UTF8.self) }
     public var primaryStatus: Int
     public var shadowStatus: Int
     public var requestID: UInt64
@@ -228,10 +231,9 @@ extension Worker {
         metrics.shadowComparisons.add(s.series, s.result.rawValue)
         guard s.result != .match else { return }
         let j = s.join
-        let method = String(decoding: j.method, as: UTF8.self), path = String(decoding: j.path, as: UTF8.self)
         metrics.shadowMismatches.append(ShadowMismatch(
-            timeMs: UInt64(Timestamp.nowNs() / 1_000_000), mirrorSeries: s.series, result: s.result, method: method,
-            path: path, primaryStatus: j.primaryStatus, shadowStatus: s.status, requestID: j.requestID))
+            timeMs: UInt64(Timestamp.nowNs() / 1_000_000), mirrorSeries: s.series, result: s.result, methodBytes: j.method,
+            pathBytes: j.path, primaryStatus: j.primaryStatus, shadowStatus: s.status, requestID: j.requestID))
         guard let logs, logs.accessEnabled, nextRandom() <= logs.sampleThreshold else { return }
         var out: [UInt8] = []
         out.reserveCapacity(256)
