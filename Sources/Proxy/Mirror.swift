@@ -333,6 +333,7 @@ final class MirrorConnection: Pollable {
         switch state {
         case .connecting:
             worker.mirrorEndpointFailed(endpointID)
+            for c in queue { c.compare?.timedOut = true }
             failAll()
         case .open:
             if queue.isEmpty { close() } else {   // idle too long, or no answer in time

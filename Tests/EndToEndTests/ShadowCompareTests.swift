@@ -73,6 +73,10 @@ final class ShadowCompareTests: EndToEndTestCase {
         XCTAssertEqual(m[key("switchyard_shadow_response_seconds_count", shadow: "exact")], n, "latency of every compared copy")
         XCTAssertEqual(m[key("switchyard_shadow_primary_response_seconds_count", shadow: "exact")], n)
         XCTAssertEqual(m[key("switchyard_shadow_response_seconds_count", shadow: "byclass")], n, "latency is on by default")
+        // The exposition stays valid Prometheus text with the new families (histograms checked).
+        let exposition = try Exposition(m.text)
+        XCTAssertEqual(exposition.value("switchyard_shadow_comparisons_total",
+                                        ["route": "main", "shadow": "byclass", "result": "status_mismatch"]), Double(n / 4))
 
         // show shadow: match rate, both latencies, and the last mismatches with their request ids.
         let shown = try ctl(["--json", "show", "shadow", "main"])
