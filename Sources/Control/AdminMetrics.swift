@@ -19,6 +19,7 @@ struct AdminMetrics {
         outcomes(&w, report)
         endpoints(&w)
         mirrors(&w, report)
+        shadow(&w)
         rollout(&w)
         // Health, ejection, retries and limits (HealthMetrics.swift).
         return w.text + HealthMetrics(server: server, registry: registry).text()

@@ -507,15 +507,19 @@ extension Config {
         /// Header fields of the client's request left out of the copy (e.g. Authorization,
         /// Cookie), as written; compared case-insensitively. Empty: the copy keeps them all.
         public var stripHeaders: [String]
+        /// What of the shadow's answer is compared with the primary's (`compare`); nil: nothing.
+        public var compare: Compare?
 
         public init(upstream: String, percent: Double, maxBodyBytes: Int = 1_048_576,
-                    methods: [String] = Mirror.defaultMethods, hostSuffix: String? = nil, stripHeaders: [String] = []) {
+                    methods: [String] = Mirror.defaultMethods, hostSuffix: String? = nil, stripHeaders: [String] = [],
+                    compare: Compare? = nil) {
             self.upstream = upstream
             self.percent = percent
             self.maxBodyBytes = maxBodyBytes
             self.methods = methods
             self.hostSuffix = hostSuffix
             self.stripHeaders = stripHeaders
+            self.compare = compare
         }
 
         /// Fields the proxy writes itself on every copy (framing, Host, forwarding, the shadow

@@ -145,7 +145,7 @@ extension ConfigParser {
         var seen: [String: Int] = [:]
         for (index, element) in elements.enumerated() {
             guard let object = element.object(keys: ["upstream", "percent", "maxBodyBytes", "methods", "hostSuffix",
-                                                                   "stripHeaders"])
+                                                                   "stripHeaders", "compare"])
             else { continue }
             let upstreamField = object.required("upstream")
             let upstream = upstreamField.flatMap { upstreamReference($0, upstreams: upstreams) }
@@ -168,6 +168,7 @@ extension ConfigParser {
                 }
             }
             let stripHeaders = object["stripHeaders"].map(mirrorStripHeaders) ?? []
+            let compare = object["compare"].flatMap(mirrorCompare)
             guard let upstream, let upstreamField, let percent else { continue }
             if let first = seen[upstream] {
                 upstreamField.error("duplicate mirror to \"\(upstream)\" (also mirror[\(first)])")
@@ -178,7 +179,8 @@ extension ConfigParser {
                 upstreamField.warning("\"\(upstream)\" also serves this route's requests, so it receives them twice")
             }
             mirrors.append(Config.Mirror(upstream: upstream, percent: percent, maxBodyBytes: maxBodyBytes,
-                                         methods: methods, hostSuffix: hostSuffix, stripHeaders: stripHeaders))
+                                         methods: methods, hostSuffix: hostSuffix, stripHeaders: stripHeaders,
+                                         compare: compare))
         }
         return mirrors
     }

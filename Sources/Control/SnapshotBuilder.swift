@@ -242,7 +242,8 @@ private struct Builder {
         if mirror.maxBodyBytes < 0 { error(path.key("maxBodyBytes"), "must be at least 0, got \(mirror.maxBodyBytes)") }
         return Routing.Mirror(upstream: upstreamIndex(mirror.upstream, path.key("upstream")), percent: mirror.percent,
                               maxBodyBytes: mirror.maxBodyBytes, methods: mirror.methods.map { Array($0.uppercased().utf8) },
-                              hostSuffix: mirror.hostSuffix.map(bytes), stripHeaders: mirror.stripHeaders.map(lowercasedBytes))
+                              hostSuffix: mirror.hostSuffix.map(bytes), stripHeaders: mirror.stripHeaders.map(lowercasedBytes),
+                              compare: mirror.compare.map(\.spec) ?? ShadowCompareSpec())
     }
 }
 

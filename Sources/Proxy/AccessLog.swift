@@ -71,6 +71,21 @@ final class WorkerLogs: Pollable {
     }
 
     /// Copies `bytes` into the channel; false when the line had to be dropped.
+    /// A line to the access log that does not describe an exchange (a shadow mismatch):
+    /// `{"time":"...",` then `fields` (the rest of the JSON object, closing brace and newline).
+    func logAccessEvent(_ fields: [UInt8]) -> Bool {
+        guard let access else { return true }
+        var out: [UInt8] = []
+        out.reserveCapacity(64 + fields.count)
+        out.append(contentsOf: #"{"time":""#.utf8)
+        let start = out.count
+        out.append(contentsOf: repeatElement(0, count: Timestamp.length))
+        out.withUnsafeMutableBufferPointer { clock.write(Timestamp.nowNs(), to: $0.baseAddress! + start) }
+        out.append(contentsOf: #"","#.utf8)
+        out.append(contentsOf: fields)
+        return emit(out, to: access)
+    }
+
     private func emit(_ bytes: [UInt8], to channel: LogChannel) -> Bool {
         guard let p = channel.reserve(bytes.count) else { return false }
         bytes.withUnsafeBufferPointer { p.update(from: $0.baseAddress!, count: $0.count) }

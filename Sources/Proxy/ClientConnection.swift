@@ -259,6 +259,11 @@ final class ClientConnection: Pollable {
                          path: path, query: headBytes.slice(Int(head.pathEnd), Int(head.targetEnd)), requestID: requestID)
     }
 
+    /// Response body bytes of the primary, folded into its hash for a shadow comparison.
+    func hashResponseBody(_ start: UnsafeRawPointer, _ count: Int) {
+        exchange.bodyHash = BodyHash.fold(exchange.bodyHash, UnsafeRawBufferPointer(start: start, count: count))
+    }
+
     private func startExchange() {
         worker.stats.add(.requests)
         phase = .exchange
@@ -319,6 +324,7 @@ final class ClientConnection: Pollable {
             relay.mirrors = fanout
             exchange.mirrorCopies = started
             exchange.mirrorOutcome = outcome
+            if started > 0 && !worker.shadow.joins.isEmpty { exchange.hashBody = worker.shadowWantsPrimaryHash(requestID: exchange.requestID) }
         }
         if head.upgrade { relay.beginTunnelAfterHead() }
         inBuf.consume(headLength)

@@ -62,6 +62,10 @@ struct Exchange {
     /// How this request's shadow copies started: the first that did not, else `sent`; nil when
     /// none was asked for.
     var mirrorOutcome: MirrorOutcome?
+    /// A comparing shadow asked for the response body's hash (ShadowCompare.swift): folded in
+    /// as the body streams through, never held.
+    var hashBody = false
+    var bodyHash = BodyHash.seed
 
     init() {}
 

@@ -104,6 +104,9 @@ final class MirrorFanout {
             }
             let copy = MirrorCopy(worker: worker, gate: gate, endpoint: endpoint, maxBodyBytes: m.maxBodyBytes,
                                   bodyExpected: bodyMode != .none, method: view.head.method, series: series)
+            if m.compare.enabled {
+                copy.compare = worker.shadowSide(requestID: requestID, spec: m.compare, series: series, view: view)
+            }
             HeadWriter.writeRequest(view, snapshot: snapshot, decision: decision, clientIP: clientIP, clientAddress: clientAddress,
                                     secure: secure, requestID: requestID,
                                     shadow: true, hostSuffix: m.hostSuffix, stripHeaders: m.stripHeaders, trace: trace,
@@ -162,6 +165,8 @@ final class MirrorCopy {
 
     /// The {route,shadow} series its outcome is counted in.
     let series: Int
+    /// Its side of a shadow comparison (nil: its mirror does not compare).
+    var compare: ShadowSide?
 
     init(worker: Worker, gate: MirrorGate, endpoint: Endpoint, maxBodyBytes: Int, bodyExpected: Bool, method: HTTP1.Method,
          series: Int) {
@@ -223,6 +228,10 @@ final class MirrorCopy {
         }
         worker.metrics.mirrors.add(series, labelled.rawValue)
         data.release(to: worker.buffers)
+        if let side = compare {
+            compare = nil
+            worker.shadowCopyFinished(side, completed: labelled == .completed, counted: labelled == .completed || labelled == .failed)
+        }
     }
 }
 
@@ -324,9 +333,13 @@ final class MirrorConnection: Pollable {
         switch state {
         case .connecting:
             worker.mirrorEndpointFailed(endpointID)
+            for c in queue { c.compare?.timedOut = true }
             failAll()
         case .open:
-            if queue.isEmpty { close() } else { failAll() }   // idle too long, or no answer in time
+            if queue.isEmpty { close() } else {   // idle too long, or no answer in time
+                for c in queue { c.compare?.timedOut = true }
+                failAll()
+            }
         case .closed:
             break
         }
@@ -430,6 +443,9 @@ final class MirrorConnection: Pollable {
                     if state != .open { return false }
                 }
             case .body(let count, let complete):
+                if let side = front.compare, side.spec.bodyHash {
+                    side.hash = BodyHash.fold(side.hash, UnsafeRawBufferPointer(rebasing: inBuf.readableBytes.prefix(count)))
+                }
                 inBuf.consume(count)
                 if complete {
                     answered(front)
@@ -450,6 +466,7 @@ final class MirrorConnection: Pollable {
         if sendIndex > 0 { sendIndex -= 1 }
         // Answered before it was wholly sent: the shadow may read the rest as a new request.
         if !c.fullySent { closing = true }
+        c.compare?.status = framer.head.status
         worker.endpointSucceeded(endpointID)
         c.finish(.mirrorsCompleted)
         if closing {

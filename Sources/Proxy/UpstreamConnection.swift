@@ -267,6 +267,7 @@ final class UpstreamConnection: Pollable {
         guard unframed > 0, !complete else { return }
         switch framer.feed(UnsafeRawBufferPointer(start: inBuf.readPointer + framed, count: unframed)) {
         case .body(let count, let done):
+            if r.client.exchange.hashBody { r.client.hashResponseBody(inBuf.readPointer + framed, count) }
             r.responseBytesReady(count)
             if done { complete = true }
         case .failed:
@@ -276,7 +277,7 @@ final class UpstreamConnection: Pollable {
             return
         }
         if !complete, let remaining = framer.remainingLength, remaining >= UpstreamConnection.spliceThreshold,
-           transport.canSpliceFrom && r.client.transport.canSpliceTo {
+           transport.canSpliceFrom && r.client.transport.canSpliceTo && !r.client.exchange.hashBody {
             spliceWanted = true
         }
         if complete { r.responseComplete() }

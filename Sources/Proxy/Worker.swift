@@ -47,6 +47,8 @@ final class Worker {
     private var mirrorConns: [[MirrorConnection]] = []
     /// Shadow connections with queued bytes, written after the current batch of events.
     var mirrorDirty: [MirrorConnection] = []
+    /// Requests awaiting a shadow comparison, by request id (ShadowCompare.swift).
+    var shadow = ShadowTable()
     private var mirrorFlushing: [MirrorConnection] = []
     private var mirrorDownUntil: [UInt64] = []
 
@@ -291,6 +293,7 @@ final class Worker {
         if e.responseHeadNs > 0 && e.upstreamReadyNs > 0 {
             metrics.upstreamResponse.observe(Int(e.poolSeries), ns: e.upstreamDurationNs)
         }
+        if e.mirrorCopies > 0 && !shadow.joins.isEmpty { shadowPrimaryFinished(e) }
         guard let logs else { return }
         if e.logged && !logs.logExchange(e, prefix: logPrefix, labels: logLabels) { stats.add(.accessLogDropped) }
         if e.source == .proxy && e.status >= 502 && e.status <= 504 { logs.logProxyError(e, labels: logLabels) }

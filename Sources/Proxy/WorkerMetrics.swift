@@ -90,6 +90,12 @@ public final class WorkerMetrics: Sendable {
     public let inFlight: SlotTable
     /// By mirror series: copies by `MirrorOutcome`.
     public let mirrors: SlotTable
+    /// By mirror series: shadow comparisons by `ShadowResult`, the shadow's and the primary's
+    /// latency of compared requests, and the last mismatches (ShadowCompare.swift).
+    public let shadowComparisons: SlotTable
+    public let shadowResponse: SlotTable
+    public let shadowPrimaryResponse: SlotTable
+    public let shadowMismatches = ShadowMismatchLog()
 
     public init(series: MetricSeries) {
         responses = SlotTable(stride: 10, capacity: series.routes.capacity)
@@ -98,6 +104,9 @@ public final class WorkerMetrics: Sendable {
         upstreamResponse = SlotTable(stride: LatencyBuckets.stride, capacity: series.pools.capacity)
         inFlight = SlotTable(stride: 1, capacity: series.endpoints.capacity)
         mirrors = SlotTable(stride: MirrorOutcome.allCases.count, capacity: series.mirrors.capacity)
+        shadowComparisons = SlotTable(stride: ShadowResult.allCases.count, capacity: series.mirrors.capacity)
+        shadowResponse = SlotTable(stride: LatencyBuckets.stride, capacity: series.mirrors.capacity)
+        shadowPrimaryResponse = SlotTable(stride: LatencyBuckets.stride, capacity: series.mirrors.capacity)
     }
 
     /// The slot of a status in `responses`.

@@ -283,16 +283,34 @@ public struct Mirror: Sendable, Equatable {
     /// Lowercased names of the client's header fields left out of the copy (credentials a
     /// shadow need not see); empty = copy every end-to-end field.
     public var stripHeaders: [Bytes]
+    /// What of the shadow's answer is compared with the primary's (all off: nothing, no cost).
+    public var compare: ShadowCompareSpec
 
     public init(upstream: Int, percent: Double, maxBodyBytes: Int, methods: [Bytes], hostSuffix: Bytes?,
-                stripHeaders: [Bytes] = []) {
+                stripHeaders: [Bytes] = [], compare: ShadowCompareSpec = ShadowCompareSpec()) {
         self.upstream = upstream
         self.ppm = Int((percent * 10_000).rounded())
         self.maxBodyBytes = maxBodyBytes
         self.methods = methods
         self.hostSuffix = hostSuffix
         self.stripHeaders = stripHeaders
+        self.compare = compare
     }
+}
+
+/// A mirror's comparison, frozen: status (0 off, 1 exact, 2 class), latency, body hash.
+public struct ShadowCompareSpec: Sendable, Equatable {
+    public var status: UInt8
+    public var latency: Bool
+    public var bodyHash: Bool
+
+    public init(status: UInt8 = 0, latency: Bool = false, bodyHash: Bool = false) {
+        self.status = status
+        self.latency = latency
+        self.bodyHash = bodyHash
+    }
+
+    public var enabled: Bool { status != 0 || latency || bodyHash }
 }
 
 public enum RouteTarget: Sendable {
