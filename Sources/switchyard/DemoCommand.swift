@@ -116,7 +116,8 @@ enum DemoCommand {
         let admin: AdminServer
         do {
             admin = try AdminServer(address: SocketAddress(host: "127.0.0.1", port: UInt16(adminPort))!, server: server,
-                                    registry: state.registry, reloads: state.reloads, version: switchyardVersion)
+                                    registry: state.registry, reloads: state.reloads, version: switchyardVersion,
+                                    guards: state.guards)
         } catch {
             control.stop()
             CLI.fail("demo: cannot listen on 127.0.0.1:\(adminPort) for the admin listener: \(error) (try --admin-port)")

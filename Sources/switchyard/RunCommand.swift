@@ -96,7 +96,8 @@ enum RunCommand {
                 limits.headerMs = UInt64(loaded.config.timeouts.headerMs)
                 limits.idleMs = UInt64(loaded.config.timeouts.idleMs)
                 adminServer = try AdminServer(address: a, server: server, registry: state.registry, limits: limits,
-                                              reloads: state.reloads, version: switchyardVersion)
+                                              reloads: state.reloads, version: switchyardVersion,
+                                              guards: state.guards)
             } catch {
                 control?.stop()
                 CLI.fail("cannot listen on admin address \(admin.address): \(error)")
