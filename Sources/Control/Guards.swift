@@ -290,7 +290,7 @@ final class GuardRecord: @unchecked Sendable {
     var revertVersion: UInt64?
     var notReverted: [String] = []
     var finished: Date?
-    var timer: DispatchSourceTimer?
+    var timer: (any DispatchSourceTimer)?
 
     init(id: Int, summary: String, options: GuardOptions, version: UInt64, facets: [GuardFacet], watches: [GuardWatch],
          start: [GuardSample]) {
@@ -368,7 +368,9 @@ extension RuntimeState {
         }
         log("guard \(record.id): baking \(summary) (version \(result.version)) for \(ControlValue.format(options.bakeSeconds)) s, "
             + "watching " + (watches.isEmpty ? "nothing (no traffic moves)" : watches.map(\.name).joined(separator: ", ")))
-        let interval = min(1.0, max(0.05, options.bakeSeconds / 10))
+        // Readings every half second at most (bake / 20 for short bakes): a bad change serves
+        // for about that long after its traffic reaches --min-requests.
+        let interval = min(0.5, max(0.05, options.bakeSeconds / 20))
         let timer = DispatchSource.makeTimerSource(queue: queue)
         timer.schedule(deadline: .now() + interval, repeating: interval)
         timer.setEventHandler { [weak self, weak record] in
