@@ -18,11 +18,13 @@ struct GuardOptions: Sendable, Equatable {
     var maxErrorRate: Double?
     /// Largest p99 in ms (histogram bucket bound) before the change reverts.
     var maxP99Ms: Double?
+    /// Largest ratio of the p99 to its baseline's p99 (GuardBaseline) before the change reverts.
+    var maxP99Ratio: Double?
     /// A reading decides nothing below this many responses since the bake started.
     var minRequests: UInt64 = 10
 
-    static let words = ["--bake", "--revert-if-error-rate", "--revert-if-p99-ms", "--min-requests"]
-    static let usage = "[--bake SECONDS --revert-if-error-rate R [--revert-if-p99-ms MS] [--min-requests N]]"
+    static let words = ["--bake", "--revert-if-error-rate", "--revert-if-p99-ms", "--revert-if-p99-ratio", "--min-requests"]
+    static let usage = "[--bake SECONDS --revert-if-error-rate R [--revert-if-p99-ms MS] [--revert-if-p99-ratio X] [--min-requests N]]"
 
     /// Takes the guard options (`--bake 30` or `--bake=30`) out of `args`; nil when there are none.
     static func extract(_ args: [String], command: String) throws(ControlError) -> (args: [String], options: GuardOptions?) {
@@ -70,14 +72,21 @@ struct GuardOptions: Sendable, Equatable {
             }
             options.maxP99Ms = ms
         }
+        if let text = values["--revert-if-p99-ratio"] {
+            guard let ratio = Double(text), ratio > 0 else {
+                throw ControlError("\(command): --revert-if-p99-ratio must be a number above 0 (1.5: half again the baseline's p99), got \"\(text)\"")
+            }
+            options.maxP99Ratio = ratio
+        }
         if let text = values["--min-requests"] {
             guard let n = UInt64(text), n >= 1 else {
                 throw ControlError("\(command): --min-requests must be a whole number from 1, got \"\(text)\"")
             }
             options.minRequests = n
         }
-        guard options.maxErrorRate != nil || options.maxP99Ms != nil else {
-            throw ControlError("\(command): --bake needs a limit to watch: --revert-if-error-rate R and/or --revert-if-p99-ms MS")
+        guard options.maxErrorRate != nil || options.maxP99Ms != nil || options.maxP99Ratio != nil else {
+            throw ControlError("\(command): --bake needs a limit to watch: --revert-if-error-rate R, --revert-if-p99-ms MS "
+                + "and/or --revert-if-p99-ratio X")
         }
         return (rest, options)
     }
@@ -86,6 +95,7 @@ struct GuardOptions: Sendable, Equatable {
         var v: ControlValue = ["bakeSeconds": .double(bakeSeconds), "minRequests": .int(Int(minRequests))]
         if let maxErrorRate { v.set("maxErrorRate", .double(maxErrorRate)) }
         if let maxP99Ms { v.set("maxP99Ms", .double(maxP99Ms)) }
+        if let maxP99Ratio { v.set("maxP99Ratio", .double(maxP99Ratio)) }
         return v
     }
 }
@@ -247,6 +257,54 @@ enum GuardWatch: Sendable, Equatable {
     }
 }
 
+/// What `--revert-if-p99-ratio` compares a watch's p99 with: for an upstream, the latency history
+/// of the pool that served before the change (the previous color after a flip, the pool itself
+/// after an endpoint edit) up to the commit; for a variant, the route's other weighted variants
+/// over the same window.
+enum GuardBaseline: Sendable {
+    case history(name: String, GuardSample)
+    case window(name: String, [GuardWatch], start: [GuardSample])
+
+    var name: String {
+        switch self {
+        case .history(let name, _), .window(let name, _, _): return name
+        }
+    }
+
+    /// The baseline of `watch`, read with `sample` (at the commit).
+    static func of(_ watch: GuardWatch, facets: [GuardFacet], after config: Config, watches: [GuardWatch],
+                   sample: (GuardWatch) -> GuardSample) -> GuardBaseline? {
+        switch watch {
+        case .upstream(let u, let color):
+            var previous = color
+            for f in facets { if case .live(u) = f.kind { previous = Color(name: f.before) } }
+            let pool = GuardWatch.upstream(u, color: previous)
+            return .history(name: pool.name + " before the change", sample(pool))
+        case .variant(let r, let v):
+            let others = (config[route: r]?.split?.variants ?? []).filter { $0.name != v && $0.weight > 0 }
+                .map { GuardWatch.variant(route: r, variant: $0.name) }.filter { !watches.contains($0) }
+            guard !others.isEmpty else { return nil }
+            return .window(name: others.map(\.name).joined(separator: " + "), others, start: others.map(sample))
+        }
+    }
+
+    /// The latency to compare with now.
+    func current(_ metrics: ProxyMetrics?) -> GuardSample {
+        switch self {
+        case .history(_, let s): return s
+        case .window(_, let watches, let start):
+            var total = GuardSample()
+            for (i, w) in watches.enumerated() {
+                let d = (metrics.map { w.sample($0) } ?? GuardSample()).minus(start[i])
+                total.total &+= d.total
+                total.errors &+= d.errors
+                total.add(d.buckets)
+            }
+            return total
+        }
+    }
+}
+
 struct GuardSample: Sendable {
     var total: UInt64 = 0
     var errors: UInt64 = 0
@@ -265,6 +323,7 @@ struct GuardSample: Sendable {
         return d
     }
 
+    var latencyCount: UInt64 { buckets.reduce(0, &+) }
     var errorRate: Double { total == 0 ? 0 : Double(errors) / Double(total) }
     var p99Ms: Double? {
         MetricsReport.Histogram(labels: "", values: [], buckets: buckets, sumNs: 0).quantileMs(0.99)
@@ -284,6 +343,8 @@ final class GuardRecord: @unchecked Sendable {
     let facets: [GuardFacet]
     let watches: [GuardWatch]
     let start: [GuardSample]
+    /// For `--revert-if-p99-ratio`, by watch.
+    let baselines: [GuardBaseline?]
     var outcome = Outcome.baking
     var reason: String?
     var readings: [ControlValue] = []
@@ -293,7 +354,8 @@ final class GuardRecord: @unchecked Sendable {
     var timer: (any DispatchSourceTimer)?
 
     init(id: Int, summary: String, options: GuardOptions, version: UInt64, facets: [GuardFacet], watches: [GuardWatch],
-         start: [GuardSample]) {
+         start: [GuardSample], baselines: [GuardBaseline?]) {
+        self.baselines = baselines
         self.id = id
         self.summary = summary
         self.options = options
@@ -362,9 +424,13 @@ extension RuntimeState {
         guard !facets.isEmpty else { return (result, ["state": "none", "reason": "the change set nothing that differs; nothing to watch"]) }
         let watches = GuardWatch.affected(by: facets, after: config)
         let summary = changes.map(\.summary).joined(separator: "; ")
+        let sample = { (w: GuardWatch) in samplesBefore?(w) ?? GuardSample() }
+        let baselines = options.maxP99Ratio == nil ? watches.map { _ in nil } : watches.map {
+            GuardBaseline.of($0, facets: facets, after: config, watches: watches, sample: sample)
+        }
         let record = guards.add { id in
             GuardRecord(id: id, summary: summary, options: options, version: result.version, facets: facets, watches: watches,
-                        start: watches.map { samplesBefore?($0) ?? GuardSample() })
+                        start: watches.map(sample), baselines: baselines)
         }
         log("guard \(record.id): baking \(summary) (version \(result.version)) for \(ControlValue.format(options.bakeSeconds)) s, "
             + "watching " + (watches.isEmpty ? "nothing (no traffic moves)" : watches.map(\.name).joined(separator: ", ")))
@@ -393,6 +459,11 @@ extension RuntimeState {
             var reading: ControlValue = ["watch": .string(watch.name), "requests": ControlValue(d.total), "errors": ControlValue(d.errors),
                                          "errorRate": .double(d.errorRate)]
             if let p99 = d.p99Ms { reading.set("p99Ms", .double(p99)) }
+            let base = record.baselines[i].map { ($0.name, $0.current(server?.metrics)) }
+            if let (name, b) = base, let p99 = b.p99Ms {
+                reading.set("baseline", .string(name))
+                reading.set("baselineP99Ms", .double(p99))
+            }
             readings.append(reading)
             guard breach == nil, d.total >= record.options.minRequests else { continue }
             if let limit = record.options.maxErrorRate, d.errorRate > limit {
@@ -400,6 +471,10 @@ extension RuntimeState {
                     + "(\(d.errors) of \(d.total) responses were 5xx)"
             } else if let limit = record.options.maxP99Ms, let p99 = d.p99Ms, p99 > limit {
                 breach = "p99 of \(watch.name) \(ControlValue.format(p99)) ms > limit \(ControlValue.format(limit)) ms (\(d.total) responses)"
+            } else if let limit = record.options.maxP99Ratio, let p99 = d.p99Ms, let (name, b) = base,
+                      b.latencyCount >= record.options.minRequests, let baseP99 = b.p99Ms, p99 / baseP99 > limit {
+                breach = "p99 of \(watch.name) \(ControlValue.format(p99)) ms is \(ControlValue.format((p99 / baseP99 * 100).rounded() / 100))x "
+                    + "the p99 of \(name) \(ControlValue.format(baseP99)) ms > limit \(ControlValue.format(limit))x"
             }
         }
         record.readings = readings

@@ -38,7 +38,8 @@ enum CtlCommand {
 
     Guarded changes: flip, set live, set weights, endpoint add|remove|drain, begin and commit
     take --bake SECONDS with --revert-if-error-rate R (5xx share, 0.05 or 5%) and/or
-    --revert-if-p99-ms MS (and --min-requests N, default 10). The reply comes at once; if what
+    --revert-if-p99-ms MS and/or --revert-if-p99-ratio X (against the route's other variants,
+    or the pool that served before) (and --min-requests N, default 10). The reply comes at once; if what
     the change moved traffic to breaches a limit during the bake, the change is reverted in one
     commit (see `show guards`, switchyard_guarded_reverts_total).
 

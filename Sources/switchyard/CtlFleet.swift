@@ -30,7 +30,7 @@ struct CtlFleet {
     /// The commands without their guard options, and those options (from the first command
     /// that has them).
     static func guardOptions(_ commands: [String]) -> (commands: [String], options: [String]) {
-        let names = ["--bake", "--revert-if-error-rate", "--revert-if-p99-ms", "--min-requests"]
+        let names = ["--bake", "--revert-if-error-rate", "--revert-if-p99-ms", "--revert-if-p99-ratio", "--min-requests"]
         var options: [String] = []
         let stripped = commands.map { command -> String in
             var words: [String] = []

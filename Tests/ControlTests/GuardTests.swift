@@ -8,9 +8,10 @@ import XCTest
 final class GuardTests: XCTestCase {
     func testOptionsParseInBothFormsAndAreChecked() throws {
         let (args, options) = try GuardOptions.extract(["checkout", "--bake", "30", "--revert-if-error-rate=5%", "--no-warmup",
-                                                        "--revert-if-p99-ms", "800", "--min-requests=3"], command: "flip")
+                                                        "--revert-if-p99-ms", "800", "--min-requests=3",
+                                                        "--revert-if-p99-ratio", "1.5"], command: "flip")
         XCTAssertEqual(args, ["checkout", "--no-warmup"])
-        XCTAssertEqual(options, GuardOptions(bakeSeconds: 30, maxErrorRate: 0.05, maxP99Ms: 800, minRequests: 3))
+        XCTAssertEqual(options, GuardOptions(bakeSeconds: 30, maxErrorRate: 0.05, maxP99Ms: 800, maxP99Ratio: 1.5, minRequests: 3))
         XCTAssertNil(try GuardOptions.extract(["checkout", "--no-warmup"], command: "flip").options)
 
         for bad in [["--bake", "10"], ["--revert-if-error-rate", "0.1"], ["--bake", "0", "--revert-if-error-rate", "0.1"],

@@ -22,7 +22,7 @@ final class GuardedChangeTests: EndToEndTestCase {
 
     /// `checkout` blue/green (blue live) and `canary`; route `shop` splits stable (checkout) 100 /
     /// canary 0; control socket and admin listener.
-    private func start() throws -> (RunningProxy, ControlLineClient, UInt16) {
+    private func start(greenEndpoint: String? = nil, canaryEndpoint: String? = nil) throws -> (RunningProxy, ControlLineClient, UInt16) {
         let dir = try temporaryDirectory()
         let proxy = try startProxy(json: """
         {
@@ -30,9 +30,9 @@ final class GuardedChangeTests: EndToEndTestCase {
           "workers": 2,
           "timeouts": { "connectMs": 1000, "headerMs": 2000, "responseMs": 3000, "idleMs": 5000, "drainMs": 2000 },
           "upstreams": {
-            "checkout": { "blue": { "endpoints": ["127.0.0.1:\(blue.port)"] }, "green": { "endpoints": ["127.0.0.1:\(green.port)"] },
+            "checkout": { "blue": { "endpoints": ["127.0.0.1:\(blue.port)"] }, "green": { "endpoints": ["\(greenEndpoint ?? "127.0.0.1:\(green.port)")"] },
                           "live": "blue" },
-            "canary": { "endpoints": ["127.0.0.1:\(canary.port)"] }
+            "canary": { "endpoints": ["\(canaryEndpoint ?? "127.0.0.1:\(canary.port)")"] }
           },
           "routes": [
             { "name": "shop", "split": [ { "variant": "stable", "upstream": "checkout", "weight": 100 },
@@ -123,6 +123,31 @@ final class GuardedChangeTests: EndToEndTestCase {
         XCTAssertEqual(try live(control), "green")
         XCTAssertEqual(try send(proxy).name, "green")
         XCTAssertEqual(try metrics(adminPort: admin)["switchyard_guarded_reverts_total"], 0)
+    }
+
+    func testASlowColorIsRevertedOnItsP99() throws {
+        let slow = try startEcho(name: "slow-green", delayMs: 300)
+        let (proxy, control, _) = try start(greenEndpoint: slow.endpoint)
+        let reply = try control.command("flip checkout --bake 60 --revert-if-error-rate 0.5 --revert-if-p99-ms 100 --min-requests 3")
+        XCTAssertEqual(reply["ok"] as? Bool, true, "\(reply)")
+        let record = try XCTUnwrap(try driveUntilFinished(proxy, control, id: (reply["guard"] as? [String: Any])?["id"] as? Int ?? 0))
+        XCTAssertEqual(record["state"] as? String, "reverted", "\(record)")
+        let reason = record["reason"] as? String ?? ""
+        XCTAssertTrue(reason.contains("p99 of upstream checkout/green") && reason.contains("> limit 100 ms"), reason)
+        XCTAssertEqual(try live(control), "blue")
+    }
+
+    func testASlowCanaryIsRevertedOnItsP99AgainstStable() throws {
+        let slow = try startEcho(name: "slow-canary", delayMs: 300)
+        let (proxy, control, _) = try start(canaryEndpoint: slow.endpoint)
+        let reply = try control.command("set weights shop stable=50 canary=50 --bake 60 --revert-if-p99-ratio 3 --min-requests 3")
+        XCTAssertEqual(reply["ok"] as? Bool, true, "\(reply)")
+        let record = try XCTUnwrap(try driveUntilFinished(proxy, control, id: (reply["guard"] as? [String: Any])?["id"] as? Int ?? 0))
+        XCTAssertEqual(record["state"] as? String, "reverted", "\(record)")
+        let reason = record["reason"] as? String ?? ""
+        XCTAssertTrue(reason.contains("p99 of variant shop/canary") && reason.contains("the p99 of variant shop/stable")
+                      && reason.contains("> limit 3x"), reason)
+        XCTAssertEqual(try weights(control), ["stable": 100, "canary": 0])
     }
 
     func testSetWeightsWithABakeRevertsAFailingCanary() throws {
