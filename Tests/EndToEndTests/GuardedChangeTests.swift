@@ -190,6 +190,30 @@ final class GuardedChangeTests: EndToEndTestCase {
         for _ in 0..<20 { XCTAssertEqual(try send(proxy).status, 200) }
     }
 
+    func testAnAllAtOnceEndpointDeployIsUndone() throws {
+        let (proxy, control, _) = try start()
+        let nextState = Switchable()
+        nextState.status = 503
+        let next = try startSwitchable(nextState, name: "canary-next")
+        let toCanary = ["X-Switchyard-Variant: canary"]
+        XCTAssertEqual(try send(proxy, toCanary).name, "canary")
+        _ = try control.command("begin")
+        XCTAssertEqual(try control.command("endpoint add canary 127.0.0.1:\(next.port)")["staged"] as? Bool, true)
+        XCTAssertEqual(try control.command("endpoint remove canary 127.0.0.1:\(canary.port)")["staged"] as? Bool, true)
+        let reply = try control.command("commit --bake 60 --revert-if-error-rate 0.2 --min-requests 5")
+        let guardValue = try XCTUnwrap(reply["guard"] as? [String: Any], "\(reply)")
+        XCTAssertEqual(guardValue["watching"] as? [String], ["upstream canary"])
+        XCTAssertEqual((guardValue["touched"] as? [[String: Any]])?.count, 2)
+
+        let record = try XCTUnwrap(try driveUntilFinished(proxy, control, id: guardValue["id"] as? Int ?? 0, toCanary))
+        XCTAssertEqual(record["state"] as? String, "reverted", "\(record)")
+        let endpoints = try control.command("show upstreams")["endpoints"] as? [[String: Any]] ?? []
+        XCTAssertEqual(endpoints.filter { $0["upstream"] as? String == "canary" }.map { $0["address"] as? String },
+                       ["127.0.0.1:\(canary.port)"])
+        XCTAssertEqual((try control.command("show state")["overrides"] as? [Any])?.count ?? 0, 0)
+        for _ in 0..<10 { XCTAssertEqual(try send(proxy, toCanary).name, "canary") }
+    }
+
     func testValuesChangedDuringTheBakeAreNotClobbered() throws {
         let (proxy, control, _) = try start()
         greenState.status = 500
