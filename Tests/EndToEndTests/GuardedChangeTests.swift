@@ -113,7 +113,7 @@ final class GuardedChangeTests: EndToEndTestCase {
 
     func testAHealthyFlipStaysAfterTheBake() throws {
         let (proxy, control, admin) = try start()
-        let reply = try control.command("flip checkout --bake 1.5 --revert-if-error-rate 0.05 --revert-if-p99-ms 2000")
+        let reply = try control.command("flip checkout --bake 1.5 --revert-if-error-rate 0.05 --revert-if-p99-ms 5000")
         XCTAssertEqual(reply["ok"] as? Bool, true, "\(reply)")
         let record = try XCTUnwrap(try driveUntilFinished(proxy, control, id: (reply["guard"] as? [String: Any])?["id"] as? Int ?? 0))
         XCTAssertEqual(record["state"] as? String, "passed", "\(record)")
@@ -138,7 +138,7 @@ final class GuardedChangeTests: EndToEndTestCase {
     }
 
     func testASlowCanaryIsRevertedOnItsP99AgainstStable() throws {
-        let slow = try startEcho(name: "slow-canary", delayMs: 300)
+        let slow = try startEcho(name: "slow-canary", delayMs: 600)
         let (proxy, control, _) = try start(canaryEndpoint: slow.endpoint)
         let reply = try control.command("set weights shop stable=50 canary=50 --bake 60 --revert-if-p99-ratio 3 --min-requests 3")
         XCTAssertEqual(reply["ok"] as? Bool, true, "\(reply)")
