@@ -482,9 +482,14 @@ extension RuntimeState {
             revert(record, because: breach)
         } else if Date() >= record.deadline {
             finish(record, .passed)
+            let thin = readings.filter { ($0["requests"]?.int ?? 0) < Int(record.options.minRequests) }.compactMap { $0["watch"]?.string }
+            if !thin.isEmpty {
+                record.reason = "too little traffic to judge (fewer than \(record.options.minRequests) responses): "
+                    + thin.joined(separator: ", ")
+            }
             log("guard \(record.id): passed: \(record.summary) stays at version \(record.version) ("
                 + readings.map { "\($0["watch"]?.string ?? ""): \($0["errors"]?.int ?? 0)/\($0["requests"]?.int ?? 0) 5xx" }
-                    .joined(separator: ", ") + ")")
+                    .joined(separator: ", ") + ")" + (record.reason.map { "; " + $0 } ?? ""))
         }
     }
 
