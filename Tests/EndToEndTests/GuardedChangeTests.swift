@@ -235,6 +235,32 @@ final class GuardedChangeTests: EndToEndTestCase {
         XCTAssertEqual(try weights(control), ["stable": 90, "canary": 10])
     }
 
+    func testAFleetFlipBakesOnEveryInstanceAndEachRevertsOnItsOwnCounters() throws {
+        greenState.status = 500
+        let dir = try temporaryDirectory()
+        let bluePool = pool("127.0.0.1:\(blue.port)"), greenPool = pool("127.0.0.1:\(green.port)")
+        let checkout = #"{ "blue": \#(bluePool), "green": \#(greenPool), "live": "blue" }"#
+        var proxies: [RunningProxy] = []
+        var sockets: [String] = []
+        for name in ["a", "b"] {
+            sockets.append("\(dir)/\(name).sock")
+            proxies.append(try startProxy(json: routingConfig(upstreams: [("checkout", checkout)],
+                                                              routes: [#"{ "name": "shop", "upstream": "checkout" }"#],
+                                                              controlSocket: sockets.last!)))
+        }
+        let result = try ChildProcess.run(switchyard: ["ctl"] + sockets.flatMap { ["--socket", $0] }
+            + ["flip", "checkout", "--bake", "60", "--revert-if-error-rate", "0.2", "--min-requests", "5"])
+        XCTAssertEqual(result.termination, .exited(0), result.stdout + result.stderr)
+        XCTAssertTrue(result.stdout.contains("committed on all 2 instances"), result.stdout)
+        // Only instance a sees traffic: a reverts, b (no traffic) keeps baking.
+        let a = try ControlLineClient(path: sockets[0]), b = try ControlLineClient(path: sockets[1])
+        let record = try XCTUnwrap(try driveUntilFinished(proxies[0], a, id: 1))
+        XCTAssertEqual(record["state"] as? String, "reverted", "\(record)")
+        XCTAssertEqual(((try b.command("show guards")["guards"] as? [[String: Any]])?.first)?["state"] as? String, "baking")
+        XCTAssertEqual(try live(a), "blue")
+        XCTAssertEqual(try live(b), "green")
+    }
+
     func testOptionsAreCheckedAndListed() throws {
         let (_, control, _) = try start()
         let noLimit = try control.command("flip checkout --bake 10")
