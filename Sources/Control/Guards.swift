@@ -1,10 +1,11 @@
 // Guarded changes: a committed change (a flip, `set live`, `set weights`, an endpoint edit or a
-// transaction) with `--bake SECONDS --revert-if-error-rate R` (or a p99 limit in ms or as a ratio). During the
-// bake a timer on the state queue reads the cumulative outcome counters of what the change
-// affects (no per-request work: differences of the counters every worker already keeps) and on
-// a breach commits the previous values of exactly what the change touched, as one change.
-// Values something else changed meanwhile are left alone and named. Guards live in memory only:
-// a restart or crash during a bake keeps the change and forgets the guard.
+// transaction) with `--bake SECONDS` and limits (`--revert-if-error-rate R`, `--revert-if-p99-ms
+// MS`, `--revert-if-p99-ratio X`). During the bake a timer on the state queue reads the
+// cumulative outcome counters of what the change affects (no per-request work: differences of
+// the counters every worker already keeps) and on a breach commits the previous values of
+// exactly what the change touched, as one change. Values something else changed meanwhile are
+// left alone and named. Guards live in memory only: a restart or crash during a bake keeps the
+// change and forgets the guard.
 import Dispatch
 import Foundation
 import Proxy
