@@ -10,6 +10,7 @@ struct AdminMetrics {
     var reloads: ReloadCounts? = nil
     var version = ""
     var rollouts: RolloutBoard? = nil
+    var guards: GuardBoard? = nil
 
     /// Prometheus exposition of every counter.
     func text() -> String {
@@ -103,6 +104,10 @@ struct AdminMetrics {
             let v = reloads.values
             w.family("switchyard_config_reloads_total", .counter, "Config reloads (SIGHUP, ctl reload, watchConfig), applied or refused.",
                      [("result=\"applied\"", v.applied), ("result=\"refused\"", v.refused)])
+        }
+        if let guards {
+            w.family("switchyard_guarded_reverts_total", .counter, "Guarded changes (--bake) reverted on a breach of their limits.",
+                     [("", guards.revertCount)])
         }
         w.family("switchyard_build_info", .gauge, "Always 1; the version is a label.",
                  [("version=\"\(SeriesTable.escape(version.isEmpty ? "unknown" : version))\"", 1)])

@@ -17,6 +17,10 @@ struct ControlCommand: Sendable {
     /// A change command validates against the transaction's staged config.
     var makesChange: Bool { ["flip", "set", "endpoint", "reset"].contains(words[0]) }
     var words: [String] { name.split(separator: " ").map(String.init) }
+    /// Takes `--bake ... --revert-if-...` (Guards.swift).
+    var acceptsGuard: Bool {
+        ["flip", "set live", "set weights", "endpoint add", "endpoint remove", "endpoint drain", "begin", "commit"].contains(name)
+    }
 }
 
 enum CommandOutcome {
@@ -55,6 +59,8 @@ struct CommandContext {
     let args: [String]
     /// What commands validate against: the transaction's staged config, or the effective one.
     let config: Config
+    /// The guard options given with the command (only those that accept them).
+    var guarded: GuardOptions? = nil
 
     var state: RuntimeState { engine.state }
 
@@ -107,34 +113,35 @@ public final class ControlEngine: @unchecked Sendable {
         ControlCommand(name: "show shadow", arguments: "[ROUTE]",
                        summary: "shadow comparisons: match rate, p50/p99 of shadow and primary, the last mismatches",
                        run: ControlShow.shadow),
-        ControlCommand(name: "flip", arguments: "UPSTREAM [--no-warmup]",
+        ControlCommand(name: "flip", arguments: "UPSTREAM [--no-warmup] " + GuardOptions.usage,
                        summary: "swap the live color of a blue/green upstream (warming the idle color first if configured)",
                        run: ControlChanges.flip),
-        ControlCommand(name: "set live", arguments: "UPSTREAM blue|green [--no-warmup]",
+        ControlCommand(name: "set live", arguments: "UPSTREAM blue|green [--no-warmup] " + GuardOptions.usage,
                        summary: "make a color live (warming it first if it was idle and warm-up is configured)",
                        run: ControlChanges.setLive),
-        ControlCommand(name: "set weights", arguments: "ROUTE VARIANT=W [VARIANT=W ...]",
+        ControlCommand(name: "set weights", arguments: "ROUTE VARIANT=W [VARIANT=W ...] " + GuardOptions.usage,
                        summary: "set a route's variant weights in one step (unnamed variants keep theirs)",
                        run: ControlChanges.setWeights),
         ControlCommand(name: "set mirror", arguments: "ROUTE UPSTREAM PERCENT",
                        summary: "add or change a mirror of a route's requests; PERCENT 0 removes it",
                        run: ControlChanges.setMirror),
-        ControlCommand(name: "endpoint add", arguments: "UPSTREAM[/COLOR] HOST:PORT",
+        ControlCommand(name: "endpoint add", arguments: "UPSTREAM[/COLOR] HOST:PORT " + GuardOptions.usage,
                        summary: "add an endpoint to a pool (or resume a draining one)",
                        run: { c throws(ControlError) in try ControlChanges.endpoint(.add, c) }),
-        ControlCommand(name: "endpoint remove", arguments: "UPSTREAM[/COLOR] HOST:PORT",
+        ControlCommand(name: "endpoint remove", arguments: "UPSTREAM[/COLOR] HOST:PORT " + GuardOptions.usage,
                        summary: "remove an endpoint; its in-flight requests finish",
                        run: { c throws(ControlError) in try ControlChanges.endpoint(.remove, c) }),
-        ControlCommand(name: "endpoint drain", arguments: "UPSTREAM[/COLOR] HOST:PORT",
+        ControlCommand(name: "endpoint drain", arguments: "UPSTREAM[/COLOR] HOST:PORT " + GuardOptions.usage,
                        summary: "send no new requests to an endpoint; `show upstreams` counts its in-flight down to 0",
                        run: { c throws(ControlError) in try ControlChanges.endpoint(.drain, c) }),
         ControlCommand(name: "reset", arguments: "NAME",
                        summary: "drop every runtime override of the route or upstream NAME (back to the config)",
                        run: ControlChanges.reset),
-        ControlCommand(name: "begin", arguments: "",
+        ControlCommand(name: "begin", arguments: GuardOptions.usage,
                        summary: "start a transaction: later changes are staged until commit",
                        run: ControlTransactions.begin),
-        ControlCommand(name: "commit", arguments: "", summary: "apply the staged changes as one snapshot swap",
+        ControlCommand(name: "commit", arguments: GuardOptions.usage,
+                       summary: "apply the staged changes as one snapshot swap (with --bake: reverted together on a breach)",
                        run: ControlTransactions.commit),
         ControlCommand(name: "abort", arguments: "", summary: "drop the staged changes",
                        run: ControlTransactions.abort),
@@ -157,6 +164,9 @@ public final class ControlEngine: @unchecked Sendable {
         ControlCommand(name: "show rollout", arguments: "[ROUTE]",
                        summary: "rollouts: state, step, weight, time to the next step, gate readings, history",
                        run: ControlRollout.show),
+        ControlCommand(name: "show guards", arguments: "",
+                       summary: "guarded changes (--bake): baking ones with their readings, and the outcome of the last ones",
+                       run: { c throws(ControlError) in _ = try c.expect(0); return .reply(c.state.guardsValue) }),
     ]
 
     /// A new connection's session.
@@ -173,20 +183,26 @@ public final class ControlEngine: @unchecked Sendable {
         guard !session.quit, let first = words.first, !first.hasPrefix("#") else { return answer(nil) }
         do throws(ControlError) {
             let command = try Self.lookup(words)
-            let args = Array(words.dropFirst(command.words.count))
-            let outcome = try run(command, args, session)
+            var args = Array(words.dropFirst(command.words.count))
+            var guarded: GuardOptions?
+            if command.acceptsGuard { (args, guarded) = try GuardOptions.extract(args, command: command.name) }
+            if guarded != nil && session.transaction != nil && command.makesChange {
+                throw ControlError("\(command.name): a staged change does not bake on its own; give --bake ... to commit (or begin)")
+            }
+            let outcome = try run(command, args, session, guarded)
             if case .afterWarmup(let pending) = outcome {
-                warmUp(pending, session: session, answer: answer)
+                warmUp(pending, session: session, guarded: guarded, answer: answer)
                 return
             }
-            answer(try finish(outcome, session: session))
+            answer(try finish(outcome, session: session, guarded: guarded))
         } catch {
             answer((ControlProtocol.failure(error.message, details: error.details), false))
         }
     }
 
     /// The reply to a handler's outcome: a value, a committed change, or a staged one.
-    private func finish(_ outcome: CommandOutcome, session: ControlSession) throws(ControlError) -> (reply: ControlValue, close: Bool) {
+    private func finish(_ outcome: CommandOutcome, session: ControlSession,
+                        guarded: GuardOptions? = nil) throws(ControlError) -> (reply: ControlValue, close: Bool) {
         switch outcome {
         case .reply(let value):
             return ((["ok": true] as ControlValue).merging(value), false)
@@ -201,11 +217,12 @@ public final class ControlEngine: @unchecked Sendable {
                 try state.stage(change, into: &session.transaction!)
                 return ((["ok": true, "staged": true] as ControlValue).merging(value), false)
             }
-            let result = try state.commit([change])
+            let (result, watch) = try state.commit([change], guarded: guarded)
             state.log("\(change.summary): version \(result.version)")
             var reply: ControlValue = ["ok": true, "version": ControlValue(result.version)]
             reply = reply.merging(value)
             if let failure = result.saveFailure { reply.set("stateFileError", .string(failure)) }
+            if let watch { reply.set("guard", watch) }
             return (reply, false)
         case .afterWarmup:
             throw ControlError("a warm-up cannot wait for another")
@@ -214,7 +231,7 @@ public final class ControlEngine: @unchecked Sendable {
 
     /// Runs the warm-up on an event loop, then, back on the state queue, applies the change if
     /// the upstream's live color is still the one the warm-up started from.
-    private func warmUp(_ p: PendingWarmup, session: ControlSession,
+    private func warmUp(_ p: PendingWarmup, session: ControlSession, guarded: GuardOptions?,
                         answer: @escaping @Sendable ((reply: ControlValue, close: Bool)?) -> Void) {
         let queue = state.queue
         let done: @Sendable (WarmupReport) -> Void = { [self] report in
@@ -231,7 +248,7 @@ public final class ControlEngine: @unchecked Sendable {
                     }
                     var value = p.value
                     value.set("warmup", report.value)
-                    answer(try finish(.change(.live(upstream: p.upstream, color: p.color), value), session: session))
+                    answer(try finish(.change(.live(upstream: p.upstream, color: p.color), value), session: session, guarded: guarded))
                 } catch {
                     answer((ControlProtocol.failure(error.message, details: error.details), false))
                 }
@@ -243,10 +260,11 @@ public final class ControlEngine: @unchecked Sendable {
     /// Runs a handler against the transaction's staged config (brought up to date first) or
     /// the effective one. Its context, and the config it holds, end here: staging then edits
     /// the transaction's config without copying it.
-    private func run(_ command: ControlCommand, _ args: [String], _ session: ControlSession) throws(ControlError) -> CommandOutcome {
+    private func run(_ command: ControlCommand, _ args: [String], _ session: ControlSession,
+                     _ guarded: GuardOptions? = nil) throws(ControlError) -> CommandOutcome {
         if session.transaction != nil && command.makesChange { try state.rebase(&session.transaction!) }
         let context = CommandContext(engine: self, session: session, command: command, args: args,
-                                     config: session.transaction?.config ?? state.config)
+                                     config: session.transaction?.config ?? state.config, guarded: guarded)
         return try command.run(context)
     }
 

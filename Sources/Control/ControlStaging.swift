@@ -13,6 +13,8 @@ struct Transaction {
     /// The snapshot version `config` was derived from. When another client commits (or a
     /// reload happens) in between, `config` is derived again before the next command.
     var base: UInt64
+    /// `begin --bake ...`: the guard the commit starts (options on `commit` win).
+    var guarded: GuardOptions? = nil
 }
 
 extension RuntimeState {

@@ -6,8 +6,10 @@ enum ControlTransactions {
         if let t = c.session.transaction {
             throw ControlError("a transaction is already open (\(t.changes.count) staged); commit or abort it first")
         }
-        c.session.transaction = Transaction(config: c.state.config, base: c.state.version)
-        return .reply(["transaction": "open", "version": ControlValue(c.state.version)])
+        c.session.transaction = Transaction(config: c.state.config, base: c.state.version, guarded: c.guarded)
+        var reply: ControlValue = ["transaction": "open", "version": ControlValue(c.state.version)]
+        if let guarded = c.guarded { reply.set("guard", guarded.value) }
+        return .reply(reply)
     }
 
     static func commit(_ c: CommandContext) throws(ControlError) -> CommandOutcome {
@@ -19,13 +21,15 @@ enum ControlTransactions {
             return .reply(["version": ControlValue(c.state.version), "committed": 0, "changes": summaries])
         }
         let result: RuntimeState.CommitResult
-        do { result = try c.state.commit(t.changes) } catch {
+        let watch: ControlValue?
+        do { (result, watch) = try c.state.commit(t.changes, guarded: c.guarded ?? t.guarded) } catch {
             throw ControlError("commit: \(error.message) (the transaction is closed)", details: error.details)
         }
         c.state.log("committed \(t.changes.count) change(s) as version \(result.version): "
             + t.changes.map(\.summary).joined(separator: "; "))
         var reply: ControlValue = ["version": ControlValue(result.version), "committed": .int(t.changes.count), "changes": summaries]
         if let failure = result.saveFailure { reply.set("stateFileError", .string(failure)) }
+        if let watch { reply.set("guard", watch) }
         return .reply(reply)
     }
 

@@ -32,6 +32,16 @@ enum CtlCommand {
       switchyard ctl set weights shop stable=80 canary=20
       switchyard ctl begin ';' set weights shop stable=0 canary=100 ';' flip checkout ';' commit
       switchyard ctl --socket /run/a.sock --socket /run/b.sock flip checkout
+      switchyard ctl flip checkout --bake 300 --revert-if-error-rate 0.02 --revert-if-p99-ms 800
+      switchyard ctl begin ';' flip checkout ';' set weights shop canary=0 ';' commit --bake 120 --revert-if-error-rate 0.05
+      switchyard ctl show guards
+
+    Guarded changes: flip, set live, set weights, endpoint add|remove|drain, begin and commit
+    take --bake SECONDS with --revert-if-error-rate R (5xx share, 0.05 or 5%) and/or
+    --revert-if-p99-ms MS and/or --revert-if-p99-ratio X (against the route's other variants,
+    or the pool that served before) (and --min-requests N, default 10). The reply comes at once; if what
+    the change moved traffic to breaches a limit during the bake, the change is reverted in one
+    commit (see `show guards`, switchyard_guarded_reverts_total).
 
     """
 

@@ -27,6 +27,27 @@ struct CtlFleet {
         }
     }
 
+    /// The commands without their guard options, and those options (from the first command
+    /// that has them).
+    static func guardOptions(_ commands: [String]) -> (commands: [String], options: [String]) {
+        let names = ["--bake", "--revert-if-error-rate", "--revert-if-p99-ms", "--revert-if-p99-ratio", "--min-requests"]
+        var options: [String] = []
+        let stripped = commands.map { command -> String in
+            var words: [String] = []
+            var found: [String] = []
+            var parts = command.split(separator: " ").map(String.init)[...]
+            while let w = parts.popFirst() {
+                let name = String(w.split(separator: "=", maxSplits: 1).first ?? "")
+                guard names.contains(name) else { words.append(w); continue }
+                found.append(w)
+                if !w.contains("="), let value = parts.popFirst() { found.append(value) }
+            }
+            if options.isEmpty { options = found }
+            return words.joined(separator: " ")
+        }
+        return (stripped, options)
+    }
+
     /// Runs `commands` on every socket; exit 0 only when every instance committed.
     func run(_ commands: [String]) -> Int32 {
         let verbs = commands.map { $0.split(separator: " ").first.map(String.init) ?? "" }
@@ -48,6 +69,12 @@ struct CtlFleet {
         if verbs.allSatisfy({ $0 == "show" || $0 == "help" }) {
             return readOnly(commands, clients)
         }
+
+        // Guard options (`flip x --bake 60 --revert-if-error-rate 0.05`) go on each commit: every
+        // instance bakes its own commit and reverts it alone on a breach of its own counters.
+        let (staged, guardWords) = Self.guardOptions(commands)
+        let commit = (["commit"] + guardWords).joined(separator: " ")
+        let commands = staged
 
         // Phase one: open and stage everywhere; the first refusal stops it.
         var failure: (index: Int, message: String)?
@@ -81,7 +108,7 @@ struct CtlFleet {
         // Phase two: every instance staged every change; commit each.
         for client in clients {
             do {
-                let reply = try client.command("commit")
+                let reply = try client.command(commit)
                 if reply["ok"]?.bool == true {
                     outcomes.append(.committed(version: reply["version"]?.int.map(String.init) ?? "?"))
                 } else {

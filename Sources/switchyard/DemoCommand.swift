@@ -117,7 +117,7 @@ enum DemoCommand {
         do {
             admin = try AdminServer(address: SocketAddress(host: "127.0.0.1", port: UInt16(adminPort))!, server: server,
                                     registry: state.registry, reloads: state.reloads, version: switchyardVersion,
-                                              rollouts: state.rolloutBoard)
+                                              rollouts: state.rolloutBoard, guards: state.guards)
         } catch {
             control.stop()
             CLI.fail("demo: cannot listen on 127.0.0.1:\(adminPort) for the admin listener: \(error) (try --admin-port)")

@@ -97,7 +97,7 @@ enum RunCommand {
                 limits.idleMs = UInt64(loaded.config.timeouts.idleMs)
                 adminServer = try AdminServer(address: a, server: server, registry: state.registry, limits: limits,
                                               reloads: state.reloads, version: switchyardVersion,
-                                              rollouts: state.rolloutBoard)
+                                              rollouts: state.rolloutBoard, guards: state.guards)
             } catch {
                 control?.stop()
                 CLI.fail("cannot listen on admin address \(admin.address): \(error)")

@@ -78,7 +78,7 @@ final class ControlProtocolTests: XCTestCase {
             XCTAssertTrue(usages.contains { $0.hasPrefix(name) }, "help lacks \(name)")
         }
         let one = expectOK(try fixture.command("help flip"))
-        XCTAssertEqual(one["command"]?.string, "flip UPSTREAM [--no-warmup]")
+        XCTAssertEqual(one["command"]?.string, "flip UPSTREAM [--no-warmup] " + GuardOptions.usage)
     }
 
     func testShowCommands() throws {
@@ -274,7 +274,7 @@ final class ControlProtocolTests: XCTestCase {
         let c = try fixture.client()
         try c.sendRaw(Array("\n# a comment\n   \nhelp flip\n".utf8))
         let reply = ControlValue(json: try c.readLine() ?? "") ?? .null
-        XCTAssertEqual(reply["command"]?.string, "flip UPSTREAM [--no-warmup]")
+        XCTAssertEqual(reply["command"]?.string, "flip UPSTREAM [--no-warmup] " + GuardOptions.usage)
     }
 
     // MARK: concurrency
