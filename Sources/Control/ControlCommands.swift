@@ -187,6 +187,7 @@ public final class ControlEngine: @unchecked Sendable {
             let result = try state.commit([change])
             state.log("\(change.summary): version \(result.version)")
             var reply: ControlValue = ["ok": true, "version": ControlValue(result.version)]
+            reply.set("commitMs", .double(result.commitMs))
             reply = reply.merging(value)
             if let failure = result.saveFailure { reply.set("stateFileError", .string(failure)) }
             return (reply, false)

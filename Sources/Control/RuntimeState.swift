@@ -136,11 +136,14 @@ public final class RuntimeState: @unchecked Sendable {
         public var version: UInt64
         /// Set when the state file could not be written (the change is live regardless).
         public var saveFailure: String?
+        /// Milliseconds from taking the change to publishing it (state file save included).
+        public var commitMs: Double = 0
     }
 
     /// Applies `changes` as one snapshot swap, then saves the state file.
     public func commit(_ changes: [RuntimeChange]) throws(ControlError) -> CommitResult {
         dispatchPrecondition(condition: .onQueue(queue))
+        let started = DispatchTime.now().uptimeNanoseconds
         var next = overrides
         for change in changes { next.apply(change) }
         let applied = next.applied(to: fileConfig)
@@ -163,7 +166,8 @@ public final class RuntimeState: @unchecked Sendable {
         configChanged()
         saveFailure = persist()
         if let saveFailure { log("cannot save the runtime state: \(saveFailure)") }
-        return CommitResult(version: built.version, saveFailure: saveFailure)
+        let ms = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e6
+        return CommitResult(version: built.version, saveFailure: saveFailure, commitMs: ms)
     }
 
     func publish(_ built: Snapshot, security secured: UpstreamSecurity) {
