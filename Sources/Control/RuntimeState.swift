@@ -171,9 +171,13 @@ public final class RuntimeState: @unchecked Sendable {
     }
 
     func publish(_ built: Snapshot, security secured: UpstreamSecurity) {
+        let previous = snapshot
         snapshot = built
         security = secured
         server?.publish(built, security: secured)
+        // A change that keeps every endpoint (weights, mirrors, a flip) has nothing to give back,
+        // unless the last release left something or a build since took an id.
+        if let held = releasedHeldCount, registry.heldCount == held, previous.hasSameEndpoints(as: built) { return }
         releaseEndpoints()
     }
 
@@ -182,9 +186,15 @@ public final class RuntimeState: @unchecked Sendable {
     /// never published (refused changes, settling) go too.
     func releaseEndpoints() {
         let inFlight = server?.metrics.inFlightByEndpoint() ?? [:]
-        registry.release(keeping: Set(snapshot.endpointIDs)) { id in inFlight[id] ?? 0 }
-        server?.metrics.releaseEndpointSeries(keeping: snapshot)
+        let keep = Set(snapshot.endpointIDs)
+        registry.release(keeping: keep) { id in inFlight[id] ?? 0 }
+        let seriesReleased = server?.metrics.releaseEndpointSeries(keeping: snapshot) ?? true
+        releasedHeldCount = seriesReleased && registry.heldCount == keep.count ? keep.count : nil
     }
+
+    /// The registry's ids after the last release, when it left no endpoint id or series the
+    /// snapshot does not have; nil when it left some (in flight).
+    private var releasedHeldCount: Int?
 
     /// Writes the overrides to the state file; the failure, if any.
     func persist() -> String? {
