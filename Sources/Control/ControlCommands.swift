@@ -220,6 +220,7 @@ public final class ControlEngine: @unchecked Sendable {
             let (result, watch) = try state.commit([change], guarded: guarded)
             state.log("\(change.summary): version \(result.version)")
             var reply: ControlValue = ["ok": true, "version": ControlValue(result.version)]
+            reply.set("commitMs", .double(result.commitMs))
             reply = reply.merging(value)
             if let failure = result.saveFailure { reply.set("stateFileError", .string(failure)) }
             if let watch { reply.set("guard", watch) }

@@ -28,6 +28,7 @@ enum ControlTransactions {
         c.state.log("committed \(t.changes.count) change(s) as version \(result.version): "
             + t.changes.map(\.summary).joined(separator: "; "))
         var reply: ControlValue = ["version": ControlValue(result.version), "committed": .int(t.changes.count), "changes": summaries]
+        reply.set("commitMs", .double(result.commitMs))
         if let failure = result.saveFailure { reply.set("stateFileError", .string(failure)) }
         if let watch { reply.set("guard", watch) }
         return .reply(reply)

@@ -142,11 +142,14 @@ public final class RuntimeState: @unchecked Sendable {
         public var version: UInt64
         /// Set when the state file could not be written (the change is live regardless).
         public var saveFailure: String?
+        /// Milliseconds from taking the change to publishing it (state file save included).
+        public var commitMs: Double = 0
     }
 
     /// Applies `changes` as one snapshot swap, then saves the state file.
     public func commit(_ changes: [RuntimeChange]) throws(ControlError) -> CommitResult {
         dispatchPrecondition(condition: .onQueue(queue))
+        let started = DispatchTime.now().uptimeNanoseconds
         var next = overrides
         for change in changes { next.apply(change) }
         let applied = next.applied(to: fileConfig)
@@ -169,13 +172,18 @@ public final class RuntimeState: @unchecked Sendable {
         configChanged()
         saveFailure = persist()
         if let saveFailure { log("cannot save the runtime state: \(saveFailure)") }
-        return CommitResult(version: built.version, saveFailure: saveFailure)
+        let ms = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e6
+        return CommitResult(version: built.version, saveFailure: saveFailure, commitMs: ms)
     }
 
     func publish(_ built: Snapshot, security secured: UpstreamSecurity) {
+        let previous = snapshot
         snapshot = built
         security = secured
         server?.publish(built, security: secured)
+        // A change that keeps every endpoint (weights, mirrors, a flip) has nothing to give back,
+        // unless the last release left something or a build since took an id.
+        if let held = releasedHeldCount, registry.heldCount == held, previous.hasSameEndpoints(as: built) { return }
         releaseEndpoints()
     }
 
@@ -184,9 +192,15 @@ public final class RuntimeState: @unchecked Sendable {
     /// never published (refused changes, settling) go too.
     func releaseEndpoints() {
         let inFlight = server?.metrics.inFlightByEndpoint() ?? [:]
-        registry.release(keeping: Set(snapshot.endpointIDs)) { id in inFlight[id] ?? 0 }
-        server?.metrics.releaseEndpointSeries(keeping: snapshot)
+        let keep = Set(snapshot.endpointIDs)
+        registry.release(keeping: keep) { id in inFlight[id] ?? 0 }
+        let seriesReleased = server?.metrics.releaseEndpointSeries(keeping: snapshot) ?? true
+        releasedHeldCount = seriesReleased && registry.heldCount == keep.count ? keep.count : nil
     }
+
+    /// The registry's ids after the last release, when it left no endpoint id or series the
+    /// snapshot does not have; nil when it left some (in flight).
+    private var releasedHeldCount: Int?
 
     /// Writes the overrides to the state file; the failure, if any.
     func persist() -> String? {

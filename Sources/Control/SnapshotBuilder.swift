@@ -8,9 +8,13 @@ import TLS
 public enum SnapshotBuilder {
     /// `names`: the addresses of endpoints named by host name (each stands for all of its
     /// addresses); a name it lacks is an error when `names.required`, else left out.
+    /// `signatures`: where signed cookies' tables come from, so a build that keeps a route's
+    /// secret and salt signs nothing.
     public static func build(_ config: Config, version: UInt64, registry: EndpointRegistry,
-                             names: ResolvedNames = ResolvedNames()) throws(ConfigError) -> Snapshot {
-        let builder = Builder(config: config, registry: registry, names: names, diagnostics: Diagnostics(file: nil))
+                             names: ResolvedNames = ResolvedNames(),
+                             signatures: SignatureCache = .shared) throws(ConfigError) -> Snapshot {
+        let builder = Builder(config: config, registry: registry, names: names, signatures: signatures,
+                              diagnostics: Diagnostics(file: nil))
         let upstreams = builder.upstreams()
         let routes = builder.routes()
         let forwarding = builder.addresses(config.trustForwardedFrom, ConfigPath.root.key("trustForwardedFrom"))
@@ -23,13 +27,16 @@ private struct Builder {
     let config: Config
     let registry: EndpointRegistry
     let names: ResolvedNames
+    let signatures: SignatureCache
     let diagnostics: Diagnostics
     let upstreamIndexes: [String: Int]
 
-    init(config: Config, registry: EndpointRegistry, names: ResolvedNames, diagnostics: Diagnostics) {
+    init(config: Config, registry: EndpointRegistry, names: ResolvedNames, signatures: SignatureCache,
+         diagnostics: Diagnostics) {
         self.config = config
         self.registry = registry
         self.names = names
+        self.signatures = signatures
         self.diagnostics = diagnostics
         var indexes: [String: Int] = [:]
         for (index, upstream) in config.upstreams.enumerated() {
@@ -230,9 +237,16 @@ private struct Builder {
         case .cookie(let name): key = .cookie(bytes(name))
         case nil: key = nil
         }
-        let signer: CookieSigner? = sticky.secret.map { HMACSHA256.signer(secret: $0.bytes) }
-        return Routing.Sticky(cookieName: bytes(sticky.cookie), maxAgeSeconds: sticky.maxAgeSeconds, key: key,
-                              salt: bytes(sticky.salt), signer: signer, preferCookie: sticky.prefer.map { $0 == .cookie })
+        let salt = bytes(sticky.salt)
+        let prefer = sticky.prefer.map { $0 == .cookie }
+        guard let secret = sticky.secret?.bytes else {
+            return Routing.Sticky(cookieName: bytes(sticky.cookie), maxAgeSeconds: sticky.maxAgeSeconds, key: key,
+                                  salt: salt, signer: nil, preferCookie: prefer)
+        }
+        let signer = HMACSHA256.signer(secret: secret)
+        return Routing.Sticky(cookieName: bytes(sticky.cookie), maxAgeSeconds: sticky.maxAgeSeconds, key: key, salt: salt,
+                              signer: signer, signatures: signatures.table(secret: secret, salt: salt, signer: signer),
+                              preferCookie: prefer)
     }
 
     private func mirror(_ mirror: Config.Mirror, _ path: ConfigPath) -> Routing.Mirror {

@@ -72,17 +72,24 @@ public final class ProxyMetrics: Sendable {
         return rows
     }
 
-    /// Releases the endpoint series `snapshot` no longer has, once nothing is in flight on them.
-    public func releaseEndpointSeries(keeping snapshot: Snapshot) {
+    /// Releases the endpoint series `snapshot` no longer has, once nothing is in flight on them;
+    /// false when some had exchanges in flight and stay (a later call releases them).
+    @discardableResult
+    public func releaseEndpointSeries(keeping snapshot: Snapshot) -> Bool {
         var current = Set<String>()
         for u in snapshot.upstreams {
             for (color, pool) in u.colorPools {
                 for e in pool.endpoints { current.insert("\(u.name)\u{0}\(color?.name ?? MetricSeries.noColor)\u{0}\(e.address)") }
             }
         }
+        var left = false
         series.endpoints.release { id, s in
-            !current.contains(s.values.joined(separator: "\u{0}")) && total(\.inFlight, id) == 0
+            guard !current.contains(s.values.joined(separator: "\u{0}")) else { return false }
+            if total(\.inFlight, id) == 0 { return true }
+            left = true
+            return false
         }
+        return !left
     }
 }
 

@@ -10,6 +10,8 @@ public final class SnapshotStore: Sendable {
         var security: UpstreamSecurity
     }
     private let current: Mutex<Published>
+    /// The tables every worker derives from the current snapshot, made once (SnapshotFrozen).
+    let freezer = SnapshotFreezer()
     /// Counts publishes (a snapshot republished with new TLS counts too); the loops compare it.
     private let published: Atomic<UInt64>
 

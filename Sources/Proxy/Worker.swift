@@ -100,24 +100,6 @@ final class Worker {
         closeIdleToRemovedEndpoints()
     }
 
-    private func rebuildVariantLines() {
-        variantArena = []
-        variantLines = []
-        variantBase = []
-        for r in snapshot.routes {
-            guard case .split(let split) = r.target, let header = r.variantHeader else {
-                variantBase.append(-1)
-                continue
-            }
-            variantBase.append(variantLines.count)
-            for v in split.variants {
-                let start = variantArena.count
-                variantArena += header + Array(": ".utf8) + v.nameBytes + [13, 10]
-                variantLines.append(start..<variantArena.count)
-            }
-        }
-    }
-
     /// Calls `body` with the variant header line for a decision (empty when none).
     @inline(__always)
     func withVariantLine<R>(_ d: Decision, _ body: (UnsafeRawBufferPointer) -> R) -> R {
@@ -136,12 +118,16 @@ final class Worker {
     func liveColor(upstream: Int) -> Color? { upstream < liveColors.count ? liveColors[upstream] : nil }
 
     private func rebuildBalancers() {
-        rebuildVariantLines()
+        // Shared with the other workers (made by whichever adopts the snapshot first).
+        let frozen = store.freezer.frozen(snapshot, metricSeries)
+        variantArena = frozen.variantArena
+        variantLines = frozen.variantLines
+        variantBase = frozen.variantBase
+        series = frozen.series
         liveColors = snapshot.upstreams.map { u in
             if case .blueGreen(let bg) = u.kind { return bg.live }
             return nil
         }
-        series = SnapshotSeries(snapshot, metricSeries)
         if logs != nil { logLabels.learn(series) }
         balancers = snapshot.upstreams.map { u in
             switch u.kind {

@@ -224,8 +224,9 @@ public struct Sticky: Sendable {
     /// FNV-1a 32 of `salt`, written in the assignment cookie so a cookie issued for another
     /// salt (another route or experiment) is recognized as stale. Follows `salt`.
     public private(set) var saltTag: UInt32
-    /// The signature of every bucket's cookie, when signed.
-    private(set) var signatures: SignatureTable?
+    /// The signature of every bucket's cookie, when signed. Immutable: builds that keep the
+    /// secret and the salt share one table (SignatureCache in Control).
+    public private(set) var signatures: SignatureTable?
 
     /// `preferCookie` defaults to true when the cookie is signed: an unsigned cookie is as
     /// client-chosen as the key.
@@ -239,6 +240,21 @@ public struct Sticky: Sendable {
         self.signer = signer
         self.saltTag = Sticky.saltTag(salt)
         self.signatures = SignatureTable(signer, saltTag: saltTag)
+    }
+
+    /// With the table `signer` and `salt` make, already computed (`signatures.saltTag` must be
+    /// this salt's): nothing is signed here.
+    public init(cookieName: Bytes, maxAgeSeconds: Int, key: StickyKey?, salt: Bytes, signer: @escaping CookieSigner,
+                signatures: SignatureTable, preferCookie: Bool? = nil) {
+        precondition(signatures.saltTag == Sticky.saltTag(salt), "a signature table made for another salt")
+        self.cookieName = cookieName
+        self.maxAgeSeconds = maxAgeSeconds
+        self.key = key
+        self.preferCookie = preferCookie ?? true
+        self.salt = salt
+        self.signer = signer
+        self.saltTag = Sticky.saltTag(salt)
+        self.signatures = signatures
     }
 }
 

@@ -107,13 +107,22 @@ extension RoutingTable {
 }
 
 /// Every bucket's cookie signature, base64url, `encodedSignatureBytes` each, in bucket order.
-final class SignatureTable: @unchecked Sendable {
+/// Immutable once made, so snapshots built from the same secret and salt can share one.
+public final class SignatureTable: @unchecked Sendable {
     // Written once in init, read-only after.
     let bytes: UnsafeMutableRawBufferPointer
     var base: UnsafeRawPointer { UnsafeRawPointer(bytes.baseAddress!) }
+    /// The salt's tag the signed messages carry.
+    public let saltTag: UInt32
+
+    /// Signs all 10,000 buckets' cookies for `salt` (milliseconds of HMAC; never per request).
+    public convenience init(signer: @escaping CookieSigner, salt: Bytes) {
+        self.init(signer, saltTag: Sticky.saltTag(salt))!
+    }
 
     init?(_ signer: CookieSigner?, saltTag: UInt32) {
         guard let signer else { return nil }
+        self.saltTag = saltTag
         bytes = .allocate(byteCount: Int(Split.buckets) * encodedSignatureBytes, alignment: 8)
         withUnsafeTemporaryAllocation(byteCount: maxUnsignedBytes + Sticky.signatureBytes, alignment: 8) { scratch in
             let message = UnsafeMutableRawBufferPointer(rebasing: scratch[0..<maxUnsignedBytes])

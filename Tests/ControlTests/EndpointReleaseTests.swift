@@ -73,3 +73,45 @@ final class EndpointReleaseTests: XCTestCase {
         XCTAssertNotEqual(registry.id(for: "10.0.0.3:80"), c, "a released id is never handed out again")
     }
 }
+
+/// A publish that keeps every endpoint skips the release walk only when nothing is left to give
+/// back: an id a refused or unpublished build took still goes at the next publish.
+final class EndpointReleaseSkipTests: XCTestCase {
+    private func state() throws -> RuntimeState {
+        let text = Doc.make(
+            upstreams: #"""
+            { "stable": { "endpoints": ["127.0.0.1:9001"] }, "canary": { "endpoints": ["127.0.0.1:9002", "127.0.0.1:9003"] } }
+            """#,
+            routes: #"""
+            [{ "name": "shop", "split": [{ "variant": "stable", "upstream": "stable", "weight": 90 },
+                                         { "variant": "canary", "upstream": "canary", "weight": 10 }] }]
+            """#)
+        return try RuntimeState(loaded: try XCTUnwrap(parse(text)), source: .file("t.json"), log: { _ in })
+    }
+
+    private func weights(_ canary: Int) -> RuntimeChange {
+        .weights(route: "shop", weights: [.init(variant: "stable", weight: 100 - canary), .init(variant: "canary", weight: canary)])
+    }
+
+    func testSameEndpointsAreRecognized() throws {
+        let state = try state()
+        let before = state.snapshot
+        try state.queue.sync { _ = try state.commit([weights(50)]) }
+        XCTAssertTrue(before.hasSameEndpoints(as: state.snapshot), "a weight change keeps every endpoint")
+        try state.queue.sync { _ = try state.commit([.endpoint(.remove, pool: PoolKey(upstream: "canary", color: nil), address: "127.0.0.1:9003")]) }
+        XCTAssertFalse(before.hasSameEndpoints(as: state.snapshot), "a removed endpoint is a change")
+    }
+
+    func testAnIdTakenSinceTheLastReleaseGoesAtTheNextPublish() throws {
+        let state = try state()
+        let held = state.registry.heldCount
+        XCTAssertEqual(held, 3)
+        // As a build that was refused or never published would.
+        _ = state.registry.id(for: "127.0.0.1:9999")
+        XCTAssertEqual(state.registry.heldCount, held + 1)
+        try state.queue.sync { _ = try state.commit([weights(20)]) }
+        XCTAssertEqual(state.registry.heldCount, held, "released although the endpoints did not change")
+        try state.queue.sync { _ = try state.commit([weights(30)]) }
+        XCTAssertEqual(state.registry.heldCount, held)
+    }
+}
