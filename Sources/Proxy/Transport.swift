@@ -170,14 +170,17 @@ struct Transport {
     @inline(__always)
     private mutating func tlsRead(_ t: TLSConnection, _ p: UnsafeMutableRawPointer, _ n: Int) throws(SystemError) -> IOResult {
         if !t.established, try !advanceHandshake(t) { return .wouldBlock }
-        // With read-ahead, OpenSSL asks the socket for as much as its ~16 KiB buffer holds. A
-        // small record that came back with nothing else buffered was therefore a short socket
-        // read: the socket is drained, and edge-triggered epoll reports what comes next (this
-        // saves a read that would only say "would block" on every request). Anything else
-        // (a large record, bytes left in OpenSSL) reads on until "want read".
+        // With read-ahead, OpenSSL asks the socket for as much as its ~16 KiB buffer holds. When
+        // nothing was buffered before this read and a small record came back whole with nothing
+        // after it, that socket read was short: the socket is drained, and edge-triggered epoll
+        // reports what comes next (this saves a read that would only say "would block" on every
+        // request). Anything else reads on until "want read": the tail of a large record read
+        // earlier says nothing about the socket (a large record can fill the buffer exactly,
+        // and taking that for drained stalled a 20 MiB upload until the idle timeout).
+        let bufferedBefore = t.hasPending
         switch t.read(p, n) {
         case .done(let k):
-            if k > 0 && k < n && k < TLSDrain.smallRecord && !peerFinished && !t.hasPending { canRead = false }
+            if !bufferedBefore && k > 0 && k < n && k < TLSDrain.smallRecord && !peerFinished && !t.hasPending { canRead = false }
             return .done(k)
         case .closed: return .done(0)
         case .wantRead:
