@@ -193,11 +193,7 @@ scenario_wrk() { # SCENARIO PATH CONNS
       run_wrk "$out" -t1 -c"$conns" -d"${DURATION}s" --latency "$url"
       "$PY" "$BENCH_DIR/wrkparse.py" "$out" "$s" "$t" >>"$RESULTS"
       log "($s) $t round $r/$ROUNDS: $(wrk_line "$out")"
-      if [[ -n ${pid[$t]} ]] && ! alive "${pid[$t]}"; then
-        record "$s" "$t" note "process died during round $r: $(log_tail "$t-$s")"
-        log "($s) $t: process DIED: $(log_tail "$t-$s")"
-        unset "port[$t]"
-      fi
+      died_in_round "$s" "$t" "$r" "${pid[$t]}" && unset "port[$t]"
     done
   done
   for t in "${!pid[@]}"; do [[ -n ${pid[$t]} ]] && kill_tree "${pid[$t]}"; done
@@ -354,11 +350,7 @@ scenario_e() {
       log "(e) $t round $r/$E_PAIRS: $(printf '%s\n' "$rows" | awk -F'\t' '{k[$3] = $4}
         END {if ("error" in k) print k["error"]; else printf "%s req/s, p50 %s p99 %s p99.9 %s ms, non-2xx %s, failed %s",
              k["rps"], k["p50_ms"], k["p99_ms"], k["p999_ms"], k["non2xx"], k["failed"]}')"
-      if [[ -n ${pid[$t]} ]] && ! alive "${pid[$t]}"; then
-        record e "$t" note "process died during round $r: $(log_tail "$t-e")"
-        log "(e) $t: process DIED: $(log_tail "$t-e")"
-        unset "port[$t]"
-      fi
+      died_in_round e "$t" "$r" "${pid[$t]}" && unset "port[$t]"
     done
   done
   for t in "${!pid[@]}"; do [[ -n ${pid[$t]} ]] && kill_tree "${pid[$t]}"; done

@@ -152,6 +152,14 @@ load_note() {
   fi
 }
 
+# died_in_round SCENARIO TARGET ROUND PID: true (after noting it in the results and the log) when
+# the target's process has died; the caller stops measuring it.
+died_in_round() {
+  [[ -n $4 ]] && ! alive "$4" || return 1
+  record "$1" "$2" note "process died during round $3: $(log_tail "$2-$1")"
+  log "($1) $2: process DIED: $(log_tail "$2-$1")"
+}
+
 record() { printf '%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" >>"$RESULTS"; }
 
 # run_wrk OUTFILE WRK-ARGS...: wrk output goes to OUTFILE; never fails the script.

@@ -299,11 +299,7 @@ scenario_wrk() { # SCENARIO MODE PATH CONNS [WRK-ARGS...]
       "$PY" "$BENCH_DIR/wrkparse.py" "$out" "$s" "$t" >>"$RESULTS"
       record_handshakes "$s" "$t" "$before" "$after"
       log "($s) $t round $r/$ROUNDS: $(wrk_line "$out")$HS_NOTE"
-      if [[ -n ${pid[$t]} ]] && ! alive "${pid[$t]}"; then
-        record "$s" "$t" note "process died during round $r: $(log_tail "$t-$s")"
-        log "($s) $t: process DIED: $(log_tail "$t-$s")"
-        unset "port[$t]"
-      fi
+      died_in_round "$s" "$t" "$r" "${pid[$t]}" && unset "port[$t]"
     done
   done
   for t in "${!pid[@]}"; do [[ -n ${pid[$t]} ]] && kill_tree "${pid[$t]}"; done
@@ -364,11 +360,7 @@ scenario_t2f() {
       record "$s" "$t" errors "$failed"
       record_handshakes "$s" "$t" "$before" "$after"
       log "($s) $t round $r/$ROUNDS: $(awk -v n="$total" -v a="$t0" -v b="$t1" 'BEGIN {printf "%d connections in %.2f s: %.0f conn/s", n, b - a, n / (b - a)}')$HS_NOTE"
-      if [[ -n ${pid[$t]} ]] && ! alive "${pid[$t]}"; then
-        record "$s" "$t" note "process died during round $r: $(log_tail "$t-$s")"
-        log "($s) $t: process DIED: $(log_tail "$t-$s")"
-        unset "port[$t]"
-      fi
+      died_in_round "$s" "$t" "$r" "${pid[$t]}" && unset "port[$t]"
     done
   done
   for t in "${!pid[@]}"; do [[ -n ${pid[$t]} ]] && kill_tree "${pid[$t]}"; done
