@@ -233,7 +233,9 @@ final class WorkerLogs: Pollable {
 /// retain when a line is written): spans[start[id] + k] is value k of series `id`.
 struct LogLabels {
     private var arena: [UInt8] = []
+    /// Each value as it is, and as a JSON value (a quoted string, or (-1, -1) for null).
     private var spans: [(Int32, Int32)] = []
+    private var json: [(Int32, Int32)] = []
     private var routeStart: [Int32] = []
     private var poolStart: [Int32] = []
     private var endpointStart: [Int32] = []
@@ -266,6 +268,19 @@ struct LogLabels {
             let from = arena.count
             arena.append(contentsOf: v.utf8)
             spans.append((Int32(from), Int32(arena.count)))
+            // The JSON form, quoted and escaped once here rather than on every line written;
+            // a value the proxy could not attribute ("-", no color) is null.
+            if v == "-" || v == MetricSeries.noColor {
+                json.append((-1, -1))
+            } else {
+                let start = arena.count
+                arena.append(UInt8(ascii: "\""))
+                var raw = Array(v.utf8)
+                raw.withUnsafeBytes { JSONBytes.escaped($0, into: &arena) }
+                raw.removeAll()
+                arena.append(UInt8(ascii: "\""))
+                json.append((Int32(start), Int32(arena.count)))
+            }
         }
     }
 
@@ -281,14 +296,9 @@ struct LogLabels {
     /// `,"name":"value"`, null for a value the proxy could not attribute.
     private func field(_ name: StaticString, _ span: Int, into out: inout [UInt8]) {
         out.append(contentsOf: UnsafeRawBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount))
-        guard span >= 0 else { return out.append(contentsOf: "null".utf8) }
-        let v = value(span)
-        if v.count == 1 && v.first == UInt8(ascii: "-") || v.elementsEqual(MetricSeries.noColor.utf8) {
-            return out.append(contentsOf: "null".utf8)
-        }
-        out.append(UInt8(ascii: "\""))
-        v.withUnsafeBytes { JSONBytes.escaped($0, into: &out) }
-        out.append(UInt8(ascii: "\""))
+        let (a, b) = span >= 0 ? json[span] : (-1, -1)
+        guard a >= 0 else { return out.append(contentsOf: UnsafeRawBufferPointer(start: JSONBytes.null.utf8Start, count: 4)) }
+        out.append(contentsOf: arena[Int(a)..<Int(b)])
     }
 
     func writeRoute(_ id: Int, into out: inout [UInt8]) {
@@ -324,6 +334,7 @@ struct LogLabels {
 /// JSON pieces written as bytes.
 enum JSONBytes {
     private static let hexDigits: StaticString = "0123456789abcdef"
+    static let null: StaticString = "null"
 
     /// A quoted, escaped string, or null.
     static func string(_ s: UnsafeRawBufferPointer?, into out: inout [UInt8]) {
