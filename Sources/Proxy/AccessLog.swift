@@ -77,11 +77,11 @@ final class WorkerLogs: Pollable {
         guard let access else { return true }
         var out: [UInt8] = []
         out.reserveCapacity(64 + fields.count)
-        out.append(contentsOf: #"{"time":""#.utf8)
+        out.append(literal: #"{"time":""#)
         let start = out.count
         out.append(contentsOf: repeatElement(0, count: Timestamp.length))
         out.withUnsafeMutableBufferPointer { clock.write(Timestamp.nowNs(), to: $0.baseAddress! + start) }
-        out.append(contentsOf: #"","#.utf8)
+        out.append(literal: #"","#)
         out.append(contentsOf: fields)
         return emit(out, to: access)
     }
@@ -101,15 +101,15 @@ final class WorkerLogs: Pollable {
     func writePrefix(into out: inout [UInt8], client: [UInt8], method: UnsafeRawBufferPointer?,
                      path: UnsafeRawBufferPointer?, query: UnsafeRawBufferPointer?, requestID: UnsafeRawBufferPointer?) {
         out.removeAll(keepingCapacity: true)
-        out.append(contentsOf: #"{"time":""#.utf8)
+        out.append(literal: #"{"time":""#)
         let start = out.count
         out.append(contentsOf: repeatElement(0, count: Timestamp.length))
         out.withUnsafeMutableBufferPointer { clock.write(Timestamp.nowNs(), to: $0.baseAddress! + start) }
-        out.append(contentsOf: #"","client":"#.utf8)
+        out.append(literal: #"","client":"#)
         JSONBytes.string(client, into: &out)
-        out.append(contentsOf: #","method":"#.utf8)
+        out.append(literal: #","method":"#)
         JSONBytes.string(method, into: &out)
-        out.append(contentsOf: #","path":"#.utf8)
+        out.append(literal: #","path":"#)
         if let path {
             out.append(UInt8(ascii: "\""))
             JSONBytes.escaped(UnsafeRawBufferPointer(rebasing: path.prefix(AccessLogSettings.maxPathBytes)), into: &out)
@@ -118,10 +118,10 @@ final class WorkerLogs: Pollable {
             }
             out.append(UInt8(ascii: "\""))
         } else {
-            out.append(contentsOf: "null".utf8)
+            out.append(literal: "null")
         }
         if let requestID {
-            out.append(contentsOf: #","requestId":"#.utf8)
+            out.append(literal: #","requestId":"#)
             JSONBytes.string(UnsafeRawBufferPointer(rebasing: requestID.prefix(128)), into: &out)
         }
     }
@@ -132,52 +132,52 @@ final class WorkerLogs: Pollable {
         line.removeAll(keepingCapacity: true)
         line.append(contentsOf: prefix)
         if !e.clientRequestID {
-            line.append(contentsOf: #","requestId":"#.utf8)
+            line.append(literal: #","requestId":"#)
             if e.requestID != 0 {
                 line.append(UInt8(ascii: "\""))
                 JSONBytes.hex(e.requestID, into: &line)
                 line.append(UInt8(ascii: "\""))
             } else {
-                line.append(contentsOf: "null".utf8)
+                line.append(literal: "null")
             }
         }
-        line.append(contentsOf: #","traceId":"#.utf8)
+        line.append(literal: #","traceId":"#)
         if e.traceHi != 0 || e.traceLo != 0 {
             line.append(UInt8(ascii: "\""))
             JSONBytes.hex(e.traceHi, into: &line)
             JSONBytes.hex(e.traceLo, into: &line)
             line.append(UInt8(ascii: "\""))
         } else {
-            line.append(contentsOf: "null".utf8)
+            line.append(literal: "null")
         }
-        line.append(contentsOf: #","status":"#.utf8)
+        line.append(literal: #","status":"#)
         JSONBytes.int(e.status, into: &line)
-        line.append(contentsOf: #","bytesIn":"#.utf8)
+        line.append(literal: #","bytesIn":"#)
         JSONBytes.int(Int(e.bytesIn), into: &line)
-        line.append(contentsOf: #","bytesOut":"#.utf8)
+        line.append(literal: #","bytesOut":"#)
         JSONBytes.int(Int(e.bytesOut), into: &line)
-        line.append(contentsOf: #","durationMs":"#.utf8)
+        line.append(literal: #","durationMs":"#)
         JSONBytes.millis(e.durationNs, into: &line)
-        line.append(contentsOf: #","upstreamMs":"#.utf8)
+        line.append(literal: #","upstreamMs":"#)
         if e.responseHeadNs > 0 && e.upstreamReadyNs > 0 {
             JSONBytes.millis(e.upstreamDurationNs, into: &line)
         } else {
-            line.append(contentsOf: "null".utf8)
+            line.append(literal: "null")
         }
         labels.writeRoute(Int(e.routeSeries), into: &line)
         labels.writePool(Int(e.poolSeries), into: &line)
         labels.writeEndpoint(Int(e.endpointSeries), into: &line)
-        line.append(contentsOf: #","attempts":"#.utf8)
+        line.append(literal: #","attempts":"#)
         JSONBytes.int(e.attempts, into: &line)
-        line.append(contentsOf: #","mirror":"#.utf8)
+        line.append(literal: #","mirror":"#)
         if let m = e.mirrorOutcome {
             line.append(UInt8(ascii: "\""))
             line.append(contentsOf: m.name.utf8)
             line.append(UInt8(ascii: "\""))
         } else {
-            line.append(contentsOf: "null".utf8)
+            line.append(literal: "null")
         }
-        line.append(contentsOf: e.source == .proxy ? #","source":"proxy"}"#.utf8 : #","source":"upstream"}"#.utf8)
+        line.append(literal: e.source == .proxy ? #","source":"proxy"}"# : #","source":"upstream"}"#)
         line.append(10)
         return emit(line, to: access)
     }
@@ -209,20 +209,20 @@ final class WorkerLogs: Pollable {
         out.reserveCapacity(256)
         out.append(contentsOf: repeatElement(0, count: Timestamp.length))
         out.withUnsafeMutableBufferPointer { clock.write(Timestamp.nowNs(), to: $0.baseAddress!) }
-        out.append(contentsOf: " switchyard: answered ".utf8)
+        out.append(literal: " switchyard: answered ")
         JSONBytes.int(e.status, into: &out)
-        out.append(contentsOf: " (".utf8)
+        out.append(literal: " (")
         out.append(contentsOf: UnsafeRawBufferPointer(start: e.reason.utf8Start, count: e.reason.utf8CodeUnitCount))
-        out.append(contentsOf: ")".utf8)
+        out.append(literal: ")")
         labels.writePlain(route: Int(e.routeSeries), pool: Int(e.poolSeries), endpoint: Int(e.endpointSeries), into: &out)
         if e.requestID != 0 {
-            out.append(contentsOf: " request=".utf8)
+            out.append(literal: " request=")
             JSONBytes.hex(e.requestID, into: &out)
         }
         if suppressed > 0 {
-            out.append(contentsOf: " (and ".utf8)
+            out.append(literal: " (and ")
             JSONBytes.int(suppressed, into: &out)
-            out.append(contentsOf: " more for this reason since the last line)".utf8)
+            out.append(literal: " more for this reason since the last line)")
         }
         out.append(10)
         _ = emit(out, to: errors)
@@ -338,7 +338,7 @@ enum JSONBytes {
 
     /// A quoted, escaped string, or null.
     static func string(_ s: UnsafeRawBufferPointer?, into out: inout [UInt8]) {
-        guard let s else { return out.append(contentsOf: "null".utf8) }
+        guard let s else { return out.append(literal: "null") }
         out.append(UInt8(ascii: "\""))
         escaped(s, into: &out)
         out.append(UInt8(ascii: "\""))
@@ -359,7 +359,7 @@ enum JSONBytes {
             case 0x20..<0x7F:
                 out.append(b)
             default:
-                out.append(contentsOf: #"\u00"#.utf8)
+                out.append(literal: #"\u00"#)
                 out.append(hexDigits.utf8Start[Int(b >> 4)])
                 out.append(hexDigits.utf8Start[Int(b & 0xF)])
             }
@@ -393,5 +393,13 @@ enum JSONBytes {
             out.append(hexDigits.utf8Start[Int((v >> UInt64(shift)) & 0xF)])
             shift -= 4
         }
+    }
+}
+
+extension Array where Element == UInt8 {
+    /// Appends a literal's bytes (no String on the line-writing path).
+    @inline(__always)
+    mutating func append(literal s: StaticString) {
+        append(contentsOf: UnsafeRawBufferPointer(start: s.utf8Start, count: s.utf8CodeUnitCount))
     }
 }
