@@ -2,13 +2,14 @@
 // and pool edits while any snapshot or exchange uses it, so per-loop pools can be arrays indexed
 // by id. Entries of endpoints gone from the current snapshot, with nothing in flight, are
 // released: a proxy whose pools churn through thousands of addresses keeps only the live ones.
+import Proxy
 import Routing
 import Synchronization
 
 public final class EndpointRegistry: Sendable {
     private struct State {
         var ids: [String: Int] = [:]
-        /// By id; nil once released.
+        /// By id, what metrics and logs call it (its address); nil once released.
         var addresses: [String?] = []
     }
 
@@ -16,15 +17,17 @@ public final class EndpointRegistry: Sendable {
 
     public init() {}
 
-    /// The id of `address` (`"host:port"` after resolution, `Address.description`), assigned
-    /// on first use; ids are dense, starting at 0, and never reused (per-loop state indexed by
-    /// a released id may outlive it), so an address released and added again gets a new one.
-    public func id(for address: String) -> Int {
+    /// The id of `key` (an `EndpointIdentity`: `"host:port"` after resolution, plus the TLS
+    /// policy when reached over TLS), assigned on first use; `label` (the address alone) is what
+    /// metrics and logs show, the key itself when nil. Ids are dense, starting at 0, and never
+    /// reused (per-loop state indexed by a released id may outlive it), so a key released and
+    /// added again gets a new one.
+    public func id(for key: String, label: String? = nil) -> Int {
         state.withLock { state in
-            if let id = state.ids[address] { return id }
+            if let id = state.ids[key] { return id }
             let id = state.addresses.count
-            state.ids[address] = id
-            state.addresses.append(address)
+            state.ids[key] = id
+            state.addresses.append(label ?? key)
             return id
         }
     }
@@ -35,12 +38,8 @@ public final class EndpointRegistry: Sendable {
     /// Ids of `address` and of the same address reached over TLS under any name
     /// (`EndpointIdentity`): what an operator means by "this endpoint".
     public func ids(forAddress address: String) -> [Int] {
-        let tlsPrefix = address + " tls "
-        return state.withLock { s in
-            var out: [Int] = []
-            if let id = s.ids[address] { out.append(id) }
-            for (key, id) in s.ids where key.hasPrefix(tlsPrefix) { out.append(id) }
-            return out
+        state.withLock { s in
+            s.ids.compactMap { key, id in EndpointIdentity.isEndpoint(key, at: address) ? id : nil }.sorted()
         }
     }
 
@@ -50,7 +49,7 @@ public final class EndpointRegistry: Sendable {
     /// How many addresses hold an id now (assigned and not released).
     public var heldCount: Int { state.withLock { $0.ids.count } }
 
-    /// The address that owns `id`, for metrics and logs; nil once released.
+    /// The address of the endpoint `id` names, for metrics and logs; nil once released.
     public func address(for id: Int) -> String? {
         state.withLock { $0.addresses.indices.contains(id) ? $0.addresses[id] : nil }
     }

@@ -2,6 +2,7 @@
 // names lowercased bytes, hosts exact or suffix matches, secrets cookie signers. It re-checks
 // what a runtime edit of the Config could break, so a bad edit is refused, never served.
 import Crypto
+import Proxy
 import Routing
 import TLS
 
@@ -99,13 +100,12 @@ private struct Builder {
     /// is not draining: runtime edits could otherwise turn every request into a 503. An
     /// endpoint named by host name becomes one endpoint per address it resolved to, each with
     /// its weight, named `name:port@address` in the registry; an endpoint reached over TLS has
-    /// the name it is reached by in its identity too (EndpointIdentity).
+    /// its whole TLS policy in its identity too (EndpointIdentity).
     private func pool(_ pool: Config.Pool, _ path: ConfigPath, live: Bool, upstream: Config.Upstream, color: Color?) -> Routing.Pool {
         let hostHeader = upstream.hostHeader(color)
         let tls = upstream.tls(color)
         func identity(_ key: String, _ e: Config.Endpoint) -> String {
-            guard tls != nil else { return key }
-            return EndpointIdentity.key(key, sni: upstream.sniName(color, endpointHost: e.address))
+            EndpointIdentity.key(key, tls: tls, sni: tls == nil ? nil : upstream.sniName(color, endpointHost: e.address))
         }
         let path = path.key("endpoints")
         if pool.endpoints.isEmpty {
@@ -123,7 +123,7 @@ private struct Builder {
             guard let name = endpoint.address.hostName else {
                 endpoints.append(Routing.Endpoint(host: endpoint.address.numericHost ?? endpoint.address.host,
                                                   port: endpoint.address.port, weight: endpoint.weight,
-                                                  id: registry.id(for: identity(address, endpoint)), draining: endpoint.draining))
+                                                  id: registry.id(for: identity(address, endpoint), label: address), draining: endpoint.draining))
                 continue
             }
             let written = endpoint.address.written
@@ -136,7 +136,7 @@ private struct Builder {
             }
             for a in resolved {
                 endpoints.append(Routing.Endpoint(host: a.host, port: a.port, weight: endpoint.weight,
-                                                  id: registry.id(for: identity(ResolvedNames.key(written, a), endpoint)),
+                                                  id: registry.id(for: identity(ResolvedNames.key(written, a), endpoint), label: ResolvedNames.key(written, a)),
                                                   draining: endpoint.draining, hostName: name))
             }
         }

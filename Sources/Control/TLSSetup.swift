@@ -6,14 +6,6 @@ import Proxy
 import Routing
 import TLS
 
-/// The identity of an endpoint in the registry (and so of its pooled connections): its address,
-/// plus, for TLS, the name it is reached by. Two functions behind one shared address and port
-/// differ only by SNI: a connection opened for one must never serve the other.
-enum EndpointIdentity {
-    /// `key` (the address, or `name:port@address`) of an endpoint reached over TLS as `sni`.
-    static func key(_ key: String, sni: String?) -> String { "\(key) tls \(sni ?? "-")" }
-}
-
 final class TLSMaterial: @unchecked Sendable {
     /// Client contexts by settings; confined to the state queue.
     private var clients: [TLSClientSettings: TLSClient] = [:]

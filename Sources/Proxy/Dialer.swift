@@ -1,16 +1,12 @@
-// Opening a connection to an endpoint, for every HTTP client of the proxy (upstream, shadow,
-// warm-up): a non-blocking socket, connect started, TCP_NODELAY, registered with the loop.
+// The socket half of reaching an endpoint, for Worker.dial: a non-blocking socket, connect
+// started, TCP_NODELAY, registered with the loop.
 import Glibc
 import Reactor
 
 enum Dialer {
-    /// Starts connecting `connection` to `address` on its loop. Nil when the connect failed at
-    /// once (no socket, refused synchronously, not registrable); `connected` when it already is.
-    static func dial(_ connection: Pollable, to address: SocketAddress) -> (transport: Transport, connected: Bool)? {
-        try? open(connection, to: address)
-    }
-
-    /// As `dial`, with the reason when it failed at once.
+    /// Starts connecting `connection` to `address` on its loop; `connected` when it already is.
+    /// Throws when the connect failed at once (no socket, refused synchronously, not
+    /// registrable). Worker.dial (UpstreamDial.swift) adds the endpoint's TLS.
     static func open(_ connection: Pollable, to address: SocketAddress) throws(SystemError) -> (transport: Transport, connected: Bool) {
         let fd = try Sys.socket(family: address.family)
         let connected: Bool

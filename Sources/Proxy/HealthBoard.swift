@@ -29,6 +29,8 @@ public final class HealthBoard: @unchecked Sendable {
     /// The length of the latest ejection, in ms (its doubling is visible without a clock).
     private let lastEjectionMs: UnsafeMutablePointer<UInt64>
     private let checksFailed: UnsafeMutablePointer<UInt64>
+    /// Why the newest check of each endpoint failed (absent once one passes).
+    private let checkFailures = Mutex<[Int: String]>([:])
     /// Deciding an ejection (rare): two loops reaching the threshold at once eject once.
     private let ejecting = Mutex<Void>(())
     private let clock: @Sendable () -> UInt64
@@ -125,8 +127,16 @@ public final class HealthBoard: @unchecked Sendable {
         sy_counter_add((passed ? checksPassed : checksFailed) + id, 1)
     }
 
+    /// The reason the newest check failed, or nil when it passed.
+    func noteCheckFailure(_ id: Int, _ reason: String?) {
+        checkFailures.withLock { all in
+            if let reason { all[id] = reason } else if all[id] != nil { all[id] = nil }
+        }
+    }
+
     /// A check is no longer run for the endpoint: the check's verdict no longer counts.
     func forgetCheck(_ id: Int) {
+        noteCheckFailure(id, nil)
         guard valid(id) else { return }
         if sy_counter_load(down + id) != 0 { sy_counter_store(down + id, 0) }
     }
@@ -156,5 +166,7 @@ public final class HealthBoard: @unchecked Sendable {
     public func checks(endpoint id: Int, passed: Bool) -> UInt64 {
         valid(id) ? sy_counter_load((passed ? checksPassed : checksFailed) + id) : 0
     }
+    /// Why the endpoint's newest health check failed (nil: it passed, or none ran).
+    public func checkFailure(endpoint id: Int) -> String? { checkFailures.withLock { $0[id] } }
     public func consecutiveFailures(endpoint id: Int) -> UInt64 { valid(id) ? sy_counter_load(failures + id) : 0 }
 }

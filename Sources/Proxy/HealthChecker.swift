@@ -1,7 +1,8 @@
-// Active health checks: one checker per endpoint address for the whole process (not one per
-// event loop), each an ordinary HTTP client on the loop the endpoint id maps to, like the
-// warm-up client: every intervalMs a GET on its own connection, answered within timeoutMs with
-// an expected status or counted as failed. `unhealthyAfter` failures in a row take the endpoint
+// Active health checks: one checker per endpoint for the whole process (not one per event
+// loop), on the loop the endpoint id maps to: every intervalMs a GET on its own connection,
+// made by the one upstream client (UpstreamProbe through Worker.dial: TLS with the endpoint's
+// policy, verified like its requests, resuming its sessions), answered within timeoutMs with an
+// expected status or counted as failed, with the reason kept for `show upstreams` and the log. `unhealthyAfter` failures in a row take the endpoint
 // out of every pool it is in; `healthyAfter` passes bring it back.
 import Glibc
 import HTTP1
@@ -10,19 +11,14 @@ import Routing
 import Synchronization
 
 final class HealthChecker: Pollable {
-    private enum Phase { case waiting, connecting, exchanging, stopped }
-
     private unowned(unsafe) let worker: Worker
     let endpointID: Int
     private let address: SocketAddress
     private(set) var check: HealthCheck
     private var request: [UInt8] = []
-    private var phase = Phase.waiting
-    private var transport = Transport()
-    private var sent = 0
-    private var inBuf = ByteBuffer()
-    private var framer: ResponseFramer
-    private var status = 0
+    /// The check in flight; nil while waiting for the next.
+    private var probe: UpstreamProbe?
+    private var stopped = false
     /// Verdict and the run of results that agree against it.
     private var healthy = true
     private var passes = 0
@@ -33,18 +29,17 @@ final class HealthChecker: Pollable {
         self.endpointID = endpointID
         self.address = address
         self.check = check
-        self.framer = ResponseFramer(limits: worker.settings.limits)
         super.init(loop: worker.loop)
         setRequest(host: host)
     }
 
     private func setRequest(host: String) {
-        request = Array("GET \(check.path) HTTP/1.1\r\nHost: \(host)\r\nUser-Agent: switchyard-health\r\nConnection: close\r\n\r\n".utf8)
+        request = UpstreamProbe.get(path: check.path, host: host, userAgent: "switchyard-health")
     }
 
     /// The first check runs at once. On the checker's loop.
     func start() {
-        phase = .waiting
+        stopped = false
         loop.setDeadline(self, afterMs: 0)
     }
 
@@ -53,121 +48,62 @@ final class HealthChecker: Pollable {
         let interval = check.intervalMs != self.check.intervalMs
         self.check = check
         setRequest(host: host)
-        if interval && phase == .waiting { loop.setDeadline(self, afterMs: UInt64(check.intervalMs)) }
+        if interval && probe == nil { loop.setDeadline(self, afterMs: UInt64(check.intervalMs)) }
     }
 
     /// The endpoint is no longer checked: its check verdict stops counting.
     func stop() {
-        closeConnection()
-        phase = .stopped
+        probe?.cancel()
+        probe = nil
+        stopped = true
         loop.cancelDeadline(self)
         worker.health.forgetCheck(endpointID)
     }
 
     override func timerFired(now: UInt64) {
-        switch phase {
-        case .waiting: begin()
-        case .connecting, .exchanging: finished(passed: false)
-        case .stopped: break
+        guard !stopped, probe == nil else { return }
+        // The endpoint's TLS (context, name, sessions) as of the newest snapshot.
+        worker.adoptSnapshot()
+        let p = UpstreamProbe(worker: worker, target: UpstreamTarget(endpoint: endpointID, address: address), request: request,
+                              timeoutMs: check.timeoutMs, wholeBody: false) { [unowned(unsafe) self] outcome in
+            self.finished(outcome)
         }
+        probe = p
+        p.start()
     }
 
-    private func begin() {
-        sent = 0
-        status = 0
-        framer.reset(requestMethod: .get)
-        loop.setDeadline(self, afterMs: UInt64(check.timeoutMs))
-        do {
-            let (t, connected) = try Dialer.open(self, to: address)
-            transport = t
-            phase = connected ? .exchanging : .connecting
-            if connected { send() }
-        } catch {
-            finished(passed: false)
+    private func finished(_ outcome: UpstreamProbe.Outcome) {
+        probe = nil
+        guard !stopped else { return }
+        let failure: String?
+        switch outcome {
+        case .answered(let status): failure = check.passes(status) ? nil : "answered \(status)"
+        case .failed(let why): failure = why
         }
-    }
-
-    override func handleEvents(_ events: UInt32) {
-        transport.take(events: events)
-        if phase == .connecting {
-            guard events & (PollEvents.output | PollEvents.error | PollEvents.hangUp) != 0 else { return }
-            if Dialer.connectError(transport) != nil { return finished(passed: false) }
-            phase = .exchanging
-        }
-        guard phase == .exchanging else { return }
-        if transport.canWrite && sent < request.count { send() }
-        if phase == .exchanging && fd >= 0 && transport.canRead { receive() }
-    }
-
-    private func send() {
-        while sent < request.count && transport.canWrite {
-            let result = request.withUnsafeBytes { raw in
-                Result { () throws(SystemError) -> IOResult in try transport.write(raw.baseAddress! + sent, raw.count - sent, nil, 0) }
-            }
-            switch result {
-            case .failure: return finished(passed: false)
-            case .success(.done(let n)): sent += n
-            case .success(.wouldBlock): return
-            }
-        }
-    }
-
-    private func receive() {
-        while phase == .exchanging && fd >= 0 && transport.canRead {
-            let space = inBuf.roomToRead(capacity: worker.buffers.blockSize, pool: worker.buffers)
-            let r: IOResult
-            do { r = try transport.read(into: &inBuf, space: space) } catch { return finished(passed: false) }
-            switch r {
-            case .wouldBlock: return
-            case .done(0): return finished(passed: status > 0 && check.passes(status))
-            case .done:
-                // The status decides; the body is not waited for.
-                while !inBuf.isEmpty {
-                    switch framer.feed(inBuf.readableBytes) {
-                    case .needMore: return
-                    case .failed: return finished(passed: false)
-                    case .interim(let length): inBuf.consume(length)
-                    case .head:
-                        status = framer.head.status
-                        return finished(passed: check.passes(status))
-                    case .body: return
-                    }
-                }
-            }
-        }
-    }
-
-    private func finished(passed: Bool) {
-        closeConnection()
-        guard phase != .stopped else { return }
-        worker.health.countCheck(endpointID, passed: passed)
-        if passed {
-            passes += 1
-            failures = 0
-            if !healthy && passes >= check.healthyAfter {
-                healthy = true
-                worker.health.setChecked(endpointID, healthy: true)
-            } else if healthy {
-                worker.health.checkPassed(endpointID)
-            }
-        } else {
+        worker.health.countCheck(endpointID, passed: failure == nil)
+        if let failure {
             failures += 1
             passes = 0
+            worker.health.noteCheckFailure(endpointID, failure)
             if healthy && failures >= check.unhealthyAfter {
                 healthy = false
                 worker.health.setChecked(endpointID, healthy: false)
+                worker.events.write(kind: "health \(endpointID)",
+                                    "endpoint \(address) is unhealthy: \(failures) health checks failed in a row, the last: \(failure)")
+            }
+        } else {
+            passes += 1
+            failures = 0
+            worker.health.noteCheckFailure(endpointID, nil)
+            if !healthy && passes >= check.healthyAfter {
+                healthy = true
+                worker.health.setChecked(endpointID, healthy: true)
+                worker.events.write(kind: "health \(endpointID)", "endpoint \(address) is healthy again: \(passes) health checks passed")
+            } else if healthy {
+                worker.health.checkPassed(endpointID)
             }
         }
-        phase = .waiting
         loop.setDeadline(self, afterMs: UInt64(check.intervalMs))
-    }
-
-    private func closeConnection() {
-        if fd >= 0 {
-            loop.close(self)
-            transport.closed()
-        }
-        inBuf.release(to: worker.buffers)
     }
 }
 

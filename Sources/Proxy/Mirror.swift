@@ -235,13 +235,15 @@ final class MirrorCopy {
     }
 }
 
-/// A connection to a shadow endpoint. Copies are pipelined on it: queued copies are written
-/// together after each batch of events (one write for many copies), responses are read in
-/// order and discarded. A copy with a body waits for an empty connection, and nothing is queued
-/// behind a body still streaming, so requests never interleave.
+/// A connection to a shadow endpoint, made by Worker.dial like every upstream connection. It
+/// carries one copy at a time, as HAProxy and Envoy do with servers (pipelined copies waited
+/// behind each other's answers: a shadow answering in 100 ms got 10 copies a second per
+/// connection, and its latency was time queued here). The copy's bytes are written after the
+/// batch of events that produced them, its response read and discarded, and the connection
+/// kept alive for the next copy.
 final class MirrorConnection: Pollable {
     enum State { case connecting, open, closed }
-    static let maxPipeline = 32
+    static let maxPipeline = 1
 
     unowned(unsafe) let worker: Worker
     let endpointID: Int
@@ -268,15 +270,10 @@ final class MirrorConnection: Pollable {
         super.init(loop: worker.loop)
     }
 
-    static func connect(worker: Worker, endpointID: Int, address: SocketAddress) -> MirrorConnection? {
-        let c = MirrorConnection(worker: worker, endpointID: endpointID)
-        guard let (transport, connected) = Dialer.dial(c, to: address) else { return nil }
+    static func connect(worker: Worker, target: UpstreamTarget) -> MirrorConnection? {
+        let c = MirrorConnection(worker: worker, endpointID: target.endpointID)
+        guard let (transport, connected) = try? worker.dial(c, target) else { return nil }
         c.transport = transport
-        guard worker.startTLS(&c.transport, endpoint: endpointID) else {
-            c.transport.closed()
-            c.loop.close(c)
-            return nil
-        }
         c.state = connected ? .open : .connecting
         worker.loop.setDeadline(c, afterMs: worker.settings.connectMs)
         return c
@@ -293,6 +290,8 @@ final class MirrorConnection: Pollable {
         if queue.isEmpty && state == .open { loop.setDeadline(self, afterMs: worker.settings.responseMs) }
         c.sent = 0
         c.connection = self
+        // The shadow's latency counts from here, not from when the copy was made.
+        c.compare?.startNs = Sys.monotonicNs()
         queue.append(c)
         markDirty()
     }
@@ -475,6 +474,7 @@ final class MirrorConnection: Pollable {
             return
         }
         loop.setDeadline(self, afterMs: queue.isEmpty ? worker.settings.upstreamIdleMs : worker.settings.responseMs)
+        if queue.isEmpty { worker.mirrorConnectionIdle(self) }
     }
 
     /// The connection ended: copies not answered go to another connection only when sending
@@ -516,6 +516,7 @@ final class MirrorConnection: Pollable {
         guard let i = queue.firstIndex(where: { $0 === c }) else { return }
         if i >= sendIndex && c.sent == 0 {
             queue.remove(at: i)
+            if queue.isEmpty && state == .open { worker.mirrorConnectionIdle(self) }
             return
         }
         queue.remove(at: i)

@@ -112,7 +112,8 @@ final class ShadowSide {
     let join: ShadowJoin
     let spec: ShadowCompareSpec
     let series: Int
-    let startNs: UInt64
+    /// When the copy was handed to its connection (the shadow's latency counts from here).
+    var startNs: UInt64
     var status = 0
     var ns: UInt64 = 0
     var hash = BodyHash.seed

@@ -44,15 +44,10 @@ final class UpstreamConnection: Pollable {
     }
 
     /// Starts connecting; nil when the connect failed at once.
-    static func connect(worker: Worker, endpointID: Int, address: SocketAddress) -> UpstreamConnection? {
-        let c = UpstreamConnection(worker: worker, endpointID: endpointID)
-        guard let (transport, connected) = Dialer.dial(c, to: address) else { return nil }
+    static func connect(worker: Worker, target: UpstreamTarget) -> UpstreamConnection? {
+        let c = UpstreamConnection(worker: worker, endpointID: target.endpointID)
+        guard let (transport, connected) = try? worker.dial(c, target) else { return nil }
         c.transport = transport
-        guard worker.startTLS(&c.transport, endpoint: endpointID) else {
-            c.transport.closed()
-            c.loop.close(c)
-            return nil
-        }
         worker.stats.add(.upstreamConnects)
         worker.stats.add(.activeUpstreams)
         if connected {

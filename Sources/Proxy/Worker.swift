@@ -45,6 +45,8 @@ final class Worker {
     /// Idle shadow connections by endpoint id, and when a shadow endpoint that refused a
     /// connection may be tried again.
     private var mirrorConns: [[MirrorConnection]] = []
+    /// Of those, the ones waiting for a copy, newest last.
+    private var mirrorIdle: [[MirrorConnection]] = []
     /// Shadow connections with queued bytes, written after the current batch of events.
     var mirrorDirty: [MirrorConnection] = []
     /// Requests awaiting a shadow comparison, by request id (ShadowCompare.swift).
@@ -147,84 +149,18 @@ final class Worker {
         }
         if mirrorConns.count <= maxID {
             mirrorConns.append(contentsOf: repeatElement([], count: maxID + 1 - mirrorConns.count))
+            mirrorIdle.append(contentsOf: repeatElement([], count: maxID + 1 - mirrorIdle.count))
             mirrorDownUntil.append(contentsOf: repeatElement(0, count: maxID + 1 - mirrorDownUntil.count))
         }
         gates = Array(repeating: nil, count: snapshot.upstreams.count)
         resilience.adopt(snapshot, worker: loop.index, workers: workerCount, maxEndpointID: maxID)
-        rebuildTLS(maxID: maxID)
+        endpointTLS.rebuild(snapshot, security: security, count: maxID + 1)
     }
-
-    // MARK: upstream TLS
 
     /// Which pools speak TLS, as published with the snapshot.
     private var security: UpstreamSecurity
-    /// By endpoint id: its TLS (nil: plain), the name it is reached by, and a session to
-    /// resume the next connection with.
-    private var tlsByEndpoint: [UpstreamTLS?] = []
-    private var tlsNames: [String] = []
-    private var tlsSessions: [TLSSession?] = []
-
-    private func rebuildTLS(maxID: Int) {
-        let count = maxID + 1
-        var next = [UpstreamTLS?](repeating: nil, count: count)
-        var names = [String](repeating: "", count: count)
-        for u in snapshot.upstreams {
-            let pools: [(String?, Pool)]
-            switch u.kind {
-            case .pool(let p): pools = [(nil, p)]
-            case .blueGreen(let bg): pools = [("blue", bg.blue), ("green", bg.green)]
-            }
-            for (color, pool) in pools {
-                guard let tls = security.pools[UpstreamSecurity.key(upstream: u.name, color: color)] else { continue }
-                for e in pool.endpoints where e.id < count {
-                    next[e.id] = tls
-                    // SNI and the verified name: serverName, else the Host sent (without its
-                    // port), else the endpoint's name as written, else its address.
-                    names[e.id] = tls.serverName ?? pool.hostHeaderName ?? e.hostName ?? e.host
-                }
-            }
-        }
-        if tlsSessions.count < count { tlsSessions.append(contentsOf: repeatElement(nil, count: count - tlsSessions.count)) }
-        for id in 0..<min(tlsByEndpoint.count, count) where tlsByEndpoint[id] !== next[id] || tlsNames[id] != names[id] {
-            tlsSessions[id] = nil   // a session belongs to the context and name that made it
-        }
-        tlsByEndpoint = next
-        tlsNames = names
-    }
-
-    /// The TLS to reach endpoint `id` with, and the name it is reached by; nil for plain.
-    func upstreamTLS(endpoint id: Int) -> (tls: UpstreamTLS, name: String)? {
-        guard id < tlsByEndpoint.count, let t = tlsByEndpoint[id] else { return nil }
-        return (t, tlsNames[id])
-    }
-
-    /// Opens the TLS session of a new connection to endpoint `id` (resuming when it can).
-    func startTLS(_ transport: inout Transport, endpoint id: Int) -> Bool {
-        guard let (t, name) = upstreamTLS(endpoint: id) else { return true }
-        guard let c = t.client.connect(fd: transport.fd, host: name, resume: tlsSessions[id]) else { return false }
-        transport.tls = c
-        return true
-    }
-
-    /// Keeps the newest session an endpoint issued on `transport`, and counts the handshake once.
-    func noteTLS(_ transport: Transport, endpoint id: Int, counted: inout Bool) {
-        guard let c = transport.tls, c.established else { return }
-        if !counted {
-            counted = true
-            stats.add(.upstreamTLSHandshakes)
-            if c.resumed { stats.add(.upstreamTLSResumed) }
-        }
-        if let s = c.takeSession(), id < tlsSessions.count, tlsByEndpoint[id] != nil { tlsSessions[id] = s }
-    }
-
-    /// A TLS session with an upstream failed: one line (rate-limited) naming the upstream,
-    /// the endpoint and the reason.
-    func upstreamTLSFailed(_ transport: Transport, endpoint id: Int) {
-        guard let reason = transport.tlsFailure, let (t, name) = upstreamTLS(endpoint: id) else { return }
-        stats.add(.upstreamTLSFailures)
-        let address = id < addresses.count ? addresses[id].map { "\($0)" } ?? name : name
-        events.write(kind: "upstream-tls \(t.upstream)", "upstream \(t.upstream): TLS with \(name) (\(address)) failed: \(reason)")
-    }
+    /// Each endpoint id's TLS, name and session to resume (UpstreamDial.swift).
+    var endpointTLS = EndpointTLSTable()
 
     /// Idle pooled connections to endpoints that are no longer in any live set are closed; so
     /// are connections that come back to the pool after their endpoint left it (they were busy
@@ -300,6 +236,9 @@ final class Worker {
         return a
     }
 
+    /// The address endpoint `id` was last reached at, when known.
+    func address(endpointID id: Int) -> SocketAddress? { id >= 0 && id < addresses.count ? addresses[id] : nil }
+
     /// An idle pooled connection to the endpoint, or a new one being connected.
     func acquireUpstream(_ e: Endpoint) -> UpstreamConnection? {
         if e.id < idle.count {
@@ -309,7 +248,7 @@ final class Worker {
             }
         }
         guard let addr = address(for: e) else { return nil }
-        return UpstreamConnection.connect(worker: self, endpointID: e.id, address: addr)
+        return UpstreamConnection.connect(worker: self, target: UpstreamTarget(endpoint: e.id, address: addr))
     }
 
     func returnToPool(_ c: UpstreamConnection) {
@@ -356,16 +295,20 @@ final class Worker {
         e.id < mirrorDownUntil.count && loop.now >= mirrorDownUntil[e.id]
     }
 
-    /// Queues a copy on a connection to its endpoint that can take it, opening one if none can.
+    /// Sends a copy on an idle connection to its endpoint, opening one if none is idle: one copy
+    /// per connection at a time, so a slow shadow gets as many copies in flight as its
+    /// `maxInFlight` allows (the gate bounds the connections), never a queue behind one answer.
     func dispatchMirror(_ c: MirrorCopy) {
         let id = c.endpoint.id
         guard id < mirrorConns.count, !draining else { c.finish(.mirrorsFailed); return }
-        for conn in mirrorConns[id] where conn.canTake(hasBody: c.hasBody) {
-            conn.enqueue(c)
-            return
+        while let conn = mirrorIdle[id].popLast() {
+            if conn.canTake(hasBody: c.hasBody) {
+                conn.enqueue(c)
+                return
+            }
         }
         guard mirrorEndpointUp(c.endpoint), let addr = address(for: c.endpoint),
-              let conn = MirrorConnection.connect(worker: self, endpointID: id, address: addr) else {
+              let conn = MirrorConnection.connect(worker: self, target: UpstreamTarget(endpoint: id, address: addr)) else {
             mirrorEndpointFailed(id)
             c.finish(.mirrorsFailed)
             return
@@ -381,9 +324,16 @@ final class Worker {
         mirrorEndpointFailedPassively(id)
     }
 
+    /// A shadow connection finished its copy and may take the next.
+    func mirrorConnectionIdle(_ c: MirrorConnection) {
+        guard !draining, c.endpointID < mirrorIdle.count else { return c.close() }
+        mirrorIdle[c.endpointID].append(c)
+    }
+
     func removeMirrorConnection(_ c: MirrorConnection) {
         guard c.endpointID < mirrorConns.count else { return }
         if let i = mirrorConns[c.endpointID].firstIndex(where: { $0 === c }) { mirrorConns[c.endpointID].remove(at: i) }
+        if let i = mirrorIdle[c.endpointID].firstIndex(where: { $0 === c }) { mirrorIdle[c.endpointID].remove(at: i) }
     }
 
     /// After each batch of events: one write per shadow connection for everything queued.
