@@ -31,6 +31,8 @@ let package = Package(
         .testTarget(name: "HTTP1Tests", dependencies: ["HTTP1"], swiftSettings: swiftSettings),
         .testTarget(name: "RoutingTests", dependencies: ["Routing", "Crypto"], swiftSettings: swiftSettings),
         .testTarget(name: "ReactorTests", dependencies: ["Reactor", "CLinux"], swiftSettings: swiftSettings),
+        // In-process tests of the data path: the attempts rules, the upstream client on real sockets.
+        .testTarget(name: "ProxyTests", dependencies: ["Proxy", "Routing", "HTTP1", "Reactor"], swiftSettings: swiftSettings),
         .testTarget(name: "ControlTests", dependencies: ["Control", "Routing", "Proxy", "Reactor"], swiftSettings: swiftSettings),
         .testTarget(name: "EndToEndTests", dependencies: ["Reactor", "CLinux", "COpenSSL"], swiftSettings: swiftSettings),
     ]

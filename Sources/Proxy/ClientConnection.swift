@@ -34,15 +34,15 @@ final class ClientConnection: Pollable {
 
     /// The request in progress (or the last one), and the bytes flowing for it (a relay is lent
     /// by the worker while an exchange runs: nil on an idle connection).
-    private(set) var exchange = Exchange()
-    private var relay: Relay!
+    var exchange = Exchange()
+    var relay: Relay!
     private var snapshot: Snapshot?
     /// The response head has been produced (by the upstream or the proxy).
-    private var responseStarted = false
+    var responseStarted = false
     /// The request asked to switch protocols.
     private(set) var requestsUpgrade = false
     /// Queued for a connection slot of its upstream (maxConnections reached).
-    private var waitingForSlot = false
+    var waitingForSlot = false
     /// The start of the exchange's access-log line, when it is sampled (capacity kept).
     private var logPrefix: [UInt8] = []
 
@@ -402,70 +402,6 @@ final class ClientConnection: Pollable {
         }
     }
 
-    // MARK: upstream selection
-
-    private func connectUpstream() {
-        let d = exchange.decision
-        while true {
-            exchange.attempts += 1
-            let pick: (index: Int, endpoint: Endpoint)
-            switch worker.choose(upstream: d.upstream, color: d.color, tried: exchange.tried) {
-            case .success(let p) where exchange.attempts <= 16: pick = p
-            case .success:
-                exchange.attempts -= 1   // this one found nothing to try
-                return noEndpoint(.exhausted)
-            case .failure(let why):
-                exchange.attempts -= 1
-                return noEndpoint(why)
-            }
-            if pick.index < 64 { exchange.tried |= 1 << UInt64(pick.index) }
-            exchange.lastPick = pick.index
-            exchange.endpoint = pick.endpoint.id
-            exchange.endpointSeries = worker.series.endpoint(upstream: d.upstream, color: d.color, index: pick.index)
-            guard let u = worker.acquireUpstream(pick.endpoint) else {
-                worker.stats.add(.upstreamConnectFailures)
-                worker.endpointFailed(pick.endpoint.id, upstream: d.upstream)
-                if mayRetry(worker.resilience.policy(d.upstream)?.retries.onConnect ?? false) { continue }
-                respondLocally(status: 502, detail: "upstream connection failed",
-                               close: !relay.requestFullyConsumed || !exchange.keepAlive)
-                return
-            }
-            relay.attach(u)
-            return
-        }
-    }
-
-    /// No endpoint could take the request: every one tried, none healthy, or every one busy.
-    private func noEndpoint(_ why: PickFailure) {
-        let d = exchange.decision
-        let close = !relay.requestFullyConsumed || !exchange.keepAlive
-        guard exchange.tried == 0 else {
-            // A retry found nowhere else to go: the failure of the last attempt stands.
-            respondLocally(status: 502, detail: "upstream unreachable", close: close)
-            return
-        }
-        switch why {
-        case .exhausted:
-            respondLocally(status: 503, detail: "no endpoint available", close: close)
-        case .unhealthy:
-            worker.resilience.count(.noHealthyEndpoint, upstream: d.upstream)
-            respondLocally(status: 503, detail: "no healthy endpoint", close: close, retryAfter: true)
-        case .full:
-            if worker.enqueuePending(self, upstream: d.upstream, color: d.color) {
-                waitingForSlot = true
-                loop.setDeadline(self, afterMs: worker.settings.connectMs)
-                return
-            }
-            let pendingAllowed = (worker.resilience.policy(d.upstream)?.maxPending ?? 0) > 0
-            worker.resilience.count(pendingAllowed ? .rejectedMaxPending : .rejectedMaxConnections, upstream: d.upstream)
-            respondLocally(status: 503, detail: "upstream at its connection limit", close: close, retryAfter: true)
-        }
-    }
-
-    /// Called by the worker when a slot of this request's upstream freed: try again once the
-    /// current round of events is done (the slot freed inside another exchange's teardown).
-    func slotFreed() { loop.resumeSoon(self) }
-
     override func resume() {
         guard waitingForSlot else { return }
         waitingForSlot = false
@@ -473,94 +409,18 @@ final class ClientConnection: Pollable {
         connectUpstream()
     }
 
-    private func leaveSlotQueue() {
-        if waitingForSlot {
-            waitingForSlot = false
-            worker.cancelPending(self)
-        }
-    }
-
-    /// Whether the failed attempt may be made again elsewhere: the policy retries this kind of
-    /// failure, no response byte reached the client, tries and budget remain. Counts the retry.
-    private func mayRetry(_ allowedByPolicy: Bool) -> Bool {
-        let d = exchange.decision
-        guard allowedByPolicy, !responseStarted, exchange.bytesOut == 0, relay.out.isEmpty,
-              let p = worker.resilience.policy(d.upstream), exchange.retries + 1 < p.retries.attempts,
-              worker.spendRetry(upstream: d.upstream) else { return false }
-        exchange.retries += 1
-        exchange.upstreamReadyNs = 0
-        worker.stats.add(.upstreamRetries)
-        worker.resilience.count(.retries, upstream: d.upstream)
-        return true
-    }
-
-    /// Whether sending the request again cannot make the upstream act on it twice: nothing
-    /// of the body went out, and the method is idempotent or the request was not complete.
-    private func safeToResend(bodySent: Int64, wholeRequestSent: Bool) -> Bool {
-        bodySent == 0 && (exchange.method.isIdempotent || !wholeRequestSent)
-    }
-
-    /// The upstream connection is ready to take the request: connected now, or taken from the
-    /// pool (`atOnce`: in the same turn as the head, whose time it shares; a clock read saved).
-    func upstreamReady(atOnce: Bool) {
-        if exchange.upstreamReadyNs == 0 { exchange.upstreamReadyNs = atOnce ? exchange.headReceivedNs : Sys.monotonicNs() }
-    }
-
-    /// An attempt failed before any response byte. A pooled connection the upstream had closed
-    /// is replaced at once; a failed connect, a reset or a timeout counts against the endpoint
-    /// and is retried on another when the upstream's retry policy allows; otherwise a 502/504.
-    func upstreamFailed(_ u: UpstreamConnection, retryable: Bool, timeout: Bool) {
-        guard relay.upstream === u else { return }
-        let bodySent = relay.bodyBytesSent
-        let wholeRequestSent = relay.requestSent
-        relay.detachUpstream()
-        if responseStarted {
-            abort()
-            return
-        }
-        let d = exchange.decision
-        let connectFailed = exchange.upstreamReadyNs == 0 && !u.reused
-        if retryable && u.reused && bodySent == 0 {
-            // A pooled connection the upstream had already closed says nothing against the
-            // endpoint: it stays eligible, for a fresh connection (`attempts` bounds the loop).
-            worker.stats.add(.upstreamRetries)
-            exchange.upstreamReadyNs = 0
-            let last = exchange.lastPick
-            if last >= 0 && last < 64 { exchange.tried &= ~(1 << UInt64(last)) }
-            connectUpstream()
-            return
-        }
-        worker.endpointFailed(exchange.endpoint, upstream: d.upstream)
-        let retries = worker.resilience.policy(d.upstream)?.retries
-        let allowed: Bool
-        if connectFailed {
-            allowed = retries?.onConnect ?? false
-        } else if !timeout && !u.receivedAny {
-            allowed = (retries?.onReset ?? false) && safeToResend(bodySent: bodySent, wholeRequestSent: wholeRequestSent)
-        } else {
-            allowed = false
-        }
-        if mayRetry(allowed) {
-            connectUpstream()
-            return
-        }
-        respondLocally(status: timeout ? 504 : 502,
-                       detail: timeout ? "upstream timed out" : "upstream connection failed",
-                       close: !relay.requestFullyConsumed || !exchange.keepAlive)
-    }
-
     /// The upstream's response head is parsed: send ours, then the relay carries the body.
     func responseHeadArrived(_ bytes: UnsafeRawBufferPointer, _ rh: ResponseHead) {
         let relay = self.relay!
         if rh.status >= 500 {
-            let policy = worker.resilience.policy(exchange.decision.upstream)
-            if policy?.outlierDetection.count5xx == true {
+            let verdict = Attempts.afterHead(status: rh.status, policy: worker.resilience.policy(exchange.decision.upstream),
+                                             method: exchange.method, bodySent: relay.bodyBytesSent, wholeRequestSent: relay.requestSent)
+            if verdict.endpointFailed {
                 worker.endpointFailed(exchange.endpoint, upstream: exchange.decision.upstream)
             } else {
                 worker.endpointSucceeded(exchange.endpoint)   // it answered: no gateway failure
             }
-            if let p = policy, p.retries.retries(status: rh.status),
-               safeToResend(bodySent: relay.bodyBytesSent, wholeRequestSent: relay.requestSent), mayRetry(true) {
+            if verdict.retryWanted && mayRetry(true) {
                 // This answer is dropped with its connection; another endpoint gets the request.
                 relay.detachUpstream()?.abandon()
                 connectUpstream()

@@ -151,13 +151,41 @@ final class Relay {
         upHeadSent = 0
     }
 
+    /// What the upstream side of an attempt is told of the exchange when it is attached: the
+    /// endpoint series its in-flight count goes to, whether the response body is hashed for a
+    /// shadow comparison, and whether the client's socket can take spliced bytes.
+    struct AttemptContext {
+        var endpointSeries: Int
+        var hashBody: Bool
+        var clientCanSplice: Bool
+    }
+
     /// Attaches the upstream connection of a new attempt.
-    func attach(_ u: UpstreamConnection) {
+    func attach(_ u: UpstreamConnection, _ context: AttemptContext) {
         upstream = u
         upHeadSent = 0
         responseReady = 0
-        u.attach(self)
+        u.attach(self, context)
     }
+
+    // MARK: the upstream's events, for the client connection
+
+    @inline(__always)
+    func upstreamReady(atOnce: Bool) { client.upstreamReady(atOnce: atOnce) }
+
+    func interimArrived(_ bytes: UnsafeRawBufferPointer, _ head: ResponseHead) { client.interimArrived(bytes, head) }
+
+    func responseHeadArrived(_ bytes: UnsafeRawBufferPointer, _ head: ResponseHead) { client.responseHeadArrived(bytes, head) }
+
+    func hashResponseBody(_ start: UnsafeRawPointer, _ count: Int) { client.hashResponseBody(start, count) }
+
+    /// The attempt failed before any response byte reached the client.
+    func upstreamFailed(_ u: UpstreamConnection, _ failure: Attempts.Failure) { client.upstreamFailed(u, failure) }
+
+    /// The response broke after it started: the client connection ends too.
+    func upstreamBroke() { client.abort() }
+
+    func tunnelClosed() { client.tunnelClosed() }
 
     /// Lets go of the upstream connection (closed, failed or given back).
     @discardableResult
@@ -257,7 +285,7 @@ final class Relay {
                 r = try u.transport.write(headLen > 0 ? UnsafeRawPointer(upHead.readPointer + upHeadSent) : nil, headLen,
                                           bodyLen > 0 ? UnsafeRawPointer(client.inBuf.readPointer) : nil, bodyLen)
             } catch {
-                u.writeFailed(bodyBytesSent: bodyBytesSent)
+                u.writeFailed()
                 return
             }
             switch r {

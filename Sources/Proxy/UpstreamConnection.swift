@@ -35,6 +35,10 @@ final class UpstreamConnection: Pollable {
     private var reading = false
     /// The TLS handshake was counted (once per connection).
     private var tlsCounted = false
+    /// Of the exchange attached: its response body is hashed (a shadow comparison), and its
+    /// client's socket can take spliced bytes.
+    private var hashBody = false
+    private var clientCanSplice = false
 
     private init(worker: Worker, endpointID: Int) {
         self.worker = worker
@@ -62,12 +66,14 @@ final class UpstreamConnection: Pollable {
     var isUsable: Bool { state == .idle && fd >= 0 }
     var isActive: Bool { state == .active }
 
-    func attach(_ r: Relay) {
+    func attach(_ r: Relay, _ context: Relay.AttemptContext) {
         relay = r
         spliceWanted = false
+        hashBody = context.hashBody
+        clientCanSplice = context.clientCanSplice
         if !counted {
             counted = true
-            countedSeries = Int(r.client.exchange.endpointSeries)
+            countedSeries = context.endpointSeries
             worker.metrics.inFlight.add(countedSeries, 0)
             worker.exchangeStarted(endpoint: endpointID)
         }
@@ -83,7 +89,7 @@ final class UpstreamConnection: Pollable {
             loop.clearDeadline(self)
         }
         if state == .active {
-            r.client.upstreamReady(atOnce: reused)
+            r.upstreamReady(atOnce: reused)
             r.sendToUpstream()
         }
     }
@@ -114,7 +120,7 @@ final class UpstreamConnection: Pollable {
     private func finishConnect() {
         if Dialer.connectError(transport) != nil {
             worker.stats.add(.upstreamConnectFailures)
-            failed(retryable: true, timeout: false)
+            failed(timeout: false)
             return
         }
         state = .active
@@ -124,7 +130,7 @@ final class UpstreamConnection: Pollable {
             close()
             return
         }
-        r.client.upstreamReady(atOnce: false)
+        r.upstreamReady(atOnce: false)
         r.sendToUpstream()
         if transport.canRead && state == .active { onReadable() }
     }
@@ -133,11 +139,11 @@ final class UpstreamConnection: Pollable {
         switch state {
         case .connecting:
             worker.stats.add(.upstreamConnectFailures)
-            failed(retryable: true, timeout: false)
+            failed(timeout: false)
         case .active:
             worker.stats.add(.upstreamTimeouts)
             if !headDone {
-                failed(retryable: false, timeout: true)
+                failed(timeout: true)
             } else {
                 broke()
             }
@@ -172,8 +178,8 @@ final class UpstreamConnection: Pollable {
 
     /// Writing the request failed: retried elsewhere when this was a pooled connection the
     /// upstream had closed and nothing of the request can have been processed.
-    func writeFailed(bodyBytesSent: Int64) {
-        failed(retryable: reused && !receivedAny && bodyBytesSent == 0, timeout: false)
+    func writeFailed() {
+        failed(timeout: false)
     }
 
     // MARK: response
@@ -197,13 +203,13 @@ final class UpstreamConnection: Pollable {
             let space = inBuf.roomToRead(capacity: need, pool: worker.buffers)
             if space == 0 {
                 if !headDone {
-                    failed(retryable: false, timeout: false)   // head larger than the limit
+                    failed(timeout: false)   // head larger than the limit
                 }
                 return   // the client has not taken what is buffered yet
             }
             let result: IOResult
             do { result = try transport.read(into: &inBuf, space: space) } catch {
-                readFailed(bodyBytesSent: r.bodyBytesSent)
+                readFailed()
                 return
             }
             switch result {
@@ -232,16 +238,16 @@ final class UpstreamConnection: Pollable {
             case .needMore, .body:
                 return
             case .failed:
-                failed(retryable: false, timeout: false)
+                failed(timeout: false)
                 return
             case .interim(let length):
-                r.client.interimArrived(inBuf.readableBytes, framer.head)
+                r.interimArrived(inBuf.readableBytes, framer.head)
                 guard relay === r else { return }
                 inBuf.consume(length)
             case .head(let length):
                 headDone = true
                 loop.setDeadline(self, afterMs: worker.settings.idleMs)
-                r.client.responseHeadArrived(inBuf.readableBytes, framer.head)
+                r.responseHeadArrived(inBuf.readableBytes, framer.head)
                 guard relay === r else { return }
                 inBuf.consume(length)
                 if framer.isComplete {
@@ -262,7 +268,7 @@ final class UpstreamConnection: Pollable {
         guard unframed > 0, !complete else { return }
         switch framer.feed(UnsafeRawBufferPointer(start: inBuf.readPointer + framed, count: unframed)) {
         case .body(let count, let done):
-            if r.client.exchange.hashBody { r.client.hashResponseBody(inBuf.readPointer + framed, count) }
+            if hashBody { r.hashResponseBody(inBuf.readPointer + framed, count) }
             r.responseBytesReady(count)
             if done { complete = true }
         case .failed:
@@ -272,7 +278,7 @@ final class UpstreamConnection: Pollable {
             return
         }
         if !complete, let remaining = framer.remainingLength, remaining >= UpstreamConnection.spliceThreshold,
-           transport.canSpliceFrom && r.client.transport.canSpliceTo && !r.client.exchange.hashBody {
+           transport.canSpliceFrom && clientCanSplice && !hashBody {
             spliceWanted = true
         }
         if complete { r.responseComplete() }
@@ -289,11 +295,11 @@ final class UpstreamConnection: Pollable {
         transport.canRead = false
         if !receivedAny {
             // A reused connection the upstream had closed: safe to retry elsewhere.
-            failed(retryable: reused && r.bodyBytesSent == 0, timeout: false)
+            failed(timeout: false)
             return
         }
         if !headDone {
-            failed(retryable: false, timeout: false)
+            failed(timeout: false)
             return
         }
         if framer.isTunnel {
@@ -301,7 +307,7 @@ final class UpstreamConnection: Pollable {
             closeSocket()
             state = .closed
             r.sendToClient()
-            if relay === r && r.responseReady == 0 { r.client.tunnelClosed() }
+            if relay === r && r.responseReady == 0 { r.tunnelClosed() }
         } else if complete {
             eof = true
             closeSocket()
@@ -319,20 +325,14 @@ final class UpstreamConnection: Pollable {
         }
     }
 
-    private func readFailed(bodyBytesSent: Int64) {
-        if !receivedAny {
-            failed(retryable: reused && bodyBytesSent == 0, timeout: false)
-        } else if !headDone {
-            failed(retryable: false, timeout: false)
-        } else {
-            broke()
-        }
+    private func readFailed() {
+        if headDone { broke() } else { failed(timeout: false) }
     }
 
     /// The relay sent every response byte it had: resume reading if reading had paused.
     func responseBytesTaken() {
         if eof {
-            if framer.isTunnel, let r = relay { r.client.tunnelClosed() }
+            if framer.isTunnel, let r = relay { r.tunnelClosed() }
             return
         }
         if transport.canRead && state == .active && !reading { onReadable() }
@@ -369,12 +369,14 @@ final class UpstreamConnection: Pollable {
     }
 
     /// The attempt failed before any response byte reached the client.
-    private func failed(retryable: Bool, timeout: Bool) {
+    private func failed(timeout: Bool) {
         if transport.tls != nil { worker.upstreamTLSFailed(transport, endpoint: endpointID) }
+        let failure = Attempts.Failure(reused: reused, connected: state != .connecting, receivedAny: receivedAny, timeout: timeout,
+                                       bodySent: relay?.bodyBytesSent ?? 0, wholeRequestSent: relay?.requestSent ?? false)
         let r = relay
         relay = nil
         close()
-        r?.client.upstreamFailed(self, retryable: retryable, timeout: timeout)
+        r?.upstreamFailed(self, failure)
     }
 
     /// The response broke after it started: the client connection ends too.
@@ -382,7 +384,7 @@ final class UpstreamConnection: Pollable {
         let r = relay
         relay = nil
         close()
-        r?.client.abort()
+        r?.upstreamBroke()
     }
 
     func closeIdle() { close() }
