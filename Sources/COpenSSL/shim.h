@@ -46,8 +46,6 @@ static inline long sy_SSL_CTX_sess_set_cache_size(SSL_CTX *ctx, long n) { return
 static inline long sy_SSL_SESS_CACHE_SERVER(void) { return SSL_SESS_CACHE_SERVER; }
 static inline long sy_SSL_SESS_CACHE_CLIENT(void) { return SSL_SESS_CACHE_CLIENT; }
 static inline long sy_SSL_SESS_CACHE_NO_INTERNAL_STORE(void) { return SSL_SESS_CACHE_NO_INTERNAL_STORE; }
-static inline long sy_SSL_CTX_sess_number(SSL_CTX *ctx) { return SSL_CTX_sess_number(ctx); }
-static inline long sy_SSL_CTX_sess_hits(SSL_CTX *ctx) { return SSL_CTX_sess_hits(ctx); }
 
 // SNI.
 typedef int (*sy_servername_cb)(SSL *, int *, void *);

@@ -33,6 +33,8 @@ final class UpstreamConnection: Pollable {
     private var spliceWanted = false
     static let spliceThreshold: Int64 = 256 * 1024
     private var reading = false
+    /// A turn of reading was cut short and resumes after the loop's next round of events.
+    private var turnQueued = false
     /// The TLS handshake was counted (once per connection).
     private var tlsCounted = false
     /// Of the exchange attached: its response body is hashed (a shadow comparison), and its
@@ -156,6 +158,13 @@ final class UpstreamConnection: Pollable {
     }
 
     override func resume() {
+        if turnQueued {
+            turnQueued = false
+            if relay?.pipe == nil {
+                if state == .active && transport.canRead { onReadable() }
+                return
+            }
+        }
         relay?.resumeSplice()
     }
 
@@ -188,7 +197,18 @@ final class UpstreamConnection: Pollable {
         guard !reading else { return }
         reading = true
         defer { reading = false }
+        var turn = 0
         while transport.canRead && state == .active, let r = relay {
+            if turn >= Relay.spliceTurnBytes {
+                // This turn's share is moved: other connections on the loop get theirs before
+                // the rest (a 1 MiB response over TLS went out in one go while nine others
+                // waited: p99 2.5x HAProxy's at the same median).
+                if !turnQueued {
+                    turnQueued = true
+                    loop.resumeSoon(self)
+                }
+                return
+            }
             if spliceWanted && r.responseReady == 0 && inBuf.isEmpty {
                 spliceWanted = false
                 if let remaining = framer.remainingLength, r.startSplice(remaining: remaining) {
@@ -218,8 +238,9 @@ final class UpstreamConnection: Pollable {
             case .done(0):
                 endOfStream(r)
                 return
-            case .done:
+            case .done(let n):
                 receivedAny = true
+                turn += n
                 if headDone {
                     loop.setDeadline(self, afterMs: worker.settings.idleMs)
                     frameBody(r)

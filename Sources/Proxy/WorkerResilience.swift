@@ -135,16 +135,6 @@ extension Worker {
         return .failure(.full)
     }
 
-    /// Whether a shadow copy for `upstream` can go anywhere: some endpoint of its live pool is
-    /// healthy and not ejected. Shadows never fail open.
-    func mirrorUpstreamUp(_ upstream: Int) -> Bool {
-        let c = liveColor(upstream: upstream) == .green ? 1 : 0
-        guard upstream < balancers.count, c < balancers[upstream].count else { return false }
-        let now = loop.now
-        for e in balancers[upstream][c].endpoints where !e.draining && health.isAvailable(e.id, now: now) { return true }
-        return false
-    }
-
     /// A healthy, non-ejected endpoint of the shadow upstream's live pool for a copy.
     func pickMirrorEndpoint(upstream: Int) -> Endpoint? {
         let c = liveColor(upstream: upstream) == .green ? 1 : 0

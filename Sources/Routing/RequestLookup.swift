@@ -20,20 +20,6 @@ extension RoutingRequest {
     }
 }
 
-/// True when some cookie named `name` (case-sensitive) in one Cookie header value has a value
-/// satisfying `predicate`; stops at the first that does. Values are trimmed of spaces and kept
-/// as sent otherwise (quotes included).
-@inline(__always)
-func anyCookieValue(in header: UnsafeRawBufferPointer, named name: UnsafeRawBufferPointer,
-               _ predicate: (UnsafeRawBufferPointer) -> Bool) -> Bool {
-    var found = false
-    forEachCookiePair(header) { pairName, value in
-        if pairName.bytesEqual(name) && predicate(value) { found = true }
-        return !found
-    }
-    return found
-}
-
 /// Calls `body` with each `name=value` pair of one Cookie header value, trimmed, until it
 /// returns false. Pairs without `=` are skipped.
 @inline(__always)

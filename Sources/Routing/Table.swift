@@ -202,13 +202,6 @@ final class RoutingTable: @unchecked Sendable {
         headerNames[Int(name)]._withUnsafeGuaranteedRef { request.anyHeader($0.bytes, predicate) }
     }
 
-    /// True when some cookie named `name` (arena bytes) has a value satisfying `predicate`.
-    @inline(__always)
-    func anyCookie<R: RoutingRequest>(_ request: R, _ name: Span, _ predicate: (UnsafeRawBufferPointer) -> Bool) -> Bool {
-        let name = bytes(name)
-        return anyHeader(request, RoutingTable.cookieHeader) { header in anyCookieValue(in: header, named: name, predicate) }
-    }
-
     @inline(__always)
     func thresholds(_ split: TableSplit) -> UnsafeBufferPointer<Int32> {
         UnsafeBufferPointer(rebasing: thresholds[Int(split.variants.offset)..<Int(split.variants.offset + split.variants.count)])

@@ -78,11 +78,14 @@ public final class TLSClient: @unchecked Sendable {
         let name = settings.serverName ?? host
         let isAddress = TLSClient.isIPLiteral(name)
         if !isAddress { _ = sy_SSL_set_tlsext_host_name(ssl, name) }
-        if settings.verify, let param = SSL_get0_param(ssl) {
-            if isAddress {
-                _ = X509_VERIFY_PARAM_set1_ip_asc(param, name)
-            } else {
-                _ = X509_VERIFY_PARAM_set1_host(param, name, 0)
+        if settings.verify {
+            // A name or address that cannot be set would verify the chain and not the name:
+            // no connection rather than one to whoever holds any certificate of the CA.
+            guard let param = SSL_get0_param(ssl),
+                  (isAddress ? X509_VERIFY_PARAM_set1_ip_asc(param, name) : X509_VERIFY_PARAM_set1_host(param, name, 0)) == 1 else {
+                SSL_free(ssl)
+                TLSError.clearQueue()
+                return nil
             }
         }
         // A copy: a session object OpenSSL has resumed once is not offered again, while the

@@ -79,12 +79,6 @@ public final class TLSServer: @unchecked Sendable {
         return TLSConnection(ssl: ssl, owner: w)
     }
 
-    /// Sessions in the worker's cache and resumptions it served (TLS 1.2 session ids; tickets
-    /// need no cache).
-    public func cacheStats(worker: Int) -> (sessions: Int, hits: Int) {
-        let ctx = perWorker[worker % perWorker.count].contexts[0]
-        return (Int(sy_SSL_CTX_sess_number(ctx)), Int(sy_SSL_CTX_sess_hits(ctx)))
-    }
 }
 
 /// One worker's contexts, one per certificate, and the SNI table that picks among them.

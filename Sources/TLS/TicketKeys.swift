@@ -60,14 +60,6 @@ final class TicketKeys: Sendable {
             return nil
         }
     }
-
-    /// For tests: forces the next `current` to rotate.
-    func rotateNow() {
-        ring.withLock { r in
-            r.previous = r.current
-            r.current = TicketKeys.make(now: TicketKeys.nowSeconds())
-        }
-    }
 }
 
 /// OpenSSL's ticket key callback: encrypt (enc = 1) with the current key; decrypt with the key
