@@ -47,6 +47,7 @@ struct AdminMetrics {
             (.tlsHandshakes, "switchyard_tls_handshakes_total", "TLS handshakes completed with clients."),
             (.tlsResumed, "switchyard_tls_resumed_total", "Client TLS handshakes that resumed a session."),
             (.tlsHandshakeFailures, "switchyard_tls_handshake_failures_total", "Client TLS handshakes that failed."),
+            (.tlsClosedBeforeHandshake, "switchyard_tls_closed_before_handshake_total", "Clients that closed before their TLS handshake completed (not failures)."),
             (.tlsHandshakeTimeouts, "switchyard_tls_handshake_timeouts_total", "Client TLS handshakes not completed within handshakeMs."),
             (.upstreamTLSHandshakes, "switchyard_upstream_tls_handshakes_total", "TLS handshakes completed with endpoints."),
             (.upstreamTLSResumed, "switchyard_upstream_tls_resumed_total", "Endpoint TLS handshakes that resumed a session."),

@@ -102,9 +102,14 @@ final class ClientConnection: Pollable {
     /// The handshake failed: one line (rate-limited) and the connection closes.
     private func handshakeFailed() {
         awaitingHandshake = false
-        worker.stats.add(.tlsHandshakeFailures)
-        let reason = transport.tlsFailure ?? "connection closed"
         let peer = clientIP.isEmpty ? "unknown client" : String(decoding: clientIP, as: UTF8.self)
+        guard let reason = transport.tlsFailure, transport.tls?.closedDuringHandshake != true else {
+            // Not a TLS failure: the client closed first (a port check, a client that gave up).
+            worker.stats.add(.tlsClosedBeforeHandshake)
+            worker.events.write(kind: "client-tls-closed", "TLS client \(peer) closed the connection before the handshake completed")
+            return
+        }
+        worker.stats.add(.tlsHandshakeFailures)
         worker.events.write(kind: "client-tls", "TLS handshake with \(peer) failed: \(reason)")
     }
 

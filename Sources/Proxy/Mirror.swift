@@ -82,9 +82,10 @@ final class MirrorFanout {
                 notStarted(.mirrorsSkippedBody, .skipped)
                 continue
             }
-            // A shadow whose every endpoint is unhealthy or ejected costs nothing: no copy is built.
+            // A shadow whose every endpoint is unhealthy or ejected costs nothing: no copy is
+            // built, and it ends as failed like any copy that could not reach its shadow.
             guard let endpoint = worker.pickMirrorEndpoint(upstream: m.upstream) else {
-                worker.stats.add(.mirrorsFailed)
+                notStarted(.mirrorsFailed, .failed)
                 worker.resilience.count(.mirrorSkippedDown, upstream: m.upstream)
                 continue
             }

@@ -7,7 +7,7 @@ public enum Counter: Int, CaseIterable, Sendable {
          responses5xx, upstreamConnects, upstreamConnectFailures, upstreamRetries, upstreamTimeouts,
          clientTimeouts, noRoute, mirrorsSent, mirrorsDropped, mirrorsSkippedBody, mirrorsFailed,
          mirrorsCompleted, activeClients, activeUpstreams, acceptPauses,
-         tlsHandshakes, tlsResumed, tlsHandshakeFailures, tlsHandshakeTimeouts,
+         tlsHandshakes, tlsResumed, tlsHandshakeFailures, tlsHandshakeTimeouts, tlsClosedBeforeHandshake,
          upstreamTLSHandshakes, upstreamTLSResumed, upstreamTLSFailures,
          accessLogDropped
 }

@@ -72,10 +72,22 @@ public final class TLSConnection {
             established = true
             return .done
         }
+        let e = SSL_get_error(ssl, r)
+        if e == sy_SSL_ERROR_ZERO_RETURN() || (e == sy_SSL_ERROR_SYSCALL() && sy_errno() == 0 && ERR_peek_error() == 0) {
+            // The peer closed without a word of TLS going wrong: a port check, a client that
+            // gave up, a load balancer's probe.
+            TLSError.clearQueue()
+            closedDuringHandshake = true
+            failure = "connection closed during the handshake"
+            return .failed(failure!)
+        }
         let p = progress(r)
         if case .failed(let reason) = p { failure = reason }
         return p
     }
+
+    /// The peer closed the connection before the handshake completed (no TLS error).
+    public private(set) var closedDuringHandshake = false
 
     /// Reads decrypted bytes (at most `n`).
     @inline(__always)

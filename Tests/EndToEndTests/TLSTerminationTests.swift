@@ -138,6 +138,21 @@ final class TLSTerminationTests: EndToEndTestCase {
         XCTAssertEqual(try c.exchange("GET / HTTP/1.1\r\nHost: a.test\r\n\r\n").status, 200)
     }
 
+    /// A client that connects and closes without a byte (a port check, a probe) is not a TLS
+    /// failure: one line saying it closed first, its own counter, no error line.
+    func testAClientThatClosesBeforeTheHandshakeIsNotAnError() throws {
+        let setup = try makePKI()
+        let echo = try startEcho()
+        let proxy = try startProxy(json: config(echo: echo, certificates: [setup.a], admin: true))
+        let admin = try adminPort(proxy)
+        for _ in 0..<3 { try connect(proxy).close() }
+        XCTAssertNotNil(proxy.process.waitForStderrLine(containing: "TLS client 127.0.0.1 closed the connection before the handshake"),
+                        proxy.process.stderr)
+        let m = try waitForMetrics(adminPort: admin) { $0["switchyard_tls_closed_before_handshake_total"] == 3 }
+        XCTAssertEqual(m["switchyard_tls_handshake_failures_total"], 0, m.text)
+        XCTAssertFalse(proxy.process.stderr.contains("TLS handshake with 127.0.0.1 failed"), proxy.process.stderr)
+    }
+
     func testPlainHTTPOrGarbageOnATLSPortCostsOneLineAndNoStall() throws {
         let setup = try makePKI()
         let echo = try startEcho()

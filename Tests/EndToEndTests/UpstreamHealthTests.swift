@@ -170,6 +170,12 @@ final class UpstreamHealthTests: EndToEndTestCase {
         let m = try waitForMetrics(adminPort: admin) { $0.mirrorOutcomes >= 30 }
         XCTAssertGreaterThanOrEqual(m["switchyard_mirror_skipped_down_total{upstream=\"shadow\"}"], 26)
         XCTAssertLessThanOrEqual(m.mirrorSent, 4, "copies stop once the shadow is ejected")
+        // Every copy ends with exactly one outcome, and the skipped ones are failures there too
+        // (they were counted in the totals but had no outcome in the labelled series).
+        let copies = #"switchyard_mirror_copies_total{route="main",shadow="shadow",outcome="%@"}"#
+        func outcome(_ o: String) -> Int { m[copies.replacingOccurrences(of: "%@", with: o)] }
+        XCTAssertEqual(outcome("failed"), m["switchyard_mirror_failed_total"], m.text)
+        XCTAssertEqual(outcome("completed") + outcome("failed") + outcome("dropped") + outcome("skipped"), 30, m.text)
         // Each loop tries the shadow again after a second; the second failure ejects it for a
         // minute, for every loop.
         let ejected = "switchyard_endpoint_ejected{upstream=\"shadow\",color=\"default\",endpoint=\"\(shadow)\"}"
