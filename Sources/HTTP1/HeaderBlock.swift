@@ -18,6 +18,8 @@ struct HeaderSummary {
     var hostIndex = -1
     var hostValid = true
     var hasUpgrade = false
+    /// An Upgrade header names a protocol other than WebSocket (h2c among them).
+    var upgradeOther = false
     var expectContinue = false
     var expectOther = false
 
@@ -216,6 +218,15 @@ extension HeaderSummary {
             }
         case .upgrade:
             hasUpgrade = true
+            // Only WebSocket is tunnelled: any other protocol (h2c above all, whose tunnel would
+            // carry requests past routing, header sanitising and the access log) is not an
+            // upgrade the proxy takes part in.
+            var list = ListElements(bytes, start, end)
+            while let (s, e) = list.next() {
+                var nameEnd = s
+                while nameEnd < e && bytes[nameEnd] != UInt8(ascii: "/") { nameEnd += 1 }
+                if !equalsLowercased(bytes, s, nameEnd, "websocket") { upgradeOther = true }
+            }
         case .expect:
             var list = ListElements(bytes, start, end)
             while let (s, e) = list.next() {

@@ -253,6 +253,23 @@ final class RequestParserTests: XCTestCase {
         XCTAssertFalse(noToken.head.upgrade)
     }
 
+    /// Only WebSocket is an upgrade the proxy tunnels: h2c (or anything else, alone or beside
+    /// websocket) is a plain request whose Upgrade header is dropped as hop-by-hop.
+    func testOnlyWebSocketIsAnUpgrade() {
+        let rows: [(String, Bool)] = [
+            ("websocket", true), ("WebSocket", true), ("websocket/13", true), ("websocket, WebSocket", true),
+            ("h2c", false), ("H2C", false), ("h2c, websocket", false), ("websocket, h2c", false), ("TLS/1.2", false),
+            ("HTTP/2.0", false), ("websocketx", false),
+        ]
+        for (token, upgrade) in rows {
+            let r = parseRequest("GET /x HTTP/1.1\r\nHost: a\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: \(token)\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n")
+            XCTAssertEqual(r.status, .complete, token)
+            XCTAssertEqual(r.head.upgrade, upgrade, token)
+            let field = r.head.headers.first { $0.kind == .upgrade }
+            XCTAssertEqual(field?.hopByHop, true, "the Upgrade field is never forwarded as an end-to-end header: \(token)")
+        }
+    }
+
     func testValidHosts() {
         for host in ["example.com", "EXAMPLE.com:8080", "127.0.0.1", "127.0.0.1:65535", "[::1]", "[2001:db8::1]:443",
                      "xn--bcher-kva.example", "a_b.local", "my%20host", ""] {
