@@ -146,6 +146,7 @@ func classifyName(_ bytes: UnsafeRawBufferPointer, _ start: Int, _ end: Int) -> 
         if nameIs(bytes, start, "trailer") { return .trailer }
     case 9:
         if nameIs(bytes, start, "forwarded") { return .forwarded }
+        if nameIs(bytes, start, "x-real-ip") { return .forwardedOther }
     case 10:
         if nameIs(bytes, start, "connection") { return .connection }
         if nameIs(bytes, start, "keep-alive") { return .keepAlive }
@@ -161,9 +162,12 @@ func classifyName(_ bytes: UnsafeRawBufferPointer, _ start: Int, _ end: Int) -> 
     case 16:
         if nameIs(bytes, start, "proxy-connection") { return .proxyConnection }
         if nameIs(bytes, start, "x-forwarded-host") { return .xForwardedHost }
+        if nameIs(bytes, start, "x-forwarded-port") { return .forwardedOther }
     case 17:
         if nameIs(bytes, start, "transfer-encoding") { return .transferEncoding }
         if nameIs(bytes, start, "x-forwarded-proto") { return .xForwardedProto }
+    case 18:
+        if nameIs(bytes, start, "x-forwarded-prefix") { return .forwardedOther }
     case 19:
         if nameIs(bytes, start, "x-switchyard-shadow") { return .xSwitchyardShadow }
     default:

@@ -18,7 +18,10 @@ public enum HeaderKind: UInt8, Sendable {
          /// Switchyard's mark on shadow copies: only the proxy may set it.
          xSwitchyardShadow,
          /// W3C Trace Context.
-         traceparent, tracestate
+         traceparent, tracestate,
+         /// Forwarding fields the proxy does not write itself (X-Real-IP, X-Forwarded-Port,
+         /// X-Forwarded-Prefix): believed only from trusted sources, like X-Forwarded-For.
+         forwardedOther
 }
 
 public struct HeaderField: Sendable {

@@ -127,6 +127,10 @@ enum HeadWriter {
                 continue
             case .xForwardedProto, .xForwardedHost:
                 continue
+            case .forwardedOther:
+                // X-Real-IP, X-Forwarded-Port, X-Forwarded-Prefix: an untrusted client would
+                // choose the address or path the upstream believes.
+                if !trustsForwarding { continue }
             case .xSwitchyardShadow:
                 // A client's own mark would make a primary request look like a shadow copy.
                 continue

@@ -31,6 +31,25 @@ final class ForwardingHeadersTests: EndToEndTestCase {
         XCTAssertEqual(echo.headers(named: "X-Forwarded-Host"), ["real.example"])
     }
 
+    /// X-Real-IP, X-Forwarded-Port and X-Forwarded-Prefix choose what an upstream believes of
+    /// the client's address and the path it was reached by: from an untrusted client they are
+    /// removed; from a trusted one (trustForwardedFrom) they pass.
+    func testOtherForwardingFieldsPassOnlyFromTrustedSources() throws {
+        let spoofed = ["X-Real-IP: 10.1.2.3", "X-Forwarded-Port: 8443", "X-Forwarded-Prefix: /admin", "x-real-ip: 10.9.9.9"]
+        let (untrusted, _) = try startProxyWithEcho()
+        let report = try connect(untrusted).exchange(get("/", spoofed)).echo()
+        for name in ["X-Real-IP", "X-Forwarded-Port", "X-Forwarded-Prefix"] {
+            XCTAssertEqual(report.headers(named: name), [], "\(name) from an untrusted client")
+        }
+        let echo = try startEcho(name: "a")
+        let trusted = try startProxy(json: ProxyConfig(endpoints: [echo.endpoint]).json
+            .replacingOccurrences(of: #""workers":"#, with: #""trustForwardedFrom": ["127.0.0.1/32", "::1/128"], "workers":"#))
+        let passed = try connect(trusted).exchange(get("/", spoofed)).echo()
+        XCTAssertEqual(passed.headers(named: "X-Real-IP"), ["10.1.2.3", "10.9.9.9"])
+        XCTAssertEqual(passed.headers(named: "X-Forwarded-Port"), ["8443"])
+        XCTAssertEqual(passed.headers(named: "X-Forwarded-Prefix"), ["/admin"])
+    }
+
     func testRequestIdGeneratedWhenMissing() throws {
         let (proxy, _) = try startProxyWithEcho()
         let client = try connect(proxy)

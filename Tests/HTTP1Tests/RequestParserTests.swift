@@ -213,7 +213,8 @@ final class RequestParserTests: XCTestCase {
             ("X-Forwarded-For", .xForwardedFor), ("X-Forwarded-Proto", .xForwardedProto),
             ("X-Forwarded-Host", .xForwardedHost), ("X-Request-Id", .xRequestId), ("Date", .date),
             ("Server", .server), ("X-Switchyard-Shadow", .xSwitchyardShadow),
-            ("Traceparent", .traceparent), ("Tracestate", .tracestate), ("Traceparents", .other), ("X-Forwarded-Fox", .other), ("Hos", .other), ("Hosts", .other), ("T^", .other),
+            ("Traceparent", .traceparent), ("Tracestate", .tracestate), ("X-Real-IP", .forwardedOther),
+            ("X-Forwarded-Port", .forwardedOther), ("X-Forwarded-Prefix", .forwardedOther), ("X-Real-IPs", .other), ("Traceparents", .other), ("X-Forwarded-Fox", .other), ("Hos", .other), ("Hosts", .other), ("T^", .other),
         ]
         for (name, kind) in names {
             for spelling in [name, name.lowercased(), name.uppercased()] {
