@@ -137,6 +137,9 @@ public struct ResponseHead: Sendable {
     /// A 101 with an Upgrade header, or a 2xx answer to CONNECT: the connection becomes a tunnel.
     public var upgrade: Bool
     public var headLength: Int32
+    /// The Content-Length the upstream declared (-1: none), kept for responses without a body
+    /// (HEAD, 304), where it describes the representation.
+    public var declaredLength: Int64 = -1
 
     public init() {
         version = .http11
@@ -159,6 +162,15 @@ extension RequestHead {
 }
 
 extension ResponseHead {
+    /// Calls `body` with each transfer coding the response's Transfer-Encoding fields list, in
+    /// order, empty list elements skipped (so ",chunked" gives one: chunked).
+    public func forEachTransferCoding(in bytes: UnsafeRawBufferPointer, _ body: (UnsafeRawBufferPointer) -> Void) {
+        for f in headers where f.kind == .transferEncoding {
+            var list = ListElements(bytes, Int(f.valueStart), Int(f.valueEnd))
+            while let (s, e) = list.next() { body(UnsafeRawBufferPointer(rebasing: bytes[s..<e])) }
+        }
+    }
+
     @inlinable
     public func firstIndex(of kind: HeaderKind) -> Int? {
         headers.firstIndex { $0.kind == kind }

@@ -51,6 +51,7 @@ private func parseResponseHead(_ bytes: UnsafeRawBufferPointer, end: Int, method
     head.framing = .none
     head.keepAlive = false
     head.upgrade = false
+    head.declaredLength = -1
 
     // Status line: HTTP-version SP 3DIGIT SP [reason]. The SP before an empty reason is often
     // missing in the wild and changes nothing about framing, so it is optional.
@@ -93,6 +94,7 @@ private func parseResponseHead(_ bytes: UnsafeRawBufferPointer, end: Int, method
     if let fault = summary.transferEncodingFault(http10: head.version == .http10) { return .upstream(fault) }
 
     let status = head.status
+    head.declaredLength = summary.contentLength
     if status == 101 && !summary.hasUpgrade { return .upstream("101 without Upgrade") }
     if method == .head || status < 200 || status == 204 || status == 304 {
         head.framing = .none

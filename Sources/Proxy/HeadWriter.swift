@@ -278,10 +278,11 @@ enum HeadWriter {
         out.append(bytes.slice(Int(head.reasonStart), Int(head.reasonEnd)), pool: pool)
         out.append("\r\n", pool: pool)
         for f in head.headers {
-            if f.hopByHop { continue }
+            if f.hopByHop || f.kind == .contentLength || f.kind == .transferEncoding { continue }
             out.append(bytes.slice(Int(f.nameStart), Int(f.valueEnd)), pool: pool)
             out.append("\r\n", pool: pool)
         }
+        writeResponseFraming(bytes, head, into: &out, pool: pool)
         out.append(variantLine, pool: pool)
         if decision.setCookie, let snapshot {
             out.reserve(Sticky.maxSetCookieBytes + 64, pool: pool)
@@ -298,6 +299,47 @@ enum HeadWriter {
             out.append("Connection: close\r\n", pool: pool)
         } else if clientHTTP10 {
             out.append("Connection: keep-alive\r\n", pool: pool)
+        }
+        out.append("\r\n", pool: pool)
+    }
+
+    /// One canonical framing line for the framing the proxy read, as for requests (RFC 9110
+    /// 8.6, 6.4.1; RFC 9112 6.1): "Content-Length: 010", the same length twice or
+    /// "Transfer-Encoding: ,chunked" could be read another way by the client. A response to HEAD
+    /// or a 304 keeps the length it declared (it describes the representation); a 204 and a
+    /// 1xx carry none (RFC 9110 8.6: a server must not send one).
+    private static func writeResponseFraming(_ bytes: UnsafeRawBufferPointer, _ head: ResponseHead,
+                                             into out: inout ByteBuffer, pool: BufferPool) {
+        if head.status < 200 || head.status == 204 { return }
+        var codings = false
+        switch head.framing {
+        case .contentLength(let n):
+            out.append("Content-Length: ", pool: pool)
+            out.appendDecimal(Int(n), pool: pool)
+            out.append("\r\n", pool: pool)
+            return
+        case .chunked:
+            codings = true
+        case .none:
+            // HEAD or 304: what the upstream declared, canonical.
+            if head.declaredLength >= 0 {
+                out.append("Content-Length: ", pool: pool)
+                out.appendDecimal(Int(head.declaredLength), pool: pool)
+                out.append("\r\n", pool: pool)
+                return
+            }
+            codings = head.firstIndex(of: .transferEncoding) != nil
+        case .untilClose:
+            return
+        }
+        guard codings else { return }
+        out.reserve(64, pool: pool)
+        out.append("Transfer-Encoding: ", pool: pool)
+        var first = true
+        head.forEachTransferCoding(in: bytes) { coding in
+            if !first { out.append(", ", pool: pool) }
+            first = false
+            out.append(coding, pool: pool)
         }
         out.append("\r\n", pool: pool)
     }

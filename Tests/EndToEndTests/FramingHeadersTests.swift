@@ -52,6 +52,48 @@ final class FramingHeadersTests: EndToEndTestCase {
         XCTAssertEqual(try framingLines("GET / HTTP/1.1\r\nHost: a\r\n\r\n"), [], "no framing header is added to a GET")
     }
 
+    /// Responses are made as canonical as requests: whatever list syntax, repetition or
+    /// leading zeros the upstream used, the client gets one Content-Length or Transfer-Encoding
+    /// line; a 204 gets none, a HEAD answer and a 304 keep the length they declared.
+    func testResponseFramingReachesTheClientAsOneCanonicalLine() throws {
+        let answers: [String: String] = [
+            "/zero": "HTTP/1.1 200 OK\r\nContent-Length: 010\r\n\r\n0123456789",
+            "/twice": "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\nok",
+            "/list": "HTTP/1.1 200 OK\r\nContent-Length: 2, 2\r\n\r\nok",
+            "/comma": "HTTP/1.1 200 OK\r\nTransfer-Encoding: ,chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n",
+            "/split": "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: , chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n",
+            "/nocontent": "HTTP/1.1 204 No Content\r\nContent-Length: 25\r\n\r\n",
+            "/notmodified": "HTTP/1.1 304 Not Modified\r\nContent-Length: 0025\r\n\r\n",
+            "/head": "HTTP/1.1 200 OK\r\nContent-Length: 025\r\nContent-Length: 25\r\n\r\n",
+        ]
+        let upstream = try startServer { conn, _ in
+            while let head = conn.readHead() {
+                let target = head.split(separator: " ").dropFirst().first.map(String.init) ?? "/"
+                _ = conn.send(answers[target] ?? "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")
+            }
+        }
+        let proxy = try startProxy(ProxyConfig(endpoints: ["127.0.0.1:\(upstream.port)"]))
+        let expected: [(String, String, [String], String)] = [
+            ("GET", "/zero", ["Content-Length: 10"], "0123456789"),
+            ("GET", "/twice", ["Content-Length: 2"], "ok"),
+            ("GET", "/list", ["Content-Length: 2"], "ok"),
+            ("GET", "/comma", ["Transfer-Encoding: chunked"], "ok"),
+            ("GET", "/split", ["Transfer-Encoding: gzip, chunked"], "ok"),
+            ("GET", "/nocontent", [], ""),
+            ("GET", "/notmodified", ["Content-Length: 25"], ""),
+            ("HEAD", "/head", ["Content-Length: 25"], ""),
+        ]
+        let client = try connect(proxy)
+        for (method, path, lines, body) in expected {
+            try client.send("\(method) \(path) HTTP/1.1\r\nHost: a\r\n\r\n")
+            let r = try method == "HEAD" || path == "/notmodified" || path == "/nocontent" ? client.readHead() : client.readResponse()
+            let framing = r.headers.filter { ["content-length", "transfer-encoding"].contains($0.name.lowercased()) }
+                .map { "\($0.name): \($0.value)" }
+            XCTAssertEqual(framing, lines, path)
+            if method == "GET" && !body.isEmpty { XCTAssertEqual(r.bodyText, body, path) }
+        }
+    }
+
     func testMalformedChunkExtensionsAreRefused() throws {
         let bodies: [[UInt8]] = [
             Array("2;\r\nab\r\n0\r\n\r\n".utf8),
