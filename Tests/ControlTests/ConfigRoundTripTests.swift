@@ -1,9 +1,13 @@
 // Whole configs end to end: parse, defaults, build, and the snapshot's indexes, thresholds,
 // hosts and headers.
+import Admin
+import Config
+import ControlSocket
 import Foundation
-import XCTest
+import Rollouts
 import Routing
-@testable import Control
+import Runtime
+import XCTest
 
 final class ConfigRoundTripTests: XCTestCase {
     static func fullConfig(secretEnv: String) -> String {

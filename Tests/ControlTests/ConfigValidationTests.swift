@@ -1,7 +1,11 @@
 // One test per validation rule: each bad config is rejected with the key path and reason.
+import Admin
+import Config
+import ControlSocket
 import Foundation
+import Rollouts
+import Runtime
 import XCTest
-@testable import Control
 
 final class ConfigValidationTests: XCTestCase {
     // MARK: Syntax, types, unknown keys

@@ -1,9 +1,13 @@
 // Atomicity under load: a transaction of weights and a flip is never seen half applied; flips
 // lose no request and the first request after a flip's reply goes to the new color.
+import Admin
+import Config
+import ControlSocket
 import Foundation
 import Glibc
+import Rollouts
+import Runtime
 import XCTest
-@testable import Control
 
 final class ControlAtomicityTests: XCTestCase {
     var fixture: ControlFixture!

@@ -1,9 +1,13 @@
 // endpoint drain / remove with requests in flight: no new requests reach the endpoint, the one
 // in flight finishes where it started, and `show upstreams` counts it down to 0.
+import Admin
+import Config
+import ControlSocket
 import Foundation
 import Glibc
+import Rollouts
+import Runtime
 import XCTest
-@testable import Control
 
 final class ControlDrainTests: XCTestCase {
     var fixture: ControlFixture!

@@ -1,10 +1,14 @@
 // Availability of the control socket: clients that connect and say nothing are closed after the
 // idle time-out, and when every slot is taken the oldest idle client makes room for a new one,
 // so 64 silent connections no longer lock every operator out.
+import Admin
+import Config
+import ControlSocket
 import Foundation
 import Glibc
+import Rollouts
+import Runtime
 import XCTest
-@testable import Control
 
 final class ControlIdleClientTests: XCTestCase {
     var dir = ""

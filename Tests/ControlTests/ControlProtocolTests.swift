@@ -1,9 +1,13 @@
 // The control protocol over a real Unix socket: every command's reply, bad input of each kind
 // (with "did you mean"), line limits, pipelining, several clients at once.
+import Admin
+import Config
+import ControlSocket
 import Foundation
 import Glibc
+import Rollouts
+import Runtime
 import XCTest
-@testable import Control
 
 final class ControlProtocolTests: XCTestCase {
     var fixture: ControlFixture!

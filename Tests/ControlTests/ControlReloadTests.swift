@@ -1,9 +1,13 @@
 // reload: a valid file is swapped in with the runtime overrides re-applied and listeners
 // opened/closed; an invalid one is refused with every error and key path while traffic goes on.
+import Admin
+import Config
+import ControlSocket
 import Foundation
 import Glibc
+import Rollouts
+import Runtime
 import XCTest
-@testable import Control
 
 final class ControlReloadTests: XCTestCase {
     var fixture: ControlFixture!

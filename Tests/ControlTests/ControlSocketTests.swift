@@ -1,9 +1,13 @@
 // The socket file: created with its mode, a stale one replaced, a live one or a non-socket an
 // error, removed at stop; clients get a clear reason when nobody is there.
+import Admin
+import Config
+import ControlSocket
 import Foundation
 import Glibc
+import Rollouts
+import Runtime
 import XCTest
-@testable import Control
 
 final class ControlSocketTests: XCTestCase {
     var dir = ""

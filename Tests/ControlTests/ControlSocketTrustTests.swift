@@ -1,9 +1,13 @@
 // Attacks on the control socket through its permissions: a mode that lets every user connect,
 // a directory where another user could replace the socket. Each is refused, or warned about.
+import Admin
+import Config
+import ControlSocket
 import Foundation
 import Glibc
+import Rollouts
+import Runtime
 import XCTest
-@testable import Control
 
 final class ControlSocketTrustTests: XCTestCase {
     var dir = ""

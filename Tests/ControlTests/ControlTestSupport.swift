@@ -1,11 +1,15 @@
 // The in-process fixture: named HTTP upstreams, a ProxyServer built from a config file and the
 // control server on a temporary socket; plus a keep-alive HTTP client through the proxy.
+import Admin
+import Config
+import ControlSocket
 import Foundation
 import Glibc
 import Proxy
 import Reactor
+import Rollouts
+import Runtime
 import XCTest
-@testable import Control
 
 /// An HTTP/1.1 upstream that answers every request with `X-Name: <name>` and its name as the
 /// body. `?delay=MS` delays the answer; `status` sets the status of every answer.

@@ -1,10 +1,14 @@
 // Endpoints removed from every pool leave /metrics and the endpoint registry: 2,004 endpoints
 // added and removed again used to leave 2,004 stale switchyard_endpoint_in_flight series.
+import Admin
+import Config
+import ControlSocket
 import Foundation
 import Proxy
+import Rollouts
 import Routing
+import Runtime
 import XCTest
-@testable import Control
 
 final class EndpointReleaseTests: XCTestCase {
     var fixture: ControlFixture!

@@ -1,9 +1,13 @@
 // The keys of upstreams that front function endpoints: hostHeader (upstream and color),
 // resolveEveryMs, and the upstream `tls` block; and the shipped config/functions.json.
+import Admin
+import Config
+import ControlSocket
 import Foundation
+import Rollouts
 import Routing
+import Runtime
 import XCTest
-@testable import Control
 
 final class FunctionConfigTests: XCTestCase {
     func testHostHeaderOnTheUpstreamAndOnAColor() throws {

@@ -1,9 +1,13 @@
 // `stripHeaders` on a mirror: names validated when the config loads, compared case-insensitively,
 // and the proxy's own fields (framing, Host, forwarding, the shadow mark) never strippable.
+import Admin
+import Config
+import ControlSocket
 import Foundation
+import Rollouts
 import Routing
+import Runtime
 import XCTest
-@testable import Control
 
 final class MirrorStripHeadersConfigTests: XCTestCase {
     private func mirror(_ members: String) -> String {

@@ -1,7 +1,11 @@
 // Config.Pool's address index agrees with a scan of its endpoints after every kind of edit,
 // duplicates and host names as written included.
+import Admin
+import Config
+import ControlSocket
+import Rollouts
+import Runtime
 import XCTest
-@testable import Control
 
 final class PoolIndexTests: XCTestCase {
     private func endpoint(_ text: String, draining: Bool = false) throws -> Config.Endpoint {

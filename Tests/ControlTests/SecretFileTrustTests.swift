@@ -1,9 +1,13 @@
 // A cookie-signing secret file that other users can read is warned about, naming the file and
 // its mode; the config still loads (a permission slip must not stop a running fleet).
+import Admin
+import Config
+import ControlSocket
 import Foundation
 import Glibc
+import Rollouts
+import Runtime
 import XCTest
-@testable import Control
 
 final class SecretFileTrustTests: XCTestCase {
     private let split = #""split": [{ "variant": "a", "upstream": "app", "weight": 1 }], "#

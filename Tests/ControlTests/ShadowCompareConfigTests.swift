@@ -1,9 +1,13 @@
 // `compare` on a mirror: validated when the config loads (key path and reason), frozen into the
 // snapshot the workers read; a mirror without it compares nothing.
+import Admin
+import Config
+import ControlSocket
 import Foundation
+import Rollouts
 import Routing
+import Runtime
 import XCTest
-@testable import Control
 
 final class ShadowCompareConfigTests: XCTestCase {
     private func mirror(_ members: String) -> String {

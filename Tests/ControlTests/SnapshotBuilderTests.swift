@@ -1,9 +1,13 @@
 // Runtime edits of a Config (weights, flips, endpoints, mirrors) rebuilt into snapshots, the
 // builder's own checks, and stable endpoint ids.
+import Admin
+import Config
+import ControlSocket
 import Foundation
-import XCTest
+import Rollouts
 import Routing
-@testable import Control
+import Runtime
+import XCTest
 
 final class SnapshotBuilderTests: XCTestCase {
     private func canaryConfig() throws -> Config {

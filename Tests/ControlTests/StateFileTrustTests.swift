@@ -1,9 +1,13 @@
 // Attacks on the state file through its directory: a symlink or file planted at the temporary
 // name, a directory or file other users can write. None may reach a file outside the state.
+import Admin
+import Config
+import ControlSocket
 import Foundation
 import Glibc
+import Rollouts
+import Runtime
 import XCTest
-@testable import Control
 
 final class StateFileTrustTests: XCTestCase {
     var fixture: ControlFixture!

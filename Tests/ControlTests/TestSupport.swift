@@ -1,8 +1,12 @@
 // Helpers for config tests: documents built from sections, parsing that expects success or a
 // given error, and temporary files that clean themselves up.
+import Admin
+import Config
+import ControlSocket
 import Foundation
+import Rollouts
+import Runtime
 import XCTest
-@testable import Control
 
 enum Doc {
     static let listeners = #"[{ "address": "127.0.0.1:8080" }]"#

@@ -1,9 +1,13 @@
 // The upstream keys for health checks, ejection, retries and limits: each is read into the
 // snapshot's policy, and each bad value is rejected with its key path.
+import Admin
+import Config
+import ControlSocket
 import Foundation
-import XCTest
-@testable import Control
+import Rollouts
 import Routing
+import Runtime
+import XCTest
 
 final class UpstreamPolicyConfigTests: XCTestCase {
     private func upstream(_ members: String) -> String {
