@@ -1,10 +1,10 @@
 // The admin listener lists every endpoint address and dark variant: it is loopback by default,
 // and a non-loopback address loads with a warning (printed by `check` and at start).
-import Admin
-import Config
-import ControlSocket
-import Rollouts
-import Runtime
+@testable import Admin
+@testable import Config
+@testable import ControlSocket
+@testable import Rollouts
+@testable import Runtime
 import XCTest
 
 final class AdminExposureConfigTests: XCTestCase {

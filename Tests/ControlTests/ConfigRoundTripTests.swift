@@ -1,12 +1,12 @@
 // Whole configs end to end: parse, defaults, build, and the snapshot's indexes, thresholds,
 // hosts and headers.
-import Admin
-import Config
-import ControlSocket
+@testable import Admin
+@testable import Config
+@testable import ControlSocket
 import Foundation
-import Rollouts
+@testable import Rollouts
 import Routing
-import Runtime
+@testable import Runtime
 import XCTest
 
 final class ConfigRoundTripTests: XCTestCase {

@@ -1,10 +1,10 @@
 // One test per validation rule: each bad config is rejected with the key path and reason.
-import Admin
-import Config
-import ControlSocket
+@testable import Admin
+@testable import Config
+@testable import ControlSocket
 import Foundation
-import Rollouts
-import Runtime
+@testable import Rollouts
+@testable import Runtime
 import XCTest
 
 final class ConfigValidationTests: XCTestCase {

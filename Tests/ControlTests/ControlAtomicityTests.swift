@@ -1,12 +1,12 @@
 // Atomicity under load: a transaction of weights and a flip is never seen half applied; flips
 // lose no request and the first request after a flip's reply goes to the new color.
-import Admin
-import Config
-import ControlSocket
+@testable import Admin
+@testable import Config
+@testable import ControlSocket
 import Foundation
 import Glibc
-import Rollouts
-import Runtime
+@testable import Rollouts
+@testable import Runtime
 import XCTest
 
 final class ControlAtomicityTests: XCTestCase {

@@ -1,13 +1,13 @@
 // Invariants are checked on the snapshot a commit would publish, not only when each change is
 // staged: two transactions that each drain one of a pool's two endpoints used to commit both,
 // leaving a live pool with nothing to serve (a 503 outage).
-import Admin
-import Config
-import ControlSocket
+@testable import Admin
+@testable import Config
+@testable import ControlSocket
 import Foundation
 import Glibc
-import Rollouts
-import Runtime
+@testable import Rollouts
+@testable import Runtime
 import XCTest
 
 final class ControlCommitInvariantTests: XCTestCase {

@@ -1,12 +1,12 @@
 // endpoint drain / remove with requests in flight: no new requests reach the endpoint, the one
 // in flight finishes where it started, and `show upstreams` counts it down to 0.
-import Admin
-import Config
-import ControlSocket
+@testable import Admin
+@testable import Config
+@testable import ControlSocket
 import Foundation
 import Glibc
-import Rollouts
-import Runtime
+@testable import Rollouts
+@testable import Runtime
 import XCTest
 
 final class ControlDrainTests: XCTestCase {

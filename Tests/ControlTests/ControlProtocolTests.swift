@@ -1,12 +1,12 @@
 // The control protocol over a real Unix socket: every command's reply, bad input of each kind
 // (with "did you mean"), line limits, pipelining, several clients at once.
-import Admin
-import Config
-import ControlSocket
+@testable import Admin
+@testable import Config
+@testable import ControlSocket
 import Foundation
 import Glibc
-import Rollouts
-import Runtime
+@testable import Rollouts
+@testable import Runtime
 import XCTest
 
 final class ControlProtocolTests: XCTestCase {

@@ -1,12 +1,12 @@
 // reload: a valid file is swapped in with the runtime overrides re-applied and listeners
 // opened/closed; an invalid one is refused with every error and key path while traffic goes on.
-import Admin
-import Config
-import ControlSocket
+@testable import Admin
+@testable import Config
+@testable import ControlSocket
 import Foundation
 import Glibc
-import Rollouts
-import Runtime
+@testable import Rollouts
+@testable import Runtime
 import XCTest
 
 final class ControlReloadTests: XCTestCase {

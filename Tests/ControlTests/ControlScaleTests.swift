@@ -2,13 +2,13 @@
 // staged line used to replay the whole transaction and build a snapshot, and every endpoint
 // lookup scanned the pool re-formatting addresses: 290 s and 43 s. The bounds below are loose
 // for debug builds on a busy machine, and still far below what the quadratic code took.
-import Admin
-import Config
-import ControlSocket
+@testable import Admin
+@testable import Config
+@testable import ControlSocket
 import Foundation
 import Glibc
-import Rollouts
-import Runtime
+@testable import Rollouts
+@testable import Runtime
 import XCTest
 
 final class ControlScaleTests: XCTestCase {

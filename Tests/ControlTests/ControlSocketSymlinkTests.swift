@@ -1,13 +1,13 @@
 // What may stand at the control socket's path: nothing, or a stale socket (replaced). A live
 // socket, a regular file or a symlink (to anything, a live socket included) is refused and left
 // as it is; the socket is created with exactly its mode whatever the umask.
-import Admin
-import Config
-import ControlSocket
+@testable import Admin
+@testable import Config
+@testable import ControlSocket
 import Foundation
 import Glibc
-import Rollouts
-import Runtime
+@testable import Rollouts
+@testable import Runtime
 import XCTest
 
 final class ControlSocketSymlinkTests: XCTestCase {

@@ -1,12 +1,12 @@
 // The socket file: created with its mode, a stale one replaced, a live one or a non-socket an
 // error, removed at stop; clients get a clear reason when nobody is there.
-import Admin
-import Config
-import ControlSocket
+@testable import Admin
+@testable import Config
+@testable import ControlSocket
 import Foundation
 import Glibc
-import Rollouts
-import Runtime
+@testable import Rollouts
+@testable import Runtime
 import XCTest
 
 final class ControlSocketTests: XCTestCase {
@@ -28,7 +28,7 @@ final class ControlSocketTests: XCTestCase {
     private func engine() throws -> ControlEngine {
         let text = #"{ "listeners": [{"address": "127.0.0.1:0"}], "upstreams": {"a": {"endpoints": ["127.0.0.1:9"]}}, "routes": [{"name": "r", "upstream": "a"}] }"#
         let loaded = try ConfigLoader.parse(data: Data(text.utf8), file: "t.json")
-        return ControlEngine(state: try RuntimeState(loaded: loaded, source: .file("t.json"), log: { _ in }))
+        return ControlEngine(try RuntimeState(loaded: loaded, source: .file("t.json"), log: { _ in }))
     }
 
     func testDefaultModeIs0600AndAConfiguredModeIsApplied() throws {

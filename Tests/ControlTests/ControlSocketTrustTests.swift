@@ -1,12 +1,12 @@
 // Attacks on the control socket through its permissions: a mode that lets every user connect,
 // a directory where another user could replace the socket. Each is refused, or warned about.
-import Admin
-import Config
-import ControlSocket
+@testable import Admin
+@testable import Config
+@testable import ControlSocket
 import Foundation
 import Glibc
-import Rollouts
-import Runtime
+@testable import Rollouts
+@testable import Runtime
 import XCTest
 
 final class ControlSocketTrustTests: XCTestCase {

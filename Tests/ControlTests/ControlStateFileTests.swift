@@ -1,12 +1,12 @@
 // Persistence: runtime overrides survive a restart through the state file; a corrupt file is
 // moved aside and never stops a start; overrides whose names vanished are reported and dropped.
-import Admin
-import Config
-import ControlSocket
+@testable import Admin
+@testable import Config
+@testable import ControlSocket
 import Foundation
 import Glibc
-import Rollouts
-import Runtime
+@testable import Rollouts
+@testable import Runtime
 import XCTest
 
 final class ControlStateFileTests: XCTestCase {

@@ -1,12 +1,12 @@
 // Warm-up before a flip: the idle color gets the configured GETs first; the flip happens only if
 // they all succeed, and the reply reports their latencies or the failure.
-import Admin
-import Config
-import ControlSocket
+@testable import Admin
+@testable import Config
+@testable import ControlSocket
 import Foundation
 import Glibc
-import Rollouts
-import Runtime
+@testable import Rollouts
+@testable import Runtime
 import XCTest
 
 final class ControlWarmupTests: XCTestCase {

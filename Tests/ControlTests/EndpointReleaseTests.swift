@@ -1,13 +1,13 @@
 // Endpoints removed from every pool leave /metrics and the endpoint registry: 2,004 endpoints
 // added and removed again used to leave 2,004 stale switchyard_endpoint_in_flight series.
-import Admin
-import Config
-import ControlSocket
+@testable import Admin
+@testable import Config
+@testable import ControlSocket
 import Foundation
 import Proxy
-import Rollouts
+@testable import Rollouts
 import Routing
-import Runtime
+@testable import Runtime
 import XCTest
 
 final class EndpointReleaseTests: XCTestCase {

@@ -1,12 +1,12 @@
 // The keys of upstreams that front function endpoints: hostHeader (upstream and color),
 // resolveEveryMs, and the upstream `tls` block; and the shipped config/functions.json.
-import Admin
-import Config
-import ControlSocket
+@testable import Admin
+@testable import Config
+@testable import ControlSocket
 import Foundation
-import Rollouts
+@testable import Rollouts
 import Routing
-import Runtime
+@testable import Runtime
 import XCTest
 
 final class FunctionConfigTests: XCTestCase {

@@ -1,12 +1,12 @@
 // `hostHeader`: the Host an upstream (or one color) is sent instead of the client's, which goes
 // in X-Forwarded-Host; shadow copies and warm-up GETs carry the Host of the upstream they go to.
-import Admin
-import Config
-import ControlSocket
+@testable import Admin
+@testable import Config
+@testable import ControlSocket
 import Foundation
 import Glibc
-import Rollouts
-import Runtime
+@testable import Rollouts
+@testable import Runtime
 import XCTest
 
 final class HostHeaderTests: XCTestCase {

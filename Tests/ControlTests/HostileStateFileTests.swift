@@ -1,13 +1,13 @@
 // A hostile state file can do exactly what the same command typed on the control socket can,
 // nothing more: each value is accepted from the file if and only if the command is. (The file
 // is as trusted as the socket; its directory is checked like the socket's, StateFileTrustTests.)
-import Admin
-import Config
-import ControlSocket
+@testable import Admin
+@testable import Config
+@testable import ControlSocket
 import Foundation
 import Glibc
-import Rollouts
-import Runtime
+@testable import Rollouts
+@testable import Runtime
 import XCTest
 
 final class HostileStateFileTests: XCTestCase {

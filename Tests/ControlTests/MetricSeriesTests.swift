@@ -1,11 +1,11 @@
 // Label sets and their ids: escaping in the exposition, ids given out again only after release,
 // a full table refusing rather than growing, and the access-log/tracing config keys.
-import Admin
-import Config
-import ControlSocket
+@testable import Admin
+@testable import Config
+@testable import ControlSocket
 import Proxy
-import Rollouts
-import Runtime
+@testable import Rollouts
+@testable import Runtime
 import XCTest
 
 final class MetricSeriesTests: XCTestCase {

@@ -1,12 +1,12 @@
 // `stripHeaders` on a mirror: names validated when the config loads, compared case-insensitively,
 // and the proxy's own fields (framing, Host, forwarding, the shadow mark) never strippable.
-import Admin
-import Config
-import ControlSocket
+@testable import Admin
+@testable import Config
+@testable import ControlSocket
 import Foundation
-import Rollouts
+@testable import Rollouts
 import Routing
-import Runtime
+@testable import Runtime
 import XCTest
 
 final class MirrorStripHeadersConfigTests: XCTestCase {

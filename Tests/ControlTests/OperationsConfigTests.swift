@@ -1,12 +1,12 @@
 // "user", "group" and "watchConfig": resolved and checked when the config loads, with the key
 // path of each problem; errors listed in file order; the secret-file check others can reuse.
-import Admin
-import Config
-import ControlSocket
+@testable import Admin
+@testable import Config
+@testable import ControlSocket
 import Foundation
 import Glibc
-import Rollouts
-import Runtime
+@testable import Rollouts
+@testable import Runtime
 import XCTest
 
 final class OperationsConfigTests: XCTestCase {

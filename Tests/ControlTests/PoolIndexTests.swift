@@ -1,10 +1,10 @@
 // Config.Pool's address index agrees with a scan of its endpoints after every kind of edit,
 // duplicates and host names as written included.
-import Admin
-import Config
-import ControlSocket
-import Rollouts
-import Runtime
+@testable import Admin
+@testable import Config
+@testable import ControlSocket
+@testable import Rollouts
+@testable import Runtime
 import XCTest
 
 final class PoolIndexTests: XCTestCase {

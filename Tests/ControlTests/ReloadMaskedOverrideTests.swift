@@ -1,12 +1,12 @@
 // A reload whose file changes a key that a runtime override still decides says so, per key, in
 // its reply and in the log, naming the command that gives the file its way; reloads are
 // counted by outcome.
-import Admin
-import Config
-import ControlSocket
+@testable import Admin
+@testable import Config
+@testable import ControlSocket
 import Foundation
-import Rollouts
-import Runtime
+@testable import Rollouts
+@testable import Runtime
 import XCTest
 
 final class ReloadMaskedOverrideTests: XCTestCase {

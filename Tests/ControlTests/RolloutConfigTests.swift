@@ -1,11 +1,11 @@
 // `routes[].rollout`: the accepted shapes (preset, explicit steps, gates, window, startAt,
 // gateSource) and every refusal with its key path; the state file keeps a rollout's status.
-import Admin
-import Config
-import ControlSocket
+@testable import Admin
+@testable import Config
+@testable import ControlSocket
 import Foundation
-import Rollouts
-import Runtime
+@testable import Rollouts
+@testable import Runtime
 import XCTest
 
 final class RolloutConfigTests: XCTestCase {

@@ -1,11 +1,11 @@
 // The rollout state machine with an injected clock and counter readings: steps, waits on
 // minRequests up to maxStepSeconds, each gate, the window, pause/resume, promote/abort, rollback,
 // and the clock-driven steps of fleet mode.
-import Admin
-import Config
-import ControlSocket
-import Rollouts
-import Runtime
+@testable import Admin
+@testable import Config
+@testable import ControlSocket
+@testable import Rollouts
+@testable import Runtime
 import XCTest
 
 final class RolloutMachineTests: XCTestCase {

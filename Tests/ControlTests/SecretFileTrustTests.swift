@@ -1,12 +1,12 @@
 // A cookie-signing secret file that other users can read is warned about, naming the file and
 // its mode; the config still loads (a permission slip must not stop a running fleet).
-import Admin
-import Config
-import ControlSocket
+@testable import Admin
+@testable import Config
+@testable import ControlSocket
 import Foundation
 import Glibc
-import Rollouts
-import Runtime
+@testable import Rollouts
+@testable import Runtime
 import XCTest
 
 final class SecretFileTrustTests: XCTestCase {

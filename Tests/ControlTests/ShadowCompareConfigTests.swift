@@ -1,12 +1,12 @@
 // `compare` on a mirror: validated when the config loads (key path and reason), frozen into the
 // snapshot the workers read; a mirror without it compares nothing.
-import Admin
-import Config
-import ControlSocket
+@testable import Admin
+@testable import Config
+@testable import ControlSocket
 import Foundation
-import Rollouts
+@testable import Rollouts
 import Routing
-import Runtime
+@testable import Runtime
 import XCTest
 
 final class ShadowCompareConfigTests: XCTestCase {

@@ -2,13 +2,13 @@
 // running snapshot holds (it used to sign all 10,000 buckets of every signed route on every
 // commit), a changed secret or salt makes a new one, and cookies issued before a weight change
 // still verify after it.
-import Admin
-import Config
-import ControlSocket
+@testable import Admin
+@testable import Config
+@testable import ControlSocket
 import Foundation
-import Rollouts
+@testable import Rollouts
 import Routing
-import Runtime
+@testable import Runtime
 import XCTest
 
 final class SignatureCacheTests: XCTestCase {

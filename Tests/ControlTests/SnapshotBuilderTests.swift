@@ -1,12 +1,12 @@
 // Runtime edits of a Config (weights, flips, endpoints, mirrors) rebuilt into snapshots, the
 // builder's own checks, and stable endpoint ids.
-import Admin
-import Config
-import ControlSocket
+@testable import Admin
+@testable import Config
+@testable import ControlSocket
 import Foundation
-import Rollouts
+@testable import Rollouts
 import Routing
-import Runtime
+@testable import Runtime
 import XCTest
 
 final class SnapshotBuilderTests: XCTestCase {

@@ -1,12 +1,12 @@
 // Attacks on the state file through its directory: a symlink or file planted at the temporary
 // name, a directory or file other users can write. None may reach a file outside the state.
-import Admin
-import Config
-import ControlSocket
+@testable import Admin
+@testable import Config
+@testable import ControlSocket
 import Foundation
 import Glibc
-import Rollouts
-import Runtime
+@testable import Rollouts
+@testable import Runtime
 import XCTest
 
 final class StateFileTrustTests: XCTestCase {

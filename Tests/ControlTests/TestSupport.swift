@@ -1,11 +1,11 @@
 // Helpers for config tests: documents built from sections, parsing that expects success or a
 // given error, and temporary files that clean themselves up.
-import Admin
-import Config
-import ControlSocket
+@testable import Admin
+@testable import Config
+@testable import ControlSocket
 import Foundation
-import Rollouts
-import Runtime
+@testable import Rollouts
+@testable import Runtime
 import XCTest
 
 enum Doc {
@@ -81,4 +81,12 @@ func withEnvironment<T>(_ value: String?, _ body: (String) throws -> T) rethrows
     if let value { setenv(name, value, 1) }
     defer { unsetenv(name) }
     return try body(name)
+}
+
+extension ControlEngine {
+    /// An engine over `state` with its own rollout runner and guard board, wired as the
+    /// executable wires them.
+    convenience init(_ state: RuntimeState) {
+        self.init(state: state, automation: ReleaseAutomation(state: state))
+    }
 }

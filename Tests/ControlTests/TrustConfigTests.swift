@@ -1,13 +1,13 @@
 // The config keys that decide whom Switchyard trusts: `override` and `preview` (opt-in, and
 // never without a source list or a secret), `trustForwardedFrom`, sticky `prefer`, and the cap
 // on rules per route.
-import Admin
-import Config
-import ControlSocket
+@testable import Admin
+@testable import Config
+@testable import ControlSocket
 import Foundation
-import Rollouts
+@testable import Rollouts
 import Routing
-import Runtime
+@testable import Runtime
 import XCTest
 
 final class TrustConfigTests: XCTestCase {

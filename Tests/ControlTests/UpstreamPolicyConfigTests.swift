@@ -1,12 +1,12 @@
 // The upstream keys for health checks, ejection, retries and limits: each is read into the
 // snapshot's policy, and each bad value is rejected with its key path.
-import Admin
-import Config
-import ControlSocket
+@testable import Admin
+@testable import Config
+@testable import ControlSocket
 import Foundation
-import Rollouts
+@testable import Rollouts
 import Routing
-import Runtime
+@testable import Runtime
 import XCTest
 
 final class UpstreamPolicyConfigTests: XCTestCase {

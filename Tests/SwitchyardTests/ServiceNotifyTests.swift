@@ -43,3 +43,8 @@ final class ServiceNotifyTests: XCTestCase {
         XCTAssertFalse(ServiceNotify.send("READY=1\n", to: nil))
     }
 }
+
+private struct TestError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
