@@ -11,19 +11,31 @@ import Synchronization
 struct ControlCommand: Sendable {
     /// One or two words: `flip`, `show routes`, `endpoint drain`.
     let name: String
-    /// Argument synopsis after the name.
+    /// Argument synopsis after the name (without the guard options: `usage` adds them).
     let arguments: String
     let summary: String
+    /// Changes the runtime state: validated against a transaction's staged config, and staged
+    /// while one is open.
+    let makesChange: Bool
+    /// Takes `--bake ... --revert-if-...` (GuardOptions.swift, Guards.swift).
+    let acceptsGuard: Bool
     let run: @Sendable (CommandContext) throws(ControlError) -> CommandOutcome
 
-    var usage: String { arguments.isEmpty ? name : "\(name) \(arguments)" }
-    /// A change command validates against the transaction's staged config.
-    var makesChange: Bool { ["flip", "set", "endpoint", "reset"].contains(words[0]) }
-    var words: [String] { name.split(separator: " ").map(String.init) }
-    /// Takes `--bake ... --revert-if-...` (Guards.swift).
-    var acceptsGuard: Bool {
-        ["flip", "set live", "set weights", "endpoint add", "endpoint remove", "endpoint drain", "begin", "commit"].contains(name)
+    init(name: String, arguments: String, summary: String, makesChange: Bool = false, acceptsGuard: Bool = false,
+         run: @escaping @Sendable (CommandContext) throws(ControlError) -> CommandOutcome) {
+        self.name = name
+        self.arguments = arguments
+        self.summary = summary
+        self.makesChange = makesChange
+        self.acceptsGuard = acceptsGuard
+        self.run = run
     }
+
+    var usage: String {
+        let all = acceptsGuard ? [arguments, GuardOptions.usage].filter { !$0.isEmpty }.joined(separator: " ") : arguments
+        return all.isEmpty ? name : "\(name) \(all)"
+    }
+    var words: [String] { name.split(separator: " ").map(String.init) }
 }
 
 enum CommandOutcome {
@@ -123,35 +135,45 @@ public final class ControlEngine: @unchecked Sendable {
         ControlCommand(name: "show shadow", arguments: "[ROUTE]",
                        summary: "shadow comparisons: match rate, p50/p99 of shadow and primary, the last mismatches",
                        run: ControlShow.shadow),
-        ControlCommand(name: "flip", arguments: "UPSTREAM [--no-warmup] " + GuardOptions.usage,
+        ControlCommand(name: "flip", arguments: "UPSTREAM [--no-warmup]",
                        summary: "swap the live color of a blue/green upstream (warming the idle color first if configured)",
+                       makesChange: true, acceptsGuard: true,
                        run: ControlChanges.flip),
-        ControlCommand(name: "set live", arguments: "UPSTREAM blue|green [--no-warmup] " + GuardOptions.usage,
+        ControlCommand(name: "set live", arguments: "UPSTREAM blue|green [--no-warmup]",
                        summary: "make a color live (warming it first if it was idle and warm-up is configured)",
+                       makesChange: true, acceptsGuard: true,
                        run: ControlChanges.setLive),
-        ControlCommand(name: "set weights", arguments: "ROUTE VARIANT=W [VARIANT=W ...] " + GuardOptions.usage,
+        ControlCommand(name: "set weights", arguments: "ROUTE VARIANT=W [VARIANT=W ...]",
                        summary: "set a route's variant weights in one step (unnamed variants keep theirs)",
+                       makesChange: true, acceptsGuard: true,
                        run: ControlChanges.setWeights),
         ControlCommand(name: "set mirror", arguments: "ROUTE UPSTREAM PERCENT",
                        summary: "add or change a mirror of a route's requests; PERCENT 0 removes it",
+                       makesChange: true,
                        run: ControlChanges.setMirror),
-        ControlCommand(name: "endpoint add", arguments: "UPSTREAM[/COLOR] HOST:PORT " + GuardOptions.usage,
+        ControlCommand(name: "endpoint add", arguments: "UPSTREAM[/COLOR] HOST:PORT",
                        summary: "add an endpoint to a pool (or resume a draining one)",
+                       makesChange: true, acceptsGuard: true,
                        run: { c throws(ControlError) in try ControlChanges.endpoint(.add, c) }),
-        ControlCommand(name: "endpoint remove", arguments: "UPSTREAM[/COLOR] HOST:PORT " + GuardOptions.usage,
+        ControlCommand(name: "endpoint remove", arguments: "UPSTREAM[/COLOR] HOST:PORT",
                        summary: "remove an endpoint; its in-flight requests finish",
+                       makesChange: true, acceptsGuard: true,
                        run: { c throws(ControlError) in try ControlChanges.endpoint(.remove, c) }),
-        ControlCommand(name: "endpoint drain", arguments: "UPSTREAM[/COLOR] HOST:PORT " + GuardOptions.usage,
+        ControlCommand(name: "endpoint drain", arguments: "UPSTREAM[/COLOR] HOST:PORT",
                        summary: "send no new requests to an endpoint; `show upstreams` counts its in-flight down to 0",
+                       makesChange: true, acceptsGuard: true,
                        run: { c throws(ControlError) in try ControlChanges.endpoint(.drain, c) }),
         ControlCommand(name: "reset", arguments: "NAME",
                        summary: "drop every runtime override of the route or upstream NAME (back to the config)",
+                       makesChange: true,
                        run: ControlChanges.reset),
-        ControlCommand(name: "begin", arguments: GuardOptions.usage,
+        ControlCommand(name: "begin", arguments: "",
                        summary: "start a transaction: later changes are staged until commit",
+                       acceptsGuard: true,
                        run: ControlTransactions.begin),
-        ControlCommand(name: "commit", arguments: GuardOptions.usage,
+        ControlCommand(name: "commit", arguments: "",
                        summary: "apply the staged changes as one snapshot swap (with --bake: reverted together on a breach)",
+                       acceptsGuard: true,
                        run: ControlTransactions.commit),
         ControlCommand(name: "abort", arguments: "", summary: "drop the staged changes",
                        run: ControlTransactions.abort),

@@ -85,6 +85,18 @@ final class ControlProtocolTests: XCTestCase {
         XCTAssertEqual(one["command"]?.string, "flip UPSTREAM [--no-warmup] " + GuardOptions.usage)
     }
 
+    /// What a command does besides answering is a field of its table entry: the changes are
+    /// staged in a transaction, the guarded ones take --bake and show it in their usage.
+    func testCommandTableCarriesEachCommandsProperties() {
+        let table = ControlEngine.table
+        XCTAssertEqual(Set(table.filter(\.makesChange).map(\.name)),
+                       ["flip", "set live", "set weights", "set mirror", "endpoint add", "endpoint remove", "endpoint drain", "reset"])
+        XCTAssertEqual(Set(table.filter(\.acceptsGuard).map(\.name)),
+                       ["flip", "set live", "set weights", "endpoint add", "endpoint remove", "endpoint drain", "begin", "commit"])
+        for c in table { XCTAssertEqual(c.usage.hasSuffix(GuardOptions.usage), c.acceptsGuard, c.name) }
+        XCTAssertEqual(table.first { $0.name == "begin" }?.usage, "begin " + GuardOptions.usage)
+    }
+
     func testShowCommands() throws {
         let c = try fixture.client()
         let routes = expectOK(try c.command("show routes"))
