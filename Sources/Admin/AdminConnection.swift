@@ -1,12 +1,9 @@
 // One admin client connection on the admin loop: reads request heads (HTTP1's RequestParser),
 // answers them in order with keep-alive, and writes without blocking, so a client that reads a
 // large /metrics slowly holds only its own connection.
-import Config
 import Glibc
 import HTTP1
 import Reactor
-import Rollouts
-import Runtime
 
 final class AdminConnection: Pollable {
     /// Requests answered per turn before others on the loop get theirs (a pipelining client).

@@ -2,7 +2,6 @@
 // validates against the config it would change and returns one RuntimeChange and its reply.
 import Config
 import Proxy
-import Rollouts
 import Routing
 import Runtime
 

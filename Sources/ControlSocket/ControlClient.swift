@@ -1,8 +1,6 @@
 // The client end of the control socket (`switchyard ctl`, tests, benchmarks): connect with a
 // clear reason when nobody is there, send one line, read one reply line.
-import Config
 import Glibc
-import Rollouts
 import Runtime
 
 public struct ControlClientError: Error, Sendable, CustomStringConvertible {

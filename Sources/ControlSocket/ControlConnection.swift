@@ -1,10 +1,8 @@
 // One control client: lines in through a Dispatch read source, run on the state queue in order
 // (pipelining), replies out in the same order; closing aborts its open transaction. It records
 // when it last sent a command, so the server can close it when idle or short of slots.
-import Config
 import Dispatch
 import Glibc
-import Rollouts
 import Runtime
 
 final class ControlConnection: @unchecked Sendable {

@@ -1,8 +1,6 @@
 // Replies as people read them (`switchyard ctl` without --json): scalars as `key: value` lines,
 // lists of rows as aligned tables, nested objects indented, errors first.
-import Config
 import Runtime
-import Rollouts
 public enum ControlFormat {
     public static func render(_ reply: ControlValue) -> String {
         var out: [String] = []

@@ -1,8 +1,6 @@
 // The control socket's wire format: one command per line in (at most 64 KiB, LF or CRLF), one
 // JSON object per line out. Framing and splitting a line into words live here.
-import Config
 import Runtime
-import Rollouts
 
 public enum ControlProtocol {
     /// Longer lines are answered with an error and skipped up to their end.

@@ -6,7 +6,6 @@ import Config
 import Dispatch
 import Glibc
 import Reactor
-import Rollouts
 import Runtime
 import Synchronization
 

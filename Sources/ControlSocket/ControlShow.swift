@@ -2,7 +2,6 @@
 // lists of rows (one per route, variant, endpoint...) so `ctl` can print them as tables.
 import Config
 import Proxy
-import Rollouts
 import Routing
 import Runtime
 

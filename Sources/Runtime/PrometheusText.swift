@@ -1,7 +1,6 @@
 // Writing the Prometheus text exposition format (version 0.0.4): one HELP and TYPE per family,
 // its samples together, histograms as cumulative `_bucket`s ending in `+Inf`, then `_sum` and
 // `_count`. A new family is one `family` call and its samples.
-import Config
 import Proxy
 
 package struct PrometheusText {

@@ -3,7 +3,6 @@
 // edit, a reload of an unrelated key) reuses the table the last snapshot holds instead of
 // signing 10,000 buckets again. Entries are weak: a table lives as long as some snapshot holds
 // it, and the cache never keeps one (or its secret) beyond that.
-import Config
 import Foundation
 import Routing
 
