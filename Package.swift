@@ -34,15 +34,16 @@ let package = Package(
         .target(name: "Runtime", dependencies: ["Config", "Routing", "Proxy", "Crypto", "Reactor", "HTTP1", "TLS"], swiftSettings: swiftSettings),
         // Rollouts and guards: they observe the runtime state and commit changes like an operator.
         .target(name: "Rollouts", dependencies: ["Runtime", "Config", "Routing", "Proxy"], swiftSettings: swiftSettings),
-        // The control socket: protocol, command table, transactions.
-        .target(name: "ControlSocket", dependencies: ["Runtime", "Rollouts", "Config", "Routing", "Proxy", "Reactor"], swiftSettings: swiftSettings),
+        // The control socket: protocol, command table, transactions (not named ControlSocket,
+        // which Config.ControlSocket, its settings, already names).
+        .target(name: "CommandSocket", dependencies: ["Runtime", "Rollouts", "Config", "Routing", "Proxy", "Reactor"], swiftSettings: swiftSettings),
         // The admin listener: /metrics, /healthz, /readyz.
         .target(name: "Admin", dependencies: ["Runtime", "Rollouts", "Config", "Routing", "Proxy", "Reactor", "HTTP1"], swiftSettings: swiftSettings),
-        .executableTarget(name: "switchyard", dependencies: ["Config", "Runtime", "Rollouts", "ControlSocket", "Admin", "Proxy", "Routing", "Reactor", "HTTP1", "TLS"], swiftSettings: swiftSettings),
+        .executableTarget(name: "switchyard", dependencies: ["Config", "Runtime", "Rollouts", "CommandSocket", "Admin", "Proxy", "Routing", "Reactor", "HTTP1", "TLS"], swiftSettings: swiftSettings),
         .testTarget(name: "HTTP1Tests", dependencies: ["HTTP1"], swiftSettings: swiftSettings),
         .testTarget(name: "RoutingTests", dependencies: ["Routing", "Crypto"], swiftSettings: swiftSettings),
         .testTarget(name: "ReactorTests", dependencies: ["Reactor", "CLinux"], swiftSettings: swiftSettings),
-        .testTarget(name: "ControlTests", dependencies: ["Config", "Runtime", "Rollouts", "ControlSocket", "Admin", "Routing", "Proxy", "Reactor"], swiftSettings: swiftSettings),
+        .testTarget(name: "ControlTests", dependencies: ["Config", "Runtime", "Rollouts", "CommandSocket", "Admin", "Routing", "Proxy", "Reactor"], swiftSettings: swiftSettings),
         // The executable's own parts (sd_notify, privilege drop).
         .testTarget(name: "SwitchyardTests", dependencies: ["switchyard"], swiftSettings: swiftSettings),
         .testTarget(name: "EndToEndTests", dependencies: ["Reactor", "CLinux", "COpenSSL"], swiftSettings: swiftSettings),

@@ -55,7 +55,7 @@ case $target in
       "$root/Benchmarks/fuzz/config.swift" "$work/obj/Routing.o" "$work/obj/Crypto.o" -o "$binary"
     ;;
   control)
-    compile -module-name Fuzz_control "$root/Sources/ControlSocket/ControlProtocol.swift" \
+    compile -module-name Fuzz_control "$root/Sources/CommandSocket/ControlProtocol.swift" \
       "$root/Sources/Runtime/ControlJSON.swift" "$root/Sources/Config/ConfigJSON.swift" \
       "$root/Benchmarks/fuzz/control.swift" -o "$binary"
     ;;

@@ -1,6 +1,6 @@
 // What health checks, ejection, retries and limits look like from outside, as rows built in one
 // place: /metrics renders them (Admin/HealthMetrics.swift), so do the health columns of
-// `show upstreams` and `show stats` (ControlSocket/ControlShow.swift); /readyz asks for its verdict.
+// `show upstreams` and `show stats` (CommandSocket/ControlShow.swift); /readyz asks for its verdict.
 import Config
 import Proxy
 import Routing

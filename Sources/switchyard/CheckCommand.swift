@@ -1,7 +1,7 @@
 // `switchyard check --config FILE`: validate without starting anything.
 import Admin
+import CommandSocket
 import Config
-import ControlSocket
 import Foundation
 import Rollouts
 import Runtime

@@ -1,8 +1,8 @@
 // `switchyard ctl`: send commands to a running proxy's control socket and print the replies as
 // tables (or raw JSON with --json); exit 1 when any reply is ok:false.
 import Admin
+import CommandSocket
 import Config
-import ControlSocket
 import Foundation
 import Glibc
 import Rollouts

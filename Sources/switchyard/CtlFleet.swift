@@ -5,8 +5,8 @@
 // aborted. A commit can still be refused where another change landed since staging (it
 // rebases); that is reported per instance, with the instances that did commit.
 import Admin
+import CommandSocket
 import Config
-import ControlSocket
 import Foundation
 import Rollouts
 import Runtime

@@ -3,8 +3,8 @@
 // 100% mirror, and a control socket in /tmp (removed at exit); prints curl and ctl lines that
 // show each feature.
 import Admin
+import CommandSocket
 import Config
-import ControlSocket
 import Dispatch
 import Foundation
 import Glibc

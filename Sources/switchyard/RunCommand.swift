@@ -1,8 +1,8 @@
 // `switchyard run --config FILE`: load, apply saved runtime state, listen, serve the control
 // socket; reload on SIGHUP, drain on SIGTERM/SIGINT.
 import Admin
+import CommandSocket
 import Config
-import ControlSocket
 import Dispatch
 import Foundation
 import Glibc

@@ -2,7 +2,7 @@
 // socket named by $NOTIFY_SOCKET per state change. READY=1 once listening; RELOADING=1 with
 // MONOTONIC_USEC, then READY=1, around each reload; STOPPING=1 when the drain begins. Without
 // $NOTIFY_SOCKET every call does nothing.
-import ControlSocket
+import CommandSocket
 import Foundation
 import Glibc
 

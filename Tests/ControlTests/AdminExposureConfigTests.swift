@@ -1,8 +1,8 @@
 // The admin listener lists every endpoint address and dark variant: it is loopback by default,
 // and a non-loopback address loads with a warning (printed by `check` and at start).
 @testable import Admin
+@testable import CommandSocket
 @testable import Config
-@testable import ControlSocket
 @testable import Rollouts
 @testable import Runtime
 import XCTest

@@ -1,8 +1,8 @@
 // Whole configs end to end: parse, defaults, build, and the snapshot's indexes, thresholds,
 // hosts and headers.
 @testable import Admin
+@testable import CommandSocket
 @testable import Config
-@testable import ControlSocket
 import Foundation
 @testable import Rollouts
 import Routing

@@ -1,7 +1,7 @@
 // One test per validation rule: each bad config is rejected with the key path and reason.
 @testable import Admin
+@testable import CommandSocket
 @testable import Config
-@testable import ControlSocket
 import Foundation
 @testable import Rollouts
 @testable import Runtime

@@ -1,8 +1,8 @@
 // Atomicity under load: a transaction of weights and a flip is never seen half applied; flips
 // lose no request and the first request after a flip's reply goes to the new color.
 @testable import Admin
+@testable import CommandSocket
 @testable import Config
-@testable import ControlSocket
 import Foundation
 import Glibc
 @testable import Rollouts

@@ -2,8 +2,8 @@
 // staged: two transactions that each drain one of a pool's two endpoints used to commit both,
 // leaving a live pool with nothing to serve (a 503 outage).
 @testable import Admin
+@testable import CommandSocket
 @testable import Config
-@testable import ControlSocket
 import Foundation
 import Glibc
 @testable import Rollouts

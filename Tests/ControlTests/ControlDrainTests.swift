@@ -1,8 +1,8 @@
 // endpoint drain / remove with requests in flight: no new requests reach the endpoint, the one
 // in flight finishes where it started, and `show upstreams` counts it down to 0.
 @testable import Admin
+@testable import CommandSocket
 @testable import Config
-@testable import ControlSocket
 import Foundation
 import Glibc
 @testable import Rollouts

@@ -2,8 +2,8 @@
 // idle time-out, and when every slot is taken the oldest idle client makes room for a new one,
 // so 64 silent connections no longer lock every operator out.
 @testable import Admin
+@testable import CommandSocket
 @testable import Config
-@testable import ControlSocket
 import Foundation
 import Glibc
 @testable import Rollouts

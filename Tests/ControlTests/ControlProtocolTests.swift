@@ -1,8 +1,8 @@
 // The control protocol over a real Unix socket: every command's reply, bad input of each kind
 // (with "did you mean"), line limits, pipelining, several clients at once.
 @testable import Admin
+@testable import CommandSocket
 @testable import Config
-@testable import ControlSocket
 import Foundation
 import Glibc
 @testable import Rollouts

@@ -3,8 +3,8 @@
 // lookup scanned the pool re-formatting addresses: 290 s and 43 s. The bounds below are loose
 // for debug builds on a busy machine, and still far below what the quadratic code took.
 @testable import Admin
+@testable import CommandSocket
 @testable import Config
-@testable import ControlSocket
 import Foundation
 import Glibc
 @testable import Rollouts

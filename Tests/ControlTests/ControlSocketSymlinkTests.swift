@@ -2,8 +2,8 @@
 // socket, a regular file or a symlink (to anything, a live socket included) is refused and left
 // as it is; the socket is created with exactly its mode whatever the umask.
 @testable import Admin
+@testable import CommandSocket
 @testable import Config
-@testable import ControlSocket
 import Foundation
 import Glibc
 @testable import Rollouts

@@ -1,8 +1,8 @@
 // The socket file: created with its mode, a stale one replaced, a live one or a non-socket an
 // error, removed at stop; clients get a clear reason when nobody is there.
 @testable import Admin
+@testable import CommandSocket
 @testable import Config
-@testable import ControlSocket
 import Foundation
 import Glibc
 @testable import Rollouts

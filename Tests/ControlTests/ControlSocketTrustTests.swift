@@ -1,8 +1,8 @@
 // Attacks on the control socket through its permissions: a mode that lets every user connect,
 // a directory where another user could replace the socket. Each is refused, or warned about.
 @testable import Admin
+@testable import CommandSocket
 @testable import Config
-@testable import ControlSocket
 import Foundation
 import Glibc
 @testable import Rollouts

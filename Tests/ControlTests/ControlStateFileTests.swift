@@ -1,8 +1,8 @@
 // Persistence: runtime overrides survive a restart through the state file; a corrupt file is
 // moved aside and never stops a start; overrides whose names vanished are reported and dropped.
 @testable import Admin
+@testable import CommandSocket
 @testable import Config
-@testable import ControlSocket
 import Foundation
 import Glibc
 @testable import Rollouts

@@ -1,8 +1,8 @@
 // The in-process fixture: named HTTP upstreams, a ProxyServer built from a config file and the
 // control server on a temporary socket; plus a keep-alive HTTP client through the proxy.
 @testable import Admin
+@testable import CommandSocket
 @testable import Config
-@testable import ControlSocket
 import Foundation
 import Glibc
 import Proxy

@@ -1,8 +1,8 @@
 // Warm-up before a flip: the idle color gets the configured GETs first; the flip happens only if
 // they all succeed, and the reply reports their latencies or the failure.
 @testable import Admin
+@testable import CommandSocket
 @testable import Config
-@testable import ControlSocket
 import Foundation
 import Glibc
 @testable import Rollouts

@@ -2,8 +2,8 @@
 // served, a changed answer swaps in as a new snapshot without cutting the request in flight,
 // a failed lookup keeps the last addresses, and a name never resolved stops `run`.
 @testable import Admin
+@testable import CommandSocket
 @testable import Config
-@testable import ControlSocket
 import Foundation
 import Glibc
 import Proxy

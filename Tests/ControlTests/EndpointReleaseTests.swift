@@ -1,8 +1,8 @@
 // Endpoints removed from every pool leave /metrics and the endpoint registry: 2,004 endpoints
 // added and removed again used to leave 2,004 stale switchyard_endpoint_in_flight series.
 @testable import Admin
+@testable import CommandSocket
 @testable import Config
-@testable import ControlSocket
 import Foundation
 import Proxy
 @testable import Rollouts

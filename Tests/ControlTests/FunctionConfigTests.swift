@@ -1,8 +1,8 @@
 // The keys of upstreams that front function endpoints: hostHeader (upstream and color),
 // resolveEveryMs, and the upstream `tls` block; and the shipped config/functions.json.
 @testable import Admin
+@testable import CommandSocket
 @testable import Config
-@testable import ControlSocket
 import Foundation
 @testable import Rollouts
 import Routing

@@ -2,8 +2,8 @@
 // back (the inverse applied to the config after the change gives the config before it), and
 // the p99 a bake reads from histogram differences.
 @testable import Admin
+@testable import CommandSocket
 @testable import Config
-@testable import ControlSocket
 @testable import Proxy
 @testable import Rollouts
 @testable import Runtime

@@ -1,8 +1,8 @@
 // `hostHeader`: the Host an upstream (or one color) is sent instead of the client's, which goes
 // in X-Forwarded-Host; shadow copies and warm-up GETs carry the Host of the upstream they go to.
 @testable import Admin
+@testable import CommandSocket
 @testable import Config
-@testable import ControlSocket
 import Foundation
 import Glibc
 @testable import Rollouts

@@ -2,8 +2,8 @@
 // nothing more: each value is accepted from the file if and only if the command is. (The file
 // is as trusted as the socket; its directory is checked like the socket's, StateFileTrustTests.)
 @testable import Admin
+@testable import CommandSocket
 @testable import Config
-@testable import ControlSocket
 import Foundation
 import Glibc
 @testable import Rollouts

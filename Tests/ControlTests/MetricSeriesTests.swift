@@ -1,8 +1,8 @@
 // Label sets and their ids: escaping in the exposition, ids given out again only after release,
 // a full table refusing rather than growing, and the access-log/tracing config keys.
 @testable import Admin
+@testable import CommandSocket
 @testable import Config
-@testable import ControlSocket
 import Proxy
 @testable import Rollouts
 @testable import Runtime

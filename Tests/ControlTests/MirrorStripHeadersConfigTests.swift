@@ -1,8 +1,8 @@
 // `stripHeaders` on a mirror: names validated when the config loads, compared case-insensitively,
 // and the proxy's own fields (framing, Host, forwarding, the shadow mark) never strippable.
 @testable import Admin
+@testable import CommandSocket
 @testable import Config
-@testable import ControlSocket
 import Foundation
 @testable import Rollouts
 import Routing

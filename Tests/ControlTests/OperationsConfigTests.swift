@@ -1,8 +1,8 @@
 // "user", "group" and "watchConfig": resolved and checked when the config loads, with the key
 // path of each problem; errors listed in file order; the secret-file check others can reuse.
 @testable import Admin
+@testable import CommandSocket
 @testable import Config
-@testable import ControlSocket
 import Foundation
 import Glibc
 @testable import Rollouts

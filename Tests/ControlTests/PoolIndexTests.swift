@@ -1,8 +1,8 @@
 // Config.Pool's address index agrees with a scan of its endpoints after every kind of edit,
 // duplicates and host names as written included.
 @testable import Admin
+@testable import CommandSocket
 @testable import Config
-@testable import ControlSocket
 @testable import Rollouts
 @testable import Runtime
 import XCTest

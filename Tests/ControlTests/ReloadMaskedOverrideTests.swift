@@ -2,8 +2,8 @@
 // its reply and in the log, naming the command that gives the file its way; reloads are
 // counted by outcome.
 @testable import Admin
+@testable import CommandSocket
 @testable import Config
-@testable import ControlSocket
 import Foundation
 @testable import Rollouts
 @testable import Runtime

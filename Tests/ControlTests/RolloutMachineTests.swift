@@ -2,8 +2,8 @@
 // minRequests up to maxStepSeconds, each gate, the window, pause/resume, promote/abort, rollback,
 // and the clock-driven steps of fleet mode.
 @testable import Admin
+@testable import CommandSocket
 @testable import Config
-@testable import ControlSocket
 @testable import Rollouts
 @testable import Runtime
 import XCTest

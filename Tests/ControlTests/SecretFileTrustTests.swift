@@ -1,8 +1,8 @@
 // A cookie-signing secret file that other users can read is warned about, naming the file and
 // its mode; the config still loads (a permission slip must not stop a running fleet).
 @testable import Admin
+@testable import CommandSocket
 @testable import Config
-@testable import ControlSocket
 import Foundation
 import Glibc
 @testable import Rollouts

@@ -1,8 +1,8 @@
 // `compare` on a mirror: validated when the config loads (key path and reason), frozen into the
 // snapshot the workers read; a mirror without it compares nothing.
 @testable import Admin
+@testable import CommandSocket
 @testable import Config
-@testable import ControlSocket
 import Foundation
 @testable import Rollouts
 import Routing

@@ -3,8 +3,8 @@
 // commit), a changed secret or salt makes a new one, and cookies issued before a weight change
 // still verify after it.
 @testable import Admin
+@testable import CommandSocket
 @testable import Config
-@testable import ControlSocket
 import Foundation
 @testable import Rollouts
 import Routing

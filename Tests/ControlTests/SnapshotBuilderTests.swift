@@ -1,8 +1,8 @@
 // Runtime edits of a Config (weights, flips, endpoints, mirrors) rebuilt into snapshots, the
 // builder's own checks, and stable endpoint ids.
 @testable import Admin
+@testable import CommandSocket
 @testable import Config
-@testable import ControlSocket
 import Foundation
 @testable import Rollouts
 import Routing

@@ -1,8 +1,8 @@
 // The per-snapshot tables every worker uses (metric series ids, variant header lines) are made
 // once per snapshot and shared: each worker used to rebuild them on every publish.
 @testable import Admin
+@testable import CommandSocket
 @testable import Config
-@testable import ControlSocket
 import Foundation
 @testable import Proxy
 @testable import Rollouts

@@ -1,8 +1,8 @@
 // Helpers for config tests: documents built from sections, parsing that expects success or a
 // given error, and temporary files that clean themselves up.
 @testable import Admin
+@testable import CommandSocket
 @testable import Config
-@testable import ControlSocket
 import Foundation
 @testable import Rollouts
 @testable import Runtime

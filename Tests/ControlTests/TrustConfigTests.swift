@@ -2,8 +2,8 @@
 // never without a source list or a secret), `trustForwardedFrom`, sticky `prefer`, and the cap
 // on rules per route.
 @testable import Admin
+@testable import CommandSocket
 @testable import Config
-@testable import ControlSocket
 import Foundation
 @testable import Rollouts
 import Routing

@@ -1,8 +1,8 @@
 // The upstream keys for health checks, ejection, retries and limits: each is read into the
 // snapshot's policy, and each bad value is rejected with its key path.
 @testable import Admin
+@testable import CommandSocket
 @testable import Config
-@testable import ControlSocket
 import Foundation
 @testable import Rollouts
 import Routing
