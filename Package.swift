@@ -26,14 +26,28 @@ let package = Package(
         // SSL_CTX / SSL over non-blocking sockets: listeners and upstreams that speak TLS.
         .target(name: "TLS", dependencies: ["COpenSSL", "CLinux"], swiftSettings: swiftSettings),
         .target(name: "Proxy", dependencies: ["Routing", "HTTP1", "Reactor", "CLinux", "TLS"], swiftSettings: swiftSettings),
-        .target(name: "Control", dependencies: ["Routing", "Proxy", "Crypto", "Reactor", "HTTP1", "TLS"], swiftSettings: swiftSettings),
-        .executableTarget(name: "switchyard", dependencies: ["Control", "Proxy", "Routing", "Reactor", "HTTP1", "TLS"], swiftSettings: swiftSettings),
+        // The control plane, one module per concern; dependencies point down this list.
+        // Config schema, parsing and validation: plain values only.
+        .target(name: "Config", dependencies: ["Routing", "TLS"], swiftSettings: swiftSettings),
+        // What a running proxy serves: runtime state and overrides, snapshots, the state file,
+        // name re-resolution, config watching.
+        .target(name: "Runtime", dependencies: ["Config", "Routing", "Proxy", "Crypto", "Reactor", "HTTP1", "TLS"], swiftSettings: swiftSettings),
+        // Rollouts and guards: they observe the runtime state and commit changes like an operator.
+        .target(name: "Rollouts", dependencies: ["Runtime", "Config", "Routing", "Proxy"], swiftSettings: swiftSettings),
+        // The control socket: protocol, command table, transactions (not named ControlSocket,
+        // which Config.ControlSocket, its settings, already names).
+        .target(name: "CommandSocket", dependencies: ["Runtime", "Rollouts", "Config", "Routing", "Proxy", "Reactor"], swiftSettings: swiftSettings),
+        // The admin listener: /metrics, /healthz, /readyz.
+        .target(name: "Admin", dependencies: ["Runtime", "Rollouts", "Config", "Routing", "Proxy", "Reactor", "HTTP1"], swiftSettings: swiftSettings),
+        .executableTarget(name: "switchyard", dependencies: ["Config", "Runtime", "Rollouts", "CommandSocket", "Admin", "Proxy", "Routing", "Reactor", "HTTP1", "TLS"], swiftSettings: swiftSettings),
         .testTarget(name: "HTTP1Tests", dependencies: ["HTTP1"], swiftSettings: swiftSettings),
         .testTarget(name: "RoutingTests", dependencies: ["Routing", "Crypto"], swiftSettings: swiftSettings),
         .testTarget(name: "ReactorTests", dependencies: ["Reactor", "CLinux"], swiftSettings: swiftSettings),
         // In-process tests of the data path: the attempts rules, the upstream client on real sockets.
         .testTarget(name: "ProxyTests", dependencies: ["Proxy", "Routing", "HTTP1", "Reactor"], swiftSettings: swiftSettings),
-        .testTarget(name: "ControlTests", dependencies: ["Control", "Routing", "Proxy", "Reactor"], swiftSettings: swiftSettings),
+        .testTarget(name: "ControlTests", dependencies: ["Config", "Runtime", "Rollouts", "CommandSocket", "Admin", "Routing", "Proxy", "Reactor"], swiftSettings: swiftSettings),
+        // The executable's own parts (sd_notify, privilege drop).
+        .testTarget(name: "SwitchyardTests", dependencies: ["switchyard"], swiftSettings: swiftSettings),
         .testTarget(name: "EndToEndTests", dependencies: ["Reactor", "CLinux", "COpenSSL"], swiftSettings: swiftSettings),
     ]
 )

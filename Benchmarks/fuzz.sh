@@ -50,13 +50,13 @@ case $target in
     compile -module-name Crypto -emit-module -emit-module-path "$work/obj/Crypto.swiftmodule" \
       -I "$root/Sources/COpenSSL" -c "$root/Sources/Crypto/HMAC.swift" -o "$work/obj/Crypto.o"
     compile -module-name Fuzz_config -I "$work/obj" -I "$root/Sources/COpenSSL" \
-      "$root"/Sources/Control/Config*.swift "$root/Sources/Control/Address.swift" "$root/Sources/Control/FileTrust.swift" \
-      "$root/Sources/Control/SnapshotBuilder.swift" "$root/Sources/Control/EndpointRegistry.swift" \
+      "$root"/Sources/Config/*.swift \
+      "$root/Sources/Runtime/SnapshotBuilder.swift" "$root/Sources/Runtime/EndpointRegistry.swift" \
       "$root/Benchmarks/fuzz/config.swift" "$work/obj/Routing.o" "$work/obj/Crypto.o" -o "$binary"
     ;;
   control)
-    compile -module-name Fuzz_control "$root/Sources/Control/ControlProtocol.swift" \
-      "$root/Sources/Control/ControlJSON.swift" "$root/Sources/Control/ConfigJSON.swift" \
+    compile -module-name Fuzz_control "$root/Sources/CommandSocket/ControlProtocol.swift" \
+      "$root/Sources/Runtime/ControlJSON.swift" "$root/Sources/Config/ConfigJSON.swift" \
       "$root/Benchmarks/fuzz/control.swift" -o "$binary"
     ;;
 esac

@@ -1,6 +1,10 @@
 // `switchyard check --config FILE`: validate without starting anything.
-import Control
+import Admin
+import CommandSocket
+import Config
 import Foundation
+import Rollouts
+import Runtime
 
 enum CheckCommand {
     static let usage = """

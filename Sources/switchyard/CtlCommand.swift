@@ -1,8 +1,12 @@
 // `switchyard ctl`: send commands to a running proxy's control socket and print the replies as
 // tables (or raw JSON with --json); exit 1 when any reply is ok:false.
-import Control
+import Admin
+import CommandSocket
+import Config
 import Foundation
 import Glibc
+import Rollouts
+import Runtime
 
 enum CtlCommand {
     static let defaultSocket = "/run/switchyard/control.sock"

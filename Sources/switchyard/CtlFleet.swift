@@ -4,8 +4,12 @@
 // config and pools); only when all staged everything is each committed, otherwise each is
 // aborted. A commit can still be refused where another change landed since staging (it
 // rebases); that is reported per instance, with the instances that did commit.
-import Control
+import Admin
+import CommandSocket
+import Config
 import Foundation
+import Rollouts
+import Runtime
 
 struct CtlFleet {
     let sockets: [String]

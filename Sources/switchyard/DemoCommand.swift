@@ -2,13 +2,17 @@
 // shadow) and the proxy with a 90/10 sticky canary, a blue/green upstream with preview and a
 // 100% mirror, and a control socket in /tmp (removed at exit); prints curl and ctl lines that
 // show each feature.
-import Control
+import Admin
+import CommandSocket
+import Config
 import Dispatch
 import Foundation
 import Glibc
 import Proxy
 import Reactor
+import Rollouts
 import Routing
+import Runtime
 
 enum DemoCommand {
     static let usage = """
@@ -96,6 +100,9 @@ enum DemoCommand {
             CLI.fail("demo: \(error)")
             return 1
         }
+        let automation = ReleaseAutomation(state: state)
+        state.reloadWillStart = { ServiceNotify.reloading() }
+        state.reloadDidEnd = { ServiceNotify.ready() }
         let snapshot = state.snapshot
         signal(SIGPIPE, SIG_IGN)
         let control: ControlServer
@@ -117,7 +124,7 @@ enum DemoCommand {
         do {
             admin = try AdminServer(address: SocketAddress(host: "127.0.0.1", port: UInt16(adminPort))!, server: server,
                                     registry: state.registry, reloads: state.reloads, version: switchyardVersion,
-                                              rollouts: state.rolloutBoard, guards: state.guards)
+                                              rollouts: automation.rollouts.board, guards: automation.guards)
         } catch {
             control.stop()
             CLI.fail("demo: cannot listen on 127.0.0.1:\(adminPort) for the admin listener: \(error) (try --admin-port)")
@@ -125,7 +132,7 @@ enum DemoCommand {
         }
         server.start()
         admin.start()
-        control.start(ControlEngine(state: state))
+        control.start(ControlEngine(state: state, automation: automation))
         let metricsURL = "http://\(admin.address)/metrics"
         let base = "http://127.0.0.1:\(port)"
         // The binary's own path: `switchyard` is rarely on PATH when the demo runs from `swift run`.

@@ -1,12 +1,16 @@
 // `switchyard run --config FILE`: load, apply saved runtime state, listen, serve the control
 // socket; reload on SIGHUP, drain on SIGTERM/SIGINT.
-import Control
+import Admin
+import CommandSocket
+import Config
 import Dispatch
 import Foundation
 import Glibc
 import Proxy
 import Reactor
+import Rollouts
 import Routing
+import Runtime
 
 enum RunCommand {
     static let usage = """
@@ -44,6 +48,10 @@ enum RunCommand {
             FileHandle.standardError.write(Data("\(error)\n".utf8))
             return 1
         }
+        // Rollouts and guards act on the state like operators; systemd hears about reloads.
+        let automation = ReleaseAutomation(state: state)
+        state.reloadWillStart = { ServiceNotify.reloading() }
+        state.reloadDidEnd = { ServiceNotify.ready() }
         signal(SIGPIPE, SIG_IGN)
         // The account to become once everything privileged is open (only root changes user).
         let account = loaded.config.serviceAccount
@@ -97,7 +105,7 @@ enum RunCommand {
                 limits.idleMs = UInt64(loaded.config.timeouts.idleMs)
                 adminServer = try AdminServer(address: a, server: server, registry: state.registry, limits: limits,
                                               reloads: state.reloads, version: switchyardVersion,
-                                              rollouts: state.rolloutBoard, guards: state.guards)
+                                              rollouts: automation.rollouts.board, guards: automation.guards)
             } catch {
                 control?.stop()
                 CLI.fail("cannot listen on admin address \(admin.address): \(error)")
@@ -146,7 +154,7 @@ enum RunCommand {
             ErrorLog.write("listening on \(a) with \(server.workerCount) worker(s)")
         }
         if let control {
-            control.start(ControlEngine(state: state))
+            control.start(ControlEngine(state: state, automation: automation))
             ErrorLog.write("control socket \(control.path)")
         }
         if loaded.config.watchConfig {

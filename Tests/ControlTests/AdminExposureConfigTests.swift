@@ -1,7 +1,11 @@
 // The admin listener lists every endpoint address and dark variant: it is loopback by default,
 // and a non-loopback address loads with a warning (printed by `check` and at start).
+@testable import Admin
+@testable import CommandSocket
+@testable import Config
+@testable import Rollouts
+@testable import Runtime
 import XCTest
-@testable import Control
 
 final class AdminExposureConfigTests: XCTestCase {
     private func adminWarnings(_ admin: String) throws -> [String] {

@@ -1,9 +1,13 @@
 // Whole configs end to end: parse, defaults, build, and the snapshot's indexes, thresholds,
 // hosts and headers.
+@testable import Admin
+@testable import CommandSocket
+@testable import Config
 import Foundation
-import XCTest
+@testable import Rollouts
 import Routing
-@testable import Control
+@testable import Runtime
+import XCTest
 
 final class ConfigRoundTripTests: XCTestCase {
     static func fullConfig(secretEnv: String) -> String {

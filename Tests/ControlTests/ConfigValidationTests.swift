@@ -1,7 +1,11 @@
 // One test per validation rule: each bad config is rejected with the key path and reason.
+@testable import Admin
+@testable import CommandSocket
+@testable import Config
 import Foundation
+@testable import Rollouts
+@testable import Runtime
 import XCTest
-@testable import Control
 
 final class ConfigValidationTests: XCTestCase {
     // MARK: Syntax, types, unknown keys

@@ -1,9 +1,13 @@
 // Atomicity under load: a transaction of weights and a flip is never seen half applied; flips
 // lose no request and the first request after a flip's reply goes to the new color.
+@testable import Admin
+@testable import CommandSocket
+@testable import Config
 import Foundation
 import Glibc
+@testable import Rollouts
+@testable import Runtime
 import XCTest
-@testable import Control
 
 final class ControlAtomicityTests: XCTestCase {
     var fixture: ControlFixture!

@@ -1,10 +1,14 @@
 // Invariants are checked on the snapshot a commit would publish, not only when each change is
 // staged: two transactions that each drain one of a pool's two endpoints used to commit both,
 // leaving a live pool with nothing to serve (a 503 outage).
+@testable import Admin
+@testable import CommandSocket
+@testable import Config
 import Foundation
 import Glibc
+@testable import Rollouts
+@testable import Runtime
 import XCTest
-@testable import Control
 
 final class ControlCommitInvariantTests: XCTestCase {
     var fixture: ControlFixture!

@@ -1,9 +1,13 @@
 // endpoint drain / remove with requests in flight: no new requests reach the endpoint, the one
 // in flight finishes where it started, and `show upstreams` counts it down to 0.
+@testable import Admin
+@testable import CommandSocket
+@testable import Config
 import Foundation
 import Glibc
+@testable import Rollouts
+@testable import Runtime
 import XCTest
-@testable import Control
 
 final class ControlDrainTests: XCTestCase {
     var fixture: ControlFixture!

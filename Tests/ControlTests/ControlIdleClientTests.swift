@@ -1,10 +1,14 @@
 // Availability of the control socket: clients that connect and say nothing are closed after the
 // idle time-out, and when every slot is taken the oldest idle client makes room for a new one,
 // so 64 silent connections no longer lock every operator out.
+@testable import Admin
+@testable import CommandSocket
+@testable import Config
 import Foundation
 import Glibc
+@testable import Rollouts
+@testable import Runtime
 import XCTest
-@testable import Control
 
 final class ControlIdleClientTests: XCTestCase {
     var dir = ""
@@ -23,7 +27,7 @@ final class ControlIdleClientTests: XCTestCase {
     private func start(idleTimeout: Double? = nil) throws -> ControlServer {
         let text = #"{ "listeners": [{"address": "127.0.0.1:0"}], "upstreams": {"a": {"endpoints": ["127.0.0.1:9", "127.0.0.1:10"]}}, "routes": [{"name": "r", "upstream": "a"}] }"#
         let loaded = try ConfigLoader.parse(data: Data(text.utf8), file: "t.json")
-        let engine = ControlEngine(state: try RuntimeState(loaded: loaded, source: .file("t.json"), log: { _ in }))
+        let engine = ControlEngine(try RuntimeState(loaded: loaded, source: .file("t.json"), log: { _ in }))
         let path = dir + "/c.sock"
         let server = try idleTimeout.map { try ControlServer(path: path, mode: 0o600, idleTimeout: $0) }
             ?? ControlServer(path: path, mode: 0o600)

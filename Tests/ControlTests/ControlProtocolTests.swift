@@ -1,9 +1,13 @@
 // The control protocol over a real Unix socket: every command's reply, bad input of each kind
 // (with "did you mean"), line limits, pipelining, several clients at once.
+@testable import Admin
+@testable import CommandSocket
+@testable import Config
 import Foundation
 import Glibc
+@testable import Rollouts
+@testable import Runtime
 import XCTest
-@testable import Control
 
 final class ControlProtocolTests: XCTestCase {
     var fixture: ControlFixture!
@@ -79,6 +83,18 @@ final class ControlProtocolTests: XCTestCase {
         }
         let one = expectOK(try fixture.command("help flip"))
         XCTAssertEqual(one["command"]?.string, "flip UPSTREAM [--no-warmup] " + GuardOptions.usage)
+    }
+
+    /// What a command does besides answering is a field of its table entry: the changes are
+    /// staged in a transaction, the guarded ones take --bake and show it in their usage.
+    func testCommandTableCarriesEachCommandsProperties() {
+        let table = ControlEngine.table
+        XCTAssertEqual(Set(table.filter(\.makesChange).map(\.name)),
+                       ["flip", "set live", "set weights", "set mirror", "endpoint add", "endpoint remove", "endpoint drain", "reset"])
+        XCTAssertEqual(Set(table.filter(\.acceptsGuard).map(\.name)),
+                       ["flip", "set live", "set weights", "endpoint add", "endpoint remove", "endpoint drain", "begin", "commit"])
+        for c in table { XCTAssertEqual(c.usage.hasSuffix(GuardOptions.usage), c.acceptsGuard, c.name) }
+        XCTAssertEqual(table.first { $0.name == "begin" }?.usage, "begin " + GuardOptions.usage)
     }
 
     func testShowCommands() throws {

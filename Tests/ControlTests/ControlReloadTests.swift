@@ -1,9 +1,13 @@
 // reload: a valid file is swapped in with the runtime overrides re-applied and listeners
 // opened/closed; an invalid one is refused with every error and key path while traffic goes on.
+@testable import Admin
+@testable import CommandSocket
+@testable import Config
 import Foundation
 import Glibc
+@testable import Rollouts
+@testable import Runtime
 import XCTest
-@testable import Control
 
 final class ControlReloadTests: XCTestCase {
     var fixture: ControlFixture!

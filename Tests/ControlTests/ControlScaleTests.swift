@@ -2,10 +2,14 @@
 // staged line used to replay the whole transaction and build a snapshot, and every endpoint
 // lookup scanned the pool re-formatting addresses: 290 s and 43 s. The bounds below are loose
 // for debug builds on a busy machine, and still far below what the quadratic code took.
+@testable import Admin
+@testable import CommandSocket
+@testable import Config
 import Foundation
 import Glibc
+@testable import Rollouts
+@testable import Runtime
 import XCTest
-@testable import Control
 
 final class ControlScaleTests: XCTestCase {
     var fixture: ControlFixture!

@@ -1,10 +1,14 @@
 // What may stand at the control socket's path: nothing, or a stale socket (replaced). A live
 // socket, a regular file or a symlink (to anything, a live socket included) is refused and left
 // as it is; the socket is created with exactly its mode whatever the umask.
+@testable import Admin
+@testable import CommandSocket
+@testable import Config
 import Foundation
 import Glibc
+@testable import Rollouts
+@testable import Runtime
 import XCTest
-@testable import Control
 
 final class ControlSocketSymlinkTests: XCTestCase {
     var dir = ""

@@ -1,9 +1,13 @@
 // The socket file: created with its mode, a stale one replaced, a live one or a non-socket an
 // error, removed at stop; clients get a clear reason when nobody is there.
+@testable import Admin
+@testable import CommandSocket
+@testable import Config
 import Foundation
 import Glibc
+@testable import Rollouts
+@testable import Runtime
 import XCTest
-@testable import Control
 
 final class ControlSocketTests: XCTestCase {
     var dir = ""
@@ -24,7 +28,7 @@ final class ControlSocketTests: XCTestCase {
     private func engine() throws -> ControlEngine {
         let text = #"{ "listeners": [{"address": "127.0.0.1:0"}], "upstreams": {"a": {"endpoints": ["127.0.0.1:9"]}}, "routes": [{"name": "r", "upstream": "a"}] }"#
         let loaded = try ConfigLoader.parse(data: Data(text.utf8), file: "t.json")
-        return ControlEngine(state: try RuntimeState(loaded: loaded, source: .file("t.json"), log: { _ in }))
+        return ControlEngine(try RuntimeState(loaded: loaded, source: .file("t.json"), log: { _ in }))
     }
 
     func testDefaultModeIs0600AndAConfiguredModeIsApplied() throws {

@@ -1,9 +1,13 @@
 // Attacks on the control socket through its permissions: a mode that lets every user connect,
 // a directory where another user could replace the socket. Each is refused, or warned about.
+@testable import Admin
+@testable import CommandSocket
+@testable import Config
 import Foundation
 import Glibc
+@testable import Rollouts
+@testable import Runtime
 import XCTest
-@testable import Control
 
 final class ControlSocketTrustTests: XCTestCase {
     var dir = ""

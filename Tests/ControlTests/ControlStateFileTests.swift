@@ -1,9 +1,13 @@
 // Persistence: runtime overrides survive a restart through the state file; a corrupt file is
 // moved aside and never stops a start; overrides whose names vanished are reported and dropped.
+@testable import Admin
+@testable import CommandSocket
+@testable import Config
 import Foundation
 import Glibc
+@testable import Rollouts
+@testable import Runtime
 import XCTest
-@testable import Control
 
 final class ControlStateFileTests: XCTestCase {
     var fixture: ControlFixture!

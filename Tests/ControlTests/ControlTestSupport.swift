@@ -1,11 +1,15 @@
 // The in-process fixture: named HTTP upstreams, a ProxyServer built from a config file and the
 // control server on a temporary socket; plus a keep-alive HTTP client through the proxy.
+@testable import Admin
+@testable import CommandSocket
+@testable import Config
 import Foundation
 import Glibc
 import Proxy
 import Reactor
+@testable import Rollouts
+@testable import Runtime
 import XCTest
-@testable import Control
 
 /// An HTTP/1.1 upstream that answers every request with `X-Name: <name>` and its name as the
 /// body. `?delay=MS` delays the answer; `status` sets the status of every answer.
@@ -296,7 +300,7 @@ final class ControlFixture {
         server = try ProxyServer(settings: state.config.proxySettings, snapshot: state.snapshot)
         state.attach(server)
         server.start()
-        control.start(ControlEngine(state: state))
+        control.start(ControlEngine(state))
     }
 
     /// Stops the proxy and the control socket (the upstreams keep running).

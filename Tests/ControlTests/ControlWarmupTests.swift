@@ -1,9 +1,13 @@
 // Warm-up before a flip: the idle color gets the configured GETs first; the flip happens only if
 // they all succeed, and the reply reports their latencies or the failure.
+@testable import Admin
+@testable import CommandSocket
+@testable import Config
 import Foundation
 import Glibc
+@testable import Rollouts
+@testable import Runtime
 import XCTest
-@testable import Control
 
 final class ControlWarmupTests: XCTestCase {
     var fixture: ControlFixture?

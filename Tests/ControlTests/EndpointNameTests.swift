@@ -1,12 +1,16 @@
 // Endpoints named by host name, through a resolver the test answers for: every address is
 // served, a changed answer swaps in as a new snapshot without cutting the request in flight,
 // a failed lookup keeps the last addresses, and a name never resolved stops `run`.
+@testable import Admin
+@testable import CommandSocket
+@testable import Config
 import Foundation
 import Glibc
 import Proxy
 import Reactor
+@testable import Rollouts
+@testable import Runtime
 import XCTest
-@testable import Control
 
 /// A resolver whose answers the test sets: names map to loopback ports (a real answer's port
 /// is the endpoint's; the seam lets two upstreams on one address stand for two addresses).
@@ -121,7 +125,7 @@ final class NameFixture {
         state.startResolving()
         if control, let settings = state.config.control {
             let c = try ControlServer(settings)
-            c.start(ControlEngine(state: state))
+            c.start(ControlEngine(state))
             self.control = c
         }
     }

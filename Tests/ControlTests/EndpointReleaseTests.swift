@@ -1,10 +1,14 @@
 // Endpoints removed from every pool leave /metrics and the endpoint registry: 2,004 endpoints
 // added and removed again used to leave 2,004 stale switchyard_endpoint_in_flight series.
+@testable import Admin
+@testable import CommandSocket
+@testable import Config
 import Foundation
 import Proxy
+@testable import Rollouts
 import Routing
+@testable import Runtime
 import XCTest
-@testable import Control
 
 final class EndpointReleaseTests: XCTestCase {
     var fixture: ControlFixture!

@@ -1,9 +1,13 @@
 // The keys of upstreams that front function endpoints: hostHeader (upstream and color),
 // resolveEveryMs, and the upstream `tls` block; and the shipped config/functions.json.
+@testable import Admin
+@testable import CommandSocket
+@testable import Config
 import Foundation
+@testable import Rollouts
 import Routing
+@testable import Runtime
 import XCTest
-@testable import Control
 
 final class FunctionConfigTests: XCTestCase {
     func testHostHeaderOnTheUpstreamAndOnAColor() throws {

@@ -1,9 +1,13 @@
 // The pure parts of guarded changes: option parsing, what a change touched and how it is put
 // back (the inverse applied to the config after the change gives the config before it), and
 // the p99 a bake reads from histogram differences.
-import XCTest
-@testable import Control
+@testable import Admin
+@testable import CommandSocket
+@testable import Config
 @testable import Proxy
+@testable import Rollouts
+@testable import Runtime
+import XCTest
 
 final class GuardTests: XCTestCase {
     func testOptionsParseInBothFormsAndAreChecked() throws {

@@ -1,9 +1,13 @@
 // `hostHeader`: the Host an upstream (or one color) is sent instead of the client's, which goes
 // in X-Forwarded-Host; shadow copies and warm-up GETs carry the Host of the upstream they go to.
+@testable import Admin
+@testable import CommandSocket
+@testable import Config
 import Foundation
 import Glibc
+@testable import Rollouts
+@testable import Runtime
 import XCTest
-@testable import Control
 
 final class HostHeaderTests: XCTestCase {
     private var stops: [() -> Void] = []

@@ -1,10 +1,14 @@
 // A hostile state file can do exactly what the same command typed on the control socket can,
 // nothing more: each value is accepted from the file if and only if the command is. (The file
 // is as trusted as the socket; its directory is checked like the socket's, StateFileTrustTests.)
+@testable import Admin
+@testable import CommandSocket
+@testable import Config
 import Foundation
 import Glibc
+@testable import Rollouts
+@testable import Runtime
 import XCTest
-@testable import Control
 
 final class HostileStateFileTests: XCTestCase {
     var fixture: ControlFixture!

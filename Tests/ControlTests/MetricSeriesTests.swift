@@ -1,8 +1,12 @@
 // Label sets and their ids: escaping in the exposition, ids given out again only after release,
 // a full table refusing rather than growing, and the access-log/tracing config keys.
+@testable import Admin
+@testable import CommandSocket
+@testable import Config
 import Proxy
+@testable import Rollouts
+@testable import Runtime
 import XCTest
-@testable import Control
 
 final class MetricSeriesTests: XCTestCase {
     func testLabelsAreEscapedForTheTextFormat() {

@@ -1,7 +1,7 @@
 // Each worker's share of a shadow upstream's maxInFlight and maxBufferBytes: the shares add up to
 // the limit exactly, never more, whatever the number of workers.
-import XCTest
 @testable import Proxy
+import XCTest
 
 final class MirrorGateShareTests: XCTestCase {
     func testSharesSumToTheLimitExactly() {

@@ -1,9 +1,13 @@
 // `stripHeaders` on a mirror: names validated when the config loads, compared case-insensitively,
 // and the proxy's own fields (framing, Host, forwarding, the shadow mark) never strippable.
+@testable import Admin
+@testable import CommandSocket
+@testable import Config
 import Foundation
+@testable import Rollouts
 import Routing
+@testable import Runtime
 import XCTest
-@testable import Control
 
 final class MirrorStripHeadersConfigTests: XCTestCase {
     private func mirror(_ members: String) -> String {

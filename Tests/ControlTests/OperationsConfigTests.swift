@@ -1,9 +1,13 @@
 // "user", "group" and "watchConfig": resolved and checked when the config loads, with the key
 // path of each problem; errors listed in file order; the secret-file check others can reuse.
+@testable import Admin
+@testable import CommandSocket
+@testable import Config
 import Foundation
 import Glibc
+@testable import Rollouts
+@testable import Runtime
 import XCTest
-@testable import Control
 
 final class OperationsConfigTests: XCTestCase {
     private func doc(_ extra: String) -> String {

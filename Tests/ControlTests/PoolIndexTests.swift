@@ -1,7 +1,11 @@
 // Config.Pool's address index agrees with a scan of its endpoints after every kind of edit,
 // duplicates and host names as written included.
+@testable import Admin
+@testable import CommandSocket
+@testable import Config
+@testable import Rollouts
+@testable import Runtime
 import XCTest
-@testable import Control
 
 final class PoolIndexTests: XCTestCase {
     private func endpoint(_ text: String, draining: Bool = false) throws -> Config.Endpoint {

@@ -1,9 +1,13 @@
 // A reload whose file changes a key that a runtime override still decides says so, per key, in
 // its reply and in the log, naming the command that gives the file its way; reloads are
 // counted by outcome.
+@testable import Admin
+@testable import CommandSocket
+@testable import Config
 import Foundation
+@testable import Rollouts
+@testable import Runtime
 import XCTest
-@testable import Control
 
 final class ReloadMaskedOverrideTests: XCTestCase {
     var fixture: ControlFixture!

@@ -1,8 +1,12 @@
 // `routes[].rollout`: the accepted shapes (preset, explicit steps, gates, window, startAt,
 // gateSource) and every refusal with its key path; the state file keeps a rollout's status.
+@testable import Admin
+@testable import CommandSocket
+@testable import Config
 import Foundation
+@testable import Rollouts
+@testable import Runtime
 import XCTest
-@testable import Control
 
 final class RolloutConfigTests: XCTestCase {
     static func doc(_ rollout: String) -> String {

@@ -1,8 +1,12 @@
 // The rollout state machine with an injected clock and counter readings: steps, waits on
 // minRequests up to maxStepSeconds, each gate, the window, pause/resume, promote/abort, rollback,
 // and the clock-driven steps of fleet mode.
+@testable import Admin
+@testable import CommandSocket
+@testable import Config
+@testable import Rollouts
+@testable import Runtime
 import XCTest
-@testable import Control
 
 final class RolloutMachineTests: XCTestCase {
     /// A reading with `variant` requests of which `errors` failed; latency all in bucket `slow`.

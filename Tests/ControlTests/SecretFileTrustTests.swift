@@ -1,9 +1,13 @@
 // A cookie-signing secret file that other users can read is warned about, naming the file and
 // its mode; the config still loads (a permission slip must not stop a running fleet).
+@testable import Admin
+@testable import CommandSocket
+@testable import Config
 import Foundation
 import Glibc
+@testable import Rollouts
+@testable import Runtime
 import XCTest
-@testable import Control
 
 final class SecretFileTrustTests: XCTestCase {
     private let split = #""split": [{ "variant": "a", "upstream": "app", "weight": 1 }], "#

@@ -1,9 +1,13 @@
 // `compare` on a mirror: validated when the config loads (key path and reason), frozen into the
 // snapshot the workers read; a mirror without it compares nothing.
+@testable import Admin
+@testable import CommandSocket
+@testable import Config
 import Foundation
+@testable import Rollouts
 import Routing
+@testable import Runtime
 import XCTest
-@testable import Control
 
 final class ShadowCompareConfigTests: XCTestCase {
     private func mirror(_ members: String) -> String {

@@ -2,10 +2,14 @@
 // running snapshot holds (it used to sign all 10,000 buckets of every signed route on every
 // commit), a changed secret or salt makes a new one, and cookies issued before a weight change
 // still verify after it.
+@testable import Admin
+@testable import CommandSocket
+@testable import Config
 import Foundation
-import XCTest
+@testable import Rollouts
 import Routing
-@testable import Control
+@testable import Runtime
+import XCTest
 
 final class SignatureCacheTests: XCTestCase {
     private func config(secretEnv: String, salt: String? = nil) -> String {

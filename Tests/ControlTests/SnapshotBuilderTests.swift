@@ -1,9 +1,13 @@
 // Runtime edits of a Config (weights, flips, endpoints, mirrors) rebuilt into snapshots, the
 // builder's own checks, and stable endpoint ids.
+@testable import Admin
+@testable import CommandSocket
+@testable import Config
 import Foundation
-import XCTest
+@testable import Rollouts
 import Routing
-@testable import Control
+@testable import Runtime
+import XCTest
 
 final class SnapshotBuilderTests: XCTestCase {
     private func canaryConfig() throws -> Config {

@@ -1,10 +1,14 @@
 // The per-snapshot tables every worker uses (metric series ids, variant header lines) are made
 // once per snapshot and shared: each worker used to rebuild them on every publish.
+@testable import Admin
+@testable import CommandSocket
+@testable import Config
 import Foundation
-import XCTest
-import Routing
 @testable import Proxy
-@testable import Control
+@testable import Rollouts
+import Routing
+@testable import Runtime
+import XCTest
 
 final class SnapshotFrozenTests: XCTestCase {
     private func snapshot(version: UInt64, canary: Int = 10) throws -> Snapshot {

@@ -1,9 +1,13 @@
 // Attacks on the state file through its directory: a symlink or file planted at the temporary
 // name, a directory or file other users can write. None may reach a file outside the state.
+@testable import Admin
+@testable import CommandSocket
+@testable import Config
 import Foundation
 import Glibc
+@testable import Rollouts
+@testable import Runtime
 import XCTest
-@testable import Control
 
 final class StateFileTrustTests: XCTestCase {
     var fixture: ControlFixture!

@@ -1,8 +1,12 @@
 // Helpers for config tests: documents built from sections, parsing that expects success or a
 // given error, and temporary files that clean themselves up.
+@testable import Admin
+@testable import CommandSocket
+@testable import Config
 import Foundation
+@testable import Rollouts
+@testable import Runtime
 import XCTest
-@testable import Control
 
 enum Doc {
     static let listeners = #"[{ "address": "127.0.0.1:8080" }]"#
@@ -77,4 +81,12 @@ func withEnvironment<T>(_ value: String?, _ body: (String) throws -> T) rethrows
     if let value { setenv(name, value, 1) }
     defer { unsetenv(name) }
     return try body(name)
+}
+
+extension ControlEngine {
+    /// An engine over `state` with its own rollout runner and guard board, wired as the
+    /// executable wires them.
+    convenience init(_ state: RuntimeState) {
+        self.init(state: state, automation: ReleaseAutomation(state: state))
+    }
 }

@@ -1,10 +1,14 @@
 // The config keys that decide whom Switchyard trusts: `override` and `preview` (opt-in, and
 // never without a source list or a secret), `trustForwardedFrom`, sticky `prefer`, and the cap
 // on rules per route.
+@testable import Admin
+@testable import CommandSocket
+@testable import Config
 import Foundation
+@testable import Rollouts
 import Routing
+@testable import Runtime
 import XCTest
-@testable import Control
 
 final class TrustConfigTests: XCTestCase {
     private let split = #""split": [{ "variant": "a", "upstream": "app", "weight": 1 }, { "variant": "dark", "upstream": "app", "weight": 0 }]"#

@@ -1,9 +1,13 @@
 // The upstream keys for health checks, ejection, retries and limits: each is read into the
 // snapshot's policy, and each bad value is rejected with its key path.
+@testable import Admin
+@testable import CommandSocket
+@testable import Config
 import Foundation
-import XCTest
-@testable import Control
+@testable import Rollouts
 import Routing
+@testable import Runtime
+import XCTest
 
 final class UpstreamPolicyConfigTests: XCTestCase {
     private func upstream(_ members: String) -> String {

@@ -1,0 +1,68 @@
+// Replies as people read them (`switchyard ctl` without --json): scalars as `key: value` lines,
+// lists of rows as aligned tables, nested objects indented, errors first.
+import Runtime
+public enum ControlFormat {
+    public static func render(_ reply: ControlValue) -> String {
+        var out: [String] = []
+        if reply["ok"]?.bool == false {
+            out.append("error: \(reply["error"]?.plainText ?? "(no message)")")
+        }
+        for member in reply.members where member.key != "ok" && member.key != "error" {
+            render(member.key, member.value, indent: "", into: &out)
+        }
+        return out.joined(separator: "\n")
+    }
+
+    private static func render(_ key: String, _ value: ControlValue, indent: String, into out: inout [String]) {
+        switch value {
+        case .array(let items) where items.isEmpty:
+            out.append("\(indent)\(key): (none)")
+        case .array(let items) where items.allSatisfy({ if case .object = $0 { return true } else { return false } }):
+            if !out.isEmpty { out.append("") }
+            out.append("\(indent)\(key):")
+            out.append(contentsOf: table(items).map { indent + "  " + $0 })
+        case .array(let items):
+            let texts = items.map(cell)
+            if texts.contains(where: { $0.count > 40 }) {
+                out.append("\(indent)\(key):")
+                out.append(contentsOf: texts.map { "\(indent)  - \($0)" })
+            } else {
+                out.append("\(indent)\(key): \(texts.joined(separator: ", "))")
+            }
+        case .object(let members):
+            out.append("\(indent)\(key):")
+            for m in members { render(m.key, m.value, indent: indent + "  ", into: &out) }
+        default:
+            out.append("\(indent)\(key): \(cell(value))")
+        }
+    }
+
+    /// Rows of objects as an aligned table whose columns are every key, in first-seen order.
+    static func table(_ rows: [ControlValue]) -> [String] {
+        var columns: [String] = []
+        for row in rows {
+            for m in row.members where !columns.contains(m.key) { columns.append(m.key) }
+        }
+        let cells = rows.map { row in columns.map { row[$0].map(cell) ?? "" } }
+        let widths = columns.indices.map { i in cells.reduce(columns[i].count) { max($0, $1[i].count) } }
+        func line(_ texts: [String]) -> String {
+            var s = ""
+            for (i, t) in texts.enumerated() {
+                s += i == texts.count - 1 ? t : t + String(repeating: " ", count: widths[i] - t.count + 2)
+            }
+            return s
+        }
+        return [line(columns.map { $0.uppercased() })] + cells.map(line)
+    }
+
+    private static func cell(_ value: ControlValue) -> String {
+        switch value {
+        case .null: return "-"
+        case .bool(let b): return b ? "yes" : "no"
+        case .string(let s): return s
+        case .array(let items): return items.map(cell).joined(separator: ",")
+        case .object(let members): return members.map { "\($0.key)=\(cell($0.value))" }.joined(separator: " ")
+        default: return value.json
+        }
+    }
+}

@@ -1,0 +1,130 @@
+// A route's `rollout`: which variant, its steps (a preset or a list), the gates, the window, a
+// start time for fleets and where the gates read their numbers. Checked against the route's split.
+import Foundation
+
+extension ConfigParser {
+    static let rolloutKeys = ["variant", "steps", "preset", "stepSeconds", "maxStepSeconds", "gates", "baseline",
+                              "window", "startAt", "gateSource"]
+
+    func rollout(_ value: ConfigValue, target: Config.Target?) -> RolloutPlan? {
+        guard let object = value.object(keys: Self.rolloutKeys) else { return nil }
+        let variants: [String]
+        switch target {
+        case .split(let split)?: variants = split.variants.map(\.name)
+        case .upstream?:
+            value.error("needs a route with a \"split\" (a rollout moves weight between variants)")
+            return nil
+        case nil: return nil
+        }
+        var variant: String?
+        if let field = object.required("variant"), let name = field.nonEmptyString() {
+            if variants.contains(name) { variant = name } else {
+                field.error("unknown variant \"\(name)\"" + ConfigTokens.suggestion(for: name, among: variants))
+            }
+        }
+        var baseline: String?
+        if let field = object["baseline"], let name = field.nonEmptyString() {
+            if !variants.contains(name) {
+                field.error("unknown variant \"\(name)\"" + ConfigTokens.suggestion(for: name, among: variants))
+            } else if name == variant {
+                field.error("must be another variant than \"variant\"")
+            } else {
+                baseline = name
+            }
+        } else if !object.has("baseline") {
+            baseline = variants.first { $0 != variant }
+            if baseline == nil && variant != nil { value.error("the split needs another variant to serve as the baseline") }
+        }
+
+        var steps: [Int]?
+        var stepSeconds: Int?
+        if object.atMostOne(of: ["steps", "preset"]) == 0 { object.error("needs \"steps\" or \"preset\"") }
+        if let field = object["preset"], let name = field.string() {
+            if let preset = RolloutPlan.presets[name] {
+                steps = preset.steps
+                stepSeconds = preset.stepSeconds
+            } else {
+                let names = RolloutPlan.presets.keys.sorted()
+                field.error("unknown preset \"\(name)\"" + ConfigTokens.suggestion(for: name, among: names)
+                            + " (one of \(names.joined(separator: ", ")))")
+            }
+        }
+        if let field = object["steps"], let elements = field.array() {
+            let list = elements.compactMap { $0.int(1...100) }
+            if list.count == elements.count {
+                if let problem = RolloutPlan.stepsProblem(list) { field.error(problem) } else { steps = list }
+            }
+        }
+        if let field = object["stepSeconds"], let n = field.int(0...86_400 * 7) { stepSeconds = n }
+        let seconds = stepSeconds ?? 300
+        var maxStepSeconds: Int?
+        if let field = object["maxStepSeconds"], let n = field.int(0...86_400 * 7) {
+            if n < seconds { field.error("must be at least stepSeconds (\(seconds)), got \(n)") } else { maxStepSeconds = n }
+        }
+        let gates = object["gates"].map(rolloutGates) ?? RolloutGates()
+        let window = object["window"].flatMap(rolloutWindow)
+        var startAt: Double?
+        if let field = object["startAt"], let text = field.string() {
+            if let t = Self.rfc3339(text) { startAt = t } else {
+                field.error("\"\(text)\" is not an RFC 3339 time like \"2026-03-01T02:00:00Z\"")
+            }
+        }
+        var prometheus: String?
+        if let field = object["gateSource"], let source = field.object(keys: ["prometheus"]) {
+            if let url = source.required("prometheus"), let text = url.nonEmptyString() {
+                if PrometheusTarget(url: text) != nil { prometheus = text } else {
+                    url.error("\"\(text)\" is not a plain http://HOST:PORT URL")
+                }
+            }
+        }
+        guard let variant, let baseline, let steps else { return nil }
+        return RolloutPlan(variant: variant, baseline: baseline, steps: steps, stepSeconds: seconds, maxStepSeconds: maxStepSeconds,
+                           gates: gates, window: window, startAt: startAt, prometheus: prometheus)
+    }
+
+    private func rolloutGates(_ value: ConfigValue) -> RolloutGates {
+        var gates = RolloutGates()
+        guard let object = value.object(keys: ["maxErrorRate", "maxErrorRateRatio", "maxP99Ratio", "minRequests"]) else { return gates }
+        if let field = object["maxErrorRate"], let x = field.number() {
+            if (0...1).contains(x) { gates.maxErrorRate = x } else { field.error("must be a share from 0 to 1, got \(x)") }
+        }
+        for key in ["maxErrorRateRatio", "maxP99Ratio"] {
+            guard let field = object[key], let x = field.number() else { continue }
+            guard x > 0 else {
+                field.error("must be greater than 0, got \(x)")
+                continue
+            }
+            if key == "maxErrorRateRatio" { gates.maxErrorRateRatio = x } else { gates.maxP99Ratio = x }
+        }
+        gates.minRequests = object.int("minRequests", default: 0, 0...1_000_000_000)
+        return gates
+    }
+
+    private func rolloutWindow(_ value: ConfigValue) -> RolloutWindow? {
+        guard let object = value.object(keys: ["start", "end", "timeZone"]) else { return nil }
+        func time(_ key: String) -> Int? {
+            guard let field = object.required(key), let text = field.string() else { return nil }
+            guard let m = RolloutWindow.minutes(text) else {
+                field.error("\"\(text)\" is not a time like \"02:00\" (HH:MM, 24-hour)")
+                return nil
+            }
+            return m
+        }
+        let start = time("start"), end = time("end")
+        var zone = "UTC"
+        if let field = object["timeZone"], let name = field.nonEmptyString() {
+            if TimeZone(identifier: name) != nil { zone = name } else { field.error("unknown time zone \"\(name)\"") }
+        }
+        guard let start, let end else { return nil }
+        return RolloutWindow(start: start, end: end, timeZone: zone)
+    }
+
+    /// Unix seconds of an RFC 3339 time (fractional seconds allowed).
+    static func rfc3339(_ text: String) -> Double? {
+        let f = ISO8601DateFormatter()
+        f.formatOptions = [.withInternetDateTime]
+        if let d = f.date(from: text) { return d.timeIntervalSince1970 }
+        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return f.date(from: text)?.timeIntervalSince1970
+    }
+}

@@ -1,0 +1,433 @@
+// A progressive rollout of one variant of a route, as a pure state machine: what to do is a
+// function of the plan, the status, the time and two cumulative counter readings, so every step,
+// wait and gate is tested with an injected clock. RolloutRunner.swift applies its weights.
+import Foundation
+
+/// What the operator (or the config) asked for.
+public struct RolloutPlan: Sendable, Equatable, Codable {
+    public var variant: String
+    /// The variant compared against and given the rest of the traffic.
+    public var baseline: String
+    /// Percent of the route's traffic for `variant` at each step, ascending, the last 100.
+    public var steps: [Int]
+    public var stepSeconds: Int
+    /// How long a step may wait for `minRequests` before the rollout rolls back.
+    public var maxStepSeconds: Int
+    public var gates: RolloutGates
+    public var window: RolloutWindow?
+    /// Unix seconds: steps advance by this clock (fleet mode) instead of from when they began.
+    public var startAt: Double?
+    /// A Prometheus base URL the gates read instead of the local counters.
+    public var prometheus: String?
+
+    public init(variant: String, baseline: String, steps: [Int], stepSeconds: Int, maxStepSeconds: Int? = nil,
+                gates: RolloutGates = RolloutGates(), window: RolloutWindow? = nil, startAt: Double? = nil,
+                prometheus: String? = nil) {
+        self.variant = variant
+        self.baseline = baseline
+        self.steps = steps
+        self.stepSeconds = stepSeconds
+        self.maxStepSeconds = maxStepSeconds ?? max(stepSeconds * 6, stepSeconds + 60)
+        self.gates = gates
+        self.window = window
+        self.startAt = startAt
+        self.prometheus = prometheus
+    }
+
+    /// Named step plans (CodeDeploy's Canary10Percent5Minutes, Linear10PercentEvery1Minute,
+    /// AllAtOnce): steps and step length.
+    public static let presets: [String: (steps: [Int], stepSeconds: Int)] = [
+        "canary-10-5m": ([10, 100], 300),
+        "linear-10-1m": (Array(stride(from: 10, through: 100, by: 10)), 60),
+        "all-at-once": ([100], 0),
+    ]
+
+    /// Why `steps` cannot be a plan, or nil.
+    public static func stepsProblem(_ steps: [Int]) -> String? {
+        if steps.isEmpty { return "must list at least one step" }
+        if let bad = steps.first(where: { !(1...100).contains($0) }) { return "each step is a percent from 1 to 100, got \(bad)" }
+        if zip(steps, steps.dropFirst()).contains(where: { $0 >= $1 }) { return "steps must increase" }
+        if steps.last != 100 { return "the last step must be 100" }
+        return nil
+    }
+}
+
+public struct RolloutGates: Sendable, Equatable, Codable {
+    /// Largest 5xx share of the variant's requests in a step.
+    public var maxErrorRate: Double?
+    /// Largest variant error rate over the baseline's, same window.
+    public var maxErrorRateRatio: Double?
+    /// Largest variant p99 over the baseline's p99, same window.
+    public var maxP99Ratio: Double?
+    /// Fewest variant requests a step needs before it can pass.
+    public var minRequests: Int
+
+    public init(maxErrorRate: Double? = nil, maxErrorRateRatio: Double? = nil, maxP99Ratio: Double? = nil, minRequests: Int = 0) {
+        self.maxErrorRate = maxErrorRate
+        self.maxErrorRateRatio = maxErrorRateRatio
+        self.maxP99Ratio = maxP99Ratio
+        self.minRequests = minRequests
+    }
+}
+
+/// Hours in which steps may advance: `start`..`end` minutes of the day in `timeZone`
+/// (an end before the start crosses midnight).
+public struct RolloutWindow: Sendable, Equatable, Codable {
+    public var start: Int
+    public var end: Int
+    public var timeZone: String
+
+    public init(start: Int, end: Int, timeZone: String) {
+        self.start = start
+        self.end = end
+        self.timeZone = timeZone
+    }
+
+    /// "HH:MM" to minutes of the day.
+    public static func minutes(_ text: String) -> Int? {
+        let parts = text.split(separator: ":", omittingEmptySubsequences: false)
+        guard parts.count == 2, parts[0].count == 2, parts[1].count == 2, let h = Int(parts[0]), let m = Int(parts[1]),
+              (0...23).contains(h), (0...59).contains(m) else { return nil }
+        return h * 60 + m
+    }
+
+    public func contains(_ time: Double) -> Bool {
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = TimeZone(identifier: timeZone) ?? TimeZone(identifier: "UTC")!
+        let c = calendar.dateComponents([.hour, .minute], from: Date(timeIntervalSince1970: time))
+        let now = (c.hour ?? 0) * 60 + (c.minute ?? 0)
+        if start == end { return true }
+        return start < end ? (now >= start && now < end) : (now >= start || now < end)
+    }
+
+    public var text: String {
+        func hm(_ m: Int) -> String { String(format: "%02d:%02d", m / 60, m % 60) }
+        return "\(hm(start))-\(hm(end)) \(timeZone)"
+    }
+}
+
+/// Cumulative counters of one variant: requests answered, 5xx among them, latency buckets
+/// (per bucket, not cumulative; the last is +Inf).
+public struct VariantCounts: Sendable, Equatable, Codable {
+    public var requests: UInt64
+    public var errors: UInt64
+    public var buckets: [UInt64]
+
+    public init(requests: UInt64 = 0, errors: UInt64 = 0, buckets: [UInt64] = []) {
+        self.requests = requests
+        self.errors = errors
+        self.buckets = buckets
+    }
+
+    /// What happened between `earlier` and this reading (a counter that went down, after a
+    /// restart, counts from zero).
+    func since(_ earlier: VariantCounts) -> VariantCounts {
+        func d(_ a: UInt64, _ b: UInt64) -> UInt64 { a >= b ? a - b : a }
+        let buckets = self.buckets.enumerated().map { d($0.element, $0.offset < earlier.buckets.count ? earlier.buckets[$0.offset] : 0) }
+        return VariantCounts(requests: d(requests, earlier.requests), errors: d(errors, earlier.errors), buckets: buckets)
+    }
+
+    var errorRate: Double { requests == 0 ? 0 : Double(errors) / Double(requests) }
+
+    /// The upper bound (in the bounds' unit) of the bucket holding quantile `q`; nil without data.
+    func quantile(_ q: Double, bounds: [Double]) -> Double? {
+        let total = buckets.reduce(0, +)
+        guard total > 0 else { return nil }
+        let rank = max(UInt64((Double(total) * q).rounded(.up)), 1)
+        var seen: UInt64 = 0
+        for (i, n) in buckets.enumerated() {
+            seen += n
+            if seen >= rank { return i < bounds.count ? bounds[i] : .infinity }
+        }
+        return .infinity
+    }
+}
+
+/// Both variants' counters at one moment.
+public struct RolloutReading: Sendable, Equatable, Codable {
+    public var variant: VariantCounts
+    public var baseline: VariantCounts
+
+    public init(variant: VariantCounts = VariantCounts(), baseline: VariantCounts = VariantCounts()) {
+        self.variant = variant
+        self.baseline = baseline
+    }
+}
+
+public enum RolloutState: String, Sendable, Codable, CaseIterable {
+    case running, waiting, paused
+    case rolledBack = "rolled_back"
+    case promoted, aborted
+
+    public var isFinished: Bool { self == .rolledBack || self == .promoted || self == .aborted }
+}
+
+public struct RolloutEvent: Sendable, Equatable, Codable {
+    /// Unix seconds.
+    public var at: Double
+    /// `start`, `step`, `gate`, `wait`, `pause`, `resume`, `rollback`, `promote`, `abort`.
+    public var kind: String
+    public var detail: String
+
+    public init(at: Double, kind: String, detail: String) {
+        self.at = at
+        self.kind = kind
+        self.detail = detail
+    }
+}
+
+/// Where a rollout is. Saved in the state file with the weight overrides it made.
+public struct RolloutStatus: Sendable, Equatable, Codable {
+    public static let maxHistory = 200
+
+    public var plan: RolloutPlan
+    /// "config" or "control": who started it.
+    public var origin: String
+    public var state: RolloutState
+    /// Index into `plan.steps` of the step reached; -1 before the first.
+    public var step: Int
+    /// The variant's weight the rollout last applied (percent).
+    public var weight: Int
+    public var stepStartedAt: Double
+    /// The counters when the step began (its gates judge the difference).
+    public var mark: RolloutReading
+    public var reason: String?
+    /// The last gate readings, one line per gate.
+    public var gateReadings: [String]
+    public var history: [RolloutEvent]
+
+    public init(plan: RolloutPlan, origin: String, now: Double, reading: RolloutReading) {
+        self.plan = plan
+        self.origin = origin
+        state = .waiting
+        step = -1
+        weight = 0
+        stepStartedAt = now
+        mark = reading
+        gateReadings = []
+        history = []
+    }
+
+    /// The variant's weight at step `index`.
+    func weightAt(_ index: Int) -> Int { index < 0 ? 0 : plan.steps[min(index, plan.steps.count - 1)] }
+
+    /// When the current step may end (nil before the first step or when finished or paused).
+    public func nextStepAt() -> Double? {
+        guard step >= 0, !state.isFinished, state != .paused else { return nil }
+        if let startAt = plan.startAt { return startAt + Double((step + 1) * plan.stepSeconds) }
+        return stepStartedAt + Double(plan.stepSeconds)
+    }
+}
+
+/// What the runner must do after a transition.
+public struct RolloutEffects: Sendable, Equatable {
+    /// The variant's new weight (percent), to commit.
+    public var weight: Int?
+    /// Events to log and count (also appended to the history).
+    public var events: [RolloutEvent] = []
+    /// The status changed in a way worth saving.
+    public var changed = false
+}
+
+/// Latency bucket bounds in seconds, shared by the local and the Prometheus readings.
+public enum RolloutLatency {
+    public static let boundsSeconds: [Double] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]
+}
+
+extension RolloutStatus {
+    private mutating func record(_ kind: String, _ detail: String, at now: Double, into effects: inout RolloutEffects) {
+        let event = RolloutEvent(at: now, kind: kind, detail: detail)
+        history.append(event)
+        if history.count > Self.maxHistory { history.removeFirst(history.count - Self.maxHistory) }
+        effects.events.append(event)
+        effects.changed = true
+    }
+
+    private mutating func enter(_ index: Int, at now: Double, reading: RolloutReading, effects: inout RolloutEffects) {
+        step = index
+        state = .running
+        reason = nil
+        stepStartedAt = now
+        mark = reading
+        weight = weightAt(index)
+        effects.weight = weight
+        record("step", "step \(index + 1)/\(plan.steps.count): \(plan.variant) at \(weight)%", at: now, into: &effects)
+    }
+
+    private mutating func finish(_ state: RolloutState, weight: Int, kind: String, reason: String?, at now: Double,
+                                 effects: inout RolloutEffects) {
+        self.state = state
+        self.reason = reason
+        self.weight = weight
+        effects.weight = weight
+        record(kind, reason ?? "\(plan.variant) at \(weight)%", at: now, into: &effects)
+    }
+
+    /// The step the clock says (fleet mode): -1 before `startAt`.
+    func clockStep(_ now: Double) -> Int {
+        guard let startAt = plan.startAt else { return step }
+        if now < startAt { return -1 }
+        if plan.stepSeconds == 0 { return plan.steps.count - 1 }
+        return min(Int((now - startAt) / Double(plan.stepSeconds)), plan.steps.count)
+    }
+
+    /// Advances the rollout to `now` given the counters read now.
+    public mutating func tick(now: Double, reading: RolloutReading) -> RolloutEffects {
+        var effects = RolloutEffects()
+        if state.isFinished || state == .paused { return effects }
+        let inWindow = plan.window?.contains(now) ?? true
+
+        // Before the first step.
+        if step < 0 {
+            if let startAt = plan.startAt, now < startAt {
+                setWaiting("starts at \(RolloutStatus.timestamp(startAt))", at: now, effects: &effects)
+                return effects
+            }
+            guard inWindow else {
+                setWaiting("outside the window \(plan.window!.text)", at: now, effects: &effects)
+                return effects
+            }
+            let first = plan.startAt == nil ? 0 : min(clockStep(now), plan.steps.count - 1)
+            enter(first, at: now, reading: reading, effects: &effects)
+            return effects
+        }
+
+        guard let due = nextStepAt(), now >= due else { return effects }
+        guard inWindow else {
+            setWaiting("outside the window \(plan.window!.text)", at: now, effects: &effects)
+            return effects
+        }
+        let delta = RolloutReading(variant: reading.variant.since(mark.variant), baseline: reading.baseline.since(mark.baseline))
+
+        if delta.variant.requests < UInt64(plan.gates.minRequests) {
+            let waited = now - stepStartedAt
+            if plan.startAt == nil && waited < Double(plan.maxStepSeconds) {
+                setWaiting("step \(step + 1): \(delta.variant.requests) of \(plan.gates.minRequests) requests (minRequests)",
+                           at: now, effects: &effects)
+                return effects
+            }
+            if plan.startAt == nil {
+                let why = "gate minRequests: \(delta.variant.requests) requests < \(plan.gates.minRequests) within maxStepSeconds \(plan.maxStepSeconds)"
+                finish(.rolledBack, weight: 0, kind: "rollback", reason: why, at: now, effects: &effects)
+                return effects
+            }
+            // By the clock the fleet moves together; a quiet step is recorded, not judged.
+            record("gate", "step \(step + 1): \(delta.variant.requests) requests < minRequests \(plan.gates.minRequests), not judged",
+                   at: now, into: &effects)
+        } else {
+            let readings = Self.judge(plan.gates, delta)
+            gateReadings = readings.map(\.line)
+            for r in readings { record("gate", "step \(step + 1): \(r.line)", at: now, into: &effects) }
+            if let failed = readings.first(where: { !$0.passed }) {
+                finish(.rolledBack, weight: 0, kind: "rollback", reason: "gate \(failed.line)", at: now, effects: &effects)
+                return effects
+            }
+        }
+        let next = plan.startAt == nil ? step + 1 : max(clockStep(now), step + 1)
+        if next >= plan.steps.count {
+            finish(.promoted, weight: 100, kind: "promote", reason: nil, at: now, effects: &effects)
+        } else {
+            enter(next, at: now, reading: reading, effects: &effects)
+        }
+        return effects
+    }
+
+    private mutating func setWaiting(_ why: String, at now: Double, effects: inout RolloutEffects) {
+        // One event when the wait begins; the reason (a request count) keeps changing quietly.
+        if state == .waiting && reason?.prefix(8) == why.prefix(8) {
+            reason = why
+            return
+        }
+        state = .waiting
+        reason = why
+        record("wait", why, at: now, into: &effects)
+    }
+
+    public mutating func pause(now: Double) -> RolloutEffects {
+        var effects = RolloutEffects()
+        guard !state.isFinished, state != .paused else { return effects }
+        state = .paused
+        reason = "paused by the operator"
+        record("pause", "paused at step \(step + 1), \(plan.variant) at \(weight)%", at: now, into: &effects)
+        return effects
+    }
+
+    /// The step's clock and counters start again: a paused step is judged on what follows.
+    public mutating func resume(now: Double, reading: RolloutReading) -> RolloutEffects {
+        var effects = RolloutEffects()
+        guard state == .paused else { return effects }
+        state = step < 0 ? .waiting : .running
+        reason = nil
+        stepStartedAt = now
+        mark = reading
+        record("resume", "resumed at step \(step + 1)", at: now, into: &effects)
+        return effects
+    }
+
+    public mutating func promote(now: Double) -> RolloutEffects {
+        var effects = RolloutEffects()
+        guard !state.isFinished else { return effects }
+        finish(.promoted, weight: 100, kind: "promote", reason: "promoted by the operator", at: now, effects: &effects)
+        return effects
+    }
+
+    public mutating func abort(now: Double) -> RolloutEffects {
+        var effects = RolloutEffects()
+        guard !state.isFinished else { return effects }
+        finish(.aborted, weight: 0, kind: "abort", reason: "aborted by the operator", at: now, effects: &effects)
+        return effects
+    }
+
+    /// After a restart or reload: the step goes on at the weight it reached, its clock and
+    /// counters start again (the process's counters began at zero).
+    public mutating func resumeAfterRestart(now: Double, reading: RolloutReading) {
+        stepStartedAt = now
+        mark = reading
+    }
+
+    struct GateReading {
+        var gate: String
+        var measured: Double
+        var limit: Double
+        var passed: Bool
+        var note = ""
+
+        var line: String {
+            "\(gate) \(Self.number(measured)) \(passed ? "<=" : ">") \(Self.number(limit))\(note)"
+        }
+
+        static func number(_ x: Double) -> String {
+            if x.isInfinite { return "inf" }
+            return String(format: "%.4g", x)
+        }
+    }
+
+    /// Each configured gate on one step's counters.
+    static func judge(_ gates: RolloutGates, _ d: RolloutReading) -> [GateReading] {
+        var out: [GateReading] = []
+        let rate = d.variant.errorRate
+        if let limit = gates.maxErrorRate {
+            out.append(GateReading(gate: "maxErrorRate", measured: rate, limit: limit, passed: rate <= limit,
+                                   note: " (\(d.variant.errors)/\(d.variant.requests) 5xx)"))
+        }
+        if let limit = gates.maxErrorRateRatio, d.baseline.requests > 0 {
+            let base = d.baseline.errorRate
+            let ratio = base > 0 ? rate / base : (rate > 0 ? Double.infinity : 0)
+            out.append(GateReading(gate: "maxErrorRateRatio", measured: ratio, limit: limit, passed: ratio <= limit,
+                                   note: " (variant \(GateReading.number(rate)), baseline \(GateReading.number(base)))"))
+        }
+        if let limit = gates.maxP99Ratio, let v = d.variant.quantile(0.99, bounds: RolloutLatency.boundsSeconds),
+           let b = d.baseline.quantile(0.99, bounds: RolloutLatency.boundsSeconds) {
+            let ratio = v / b
+            out.append(GateReading(gate: "maxP99Ratio", measured: ratio, limit: limit, passed: ratio <= limit,
+                                   note: " (p99 variant \(GateReading.number(v))s, baseline \(GateReading.number(b))s)"))
+        }
+        return out
+    }
+
+    package static func timestamp(_ t: Double) -> String {
+        let f = ISO8601DateFormatter()
+        f.formatOptions = [.withInternetDateTime]
+        return f.string(from: Date(timeIntervalSince1970: t))
+    }
+}

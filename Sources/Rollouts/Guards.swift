@@ -1,0 +1,238 @@
+// Guarded changes: a committed change (a flip, `set live`, `set weights`, an endpoint edit or a
+// transaction) with `--bake SECONDS` and limits (`--revert-if-error-rate R`, `--revert-if-p99-ms
+// MS`, `--revert-if-p99-ratio X`). During the bake a timer on the state queue reads the
+// cumulative outcome counters of what the change affects (no per-request work: differences of
+// the counters every worker already keeps) and on a breach commits the previous values of
+// exactly what the change touched, as one change. Values something else changed meanwhile are
+// left alone and named. Guards live in memory only: a restart or crash during a bake keeps the
+// change and forgets the guard.
+import Config
+import Dispatch
+import Foundation
+import Proxy
+import Routing
+import Runtime
+import Synchronization
+
+/// One guarded change, from its commit to its outcome.
+final class GuardRecord: @unchecked Sendable {
+    enum Outcome: String { case baking, passed, reverted, superseded, revertFailed = "revert_failed" }
+
+    let id: Int
+    let summary: String
+    let options: GuardOptions
+    let version: UInt64
+    let started: Date
+    let deadline: Date
+    let facets: [GuardFacet]
+    let watches: [GuardWatch]
+    let start: [GuardSample]
+    /// For `--revert-if-p99-ratio`, by watch.
+    let baselines: [GuardBaseline?]
+    var outcome = Outcome.baking
+    var reason: String?
+    var readings: [ControlValue] = []
+    var revertVersion: UInt64?
+    var notReverted: [String] = []
+    var finished: Date?
+    var timer: (any DispatchSourceTimer)?
+
+    init(id: Int, summary: String, options: GuardOptions, version: UInt64, facets: [GuardFacet], watches: [GuardWatch],
+         start: [GuardSample], baselines: [GuardBaseline?]) {
+        self.baselines = baselines
+        self.id = id
+        self.summary = summary
+        self.options = options
+        self.version = version
+        self.facets = facets
+        self.watches = watches
+        self.start = start
+        started = Date()
+        deadline = started.addingTimeInterval(options.bakeSeconds)
+    }
+
+    var value: ControlValue {
+        var v: ControlValue = [
+            "id": .int(id), "change": .string(summary), "version": ControlValue(version), "state": .string(outcome.rawValue),
+            "started": .string(GuardBoard.time(started)), "deadline": .string(GuardBoard.time(deadline)),
+            "limits": options.value, "watching": .array(watches.map { .string($0.name) }),
+            "touched": .array(facets.map { ["what": .string($0.name), "before": .string($0.before), "after": .string($0.after)] }),
+            "readings": .array(readings),
+        ]
+        if let reason { v.set("reason", .string(reason)) }
+        if let revertVersion { v.set("revertVersion", ControlValue(revertVersion)) }
+        if !notReverted.isEmpty { v.set("notReverted", ControlValue(notReverted)) }
+        if let finished { v.set("finished", .string(GuardBoard.time(finished))) }
+        return v
+    }
+}
+
+/// The guards of a running proxy, confined to the state queue; the revert counter is read by
+/// /metrics from any thread.
+public final class GuardBoard: @unchecked Sendable {
+    private(set) var records: [GuardRecord] = []
+    private var nextID = 1
+    let reverts = Atomic<UInt64>(0)
+    /// Finished guards kept for `show guards`.
+    static let kept = 50
+
+    /// The state guarded changes are committed to and reverted on: a guard board commits like
+    /// an operator does.
+    unowned let state: RuntimeState
+
+    public init(state: RuntimeState) { self.state = state }
+
+    var queue: DispatchQueue { state.queue }
+    var server: ProxyServer? { state.server }
+    var config: Config { state.config }
+    func log(_ line: String) { state.log(line) }
+
+    /// Commits `changes` without a guard.
+    func commit(_ changes: [RuntimeChange]) throws(ControlError) -> RuntimeState.CommitResult { try state.commit(changes) }
+
+    public var revertCount: UInt64 { reverts.load(ordering: .relaxed) }
+
+    static func time(_ date: Date) -> String {
+        let f = ISO8601DateFormatter()
+        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return f.string(from: date)
+    }
+
+    func add(_ make: (Int) -> GuardRecord) -> GuardRecord {
+        let record = make(nextID)
+        nextID += 1
+        records.append(record)
+        let finished = records.filter { $0.outcome != .baking }
+        if finished.count > Self.kept, let oldest = finished.first { records.removeAll { $0 === oldest } }
+        return record
+    }
+}
+
+extension GuardBoard {
+    /// Commits `changes`; with `options`, starts a bake over what they touched. The reply's
+    /// `guard` member says what is watched and until when.
+    package func commit(_ changes: [RuntimeChange], guarded options: GuardOptions?) throws(ControlError) -> (result: RuntimeState.CommitResult, guard: ControlValue?) {
+        guard let options else { return (try commit(changes), nil) }
+        let before = config
+        let samplesBefore = server.map { metrics in { (w: GuardWatch) in w.sample(metrics.metrics) } }
+        let result = try commit(changes)
+        let facets = GuardFacet.diff(changes, before: before, after: config)
+        guard !facets.isEmpty else { return (result, ["state": "none", "reason": "the change set nothing that differs; nothing to watch"]) }
+        let watches = GuardWatch.affected(by: facets, after: config)
+        let summary = changes.map(\.summary).joined(separator: "; ")
+        let sample = { (w: GuardWatch) in samplesBefore?(w) ?? GuardSample() }
+        let baselines = options.maxP99Ratio == nil ? watches.map { _ in nil } : watches.map {
+            GuardBaseline.of($0, facets: facets, after: config, watches: watches, sample: sample)
+        }
+        let record = add { id in
+            GuardRecord(id: id, summary: summary, options: options, version: result.version, facets: facets, watches: watches,
+                        start: watches.map(sample), baselines: baselines)
+        }
+        log("guard \(record.id): baking \(summary) (version \(result.version)) for \(ControlValue.format(options.bakeSeconds)) s, "
+            + "watching " + (watches.isEmpty ? "nothing (no traffic moves)" : watches.map(\.name).joined(separator: ", ")))
+        // Readings every half second at most (bake / 20 for short bakes): a bad change serves
+        // for about that long after its traffic reaches --min-requests.
+        let interval = min(0.5, max(0.05, options.bakeSeconds / 20))
+        let timer = DispatchSource.makeTimerSource(queue: queue)
+        timer.schedule(deadline: .now() + interval, repeating: interval)
+        timer.setEventHandler { [weak self, weak record] in
+            guard let self, let record else { return }
+            self.check(record)
+        }
+        record.timer = timer
+        timer.resume()
+        return (result, record.value)
+    }
+
+    /// One reading of a baking guard: revert on a breach, pass at the deadline.
+    private func check(_ record: GuardRecord) {
+        dispatchPrecondition(condition: .onQueue(queue))
+        guard record.outcome == .baking else { return }
+        var breach: String?
+        var readings: [ControlValue] = []
+        for (i, watch) in record.watches.enumerated() {
+            let d = (server.map { watch.sample($0.metrics) } ?? GuardSample()).minus(record.start[i])
+            var reading: ControlValue = ["watch": .string(watch.name), "requests": ControlValue(d.total), "errors": ControlValue(d.errors),
+                                         "errorRate": .double(d.errorRate)]
+            if let p99 = d.p99Ms { reading.set("p99Ms", .double(p99)) }
+            let base = record.baselines[i].map { ($0.name, $0.current(server?.metrics)) }
+            if let (name, b) = base, let p99 = b.p99Ms {
+                reading.set("baseline", .string(name))
+                reading.set("baselineP99Ms", .double(p99))
+            }
+            readings.append(reading)
+            guard breach == nil, d.total >= record.options.minRequests else { continue }
+            if let limit = record.options.maxErrorRate, d.errorRate > limit {
+                breach = "error rate of \(watch.name) \(ControlValue.format(d.errorRate)) > limit \(ControlValue.format(limit)) "
+                    + "(\(d.errors) of \(d.total) responses were 5xx)"
+            } else if let limit = record.options.maxP99Ms, let p99 = d.p99Ms, p99 > limit {
+                breach = "p99 of \(watch.name) \(ControlValue.format(p99)) ms > limit \(ControlValue.format(limit)) ms (\(d.total) responses)"
+            } else if let limit = record.options.maxP99Ratio, let p99 = d.p99Ms, let (name, b) = base,
+                      b.latencyCount >= record.options.minRequests, let baseP99 = b.p99Ms, p99 / baseP99 > limit {
+                breach = "p99 of \(watch.name) \(ControlValue.format(p99)) ms is \(ControlValue.format((p99 / baseP99 * 100).rounded() / 100))x "
+                    + "the p99 of \(name) \(ControlValue.format(baseP99)) ms > limit \(ControlValue.format(limit))x"
+            }
+        }
+        record.readings = readings
+        if let breach {
+            revert(record, because: breach)
+        } else if Date() >= record.deadline {
+            finish(record, .passed)
+            let thin = readings.filter { ($0["requests"]?.int ?? 0) < Int(record.options.minRequests) }.compactMap { $0["watch"]?.string }
+            if !thin.isEmpty {
+                record.reason = "too little traffic to judge (fewer than \(record.options.minRequests) responses): "
+                    + thin.joined(separator: ", ")
+            }
+            log("guard \(record.id): passed: \(record.summary) stays at version \(record.version) ("
+                + readings.map { "\($0["watch"]?.string ?? ""): \($0["errors"]?.int ?? 0)/\($0["requests"]?.int ?? 0) 5xx" }
+                    .joined(separator: ", ") + ")" + (record.reason.map { "; " + $0 } ?? ""))
+        }
+    }
+
+    /// Commits the previous values of what the guard's change touched, those that still hold
+    /// the value the change set, as one change.
+    private func revert(_ record: GuardRecord, because breach: String) {
+        var changes: [RuntimeChange] = []
+        for f in record.facets {
+            let now = GuardFacet.value(f.kind, in: config)
+            if now == f.after {
+                changes += f.inverse
+            } else {
+                record.notReverted.append("\(f.name): now \(now ?? "gone"), set to \(f.after) by the change; changed since, left alone")
+            }
+        }
+        record.reason = breach
+        guard !changes.isEmpty else {
+            finish(record, .superseded)
+            log("guard \(record.id): breach (\(breach)) but everything \(record.summary) set was changed since; nothing reverted")
+            return
+        }
+        do throws(ControlError) {
+            let result = try commit(changes)
+            record.revertVersion = result.version
+            finish(record, .reverted)
+            reverts.wrappingAdd(1, ordering: .relaxed)
+            log("guard \(record.id): reverted \(record.summary) (version \(record.version)) as version \(result.version): \(breach)"
+                + (record.notReverted.isEmpty ? "" : "; left alone: " + record.notReverted.joined(separator: "; ")))
+        } catch {
+            record.reason = breach + "; the revert was refused: " + error.message
+            finish(record, .revertFailed)
+            log("guard \(record.id): breach (\(breach)) but the revert was refused: \(error.message)")
+        }
+    }
+
+    private func finish(_ record: GuardRecord, _ outcome: GuardRecord.Outcome) {
+        record.outcome = outcome
+        record.finished = Date()
+        record.timer?.cancel()
+        record.timer = nil
+    }
+
+    /// `show guards`: every baking guard and the last finished ones, newest first.
+    package var guardsValue: ControlValue {
+        let all = records.reversed()
+        return ["guards": .array(all.map(\.value)), "baking": .int(all.filter { $0.outcome == .baking }.count),
+                "revertedTotal": ControlValue(revertCount),
+                "note": "guards are kept in memory only: a restart keeps the change and ends its bake"]
+    }
+}

@@ -1,0 +1,268 @@
+// Runs the rollouts of a proxy: a timer on the RuntimeState queue reads the variants' cumulative
+// counters (local, merged over the workers, or from Prometheus), advances each rollout's state
+// machine and commits the weights it asks for as ordinary runtime changes, saved in the state file
+// together with the rollout's status. Nothing here runs on an event loop or per request.
+import Config
+import Dispatch
+import Foundation
+import Proxy
+import Runtime
+import Synchronization
+
+public final class RolloutRunner: RuntimeObserver, @unchecked Sendable {
+    /// How often rollouts are looked at; steps are whole seconds, so a step ends at most this late.
+    static let period = DispatchTimeInterval.milliseconds(200)
+
+    private unowned let state: RuntimeState
+    private var timer: (any DispatchSourceTimer)?
+    /// Routes whose saved status this process has taken over (its clock and counters restarted).
+    private var adopted: Set<String> = []
+    /// Prometheus readings by route: the latest answer, and routes with a query under way.
+    private var remote: [String: RolloutReading] = [:]
+    private var querying: Set<String> = []
+    private let queries = DispatchQueue(label: "switchyard.rollout.prometheus")
+    package var clock: @Sendable () -> Double = { Date().timeIntervalSince1970 }
+
+    public init(state: RuntimeState) { self.state = state }
+
+    public func attached(_ state: RuntimeState) { start() }
+
+    /// Starts the timer (on the state queue).
+    func start() {
+        dispatchPrecondition(condition: .onQueue(state.queue))
+        guard timer == nil else { return }
+        let t = DispatchSource.makeTimerSource(queue: state.queue)
+        t.schedule(deadline: .now(), repeating: Self.period, leeway: .milliseconds(20))
+        t.setEventHandler { [weak self] in self?.tick() }
+        t.resume()
+        timer = t
+    }
+
+    /// Starts configured rollouts, then advances every one that is not finished.
+    func tick() {
+        dispatchPrecondition(condition: .onQueue(state.queue))
+        guard let server = state.server else { return }
+        startConfigured()
+        let active = state.overrides.rollouts.filter { !$0.value.state.isFinished }
+        guard !active.isEmpty else {
+            publishGauges()
+            return
+        }
+        let local = active.contains { $0.value.plan.prometheus == nil } ? MetricsReport(server.metrics) : nil
+        let now = clock()
+        for route in active.keys.sorted() {
+            guard var status = state.overrides.rollouts[route] else { continue }
+            guard let reading = reading(route, status.plan, local) else { continue }
+            if !adopted.contains(route) {
+                adopted.insert(route)
+                if status.step >= 0 { status.resumeAfterRestart(now: now, reading: reading) }
+            }
+            let effects = status.tick(now: now, reading: reading)
+            apply(route, status, effects)
+        }
+        publishGauges()
+    }
+
+    /// Config rollouts start when the config that declares them loads; one already saved with
+    /// the same plan goes on where it was (a restart or a reload never starts it over).
+    private func startConfigured() {
+        for route in state.fileConfig.routes {
+            guard let plan = route.rollout else { continue }
+            if let existing = state.overrides.rollouts[route.name] {
+                if existing.origin != "config" || existing.plan == plan { continue }
+            }
+            var status = RolloutStatus(plan: plan, origin: "config", now: clock(), reading: RolloutReading())
+            status.history.append(RolloutEvent(at: clock(), kind: "start", detail: "started from the config"))
+            adopted.remove(route.name)
+            state.overrides.rollouts[route.name] = status
+            state.log(Self.eventLine(route.name, status, RolloutEvent(at: clock(), kind: "start", detail: "started from the config")))
+            board.count(route: route.name, event: "start")
+        }
+    }
+
+    /// The counters of the rollout's two variants now: local, or the last Prometheus answer
+    /// (asking again in the background).
+    private func reading(_ route: String, _ plan: RolloutPlan, _ local: MetricsReport?) -> RolloutReading? {
+        if let local {
+            if plan.prometheus == nil {
+                return RolloutReading(variant: Self.counts(local, route, plan.variant), baseline: Self.counts(local, route, plan.baseline))
+            }
+        }
+        guard let url = plan.prometheus, let target = PrometheusQuery.Target(url: url) else { return nil }
+        if !querying.contains(route) {
+            querying.insert(route)
+            let queue = state.queue
+            queries.async { [weak self] in
+                let result = Result { () throws(PrometheusQuery.Failure) in try PrometheusQuery.reading(route: route, plan: plan, at: target) }
+                queue.async { [weak self] in self?.answered(route, url, result) }
+            }
+        }
+        return remote[route]
+    }
+
+    private func answered(_ route: String, _ url: String, _ result: Result<RolloutReading, PrometheusQuery.Failure>) {
+        querying.remove(route)
+        switch result {
+        case .success(let r): remote[route] = r
+        case .failure(let e): state.log("rollout \(route): Prometheus at \(url): \(e.description)")
+        }
+    }
+
+    /// The counters now for a command: local, or the last Prometheus answer (zeros without one).
+    private func readingNow(_ route: String, _ plan: RolloutPlan) -> RolloutReading {
+        if plan.prometheus != nil { return remote[route] ?? RolloutReading() }
+        guard let server = state.server else { return RolloutReading() }
+        return reading(route, plan, MetricsReport(server.metrics)) ?? RolloutReading()
+    }
+
+    static func counts(_ report: MetricsReport, _ route: String, _ variant: String) -> VariantCounts {
+        var c = VariantCounts(buckets: Array(repeating: 0, count: RolloutLatency.boundsSeconds.count + 1))
+        for o in report.outcomes where o.route == route && o.variant == variant {
+            c.requests &+= o.count
+            if o.code == "5xx" { c.errors &+= o.count }
+        }
+        if let h = report.requestDuration.first(where: { $0.values == [route, variant] }) {
+            for (i, n) in h.buckets.enumerated() where i < c.buckets.count { c.buckets[i] = n }
+        }
+        return c
+    }
+
+    /// Saves `status`, commits the weight it asks for (with the status, in one state-file
+    /// write), logs and counts its events.
+    func apply(_ route: String, _ status: RolloutStatus, _ effects: RolloutEffects) {
+        var status = status
+        state.overrides.rollouts[route] = status
+        if let weight = effects.weight {
+            let change = RuntimeChange.weights(route: route, weights: [
+                .init(variant: status.plan.variant, weight: weight), .init(variant: status.plan.baseline, weight: 100 - weight),
+            ])
+            do throws(ControlError) {
+                let result = try state.commit([change])
+                state.log("rollout \(route): \(change.summary): version \(result.version)")
+            } catch {
+                status.state = .aborted
+                status.reason = "cannot apply weight \(weight): \(error.message)"
+                let event = RolloutEvent(at: clock(), kind: "abort", detail: status.reason!)
+                status.history.append(event)
+                state.overrides.rollouts[route] = status
+                _ = state.persist()
+                state.log(Self.eventLine(route, status, event))
+                board.count(route: route, event: "abort")
+            }
+        } else if effects.changed {
+            if let failure = state.persist() { state.log("cannot save the runtime state: \(failure)") }
+        }
+        for event in effects.events {
+            state.log(Self.eventLine(route, status, event))
+            board.count(route: route, event: event.kind)
+        }
+    }
+
+    /// One structured line per event: `rollout {"route":...,"event":...}`.
+    static func eventLine(_ route: String, _ s: RolloutStatus, _ e: RolloutEvent) -> String {
+        let value: ControlValue = [
+            "route": .string(route), "variant": .string(s.plan.variant), "event": .string(e.kind),
+            "step": .int(s.step + 1), "steps": .int(s.plan.steps.count), "weight": .int(s.weight),
+            "state": .string(s.state.rawValue), "detail": .string(e.detail),
+        ]
+        return "rollout " + value.json
+    }
+
+    // MARK: Control
+
+    /// Starts (or replaces a finished) rollout and takes its first step at once.
+    package func begin(_ route: String, _ plan: RolloutPlan) throws(ControlError) -> RolloutStatus {
+        dispatchPrecondition(condition: .onQueue(state.queue))
+        if let existing = state.overrides.rollouts[route], !existing.state.isFinished {
+            throw ControlError("route \"\(route)\" already has a rollout \(existing.state.rawValue) at step \(existing.step + 1); "
+                               + "abort or promote it first")
+        }
+        var status = RolloutStatus(plan: plan, origin: "control", now: clock(), reading: RolloutReading())
+        let event = RolloutEvent(at: clock(), kind: "start", detail: "started by the operator")
+        status.history.append(event)
+        adopted.insert(route)
+        state.log(Self.eventLine(route, status, event))
+        board.count(route: route, event: "start")
+        let effects = status.tick(now: clock(), reading: readingNow(route, plan))
+        apply(route, status, effects)
+        publishGauges()
+        return state.overrides.rollouts[route] ?? status
+    }
+
+    package enum Verb: String { case pause, resume, promote, abort }
+
+    package func control(_ route: String, _ verb: Verb) throws(ControlError) -> RolloutStatus {
+        dispatchPrecondition(condition: .onQueue(state.queue))
+        guard var status = state.overrides.rollouts[route] else {
+            throw ControlError("route \"\(route)\" has no rollout" + didYouMean(route, among: Array(state.overrides.rollouts.keys)))
+        }
+        if status.state.isFinished { throw ControlError("the rollout of \"\(route)\" is already \(status.state.rawValue)") }
+        let now = clock()
+        let effects: RolloutEffects
+        switch verb {
+        case .pause:
+            if status.state == .paused { throw ControlError("the rollout of \"\(route)\" is already paused") }
+            effects = status.pause(now: now)
+        case .resume:
+            guard status.state == .paused else { throw ControlError("the rollout of \"\(route)\" is not paused") }
+            effects = status.resume(now: now, reading: readingNow(route, status.plan))
+        case .promote: effects = status.promote(now: now)
+        case .abort: effects = status.abort(now: now)
+        }
+        apply(route, status, effects)
+        publishGauges()
+        return state.overrides.rollouts[route] ?? status
+    }
+
+    // MARK: Metrics
+
+    public let board = RolloutBoard()
+
+    private func publishGauges() {
+        board.set(state.overrides.rollouts.map { (route: $0.key, status: $0.value) })
+    }
+}
+
+/// What /metrics shows of the rollouts: the step and state gauges, and event counters. Written
+/// on the state queue, read by the admin listener.
+public final class RolloutBoard: Sendable {
+    private struct Content {
+        var steps: [(labels: String, value: UInt64)] = []
+        var states: [(labels: String, value: UInt64)] = []
+        var events: [String: UInt64] = [:]
+    }
+
+    private let content = Mutex(Content())
+
+    public init() {}
+
+    func set(_ rollouts: [(route: String, status: RolloutStatus)]) {
+        var steps: [(labels: String, value: UInt64)] = []
+        var states: [(labels: String, value: UInt64)] = []
+        for (route, s) in rollouts.sorted(by: { $0.route < $1.route }) {
+            let r = "route=\"\(SeriesTable.escape(route))\""
+            steps.append(("\(r),variant=\"\(SeriesTable.escape(s.plan.variant))\"", UInt64(max(s.step + 1, 0))))
+            for candidate in RolloutState.allCases {
+                states.append(("\(r),state=\"\(candidate.rawValue)\"", candidate == s.state ? 1 : 0))
+            }
+        }
+        content.withLock {
+            $0.steps = steps
+            $0.states = states
+        }
+    }
+
+    func count(route: String, event: String) {
+        let labels = "route=\"\(SeriesTable.escape(route))\",event=\"\(SeriesTable.escape(event))\""
+        content.withLock { $0.events[labels, default: 0] += 1 }
+    }
+
+    package func write(_ w: inout PrometheusText) {
+        let c = content.withLock { $0 }
+        w.family("switchyard_rollout_step", .gauge, "The step each rollout has reached (1-based; 0 before its first).", c.steps)
+        w.family("switchyard_rollout_state", .gauge, "1 for each rollout's state, 0 for the others.", c.states)
+        w.family("switchyard_rollout_events_total", .counter,
+                 "Rollout events by route: start, step, gate, wait, pause, resume, rollback, promote, abort.",
+                 c.events.sorted { $0.key < $1.key }.map { ($0.key, $0.value) })
+    }
+}

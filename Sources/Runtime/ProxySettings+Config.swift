@@ -1,0 +1,26 @@
+// Mapping the validated configuration onto what the data path needs.
+import Config
+import HTTP1
+import Proxy
+import Reactor
+
+extension Config {
+    public var proxySettings: ProxySettings {
+        var s = ProxySettings()
+        s.workers = workers
+        s.listeners = listeners.compactMap { SocketAddress(host: $0.address.numericHost ?? $0.address.host, port: $0.address.port) }
+        s.maxConnections = limits.maxConnections
+        s.limits = HTTPLimits(maxHeadBytes: limits.maxHeaderBytes, maxHeaders: limits.maxHeaders, maxURIBytes: limits.maxUriBytes)
+        s.maxBodyBytes = Int64(limits.maxBodyBytes)
+        s.connectMs = UInt64(timeouts.connectMs)
+        s.headerMs = UInt64(timeouts.headerMs)
+        s.responseMs = UInt64(timeouts.responseMs)
+        s.idleMs = UInt64(timeouts.idleMs)
+        s.upstreamIdleMs = UInt64(timeouts.upstreamIdleMs)
+        s.drainMs = UInt64(timeouts.drainMs)
+        s.handshakeMs = UInt64(timeouts.handshakeMs)
+        s.accessLog = accessLog.map { AccessLogSettings(sample: $0.sample, maxQueryBytes: $0.maxQueryBytes) }
+        s.tracing = TracingSettings(startWhenMissing: tracing.startWhenMissing)
+        return s
+    }
+}
