@@ -28,10 +28,13 @@ let package = Package(
         .target(name: "Proxy", dependencies: ["Routing", "HTTP1", "Reactor", "CLinux", "TLS"], swiftSettings: swiftSettings),
         .target(name: "Control", dependencies: ["Routing", "Proxy", "Crypto", "Reactor", "HTTP1", "TLS"], swiftSettings: swiftSettings),
         .executableTarget(name: "switchyard", dependencies: ["Control", "Proxy", "Routing", "Reactor", "HTTP1", "TLS"], swiftSettings: swiftSettings),
+        // Helpers more than one test target needs: waiting on a condition, loopback and Unix
+        // sockets, temporary directories. Glibc and Foundation only, so it moves with no module.
+        .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: swiftSettings),
         .testTarget(name: "HTTP1Tests", dependencies: ["HTTP1"], swiftSettings: swiftSettings),
         .testTarget(name: "RoutingTests", dependencies: ["Routing", "Crypto"], swiftSettings: swiftSettings),
-        .testTarget(name: "ReactorTests", dependencies: ["Reactor", "CLinux"], swiftSettings: swiftSettings),
-        .testTarget(name: "ControlTests", dependencies: ["Control", "Routing", "Proxy", "Reactor"], swiftSettings: swiftSettings),
-        .testTarget(name: "EndToEndTests", dependencies: ["Reactor", "CLinux", "COpenSSL"], swiftSettings: swiftSettings),
+        .testTarget(name: "ReactorTests", dependencies: ["Reactor", "CLinux", "TestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "ControlTests", dependencies: ["Control", "Routing", "Proxy", "Reactor", "TestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "EndToEndTests", dependencies: ["Reactor", "CLinux", "COpenSSL", "TestSupport"], swiftSettings: swiftSettings),
     ]
 )

@@ -2,6 +2,7 @@
 // lose no request and the first request after a flip's reply goes to the new color.
 import Foundation
 import Glibc
+import TestSupport
 import XCTest
 @testable import Control
 
@@ -120,14 +121,4 @@ final class Tally: @unchecked Sendable {
     private var values: [String: Int] = [:]
     func add(_ key: String) { lock.withLock { values[key, default: 0] += 1 } }
     var counts: [String: Int] { lock.withLock { values } }
-}
-
-/// Polls `condition` for up to `seconds`.
-func waitUntil(_ seconds: Double = 3, _ condition: () -> Bool) -> Bool {
-    let deadline = Date().addingTimeInterval(seconds)
-    while Date() < deadline {
-        if condition() { return true }
-        usleep(10_000)
-    }
-    return condition()
 }

@@ -2,6 +2,7 @@
 // in flight finishes where it started, and `show upstreams` counts it down to 0.
 import Foundation
 import Glibc
+import TestSupport
 import XCTest
 @testable import Control
 

@@ -2,6 +2,7 @@
 // error, removed at stop; clients get a clear reason when nobody is there.
 import Foundation
 import Glibc
+import TestSupport
 import XCTest
 @testable import Control
 
@@ -9,11 +10,10 @@ final class ControlSocketTests: XCTestCase {
     var dir = ""
 
     override func setUpWithError() throws {
-        var template = Array("/tmp/sy-sock-XXXXXX".utf8CString)
-        dir = String(cString: template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }!)
+        dir = try TemporaryDirectory.make(prefix: "sy-sock")
     }
 
-    override func tearDown() { try? FileManager.default.removeItem(atPath: dir) }
+    override func tearDown() { TemporaryDirectory.remove(dir) }
 
     private func mode(_ path: String) -> Int {
         var st = stat()
@@ -45,9 +45,7 @@ final class ControlSocketTests: XCTestCase {
     func testStaleSocketIsReplacedAndALiveOneRefused() throws {
         let path = dir + "/b.sock"
         // A socket file whose process is gone: bound, then closed without unlinking.
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-        XCTAssertEqual(UnixPath.withAddress(path) { bind(fd, $0, $1) }, 0)
-        close(fd)
+        try UnixSockets.makeStale(path: path)
         XCTAssertThrowsError(try ControlClient(path: path)) { error in
             XCTAssertTrue("\(error)".contains("refuses connections"), "\(error)")
         }

@@ -2,6 +2,7 @@
 // a directory where another user could replace the socket. Each is refused, or warned about.
 import Foundation
 import Glibc
+import TestSupport
 import XCTest
 @testable import Control
 
@@ -9,13 +10,12 @@ final class ControlSocketTrustTests: XCTestCase {
     var dir = ""
 
     override func setUpWithError() throws {
-        var template = Array("/tmp/sy-socktrust-XXXXXX".utf8CString)
-        dir = String(cString: template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }!)
+        dir = try TemporaryDirectory.make(prefix: "sy-socktrust")
     }
 
     override func tearDown() {
         chmod(dir, 0o700)
-        try? FileManager.default.removeItem(atPath: dir)
+        TemporaryDirectory.remove(dir)
     }
 
     private func config(_ control: String) -> String {

@@ -1,6 +1,7 @@
 // Upgrade (WebSocket): the 101 is relayed, then bytes flow both ways through the tunnel until
 // one side closes.
 import Foundation
+import TestSupport
 import XCTest
 
 final class UpgradeTests: EndToEndTestCase {
