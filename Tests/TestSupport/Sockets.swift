@@ -168,36 +168,31 @@ public enum UnixSockets {
 
     /// A stream socket connected to `path`, with `timeout` on its reads and writes.
     public static func connect(path: String, timeout: Double) throws -> Int32 {
-        let fd = Glibc.socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { throw SocketError.system("socket", errno) }
-        guard withAddress(path, { Glibc.connect(fd, $0, $1) }) == 0 else {
-            let e = errno
-            Glibc.close(fd)
-            throw SocketError.system("connect \(path)", e)
-        }
-        Sockets.setTimeouts(fd, seconds: timeout)
-        return fd
+        try open(SOCK_STREAM, path, timeout: timeout, "connect") { Glibc.connect($0, $1, $2) }
     }
 
     /// Leaves a socket file at `path` that nobody serves: bound, then closed without unlinking,
     /// as a process that died leaves it.
     public static func makeStale(path: String) throws {
-        let fd = Glibc.socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { throw SocketError.system("socket", errno) }
-        defer { Glibc.close(fd) }
-        guard withAddress(path, { Glibc.bind(fd, $0, $1) }) == 0 else { throw SocketError.system("bind \(path)", errno) }
+        Glibc.close(try open(SOCK_STREAM, path, timeout: nil, "bind") { Glibc.bind($0, $1, $2) })
     }
 
     /// A datagram socket bound to `path` (or "@name"), whose reads time out after `timeout`.
     public static func datagramReceiver(path: String, timeout: Double) throws -> Int32 {
-        let fd = Glibc.socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        try open(SOCK_DGRAM, path, timeout: timeout, "bind") { Glibc.bind($0, $1, $2) }
+    }
+
+    /// A new socket of `type` that `attach` (bind or connect) gave `path`.
+    private static func open(_ type: __socket_type, _ path: String, timeout: Double?, _ call: String,
+                             _ attach: (Int32, UnsafePointer<sockaddr>, socklen_t) -> Int32) throws -> Int32 {
+        let fd = Glibc.socket(AF_UNIX, Int32(type.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw SocketError.system("socket", errno) }
-        guard withAddress(path, { Glibc.bind(fd, $0, $1) }) == 0 else {
+        guard withAddress(path, { attach(fd, $0, $1) }) == 0 else {
             let e = errno
             Glibc.close(fd)
-            throw SocketError.system("bind \(path)", e)
+            throw SocketError.system("\(call) \(path)", e)
         }
-        Sockets.setTimeouts(fd, seconds: timeout)
+        if let timeout { Sockets.setTimeouts(fd, seconds: timeout) }
         return fd
     }
 
