@@ -16,6 +16,7 @@ final class ControlAtomicityTests: XCTestCase {
     private func underLoad(threads: Int, _ record: @escaping @Sendable (String) -> Void,
                            _ work: () throws -> Void) rethrows {
         let stop = Flag()
+        let answered = Flag()
         let group = DispatchGroup()
         let port = fixture.port
         for _ in 0..<threads {
@@ -28,6 +29,7 @@ final class ControlAtomicityTests: XCTestCase {
                         if client == nil { client = try HTTPTestClient(port: port) }
                         let r = try client!.get()
                         record(r.status == 200 ? (r.name ?? "no name") : "status \(r.status)")
+                        answered.set()
                     } catch {
                         record("failed: \(error)")
                         client = nil
@@ -39,7 +41,7 @@ final class ControlAtomicityTests: XCTestCase {
             stop.set()
             group.wait()
         }
-        usleep(50_000)
+        XCTAssertTrue(waitUntil { answered.isSet }, "the load is running")
         try work()
     }
 

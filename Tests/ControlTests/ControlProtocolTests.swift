@@ -140,9 +140,7 @@ final class ControlProtocolTests: XCTestCase {
         XCTAssertEqual(mirror["percent"]?.int, 100)
         XCTAssertEqual(mirror["previous"]?.int, 0)
         _ = try http.get()
-        let deadline = Date().addingTimeInterval(3)
-        while fixture.shadow.requests.isEmpty && Date() < deadline { usleep(10_000) }
-        XCTAssertFalse(fixture.shadow.requests.isEmpty, "the mirror sent a copy")
+        XCTAssertTrue(waitUntil { !self.fixture.shadow.requests.isEmpty }, "the mirror sent a copy")
         let removed = expectOK(try c.command("set mirror shop shadow 0"))
         XCTAssertEqual(removed["removed"]?.bool, true)
 

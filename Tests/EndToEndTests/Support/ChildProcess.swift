@@ -201,12 +201,11 @@ final class ChildProcess: @unchecked Sendable {
     /// streams are drained (briefly) so `stdout` / `stderr` are complete afterwards.
     @discardableResult
     func waitForExit(timeout: Double = 10) -> Termination? {
-        let deadline = Date(timeIntervalSinceNow: timeout)
         // waitpid cannot wait with a deadline: poll it.
-        var result = poll()
-        while result == nil && Date() < deadline {
-            usleep(2_000)
+        var result: Termination?
+        waitUntil(timeout: timeout, interval: 0.002) {
             result = poll()
+            return result != nil
         }
         if result != nil {
             condition.lock()
