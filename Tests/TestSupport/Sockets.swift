@@ -83,20 +83,16 @@ public enum Sockets {
         return (fd, localPort(fd))
     }
 
-    public static func localPort(_ fd: Int32) -> UInt16 {
-        var address = sockaddr_in()
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
-        }
-        return UInt16(bigEndian: address.sin_port)
-    }
+    public static func localPort(_ fd: Int32) -> UInt16 { port(fd) { getsockname($0, $1, $2) } }
 
-    public static func remotePort(_ fd: Int32) -> UInt16 {
+    public static func remotePort(_ fd: Int32) -> UInt16 { port(fd) { getpeername($0, $1, $2) } }
+
+    /// The port of the address `name` (getsockname or getpeername) gives for `fd`.
+    private static func port(_ fd: Int32, _ name: (Int32, UnsafeMutablePointer<sockaddr>, UnsafeMutablePointer<socklen_t>) -> Int32) -> UInt16 {
         var address = sockaddr_in()
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)
         _ = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getpeername(fd, $0, &length) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { name(fd, $0, &length) }
         }
         return UInt16(bigEndian: address.sin_port)
     }
