@@ -42,12 +42,15 @@ let package = Package(
         .executableTarget(name: "switchyard", dependencies: ["Config", "Runtime", "Rollouts", "CommandSocket", "Admin", "Proxy", "Routing", "Reactor", "HTTP1", "TLS"], swiftSettings: swiftSettings),
         .testTarget(name: "HTTP1Tests", dependencies: ["HTTP1"], swiftSettings: swiftSettings),
         .testTarget(name: "RoutingTests", dependencies: ["Routing", "Crypto"], swiftSettings: swiftSettings),
-        .testTarget(name: "ReactorTests", dependencies: ["Reactor", "CLinux"], swiftSettings: swiftSettings),
+        // Helpers more than one test target needs: waiting on a condition, loopback and Unix
+        // sockets, temporary directories. Glibc and Foundation only, so it moves with no module.
+        .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: swiftSettings),
+        .testTarget(name: "ReactorTests", dependencies: ["Reactor", "CLinux", "TestSupport"], swiftSettings: swiftSettings),
         // In-process tests of the data path: the attempts rules, the upstream client on real sockets.
         .testTarget(name: "ProxyTests", dependencies: ["Proxy", "Routing", "HTTP1", "Reactor"], swiftSettings: swiftSettings),
-        .testTarget(name: "ControlTests", dependencies: ["Config", "Runtime", "Rollouts", "CommandSocket", "Admin", "Routing", "Proxy", "Reactor"], swiftSettings: swiftSettings),
+        .testTarget(name: "ControlTests", dependencies: ["Config", "Runtime", "Rollouts", "CommandSocket", "Admin", "Routing", "Proxy", "Reactor", "TestSupport"], swiftSettings: swiftSettings),
         // The executable's own parts (sd_notify, privilege drop).
-        .testTarget(name: "SwitchyardTests", dependencies: ["switchyard"], swiftSettings: swiftSettings),
-        .testTarget(name: "EndToEndTests", dependencies: ["Reactor", "CLinux", "COpenSSL"], swiftSettings: swiftSettings),
+        .testTarget(name: "SwitchyardTests", dependencies: ["switchyard", "TestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "EndToEndTests", dependencies: ["Reactor", "CLinux", "COpenSSL", "TestSupport"], swiftSettings: swiftSettings),
     ]
 )

@@ -7,6 +7,7 @@ import Foundation
 import Glibc
 @testable import Rollouts
 @testable import Runtime
+import TestSupport
 import XCTest
 
 final class ControlAtomicityTests: XCTestCase {
@@ -19,6 +20,7 @@ final class ControlAtomicityTests: XCTestCase {
     private func underLoad(threads: Int, _ record: @escaping @Sendable (String) -> Void,
                            _ work: () throws -> Void) rethrows {
         let stop = Flag()
+        let answered = Flag()
         let group = DispatchGroup()
         let port = fixture.port
         for _ in 0..<threads {
@@ -31,6 +33,7 @@ final class ControlAtomicityTests: XCTestCase {
                         if client == nil { client = try HTTPTestClient(port: port) }
                         let r = try client!.get()
                         record(r.status == 200 ? (r.name ?? "no name") : "status \(r.status)")
+                        answered.set()
                     } catch {
                         record("failed: \(error)")
                         client = nil
@@ -42,7 +45,7 @@ final class ControlAtomicityTests: XCTestCase {
             stop.set()
             group.wait()
         }
-        usleep(50_000)
+        XCTAssertTrue(waitUntil { answered.isSet }, "the load is running")
         try work()
     }
 
@@ -124,14 +127,4 @@ final class Tally: @unchecked Sendable {
     private var values: [String: Int] = [:]
     func add(_ key: String) { lock.withLock { values[key, default: 0] += 1 } }
     var counts: [String: Int] { lock.withLock { values } }
-}
-
-/// Polls `condition` for up to `seconds`.
-func waitUntil(_ seconds: Double = 3, _ condition: () -> Bool) -> Bool {
-    let deadline = Date().addingTimeInterval(seconds)
-    while Date() < deadline {
-        if condition() { return true }
-        usleep(10_000)
-    }
-    return condition()
 }

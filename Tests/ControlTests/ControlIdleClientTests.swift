@@ -8,6 +8,7 @@ import Foundation
 import Glibc
 @testable import Rollouts
 @testable import Runtime
+import TestSupport
 import XCTest
 
 final class ControlIdleClientTests: XCTestCase {
@@ -15,13 +16,12 @@ final class ControlIdleClientTests: XCTestCase {
     var server: ControlServer?
 
     override func setUpWithError() throws {
-        var template = Array("/tmp/sy-idle-XXXXXX".utf8CString)
-        dir = String(cString: template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }!)
+        dir = try TemporaryDirectory.make(prefix: "sy-idle")
     }
 
     override func tearDown() {
         server?.stop()
-        try? FileManager.default.removeItem(atPath: dir)
+        TemporaryDirectory.remove(dir)
     }
 
     private func start(idleTimeout: Double? = nil) throws -> ControlServer {
@@ -52,7 +52,7 @@ final class ControlIdleClientTests: XCTestCase {
             silent.append(try connect())
             // One at a time, so the server accepts them in this order.
             let count = silent.count
-            XCTAssertTrue(waitUntil(5) { server.clientCount == count }, "\(server.clientCount) of \(count)")
+            XCTAssertTrue(waitUntil(timeout: 5) { server.clientCount == count }, "\(server.clientCount) of \(count)")
         }
         let operatorClient = try connect()
         let reply = try operatorClient.command("help quit")
@@ -72,7 +72,7 @@ final class ControlIdleClientTests: XCTestCase {
         for _ in 1..<ControlServer.maxClients {
             silent.append(try connect())
             let count = silent.count + 1
-            XCTAssertTrue(waitUntil(5) { server.clientCount == count })
+            XCTAssertTrue(waitUntil(timeout: 5) { server.clientCount == count })
         }
         XCTAssertEqual(try connect().command("help quit")["ok"]?.bool, true)
         XCTAssertTrue(try closingLine(silent[0])?.contains("makes room") == true)
@@ -90,7 +90,7 @@ final class ControlIdleClientTests: XCTestCase {
         let line = try closingLine(idle)
         XCTAssertTrue(line?.contains("closing: no command for 0.2 s (control.idleTimeoutMs)") == true, line ?? "nil")
         XCTAssertTrue(try closingLine(trickle)?.contains("no command") == true)
-        XCTAssertTrue(waitUntil(5) { server.clientCount == 1 }, "\(server.clientCount)")
+        XCTAssertTrue(waitUntil(timeout: 5) { server.clientCount == 1 }, "\(server.clientCount)")
         // The transaction's client was idle as long, and keeps its transaction.
         XCTAssertEqual(try busy.command("endpoint drain a 127.0.0.1:9")["staged"]?.bool, true)
         XCTAssertEqual(try busy.command("commit")["committed"]?.int, 1)

@@ -7,6 +7,7 @@ import Foundation
 import Glibc
 @testable import Rollouts
 @testable import Runtime
+import TestSupport
 import XCTest
 
 final class ControlProtocolTests: XCTestCase {
@@ -155,9 +156,7 @@ final class ControlProtocolTests: XCTestCase {
         XCTAssertEqual(mirror["percent"]?.int, 100)
         XCTAssertEqual(mirror["previous"]?.int, 0)
         _ = try http.get()
-        let deadline = Date().addingTimeInterval(3)
-        while fixture.shadow.requests.isEmpty && Date() < deadline { usleep(10_000) }
-        XCTAssertFalse(fixture.shadow.requests.isEmpty, "the mirror sent a copy")
+        XCTAssertTrue(waitUntil { !self.fixture.shadow.requests.isEmpty }, "the mirror sent a copy")
         let removed = expectOK(try c.command("set mirror shop shadow 0"))
         XCTAssertEqual(removed["removed"]?.bool, true)
 
@@ -346,15 +345,55 @@ final class ControlProtocolTests: XCTestCase {
         XCTAssertEqual(live?["live"]?.string, "blue", "100 flips: back to blue")
     }
 
+    /// Closing the connection aborts its transaction: once the server has handled the close (not
+    /// after a guessed pause), the staged flip is nowhere: version, traffic, overrides, live
+    /// color. A close that committed what was staged fails here.
     func testDisconnectAbortsTheTransaction() throws {
         do {
             let c = try fixture.client()
             expectOK(try c.command("begin"))
-            expectOK(try c.command("flip checkout"))
+            XCTAssertEqual(expectOK(try c.command("flip checkout"))["staged"]?.bool, true)
+            XCTAssertEqual(fixture.control.clientCount, 1)
         }
-        // The server sees the close, aborts; a new client finds nothing changed.
-        usleep(100_000)
+        XCTAssertTrue(waitUntil { self.fixture.control.clientCount == 0 }, "the server handled the close")
+        fixture.state.queue.sync {}   // the abort the close queued has run
         XCTAssertEqual(fixture.state.queue.sync { fixture.state.version }, 1)
+        XCTAssertEqual(try fixture.http().get().name, "blue")
+        let shown = expectOK(try fixture.command("show state"))
+        XCTAssertEqual(shown["overrides"]?.array?.count, 0, shown.json)
+        XCTAssertNil(shown["transaction"], "a new client has no transaction")
+        let checkout = expectOK(try fixture.command("show upstreams"))["upstreams"]?.array?.first { $0["upstream"]?.string == "checkout" }
+        XCTAssertEqual(checkout?["live"]?.string, "blue")
+    }
+
+    /// What a close runs on the session: its transaction and every staged change are dropped,
+    /// so nothing of it can be committed later, and the next `begin` starts empty. An `end` that
+    /// kept the transaction fails here.
+    func testEndingASessionDropsItsTransaction() throws {
+        let state = fixture.state!
+        let engine = ControlEngine(state)
+        let session = engine.makeSession()
+        func run(_ line: String) -> ControlValue {
+            state.queue.sync {
+                nonisolated(unsafe) var reply: ControlValue = .null
+                engine.execute(line, session: session) { reply = $0?.reply ?? .null }
+                return reply
+            }
+        }
+        expectOK(run("begin"))
+        expectOK(run("flip checkout"))
+        expectOK(run("set weights shop stable=50 canary=50"))
+        XCTAssertEqual(run("show state")["transaction"]?["staged"]?.array?.count, 2)
+
+        state.queue.sync { engine.end(session) }
+
+        XCTAssertFalse(session.inTransaction)
+        XCTAssertNil(run("show state")["transaction"])
+        expectError(run("commit"), "no transaction is open")
+        expectOK(run("begin"))
+        XCTAssertEqual(run("show state")["transaction"]?["staged"]?.array?.count, 0, "the next transaction starts empty")
+        XCTAssertEqual(expectOK(run("commit"))["committed"]?.int, 0)
+        XCTAssertEqual(state.queue.sync { state.version }, 1)
         XCTAssertEqual(try fixture.http().get().name, "blue")
     }
 }

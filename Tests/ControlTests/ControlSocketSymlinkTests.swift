@@ -8,17 +8,17 @@ import Foundation
 import Glibc
 @testable import Rollouts
 @testable import Runtime
+import TestSupport
 import XCTest
 
 final class ControlSocketSymlinkTests: XCTestCase {
     var dir = ""
 
     override func setUpWithError() throws {
-        var template = Array("/tmp/sy-link-XXXXXX".utf8CString)
-        dir = String(cString: template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }!)
+        dir = try TemporaryDirectory.make(prefix: "sy-link")
     }
 
-    override func tearDown() { try? FileManager.default.removeItem(atPath: dir) }
+    override func tearDown() { TemporaryDirectory.remove(dir) }
 
     private func isSymlink(_ path: String) -> Bool {
         var st = stat()
@@ -30,9 +30,7 @@ final class ControlSocketSymlinkTests: XCTestCase {
         let server = try ControlServer(path: live, mode: 0o600)
         defer { server.stop() }
         let stale = dir + "/stale.sock"
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-        XCTAssertEqual(UnixPath.withAddress(stale) { bind(fd, $0, $1) }, 0)
-        close(fd)
+        try UnixSockets.makeStale(path: stale)
         let file = dir + "/file"
         try Data("x".utf8).write(to: URL(fileURLWithPath: file))
         for target in [live, stale, file, dir + "/missing"] {

@@ -7,17 +7,17 @@ import Foundation
 import Glibc
 @testable import Rollouts
 @testable import Runtime
+import TestSupport
 import XCTest
 
 final class ControlSocketTests: XCTestCase {
     var dir = ""
 
     override func setUpWithError() throws {
-        var template = Array("/tmp/sy-sock-XXXXXX".utf8CString)
-        dir = String(cString: template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }!)
+        dir = try TemporaryDirectory.make(prefix: "sy-sock")
     }
 
-    override func tearDown() { try? FileManager.default.removeItem(atPath: dir) }
+    override func tearDown() { TemporaryDirectory.remove(dir) }
 
     private func mode(_ path: String) -> Int {
         var st = stat()
@@ -49,9 +49,7 @@ final class ControlSocketTests: XCTestCase {
     func testStaleSocketIsReplacedAndALiveOneRefused() throws {
         let path = dir + "/b.sock"
         // A socket file whose process is gone: bound, then closed without unlinking.
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-        XCTAssertEqual(UnixPath.withAddress(path) { bind(fd, $0, $1) }, 0)
-        close(fd)
+        try UnixSockets.makeStale(path: path)
         XCTAssertThrowsError(try ControlClient(path: path)) { error in
             XCTAssertTrue("\(error)".contains("refuses connections"), "\(error)")
         }

@@ -7,19 +7,19 @@ import Foundation
 import Glibc
 @testable import Rollouts
 @testable import Runtime
+import TestSupport
 import XCTest
 
 final class ControlSocketTrustTests: XCTestCase {
     var dir = ""
 
     override func setUpWithError() throws {
-        var template = Array("/tmp/sy-socktrust-XXXXXX".utf8CString)
-        dir = String(cString: template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }!)
+        dir = try TemporaryDirectory.make(prefix: "sy-socktrust")
     }
 
     override func tearDown() {
         chmod(dir, 0o700)
-        try? FileManager.default.removeItem(atPath: dir)
+        TemporaryDirectory.remove(dir)
     }
 
     private func config(_ control: String) -> String {

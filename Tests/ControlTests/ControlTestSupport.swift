@@ -9,6 +9,7 @@ import Proxy
 import Reactor
 @testable import Rollouts
 @testable import Runtime
+import TestSupport
 import XCTest
 
 /// An HTTP/1.1 upstream that answers every request with `X-Name: <name>` and its name as the
@@ -37,7 +38,7 @@ final class TestUpstream: @unchecked Sendable {
 
     init(name: String) throws {
         self.name = name
-        let (fd, port) = try TestSockets.listen()
+        let (fd, port) = try Sockets.bound(listen: true, backlog: 512)
         self.fd = fd
         self.port = port
         let t = Thread { [self] in acceptLoop() }
@@ -71,12 +72,12 @@ final class TestUpstream: @unchecked Sendable {
         var buffer: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 16_384)
         while true {
-            while TestSockets.headEnd(buffer) == nil {
+            while Sockets.headEnd(buffer) == nil {
                 let n = chunk.withUnsafeMutableBytes { recv(c, $0.baseAddress, $0.count, 0) }
                 if n <= 0 { return }
                 buffer.append(contentsOf: chunk[0..<n])
             }
-            let end = TestSockets.headEnd(buffer)!
+            let end = Sockets.headEnd(buffer)!
             let head = String(decoding: buffer[0..<end], as: UTF8.self)
             buffer.removeFirst(end + 4)
             let status = lock.withLock { () -> Int in
@@ -88,68 +89,9 @@ final class TestUpstream: @unchecked Sendable {
                 usleep(UInt32(ms * 1000))
             }
             let response = "HTTP/1.1 \(status) X\r\nContent-Length: \(name.utf8.count)\r\nX-Name: \(name)\r\n\r\n\(name)"
-            guard TestSockets.sendAll(c, Array(response.utf8)) else { return }
+            guard Sockets.send(c, Array(response.utf8)) else { return }
         }
     }
-}
-
-enum TestSockets {
-    static func listen() throws -> (Int32, UInt16) {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        var one: Int32 = 1
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
-        var a = loopback(port: 0)
-        let rc = withUnsafePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-            bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-        guard rc == 0, Glibc.listen(fd, 512) == 0 else { throw TestError("bind/listen: errno \(errno)") }
-        return (fd, localPort(fd))
-    }
-
-    /// A port that refuses connections (bound, never listening), and its socket to close later.
-    static func refusing() throws -> (Int32, UInt16) {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        var a = loopback(port: 0)
-        let rc = withUnsafePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-            bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-        guard rc == 0 else { throw TestError("bind: errno \(errno)") }
-        return (fd, localPort(fd))
-    }
-
-    static func loopback(port: UInt16) -> sockaddr_in {
-        var a = sockaddr_in()
-        a.sin_family = sa_family_t(AF_INET)
-        a.sin_port = port.bigEndian
-        a.sin_addr.s_addr = inet_addr("127.0.0.1")
-        return a
-    }
-
-    static func localPort(_ fd: Int32) -> UInt16 {
-        var a = sockaddr_in()
-        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
-        return UInt16(bigEndian: a.sin_port)
-    }
-
-    static func headEnd(_ b: [UInt8]) -> Int? {
-        guard b.count >= 4 else { return nil }
-        for i in 0...(b.count - 4) where b[i] == 13 && b[i + 1] == 10 && b[i + 2] == 13 && b[i + 3] == 10 { return i }
-        return nil
-    }
-
-    static func sendAll(_ fd: Int32, _ bytes: [UInt8]) -> Bool {
-        var sent = 0
-        while sent < bytes.count {
-            let n = bytes.withUnsafeBytes { send(fd, $0.baseAddress! + sent, $0.count - sent, Int32(MSG_NOSIGNAL)) }
-            if n <= 0 { return false }
-            sent += n
-        }
-        return true
-    }
-}
-
-struct TestError: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
 }
 
 struct TestResponse {
@@ -166,33 +108,23 @@ final class HTTPTestClient {
     private var buffer: [UInt8] = []
 
     init(port: UInt16, timeout: Int = 5) throws {
-        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        var tv = timeval(tv_sec: timeout, tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-        var one: Int32 = 1
-        setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
-        var a = TestSockets.loopback(port: port)
-        let rc = withUnsafePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-            connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-        guard rc == 0 else {
-            close(fd)
-            throw TestError("connect to proxy: errno \(errno)")
-        }
+        fd = try Sockets.connect(port: port)
+        Sockets.setTimeouts(fd, seconds: Double(timeout))
     }
 
     deinit { close(fd) }
 
     func get(_ path: String = "/", headers: [String] = []) throws -> TestResponse {
         let request = "GET \(path) HTTP/1.1\r\nHost: shop.test\r\n" + headers.map { "\($0)\r\n" }.joined() + "\r\n"
-        guard TestSockets.sendAll(fd, Array(request.utf8)) else { throw TestError("send failed") }
+        guard Sockets.send(fd, Array(request.utf8)) else { throw TestError("send failed") }
         var chunk = [UInt8](repeating: 0, count: 16_384)
         func fill() throws {
             let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
             guard n > 0 else { throw TestError("proxy closed or timed out (errno \(errno))") }
             buffer.append(contentsOf: chunk[0..<n])
         }
-        while TestSockets.headEnd(buffer) == nil { try fill() }
-        let end = TestSockets.headEnd(buffer)!
+        while Sockets.headEnd(buffer) == nil { try fill() }
+        let end = Sockets.headEnd(buffer)!
         let head = String(decoding: buffer[0..<end], as: UTF8.self)
         buffer.removeFirst(end + 4)
         let lines = head.components(separatedBy: "\r\n")
@@ -240,11 +172,7 @@ final class ControlFixture {
     let logged = LogLines()
 
     init(_ configure: (inout Options) -> Void = { _ in }) throws {
-        var template = Array("/tmp/sy-ctl-XXXXXX".utf8CString)
-        guard let made = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
-            throw TestError("mkdtemp failed")
-        }
-        dir = String(cString: made)
+        dir = try TemporaryDirectory.make(prefix: "sy-ctl")
         blue = try TestUpstream(name: "blue")
         green = try TestUpstream(name: "green")
         canary = try TestUpstream(name: "canary")
@@ -318,7 +246,7 @@ final class ControlFixture {
     func stop() {
         stopProxy()
         for u in [blue, green, canary, shadow] { u.stop() }
-        try? FileManager.default.removeItem(atPath: dir)
+        TemporaryDirectory.remove(dir)
     }
 
     var port: UInt16 { server.boundAddresses[0].port }

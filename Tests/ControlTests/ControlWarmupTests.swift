@@ -7,6 +7,7 @@ import Foundation
 import Glibc
 @testable import Rollouts
 @testable import Runtime
+import TestSupport
 import XCTest
 
 final class ControlWarmupTests: XCTestCase {
@@ -48,7 +49,7 @@ final class ControlWarmupTests: XCTestCase {
     }
 
     func testRefusedWarmupChangesNothing() throws {
-        let (fd, port) = try TestSockets.refusing()
+        let (fd, port) = try Sockets.bound(listen: false)
         refusing = fd
         let f = try start(warmup: #""requests": 3, "timeoutMs": 500"#) { $0.greenEndpoints = ["127.0.0.1:\(port)"] }
         let reply = try f.command("flip checkout")
@@ -106,7 +107,7 @@ final class ControlWarmupConcurrencyTests: XCTestCase {
             answer = try? fixture.command("flip checkout")
             done.signal()
         }.start()
-        XCTAssertTrue(waitUntil(10) { !fixture.green.requests.isEmpty }, "the warm-up request reached green",
+        XCTAssertTrue(waitUntil(timeout: 10) { !fixture.green.requests.isEmpty }, "the warm-up request reached green",
                       file: file, line: line)
         return PendingFlip {
             done.wait(timeout: .now() + 15) == .success ? answer : nil

@@ -10,6 +10,7 @@ import Proxy
 import Reactor
 @testable import Rollouts
 @testable import Runtime
+import TestSupport
 import XCTest
 
 /// A resolver whose answers the test sets: names map to loopback ports (a real answer's port
@@ -51,7 +52,7 @@ final class HeldUpstream: @unchecked Sendable {
     private let gate = DispatchSemaphore(value: 0)
 
     init() throws {
-        (fd, port) = try TestSockets.listen()
+        (fd, port) = try Sockets.bound(listen: true)
         Thread { [self] in
             while true {
                 let c = accept(fd, nil, nil)
@@ -77,14 +78,14 @@ final class HeldUpstream: @unchecked Sendable {
         defer { close(c) }
         var buffer: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 4096)
-        while TestSockets.headEnd(buffer) == nil {
+        while Sockets.headEnd(buffer) == nil {
             let n = chunk.withUnsafeMutableBytes { recv(c, $0.baseAddress, $0.count, 0) }
             if n <= 0 { return }
             buffer.append(contentsOf: chunk[0..<n])
         }
         lock.withLock { received += 1 }
         gate.wait()
-        _ = TestSockets.sendAll(c, Array("HTTP/1.1 200 OK\r\nContent-Length: 4\r\nX-Name: held\r\n\r\nheld".utf8))
+        Sockets.send(c, Array("HTTP/1.1 200 OK\r\nContent-Length: 4\r\nX-Name: held\r\n\r\nheld".utf8))
     }
 }
 
@@ -103,11 +104,7 @@ final class NameFixture {
         if let existing {
             dir = existing
         } else {
-            var template = Array("/tmp/sy-names-XXXXXX".utf8CString)
-            guard let made = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
-                throw TestError("mkdtemp failed")
-            }
-            dir = String(cString: made)
+            dir = try TemporaryDirectory.make(prefix: "sy-names")
         }
         configPath = dir + "/switchyard.json"
         if existing == nil { try Data(config(dir).utf8).write(to: URL(fileURLWithPath: configPath)) }
@@ -219,11 +216,11 @@ final class EndpointNameTests: XCTestCase {
             inFlight = Result { try HTTPTestClient(port: port, timeout: 20).get() }
             done.signal()
         }.start()
-        XCTAssertTrue(waitUntil(10) { held.requests == 1 }, "the request reached the first address")
+        XCTAssertTrue(waitUntil(timeout: 10) { held.requests == 1 }, "the request reached the first address")
 
         // ...while the name moves to another one.
         resolver.answer("fn.test", ports: [b.port])
-        XCTAssertTrue(waitUntil(10) { f.version == 2 }, "the new answer was published: \(f.logged.all)")
+        XCTAssertTrue(waitUntil(timeout: 10) { f.version == 2 }, "the new answer was published: \(f.logged.all)")
         XCTAssertTrue(f.logged.all.contains { $0.contains("fn.test:443 now resolves to 127.0.0.1:\(b.port)") }, "\(f.logged.all)")
         XCTAssertEqual(try f.http().get().name, "b", "new requests go to the new address")
 
@@ -242,7 +239,7 @@ final class EndpointNameTests: XCTestCase {
         let f = try start(resolver)
         resolver.fail("fn.test")
         let before = resolver.calls("fn.test")
-        XCTAssertTrue(waitUntil(10) { resolver.calls("fn.test") >= before + 4 }, "lookups go on")
+        XCTAssertTrue(waitUntil(timeout: 10) { resolver.calls("fn.test") >= before + 4 }, "lookups go on")
         XCTAssertEqual(try f.http().get().name, "a", "the last known address still serves")
         XCTAssertEqual(f.version, 1)
         let complaints = f.logged.all.filter { $0.contains("cannot resolve fn.test again") }
@@ -250,7 +247,7 @@ final class EndpointNameTests: XCTestCase {
         XCTAssertTrue(complaints[0].contains("fn.test:443 keeps its last known addresses"), complaints[0])
 
         resolver.answer("fn.test", ports: [a.port])
-        XCTAssertTrue(waitUntil(10) { f.logged.all.contains { $0.contains("fn.test:443 resolves again after") } }, "\(f.logged.all)")
+        XCTAssertTrue(waitUntil(timeout: 10) { f.logged.all.contains { $0.contains("fn.test:443 resolves again after") } }, "\(f.logged.all)")
         XCTAssertEqual(f.version, 1, "the same addresses again change nothing")
     }
 

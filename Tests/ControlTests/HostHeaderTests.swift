@@ -7,6 +7,7 @@ import Foundation
 import Glibc
 @testable import Rollouts
 @testable import Runtime
+import TestSupport
 import XCTest
 
 final class HostHeaderTests: XCTestCase {
@@ -76,7 +77,7 @@ final class HostHeaderTests: XCTestCase {
         XCTAssertEqual(values("X-Forwarded-Host", in: head), ["shop.test"], head)
 
         // The shadow copy carries the shadow's own Host (not the primary's, not the suffix).
-        XCTAssertTrue(waitUntil(10) { !shadow.requests.isEmpty }, "the copy arrived")
+        XCTAssertTrue(waitUntil(timeout: 10) { !shadow.requests.isEmpty }, "the copy arrived")
         let copy = try XCTUnwrap(shadow.requests.last)
         XCTAssertEqual(values("Host", in: copy), ["shadow.example.net:8443"], copy)
         XCTAssertEqual(values("X-Forwarded-Host", in: copy), ["shop.test"], copy)
@@ -97,15 +98,10 @@ final class HostHeaderTests: XCTestCase {
         let fn = try upstream("fn"), shadow = try upstream("shadow"), blue = try upstream("blue"),
             green = try upstream("green"), plain = try upstream("plain")
         let f = try start(fn: fn, shadow: shadow, blue: blue, green: green, plain: plain)
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        let fd = try Sockets.connect(port: f.port)
         defer { close(fd) }
-        var tv = timeval(tv_sec: 10, tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-        var a = TestSockets.loopback(port: f.port)
-        let rc = withUnsafePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-            connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-        XCTAssertEqual(rc, 0)
-        XCTAssertTrue(TestSockets.sendAll(fd, Array("GET /fn HTTP/1.0\r\n\r\n".utf8)))
+        Sockets.setTimeouts(fd, seconds: 10)
+        XCTAssertTrue(Sockets.send(fd, Array("GET /fn HTTP/1.0\r\n\r\n".utf8)))
         var response: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 4096)
         while true {

@@ -7,6 +7,8 @@
 @testable import Config
 import Foundation
 @testable import Rollouts
+import TestSupport
+import XCTest
 import Routing
 @testable import Runtime
 import XCTest
@@ -30,7 +32,7 @@ final class SignatureCacheTests: XCTestCase {
 
     private func sticky(_ snapshot: Snapshot, route: Int = 0) throws -> Sticky {
         guard case .split(let split) = snapshot.routes[route].target, let sticky = split.sticky else {
-            throw XCTSkip("route \(route) has no sticky split")
+            throw TestError("the fixture is broken: route \(route) has no sticky split")
         }
         return sticky
     }

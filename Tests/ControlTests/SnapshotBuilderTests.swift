@@ -5,6 +5,8 @@
 @testable import Config
 import Foundation
 @testable import Rollouts
+import TestSupport
+import XCTest
 import Routing
 @testable import Runtime
 import XCTest
@@ -27,7 +29,7 @@ final class SnapshotBuilderTests: XCTestCase {
     }
 
     private func split(_ snapshot: Snapshot, route: Int = 0) throws -> Split {
-        guard case .split(let split) = snapshot.routes[route].target else { throw XCTSkip("route \(route) has no split") }
+        guard case .split(let split) = snapshot.routes[route].target else { throw TestError("the fixture is broken: route \(route) has no split") }
         return split
     }
 

@@ -3,6 +3,7 @@
 // loses lines, counted, while requests are answered as fast as ever.
 import Foundation
 import Glibc
+import TestSupport
 import XCTest
 
 final class AccessLogTests: EndToEndTestCase {
@@ -38,7 +39,7 @@ final class AccessLogTests: EndToEndTestCase {
         XCTAssertTrue(text.isEmpty || text.hasSuffix("\n"), "whole lines only")
         return try text.split(separator: "\n").map { line in
             guard let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else {
-                throw HarnessError("not a JSON object: \(line)")
+                throw TestError("not a JSON object: \(line)")
             }
             return object
         }

@@ -4,6 +4,7 @@
 // valid one applies.
 import Foundation
 import Glibc
+import TestSupport
 import XCTest
 
 final class ConfigWatchTests: EndToEndTestCase {

@@ -3,6 +3,7 @@
 // while out of descriptors instead of spinning, and memory that does not grow with churn.
 import Foundation
 import Glibc
+import TestSupport
 import XCTest
 
 final class ConnectionEdgeTests: EndToEndTestCase {

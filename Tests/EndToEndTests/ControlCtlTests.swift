@@ -2,6 +2,7 @@
 // command and SIGHUP (an invalid one refused while traffic continues), tunnels, the demo.
 import Foundation
 import Glibc
+import TestSupport
 import XCTest
 
 final class ControlCtlTests: EndToEndTestCase {

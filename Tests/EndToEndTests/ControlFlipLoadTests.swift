@@ -2,6 +2,7 @@
 // first request after each reply on the new color (Benchmarks/flip.py: the full bar, release).
 import Foundation
 import Glibc
+import TestSupport
 import XCTest
 
 final class ControlFlipLoadTests: EndToEndTestCase {

@@ -1,55 +1,9 @@
 // Helpers for the control-socket end-to-end tests: a config with a blue/green upstream and a
-// control section, a line client for the Unix socket, and `switchyard ctl` runs.
+// control section, and `switchyard ctl` runs (the line client is in TestSupport).
 import Foundation
 import Glibc
+import TestSupport
 import XCTest
-
-/// One connection to a control socket: a command line out, a JSON reply line back.
-final class ControlLineClient {
-    private let fd: Int32
-    private var buffer: [UInt8] = []
-
-    init(path: String, timeout: Double = 20) throws {
-        fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        let bytes = Array(path.utf8)
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            raw.copyBytes(from: bytes)
-            raw[bytes.count] = 0
-        }
-        let rc = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
-        guard rc == 0 else {
-            let e = errno
-            Glibc.close(fd)
-            throw HarnessError("connect \(path): errno \(e)")
-        }
-        Sockets.setTimeouts(fd, seconds: timeout)
-    }
-
-    deinit { Glibc.close(fd) }
-
-    /// Sends `line` and returns its reply, parsed.
-    func command(_ line: String) throws -> [String: Any] {
-        let out = Array((line + "\n").utf8)
-        try out.withUnsafeBytes { try Sockets.sendAll(fd, $0) }
-        while true {
-            if let newline = buffer.firstIndex(of: 10) {
-                let reply = Data(buffer[0..<newline])
-                buffer.removeSubrange(0...newline)
-                guard let object = try JSONSerialization.jsonObject(with: reply) as? [String: Any] else {
-                    throw HarnessError("not a JSON object: \(String(decoding: reply, as: UTF8.self))")
-                }
-                return object
-            }
-            var chunk = [UInt8](repeating: 0, count: 65536)
-            let n = try chunk.withUnsafeMutableBytes { try Sockets.receive(fd, into: $0) }
-            buffer += chunk[0..<n]
-        }
-    }
-}
 
 extension EndToEndTestCase {
     /// A proxy in front of `blue`/`green` (the colors of `checkout`) and `canary`, route `shop`

@@ -4,6 +4,7 @@
 // shutdown logged. Proxy-made answers name the variant like proxied ones.
 import Foundation
 import Glibc
+import TestSupport
 import XCTest
 
 final class ErrorLogTests: EndToEndTestCase {

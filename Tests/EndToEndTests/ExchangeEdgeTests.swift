@@ -3,6 +3,7 @@
 // client that half-closes after its request.
 import Foundation
 import Glibc
+import TestSupport
 import XCTest
 
 final class ExchangeEdgeTests: EndToEndTestCase {

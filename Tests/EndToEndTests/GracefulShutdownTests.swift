@@ -2,6 +2,7 @@
 // then exits 0; connections after that are refused.
 import Foundation
 import Glibc
+import TestSupport
 import XCTest
 
 final class GracefulShutdownTests: EndToEndTestCase {

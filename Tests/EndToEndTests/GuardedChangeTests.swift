@@ -3,6 +3,7 @@
 // change stays; a transaction reverts as a whole; values changed by someone else are left alone.
 import Foundation
 import Glibc
+import TestSupport
 import XCTest
 
 final class GuardedChangeTests: EndToEndTestCase {

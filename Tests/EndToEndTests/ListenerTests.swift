@@ -1,6 +1,7 @@
 // Listening sockets: every worker accepts on its own socket of a SO_REUSEPORT group, so new
 // connections spread over the workers; and the group never silently joins another process's.
 import Foundation
+import TestSupport
 import XCTest
 
 final class ListenerTests: EndToEndTestCase {
@@ -15,7 +16,7 @@ final class ListenerTests: EndToEndTestCase {
         let proxy = try startProxy(json: json)
         guard let line = proxy.process.waitForStderrLine(containing: "admin (/metrics"),
               let adminPort = Self.port(after: "on ", in: line) else {
-            throw HarnessError("no admin line: \(proxy.process.stderr)")
+            throw TestError("no admin line: \(proxy.process.stderr)")
         }
         return (proxy, adminPort)
     }

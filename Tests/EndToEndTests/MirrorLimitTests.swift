@@ -2,6 +2,7 @@
 // and a shadow that never answers, no more than maxInFlight copies are ever outstanding.
 import Foundation
 import Glibc
+import TestSupport
 import XCTest
 
 final class MirrorLimitTests: EndToEndTestCase {

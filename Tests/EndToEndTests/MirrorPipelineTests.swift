@@ -3,6 +3,7 @@
 // the ones caught behind the close being sent again on a new connection.
 import Foundation
 import Glibc
+import TestSupport
 import XCTest
 
 final class MirrorPipelineTests: EndToEndTestCase {

@@ -4,6 +4,7 @@
 // not the proxy's memory.
 import Foundation
 import Glibc
+import TestSupport
 import XCTest
 
 final class MirrorTests: EndToEndTestCase {

@@ -3,6 +3,7 @@
 // mounts a ConfigMap (files behind a `..data` symlink swapped on each update).
 import Foundation
 import Glibc
+import TestSupport
 import XCTest
 
 /// Requests sent back to back on keep-alive connections until `stop()`; every answer that is
@@ -66,16 +67,16 @@ struct KubeletVolume {
     init(dir: String, name: String, text: String) throws {
         self.dir = dir
         self.name = name
-        guard mkdir(dir, 0o755) == 0 || errno == EEXIST else { throw HarnessError("mkdir \(dir): errno \(errno)") }
+        guard mkdir(dir, 0o755) == 0 || errno == EEXIST else { throw TestError("mkdir \(dir): errno \(errno)") }
         try writeGeneration(text)
         guard symlink("..g0", dir + "/..data") == 0, symlink("..data/\(name)", path) == 0 else {
-            throw HarnessError("symlink: errno \(errno)")
+            throw TestError("symlink: errno \(errno)")
         }
     }
 
     private func writeGeneration(_ text: String) throws {
         let sub = "\(dir)/..g\(generation)"
-        guard mkdir(sub, 0o755) == 0 else { throw HarnessError("mkdir \(sub): errno \(errno)") }
+        guard mkdir(sub, 0o755) == 0 else { throw TestError("mkdir \(sub): errno \(errno)") }
         try Data(text.utf8).write(to: URL(fileURLWithPath: "\(sub)/\(name)"))
     }
 
@@ -86,7 +87,7 @@ struct KubeletVolume {
         try writeGeneration(text)
         unlink(dir + "/..data_tmp")
         guard symlink("..g\(generation)", dir + "/..data_tmp") == 0, rename(dir + "/..data_tmp", dir + "/..data") == 0 else {
-            throw HarnessError("swap: errno \(errno)")
+            throw TestError("swap: errno \(errno)")
         }
         try FileManager.default.removeItem(atPath: old)
     }
@@ -103,7 +104,7 @@ extension EndToEndTestCase {
               let port = Self.port(after: "listening on ", in: text) else {
             p.kill()
             XCTFail("proxy did not start (\(p.poll()?.description ?? "still running")): \(p.stderr)", file: file, line: line)
-            throw HarnessError("proxy did not start")
+            throw TestError("proxy did not start")
         }
         return RunningProxy(process: p, port: port, configPath: configPath)
     }

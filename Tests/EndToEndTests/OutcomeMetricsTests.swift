@@ -4,6 +4,7 @@
 // compared with `ctl show stats`.
 import Foundation
 import Glibc
+import TestSupport
 import XCTest
 
 final class OutcomeMetricsTests: EndToEndTestCase {

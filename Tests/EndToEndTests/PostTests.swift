@@ -1,4 +1,5 @@
 // Request bodies framed by Content-Length or chunked encoding reach the upstream intact.
+import TestSupport
 import XCTest
 
 final class PostTests: EndToEndTestCase {

@@ -3,6 +3,7 @@
 // walks every step to 100%; kill -9 mid-rollout and the restarted proxy goes on at its step; the
 // gates read a (fake) Prometheus HTTP API in fleet mode.
 import Foundation
+import TestSupport
 import XCTest
 
 final class RolloutTests: EndToEndTestCase {

@@ -4,6 +4,7 @@
 // `show shadow` and the access log name the mismatched requests.
 import Foundation
 import Glibc
+import TestSupport
 import XCTest
 
 final class ShadowCompareTests: EndToEndTestCase {

@@ -4,6 +4,7 @@
 // socket still holds megabytes, and must not be taken for an empty socket.
 import Foundation
 import Glibc
+import TestSupport
 import XCTest
 
 final class SlowReaderTests: EndToEndTestCase {

@@ -3,31 +3,15 @@
 // and STOPPING=1 when a drain begins. One datagram each, received here by a test socket.
 import Foundation
 import Glibc
+import TestSupport
 import XCTest
 
 final class SystemdNotifyTests: EndToEndTestCase {
-    private func datagramSocket(_ path: String) throws -> Int32 {
-        let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        let bytes = Array(path.utf8)
-        withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: bytes) }
-        let rc = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
-        guard rc == 0 else { throw HarnessError("bind \(path): errno \(errno)") }
-        var tv = timeval(tv_sec: 10, tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-        return fd
-    }
-
     /// The next datagram's fields (KEY=VALUE lines), or nil after 10 s.
     private func next(_ fd: Int32) -> [String: String]? {
-        var buffer = [UInt8](repeating: 0, count: 4096)
-        let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-        guard n > 0 else { return nil }
+        guard let datagram = UnixSockets.receiveDatagram(fd) else { return nil }
         var fields: [String: String] = [:]
-        for line in String(decoding: buffer[0..<n], as: UTF8.self).split(separator: "\n") {
+        for line in datagram.split(separator: "\n") {
             let kv = line.split(separator: "=", maxSplits: 1)
             fields[String(kv[0])] = kv.count > 1 ? String(kv[1]) : ""
         }
@@ -55,7 +39,7 @@ final class SystemdNotifyTests: EndToEndTestCase {
         let echo = try startEcho(name: "app")
         let dir = try temporaryDirectory()
         let notify = dir + "/notify.sock"
-        let fd = try datagramSocket(notify)
+        let fd = try UnixSockets.datagramReceiver(path: notify, timeout: 10)
         defer { close(fd) }
         let config = try writeFile("proxy.json", routingConfig(upstreams: [("app", pool(echo.endpoint))],
                                                                routes: [#"{ "name": "r", "upstream": "app" }"#],

@@ -2,6 +2,7 @@
 // or invalid one is replaced by a new trace when tracing.startWhenMissing is on, and an invalid
 // one is dropped when it is off; the trace id is the access log's traceId.
 import Foundation
+import TestSupport
 import XCTest
 
 final class TracingTests: EndToEndTestCase {

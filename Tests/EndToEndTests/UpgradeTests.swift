@@ -2,6 +2,7 @@
 // one side closes.
 import Foundation
 import Synchronization
+import TestSupport
 import XCTest
 
 final class UpgradeTests: EndToEndTestCase {

@@ -5,6 +5,7 @@
 // no copies.
 import Foundation
 import Glibc
+import TestSupport
 import XCTest
 
 final class UpstreamHealthTests: EndToEndTestCase {

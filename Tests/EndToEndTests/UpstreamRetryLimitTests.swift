@@ -3,6 +3,7 @@
 // budget; at maxConnections a request waits (maxPending) or gets a quick 503 with Retry-After.
 import Foundation
 import Glibc
+import TestSupport
 import XCTest
 
 final class UpstreamRetryLimitTests: EndToEndTestCase {

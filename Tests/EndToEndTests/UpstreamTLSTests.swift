@@ -4,6 +4,7 @@
 // resumption on new connections, shadow copies over TLS, and what `check` says about TLS files.
 import Foundation
 import Glibc
+import TestSupport
 import XCTest
 
 final class UpstreamTLSTests: EndToEndTestCase {

@@ -5,6 +5,7 @@ import CLinux
 import Glibc
 import Reactor
 import Synchronization
+import TestSupport
 import XCTest
 
 /// A loop on its own thread with a clock the test moves.
@@ -92,16 +93,6 @@ func socketPair() -> (Int32, Int32) {
     let r = socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0, &fds)
     precondition(r == 0)
     return (fds[0], fds[1])
-}
-
-/// Polls `condition` for up to `seconds`.
-func waitUntil(seconds: Double = 10, _ condition: () -> Bool) -> Bool {
-    let end = Sys.monotonicMs() + UInt64(seconds * 1000)
-    while Sys.monotonicMs() < end {
-        if condition() { return true }
-        usleep(1_000)
-    }
-    return condition()
 }
 
 final class EventLoopTests: XCTestCase {

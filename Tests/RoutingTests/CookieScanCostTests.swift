@@ -49,7 +49,13 @@ final class CookieScanTests: XCTestCase {
         for c in cases {
             XCTAssertEqual(decide(snap, c.request, random: 1).variant, c.variant, c.name)
         }
-        XCTAssertEqual(decide(snap, TestRequest(cookies: [("a", "2"), ("c", "1")]), random: 1).bucket >= 0, true)
+        // No rule matches: not pinned, so a fresh bucket and a new cookie, as without cookies.
+        let unmatched = decide(snap, TestRequest(cookies: [("a", "2"), ("c", "1")]), random: 1)
+        let bare = decide(snap, TestRequest(), random: 1)
+        XCTAssertTrue((0..<10_000).contains(unmatched.bucket), "pinned or out of range: bucket \(unmatched.bucket)")
+        XCTAssertEqual(unmatched.bucket, bare.bucket)
+        XCTAssertEqual(unmatched.variant, bare.variant)
+        XCTAssertTrue(unmatched.setCookie)
     }
 
     func testKeyAndAssignmentCookies() {

@@ -2,6 +2,7 @@
 // stdout and stderr collected by reader threads, waited for and killed without leaking.
 import Foundation
 import Glibc
+import TestSupport
 import XCTest
 
 /// Where the `switchyard` executable is: next to the test bundle in `.build/<config>/`.
@@ -15,7 +16,7 @@ enum SwitchyardBinary {
                 switchyard executable not found (looked next to the test bundle, in .build/debug and \
                 $SWITCHYARD_BINARY): run `swift build` before `swift test`
                 """, file: file, line: line)
-            throw HarnessError("switchyard executable not found")
+            throw TestError("switchyard executable not found")
         }
         return path
     }
@@ -52,11 +53,6 @@ enum RepoPaths {
     }
 }
 
-struct HarnessError: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
-}
-
 /// How a child ended.
 enum Termination: Equatable, CustomStringConvertible {
     case exited(Int32)
@@ -88,10 +84,10 @@ final class ChildProcess: @unchecked Sendable {
         self.arguments = arguments
         var outPipe: [Int32] = [-1, -1]
         var errPipe: [Int32] = [-1, -1]
-        guard pipe(&outPipe) == 0 else { throw HarnessError("pipe: errno \(errno)") }
+        guard pipe(&outPipe) == 0 else { throw TestError("pipe: errno \(errno)") }
         guard pipe(&errPipe) == 0 else {
             Glibc.close(outPipe[0]); Glibc.close(outPipe[1])
-            throw HarnessError("pipe: errno \(errno)")
+            throw TestError("pipe: errno \(errno)")
         }
         // Only the dup2'ed copies may reach this child (and none any other child).
         for fd in outPipe + errPipe { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
@@ -123,7 +119,7 @@ final class ChildProcess: @unchecked Sendable {
         Glibc.close(errPipe[1])
         guard rc == 0 else {
             Glibc.close(outPipe[0]); Glibc.close(errPipe[0])
-            throw HarnessError("posix_spawn \(executable): error \(rc)")
+            throw TestError("posix_spawn \(executable): error \(rc)")
         }
         pid = child
         startReader(outPipe[0], stderr: false)
@@ -205,12 +201,11 @@ final class ChildProcess: @unchecked Sendable {
     /// streams are drained (briefly) so `stdout` / `stderr` are complete afterwards.
     @discardableResult
     func waitForExit(timeout: Double = 10) -> Termination? {
-        let deadline = Date(timeIntervalSinceNow: timeout)
         // waitpid cannot wait with a deadline: poll it.
-        var result = poll()
-        while result == nil && Date() < deadline {
-            usleep(2_000)
+        var result: Termination?
+        waitUntil(timeout: timeout, interval: 0.002) {
             result = poll()
+            return result != nil
         }
         if result != nil {
             condition.lock()
@@ -237,7 +232,7 @@ final class ChildProcess: @unchecked Sendable {
         let child = try ChildProcess(switchyard: arguments)
         guard let t = child.waitForExit(timeout: timeout) else {
             child.kill()
-            throw HarnessError("switchyard \(arguments.joined(separator: " ")) did not exit within \(timeout) s")
+            throw TestError("switchyard \(arguments.joined(separator: " ")) did not exit within \(timeout) s")
         }
         return (t, child.stdout, child.stderr)
     }

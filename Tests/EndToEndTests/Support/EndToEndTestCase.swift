@@ -3,6 +3,7 @@
 // and removes every file the test made, whether it passed or not.
 import Foundation
 import Glibc
+import TestSupport
 import XCTest
 
 /// A `switchyard echo` upstream.
@@ -84,7 +85,7 @@ class EndToEndTestCase: XCTestCase {
         processes.removeAll()
         for fd in sockets { Glibc.close(fd) }
         sockets.removeAll()
-        if let tempDir { try? FileManager.default.removeItem(atPath: tempDir) }
+        if let tempDir { TemporaryDirectory.remove(tempDir) }
         tempDir = nil
         super.tearDown()
     }
@@ -94,11 +95,7 @@ class EndToEndTestCase: XCTestCase {
     /// This test's own temporary directory (removed in tearDown).
     func temporaryDirectory() throws -> String {
         if let tempDir { return tempDir }
-        var template = Array((NSTemporaryDirectory() + "/switchyard-e2e-XXXXXX").utf8CString)
-        guard let made = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
-            throw HarnessError("mkdtemp: errno \(errno)")
-        }
-        let dir = String(cString: made)
+        let dir = try TemporaryDirectory.make(prefix: "switchyard-e2e")
         tempDir = dir
         return dir
     }
@@ -123,7 +120,7 @@ class EndToEndTestCase: XCTestCase {
         guard let text = p.waitForStderrLine(containing: "listening on "), let port = Self.port(after: "listening on ", in: text) else {
             p.kill()
             XCTFail("echo upstream '\(name)' did not start: \(p.stderr)", file: file, line: line)
-            throw HarnessError("echo upstream did not start")
+            throw TestError("echo upstream did not start")
         }
         return EchoUpstream(process: p, port: port)
     }
@@ -154,7 +151,7 @@ class EndToEndTestCase: XCTestCase {
             p.kill()
             XCTFail("proxy did not start (\(p.poll()?.description ?? "still running")): \(p.stderr)\nconfig:\n\(json)",
                     file: file, line: line)
-            throw HarnessError("proxy did not start")
+            throw TestError("proxy did not start")
         }
         return RunningProxy(process: p, port: port, configPath: path)
     }
@@ -164,7 +161,7 @@ class EndToEndTestCase: XCTestCase {
         guard let text = proxy.process.waitForStderrLine(containing: "admin (/metrics"),
               let port = Self.port(after: "on ", in: text) else {
             XCTFail("no admin line: \(proxy.process.stderr)", file: file, line: line)
-            throw HarnessError("no admin listener")
+            throw TestError("no admin listener")
         }
         return port
     }

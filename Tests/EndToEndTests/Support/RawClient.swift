@@ -2,6 +2,7 @@
 // responses framed by Content-Length, chunked encoding or the connection's close.
 import Foundation
 import Glibc
+import TestSupport
 
 struct HTTPResponse {
     var version = ""
@@ -40,7 +41,7 @@ struct EchoReport {
 
     init(json: [UInt8]) throws {
         guard let object = try JSONSerialization.jsonObject(with: Data(json)) as? [String: Any] else {
-            throw HarnessError("echo body is not a JSON object: \(String(decoding: json, as: UTF8.self))")
+            throw TestError("echo body is not a JSON object: \(String(decoding: json, as: UTF8.self))")
         }
         name = object["name"] as? String ?? ""
         method = object["method"] as? String ?? ""
@@ -152,7 +153,7 @@ final class RawClient {
                 if line.last == 13 { line = line.dropLast() }
                 return String(decoding: line, as: UTF8.self)
             }
-            if buffered > 65536 { throw HarnessError("response line longer than 64 KiB") }
+            if buffered > 65536 { throw TestError("response line longer than 64 KiB") }
             try fill()
         }
     }
@@ -195,7 +196,7 @@ final class RawClient {
         let statusLine = try readLine()
         let parts = statusLine.split(separator: " ", maxSplits: 2, omittingEmptySubsequences: false)
         guard parts.count >= 2, parts[0].hasPrefix("HTTP/"), let status = Int(parts[1]) else {
-            throw HarnessError("malformed status line: \(statusLine.debugDescription)")
+            throw TestError("malformed status line: \(statusLine.debugDescription)")
         }
         r.version = String(parts[0])
         r.status = status
@@ -203,7 +204,7 @@ final class RawClient {
         while true {
             let line = try readLine()
             if line.isEmpty { break }
-            guard let colon = line.firstIndex(of: ":") else { throw HarnessError("malformed field line: \(line.debugDescription)") }
+            guard let colon = line.firstIndex(of: ":") else { throw TestError("malformed field line: \(line.debugDescription)") }
             r.headers.append((String(line[..<colon]), line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)))
         }
         return r
@@ -230,12 +231,12 @@ final class RawClient {
         if method == "HEAD" || r.status < 200 || r.status == 204 || r.status == 304 { return }
         var body: [UInt8] = []
         if let te = r.header("Transfer-Encoding") {
-            guard te.lowercased().hasSuffix("chunked") else { throw HarnessError("unexpected Transfer-Encoding \(te)") }
+            guard te.lowercased().hasSuffix("chunked") else { throw TestError("unexpected Transfer-Encoding \(te)") }
             while true {
                 let sizeLine = try readLine()
                 let hex = sizeLine.split(separator: ";", maxSplits: 1).first.map(String.init) ?? ""
                 guard let size = Int(hex.trimmingCharacters(in: .whitespaces), radix: 16) else {
-                    throw HarnessError("bad chunk size line \(sizeLine.debugDescription)")
+                    throw TestError("bad chunk size line \(sizeLine.debugDescription)")
                 }
                 if size == 0 {
                     while try !readLine().isEmpty {}   // trailers
@@ -243,10 +244,10 @@ final class RawClient {
                 }
                 try readBytes(size, keep: keepBody, into: &body)
                 r.bodyCount += size
-                guard try readLine().isEmpty else { throw HarnessError("chunk data not followed by CRLF") }
+                guard try readLine().isEmpty else { throw TestError("chunk data not followed by CRLF") }
             }
         } else if let cl = r.header("Content-Length") {
-            guard let n = Int(cl) else { throw HarnessError("bad Content-Length \(cl)") }
+            guard let n = Int(cl) else { throw TestError("bad Content-Length \(cl)") }
             try readBytes(n, keep: keepBody, into: &body)
             r.bodyCount = n
         } else {

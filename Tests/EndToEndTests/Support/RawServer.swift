@@ -3,6 +3,7 @@
 // test's handler over a blocking socket; the server counts what it accepted.
 import Foundation
 import Glibc
+import TestSupport
 
 /// One accepted connection as a handler sees it.
 final class RawConnection: @unchecked Sendable {
@@ -18,7 +19,7 @@ final class RawConnection: @unchecked Sendable {
     /// Returns the head; body bytes already read stay buffered.
     func readHead() -> String? {
         while true {
-            if let end = headEnd() {
+            if let end = Sockets.headEnd(buffer).map({ $0 + 4 }) {
                 let head = String(decoding: buffer[0..<end], as: UTF8.self)
                 buffer.removeFirst(end)
                 return head
@@ -28,14 +29,6 @@ final class RawConnection: @unchecked Sendable {
             else { return nil }
             buffer += chunk[0..<n]
         }
-    }
-
-    private func headEnd() -> Int? {
-        guard buffer.count >= 4 else { return nil }
-        for i in 0...(buffer.count - 4) where buffer[i] == 13 && buffer[i + 1] == 10 && buffer[i + 2] == 13 && buffer[i + 3] == 10 {
-            return i + 4
-        }
-        return nil
     }
 
     /// The bytes read past the last head, handed over (the buffer is left empty).
@@ -49,9 +42,7 @@ final class RawConnection: @unchecked Sendable {
     func send(_ text: String) -> Bool { send(Array(text.utf8)) }
 
     @discardableResult
-    func send(_ bytes: [UInt8]) -> Bool {
-        (try? bytes.withUnsafeBytes { raw in try Sockets.sendAll(fd, raw) }) != nil
-    }
+    func send(_ bytes: [UInt8]) -> Bool { Sockets.send(fd, bytes) }
 
     /// Waits until the peer closes or `timeout` passes.
     func waitForPeerClose(timeout: Double) {

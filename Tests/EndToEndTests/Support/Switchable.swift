@@ -1,6 +1,7 @@
 // An in-test upstream whose answers the test changes while it runs: the status of its
 // /healthz (or a repeating pattern of them, one per check) and of every other request.
 import Foundation
+import TestSupport
 
 final class Switchable: @unchecked Sendable {
     private let lock = NSLock()

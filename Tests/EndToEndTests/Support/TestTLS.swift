@@ -3,6 +3,7 @@
 import Foundation
 import Glibc
 internal import COpenSSL
+import TestSupport
 import XCTest
 
 /// Certificates signed by a CA made for one test.
@@ -53,7 +54,7 @@ struct TestPKI {
         p.waitUntilExit()
         guard p.terminationStatus == 0 else {
             let text = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            throw HarnessError("openssl \(arguments.joined(separator: " ")) failed: \(text)")
+            throw TestError("openssl \(arguments.joined(separator: " ")) failed: \(text)")
         }
     }
 }
@@ -102,7 +103,7 @@ final class TestTLSSession {
 
     /// Handshakes on `fd`; throws with OpenSSL's reason when it fails.
     init(fd: Int32, _ o: Options) throws {
-        guard let ctx = SSL_CTX_new(TLS_client_method()) else { throw HarnessError("SSL_CTX_new") }
+        guard let ctx = SSL_CTX_new(TLS_client_method()) else { throw TestError("SSL_CTX_new") }
         self.ctx = ctx
         if o.minVersion != 0 || o.maxVersion != 0 {
             // The default security level refuses TLS 1.1 before offering it; level 0 offers it.
@@ -120,7 +121,7 @@ final class TestTLSSession {
             for p in o.alpn { wire.append(UInt8(p.utf8.count)); wire += Array(p.utf8) }
             _ = wire.withUnsafeBufferPointer { SSL_CTX_set_alpn_protos(ctx, $0.baseAddress, UInt32($0.count)) }
         }
-        guard let ssl = SSL_new(ctx) else { SSL_CTX_free(ctx); throw HarnessError("SSL_new") }
+        guard let ssl = SSL_new(ctx) else { SSL_CTX_free(ctx); throw TestError("SSL_new") }
         self.ssl = ssl
         SSL_set_fd(ssl, fd)
         if let name = o.serverName {
@@ -133,7 +134,7 @@ final class TestTLSSession {
         }
         if SSL_connect(ssl) != 1 {
             let reason = TestTLSSession.queue()
-            throw HarnessError("TLS handshake failed: \(reason)")
+            throw TestError("TLS handshake failed: \(reason)")
         }
     }
 

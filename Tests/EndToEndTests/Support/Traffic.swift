@@ -3,6 +3,7 @@
 // in-test shadow that records every complete request it receives.
 import Foundation
 import Glibc
+import TestSupport
 import XCTest
 
 /// The `Set-Cookie` a response carries for `name`: its value, or nil.
@@ -63,7 +64,7 @@ extension EndToEndTestCase {
         guard let text = p.waitForStderrLine(containing: "listening on "), let port = Self.port(after: "listening on ", in: text) else {
             p.kill()
             XCTFail("echo upstream '\(name)' did not start: \(p.stderr)", file: file, line: line)
-            throw HarnessError("echo upstream did not start")
+            throw TestError("echo upstream did not start")
         }
         return EchoUpstream(process: p, port: port)
     }
@@ -103,7 +104,7 @@ extension EndToEndTestCase {
             thread.start()
         }
         group.wait()
-        if let e = collector.firstError { throw HarnessError(e) }
+        if let e = collector.firstError { throw TestError(e) }
         return collector.all.map { $0! }
     }
 
@@ -298,7 +299,7 @@ private final class BulkClient {
             end -= start
             start = 0
         }
-        guard end < capacity else { throw HarnessError("response larger than \(capacity) bytes") }
+        guard end < capacity else { throw TestError("response larger than \(capacity) bytes") }
         end += try Sockets.receive(fd, into: UnsafeMutableRawBufferPointer(start: buffer + end, count: capacity - end))
     }
 
@@ -328,7 +329,7 @@ private final class BulkClient {
         var r = HTTPResponse()
         let bytes = UnsafeRawBufferPointer(start: buffer + start, count: headEnd - start)
         guard bytes.count > 12, bytes[0] == UInt8(ascii: "H") else {
-            throw HarnessError("malformed response: \(String(decoding: bytes.prefix(80), as: UTF8.self))")
+            throw TestError("malformed response: \(String(decoding: bytes.prefix(80), as: UTF8.self))")
         }
         r.status = Int(bytes[9] - 48) * 100 + Int(bytes[10] - 48) * 10 + Int(bytes[11] - 48)
         var contentLength = 0

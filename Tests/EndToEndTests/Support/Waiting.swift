@@ -1,21 +1,11 @@
-// Waiting on conditions instead of sleeping for fixed windows: a bounded poll, the proxy's
+// Waiting on conditions instead of sleeping for fixed windows (the poll itself, `waitUntil`, is
+// in TestSupport): the proxy's
 // counters from /metrics, and loopback socket state from /proc/net/tcp (bytes a process has not
 // read yet, connections not yet accepted). A loaded machine only makes these waits longer, never
 // wrong.
 import Foundation
 import Glibc
-
-/// Polls `condition` every `interval` seconds until it holds or `timeout` seconds have passed;
-/// whether it held.
-@discardableResult
-func waitUntil(timeout: Double = 5, interval: Double = 0.005, _ condition: () throws -> Bool) rethrows -> Bool {
-    let deadline = Date(timeIntervalSinceNow: timeout)
-    while Date() < deadline {
-        if try condition() { return true }
-        usleep(UInt32(interval * 1_000_000))   // the poll period, not a window the test relies on
-    }
-    return try condition()
-}
+import TestSupport
 
 /// One /metrics answer: each sample line's name (with its labels, as written) to its value.
 struct Metrics {
@@ -52,7 +42,7 @@ extension EndToEndTestCase {
     /// The admin listener's /metrics, on a fresh connection.
     func metrics(adminPort: UInt16) throws -> Metrics {
         let r = try RawClient(port: adminPort, timeout: 5).exchange("GET /metrics HTTP/1.1\r\nHost: admin\r\n\r\n")
-        guard r.status == 200 else { throw HarnessError("/metrics answered \(r.status)") }
+        guard r.status == 200 else { throw TestError("/metrics answered \(r.status)") }
         return Metrics(text: r.bodyText)
     }
 
