@@ -78,14 +78,17 @@ enum ControlShow {
                     if added.contains(address) { override = "added" }
                     if draining.contains(address) { override = (override.map { $0 + ", " } ?? "") + "draining" }
                     // live: takes new requests now (its color serves, not draining, healthy).
-                    let serving = live && !e.draining && HealthReport.takesRequests(state, address, pool: pool, policy: upstream.policy)
+                    let serving = live && !e.draining && HealthReport.takesRequests(state, upstream: upstream.name, color: color,
+                                                                                      address: e.address, pool: pool, policy: upstream.policy)
+                    let health = HealthReport.health(state, upstream: upstream.name, color: color, address: e.address)
                     var row: ControlValue = [
                         "upstream": .string(upstream.name), "color": ControlValue(color?.name),
                         "address": .string(address), "weight": .int(e.weight), "live": .bool(serving),
-                        "health": .string(HealthReport.health(state, address)),
+                        "health": .string(health.health),
                         "draining": .bool(e.draining), "inFlight": inFlight(state, e.address),
                         "override": ControlValue(override),
                     ]
+                    if let why = health.checkFailure { row.set("checkFailure", .string(why)) }
                     if e.address.hostName != nil {
                         row.set("resolved", ControlValue((state.names.addresses[e.address.written] ?? []).map(\.description)))
                     }
@@ -156,8 +159,8 @@ enum ControlShow {
                         "upstream": .string(upstream.name), "color": ControlValue(color?.name),
                         "address": .string(e.address.description), "draining": .bool(e.draining),
                         "inFlight": inFlight(state, e.address),
-                        "health": .string(HealthReport.health(state, e.address.description)),
-                        "ejections": ControlValue(HealthReport.ejections(state, e.address.description)),
+                        "health": .string(HealthReport.health(state, upstream: upstream.name, color: color, address: e.address).health),
+                        "ejections": ControlValue(HealthReport.ejections(state, upstream: upstream.name, color: color, address: e.address)),
                     ])
                 }
             }

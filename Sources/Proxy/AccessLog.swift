@@ -18,7 +18,8 @@ public struct AccessLogSettings: Sendable, Equatable {
 
     /// `nextRandom() < threshold` samples; UInt64.max for every exchange.
     var threshold: UInt64 {
-        sample >= 1 ? .max : sample <= 0 ? 0 : UInt64(sample * 18_446_744_073_709_551_615.0)
+        // `!(sample > 0)` is also NaN's way out: UInt64(NaN) would stop the process.
+        sample >= 1 ? .max : !(sample > 0) ? 0 : UInt64(sample * 18_446_744_073_709_551_615.0)
     }
 }
 

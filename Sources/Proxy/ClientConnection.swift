@@ -345,7 +345,7 @@ final class ClientConnection: Pollable {
     private func takeBody() {
         let before = relay.requestReady
         let failure = relay.takeRequestBody()
-        exchange.bytesIn += Int64(max(0, relay.requestReady - before))
+        exchange.bytesIn &+= Int64(max(0, relay.requestReady - before))
         if let (status, reason) = failure { requestFramingFailed(status, reason) }
     }
 
@@ -470,7 +470,7 @@ final class ClientConnection: Pollable {
 
     /// `n` response bytes reached the client's socket.
     @inline(__always)
-    func wrote(_ n: Int) { exchange.bytesOut += Int64(n) }
+    func wrote(_ n: Int) { exchange.bytesOut &+= Int64(n) }
 
     /// The relay wrote what it could.
     func outputDrained(allSent: Bool, responseQueued: Bool) {

@@ -90,7 +90,7 @@ public final class HealthBoard: @unchecked Sendable {
         return ejecting.withLock { _ in
             if sy_counter_load(ejectedUntil + id) > now { return false }
             let l = sy_counter_add_fetch(level + id, 1)
-            let ms = UInt64(od.ejectionMs(level: Int(min(l, 64))))
+            let ms = UInt64(clamping: od.ejectionMs(level: Int(min(l, 64))))
             sy_counter_store(ejectedUntil + id, now + ms)
             sy_counter_store(lastEjectionMs + id, ms)
             sy_counter_store(failures + id, UInt64(od.consecutiveFailures - 1))

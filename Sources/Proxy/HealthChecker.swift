@@ -48,7 +48,7 @@ final class HealthChecker: Pollable {
         let interval = check.intervalMs != self.check.intervalMs
         self.check = check
         setRequest(host: host)
-        if interval && probe == nil { loop.setDeadline(self, afterMs: UInt64(check.intervalMs)) }
+        if interval && probe == nil { loop.setDeadline(self, afterMs: UInt64(clamping: check.intervalMs)) }
     }
 
     /// The endpoint is no longer checked: its check verdict stops counting.
@@ -103,7 +103,7 @@ final class HealthChecker: Pollable {
                 worker.health.checkPassed(endpointID)
             }
         }
-        loop.setDeadline(self, afterMs: UInt64(check.intervalMs))
+        loop.setDeadline(self, afterMs: UInt64(clamping: check.intervalMs))
     }
 }
 

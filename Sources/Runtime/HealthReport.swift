@@ -49,31 +49,56 @@ package enum HealthReport {
 
     // MARK: by endpoint address (the config's view)
 
-    /// The health of an endpoint address as `show upstreams` and `show stats` print it.
-    package static func health(_ state: RuntimeState, _ address: String) -> String {
-        guard let server = state.server, let id = state.registry.existingID(for: address) else { return "healthy" }
-        switch server.health.health(endpoint: id) {
-        case .healthy: return "healthy"
-        case .unhealthy: return "unhealthy"
-        case .ejected: return "ejected \(Int((server.health.ejectionRemainingMs(endpoint: id) + 999) / 1000))s"
+    /// The ids the served snapshot gives endpoint `address` (as written in the config) of
+    /// `upstream`'s pool `color`: one, or one per address a host name resolved to. Found through
+    /// the snapshot, not by address in the registry, whose keys hold an endpoint's TLS policy
+    /// too (the address lookup found no endpoint reached over TLS or by name, and showed it
+    /// healthy whatever its checks said).
+    package static func endpointIDs(_ state: RuntimeState, upstream: String, color: Color?, address: Address) -> [Int] {
+        guard let server = state.server,
+              let u = server.snapshot.upstreams.first(where: { $0.name == upstream }) else { return [] }
+        let keys = Set(state.names.keys(for: address))
+        return u.pool(color).endpoints.compactMap { e in
+            state.registry.address(for: e.id).map(keys.contains) == true ? e.id : nil
         }
+    }
+
+    /// An endpoint's health as `show upstreams` and `show stats` print it, the same verdict
+    /// `switchyard_endpoint_healthy` exposes, and why its newest health check failed (nil: it
+    /// passed, or none runs). An endpoint with several addresses shows the worst of them.
+    package static func health(_ state: RuntimeState, upstream: String, color: Color?, address: Address) -> (health: String, checkFailure: String?) {
+        guard let server = state.server else { return ("healthy", nil) }
+        var worst = "healthy"
+        var failure: String?
+        for id in endpointIDs(state, upstream: upstream, color: color, address: address) {
+            failure = failure ?? server.health.checkFailure(endpoint: id)
+            switch server.health.health(endpoint: id) {
+            case .healthy: break
+            case .unhealthy: worst = "unhealthy"
+            case .ejected where worst != "unhealthy":
+                worst = "ejected \(Int((server.health.ejectionRemainingMs(endpoint: id) + 999) / 1000))s"
+            case .ejected: break
+            }
+        }
+        return (worst, failure)
     }
 
     /// Whether the endpoint takes requests now (its health; a pool that fails open sends to
     /// unhealthy endpoints when it has no healthy one).
-    package static func takesRequests(_ state: RuntimeState, _ address: String, pool: Config.Pool, policy: UpstreamPolicy) -> Bool {
+    package static func takesRequests(_ state: RuntimeState, upstream: String, color: Color?, address: Address,
+                                      pool: Config.Pool, policy: UpstreamPolicy) -> Bool {
         guard let server = state.server else { return true }
-        func available(_ a: String) -> Bool {
-            guard let id = state.registry.existingID(for: a) else { return true }
-            return server.health.isAvailable(endpoint: id)
+        func available(_ a: Address) -> Bool {
+            let ids = endpointIDs(state, upstream: upstream, color: color, address: a)
+            return ids.isEmpty || ids.contains { server.health.isAvailable(endpoint: $0) }
         }
         if available(address) { return true }
-        return policy.failOpen && !pool.endpoints.contains { !$0.draining && available($0.address.description) }
+        return policy.failOpen && !pool.endpoints.contains { !$0.draining && available($0.address) }
     }
 
-    package static func ejections(_ state: RuntimeState, _ address: String) -> UInt64 {
-        guard let server = state.server, let id = state.registry.existingID(for: address) else { return 0 }
-        return server.health.ejections(endpoint: id)
+    package static func ejections(_ state: RuntimeState, upstream: String, color: Color?, address: Address) -> UInt64 {
+        guard let server = state.server else { return 0 }
+        return endpointIDs(state, upstream: upstream, color: color, address: address).reduce(0) { $0 &+ server.health.ejections(endpoint: $1) }
     }
 
     // MARK: readiness

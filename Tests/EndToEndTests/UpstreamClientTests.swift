@@ -5,6 +5,7 @@
 // and a test CA made in the test.
 import Foundation
 import Glibc
+import TestSupport
 import XCTest
 
 final class UpstreamClientTests: EndToEndTestCase {
@@ -165,9 +166,10 @@ final class UpstreamClientTests: EndToEndTestCase {
         let pki = try TestPKI(directory: dir)
         let other = try otherPKI(dir)
         let origin = try tlsOrigin(pki, names: ["b.test"])
+        let socket = try controlSocket()
         let proxy = try startProxy(json: """
         { "workers": 1, "listeners": [ { "address": "127.0.0.1:0" } ],
-          "admin": { "address": "127.0.0.1:0" },
+          "admin": { "address": "127.0.0.1:0" }, "control": { "socket": "\(socket)" },
           "upstreams": { "secure": { "endpoints": ["127.0.0.1:\(origin.port)"],
                                      "tls": { "serverName": "b.test", "caFile": "\(other.caCert)" },
                                      "healthCheck": { "path": "/health", "intervalMs": 100, "unhealthyAfter": 2 } } },
@@ -182,6 +184,13 @@ final class UpstreamClientTests: EndToEndTestCase {
             $0[#"switchyard_endpoint_healthy{upstream="secure",color="default",endpoint="127.0.0.1:\#(origin.port)"}"#] == 0
         }
         XCTAssertGreaterThanOrEqual(m[#"switchyard_endpoint_health_checks_total{upstream="secure",color="default",endpoint="127.0.0.1:\#(origin.port)",result="fail"}"#], 2)
+        // `show upstreams` says the same as the metric, and why.
+        let shown = try ControlLineClient(path: socket).command("show upstreams")
+        let endpoint = try XCTUnwrap((shown["endpoints"] as? [[String: Any]])?.first { $0["upstream"] as? String == "secure" }, "\(shown)")
+        XCTAssertEqual(endpoint["health"] as? String, "unhealthy", "\(endpoint)")
+        XCTAssertEqual(endpoint["live"] as? Bool, false, "\(endpoint)")
+        let why = endpoint["checkFailure"] as? String ?? ""
+        XCTAssertTrue(why.contains("certificate verify failed"), "\(endpoint)")
     }
 
     // MARK: shadow copies
