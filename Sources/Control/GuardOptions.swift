@@ -13,6 +13,9 @@ struct GuardOptions: Sendable, Equatable {
     /// A reading decides nothing below this many responses since the bake started.
     var minRequests: UInt64 = 10
 
+    /// The largest --min-requests: more responses than a bake could ever see.
+    static let maxMinRequests: UInt64 = 1_000_000_000
+
     static let words = ["--bake", "--revert-if-error-rate", "--revert-if-p99-ms", "--revert-if-p99-ratio", "--min-requests"]
     static let usage = "[--bake SECONDS --revert-if-error-rate R [--revert-if-p99-ms MS] [--revert-if-p99-ratio X] [--min-requests N]]"
 
@@ -69,8 +72,9 @@ struct GuardOptions: Sendable, Equatable {
             options.maxP99Ratio = ratio
         }
         if let text = values["--min-requests"] {
-            guard let n = UInt64(text), n >= 1 else {
-                throw ControlError("\(command): --min-requests must be a whole number from 1, got \"\(text)\"")
+            // Bounded like a rollout's gates.minRequests: the count is shown and compared as an Int.
+            guard let n = UInt64(text), (1...maxMinRequests).contains(n) else {
+                throw ControlError("\(command): --min-requests must be a whole number from 1 to \(maxMinRequests), got \"\(text)\"")
             }
             options.minRequests = n
         }
@@ -82,7 +86,7 @@ struct GuardOptions: Sendable, Equatable {
     }
 
     var value: ControlValue {
-        var v: ControlValue = ["bakeSeconds": .double(bakeSeconds), "minRequests": .int(Int(minRequests))]
+        var v: ControlValue = ["bakeSeconds": .double(bakeSeconds), "minRequests": .int(Int(clamping: minRequests))]
         if let maxErrorRate { v.set("maxErrorRate", .double(maxErrorRate)) }
         if let maxP99Ms { v.set("maxP99Ms", .double(maxP99Ms)) }
         if let maxP99Ratio { v.set("maxP99Ratio", .double(maxP99Ratio)) }
