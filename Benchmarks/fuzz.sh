@@ -67,6 +67,12 @@ case $target in
     compile -module-name Fuzz_statefile "$root/Sources/Control/Rollout.swift" "$root/Sources/Control/PrometheusQuery.swift" \
       "$root/Benchmarks/fuzz/statefile.swift" -o "$binary"
     ;;
+  guard)
+    # The guard option parser on the control protocol's words, and the replies it feeds.
+    compile -module-name Fuzz_guard "$root/Sources/Control/GuardOptions.swift" "$root/Sources/Control/ControlProtocol.swift" \
+      "$root/Sources/Control/ControlJSON.swift" "$root/Sources/Control/ConfigJSON.swift" \
+      "$root/Benchmarks/fuzz/guard.swift" -o "$binary"
+    ;;
   control)
     compile -module-name Fuzz_control "$root/Sources/Control/ControlProtocol.swift" \
       "$root/Sources/Control/ControlJSON.swift" "$root/Sources/Control/ConfigJSON.swift" \

@@ -60,13 +60,13 @@ struct GuardOptions: Sendable, Equatable {
             options.maxErrorRate = rate
         }
         if let text = values["--revert-if-p99-ms"] {
-            guard let ms = Double(text), ms > 0 else {
+            guard let ms = Double(text), ms > 0, ms.isFinite else {
                 throw ControlError("\(command): --revert-if-p99-ms must be a number of milliseconds above 0, got \"\(text)\"")
             }
             options.maxP99Ms = ms
         }
         if let text = values["--revert-if-p99-ratio"] {
-            guard let ratio = Double(text), ratio > 0 else {
+            guard let ratio = Double(text), ratio > 0, ratio.isFinite else {
                 throw ControlError("\(command): --revert-if-p99-ratio must be a number above 0 (1.5: half again the baseline's p99), got \"\(text)\"")
             }
             options.maxP99Ratio = ratio
