@@ -140,6 +140,12 @@ final class OutsideNumbersTests: XCTestCase {
         }
     }
 
+    func testLimitsThatOverflowDownstreamAreRefused() {
+        assertError(Doc.make(extra: #""limits": { "maxConnections": 9223372036854775807 }"#), "limits.maxConnections: must be between 1 and 100000000, got 9223372036854775807")
+        assertError(Doc.make(extra: #""timeouts": { "idleMs": 604800001 }"#), "timeouts.idleMs: must be between 1 and 604800000, got 604800001")
+        XCTAssertNotNil(parse(Doc.make(extra: #""timeouts": { "idleMs": 604800000 }, "limits": { "maxConnections": 100000000 }"#)))
+    }
+
     private func temporaryDirectory() throws -> String {
         let path = NSTemporaryDirectory() + "outside-numbers-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)

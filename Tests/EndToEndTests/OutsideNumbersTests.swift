@@ -148,4 +148,19 @@ final class OutsideNumbersTests: EndToEndTestCase {
         XCTAssertEqual(((fine["guard"] as? [String: Any])?["limits"] as? [String: Any])?["minRequests"] as? Int, 1_000_000_000, "\(fine)")
         XCTAssertNil(proxy.process.poll(), "the proxy is up")
     }
+
+    /// `switchyard echo` (the test upstream) refuses a delay it cannot sleep, with 400, and
+    /// goes on answering: 4294968 ms overflowed UInt32 microseconds and trapped it.
+    func testEchoRefusesADelayItCannotSleep() throws {
+        let echo = try startEcho()
+        var client = try RawClient(port: echo.port)
+        for bad in ["4294968", "99999999999999999999", "-1", "60001"] {
+            XCTAssertEqual(try client.exchange(get("/?delay=\(bad)")).status, 400, bad)
+            client = try RawClient(port: echo.port)
+        }
+        XCTAssertEqual(try client.exchange(get("/?delay=1")).status, 200)
+        XCTAssertNil(echo.process.poll(), "the echo upstream is up")
+        let refused = try ChildProcess.run(switchyard: ["echo", "--listen", "127.0.0.1:0", "--delay-ms", "4294968"])
+        XCTAssertTrue(refused.stderr.contains("--delay-ms must be a whole number of milliseconds from 0 to 60000"), refused.stderr)
+    }
 }
