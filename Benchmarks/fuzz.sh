@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds one of Switchyard's libFuzzer targets (with AddressSanitizer) and runs it for SECONDS.
 #   bash Benchmarks/fuzz.sh TARGET SECONDS [libFuzzer flags...]     (SECONDS 0: until stopped)
-# TARGET: request, response, chunked, config, control (harnesses in Benchmarks/fuzz/).
+# TARGET: request, response, chunked, config, control, prometheus, statefile, guard (harnesses in
+# Benchmarks/fuzz/).
 # The parsers are compiled straight from Sources/ into one module with the harness, so no
 # package changes are needed and `swift test` never sees these. Everything the run writes goes
 # under .fuzz/ (git-ignored): binaries in bin/, the grown corpus in corpus/TARGET/ (the seeds in
@@ -9,13 +10,13 @@
 # A crash is replayed with: .fuzz/bin/fuzz-TARGET .fuzz/artifacts/TARGET/crash-...
 set -euo pipefail
 
-usage() { echo "usage: $0 request|response|chunked|config|control SECONDS [libFuzzer flags...]" >&2; exit 2; }
+usage() { echo "usage: $0 request|response|chunked|config|control|prometheus|statefile|guard SECONDS [libFuzzer flags...]" >&2; exit 2; }
 [[ $# -ge 2 ]] || usage
 target=$1
 seconds=$2
 shift 2
 [[ $seconds =~ ^[0-9]+$ ]] || usage
-case $target in request|response|chunked|config|control) ;; *) usage ;; esac
+case $target in request|response|chunked|config|control|prometheus|statefile|guard) ;; *) usage ;; esac
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -53,6 +54,24 @@ case $target in
       "$root"/Sources/Config/*.swift \
       "$root/Sources/Runtime/SnapshotBuilder.swift" "$root/Sources/Runtime/EndpointRegistry.swift" \
       "$root/Benchmarks/fuzz/config.swift" "$work/obj/Routing.o" "$work/obj/Crypto.o" -o "$binary"
+    ;;
+  prometheus)
+    # The answer parser and the rollout state machine that judges its counts.
+    compile -module-name Fuzz_prometheus "$root/Sources/Control/PrometheusQuery.swift" "$root/Sources/Control/Rollout.swift" \
+      "$root/Benchmarks/fuzz/prometheus.swift" -o "$binary"
+    ;;
+  statefile)
+    # The saved rollouts of a state file: decoded as the loader does, bounded as
+    # Overrides.applied(to:) bounds them, then run on. (Weights, mirrors and endpoints are
+    # checked against the command's rules by HostileStateFileTests.)
+    compile -module-name Fuzz_statefile "$root/Sources/Control/Rollout.swift" "$root/Sources/Control/PrometheusQuery.swift" \
+      "$root/Benchmarks/fuzz/statefile.swift" -o "$binary"
+    ;;
+  guard)
+    # The guard option parser on the control protocol's words, and the replies it feeds.
+    compile -module-name Fuzz_guard "$root/Sources/Control/GuardOptions.swift" "$root/Sources/Control/ControlProtocol.swift" \
+      "$root/Sources/Control/ControlJSON.swift" "$root/Sources/Control/ConfigJSON.swift" \
+      "$root/Benchmarks/fuzz/guard.swift" -o "$binary"
     ;;
   control)
     compile -module-name Fuzz_control "$root/Sources/CommandSocket/ControlProtocol.swift" \

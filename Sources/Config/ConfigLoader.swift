@@ -145,7 +145,8 @@ package struct ConfigParser {
                                                "maxBodyBytes"])
         else { return limits }
         let positive = 1...Int.max
-        limits.maxConnections = object.int("maxConnections", default: limits.maxConnections, positive)
+        // Workers divide it with an addition first (Worker.swift): Int.max would overflow there.
+        limits.maxConnections = object.int("maxConnections", default: limits.maxConnections, 1...100_000_000)
         limits.maxHeaderBytes = object.int("maxHeaderBytes", default: limits.maxHeaderBytes, positive)
         limits.maxHeaders = object.int("maxHeaders", default: limits.maxHeaders, positive)
         limits.maxUriBytes = object.int("maxUriBytes", default: limits.maxUriBytes, positive)
@@ -158,7 +159,8 @@ package struct ConfigParser {
         guard let object = value.object(keys: ["connectMs", "headerMs", "responseMs", "idleMs", "upstreamIdleMs",
                                                "drainMs", "handshakeMs"])
         else { return timeouts }
-        let positive = 1...Int.max
+        // A week at most: deadlines are added to clocks and scaled to nanoseconds downstream.
+        let positive = 1...604_800_000
         timeouts.connectMs = object.int("connectMs", default: timeouts.connectMs, positive)
         timeouts.headerMs = object.int("headerMs", default: timeouts.headerMs, positive)
         timeouts.responseMs = object.int("responseMs", default: timeouts.responseMs, positive)

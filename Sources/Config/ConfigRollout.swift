@@ -70,16 +70,47 @@ extension ConfigParser {
             }
         }
         var prometheus: String?
-        if let field = object["gateSource"], let source = field.object(keys: ["prometheus"]) {
+        var selector: String?
+        var tokenFile: String?
+        var maxInvalidReadings: Int?
+        if let field = object["gateSource"],
+           let source = field.object(keys: ["prometheus", "selector", "bearerTokenFile", "maxInvalidReadings"]) {
             if let url = source.required("prometheus"), let text = url.nonEmptyString() {
                 if PrometheusTarget(url: text) != nil { prometheus = text } else {
                     url.error("\"\(text)\" is not a plain http://HOST:PORT URL")
                 }
             }
+            if let field = source["selector"], let text = field.string() {
+                if let problem = PrometheusRules.selectorProblem(text) {
+                    field.error("\(problem) (label matchers like \(PrometheusRules.defaultSelector))")
+                } else if text != PrometheusRules.defaultSelector {
+                    selector = text
+                }
+            }
+            if let field = source["bearerTokenFile"], let path = field.nonEmptyString() {
+                // Read now so that a missing or unusable token is a config error; the queries
+                // read it again (it may rotate).
+                switch ConfigFiles.readWithOwner(path) {
+                case .failure(let reason): field.error("cannot read \"\(path)\": \(reason)")
+                case .success(let file):
+                    if let problem = PrometheusRules.tokenProblem(Self.strippingTrailingNewlines(file.bytes)) {
+                        field.error("the token in \"\(path)\" is unusable: \(problem)")
+                    } else {
+                        tokenFile = path
+                    }
+                    if let problem = FileTrust.secretFileProblem(path, mode: file.mode, use: "query Prometheus as the proxy") {
+                        field.warning(problem)
+                    }
+                }
+            }
+            if let field = source["maxInvalidReadings"], let n = field.int(PrometheusRules.maxInvalidReadingsRange) {
+                if n != PrometheusRules.defaultMaxInvalidReadings { maxInvalidReadings = n }
+            }
         }
         guard let variant, let baseline, let steps else { return nil }
         return RolloutPlan(variant: variant, baseline: baseline, steps: steps, stepSeconds: seconds, maxStepSeconds: maxStepSeconds,
-                           gates: gates, window: window, startAt: startAt, prometheus: prometheus)
+                           gates: gates, window: window, startAt: startAt, prometheus: prometheus, prometheusSelector: selector,
+                           prometheusBearerTokenFile: tokenFile, maxInvalidReadings: maxInvalidReadings)
     }
 
     private func rolloutGates(_ value: ConfigValue) -> RolloutGates {

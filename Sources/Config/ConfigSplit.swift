@@ -218,7 +218,7 @@ extension ConfigParser {
         return Config.Secret(source: .environment(name), bytes: secret)
     }
 
-    static func strippingTrailingNewlines(_ bytes: [UInt8]) -> [UInt8] {
+    package static func strippingTrailingNewlines(_ bytes: [UInt8]) -> [UInt8] {
         var end = bytes.count
         while end > 0 && (bytes[end - 1] == UInt8(ascii: "\n") || bytes[end - 1] == UInt8(ascii: "\r")) { end -= 1 }
         return Array(bytes[0..<end])

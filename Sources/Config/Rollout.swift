@@ -19,19 +19,32 @@ public struct RolloutPlan: Sendable, Equatable, Codable {
     public var startAt: Double?
     /// A Prometheus base URL the gates read instead of the local counters.
     public var prometheus: String?
+    /// Label matchers every Prometheus query adds, so only the proxy's own series count
+    /// (nil: `PrometheusRules.defaultSelector`).
+    public var prometheusSelector: String?
+    /// A file holding the bearer token sent to Prometheus (read at each query, so it may rotate).
+    public var prometheusBearerTokenFile: String?
+    /// Invalid Prometheus readings in a row that pause the rollout
+    /// (nil: `PrometheusRules.defaultMaxInvalidReadings`).
+    public var maxInvalidReadings: Int?
 
     public init(variant: String, baseline: String, steps: [Int], stepSeconds: Int, maxStepSeconds: Int? = nil,
                 gates: RolloutGates = RolloutGates(), window: RolloutWindow? = nil, startAt: Double? = nil,
-                prometheus: String? = nil) {
+                prometheus: String? = nil, prometheusSelector: String? = nil, prometheusBearerTokenFile: String? = nil,
+                maxInvalidReadings: Int? = nil) {
         self.variant = variant
         self.baseline = baseline
         self.steps = steps
         self.stepSeconds = stepSeconds
-        self.maxStepSeconds = maxStepSeconds ?? max(stepSeconds * 6, stepSeconds + 60)
+        let (six, overflow) = stepSeconds.multipliedReportingOverflow(by: 6)
+        self.maxStepSeconds = maxStepSeconds ?? (overflow ? Int.max : max(six, stepSeconds > Int.max - 60 ? Int.max : stepSeconds + 60))
         self.gates = gates
         self.window = window
         self.startAt = startAt
         self.prometheus = prometheus
+        self.prometheusSelector = prometheusSelector
+        self.prometheusBearerTokenFile = prometheusBearerTokenFile
+        self.maxInvalidReadings = maxInvalidReadings
     }
 
     /// Named step plans (CodeDeploy's Canary10Percent5Minutes, Linear10PercentEvery1Minute,
@@ -48,6 +61,37 @@ public struct RolloutPlan: Sendable, Equatable, Codable {
         if let bad = steps.first(where: { !(1...100).contains($0) }) { return "each step is a percent from 1 to 100, got \(bad)" }
         if zip(steps, steps.dropFirst()).contains(where: { $0 >= $1 }) { return "steps must increase" }
         if steps.last != 100 { return "the last step must be 100" }
+        return nil
+    }
+
+    /// The longest step the config and `rollout start` accept (a week).
+    public static let maxStepSecondsLimit = 604_800
+
+    /// Why a plan read from outside the process (the state file) cannot run, or nil: the same
+    /// bounds the config and `rollout start` apply, so a hand-edited file can do no more.
+    public func problem() -> String? {
+        if let p = Self.stepsProblem(steps) { return "steps: \(p)" }
+        if !(0...Self.maxStepSecondsLimit).contains(stepSeconds) {
+            return "stepSeconds \(stepSeconds) is out of range 0...\(Self.maxStepSecondsLimit)"
+        }
+        if !(stepSeconds...Self.maxStepSecondsLimit * 6).contains(maxStepSeconds) {
+            return "maxStepSeconds \(maxStepSeconds) is out of range \(stepSeconds)...\(Self.maxStepSecondsLimit * 6)"
+        }
+        if let x = gates.maxErrorRate, !(0...1).contains(x) { return "gates.maxErrorRate \(x) is not a share from 0 to 1" }
+        for (key, x) in [("maxErrorRateRatio", gates.maxErrorRateRatio), ("maxP99Ratio", gates.maxP99Ratio)] {
+            if let x, !(x > 0 && x.isFinite) { return "gates.\(key) \(x) is not a finite number above 0" }
+        }
+        if !(0...1_000_000_000).contains(gates.minRequests) { return "gates.minRequests \(gates.minRequests) is out of range" }
+        if let w = window, !(0..<1440).contains(w.start) || !(0..<1440).contains(w.end) || TimeZone(identifier: w.timeZone) == nil {
+            return "window is not two times of the day in a known time zone"
+        }
+        if let t = startAt, !t.isFinite { return "startAt is not a time" }
+        if let url = prometheus, PrometheusTarget(url: url) == nil { return "gateSource \"\(url)\" is not a plain http://HOST:PORT URL" }
+        if let selector = prometheusSelector, let p = PrometheusRules.selectorProblem(selector) { return "selector: \(p)" }
+        if let file = prometheusBearerTokenFile, file.isEmpty { return "bearerTokenFile is empty" }
+        if let n = maxInvalidReadings, !PrometheusRules.maxInvalidReadingsRange.contains(n) {
+            return "maxInvalidReadings \(n) is out of range \(PrometheusRules.maxInvalidReadingsRange)"
+        }
         return nil
     }
 }
@@ -131,12 +175,13 @@ public struct VariantCounts: Sendable, Equatable, Codable {
 
     /// The upper bound (in the bounds' unit) of the bucket holding quantile `q`; nil without data.
     func quantile(_ q: Double, bounds: [Double]) -> Double? {
-        let total = buckets.reduce(0, +)
+        // Saturating sums: the counts may come from another process (Prometheus, the state file).
+        let total = buckets.reduce(UInt64(0)) { $0.addingReportingOverflow($1).overflow ? .max : $0 + $1 }
         guard total > 0 else { return nil }
-        let rank = max(UInt64((Double(total) * q).rounded(.up)), 1)
+        let rank = max(UInt64(exactly: (Double(total) * min(max(q, 0), 1)).rounded(.up)) ?? total, 1)
         var seen: UInt64 = 0
         for (i, n) in buckets.enumerated() {
-            seen += n
+            seen = seen.addingReportingOverflow(n).overflow ? .max : seen + n
             if seen >= rank { return i < bounds.count ? bounds[i] : .infinity }
         }
         return .infinity
@@ -208,13 +253,22 @@ public struct RolloutStatus: Sendable, Equatable, Codable {
         history = []
     }
 
+    /// Why a status read from the state file cannot go on, or nil.
+    public func problem() -> String? {
+        if let p = plan.problem() { return p }
+        if !(-1..<plan.steps.count).contains(step) { return "step \(step) is not one of its \(plan.steps.count) steps" }
+        if !(0...100).contains(weight) { return "weight \(weight) is not a percent" }
+        if !stepStartedAt.isFinite { return "stepStartedAt is not a time" }
+        return nil
+    }
+
     /// The variant's weight at step `index`.
     func weightAt(_ index: Int) -> Int { index < 0 ? 0 : plan.steps[min(index, plan.steps.count - 1)] }
 
     /// When the current step may end (nil before the first step or when finished or paused).
     public func nextStepAt() -> Double? {
         guard step >= 0, !state.isFinished, state != .paused else { return nil }
-        if let startAt = plan.startAt { return startAt + Double((step + 1) * plan.stepSeconds) }
+        if let startAt = plan.startAt { return startAt + (Double(step) + 1) * Double(plan.stepSeconds) }
         return stepStartedAt + Double(plan.stepSeconds)
     }
 }
@@ -268,7 +322,11 @@ extension RolloutStatus {
         guard let startAt = plan.startAt else { return step }
         if now < startAt { return -1 }
         if plan.stepSeconds == 0 { return plan.steps.count - 1 }
-        return min(Int((now - startAt) / Double(plan.stepSeconds)), plan.steps.count)
+        // Int(exactly:) of a rounded finite quotient; anything past the last step is the last step.
+        let elapsed = ((now - startAt) / Double(plan.stepSeconds)).rounded(.down)
+        if elapsed.isNaN { return step }
+        guard elapsed < Double(plan.steps.count) else { return plan.steps.count }
+        return Int(exactly: elapsed) ?? plan.steps.count
     }
 
     /// Advances the rollout to `now` given the counters read now.
@@ -299,7 +357,7 @@ extension RolloutStatus {
         }
         let delta = RolloutReading(variant: reading.variant.since(mark.variant), baseline: reading.baseline.since(mark.baseline))
 
-        if delta.variant.requests < UInt64(plan.gates.minRequests) {
+        if delta.variant.requests < UInt64(clamping: plan.gates.minRequests) {
             let waited = now - stepStartedAt
             if plan.startAt == nil && waited < Double(plan.maxStepSeconds) {
                 setWaiting("step \(step + 1): \(delta.variant.requests) of \(plan.gates.minRequests) requests (minRequests)",
@@ -343,12 +401,13 @@ extension RolloutStatus {
         record("wait", why, at: now, into: &effects)
     }
 
-    public mutating func pause(now: Double) -> RolloutEffects {
+    /// `why`: what paused it when the operator did not (invalid gate readings).
+    public mutating func pause(now: Double, why: String? = nil) -> RolloutEffects {
         var effects = RolloutEffects()
         guard !state.isFinished, state != .paused else { return effects }
         state = .paused
-        reason = "paused by the operator"
-        record("pause", "paused at step \(step + 1), \(plan.variant) at \(weight)%", at: now, into: &effects)
+        reason = why ?? "paused by the operator"
+        record("pause", "paused at step \(step + 1), \(plan.variant) at \(weight)%" + (why.map { ": " + $0 } ?? ""), at: now, into: &effects)
         return effects
     }
 

@@ -15,6 +15,9 @@ package struct GuardOptions: Sendable, Equatable {
     /// A reading decides nothing below this many responses since the bake started.
     var minRequests: UInt64 = 10
 
+    /// The largest --min-requests: more responses than a bake could ever see.
+    static let maxMinRequests: UInt64 = 1_000_000_000
+
     static let words = ["--bake", "--revert-if-error-rate", "--revert-if-p99-ms", "--revert-if-p99-ratio", "--min-requests"]
     package static let usage = "[--bake SECONDS --revert-if-error-rate R [--revert-if-p99-ms MS] [--revert-if-p99-ratio X] [--min-requests N]]"
 
@@ -59,20 +62,21 @@ package struct GuardOptions: Sendable, Equatable {
             options.maxErrorRate = rate
         }
         if let text = values["--revert-if-p99-ms"] {
-            guard let ms = Double(text), ms > 0 else {
+            guard let ms = Double(text), ms > 0, ms.isFinite else {
                 throw ControlError("\(command): --revert-if-p99-ms must be a number of milliseconds above 0, got \"\(text)\"")
             }
             options.maxP99Ms = ms
         }
         if let text = values["--revert-if-p99-ratio"] {
-            guard let ratio = Double(text), ratio > 0 else {
+            guard let ratio = Double(text), ratio > 0, ratio.isFinite else {
                 throw ControlError("\(command): --revert-if-p99-ratio must be a number above 0 (1.5: half again the baseline's p99), got \"\(text)\"")
             }
             options.maxP99Ratio = ratio
         }
         if let text = values["--min-requests"] {
-            guard let n = UInt64(text), n >= 1 else {
-                throw ControlError("\(command): --min-requests must be a whole number from 1, got \"\(text)\"")
+            // Bounded like a rollout's gates.minRequests: the count is shown and compared as an Int.
+            guard let n = UInt64(text), (1...maxMinRequests).contains(n) else {
+                throw ControlError("\(command): --min-requests must be a whole number from 1 to \(maxMinRequests), got \"\(text)\"")
             }
             options.minRequests = n
         }
@@ -84,7 +88,7 @@ package struct GuardOptions: Sendable, Equatable {
     }
 
     package var value: ControlValue {
-        var v: ControlValue = ["bakeSeconds": .double(bakeSeconds), "minRequests": .int(Int(minRequests))]
+        var v: ControlValue = ["bakeSeconds": .double(bakeSeconds), "minRequests": .int(Int(clamping: minRequests))]
         if let maxErrorRate { v.set("maxErrorRate", .double(maxErrorRate)) }
         if let maxP99Ms { v.set("maxP99Ms", .double(maxP99Ms)) }
         if let maxP99Ratio { v.set("maxP99Ratio", .double(maxP99Ratio)) }

@@ -178,7 +178,7 @@ extension GuardBoard {
             revert(record, because: breach)
         } else if Date() >= record.deadline {
             finish(record, .passed)
-            let thin = readings.filter { ($0["requests"]?.int ?? 0) < Int(record.options.minRequests) }.compactMap { $0["watch"]?.string }
+            let thin = readings.filter { UInt64(clamping: $0["requests"]?.int ?? 0) < record.options.minRequests }.compactMap { $0["watch"]?.string }
             if !thin.isEmpty {
                 record.reason = "too little traffic to judge (fewer than \(record.options.minRequests) responses): "
                     + thin.joined(separator: ", ")

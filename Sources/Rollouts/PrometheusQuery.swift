@@ -12,7 +12,17 @@ public enum PrometheusQuery {
 
     public struct Failure: Error, CustomStringConvertible {
         public var description: String
+        /// Prometheus answered, but not with counts (NaN, infinite, negative, fractional or
+        /// absurdly large values, or not a query answer): the reading is invalid, the step holds.
+        public var invalidReading = false
     }
+
+    public static let defaultSelector = PrometheusRules.defaultSelector
+    public static let defaultMaxInvalidReadings = PrometheusRules.defaultMaxInvalidReadings
+    public static let maxInvalidReadingsRange = PrometheusRules.maxInvalidReadingsRange
+    /// Counts above 2^53 are not exact as a Double, and no proxy ever answers that many
+    /// requests: a larger value is a bogus series, not a count.
+    public static let largestCount = 9_007_199_254_740_992.0
 
     /// One sample of an instant vector: its labels and value.
     public struct Sample {
@@ -20,14 +30,26 @@ public enum PrometheusQuery {
         public var value: Double
     }
 
-    /// Runs `expression` and returns the vector's samples.
-    public static func run(_ expression: String, at target: Target, timeout: Double = 2) throws(Failure) -> [Sample] {
+    /// Runs `expression` and returns the vector's samples. `bearerToken` (checked by
+    /// `tokenProblem`) goes in an `Authorization: Bearer` header.
+    public static func run(_ expression: String, at target: Target, bearerToken: String? = nil,
+                           timeout: Double = 2) throws(Failure) -> [Sample] {
         var allowed = CharacterSet.alphanumerics
         allowed.insert(charactersIn: "-._~")
         let encoded = expression.addingPercentEncoding(withAllowedCharacters: allowed) ?? expression
+        var authorization = ""
+        if let bearerToken {
+            if let problem = tokenProblem(Array(bearerToken.utf8)) { throw Failure(description: "bearer token: \(problem)") }
+            authorization = "Authorization: Bearer \(bearerToken)\r\n"
+        }
         let request = "GET \(target.prefix)/api/v1/query?query=\(encoded) HTTP/1.0\r\nHost: \(target.host):\(target.port)\r\n"
-            + "Accept: application/json\r\nUser-Agent: switchyard-rollout\r\n\r\n"
-        let response = try exchange(request, target, timeout: timeout)
+            + authorization + "Accept: application/json\r\nUser-Agent: switchyard-rollout\r\n\r\n"
+        return try samples(answer: try exchange(request, target, timeout: timeout))
+    }
+
+    /// The samples of one `/api/v1/query` answer (head and body, as read off the socket). A
+    /// value that is not a number is kept as NaN so that `counts` rejects the reading.
+    static func samples(answer response: [UInt8]) throws(Failure) -> [Sample] {
         guard let headEnd = response.firstRange(of: Array("\r\n\r\n".utf8)) else { throw Failure(description: "no HTTP head in the answer") }
         let statusLine = String(decoding: response[..<(response.firstIndex(of: 13) ?? headEnd.lowerBound)], as: UTF8.self)
         let body = Data(response[headEnd.upperBound...])
@@ -37,40 +59,77 @@ public enum PrometheusQuery {
         guard let json = try? JSONSerialization.jsonObject(with: body) as? [String: Any],
               json["status"] as? String == "success", let data = json["data"] as? [String: Any],
               let result = data["result"] as? [[String: Any]] else {
-            throw Failure(description: "not a successful /api/v1/query answer")
+            throw Failure(description: "not a successful /api/v1/query answer", invalidReading: true)
         }
-        return result.compactMap { element in
-            guard let pair = element["value"] as? [Any], pair.count == 2, let text = pair[1] as? String,
-                  let value = Double(text) else { return nil }
+        return result.map { element in
+            var value = Double.nan
+            if let pair = element["value"] as? [Any], pair.count == 2, let text = pair[1] as? String, let number = Double(text) {
+                value = number
+            }
             return Sample(labels: element["metric"] as? [String: String] ?? [:], value: value)
         }
     }
 
-    /// The counters of one variant of `route`, summed over every instance Prometheus scrapes.
-    static func counts(route: String, variant: String, at target: Target) throws(Failure) -> VariantCounts {
-        let labels = "route=\"\(escape(route))\",variant=\"\(escape(variant))\""
-        let requests = try run("sum(switchyard_requests_total{\(labels)})", at: target).first?.value ?? 0
-        let errors = try run("sum(switchyard_requests_total{\(labels),code=\"5xx\"})", at: target).first?.value ?? 0
-        let cumulative = try run("sum by (le) (switchyard_request_duration_seconds_bucket{\(labels)})", at: target)
-        var byBound: [Double: Double] = [:]
-        for s in cumulative {
-            guard let le = s.labels["le"] else { continue }
-            byBound[le == "+Inf" ? .infinity : (Double(le) ?? .nan)] = s.value
-        }
-        var buckets: [UInt64] = []
-        var below = 0.0
-        for bound in RolloutLatency.boundsSeconds + [.infinity] {
-            let upTo = max(byBound[bound] ?? below, below)
-            buckets.append(UInt64(upTo - below))
-            below = upTo
-        }
-        return VariantCounts(requests: UInt64(max(requests, 0)), errors: UInt64(max(errors, 0)), buckets: buckets)
+    /// The counters of one variant of `route`, summed over every instance of the proxy that
+    /// Prometheus scrapes (the series `selector` matches).
+    static func counts(route: String, variant: String, at target: Target, selector: String = defaultSelector,
+                       bearerToken: String? = nil) throws(Failure) -> VariantCounts {
+        if let problem = selectorProblem(selector) { throw Failure(description: "selector: \(problem)") }
+        let labels = "\(selector),route=\"\(escape(route))\",variant=\"\(escape(variant))\""
+        let requests = try run("sum(switchyard_requests_total{\(labels)})", at: target, bearerToken: bearerToken)
+        let errors = try run("sum(switchyard_requests_total{\(labels),code=\"5xx\"})", at: target, bearerToken: bearerToken)
+        let cumulative = try run("sum by (le) (switchyard_request_duration_seconds_bucket{\(labels)})", at: target, bearerToken: bearerToken)
+        return try counts(requests: requests, errors: errors, cumulative: cumulative)
     }
 
-    static func reading(route: String, plan: RolloutPlan, at target: Target) throws(Failure) -> RolloutReading {
-        RolloutReading(variant: try counts(route: route, variant: plan.variant, at: target),
-                       baseline: try counts(route: route, variant: plan.baseline, at: target))
+    /// One variant's counters from the three answers; pure, so the fuzzer drives it. Every value
+    /// must be a whole, finite, non-negative count up to 2^53, or the reading is invalid.
+    static func counts(requests: [Sample], errors: [Sample], cumulative: [Sample]) throws(Failure) -> VariantCounts {
+        func count(_ x: Double, _ what: String) throws(Failure) -> UInt64 {
+            guard x.isFinite, x >= 0, x <= largestCount, let n = UInt64(exactly: x) else {
+                throw Failure(description: "\(what) \(x) is not a count (a whole number from 0 to 2^53)", invalidReading: true)
+            }
+            return n
+        }
+        func single(_ samples: [Sample], _ what: String) throws(Failure) -> UInt64 {
+            guard samples.count <= 1 else {
+                throw Failure(description: "\(what): \(samples.count) series where sum() gives one", invalidReading: true)
+            }
+            return try samples.first.map { (s) throws(Failure) in try count(s.value, what) } ?? 0
+        }
+        let requestCount = try single(requests, "requests")
+        let errorCount = try single(errors, "5xx responses")
+        guard errorCount <= requestCount else {
+            throw Failure(description: "\(errorCount) 5xx responses of only \(requestCount) requests", invalidReading: true)
+        }
+        var byBound: [Double: UInt64] = [:]
+        for s in cumulative {
+            guard let le = s.labels["le"] else { continue }
+            let n = try count(s.value, "bucket le=\"\(le)\"")
+            guard let bound = le == "+Inf" ? Double.infinity : Double(le), !bound.isNaN else { continue }
+            guard byBound.updateValue(n, forKey: bound) == nil else {
+                throw Failure(description: "bucket le=\"\(le)\" answered twice", invalidReading: true)
+            }
+        }
+        var buckets: [UInt64] = []
+        var below: UInt64 = 0
+        for bound in RolloutLatency.boundsSeconds + [.infinity] {
+            // Cumulative buckets never go down; a missing bound holds what the one below held.
+            let upTo = max(byBound[bound] ?? below, below)
+            buckets.append(upTo - below)
+            below = upTo
+        }
+        return VariantCounts(requests: requestCount, errors: errorCount, buckets: buckets)
     }
+
+    static func reading(route: String, plan: RolloutPlan, at target: Target, bearerToken: String? = nil) throws(Failure) -> RolloutReading {
+        let selector = plan.prometheusSelector ?? defaultSelector
+        return RolloutReading(variant: try counts(route: route, variant: plan.variant, at: target, selector: selector, bearerToken: bearerToken),
+                              baseline: try counts(route: route, variant: plan.baseline, at: target, selector: selector, bearerToken: bearerToken))
+    }
+
+    public static func selectorProblem(_ selector: String) -> String? { PrometheusRules.selectorProblem(selector) }
+    public static func tokenProblem(_ token: [UInt8]) -> String? { PrometheusRules.tokenProblem(token) }
 
     static func escape(_ text: String) -> String {
         text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")

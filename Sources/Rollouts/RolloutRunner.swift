@@ -20,6 +20,10 @@ public final class RolloutRunner: RuntimeObserver, @unchecked Sendable {
     /// Prometheus readings by route: the latest answer, and routes with a query under way.
     private var remote: [String: RolloutReading] = [:]
     private var querying: Set<String> = []
+    /// Routes whose latest Prometheus answer was invalid (their step holds), and how many
+    /// invalid answers in a row each has had.
+    private var held: Set<String> = []
+    private var invalidInARow: [String: Int] = [:]
     private let queries = DispatchQueue(label: "switchyard.rollout.prometheus")
     package var clock: @Sendable () -> Double = { Date().timeIntervalSince1970 }
 
@@ -93,17 +97,51 @@ public final class RolloutRunner: RuntimeObserver, @unchecked Sendable {
             querying.insert(route)
             let queue = state.queue
             queries.async { [weak self] in
-                let result = Result { () throws(PrometheusQuery.Failure) in try PrometheusQuery.reading(route: route, plan: plan, at: target) }
+                let result = Result { () throws(PrometheusQuery.Failure) in
+                    try PrometheusQuery.reading(route: route, plan: plan, at: target, bearerToken: try Self.bearerToken(plan))
+                }
                 queue.async { [weak self] in self?.answered(route, url, result) }
             }
         }
+        // The last answer was invalid: no gate is judged (the step holds) until a valid one.
+        if held.contains(route) { return nil }
         return remote[route]
+    }
+
+    /// The token of `plan`'s bearerTokenFile, read at each query so that it may rotate.
+    static func bearerToken(_ plan: RolloutPlan) throws(PrometheusQuery.Failure) -> String? {
+        guard let path = plan.prometheusBearerTokenFile else { return nil }
+        switch ConfigFiles.read(path) {
+        case .failure(let failure): throw PrometheusQuery.Failure(description: "cannot read the bearer token file \(path): \(failure)")
+        case .success(let bytes):
+            let token = ConfigParser.strippingTrailingNewlines(bytes)
+            if let problem = PrometheusQuery.tokenProblem(token) {
+                throw PrometheusQuery.Failure(description: "the bearer token in \(path) is unusable: \(problem)")
+            }
+            return String(decoding: token, as: UTF8.self)
+        }
     }
 
     private func answered(_ route: String, _ url: String, _ result: Result<RolloutReading, PrometheusQuery.Failure>) {
         querying.remove(route)
         switch result {
-        case .success(let r): remote[route] = r
+        case .success(let r):
+            remote[route] = r
+            held.remove(route)
+            invalidInARow[route] = nil
+        case .failure(let e) where e.invalidReading:
+            held.insert(route)
+            let n = (invalidInARow[route] ?? 0) + 1
+            invalidInARow[route] = n
+            board.countInvalidReading(route: route)
+            guard var status = state.overrides.rollouts[route] else { return }
+            let limit = status.plan.maxInvalidReadings ?? PrometheusQuery.defaultMaxInvalidReadings
+            state.log("rollout \(route): invalid reading from Prometheus at \(url) (\(n) in a row, \(limit) pause): "
+                      + "\(e.description); the step holds")
+            guard n >= limit, !status.state.isFinished, status.state != .paused else { return }
+            let effects = status.pause(now: clock(), why: "\(n) invalid readings in a row from Prometheus (\(e.description))")
+            apply(route, status, effects)
+            publishGauges()
         case .failure(let e): state.log("rollout \(route): Prometheus at \(url): \(e.description)")
         }
     }
@@ -205,6 +243,7 @@ public final class RolloutRunner: RuntimeObserver, @unchecked Sendable {
             effects = status.pause(now: now)
         case .resume:
             guard status.state == .paused else { throw ControlError("the rollout of \"\(route)\" is not paused") }
+            invalidInARow[route] = nil
             effects = status.resume(now: now, reading: readingNow(route, status.plan))
         case .promote: effects = status.promote(now: now)
         case .abort: effects = status.abort(now: now)
@@ -230,6 +269,7 @@ public final class RolloutBoard: Sendable {
         var steps: [(labels: String, value: UInt64)] = []
         var states: [(labels: String, value: UInt64)] = []
         var events: [String: UInt64] = [:]
+        var invalidReadings: [String: UInt64] = [:]
     }
 
     private let content = Mutex(Content())
@@ -241,7 +281,7 @@ public final class RolloutBoard: Sendable {
         var states: [(labels: String, value: UInt64)] = []
         for (route, s) in rollouts.sorted(by: { $0.route < $1.route }) {
             let r = "route=\"\(SeriesTable.escape(route))\""
-            steps.append(("\(r),variant=\"\(SeriesTable.escape(s.plan.variant))\"", UInt64(max(s.step + 1, 0))))
+            steps.append(("\(r),variant=\"\(SeriesTable.escape(s.plan.variant))\"", s.step < 0 ? 0 : UInt64(s.step) + 1))
             for candidate in RolloutState.allCases {
                 states.append(("\(r),state=\"\(candidate.rawValue)\"", candidate == s.state ? 1 : 0))
             }
@@ -257,6 +297,11 @@ public final class RolloutBoard: Sendable {
         content.withLock { $0.events[labels, default: 0] += 1 }
     }
 
+    func countInvalidReading(route: String) {
+        let labels = "route=\"\(SeriesTable.escape(route))\""
+        content.withLock { $0.invalidReadings[labels, default: 0] &+= 1 }
+    }
+
     package func write(_ w: inout PrometheusText) {
         let c = content.withLock { $0 }
         w.family("switchyard_rollout_step", .gauge, "The step each rollout has reached (1-based; 0 before its first).", c.steps)
@@ -264,5 +309,8 @@ public final class RolloutBoard: Sendable {
         w.family("switchyard_rollout_events_total", .counter,
                  "Rollout events by route: start, step, gate, wait, pause, resume, rollback, promote, abort.",
                  c.events.sorted { $0.key < $1.key }.map { ($0.key, $0.value) })
+        w.family("switchyard_rollout_invalid_readings_total", .counter,
+                 "Gate readings from Prometheus that were not counts (NaN, infinite, negative, too large): the step held.",
+                 c.invalidReadings.sorted { $0.key < $1.key }.map { ($0.key, $0.value) })
     }
 }

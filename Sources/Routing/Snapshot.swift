@@ -305,7 +305,8 @@ public struct Mirror: Sendable, Equatable {
     public init(upstream: Int, percent: Double, maxBodyBytes: Int, methods: [Bytes], hostSuffix: Bytes?,
                 stripHeaders: [Bytes] = [], compare: ShadowCompareSpec = ShadowCompareSpec()) {
         self.upstream = upstream
-        self.ppm = Int((percent * 10_000).rounded())
+        // Clamped and converted exactly: a NaN or out-of-range percent mirrors nothing, never traps.
+        self.ppm = Int(exactly: (min(max(percent, 0), 100) * 10_000).rounded()) ?? 0
         self.maxBodyBytes = maxBodyBytes
         self.methods = methods
         self.hostSuffix = hostSuffix

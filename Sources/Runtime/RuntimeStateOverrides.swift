@@ -316,7 +316,12 @@ extension Overrides {
             if !keptChanges.isEmpty { kept.endpoints[key] = keptChanges }
         }
         // A rollout stays while its route still splits between its variants.
-        for (routeName, status) in rollouts {
+        for (routeName, status) in rollouts.sorted(by: { $0.key < $1.key }) {
+            // Bounded like the config's and the command's: a hand-edited step or clock must not trap.
+            if let problem = status.problem() {
+                dropped.append("rollout \(routeName): \(problem)")
+                continue
+            }
             if let split = config[route: routeName]?.split, split.variantIndex(named: status.plan.variant) != nil,
                split.variantIndex(named: status.plan.baseline) != nil {
                 kept.rollouts[routeName] = status

@@ -68,10 +68,23 @@ public struct StateFile: Sendable {
         case .failure(let failure) where failure.errno == ENOENT: return .missing
         case .failure(let failure): return .corrupt(reason: "cannot read: \(failure)", movedTo: nil)
         }
+        switch Self.decode(bytes) {
+        case .success(let overrides): return .loaded(overrides)
+        case .failure(let failure): return .corrupt(reason: failure.reason, movedTo: moveAside())
+        }
+    }
+
+    struct DecodeFailure: Error {
+        var reason: String
+    }
+
+    /// The overrides in a state file's bytes, or why they are not a state file. Pure, so the
+    /// fuzzer drives it; `Overrides.applied(to:)` then checks each value like the command would.
+    static func decode(_ bytes: [UInt8]) -> Result<Overrides, DecodeFailure> {
         let reason: String
         do {
             let document = try JSONDecoder().decode(Document.self, from: Data(bytes))
-            if document.version == Self.formatVersion { return .loaded(document.overrides) }
+            if document.version == Self.formatVersion { return .success(document.overrides) }
             reason = "unsupported format version \(document.version) (expected \(Self.formatVersion))"
         } catch let DecodingError.dataCorrupted(context) {
             reason = "not valid JSON: \(context.debugDescription)"
@@ -82,7 +95,7 @@ public struct StateFile: Sendable {
         } catch {
             reason = "\(error)"
         }
-        return .corrupt(reason: reason, movedTo: moveAside())
+        return .failure(DecodeFailure(reason: reason))
     }
 
     /// Renames the file to `PATH.corrupt-<unix seconds>` so nothing is lost.

@@ -26,8 +26,8 @@ enum EchoCommand {
             return 1
         }
         let delay = Int(opts.values["--delay-ms"] ?? "0") ?? -1
-        guard delay >= 0 else {
-            CLI.fail("echo: --delay-ms must be a whole number of milliseconds")
+        guard (0...EchoServer.maxDelayMs).contains(delay) else {
+            CLI.fail("echo: --delay-ms must be a whole number of milliseconds from 0 to \(EchoServer.maxDelayMs)")
             return 1
         }
         let name = opts.values["--name"] ?? "echo"

@@ -9,6 +9,9 @@ import HTTP1
 import Reactor
 
 final class EchoServer: @unchecked Sendable {
+    /// The longest delay a request (`?delay=MS`) or `--delay-ms` may ask for.
+    static let maxDelayMs = 60_000
+
     let name: String
     let delayMs: Int
     let listenFd: Int32
@@ -124,9 +127,13 @@ final class EchoServer: @unchecked Sendable {
                 break
             }
             let n = lock.withLock { () -> Int in requests += 1; return requests }
-            let delay = Int(query["delay"] ?? "") ?? delayMs
-            if delay > 0 { usleep(UInt32(delay) * 1000) }
-            let code = Int(query["status"] ?? "") ?? 200
+            var code = Int(query["status"] ?? "") ?? 200
+            // A minute at most, else 400: `?delay=5000000` overflowed UInt32 microseconds and trapped.
+            var delay = min(delayMs, Self.maxDelayMs)
+            if let text = query["delay"] {
+                if let ms = Int(text), (0...Self.maxDelayMs).contains(ms) { delay = ms } else { code = 400 }
+            }
+            if delay > 0 { usleep(useconds_t(delay) * 1000) }
             var extra = "X-Echo-Name: \(name)\r\nX-Echo-Connection: \(connectionNumber)\r\nX-Echo-Request: \(n)\r\n"
             if !head.keepAlive { extra += "Connection: close\r\n" }
             let reason = String(describing: HTTPStatus.reason(code))

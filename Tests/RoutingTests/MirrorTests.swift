@@ -13,6 +13,15 @@ final class MirrorTests: XCTestCase {
         }
     }
 
+    /// A percent that is not one (NaN, infinite, past 100) is clamped, never a trap in Int(_:).
+    func testPercentsOutOfRangeAreClamped() {
+        XCTAssertEqual(Mirror(upstream: 0, percent: .nan, maxBodyBytes: 0, methods: [], hostSuffix: nil).ppm, 0)
+        XCTAssertEqual(Mirror(upstream: 0, percent: .infinity, maxBodyBytes: 0, methods: [], hostSuffix: nil).ppm, 1_000_000)
+        XCTAssertEqual(Mirror(upstream: 0, percent: 1e300, maxBodyBytes: 0, methods: [], hostSuffix: nil).ppm, 1_000_000)
+        XCTAssertEqual(Mirror(upstream: 0, percent: -5, maxBodyBytes: 0, methods: [], hostSuffix: nil).ppm, 0)
+        XCTAssertEqual(Mirror(upstream: 0, percent: 12.5, maxBodyBytes: 0, methods: [], hostSuffix: nil).ppm, 125_000)
+    }
+
     func testPercentages() {
         let mirrors = [
             Mirror(upstream: 3, percent: 0, maxBodyBytes: 0, methods: [], hostSuffix: nil),
