@@ -24,6 +24,9 @@
 #   E_WARMUP=1         (e): seconds of h2load warm-up at the same rate, not measured (0 = none)
 #   PIN=1              proxy on CPU 1, wrk on CPU 0 (default: no pinning)
 #   SWITCHYARD=path    Switchyard binary (default .build/release/switchyard, built if missing)
+#   BASELINE=path      another Switchyard binary (e.g. the previous commit's), measured as the
+#                      target "baseline" when TARGETS (or E_TARGETS) names it; the report adds
+#                      the ratio Switchyard / baseline
 #   NO_BUILD=1         never run swift build; skip Switchyard if the binary is missing
 #   KEEP=1             keep the temp dir (configs, logs, raw wrk output)
 #
@@ -60,7 +63,8 @@ done
 ((E_PAIRS > 0 && E_DURATION > 0 && E_RPS > 0 && E_CONNS > 0)) || die "E_PAIRS, E_DURATION, E_RPS and E_CONNS must be > 0"
 for s in ${ONLY//,/ }; do [[ $s =~ ^[abcde]$ ]] || die "ONLY takes a comma list of a,b,c,d,e (got '$ONLY')"; done
 for t in ${TARGETS//,/ } ${D_TARGETS//,/ } ${E_TARGETS//,/ }; do
-  [[ $t =~ ^(haproxy|nginx|switchyard|direct)$ ]] || die "unknown target '$t'"
+  [[ $t =~ ^(haproxy|nginx|switchyard|direct|baseline)$ ]] || die "unknown target '$t'"
+  [[ $t != baseline || -x ${BASELINE:-} ]] || die "target baseline needs BASELINE=path to an executable"
 done
 ((D_REQUESTS > D_FIRST)) || die "D_REQUESTS must be > $D_FIRST"
 
@@ -134,12 +138,16 @@ start_target() {
       fi
       TARGET_PID=$LAST_PID RSS_PID=$LAST_WORKER RSS_DESC="nginx worker only"
       ;;
-    switchyard)
+    switchyard | baseline)
       TARGET_PORT=$(free_ports 1)
       write_switchyard_conf "$TMP_DIR/$name.json" "$TARGET_PORT" \
         "{ \"app\": { \"endpoints\": [\"127.0.0.1:$UP_PORT\"] } }" \
         '{ "name": "all", "upstream": "app" }'
-      start_switchyard "$name" "$TMP_DIR/$name.json" "$TARGET_PORT" || return 1
+      if [[ $t == baseline ]]; then
+        SY_BIN=$BASELINE start_switchyard "$name" "$TMP_DIR/$name.json" "$TARGET_PORT" || return 1
+      else
+        start_switchyard "$name" "$TMP_DIR/$name.json" "$TARGET_PORT" || return 1
+      fi
       TARGET_PID=$LAST_PID RSS_PID=$LAST_PID RSS_DESC="switchyard process"
       ;;
   esac

@@ -8,8 +8,8 @@ import os
 import sys
 from results import floats as nums, load, med
 
-ORDER = ["haproxy", "nginx", "switchyard", "direct"]
-NAMES = {"haproxy": "HAProxy", "nginx": "NGINX", "switchyard": "Switchyard", "direct": "direct"}
+ORDER = ["haproxy", "nginx", "switchyard", "baseline", "direct"]
+NAMES = {"haproxy": "HAProxy", "nginx": "NGINX", "switchyard": "Switchyard", "baseline": "baseline", "direct": "direct"}
 
 
 def last(d, key, default="-"):
@@ -160,13 +160,13 @@ def main():
             continue
         sy = med(data[(s, "switchyard")], key) if (s, "switchyard") in data else None
         cells = []
-        for anchor in ("haproxy", "nginx"):
+        for anchor in ("haproxy", "nginx", "baseline"):
             a = med(data[(s, anchor)], key) if (s, anchor) in data else None
             cells.append("n/a" if sy is None or not a else f"{sy / a:.2f}x")
-        out.append([label, cells[0], cells[1], f"{better} is better"])
+        out.append([label, cells[0], cells[1], cells[2], f"{better} is better"])
     if out:
         table("Ratios Switchyard / anchor (n/a: a side was not measured)",
-              ["metric", "vs HAProxy", "vs NGINX", ""], out)
+              ["metric", "vs HAProxy", "vs NGINX", "vs baseline", ""], out)
     if ("d", "switchyard") in data and "growth_pct" in data[("d", "switchyard")]:
         d = data[("d", "switchyard")]
         print(f"  (d) Switchyard RSS growth 10k -> {int(med(d, 'requests_total') or 0):,} requests: "
