@@ -141,9 +141,6 @@ def main():
         cells = []
         anchors = ["haproxy", "nginx"] + (["baseline"] if baseline else [])
         for anchor in anchors:
-            if anchor == "baseline" and s != "t5":
-                cells.append("")  # the baseline runs plain HTTP only
-                continue
             a = med(data[(s, anchor)], key) if (s, anchor) in data else None
             cells.append("n/a" if sy is None or not a else f"{sy / a:.2f}x")
         verdict = ""

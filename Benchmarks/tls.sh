@@ -26,7 +26,8 @@
 #   SETTLE=2           seconds after the last idle connection before reading RSS (t4)
 #   SOURCES=4          client source addresses for t4: 127.0.0.2 .. 127.0.0.(1+SOURCES)
 #   T2F_CLIENTS=8      parallel `openssl s_time` processes in t2f
-#   BASELINE=path      another Switchyard binary (e.g. the build before TLS) measured in t5 too
+#   BASELINE=path      another Switchyard binary (e.g. the previous commit's) measured beside
+#                      Switchyard in every wrk scenario (t1, t3, t5)
 #   PIN=1              proxy on CPU 1, load generators on CPU 0 (default: no pinning)
 #   SWITCHYARD=path    Switchyard binary (default .build/release/switchyard, built if missing)
 #   NO_BUILD=1         never run swift build; skip Switchyard if the binary is missing
@@ -277,7 +278,7 @@ scenario_wrk() { # SCENARIO MODE PATH CONNS [WRK-ARGS...]
   shift 4
   [[ $mode == plain ]] && scheme=http
   local -a targets=(${TARGETS//,/ })
-  [[ $s == t5 && -n $BASELINE ]] && targets+=(baseline)
+  [[ -n $BASELINE ]] && targets+=(baseline)
   local -A port=() pid=() hk=() ha=()
   for t in "${targets[@]}"; do
     if start_target "$t" "$s" "$mode"; then

@@ -3,6 +3,7 @@
 // endpoint's host name is kept as written: it is resolved (to every address it has) when the
 // proxy runs, and again every `resolveEveryMs` (EndpointNames.swift, NameWatcher.swift).
 import Glibc
+import Routing
 
 public struct AddressError: Error, Sendable, CustomStringConvertible {
     public var reason: String
@@ -88,37 +89,24 @@ public struct Address: Sendable, Hashable, CustomStringConvertible {
 
     private static func split(_ text: String, allowPortZero: Bool) throws(AddressError) -> (host: String, port: UInt16, bracketed: Bool) {
         let example = "expected \"host:port\", e.g. \"127.0.0.1:8080\" or \"[::1]:8080\""
-        let host: Substring
-        let portText: Substring
-        let bracketed = text.hasPrefix("[")
-        if bracketed {
-            guard let close = text.firstIndex(of: "]") else {
-                throw AddressError(reason: "\"\(text)\": missing ']' after the IPv6 address")
-            }
-            host = text[text.index(after: text.startIndex)..<close]
-            let rest = text[text.index(after: close)...]
-            guard rest.hasPrefix(":") else { throw AddressError(reason: "\"\(text)\": missing port; \(example)") }
-            portText = rest.dropFirst()
-        } else {
-            guard let colon = text.lastIndex(of: ":") else {
-                throw AddressError(reason: "\"\(text)\": missing port; \(example)")
-            }
-            host = text[..<colon]
-            portText = text[text.index(after: colon)...]
-            if host.contains(":") {
-                throw AddressError(reason: "\"\(text)\": put an IPv6 address in brackets, e.g. \"[::1]:8080\"")
-            }
+        let parts: HostPort
+        switch HostPort.split(text) {
+        case .success(let p): parts = p
+        case .failure(.unclosedBracket): throw AddressError(reason: "\"\(text)\": missing ']' after the IPv6 address")
+        case .failure(.textAfterBracket): throw AddressError(reason: "\"\(text)\": missing port; \(example)")
         }
-        guard !host.isEmpty else { throw AddressError(reason: "\"\(text)\": missing host; \(example)") }
-        guard !portText.isEmpty, portText.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }),
-              let port = Int(portText), ((allowPortZero ? 0 : 1)...65535).contains(port)
-        else {
+        guard parts.port != nil else { throw AddressError(reason: "\"\(text)\": missing port; \(example)") }
+        if !parts.bracketed && parts.host.contains(":") {
+            throw AddressError(reason: "\"\(text)\": put an IPv6 address in brackets, e.g. \"[::1]:8080\"")
+        }
+        guard !parts.host.isEmpty else { throw AddressError(reason: "\"\(text)\": missing host; \(example)") }
+        guard let port = parts.portNumber(in: (allowPortZero ? 0 : 1)...65535) else {
             throw AddressError(reason: "\"\(text)\": port must be a number between \(allowPortZero ? 0 : 1) and 65535")
         }
-        if !bracketed && !ConfigTokens.isHostName(String(host)) {
-            throw AddressError(reason: "\"\(text)\": invalid host \"\(host)\"")
+        if !parts.bracketed && !ConfigTokens.isHostName(String(parts.host)) {
+            throw AddressError(reason: "\"\(text)\": invalid host \"\(parts.host)\"")
         }
-        return (String(host), UInt16(port), bracketed)
+        return (String(parts.host), port, parts.bracketed)
     }
 
     private static func resolve(_ host: String, numericOnly: Bool) throws(AddressError) -> String {

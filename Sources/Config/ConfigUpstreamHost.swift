@@ -51,8 +51,8 @@ extension Config {
     /// The host of a Host value without its port: `api.example.com` of `api.example.com:8443`;
     /// a bracketed IPv6 literal keeps its brackets.
     static func hostPart(_ value: String) -> String {
-        if value.hasPrefix("[") { return value.firstIndex(of: "]").map { String(value[...$0]) } ?? value }
-        return value.lastIndex(of: ":").map { String(value[..<$0]) } ?? value
+        guard case .success(let parts) = HostPort.split(value) else { return value }
+        return parts.bracketed ? "[\(parts.host)]" : String(parts.host)
     }
 }
 
@@ -61,35 +61,27 @@ extension ConfigParser {
     /// optionally with a port.
     func hostHeader(_ value: ConfigValue) -> String? {
         guard let text = value.nonEmptyString() else { return nil }
-        var host = Substring(text)
-        var port: Substring?
-        if text.hasPrefix("[") {
-            guard let close = text.firstIndex(of: "]") else {
-                value.error("\"\(text)\": missing ']' after the IPv6 address")
-                return nil
-            }
-            host = text[text.index(after: text.startIndex)..<close]
-            let rest = text[text.index(after: close)...]
-            if !rest.isEmpty {
-                guard rest.hasPrefix(":") else {
-                    value.error("\"\(text)\": expected \":PORT\" after \"]\"")
-                    return nil
-                }
-                port = rest.dropFirst()
-            }
-            guard Address.numeric(String(host)) != nil, host.contains(":") else {
-                value.error("\"\(text)\": \"\(host)\" is not an IPv6 address")
-                return nil
-            }
-        } else if let colon = text.lastIndex(of: ":") {
-            host = text[..<colon]
-            port = text[text.index(after: colon)...]
+        let parts: HostPort
+        switch HostPort.split(text) {
+        case .success(let p): parts = p
+        case .failure(.unclosedBracket):
+            value.error("\"\(text)\": missing ']' after the IPv6 address")
+            return nil
+        case .failure(.textAfterBracket):
+            value.error("\"\(text)\": expected \":PORT\" after \"]\"")
+            return nil
         }
-        if let port, !(port.utf8.allSatisfy { $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") } && (1...65535).contains(Int(port) ?? 0)) {
+        if parts.bracketed {
+            guard Address.numeric(String(parts.host)) != nil, parts.host.contains(":") else {
+                value.error("\"\(text)\": \"\(parts.host)\" is not an IPv6 address")
+                return nil
+            }
+        }
+        if parts.port != nil && parts.portNumber(in: 1...65535) == nil {
             value.error("\"\(text)\": the port must be a number between 1 and 65535")
             return nil
         }
-        if !text.hasPrefix("[") && !ConfigTokens.isHostName(String(host)) {
+        if !parts.bracketed && !ConfigTokens.isHostName(String(parts.host)) {
             value.error("\"\(text)\" is not a host name, e.g. \"abc123.lambda-url.eu-west-1.on.aws\" or \"api.example.com:8443\"")
             return nil
         }

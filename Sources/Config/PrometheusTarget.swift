@@ -1,5 +1,6 @@
 // Where rollout gates read from in fleet mode ("gateSource": {"prometheus": URL}): a plain value
 // the config validates when it loads; Rollouts/PrometheusQuery.swift queries it.
+import Routing
 
 /// `http://HOST:PORT[/PREFIX]`.
 public struct PrometheusTarget: Sendable, Equatable {
@@ -22,20 +23,10 @@ public struct PrometheusTarget: Sendable, Equatable {
             rest = rest[..<slash]
         }
         while prefix.hasSuffix("/") { prefix.removeLast() }
-        let hostPort: (Substring, Substring?)
-        if rest.hasPrefix("[") {
-            guard let close = rest.firstIndex(of: "]") else { return nil }
-            let after = rest[rest.index(after: close)...]
-            hostPort = (rest[rest.index(after: rest.startIndex)..<close], after.hasPrefix(":") ? after.dropFirst() : nil)
-        } else if let colon = rest.lastIndex(of: ":") {
-            hostPort = (rest[..<colon], rest[rest.index(after: colon)...])
-        } else {
-            hostPort = (rest, nil)
-        }
-        guard !hostPort.0.isEmpty else { return nil }
-        host = String(hostPort.0)
-        if let p = hostPort.1 {
-            guard let n = UInt16(p), n > 0 else { return nil }
+        guard case .success(let parts) = HostPort.split(rest), !parts.host.isEmpty else { return nil }
+        host = String(parts.host)
+        if parts.port != nil {
+            guard let n = parts.portNumber(in: 1...65535) else { return nil }
             port = n
         } else {
             port = 80

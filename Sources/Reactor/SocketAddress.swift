@@ -34,27 +34,6 @@ public struct SocketAddress: Sendable, CustomStringConvertible {
         }
     }
 
-    /// Parses "1.2.3.4:80", "[::1]:80", ":80" (all IPv4 interfaces) or "*:80"; port 0 is for
-    /// listening on a port the kernel picks.
-    public init?(parsing text: String) {
-        var host: Substring
-        let portText: Substring
-        if text.hasPrefix("[") {
-            guard let close = text.firstIndex(of: "]") else { return nil }
-            host = text[text.index(after: text.startIndex)..<close]
-            let rest = text[text.index(after: close)...]
-            guard rest.hasPrefix(":") else { return nil }
-            portText = rest.dropFirst()
-        } else {
-            guard let colon = text.lastIndex(of: ":") else { return nil }
-            host = text[..<colon]
-            portText = text[text.index(after: colon)...]
-        }
-        if host.isEmpty || host == "*" { host = "0.0.0.0" }
-        guard let port = UInt16(portText) else { return nil }   // 0: the kernel picks a free port
-        self.init(host: String(host), port: port)
-    }
-
     public var family: Int32 { Int32(storage.ss_family) }
 
     public var port: UInt16 {

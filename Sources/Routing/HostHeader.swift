@@ -18,8 +18,8 @@ extension Pool {
     /// upstream's `tls.serverName` is not set; nil without a hostHeader or when it is an IP
     /// address. Then SNI falls back to the endpoint's `hostName`.
     public var hostHeaderName: String? {
-        guard let value = hostHeader, !value.hasPrefix("[") else { return nil }
-        let host = value.lastIndex(of: ":").map { String(value[..<$0]) } ?? value
+        guard let value = hostHeader, case .success(let parts) = HostPort.split(value), !parts.bracketed else { return nil }
+        let host = String(parts.host)
         return ClientAddress(host) == nil ? host : nil
     }
 }

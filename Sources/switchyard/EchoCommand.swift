@@ -1,4 +1,5 @@
 // `switchyard echo`: run the test upstream in the foreground.
+import Config
 import Dispatch
 import Foundation
 import Reactor
@@ -21,8 +22,16 @@ enum EchoCommand {
             CLI.fail("echo: --listen ADDR is required")
             return 1
         }
-        guard let address = SocketAddress(parsing: listen) else {
-            CLI.fail("echo: --listen: '\(listen)' is not a numeric host:port")
+        let address: SocketAddress
+        do throws(AddressError) {
+            let parsed = try Address(parsing: listen, allowPortZero: true)
+            guard let numeric = parsed.numericHost, let a = SocketAddress(host: numeric, port: parsed.port) else {
+                CLI.fail("echo: --listen: '\(listen)' does not name an address to listen on")
+                return 1
+            }
+            address = a
+        } catch {
+            CLI.fail("echo: --listen: \(error)")
             return 1
         }
         let delay = Int(opts.values["--delay-ms"] ?? "0") ?? -1
