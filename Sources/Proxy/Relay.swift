@@ -54,6 +54,8 @@ final class Relay {
     static let pipeCapacity = 64 * 1024
     /// Bytes one turn of splicing may move to the client before other connections get theirs.
     static let spliceTurnBytes = 256 * 1024
+    /// Bytes one turn of reading a response may take before other connections get theirs.
+    static let readTurnBytes = 256 * 1024
     private var resumeQueued = false
 
 

@@ -199,7 +199,7 @@ final class UpstreamConnection: Pollable {
         defer { reading = false }
         var turn = 0
         while transport.canRead && state == .active, let r = relay {
-            if turn >= Relay.spliceTurnBytes {
+            if turn >= Relay.readTurnBytes {
                 // This turn's share is moved: other connections on the loop get theirs before
                 // the rest (a 1 MiB response over TLS went out in one go while nine others
                 // waited: p99 2.5x HAProxy's at the same median).
