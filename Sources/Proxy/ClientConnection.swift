@@ -12,7 +12,10 @@ import TLS
 final class ClientConnection: Pollable {
     enum Phase { case waiting, head, exchange, tunnel, closing }
 
-    unowned(unsafe) let worker: Worker
+    /// Strong: reading an unowned(unsafe) reference makes a strong copy (a retain and a
+    /// release) at every use; through a strong `let` of this object it is borrowed. Measured:
+    /// 1,028 fewer instructions per proxied request (17,571 to 16,543, callgrind).
+    let worker: Worker
     let listenerIndex: Int
     var slot = -1
     private(set) var phase: Phase = .waiting

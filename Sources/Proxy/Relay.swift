@@ -9,7 +9,10 @@ import Reactor
 final class Relay {
     enum RequestBody { case none, length, chunked, tunnel }
 
-    unowned(unsafe) let worker: Worker
+    /// Strong: reading an unowned(unsafe) reference makes a strong copy (a retain and a
+    /// release) at every use; through a strong `let` of this object it is borrowed. Measured:
+    /// 1,028 fewer instructions per proxied request (17,571 to 16,543, callgrind).
+    let worker: Worker
     /// The client connection it serves; relays are pooled per worker and lent to a client for
     /// as long as it has an exchange, so an idle keep-alive connection holds none.
     unowned(unsafe) var client: ClientConnection!
