@@ -153,7 +153,13 @@ final class ClientConnection: Pollable {
             respondLocally(status: 503, detail: "no connection slot freed in time", close: !relay.requestFullyConsumed || !exchange.keepAlive,
                            retryAfter: true)
         case .exchange:
-            // A request body that stopped arriving.
+            // Body bytes the upstream has not taken yet: its stall, bounded by its own timer.
+            if relay.requestReady > 0 && !responseStarted {
+                loop.setDeadline(self, afterMs: worker.settings.idleMs)
+                return
+            }
+            // A request body that stopped arriving: the client's fault, answered 408 and never
+            // counted against the endpoint.
             worker.stats.add(.clientTimeouts)
             if responseStarted { abort() } else {
                 dropUpstream()
@@ -339,6 +345,9 @@ final class ClientConnection: Pollable {
         parser.reset()
         takeBody()
         if phase != .exchange { return }
+        // The body's timer runs from the head on: a body that never comes is the client's
+        // stall, answered 408, whatever the upstream does meanwhile.
+        if !relay.requestComplete && relay.bodyMode != .tunnel { loop.setDeadline(self, afterMs: worker.settings.idleMs) }
         worker.budgetRequest(upstream: exchange.decision.upstream)
         connectUpstream()
     }

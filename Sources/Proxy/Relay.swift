@@ -309,7 +309,8 @@ final class Relay {
                 }
             }
         }
-        u.requestProgress(sent: requestSent, wrote: wrote)
+        u.requestProgress(sent: requestSent, wrote: wrote,
+                          waitingForClient: upHeadSent == upHead.readableCount && requestReady == 0 && !requestComplete)
         if tookBody && upstream === u { client.requestBytesTaken() }
     }
 

@@ -178,11 +178,17 @@ final class UpstreamConnection: Pollable {
     /// The relay wrote what it could. responseMs counts from the end of the request: a slow
     /// upload is the client's time; while the body flows, an upstream that stops taking it is
     /// bounded by idleMs.
-    func requestProgress(sent: Bool, wrote: Bool) {
+    ///
+    /// `waitingForClient`: everything the client sent so far is written and the rest of the body
+    /// has not come: the client's body timer runs, not this one (a stalled body timed out here
+    /// was a 504 counted against the endpoint, so five anonymous clients could eject it).
+    func requestProgress(sent: Bool, wrote: Bool, waitingForClient: Bool) {
         guard !requestSent && !headDone else { return }
         if sent {
             requestSent = true
             loop.setDeadline(self, afterMs: worker.settings.responseMs)
+        } else if waitingForClient {
+            loop.clearDeadline(self)
         } else if wrote {
             loop.setDeadline(self, afterMs: worker.settings.idleMs)
         }

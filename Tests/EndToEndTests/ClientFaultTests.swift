@@ -1,0 +1,53 @@
+// What the client does wrong is the client's: a request body that stops arriving is answered
+// 408 and closed, and nothing of it counts against the endpoint (outlier detection, and so the
+// guards and rollouts that read the same failures).
+import XCTest
+
+final class ClientFaultTests: EndToEndTestCase {
+    /// `Content-Length: 100` with 10 body bytes in the same packet, then nothing. Before, the
+    /// upstream's idle timer fired first: a 504 counted as the endpoint's failure, and five such
+    /// anonymous clients ejected it (the next normal request got 503).
+    func testAStalledBodyIs408AndNeverTheEndpointsFailure() throws {
+        let echo = try startEcho(name: "a")
+        let proxy = try startProxy(json: """
+        { "workers": 1, "listeners": [ { "address": "127.0.0.1:0" } ], "admin": { "address": "127.0.0.1:0" },
+          "timeouts": { "idleMs": 300, "responseMs": 5000 },
+          "upstreams": { "app": { "endpoints": ["\(echo.endpoint)"] } },
+          "routes": [ { "name": "main", "upstream": "app" } ] }
+        """)
+        let admin = try adminPort(proxy)
+        for i in 0..<6 {
+            let c = try connect(proxy)
+            try c.send("POST /u HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\n0123456789")
+            let r = try c.readResponse(method: "POST")
+            XCTAssertEqual(r.status, 408, "client \(i): \(r.bodyText)")
+            XCTAssertNotEqual(c.waitForClose(timeout: 5), .open, "client \(i): closed after the 408")
+        }
+        XCTAssertEqual(try connect(proxy).exchange("GET / HTTP/1.1\r\nHost: a\r\n\r\n").status, 200, "the endpoint stays in its pool")
+        let m = try metrics(adminPort: admin)
+        XCTAssertEqual(m[#"switchyard_endpoint_ejections_total{upstream="app",color="default",endpoint="\#(echo.endpoint)"}"#], 0, m.text)
+        XCTAssertEqual(m[#"switchyard_responses_total{class="5xx"}"#], 0, m.text)
+        XCTAssertEqual(m[#"switchyard_responses_total{class="4xx"}"#], 6, m.text)
+    }
+
+    /// A body that keeps coming, slowly, within the idle time between bytes, still reaches the
+    /// upstream whole: the body timer is the client's, re-armed by each read.
+    func testASlowButSteadyBodyIsForwarded() throws {
+        let echo = try startEcho(name: "a")
+        let proxy = try startProxy(json: """
+        { "workers": 1, "listeners": [ { "address": "127.0.0.1:0" } ],
+          "timeouts": { "idleMs": 1000, "responseMs": 5000 },
+          "upstreams": { "app": { "endpoints": ["\(echo.endpoint)"] } },
+          "routes": [ { "name": "main", "upstream": "app" } ] }
+        """)
+        let c = try connect(proxy)
+        try c.send("POST /u HTTP/1.1\r\nHost: a\r\nContent-Length: 6\r\n\r\nab")
+        usleep(200_000)   // a client's pace, well inside idleMs
+        try c.send("cd")
+        usleep(200_000)
+        try c.send("ef")
+        let r = try c.readResponse(method: "POST")
+        XCTAssertEqual(r.status, 200)
+        XCTAssertEqual(try r.echo().body, "abcdef")
+    }
+}
