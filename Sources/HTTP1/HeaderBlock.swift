@@ -21,6 +21,9 @@ struct HeaderSummary {
     /// An Upgrade header names a protocol other than WebSocket (h2c among them).
     var upgradeOther = false
     var expectContinue = false
+    /// TE lists "trailers": the client accepts trailer fields (gRPC-style clients need the
+    /// upstream to know).
+    var teTrailers = false
     var expectOther = false
 
     /// Transfer-Encoding that requests and responses both refuse (RFC 9112 6.1, 6.3): framing
@@ -111,7 +114,8 @@ func parseFieldLines(_ bytes: UnsafeRawBufferPointer, from start: Int, end: Int,
 extension HeaderKind {
     var isHopByHop: Bool {
         switch self {
-        case .connection, .keepAlive, .proxyConnection, .te, .trailer, .upgrade: true
+        // Trailer is end-to-end (RFC 9110 6.6.2): it announces fields that pass with the body.
+        case .connection, .keepAlive, .proxyConnection, .te, .upgrade: true
         default: false
         }
     }
@@ -230,6 +234,11 @@ extension HeaderSummary {
                 var nameEnd = s
                 while nameEnd < e && bytes[nameEnd] != UInt8(ascii: "/") { nameEnd += 1 }
                 if !equalsLowercased(bytes, s, nameEnd, "websocket") { upgradeOther = true }
+            }
+        case .te:
+            var list = ListElements(bytes, start, end)
+            while let (s, e) = list.next() {
+                if equalsLowercased(bytes, s, e, "trailers") { teTrailers = true }
             }
         case .expect:
             var list = ListElements(bytes, start, end)

@@ -91,6 +91,8 @@ public struct RequestHead: Sendable {
     public var keepAlive: Bool
     /// "Expect: 100-continue" on an HTTP/1.1 request.
     public var expectContinue: Bool
+    /// TE lists "trailers" (forwarded as `TE: trailers`; every other TE coding is hop-by-hop).
+    public var teTrailers: Bool = false
     /// Connection lists "upgrade" and an Upgrade header is present (HTTP/1.1 only).
     public var upgrade: Bool
     /// Index into `headers` of the Host header, -1 if none.

@@ -44,6 +44,7 @@ private func parseRequestHead(_ bytes: UnsafeRawBufferPointer, start: Int, end: 
     head.framing = .none
     head.keepAlive = false
     head.expectContinue = false
+    head.teTrailers = false
     head.upgrade = false
     head.hostIndex = -1
     head.authorityStart = 0
@@ -115,6 +116,7 @@ private func parseRequestHead(_ bytes: UnsafeRawBufferPointer, start: Int, end: 
     head.hostIndex = Int32(summary.hostIndex)
     // An HTTP/1.0 client cannot handle 100 Continue, so its expectation is ignored (RFC 9110 10.1.1).
     head.expectContinue = http11 && summary.expectContinue
+    head.teTrailers = summary.teTrailers
 
     // The head is sound from here on: these errors leave the connection usable.
     if let error = checkTargetForm(bytes, targetStart, targetEnd, method: head.method, into: &head) { return error }

@@ -206,6 +206,11 @@ enum HeadWriter {
         } else if head.version == .http10 || shadow && head.upgrade {
             out.append("Connection: close\r\n", pool: pool)
         }
+        if head.teTrailers && !(head.upgrade && !shadow) {
+            // The one TE value that says something to the origin: the client takes trailers
+            // (gRPC-style clients). TE is hop-by-hop, so it is named in Connection too.
+            out.append("TE: trailers\r\nConnection: TE\r\n", pool: pool)
+        }
         out.append("\r\n", pool: pool)
     }
 

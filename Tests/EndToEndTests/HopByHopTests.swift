@@ -1,5 +1,7 @@
 // Hop-by-hop headers (RFC 9110 7.6.1) end at the proxy: Connection and the fields it names,
-// Keep-Alive, TE, Trailer, Proxy-Connection never reach the upstream.
+// Keep-Alive, TE, Proxy-Connection never reach the upstream as sent. Trailer is end-to-end
+// (RFC 9110 6.6.2), and TE's one end-to-end meaning, "trailers", is passed on as
+// `TE: trailers` (gRPC-style clients need the origin to know).
 import XCTest
 
 final class HopByHopTests: EndToEndTestCase {
@@ -10,15 +12,33 @@ final class HopByHopTests: EndToEndTestCase {
             "Connection: keep-alive, X-Secret-Hop",
             "Keep-Alive: timeout=5",
             "X-Secret-Hop: must-not-pass",
-            "TE: trailers",
-            "Trailer: X-Checksum",
+            "TE: gzip",
             "Proxy-Connection: keep-alive",
             "X-End-To-End: passes",
         ])).echo()
-        for name in ["Connection", "Keep-Alive", "X-Secret-Hop", "TE", "Trailer", "Proxy-Connection"] {
+        for name in ["Connection", "Keep-Alive", "X-Secret-Hop", "TE", "Proxy-Connection"] {
             XCTAssertFalse(echo.has(name), "\(name) reached the upstream: \(echo.headers)")
         }
         XCTAssertEqual(echo.header("X-End-To-End"), "passes")
+    }
+
+    func testTETrailersAndTrailerPassEndToEnd() throws {
+        let (proxy, _) = try startProxyWithEcho()
+        let client = try connect(proxy)
+        let echo = try client.exchange(get("/", ["TE: gzip, trailers", "Trailer: X-Checksum"])).echo()
+        XCTAssertEqual(echo.headers(named: "TE"), ["trailers"], "\(echo.headers)")
+        XCTAssertEqual(echo.headers(named: "Connection").map { $0.lowercased() }, ["te"], "TE is named in Connection")
+        XCTAssertEqual(echo.headers(named: "Trailer"), ["X-Checksum"])
+        // A response's Trailer field reaches the client with the trailer fields it announces.
+        let server = try startServer { conn, _ in
+            while conn.readHead() != nil {
+                conn.send("HTTP/1.1 200 OK\r\nTrailer: X-Checksum\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\nX-Checksum: 1\r\n\r\n")
+            }
+        }
+        let p2 = try startProxy(ProxyConfig(endpoints: ["127.0.0.1:\(server.port)"]))
+        let r = try connect(p2).exchange(get("/"))
+        XCTAssertEqual(r.header("Trailer"), "X-Checksum")
+        XCTAssertEqual(r.bodyText, "ok")
     }
 
     func testHopByHopResponseHeadersAreNotRelayed() throws {

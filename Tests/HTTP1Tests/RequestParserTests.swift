@@ -187,7 +187,7 @@ final class RequestParserTests: XCTestCase {
         XCTAssertEqual(r.status, .complete)
         let expected: [String: Bool] = [
             "host": false, "connection": true, "keep-alive": true, "proxy-connection": true, "te": true,
-            "trailer": true, "upgrade": true, "x-secret": true, "x-trace": true, "x-kept": false,
+            "trailer": false, "upgrade": true, "x-secret": true, "x-trace": true, "x-kept": false,
             "transfer-encoding": false, "cookie": false,
         ]
         for (name, hop) in expected {
