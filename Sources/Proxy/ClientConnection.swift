@@ -114,6 +114,12 @@ final class ClientConnection: Pollable {
         }
         worker.stats.add(.tlsHandshakeFailures)
         worker.events.write(kind: "client-tls", "TLS handshake with \(peer) failed: \(reason)")
+        if reason.contains("http request") {
+            // Plain HTTP on a TLS port (OpenSSL recognises the request line): answered in plain
+            // text, as NGINX does, instead of a silent close the client cannot explain.
+            let answer: StaticString = "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nContent-Length: 51\r\nConnection: close\r\n\r\n400 Bad Request: plain HTTP sent to a TLS listener\n"
+            _ = try? Sys.write(transport.fd, answer.utf8Start, answer.utf8CodeUnitCount)
+        }
     }
 
     // MARK: events
@@ -531,9 +537,13 @@ final class ClientConnection: Pollable {
         exchange.source = .proxy
         exchange.reason = detail
         let closing = shouldClose || !exchange.keepAlive || worker.draining
-        worker.withVariantLine(exchange.decision) { line in
-            HeadWriter.writeError(status: status, detail: detail, close: closing, extraHeaders: retryAfter ? "Retry-After: 1\r\n" : "",
-                                  variantLine: line, into: &relay.out, pool: worker.buffers)
+        let relay = self.relay!
+        let buffers = worker.buffers
+        worker.httpDate.withLine { date in
+            worker.withVariantLine(exchange.decision) { line in
+                HeadWriter.writeError(status: status, detail: detail, close: closing, extraHeaders: retryAfter ? "Retry-After: 1\r\n" : "",
+                                      variantLine: line, dateLine: date, into: &relay.out, pool: buffers)
+            }
         }
         responseStarted = true
         if closing {

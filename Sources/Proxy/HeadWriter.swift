@@ -380,10 +380,11 @@ enum HeadWriter {
     /// proxied answer does (`variantLine`, empty when the request was not routed to one).
     static func writeError(status: Int, detail: StaticString, close: Bool, extraHeaders: StaticString = "",
                            variantLine: UnsafeRawBufferPointer = .init(start: nil, count: 0),
+                           dateLine: UnsafeRawBufferPointer = .init(start: nil, count: 0),
                            into out: inout ByteBuffer, pool: BufferPool) {
         let reason = HTTPStatus.reason(status)
         let bodyLength = 4 + reason.utf8CodeUnitCount + 2 + detail.utf8CodeUnitCount + 1
-        out.reserve(160 + bodyLength + variantLine.count, pool: pool)
+        out.reserve(160 + bodyLength + variantLine.count + dateLine.count, pool: pool)
         out.append("HTTP/1.1 ", pool: pool)
         out.appendDecimal(status, pool: pool)
         out.append(" ", pool: pool)
@@ -391,6 +392,7 @@ enum HeadWriter {
         out.append("\r\nContent-Type: text/plain\r\nContent-Length: ", pool: pool)
         out.appendDecimal(bodyLength, pool: pool)
         out.append("\r\n", pool: pool)
+        out.append(dateLine, pool: pool)
         if extraHeaders.utf8CodeUnitCount > 0 { out.append(extraHeaders, pool: pool) }
         out.append(variantLine, pool: pool)
         out.append(close ? "Connection: close\r\n\r\n" : "\r\n", pool: pool)

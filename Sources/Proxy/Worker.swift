@@ -157,6 +157,9 @@ final class Worker {
         endpointTLS.rebuild(snapshot, security: security, count: maxID + 1)
     }
 
+    /// The Date line of the answers the proxy makes itself.
+    var httpDate = HTTPDate()
+
     /// Which pools speak TLS, as published with the snapshot.
     private var security: UpstreamSecurity
     /// Each endpoint id's TLS, name and session to resume (UpstreamDial.swift).

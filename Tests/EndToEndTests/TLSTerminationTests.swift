@@ -177,6 +177,20 @@ final class TLSTerminationTests: EndToEndTestCase {
         XCTAssertLessThanOrEqual(lines.count, 4, proxy.process.stderr)
     }
 
+    /// Plain HTTP on a TLS port gets a plain-text 400 saying so (as NGINX answers), then the
+    /// connection closes; garbage is still just closed.
+    func testPlainHTTPOnATLSPortIsAnswered400() throws {
+        let setup = try makePKI()
+        let echo = try startEcho()
+        let proxy = try startProxy(json: config(echo: echo, certificates: [setup.a]))
+        let c = try connect(proxy)
+        try c.send("GET / HTTP/1.1\r\nHost: a.test\r\n\r\n")
+        let r = try c.readResponse()
+        XCTAssertEqual(r.status, 400)
+        XCTAssertTrue(r.bodyText.contains("plain HTTP sent to a TLS listener"), r.bodyText)
+        XCTAssertNotEqual(c.waitForClose(timeout: 5), .open)
+    }
+
     func testStickyCookiesSetOverTLSAreSecure() throws {
         let setup = try makePKI()
         let echo = try startEcho()

@@ -11,6 +11,15 @@ final class UpstreamFailureTests: EndToEndTestCase {
         let r = try client.exchange(get("/"))
         XCTAssertEqual(r.status, 502)
         XCTAssertEqual(try client.exchange(get("/again")).status, 502, "a bodiless request keeps the connection")
+        // Proxy-made answers carry a Date like the upstream's (RFC 9110 6.6.1), an IMF-fixdate
+        // within a few seconds of now.
+        let date = try XCTUnwrap(r.header("Date"), "\(r.headers)")
+        let parser = DateFormatter()
+        parser.locale = Locale(identifier: "en_US_POSIX")
+        parser.timeZone = TimeZone(identifier: "GMT")
+        parser.dateFormat = "EEE, dd MMM yyyy HH:mm:ss 'GMT'"
+        let when = try XCTUnwrap(parser.date(from: date), date)
+        XCTAssertLessThan(abs(when.timeIntervalSinceNow), 30, date)
     }
 
     func testDeadEndpointIsSkippedForTheLiveOne() throws {
