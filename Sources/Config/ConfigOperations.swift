@@ -10,7 +10,7 @@ extension ConfigParser {
             if case .failure(let error) = ServiceAccount.resolve(user: name, group: config.group) {
                 (error.description.hasPrefix("no group") ? object["group"] ?? value : value).error(error.description)
             } else if config.serviceAccount?.uid == 0 {
-                value.warning("\"\(name)\" is root: nothing is dropped; name an unprivileged user such as \"nobody\"")
+                value.warning("\"\(name)\" is root: nothing is dropped; name a dedicated unprivileged user such as \"switchyard\" (`useradd --system switchyard`)")
             }
         } else if let group = object["group"] {
             group.error("\"group\" needs \"user\"")

@@ -194,6 +194,10 @@ extension ConfigParser {
                 value.error("\"\(path)\" is empty")
                 return nil
             }
+            guard secret.count >= Self.minimumSecretBytes else {
+                value.error("\"\(path)\" holds \(secret.count) byte(s); a secret needs at least \(Self.minimumSecretBytes) (128 bits), e.g. `openssl rand -hex 32 > \(path)`")
+                return nil
+            }
             // Whoever reads the secret can sign any assignment cookie; a warning, not an error,
             // so that a running fleet is not stopped by a permission change.
             if let problem = FileTrust.secretFileProblem(path, mode: file.mode, use: "sign cookies") {
@@ -215,8 +219,16 @@ extension ConfigParser {
             value.error("environment variable \(name) is empty")
             return nil
         }
+        guard secret.count >= Self.minimumSecretBytes else {
+            value.error("environment variable \(name) holds \(secret.count) byte(s); a secret needs at least \(Self.minimumSecretBytes) (128 bits), e.g. the output of `openssl rand -hex 32`")
+            return nil
+        }
         return Config.Secret(source: .environment(name), bytes: secret)
     }
+
+    /// The shortest secret accepted (cookie HMAC keys, override and preview tokens): 16 bytes,
+    /// 128 bits if random; a 1-byte key could be guessed by anyone who sends 256 cookies.
+    static let minimumSecretBytes = 16
 
     package static func strippingTrailingNewlines(_ bytes: [UInt8]) -> [UInt8] {
         var end = bytes.count

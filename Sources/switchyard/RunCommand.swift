@@ -126,8 +126,10 @@ enum RunCommand {
                     + "\(FileTrust.directory(of: stateFile)): runtime changes will not be saved; chown it to \(account.user)")
             }
         } else if geteuid() == 0 && account == nil {
-            ErrorLog.write("warning: \(path): running as root: set \"user\" (e.g. \"nobody\") to drop root "
-                + "once listeners and files are open, or start as an unprivileged user with CAP_NET_BIND_SERVICE")
+            ErrorLog.write("warning: \(path): running as root: set \"user\" to a dedicated account (e.g. \"switchyard\", "
+                + "made with `useradd --system switchyard`; not \"nobody\", which other services share) to drop root once "
+                + "listeners and files are open, or start as an unprivileged user with CAP_NET_BIND_SERVICE "
+                + "(the systemd unit in deploy/ does this with DynamicUser)")
         }
         // Before the loop threads start (they inherit the blocked signals) and before the
         // lines below: a SIGTERM sent by whoever saw them must not be lost.

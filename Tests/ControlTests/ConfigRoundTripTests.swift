@@ -61,7 +61,7 @@ final class ConfigRoundTripTests: XCTestCase {
     }
 
     func testFullConfigParses() throws {
-        let loaded = withEnvironment("s3cret\n") { name in parse(Self.fullConfig(secretEnv: name)) }
+        let loaded = withEnvironment("s3cret-0123456789ab\n") { name in parse(Self.fullConfig(secretEnv: name)) }
         let result = try XCTUnwrap(loaded)
         let config = result.config
         XCTAssertEqual(result.warnings, [])
@@ -112,7 +112,7 @@ final class ConfigRoundTripTests: XCTestCase {
         XCTAssertEqual(sticky.maxAgeSeconds, 3600)
         XCTAssertEqual(sticky.key, .header("X-User-Id"))
         XCTAssertEqual(sticky.salt, "api")
-        XCTAssertEqual(sticky.secret?.bytes, Array("s3cret".utf8))
+        XCTAssertEqual(sticky.secret?.bytes, Array("s3cret-0123456789ab".utf8))
         XCTAssertEqual(api.mirrors, [Config.Mirror(upstream: "shadow", percent: 12.5, maxBodyBytes: 1_048_576,
                                                    methods: [], hostSuffix: "-shadow")])
 
@@ -129,7 +129,7 @@ final class ConfigRoundTripTests: XCTestCase {
     }
 
     func testFullConfigBuildsSnapshot() throws {
-        let loaded = withEnvironment("s3cret") { name in parse(Self.fullConfig(secretEnv: name)) }
+        let loaded = withEnvironment("s3cret-0123456789ab") { name in parse(Self.fullConfig(secretEnv: name)) }
         let config = try XCTUnwrap(loaded).config
         let registry = EndpointRegistry()
         var names = ResolvedNames(required: true)

@@ -419,24 +419,31 @@ final class ConfigValidationTests: XCTestCase {
     }
 
     func testSecretFile() throws {
-        let file = try TemporaryFile(contents: "file-secret\r\n", suffix: ".key")
+        let file = try TemporaryFile(contents: "file-secret-0123456789\r\n", suffix: ".key")
         defer { file.remove() }
         let sticky = try XCTUnwrap(parse(Doc.route(split + "\"sticky\": { \"secretFile\": \"\(file.path)\" }"))?.config.routes[0].split?.sticky)
-        XCTAssertEqual(sticky.secret, Config.Secret(source: .file(file.path), bytes: Array("file-secret".utf8)))
+        XCTAssertEqual(sticky.secret, Config.Secret(source: .file(file.path), bytes: Array("file-secret-0123456789".utf8)))
         XCTAssertEqual("\(sticky.secret!)", "secretFile \(file.path)", "printing never shows the secret")
 
         let empty = try TemporaryFile(contents: "\n", suffix: ".key")
         defer { empty.remove() }
         assertError(Doc.route(split + "\"sticky\": { \"secretFile\": \"\(empty.path)\" }"), "routes[0].sticky.secretFile: \"\(empty.path)\" is empty")
+        let short = try TemporaryFile(contents: "x\n", suffix: ".key")
+        assertError(Doc.route(split + "\"sticky\": { \"secretFile\": \"\(short.path)\" }"),
+                    "routes[0].sticky.secretFile: \"\(short.path)\" holds 1 byte(s); a secret needs at least 16 (128 bits), e.g. `openssl rand -hex 32 > \(short.path)`")
         let missing = empty.path + ".missing"
         assertError(Doc.route(split + "\"sticky\": { \"secretFile\": \"\(missing)\" }"),
                     "routes[0].sticky.secretFile: cannot read \"\(missing)\": No such file or directory")
     }
 
     func testSecretEnv() throws {
-        try withEnvironment("env-secret\n") { name in
+        try withEnvironment("env-secret-0123456789\n") { name in
             let sticky = try XCTUnwrap(parse(Doc.route(split + "\"sticky\": { \"secretEnv\": \"\(name)\" }"))?.config.routes[0].split?.sticky)
-            XCTAssertEqual(sticky.secret, Config.Secret(source: .environment(name), bytes: Array("env-secret".utf8)))
+            XCTAssertEqual(sticky.secret, Config.Secret(source: .environment(name), bytes: Array("env-secret-0123456789".utf8)))
+        }
+        withEnvironment("fifteen-bytes!!") { name in
+            assertError(Doc.route(split + "\"sticky\": { \"secretEnv\": \"\(name)\" }"),
+                        "routes[0].sticky.secretEnv: environment variable \(name) holds 15 byte(s); a secret needs at least 16 (128 bits), e.g. the output of `openssl rand -hex 32`")
         }
         withEnvironment("") { name in
             assertError(Doc.route(split + "\"sticky\": { \"secretEnv\": \"\(name)\" }"), "routes[0].sticky.secretEnv: environment variable \(name) is empty")

@@ -13,7 +13,7 @@ final class SecretFileTrustTests: XCTestCase {
     private let split = #""split": [{ "variant": "a", "upstream": "app", "weight": 1 }], "#
 
     private func warnings(secretMode mode: mode_t) throws -> [String] {
-        let file = try TemporaryFile(contents: "s3cret\n", suffix: ".key")
+        let file = try TemporaryFile(contents: "s3cret-0123456789ab\n", suffix: ".key")
         defer { file.remove() }
         XCTAssertEqual(chmod(file.path, mode), 0)
         let loaded = try XCTUnwrap(parse(Doc.route(split + "\"sticky\": { \"secretFile\": \"\(file.path)\" }")))

@@ -52,7 +52,7 @@ final class SignatureCacheTests: XCTestCase {
     }
 
     func testAWeightChangeReusesTheSignatureTable() throws {
-        try withEnvironment("first-secret") { name in
+        try withEnvironment("first-secret-0123456") { name in
             let loaded = try XCTUnwrap(parse(config(secretEnv: name)))
             let state = try RuntimeState(loaded: loaded, source: .file("t.json"), log: { _ in })
             let before = try table(state.snapshot)
@@ -81,7 +81,7 @@ final class SignatureCacheTests: XCTestCase {
 
     func testTheSameSecretAndSaltShareATableAcrossBuilds() throws {
         let cache = SignatureCache()
-        try withEnvironment("shared-secret") { name in
+        try withEnvironment("shared-secret-012345") { name in
             let config = try XCTUnwrap(parse(config(secretEnv: name))).config
             let registry = EndpointRegistry()
             let first = try SnapshotBuilder.build(config, version: 1, registry: registry, signatures: cache)
@@ -95,8 +95,8 @@ final class SignatureCacheTests: XCTestCase {
     func testAChangedSecretOrSaltSignsANewTable() throws {
         let cache = SignatureCache()
         let registry = EndpointRegistry()
-        try withEnvironment("secret-one") { one in
-            try withEnvironment("secret-two") { two in
+        try withEnvironment("secret-one-0123456789") { one in
+            try withEnvironment("secret-two-0123456789") { two in
                 let base = try SnapshotBuilder.build(try XCTUnwrap(parse(config(secretEnv: one))).config, version: 1,
                                                      registry: registry, signatures: cache)
                 let rotated = try SnapshotBuilder.build(try XCTUnwrap(parse(config(secretEnv: two))).config, version: 2,
@@ -123,7 +123,7 @@ final class SignatureCacheTests: XCTestCase {
 
     func testATableNoSnapshotHoldsIsNotKept() throws {
         let cache = SignatureCache()
-        try withEnvironment("short-lived") { name in
+        try withEnvironment("short-lived-0123456789") { name in
             let config = try XCTUnwrap(parse(config(secretEnv: name))).config
             weak var dropped: SignatureTable?
             do {

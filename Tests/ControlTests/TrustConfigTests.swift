@@ -36,14 +36,14 @@ final class TrustConfigTests: XCTestCase {
     }
 
     func testOverrideBySecretHeader() throws {
-        let secret = try TemporaryFile(contents: "let-me-in\n", suffix: ".secret")
+        let secret = try TemporaryFile(contents: "let-me-in-0123456789\n", suffix: ".secret")
         defer { secret.remove() }
         let text = Doc.route(split + #", "override": { "secretHeader": "X-QA-Token", "secretFile": "\#(secret.path)" }"#)
         let config = try XCTUnwrap(parse(text)).config
         let snapshot = try SnapshotBuilder.build(config, version: 1, registry: EndpointRegistry())
         XCTAssertEqual(decide(snapshot, Request(headers: [("x-switchyard-variant", "dark")]), random: 1).variant, 0)
         XCTAssertEqual(decide(snapshot, Request(headers: [("x-switchyard-variant", "dark"), ("x-qa-token", "nope")]), random: 1).variant, 0)
-        XCTAssertEqual(decide(snapshot, Request(headers: [("x-switchyard-variant", "dark"), ("x-qa-token", "let-me-in")]), random: 1).variant, 1)
+        XCTAssertEqual(decide(snapshot, Request(headers: [("x-switchyard-variant", "dark"), ("x-qa-token", "let-me-in-0123456789")]), random: 1).variant, 1)
         XCTAssertTrue(Array("x-qa-token".utf8).withUnsafeBytes { snapshot.isSteeringHeader($0) })
     }
 

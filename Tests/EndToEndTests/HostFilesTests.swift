@@ -17,7 +17,7 @@ final class HostFilesTests: EndToEndTestCase {
 
     func testCheckAndRunWarnAboutASecretFileOthersCanRead() throws {
         let echo = try startEcho()
-        let secret = try writeFile("cookie.key", "s3cret\n")
+        let secret = try writeFile("cookie.key", "s3cret-0123456789ab\n")
         XCTAssertEqual(chmod(secret, 0o644), 0)
         let path = try writeFile("sticky.json", stickyConfig(endpoint: echo.endpoint, secret: secret))
 

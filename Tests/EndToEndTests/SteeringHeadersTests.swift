@@ -17,7 +17,7 @@ final class SteeringHeadersTests: EndToEndTestCase {
         let dark = try startEcho(name: "dark")
         let blue = try startEcho(name: "blue")
         let green = try startEcho(name: "green")
-        secretPath = try writeFile("qa.secret", "let-me-in\n")
+        secretPath = try writeFile("qa.secret", "let-me-in-0123456789\n")
         let split = """
             "split": [ { "variant": "stable", "upstream": "stable", "weight": 100 },
                        { "variant": "dark", "upstream": "dark", "weight": 0 } ]
@@ -73,7 +73,7 @@ final class SteeringHeadersTests: EndToEndTestCase {
     func testOverrideWithTheSecretReachesTheDarkVariant() throws {
         XCTAssertEqual(try serve("/qa", ["X-Switchyard-Variant: dark", "X-QA-Token: wrong"]).name, "stable")
         XCTAssertEqual(try serve("/qa", ["X-Switchyard-Variant: dark"]).name, "stable")
-        let r = try serve("/qa", ["X-Switchyard-Variant: dark", "X-QA-Token: let-me-in"])
+        let r = try serve("/qa", ["X-Switchyard-Variant: dark", "X-QA-Token: let-me-in-0123456789"])
         XCTAssertEqual(r.name, "dark")
         assertNoSteeringHeaders(r)
     }
