@@ -2,6 +2,7 @@
 // validation, and the snapshot built from an accepted file. A file is either refused with at
 // least one message naming the file, or accepted and then builds: `switchyard check` and
 // `run` must never disagree, and a hostile file must not crash or recurse without bound.
+@testable import Config
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzConfig(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {

@@ -1,6 +1,7 @@
 // libFuzzer target: the control socket's line framing and word splitting, and the JSON replies
 // built from what a client sent. Lines must not depend on how the bytes arrived, and every reply
 // must be one line of JSON that decodes back to the text it quotes.
+import Runtime
 
 private func lines(_ input: UnsafeRawBufferPointer, step: Int, limit: Int) -> [LineFramer.Item] {
     var framer = LineFramer(limit: limit)

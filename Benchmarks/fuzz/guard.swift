@@ -2,19 +2,21 @@
 // `--min-requests`) taken out of a control line's words. A line is refused with a reason or
 // gives options inside their documented bounds, whose JSON (the reply's `guard.limits`) is
 // valid: never a trap on a number such as 18446744073709551615, NaN or inf.
+import Runtime
 
-// The control module's error type (RuntimeState.swift), the same shape, so that only the
-// parser and the protocol need compiling here.
-struct ControlError: Error, Sendable, CustomStringConvertible {
-    var message: String
-    var details: ControlValue
+// Runtime's error type (Runtime/RuntimeState.swift), the same shape, so that only the parser
+// and the protocol need compiling here, not the runtime state over the data path.
+// Public as there: GuardOptions.extract, which throws it, is a package function.
+public struct ControlError: Error, Sendable, CustomStringConvertible {
+    public var message: String
+    public var details: ControlValue
 
-    init(_ message: String, details: ControlValue = [:]) {
+    public init(_ message: String, details: ControlValue = [:]) {
         self.message = message
         self.details = details
     }
 
-    var description: String { message }
+    public var description: String { message }
 }
 
 @_cdecl("LLVMFuzzerTestOneInput")

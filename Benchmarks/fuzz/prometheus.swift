@@ -2,6 +2,7 @@
 // JSON body, sample values), the counts taken from it and the gates judged on them. An answer
 // is either refused with a reason or gives counts a rollout can judge: never a trap, whatever
 // a scraped pod or a hostile server sends (NaN, +Inf, 1e30, negative or duplicate series).
+@testable import Config
 import Foundation
 
 private let head = Array("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n".utf8)
