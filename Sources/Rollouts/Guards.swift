@@ -34,6 +34,9 @@ final class GuardRecord: @unchecked Sendable {
     var readings: [ControlValue] = []
     var revertVersion: UInt64?
     var notReverted: [String] = []
+    /// Facets whose value left what this change set at some commit after it: they belong to
+    /// whoever changed them, even if a later change sets the same value again.
+    var changedSince = Set<String>()
     var finished: Date?
     var timer: (any DispatchSourceTimer)?
 
@@ -69,7 +72,7 @@ final class GuardRecord: @unchecked Sendable {
 
 /// The guards of a running proxy, confined to the state queue; the revert counter is read by
 /// /metrics from any thread.
-public final class GuardBoard: @unchecked Sendable {
+public final class GuardBoard: RuntimeObserver, @unchecked Sendable {
     private(set) var records: [GuardRecord] = []
     private var nextID = 1
     let reverts = Atomic<UInt64>(0)
@@ -91,6 +94,18 @@ public final class GuardBoard: @unchecked Sendable {
     func commit(_ changes: [RuntimeChange]) throws(ControlError) -> RuntimeState.CommitResult { try state.commit(changes) }
 
     public var revertCount: UInt64 { reverts.load(ordering: .relaxed) }
+
+    /// Every commit, on the state queue: a baking guard's facet whose value is no longer the one
+    /// its change set was changed by someone else, and is never this guard's to revert (a
+    /// change, a reset, then the same change with its own bake: the first guard reverted the
+    /// second's change, which was left "superseded").
+    public func committed(_ result: RuntimeState.CommitResult, _ changes: [RuntimeChange]) {
+        for record in records where record.outcome == .baking && result.version > record.version {
+            for f in record.facets where GuardFacet.value(f.kind, in: config) != f.after {
+                record.changedSince.insert(f.name)
+            }
+        }
+    }
 
     static func time(_ date: Date) -> String {
         let f = ISO8601DateFormatter()
@@ -195,7 +210,7 @@ extension GuardBoard {
         var changes: [RuntimeChange] = []
         for f in record.facets {
             let now = GuardFacet.value(f.kind, in: config)
-            if now == f.after {
+            if now == f.after && !record.changedSince.contains(f.name) {
                 changes += f.inverse
             } else {
                 record.notReverted.append("\(f.name): now \(now ?? "gone"), set to \(f.after) by the change; changed since, left alone")

@@ -11,5 +11,6 @@ public final class ReleaseAutomation: Sendable {
         rollouts = RolloutRunner(state: state)
         guards = GuardBoard(state: state)
         state.observe(rollouts)
+        state.observe(guards)
     }
 }

@@ -215,6 +215,27 @@ final class GuardedChangeTests: EndToEndTestCase {
         for _ in 0..<10 { XCTAssertEqual(try send(proxy, toCanary).name, "canary") }
     }
 
+    /// A change with a bake, the weights set back, then the same change with a bake of its
+    /// own: when the canary fails, the second guard reverts its change and the first, whose
+    /// change was undone in between, reverts nothing (it reverted the second's before).
+    func testAGuardOnlyRevertsItsOwnChange() throws {
+        let (proxy, control, _) = try start()
+        let change = "set weights shop stable=50 canary=50 --bake=60 --revert-if-error-rate=10% --min-requests 5"
+        let first = try control.command(change)
+        let firstID = (first["guard"] as? [String: Any])?["id"] as? Int ?? 0
+        XCTAssertEqual(try control.command("set weights shop stable=100 canary=0")["ok"] as? Bool, true)
+        let second = try control.command(change)
+        let secondID = (second["guard"] as? [String: Any])?["id"] as? Int ?? 0
+        XCTAssertNotEqual(firstID, secondID)
+        canaryState.status = 500
+        let record = try XCTUnwrap(try driveUntilFinished(proxy, control, id: secondID))
+        XCTAssertEqual(record["state"] as? String, "reverted", "the second guard reverts its own change: \(record)")
+        let guards = try control.command("show guards")["guards"] as? [[String: Any]] ?? []
+        let older = try XCTUnwrap(guards.first { $0["id"] as? Int == firstID }, "\(guards)")
+        XCTAssertNotEqual(older["state"] as? String, "reverted", "the first guard's change was undone before: \(older)")
+        XCTAssertEqual(try weights(control), ["stable": 100, "canary": 0])
+    }
+
     func testValuesChangedDuringTheBakeAreNotClobbered() throws {
         let (proxy, control, _) = try start()
         greenState.status = 500
