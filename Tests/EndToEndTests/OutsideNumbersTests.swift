@@ -44,23 +44,6 @@ final class OutsideNumbersTests: EndToEndTestCase {
         }
     }
 
-    private func config(stable: UInt16, canary: UInt16, rollout: String?) throws -> String {
-        let dir = try temporaryDirectory()
-        return """
-        {
-          "listeners": [ { "address": "127.0.0.1:0" } ],
-          "workers": 2,
-          "timeouts": { "connectMs": 1000, "headerMs": 2000, "responseMs": 3000, "idleMs": 5000, "drainMs": 2000 },
-          "upstreams": { "stable": { "endpoints": ["127.0.0.1:\(stable)"] }, "canary": { "endpoints": ["127.0.0.1:\(canary)"] } },
-          "routes": [
-            { "name": "shop", "split": [ { "variant": "stable", "upstream": "stable", "weight": 100 },
-                                         { "variant": "canary", "upstream": "canary", "weight": 0 } ]\(rollout.map { ", \"rollout\": \($0)" } ?? "") }
-          ],
-          "admin": { "address": "127.0.0.1:0" },
-          "control": { "socket": "\(dir)/control.sock", "stateFile": "\(dir)/state.json" }
-        }
-        """
-    }
 
     private func rollout(_ control: ControlLineClient) throws -> [String: Any] {
         let r = try control.command("show rollout shop")
@@ -79,7 +62,7 @@ final class OutsideNumbersTests: EndToEndTestCase {
         let prometheus = try startPrometheus(fake)
         let token = try writeFile("prometheus-token", "t0ken-for-prometheus\n")
         chmod(token, 0o600)
-        let json = try config(stable: stable.port, canary: canary.port, rollout: """
+        let json = try rolloutConfig(stable: stable.port, canary: canary.port, rollout: """
             { "variant": "canary", "steps": [10, 50, 100], "stepSeconds": 2, "maxStepSeconds": 600,
               "gates": { "maxErrorRate": 0.5 },
               "gateSource": { "prometheus": "http://127.0.0.1:\(prometheus.port)", "bearerTokenFile": "\(token)",
@@ -133,7 +116,7 @@ final class OutsideNumbersTests: EndToEndTestCase {
     func testMinRequestsPastItsBoundIsRefusedAndTheProxyStaysUp() throws {
         let stable = try startSwitchable(Switchable(), name: "stable")
         let canary = try startSwitchable(Switchable(), name: "canary")
-        let proxy = try startProxy(json: try config(stable: stable.port, canary: canary.port, rollout: nil))
+        let proxy = try startProxy(json: try rolloutConfig(stable: stable.port, canary: canary.port, rollout: nil))
         let control = try ControlLineClient(path: try controlSocket())
         let r = try control.command("set weights shop stable=90 canary=10 --bake 5 --revert-if-error-rate 0.5 --min-requests 18446744073709551615")
         XCTAssertEqual(r["ok"] as? Bool, false, "\(r)")

@@ -25,23 +25,6 @@ final class RolloutTests: EndToEndTestCase {
         func next() -> Int { lock.withLock { n += 1; return n } }
     }
 
-    func config(stable: UInt16, canary: UInt16, rollout: String?) throws -> String {
-        let dir = try temporaryDirectory()
-        return """
-        {
-          "listeners": [ { "address": "127.0.0.1:0" } ],
-          "workers": 2,
-          "timeouts": { "connectMs": 1000, "headerMs": 2000, "responseMs": 3000, "idleMs": 5000, "drainMs": 2000 },
-          "upstreams": { "stable": { "endpoints": ["127.0.0.1:\(stable)"] }, "canary": { "endpoints": ["127.0.0.1:\(canary)"] } },
-          "routes": [
-            { "name": "shop", "split": [ { "variant": "stable", "upstream": "stable", "weight": 100 },
-                                         { "variant": "canary", "upstream": "canary", "weight": 0 } ]\(rollout.map { ", \"rollout\": \($0)" } ?? "") }
-          ],
-          "admin": { "address": "127.0.0.1:0" },
-          "control": { "socket": "\(dir)/control.sock", "stateFile": "\(dir)/state.json" }
-        }
-        """
-    }
 
     /// Sends requests on keep-alive connections until `done` (asked between batches of 20) holds
     /// or `timeout` passes; every (X-Name, status) seen.
@@ -75,7 +58,7 @@ final class RolloutTests: EndToEndTestCase {
         let stableState = Switchable()
         let stable = try startSwitchable(stableState, name: "stable")
         let canary = try startCanary(failEvery: 10)
-        let json = try config(stable: stable.port, canary: canary.port, rollout: """
+        let json = try rolloutConfig(stable: stable.port, canary: canary.port, rollout: """
             { "variant": "canary", "steps": [10, 50, 100], "stepSeconds": 1, "maxStepSeconds": 60,
               "gates": { "maxErrorRate": 0.05, "minRequests": 20 } }
             """)
@@ -108,7 +91,7 @@ final class RolloutTests: EndToEndTestCase {
     func testHealthyCanaryReachesFullTrafficThroughEveryStep() throws {
         let stable = try startSwitchable(Switchable(), name: "stable")
         let canary = try startCanary(failEvery: 0)
-        let json = try config(stable: stable.port, canary: canary.port, rollout: """
+        let json = try rolloutConfig(stable: stable.port, canary: canary.port, rollout: """
             { "variant": "canary", "steps": [10, 50, 100], "stepSeconds": 1,
               "gates": { "maxErrorRate": 0.01, "maxErrorRateRatio": 2, "minRequests": 5 } }
             """)
@@ -137,7 +120,7 @@ final class RolloutTests: EndToEndTestCase {
     func testKillMidRolloutAndRestartResumesAtItsStep() throws {
         let stable = try startSwitchable(Switchable(), name: "stable")
         let canary = try startCanary(failEvery: 0)
-        let json = try config(stable: stable.port, canary: canary.port, rollout: nil)
+        let json = try rolloutConfig(stable: stable.port, canary: canary.port, rollout: nil)
         var proxy = try startProxy(json: json)
         _ = try adminPort(proxy)
         var control = try ControlLineClient(path: try controlSocket())
@@ -176,7 +159,7 @@ final class RolloutTests: EndToEndTestCase {
         let stable = try startSwitchable(Switchable(), name: "stable")
         let canary = try startCanary(failEvery: 0)
         let plan = #"{ "variant": "canary", "steps": [10, 50, 100], "stepSeconds": 1, "maxStepSeconds": 600, "gates": { "minRequests": 30 } }"#
-        let json = try config(stable: stable.port, canary: canary.port, rollout: plan)
+        let json = try rolloutConfig(stable: stable.port, canary: canary.port, rollout: plan)
         let proxy = try startProxy(json: json)
         let control = try ControlLineClient(path: try controlSocket())
         _ = try drive(proxy) { (try rollout(control))["step"] as? Int == 2 }
@@ -187,7 +170,7 @@ final class RolloutTests: EndToEndTestCase {
         XCTAssertEqual(after["weight"] as? Int, 50)
         // A changed plan in the file is a new rollout.
         let changed = plan.replacingOccurrences(of: "[10, 50, 100]", with: "[20, 100]")
-        try config(stable: stable.port, canary: canary.port, rollout: changed).write(toFile: proxy.configPath, atomically: true, encoding: .utf8)
+        try rolloutConfig(stable: stable.port, canary: canary.port, rollout: changed).write(toFile: proxy.configPath, atomically: true, encoding: .utf8)
         XCTAssertEqual(try control.command("reload")["ok"] as? Bool, true)
         XCTAssertTrue(waitUntil(timeout: 10) { (try? self.rollout(control))?["weight"] as? Int == 20 })
         let fresh = try rollout(control)
@@ -200,7 +183,7 @@ final class RolloutTests: EndToEndTestCase {
     func testStickyUsersOnlyEverMoveToTheCanary() throws {
         let stable = try startSwitchable(Switchable(), name: "stable")
         let canary = try startCanary(failEvery: 0)
-        var json = try config(stable: stable.port, canary: canary.port, rollout: nil)
+        var json = try rolloutConfig(stable: stable.port, canary: canary.port, rollout: nil)
         json = json.replacingOccurrences(of: #""weight": 0 } ]"#, with: #""weight": 0 } ], "sticky": { "key": { "header": "X-User-Id" } }"#)
         let proxy = try startProxy(json: json)
         let control = try ControlLineClient(path: try controlSocket())
@@ -234,7 +217,7 @@ final class RolloutTests: EndToEndTestCase {
                 _ = conn.send("HTTP/1.1 200 OK\r\nContent-Length: 6\r\nX-Name: canary\r\n\r\ncanary")
             }
         }
-        let json = try config(stable: stable.port, canary: canary.port, rollout: """
+        let json = try rolloutConfig(stable: stable.port, canary: canary.port, rollout: """
             { "variant": "canary", "steps": [20, 100], "stepSeconds": 1, "gates": { "maxP99Ratio": 3, "minRequests": 10 } }
             """)
         let proxy = try startProxy(json: json)
@@ -253,7 +236,7 @@ final class RolloutTests: EndToEndTestCase {
         utc.timeZone = TimeZone(identifier: "UTC")!
         let hour = utc.component(.hour, from: Date())
         let window = String(format: "{ \"start\": \"%02d:00\", \"end\": \"%02d:00\", \"timeZone\": \"UTC\" }", (hour + 2) % 24, (hour + 3) % 24)
-        let json = try config(stable: stable.port, canary: canary.port, rollout: """
+        let json = try rolloutConfig(stable: stable.port, canary: canary.port, rollout: """
             { "variant": "canary", "preset": "canary-10-5m", "window": \(window) }
             """)
         let proxy = try startProxy(json: json)
@@ -272,7 +255,7 @@ final class RolloutTests: EndToEndTestCase {
     func testControlCommandsPauseResumeAbort() throws {
         let stable = try startSwitchable(Switchable(), name: "stable")
         let canary = try startCanary(failEvery: 0)
-        let proxy = try startProxy(json: try config(stable: stable.port, canary: canary.port, rollout: nil))
+        let proxy = try startProxy(json: try rolloutConfig(stable: stable.port, canary: canary.port, rollout: nil))
         _ = proxy
         let control = try ControlLineClient(path: try controlSocket())
         let bad = try control.command("rollout start shop canray")
@@ -320,7 +303,7 @@ final class RolloutTests: EndToEndTestCase {
         }
         let formatter = ISO8601DateFormatter()
         let startAt = formatter.string(from: Date(timeIntervalSinceNow: -1))
-        let json = try config(stable: stable.port, canary: canary.port, rollout: """
+        let json = try rolloutConfig(stable: stable.port, canary: canary.port, rollout: """
             { "variant": "canary", "steps": [10, 50, 100], "stepSeconds": 2, "startAt": "\(startAt)",
               "gates": { "maxErrorRate": 0.05, "minRequests": 10 },
               "gateSource": { "prometheus": "http://127.0.0.1:\(prometheus.port)" } }

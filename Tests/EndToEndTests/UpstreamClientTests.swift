@@ -82,11 +82,7 @@ final class UpstreamClientTests: EndToEndTestCase {
         let server = try pki.issue("server", names: ["b.test"])
         let alpha = try pki.issue("alpha", names: ["client-alpha.test"])
         let beta = try pki.issue("beta", names: ["client-beta.test"])
-        let origin = adopt(try ChildProcess(executable: "/usr/bin/openssl", arguments: [
-            "s_server", "-accept", "127.0.0.1:0", "-cert", server.cert, "-key", server.key,
-            "-Verify", "1", "-CAfile", pki.caCert, "-www"]))
-        let line = try XCTUnwrap(origin.waitForStdoutLine { $0.hasPrefix("ACCEPT") }, origin.stderr)
-        let port = try XCTUnwrap(Self.port(after: "ACCEPT ", in: line))
+        let port = try clientCertificateOrigin(pki, server)
         func tls(_ c: (cert: String, key: String)) -> String {
             #"{ "serverName": "b.test", "caFile": "\#(pki.caCert)", "cert": "\#(c.cert)", "key": "\#(c.key)" }"#
         }

@@ -167,11 +167,7 @@ final class UpstreamTLSTests: EndToEndTestCase {
         let pki = try TestPKI(directory: try temporaryDirectory())
         let server = try pki.issue("server", names: ["b.test"])
         let client = try pki.issue("client", names: ["switchyard.test"])
-        let origin = adopt(try ChildProcess(executable: "/usr/bin/openssl", arguments: [
-            "s_server", "-accept", "127.0.0.1:0", "-cert", server.cert, "-key", server.key,
-            "-Verify", "1", "-CAfile", pki.caCert, "-www"]))
-        let line = try XCTUnwrap(origin.waitForStdoutLine { $0.hasPrefix("ACCEPT") }, origin.stderr)
-        let port = try XCTUnwrap(Self.port(after: "ACCEPT ", in: line))
+        let port = try clientCertificateOrigin(pki, server)
         func proxy(_ tls: String) throws -> RunningProxy {
             try startProxy(json: """
             { "workers": 1, "listeners": [ { "address": "127.0.0.1:0" } ],

@@ -211,3 +211,26 @@ class EndToEndTestCase: XCTestCase {
         try RawClient(port: proxy.port, timeout: timeout)
     }
 }
+
+extension EndToEndTestCase {
+    /// Route `shop` split stable 100 / canary 0 over two endpoints, with `rollout` (a JSON
+    /// object) on it when given, two workers, the admin listener and a control socket with a
+    /// state file: what the rollout tests start from.
+    func rolloutConfig(stable: UInt16, canary: UInt16, rollout: String?) throws -> String {
+        let dir = try temporaryDirectory()
+        return """
+        {
+          "listeners": [ { "address": "127.0.0.1:0" } ],
+          "workers": 2,
+          "timeouts": { "connectMs": 1000, "headerMs": 2000, "responseMs": 3000, "idleMs": 5000, "drainMs": 2000 },
+          "upstreams": { "stable": { "endpoints": ["127.0.0.1:\(stable)"] }, "canary": { "endpoints": ["127.0.0.1:\(canary)"] } },
+          "routes": [
+            { "name": "shop", "split": [ { "variant": "stable", "upstream": "stable", "weight": 100 },
+                                         { "variant": "canary", "upstream": "canary", "weight": 0 } ]\(rollout.map { ", \"rollout\": \($0)" } ?? "") }
+          ],
+          "admin": { "address": "127.0.0.1:0" },
+          "control": { "socket": "\(dir)/control.sock", "stateFile": "\(dir)/state.json" }
+        }
+        """
+    }
+}

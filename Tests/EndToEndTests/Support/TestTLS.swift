@@ -200,3 +200,16 @@ final class TestTLSSession {
     /// The session to resume with (after a response: TLS 1.3 sends it after the handshake).
     func savedSession() -> TestTLSSavedSession? { SSL_get1_session(ssl).map(TestTLSSavedSession.init) }
 }
+
+extension EndToEndTestCase {
+    /// `openssl s_server -www` with `server`'s certificate, asking every client for a
+    /// certificate from `pki`'s CA; its status page shows the certificate each connection
+    /// presented. Returns its port.
+    func clientCertificateOrigin(_ pki: TestPKI, _ server: (cert: String, key: String)) throws -> UInt16 {
+        let origin = adopt(try ChildProcess(executable: "/usr/bin/openssl", arguments: [
+            "s_server", "-accept", "127.0.0.1:0", "-cert", server.cert, "-key", server.key,
+            "-Verify", "1", "-CAfile", pki.caCert, "-www"]))
+        let line = try XCTUnwrap(origin.waitForStdoutLine { $0.hasPrefix("ACCEPT") }, origin.stderr)
+        return try XCTUnwrap(Self.port(after: "ACCEPT ", in: line))
+    }
+}
