@@ -59,8 +59,8 @@ public struct ChunkedDecoder: Sendable {
     }
 
     /// The next run of `bytes` from `from` that a relay copies or leaves out: chunk extensions
-    /// (with the whitespace and ";" that introduce them) are `.skip`, everything else (sizes, line
-    /// ends, data, trailers) is `.copy`, so copying only the `.copy` runs re-frames the body
+    /// (with the whitespace and ";" that introduce them) and trailer field lines are `.skip`,
+    /// everything else (sizes, line ends, data, the final CRLF) is `.copy`, so copying only the `.copy` runs re-frames the body
     /// without extensions. Call again from the returned end; `.needMore` once `from` reaches the
     /// end of `bytes`, `.done` for the run that ends the body (the rest is the next message).
     public mutating func nextSegment(_ bytes: UnsafeRawBufferPointer, from: Int) -> ChunkedSegment {
@@ -78,8 +78,12 @@ public struct ChunkedDecoder: Sendable {
 
     private enum Stop { case exhausted, boundary, done, failed }
 
-    /// Whether `b`, read in the current state, belongs to a chunk extension: from the first
-    /// whitespace or ";" after the size up to (not including) the CR that ends the line.
+    /// Whether `b`, read in the current state, is left out of the re-framed body: a chunk
+    /// extension (from the first whitespace or ";" after the size up to, not including, the CR
+    /// that ends the line), or a trailer field line with its CRLF. Trailer fields are dropped
+    /// whole (RFC 9110 6.5.1 lets a recipient discard them): one naming Content-Length,
+    /// Transfer-Encoding, Host or Authorization could be merged into the head upstream, and no
+    /// allow-list can know every field an upstream treats that way.
     @inline(__always)
     private func isExtensionByte(_ b: UInt8) -> Bool {
         switch state {
@@ -87,6 +91,8 @@ public struct ChunkedDecoder: Sendable {
         case .sizeSpace, .extNameStart, .extName, .extAfterName, .extValueStart, .extToken, .extQuoted,
              .extEscape, .extAfterQuote, .extSpace:
             return b != ASCII.cr
+        case .trailerLineStart: return b != ASCII.cr
+        case .trailerName, .trailerValue, .trailerLF: return true
         default: return false
         }
     }

@@ -211,14 +211,17 @@ final class ChunkedDecoderTests: XCTestCase {
         }
     }
 
-    /// Copying only the `.copy` segments re-frames a body without its extensions, however the
-    /// bytes arrive.
-    func testSegmentsLeaveExtensionsOut() {
+    /// Copying only the `.copy` segments re-frames a body without its extensions and without
+    /// trailer fields (framing, routing and auth fields must not ride in a trailer into a head
+    /// upstream), however the bytes arrive.
+    func testSegmentsLeaveExtensionsAndTrailersOut() {
         let cases: [(body: String, copied: String)] = [
             ("2;a=b\r\nab\r\n0\r\n\r\n", "2\r\nab\r\n0\r\n\r\n"),
             ("2 ; a = \"x;y\" ;b\r\nab\r\n3\r\ncde\r\n0;last\r\nT: v\r\n\r\n",
-             "2\r\nab\r\n3\r\ncde\r\n0\r\nT: v\r\n\r\n"),
+             "2\r\nab\r\n3\r\ncde\r\n0\r\n\r\n"),
             ("4\r\nwiki\r\n0\r\n\r\n", "4\r\nwiki\r\n0\r\n\r\n"),
+            ("1\r\nx\r\n0\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\nHost: evil\r\n\r\n",
+             "1\r\nx\r\n0\r\n\r\n"),
         ]
         for (body, expected) in cases {
             let bytes = Array((body + "NEXT").utf8)
