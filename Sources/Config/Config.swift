@@ -93,6 +93,11 @@ extension Config {
         public var maxUriBytes = 8_192
         /// 0 = unlimited.
         public var maxBodyBytes = 0
+        /// Response heads from upstreams: real applications send large cookie sets, so these
+        /// are larger than the request limits; over them the client gets a 502 that says so and
+        /// the endpoint is not counted as failing.
+        public var maxResponseHeaderBytes = 65_536
+        public var maxResponseHeaders = 200
         public init() {}
     }
 

@@ -21,6 +21,8 @@ enum Attempts {
         var bodySent: Int64 = 0
         /// The whole request (head and body) was written.
         var wholeRequestSent = false
+        /// The response head went over the response limits (size or field count).
+        var headTooLarge = false
     }
 
     /// What follows a failed attempt.
@@ -32,12 +34,16 @@ enum Attempts {
         /// seen nothing, tries and budget remain: `mayRetry`), else answered with `status`
         /// (504 for a timeout, else 502).
         case failed(retry: Bool, status: Int)
+        /// The endpoint answered, with a head over the response limits: a 502 that says so,
+        /// not a failure of the endpoint (five large cookie sets ejected a healthy one).
+        case headTooLarge
     }
 
     /// What the client's answer says when an attempt failed with `status`.
     static func reason(status: Int) -> StaticString { status == 504 ? "upstream timed out" : "upstream connection failed" }
 
     static func afterFailure(_ f: Failure, policy: RetryPolicy?, method: HTTP1.Method) -> AfterFailure {
+        if f.headTooLarge { return .headTooLarge }
         if f.reused && !f.receivedAny && f.bodySent == 0 && !f.timeout { return .replaceConnection }
         let retry: Bool
         if !f.connected && !f.reused {

@@ -115,6 +115,8 @@ extension ClientConnection {
             let last = exchange.lastPick
             if last >= 0 && last < 64 { exchange.tried &= ~(1 << UInt64(last)) }
             connectUpstream()
+        case .headTooLarge:
+            respondLocally(status: 502, detail: "response head too large", close: !relay.requestFullyConsumed || !exchange.keepAlive)
         case .failed(let retry, let status):
             worker.endpointFailed(exchange.endpoint, upstream: d.upstream)
             if mayRetry(retry) {

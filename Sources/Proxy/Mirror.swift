@@ -267,7 +267,7 @@ final class MirrorConnection: Pollable {
     private init(worker: Worker, endpointID: Int) {
         self.worker = worker
         self.endpointID = endpointID
-        self.framer = ResponseFramer(limits: worker.settings.limits)
+        self.framer = ResponseFramer(limits: worker.settings.responseLimits)
         super.init(loop: worker.loop)
     }
 
@@ -388,7 +388,7 @@ final class MirrorConnection: Pollable {
 
     private func readResponses() {
         while transport.canRead && state == .open {
-            let space = inBuf.roomToRead(capacity: worker.settings.limits.maxHeadBytes + 1, pool: worker.buffers)
+            let space = inBuf.roomToRead(capacity: worker.settings.responseLimits.maxHeadBytes + 1, pool: worker.buffers)
             guard space > 0 else { failAll(); return }
             let r: IOResult
             do { r = try transport.read(into: &inBuf, space: space) } catch {

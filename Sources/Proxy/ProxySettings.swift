@@ -7,6 +7,8 @@ public struct ProxySettings: Sendable {
     public var listeners: [SocketAddress] = []
     public var maxConnections: Int = 10_000
     public var limits = HTTPLimits()
+    /// Limits of response heads (larger than the request limits by default).
+    public var responseLimits = HTTPLimits(maxHeadBytes: 65_536, maxHeaders: 200)
     /// 0 = unlimited.
     public var maxBodyBytes: Int64 = 0
     public var connectMs: UInt64 = 2_000

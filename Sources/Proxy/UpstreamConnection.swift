@@ -48,7 +48,7 @@ final class UpstreamConnection: Pollable {
     private init(worker: Worker, endpointID: Int) {
         self.worker = worker
         self.endpointID = endpointID
-        self.framer = ResponseFramer(limits: worker.settings.limits)
+        self.framer = ResponseFramer(limits: worker.settings.responseLimits)
         super.init(loop: worker.loop)
     }
 
@@ -228,11 +228,11 @@ final class UpstreamConnection: Pollable {
                 r.pumpSplice()
                 return
             }
-            let need = headDone ? worker.buffers.blockSize : worker.settings.limits.maxHeadBytes + 1
+            let need = headDone ? worker.buffers.blockSize : worker.settings.responseLimits.maxHeadBytes + 1
             let space = inBuf.roomToRead(capacity: need, pool: worker.buffers)
             if space == 0 {
                 if !headDone {
-                    failed(timeout: false)   // head larger than the limit
+                    failed(timeout: false, headTooLarge: true)   // head larger than the limit
                 }
                 return   // the client has not taken what is buffered yet
             }
@@ -267,8 +267,10 @@ final class UpstreamConnection: Pollable {
             switch framer.feed(inBuf.readableBytes) {
             case .needMore, .body:
                 return
-            case .failed:
-                failed(timeout: false)
+            case .failed(let e):
+                // Over the response-head limits: the answer is refused, not the endpoint.
+                let reason = "\(e.reason)"
+                failed(timeout: false, headTooLarge: reason == "response head too large" || reason == "too many header fields")
                 return
             case .interim(let length):
                 r.interimArrived(inBuf.readableBytes, framer.head)
@@ -398,11 +400,13 @@ final class UpstreamConnection: Pollable {
         close()
     }
 
-    /// The attempt failed before any response byte reached the client.
-    private func failed(timeout: Bool) {
+    /// The attempt failed before any response byte reached the client: the client connection
+    /// decides what follows (Attempts.swift) from how it failed.
+    private func failed(timeout: Bool, headTooLarge: Bool = false) {
         if transport.tls != nil { worker.upstreamTLSFailed(transport, endpoint: endpointID) }
         let failure = Attempts.Failure(reused: reused, connected: state != .connecting, receivedAny: receivedAny, timeout: timeout,
-                                       bodySent: relay?.bodyBytesSent ?? 0, wholeRequestSent: relay?.requestSent ?? false)
+                                       bodySent: relay?.bodyBytesSent ?? 0, wholeRequestSent: relay?.requestSent ?? false,
+                                       headTooLarge: headTooLarge)
         let r = relay
         relay = nil
         close()

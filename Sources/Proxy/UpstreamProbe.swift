@@ -40,7 +40,7 @@ final class UpstreamProbe: Pollable {
         self.timeoutMs = timeoutMs
         self.wholeBody = wholeBody
         self.done = done
-        self.framer = ResponseFramer(limits: worker.settings.limits)
+        self.framer = ResponseFramer(limits: worker.settings.responseLimits)
         super.init(loop: worker.loop)
     }
 

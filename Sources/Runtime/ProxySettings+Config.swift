@@ -11,6 +11,7 @@ extension Config {
         s.listeners = listeners.compactMap { SocketAddress(host: $0.address.numericHost ?? $0.address.host, port: $0.address.port) }
         s.maxConnections = limits.maxConnections
         s.limits = HTTPLimits(maxHeadBytes: limits.maxHeaderBytes, maxHeaders: limits.maxHeaders, maxURIBytes: limits.maxUriBytes)
+        s.responseLimits = HTTPLimits(maxHeadBytes: limits.maxResponseHeaderBytes, maxHeaders: limits.maxResponseHeaders)
         s.maxBodyBytes = Int64(limits.maxBodyBytes)
         s.connectMs = UInt64(timeouts.connectMs)
         s.headerMs = UInt64(timeouts.headerMs)

@@ -53,6 +53,8 @@ final class AttemptsTests: XCTestCase {
              F(reused: false, connected: true, receivedAny: true), policy(onReset: true).retries, .get, .failed(retry: false, status: 502)),
             ("a response timeout is a 504 and not retried",
              F(reused: false, connected: true, receivedAny: false, timeout: true), policy(onReset: true).retries, .get, .failed(retry: false, status: 504)),
+            ("a response head over the limits is the answer's fault, not the endpoint's",
+             F(reused: false, connected: true, receivedAny: true, headTooLarge: true), policy(onReset: true).retries, .get, .headTooLarge),
             ("no policy: nothing is retried",
              F(reused: false, connected: false), nil, .get, .failed(retry: false, status: 502)),
         ]
