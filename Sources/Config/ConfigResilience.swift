@@ -76,12 +76,14 @@ extension ConfigParser {
     /// `false` turns ejection off; an object sets it.
     func outlierDetection(_ value: ConfigValue) -> OutlierDetection {
         if case .bool(let on) = value.node.value { return on ? OutlierDetection() : .off }
-        guard let object = value.object(keys: ["consecutiveFailures", "baseEjectionTimeMs", "maxEjectionTimeMs", "count5xx"]) else {
+        guard let object = value.object(keys: ["consecutiveFailures", "baseEjectionTimeMs", "maxEjectionTimeMs", "count5xx",
+                                               "maxEjectionPercent"]) else {
             return OutlierDetection()
         }
         var od = OutlierDetection()
         od.consecutiveFailures = object.int("consecutiveFailures", default: od.consecutiveFailures, 0...1_000_000)
         if let field = object["count5xx"], let on = field.bool() { od.count5xx = on }
+        od.maxEjectionPercent = object.int("maxEjectionPercent", default: od.maxEjectionPercent, 0...100)
         od.baseEjectionTimeMs = object.int("baseEjectionTimeMs", default: od.baseEjectionTimeMs, 1...86_400_000)
         od.maxEjectionTimeMs = object.int("maxEjectionTimeMs", default: max(od.maxEjectionTimeMs, od.baseEjectionTimeMs),
                                           1...86_400_000)

@@ -78,10 +78,22 @@ public final class HealthBoard: @unchecked Sendable {
         if sy_counter_load(level + id) != 0 { sy_counter_store(level + id, 0) }
     }
 
+    /// Whether the endpoint is ejected at `now` (passively; an active check's verdict aside).
+    @inline(__always)
+    func isEjected(_ id: Int, now: UInt64) -> Bool {
+        valid(id) && sy_counter_load(ejectedUntil + id) > now
+    }
+
+    /// Whether the endpoint failed its active health check.
+    @inline(__always)
+    func isDown(_ id: Int) -> Bool { valid(id) && sy_counter_load(down + id) != 0 }
+
     /// An exchange with the endpoint failed (connect, reset, timeout or 5xx). True when this
     /// failure ejected it. An endpoint back from an ejection is on probation: its first failure
-    /// ejects it again, for twice as long.
-    func failed(_ id: Int, now: UInt64, _ od: OutlierDetection) -> Bool {
+    /// ejects it again, for twice as long. `mayEject` is asked at the moment of ejecting (the
+    /// pool's share of ejected endpoints); when it says no, the failure is counted but the
+    /// endpoint stays.
+    func failed(_ id: Int, now: UInt64, _ od: OutlierDetection, mayEject: () -> Bool = { true }) -> Bool {
         guard valid(id), od.consecutiveFailures > 0 else { return false }
         // Answers still arriving from before the ejection say nothing new.
         if sy_counter_load(ejectedUntil + id) > now { return false }
@@ -89,6 +101,7 @@ public final class HealthBoard: @unchecked Sendable {
         guard n >= UInt64(od.consecutiveFailures) else { return false }
         return ejecting.withLock { _ in
             if sy_counter_load(ejectedUntil + id) > now { return false }
+            guard mayEject() else { return false }
             let l = sy_counter_add_fetch(level + id, 1)
             let ms = UInt64(clamping: od.ejectionMs(level: Int(min(l, 64))))
             sy_counter_store(ejectedUntil + id, now + ms)

@@ -22,6 +22,8 @@ public enum ResilienceCounter: Int, CaseIterable, Sendable {
     case pendingTimeouts
     /// Shadow copies not built because every endpoint of the shadow upstream was down.
     case mirrorSkippedDown
+    /// Requests sent to an ejected endpoint because no endpoint of the pool passed (panic).
+    case panic
 
     public var metricName: String {
         switch self {
@@ -34,6 +36,7 @@ public enum ResilienceCounter: Int, CaseIterable, Sendable {
         case .queued: return "switchyard_upstream_pending_total"
         case .pendingTimeouts: return "switchyard_upstream_pending_timeouts_total"
         case .mirrorSkippedDown: return "switchyard_mirror_skipped_down_total"
+        case .panic: return "switchyard_upstream_panic_total"
         }
     }
 
@@ -48,6 +51,7 @@ public enum ResilienceCounter: Int, CaseIterable, Sendable {
         case .queued: return "Requests that waited for a connection slot (maxConnections reached)."
         case .pendingTimeouts: return "Waiting requests answered 503 after connectMs without a free slot."
         case .mirrorSkippedDown: return "Shadow copies not made because every endpoint of the shadow was down."
+        case .panic: return "Requests sent to an ejected endpoint because no endpoint of the pool passed (panic mode)."
         }
     }
 }

@@ -127,7 +127,18 @@ extension Worker {
         }
         if !untried { return .failure(.exhausted) }
         if healthyUntried { return .failure(.full) }
-        guard r.policy(upstream)?.failOpen == true else { return .failure(.unhealthy) }
+        if r.policy(upstream)?.failOpen != true {
+            // Panic (Envoy's healthy_panic_threshold, at its floor): nothing passes, so an
+            // endpoint that is only ejected (its active check, if any, passes) is tried again
+            // rather than answering 503 with endpoints that may well be back.
+            if let i = balancers[upstream][c].next(excluding: tried, where: { e in
+                !board.isDown(e.id) && r.hasRoom(endpoint: e.id, upstream: upstream)
+            }) {
+                r.count(.panic, upstream: upstream)
+                return .success((i, balancers[upstream][c].endpoints[i]))
+            }
+            return .failure(.unhealthy)
+        }
         if let i = balancers[upstream][c].next(excluding: tried, where: { e in r.hasRoom(endpoint: e.id, upstream: upstream) }) {
             r.count(.failOpen, upstream: upstream)
             return .success((i, balancers[upstream][c].endpoints[i]))
@@ -161,7 +172,19 @@ extension Worker {
     /// The endpoint failed an exchange; the upstream's outlier settings decide an ejection.
     func endpointFailed(_ id: Int, upstream: Int) {
         guard let od = resilience.policy(upstream)?.outlierDetection, od.enabled else { return }
-        _ = health.failed(id, now: loop.now, od)
+        let now = loop.now
+        _ = health.failed(id, now: now, od) { self.mayEject(id, upstream: upstream, now: now, percent: od.maxEjectionPercent) }
+    }
+
+    /// Whether ejecting endpoint `id` keeps its pool within `percent` ejected (one endpoint may
+    /// always be ejected).
+    private func mayEject(_ id: Int, upstream: Int, now: UInt64, percent: Int) -> Bool {
+        guard upstream < balancers.count,
+              let pool = balancers[upstream].first(where: { $0.endpoints.contains { $0.id == id } }) else { return true }
+        let serving = pool.endpoints.filter { !$0.draining && $0.weight > 0 }
+        let ejected = serving.filter { $0.id != id && health.isEjected($0.id, now: now) }.count
+        if ejected == 0 { return true }
+        return (ejected + 1) * 100 <= percent * serving.count
     }
 
     // MARK: retry budget

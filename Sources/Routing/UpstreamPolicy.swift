@@ -39,6 +39,10 @@ public struct OutlierDetection: Sendable, Equatable {
     /// 503 or 429 while throttled is not taken out of its pool for it (Envoy's
     /// consecutive_gateway_failure).
     public var count5xx = false
+    /// The share of a pool that may be ejected at once (Envoy's max_ejection_percent); one
+    /// endpoint may always be. With two endpoints killed in turn, the second was ejected while
+    /// the first still was, and the pool answered 503 though one endpoint was up.
+    public var maxEjectionPercent = 50
 
     public init() {}
 
