@@ -75,6 +75,9 @@ struct AdminMetrics {
                  r.outcomes.map { ($0.labels, $0.count) })
         w.family("switchyard_route_requests_total", .counter, "Requests routed, by route and variant.",
                  r.routed.map { ("route=\"\(SeriesTable.escape($0.route))\",variant=\"\(SeriesTable.escape($0.variant))\"", $0.count) })
+        w.family("switchyard_untrusted_steering_headers_total", .counter,
+                 "Requests whose override or preview header was ignored: the source is not trusted (trustedSources or the secret header).",
+                 r.untrustedSteering.map { ("route=\"\(SeriesTable.escape($0.route))\"", $0.count) })
         w.family("switchyard_request_duration_seconds", .histogram,
                  "Client request head received to last response byte sent, by route and variant.")
         for h in r.requestDuration { w.histogram("switchyard_request_duration_seconds", h.labels, buckets: h.buckets, sumNs: h.sumNs) }

@@ -167,6 +167,7 @@ enum ControlShow {
         }
         return .reply([
             "version": ControlValue(state.version), "totals": .object(totals), "requests": .array(requests),
+            "untrustedSteering": .array(report.untrustedSteering.map { ["route": .string($0.route), "requests": ControlValue($0.count)] }),
             "endpoints": .array(endpoints), "upstreams": .array(resilienceRows(state)), "outcomes": .array(outcomes),
             // Latency from each bucket's upper bound (the same buckets /metrics exposes).
             "latency": .array(report.requestDuration.map { latency($0, ["route", "variant"]) }),

@@ -202,7 +202,10 @@ final class Worker {
     func countRequest(_ e: inout Exchange) {
         let d = e.decision
         e.routeSeries = series.route(d)
-        if d.route >= 0 { metrics.routed.add(Int(e.routeSeries), 0) }
+        if d.route >= 0 {
+            metrics.routed.add(Int(e.routeSeries), 0)
+            if d.untrustedSteering { metrics.routed.add(Int(e.routeSeries), 1) }
+        }
         if d.upstream >= 0 { e.poolSeries = series.pool(upstream: d.upstream, color: d.color) }
     }
 

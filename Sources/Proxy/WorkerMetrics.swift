@@ -82,7 +82,8 @@ public final class WorkerMetrics: Sendable {
     public let responses: SlotTable
     /// By route series: client head received to last byte sent.
     public let requestDuration: SlotTable
-    /// By route series: requests routed (counted when decided, as the old per-route counter was).
+    /// By route series: requests routed (counted when decided, as the old per-route counter was),
+    /// slot 0; slot 1, those whose override or preview header was ignored as untrusted.
     public let routed: SlotTable
     /// By pool series: request sent to response head.
     public let upstreamResponse: SlotTable
@@ -100,7 +101,7 @@ public final class WorkerMetrics: Sendable {
     public init(series: MetricSeries) {
         responses = SlotTable(stride: 10, capacity: series.routes.capacity)
         requestDuration = SlotTable(stride: LatencyBuckets.stride, capacity: series.routes.capacity)
-        routed = SlotTable(stride: 1, capacity: series.routes.capacity)
+        routed = SlotTable(stride: 2, capacity: series.routes.capacity)
         upstreamResponse = SlotTable(stride: LatencyBuckets.stride, capacity: series.pools.capacity)
         inFlight = SlotTable(stride: 1, capacity: series.endpoints.capacity)
         mirrors = SlotTable(stride: MirrorOutcome.allCases.count, capacity: series.mirrors.capacity)

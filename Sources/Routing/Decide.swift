@@ -45,7 +45,7 @@ extension RoutingTable {
             decision.upstream = Int(route.upstream)
         }
         if decision.upstream >= 0 && decision.upstream < upstreams.count {
-            decision.color = color(upstreams[decision.upstream], request, client: client)
+            decision.color = color(upstreams[decision.upstream], request, client: client, untrusted: &decision.untrustedSteering)
         }
         decision.mirrorMask = mirrorMask(route, method: method, random: random)
         return decision
@@ -57,7 +57,11 @@ extension RoutingTable {
     private func chooseVariant<R: RoutingRequest>(_ split: TableSplit, _ request: R, random: UInt64,
                                                   client: ClientAddress, into decision: inout Decision) {
         let finds = scanCookies(split, request)
-        let pinned = pinnedVariant(split, request, finds, client: client)
+        var pinned = pinnedVariant(split, request, finds, client: client)
+        if pinned == -2 {
+            decision.untrustedSteering = true
+            pinned = -1
+        }
         if pinned >= 0 {
             decision.variant = pinned
         } else {
@@ -76,7 +80,8 @@ extension RoutingTable {
     /// The live color, or the idle one when the preview header names it (case-insensitively)
     /// on a request the upstream's preview trust accepts.
     @inline(__always)
-    private func color<R: RoutingRequest>(_ upstream: TableUpstream, _ request: R, client: ClientAddress) -> Color? {
+    private func color<R: RoutingRequest>(_ upstream: TableUpstream, _ request: R, client: ClientAddress,
+                                          untrusted: inout Bool) -> Color? {
         guard upstream.blueGreen else { return nil }
         let idle = upstream.live.other
         guard upstream.previewHeader >= 0 else { return upstream.live }
@@ -85,6 +90,9 @@ extension RoutingTable {
         let previewsIdle = anyHeader(request, upstream.previewHeader) { value in
             value.bytesEqualIgnoringCase(lowercased: idleBytes)
         }
-        return previewsIdle && trusts(upstream.previewTrust, request, client: client) ? idle : upstream.live
+        guard previewsIdle else { return upstream.live }
+        if trusts(upstream.previewTrust, request, client: client) { return idle }
+        untrusted = true
+        return upstream.live
     }
 }

@@ -33,6 +33,9 @@ public struct Decision: Sendable, Equatable {
     public var setCookie: Bool = false
     /// Bit i set: copy this request to `route.mirrors[i]`.
     public var mirrorMask: UInt64 = 0
+    /// An override or preview header named a variant or the idle color, from a source its trust
+    /// does not accept: ignored, and counted so that a newcomer can see why it "does nothing".
+    public var untrustedSteering: Bool = false
 
     public init() {}
 }

@@ -59,7 +59,8 @@ func bucketOwner(_ bucket: Int32, _ thresholds: UnsafeBufferPointer<Int32>) -> I
 }
 
 extension RoutingTable {
-    /// The variant a rule or the override header pins this request to, or -1. Rules first, in
+    /// The variant a rule or the override header pins this request to, or -1 (-2: the override
+    /// header named a variant, from a source the trust does not accept). Rules first, in
     /// order (cookie rules were matched by the one Cookie scan in `finds`); then the override
     /// header, whose value must equal a variant name exactly and which counts only for a request
     /// the split's override trust accepts. Pins may name a weight-0 variant: that is how a dark
@@ -84,8 +85,8 @@ extension RoutingTable {
             pinned = variantIndex(split, named: value)
             return pinned >= 0
         }
-        guard pinned >= 0, trusts(split.overrideTrust, request, client: client) else { return -1 }
-        return pinned
+        guard pinned >= 0 else { return -1 }
+        return trusts(split.overrideTrust, request, client: client) ? pinned : -2
     }
 
     @inline(__always)

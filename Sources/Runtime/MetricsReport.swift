@@ -81,11 +81,14 @@ package struct MetricsReport {
     package var upstreamResponse: [Histogram] = []
     package var mirrors: [Mirror] = []
     package var routed: [Routed] = []
+    /// By route: requests whose override or preview header was ignored as untrusted.
+    package var untrustedSteering: [(route: String, count: UInt64)] = []
 
     package init(_ metrics: ProxyMetrics) {
         let classes = ["1xx", "2xx", "3xx", "4xx", "5xx"]
         var durations: [[String]: Histogram] = [:]
         var routedByVariant: [[String]: UInt64] = [:]
+        var untrustedByRoute: [String: UInt64] = [:]
         for (id, s) in metrics.series.routes.all() {
             let slots = metrics.totals(\.responses, id)
             for (slot, n) in slots.enumerated() where n > 0 {
@@ -106,7 +109,10 @@ package struct MetricsReport {
             }
             let r = metrics.total(\.routed, id)
             if r > 0 { routedByVariant[key, default: 0] &+= r }
+            let u = metrics.total(\.routed, id, 1)
+            if u > 0 { untrustedByRoute[key[0], default: 0] &+= u }
         }
+        untrustedSteering = untrustedByRoute.map { ($0.key, $0.value) }.sorted { $0.route < $1.route }
         requestDuration = durations.values.sorted { $0.values.lexicographicallyPrecedes($1.values) }
         routed = routedByVariant.map { Routed(route: $0.key[0], variant: $0.key[1], count: $0.value) }
             .sorted { ($0.route, $0.variant) < ($1.route, $1.variant) }

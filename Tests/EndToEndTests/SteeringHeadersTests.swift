@@ -35,7 +35,7 @@ final class SteeringHeadersTests: EndToEndTestCase {
             upstreams: [("stable", pool(stable.endpoint)), ("dark", pool(dark.endpoint)),
                         ("app", #"{ \#(colors), "preview": { "trustedSources": ["10.0.0.0/8"] } }"#),
                         ("web", #"{ \#(colors) }"#)],
-            routes: routes))
+            routes: routes, admin: true))
     }
 
     private func serve(_ path: String, _ extra: [String], file: StaticString = #filePath, line: UInt = #line) throws -> EchoReport {
@@ -60,6 +60,21 @@ final class SteeringHeadersTests: EndToEndTestCase {
         let r = try serve("/lan", ["X-Switchyard-Variant: dark"])
         XCTAssertEqual(r.name, "stable")
         assertNoSteeringHeaders(r)
+    }
+
+    /// An ignored override or preview header is counted per route, so that a newcomer can see
+    /// why it "does nothing"; a trusted one and a header naming no variant are not.
+    func testIgnoredSteeringHeadersAreCounted() throws {
+        _ = try serve("/lan", ["X-Switchyard-Variant: dark"])
+        _ = try serve("/lan", ["X-Switchyard-Variant: dark"])
+        _ = try serve("/lan", ["X-Switchyard-Variant: nosuch"])
+        _ = try serve("/local", ["X-Switchyard-Variant: dark"])
+        _ = try serve("/bg/x", ["X-Switchyard-Preview: green"])
+        let m = try waitForMetrics(adminPort: try adminPort(proxy)) {
+            $0[#"switchyard_untrusted_steering_headers_total{route="lan"}"#] == 2
+        }
+        XCTAssertEqual(m[#"switchyard_untrusted_steering_headers_total{route="local"}"#], 0, "trusted: not ignored")
+        XCTAssertEqual(m[#"switchyard_untrusted_steering_headers_total{route="bg"}"#], 1, m.text)
     }
 
     /// The client's own address decides: this test's loopback client is trusted on `/local`.
