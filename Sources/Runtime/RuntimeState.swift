@@ -109,8 +109,11 @@ public final class RuntimeState: @unchecked Sendable {
                 + "the control socket: make the directory writable by this user only, or choose another stateFile"])
         }
         if let stateFile {
-            switch stateFile.load() {
+            switch stateFile.load(serviceUID: loaded.config.serviceAccount?.uid) {
             case .missing: break
+            case .refused(let problem):
+                throw ConfigError(messages: ["\(source.name): control.stateFile: \(problem); the state file is as trusted as "
+                    + "the control socket: make it this user's own, or choose another stateFile"])
             case .loaded(let overrides): saved = overrides
             case .corrupt(let reason, let movedTo):
                 log("state file \(stateFile.path) is corrupt (\(reason)); "

@@ -54,6 +54,9 @@ public struct StateFile: Sendable {
         case loaded(Overrides)
         /// Unreadable or not a state file; it was renamed to `movedTo` (nil when even that failed).
         case corrupt(reason: String, movedTo: String?)
+        /// What was opened is not a file this process may trust (a link, another user's file,
+        /// writable by others): not read.
+        case refused(String)
     }
 
     private struct Document: Codable {
@@ -61,12 +64,37 @@ public struct StateFile: Sendable {
         var overrides: Overrides
     }
 
-    public func load() -> LoadResult {
-        let bytes: [UInt8]
-        switch ConfigFiles.read(path) {
-        case .success(let read): bytes = read
-        case .failure(let failure) where failure.errno == ENOENT: return .missing
-        case .failure(let failure): return .corrupt(reason: "cannot read: \(failure)", movedTo: nil)
+    /// Reads the file it opened after checking that very file (`fstat` on the descriptor, no
+    /// link followed): the trust check by path looked at a link while the read followed it.
+    public func load(serviceUID: uid_t? = nil) -> LoadResult {
+        let fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+        if fd < 0 {
+            let e = errno
+            if e == ENOENT { return .missing }
+            if e == ELOOP { return .refused("the state file \(path) is a symbolic link; it must be a regular file") }
+            return .corrupt(reason: "cannot read: \(String(cString: strerror(e)))", movedTo: nil)
+        }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { return .corrupt(reason: "cannot read: \(String(cString: strerror(errno)))", movedTo: nil) }
+        if (st.st_mode & S_IFMT) != S_IFREG { return .refused("the state file \(path) is not a regular file") }
+        if st.st_uid != geteuid() && st.st_uid != 0 && st.st_uid != serviceUID {
+            return .refused("the state file \(path) belongs to uid \(st.st_uid), not to this process (uid \(geteuid())) or root")
+        }
+        if Int(st.st_mode) & 0o022 != 0 {
+            return .refused("the state file \(path) is writable by other users (mode \(FileTrust.octal(Int(st.st_mode) & 0o7777)))")
+        }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                return .corrupt(reason: "cannot read: \(String(cString: strerror(errno)))", movedTo: nil)
+            }
+            if n == 0 { break }
+            bytes += chunk[0..<n]
+            if bytes.count > 64 << 20 { return .corrupt(reason: "larger than 64 MiB", movedTo: moveAside()) }
         }
         switch Self.decode(bytes) {
         case .success(let overrides): return .loaded(overrides)

@@ -7,6 +7,7 @@ import Foundation
 import Glibc
 @testable import Rollouts
 @testable import Runtime
+import TestSupport
 import XCTest
 
 final class StateFileTrustTests: XCTestCase {
@@ -131,4 +132,35 @@ final class Names: @unchecked Sendable {
     private var names: [String]
     init(_ names: [String]) { self.names = names }
     func next() -> String { lock.withLock { names.count > 1 ? names.removeFirst() : names[0] } }
+}
+
+/// The load checks what it opened, not the path: a state file that is a symbolic link (the
+/// path's check looked at the link, the read followed it) is refused, never read.
+final class StateFileLoadTrustTests: XCTestCase {
+    func testALinkedStateFileIsRefusedAtLoad() throws {
+        let dir = try TemporaryDirectory.make()
+        defer { TemporaryDirectory.remove(dir) }
+        let elsewhere = dir + "/elsewhere.json"
+        try Data(#"{ "version": 1, "overrides": { "live": { "checkout": "green" } } }"#.utf8).write(to: URL(fileURLWithPath: elsewhere))
+        let linked = dir + "/state.json"
+        XCTAssertEqual(symlink(elsewhere, linked), 0)
+        XCTAssertNil(StateFile(path: linked).trustProblem(), "the path check alone lets the link through")
+        guard case .refused(let reason) = StateFile(path: linked).load() else {
+            return XCTFail("a linked state file was read: \(StateFile(path: linked).load())")
+        }
+        XCTAssertTrue(reason.contains("symbolic link"), reason)
+        // The file itself, opened directly, is read as before.
+        guard case .loaded(let overrides) = StateFile(path: elsewhere).load() else { return XCTFail("the real file was not read") }
+        XCTAssertEqual(overrides.live["checkout"], "green")
+    }
+
+    func testAStateFileOthersCanWriteIsRefusedAtLoad() throws {
+        let dir = try TemporaryDirectory.make()
+        defer { TemporaryDirectory.remove(dir) }
+        let path = dir + "/state.json"
+        try Data(#"{ "version": 1, "overrides": {} }"#.utf8).write(to: URL(fileURLWithPath: path))
+        chmod(path, 0o666)
+        guard case .refused(let reason) = StateFile(path: path).load() else { return XCTFail("read a world-writable state file") }
+        XCTAssertTrue(reason.contains("writable by other users"), reason)
+    }
 }
