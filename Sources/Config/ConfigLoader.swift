@@ -29,10 +29,35 @@ public enum ConfigLoader {
     /// `resolvingNames`: try each endpoint host name with it and warn about those that do not
     /// resolve (`check`); without it no name is looked up.
     public static func load(path: String, resolvingNames resolver: Resolver? = nil) throws(ConfigError) -> ConfigLoadResult {
-        switch ConfigFiles.read(path) {
-        case .success(let bytes): return try parse(bytes: bytes, file: path, resolvingNames: resolver)
+        switch ConfigFiles.readWithOwner(path) {
+        case .success(let file):
+            let loaded = try parse(bytes: file.bytes, file: path, resolvingNames: resolver)
+            if let problem = trustProblem(path, owner: file.owner, mode: file.mode, serviceUID: loaded.config.serviceAccount?.uid),
+               getenv(allowUntrustedVariable) == nil {
+                throw ConfigError(messages: ["\(path): \(problem); whoever can write it reconfigures the proxy (set "
+                    + "\(allowUntrustedVariable)=1 in the environment to run it anyway)"])
+            }
+            return loaded
         case .failure(let reason): throw ConfigError(messages: ["\(path): cannot read: \(reason)"])
         }
+    }
+
+    /// Set in the environment, a config file that fails the trust check is used anyway.
+    public static let allowUntrustedVariable = "SWITCHYARD_ALLOW_UNTRUSTED_CONFIG"
+
+    /// The state file's rules for the config (read from the file that was opened): owned by
+    /// this process's user, root or the service user, writable by its owner only, in a
+    /// directory no other user can replace it in (a sticky one will do: only its owner may
+    /// rename or remove it there). A world-writable config watched for changes let another
+    /// user's edit be applied 1.3 s later.
+    static func trustProblem(_ path: String, owner: UInt32, mode: Int, serviceUID: uid_t?) -> String? {
+        if owner != geteuid() && owner != 0 && owner != serviceUID {
+            return "the config file belongs to uid \(owner), not to this process (uid \(geteuid())), root or the service user"
+        }
+        if mode & 0o022 != 0 {
+            return "the config file is writable by \(mode & 0o002 != 0 ? "every user" : "its group") (mode \(FileTrust.octal(mode)))"
+        }
+        return FileTrust.directoryProblem(FileTrust.directory(of: path), holding: "config file", stickyIsEnough: true, serviceUID: serviceUID)
     }
 
     /// `file` names the source in messages.
