@@ -110,6 +110,12 @@ extension Config {
         public var drainMs = 10_000
         /// A TLS client's handshake must complete within this.
         public var handshakeMs = 10_000
+        /// A tunnel (WebSocket) with no byte either way for this long is closed (HAProxy's
+        /// `timeout tunnel`): idle WebSockets were cut at idleMs without a close frame.
+        public var tunnelMs = 3_600_000
+        /// The longest gap between two reads of a response once its head arrived (NGINX's
+        /// `proxy_read_timeout`): a server-sent event stream may pause longer than keep-alive idles.
+        public var readMs = 60_000
         public init() {}
     }
 

@@ -184,7 +184,7 @@ package struct ConfigParser {
     private func timeouts(_ value: ConfigValue) -> Config.Timeouts {
         var timeouts = Config.Timeouts()
         guard let object = value.object(keys: ["connectMs", "headerMs", "responseMs", "idleMs", "upstreamIdleMs",
-                                               "drainMs", "handshakeMs"])
+                                               "drainMs", "handshakeMs", "tunnelMs", "readMs"])
         else { return timeouts }
         // A week at most: deadlines are added to clocks and scaled to nanoseconds downstream.
         let positive = 1...604_800_000
@@ -195,6 +195,8 @@ package struct ConfigParser {
         timeouts.upstreamIdleMs = object.int("upstreamIdleMs", default: timeouts.upstreamIdleMs, positive)
         timeouts.drainMs = object.int("drainMs", default: timeouts.drainMs, positive)
         timeouts.handshakeMs = object.int("handshakeMs", default: timeouts.handshakeMs, positive)
+        timeouts.tunnelMs = object.int("tunnelMs", default: timeouts.tunnelMs, positive)
+        timeouts.readMs = object.int("readMs", default: timeouts.readMs, positive)
         return timeouts
     }
 

@@ -19,6 +19,10 @@ public struct ProxySettings: Sendable {
     public var drainMs: UInt64 = 10_000
     /// A TLS client that has not finished its handshake by then is closed.
     public var handshakeMs: UInt64 = 10_000
+    /// A tunnel idle both ways this long is closed.
+    public var tunnelMs: UInt64 = 3_600_000
+    /// The longest gap between two reads of a response after its head.
+    public var readMs: UInt64 = 60_000
     /// nil: no access log.
     public var accessLog: AccessLogSettings? = nil
     public var tracing = TracingSettings()

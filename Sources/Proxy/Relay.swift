@@ -309,6 +309,7 @@ final class Relay {
                 }
             }
         }
+        if wrote && bodyMode == .tunnel { u.tunnelActivity() }
         u.requestProgress(sent: requestSent, wrote: wrote,
                           waitingForClient: upHeadSent == upHead.readableCount && requestReady == 0 && !requestComplete)
         if tookBody && upstream === u { client.requestBytesTaken() }

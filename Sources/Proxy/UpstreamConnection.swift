@@ -251,7 +251,7 @@ final class UpstreamConnection: Pollable {
                 receivedAny = true
                 turn += n
                 if headDone {
-                    loop.setDeadline(self, afterMs: worker.settings.idleMs)
+                    loop.setDeadline(self, afterMs: afterHeadMs)
                     frameBody(r)
                 } else {
                     parseHead(r)
@@ -278,7 +278,7 @@ final class UpstreamConnection: Pollable {
                 inBuf.consume(length)
             case .head(let length):
                 headDone = true
-                loop.setDeadline(self, afterMs: worker.settings.idleMs)
+                loop.setDeadline(self, afterMs: afterHeadMs)
                 r.responseHeadArrived(inBuf.readableBytes, framer.head)
                 guard relay === r else { return }
                 inBuf.consume(length)
@@ -319,7 +319,14 @@ final class UpstreamConnection: Pollable {
     /// Bytes of the body the relay moved through its pipe.
     func bodyBytesSpliced(_ n: Int) { framer.bodyBytesMovedExternally(n) }
 
-    func spliceProgress() { loop.setDeadline(self, afterMs: worker.settings.idleMs) }
+    func spliceProgress() { loop.setDeadline(self, afterMs: worker.settings.readMs) }
+
+    /// How long the response may pause once its head arrived: a tunnel's idle time, else the
+    /// read timeout between two reads of a (possibly streamed) body.
+    private var afterHeadMs: UInt64 { framer.isTunnel ? worker.settings.tunnelMs : worker.settings.readMs }
+
+    /// Bytes went through the tunnel towards the upstream: it is not idle.
+    func tunnelActivity() { if headDone && framer.isTunnel { loop.setDeadline(self, afterMs: worker.settings.tunnelMs) } }
 
     func splicedBodyComplete() { complete = true }
 

@@ -20,6 +20,8 @@ extension Config {
         s.upstreamIdleMs = UInt64(timeouts.upstreamIdleMs)
         s.drainMs = UInt64(timeouts.drainMs)
         s.handshakeMs = UInt64(timeouts.handshakeMs)
+        s.tunnelMs = UInt64(timeouts.tunnelMs)
+        s.readMs = UInt64(timeouts.readMs)
         s.accessLog = accessLog.map { AccessLogSettings(sample: $0.sample, maxQueryBytes: $0.maxQueryBytes) }
         s.tracing = TracingSettings(startWhenMissing: tracing.startWhenMissing)
         return s

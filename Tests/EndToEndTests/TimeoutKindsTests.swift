@@ -1,0 +1,52 @@
+// Timeouts by what is idle: keep-alive (idleMs), a tunnel (tunnelMs, HAProxy's `timeout
+// tunnel`) and the gaps of a streamed response (readMs, NGINX's `proxy_read_timeout`). With one
+// idleMs for everything, an idle WebSocket was cut without a close frame and an event stream
+// with an 8 s pause was cut at idleMs 5000.
+import Foundation
+import Glibc
+import XCTest
+
+final class TimeoutKindsTests: EndToEndTestCase {
+    private func proxy(_ upstream: String, timeouts: String) throws -> RunningProxy {
+        try startProxy(json: """
+        { "workers": 1, "listeners": [ { "address": "127.0.0.1:0" } ],
+          "timeouts": { \(timeouts) },
+          "upstreams": { "app": { "endpoints": ["\(upstream)"] } },
+          "routes": [ { "name": "main", "upstream": "app" } ] }
+        """)
+    }
+
+    func testAnIdleWebSocketOutlivesIdleMs() throws {
+        let echo = try startEcho()
+        let p = try proxy(echo.endpoint, timeouts: #""idleMs": 300, "tunnelMs": 10000"#)
+        let client = try connect(p)
+        try client.send("GET /chat HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
+        XCTAssertEqual(try client.readHead().status, 101)
+        usleep(1_000_000)   // a quiet second: over three times idleMs, well within tunnelMs
+        try client.send("ping")
+        XCTAssertEqual(String(decoding: try client.read(count: 4), as: UTF8.self), "ping", "the tunnel is still open")
+    }
+
+    func testATunnelIdleForTunnelMsIsClosed() throws {
+        let echo = try startEcho()
+        let p = try proxy(echo.endpoint, timeouts: #""idleMs": 60000, "tunnelMs": 300"#)
+        let client = try connect(p)
+        try client.send("GET /chat HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
+        XCTAssertEqual(try client.readHead().status, 101)
+        XCTAssertNotEqual(client.waitForClose(timeout: 10), .open, "closed after tunnelMs of silence")
+    }
+
+    func testAStreamedResponseMayPauseLongerThanIdleMs() throws {
+        let server = try startServer { conn, _ in
+            guard conn.readHead() != nil else { return }
+            _ = conn.send("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n")
+            usleep(900_000)   // the stream pauses three times idleMs
+            _ = conn.send("2\r\ncd\r\n0\r\n\r\n")
+            conn.waitForPeerClose(timeout: 5)
+        }
+        let p = try proxy("127.0.0.1:\(server.port)", timeouts: #""idleMs": 300, "readMs": 5000"#)
+        let r = try connect(p).exchange(get("/events"))
+        XCTAssertEqual(r.status, 200)
+        XCTAssertEqual(r.bodyText, "abcd")
+    }
+}
