@@ -388,7 +388,7 @@ final class MirrorConnection: Pollable {
 
     private func readResponses() {
         while transport.canRead && state == .open {
-            let space = inBuf.roomToRead(capacity: worker.settings.responseLimits.maxHeadBytes + 1, pool: worker.buffers)
+            let space = inBuf.roomToRead(capacity: headDone ? worker.buffers.blockSize : worker.headRoom(for: inBuf), pool: worker.buffers)
             guard space > 0 else { failAll(); return }
             let r: IOResult
             do { r = try transport.read(into: &inBuf, space: space) } catch {

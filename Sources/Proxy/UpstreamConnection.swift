@@ -228,7 +228,7 @@ final class UpstreamConnection: Pollable {
                 r.pumpSplice()
                 return
             }
-            let need = headDone ? worker.buffers.blockSize : worker.settings.responseLimits.maxHeadBytes + 1
+            let need = headDone ? worker.buffers.blockSize : worker.headRoom(for: inBuf)
             let space = inBuf.roomToRead(capacity: need, pool: worker.buffers)
             if space == 0 {
                 if !headDone {

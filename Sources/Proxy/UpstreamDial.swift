@@ -82,6 +82,15 @@ struct UpstreamTarget {
 }
 
 extension Worker {
+    /// The buffer capacity to read a response head into: one pooled block, and past it (a head
+    /// that does not fit) the response-head limit. Asking for the limit at once (64 KiB, larger
+    /// than a block) took a buffer from malloc for every response.
+    @inline(__always)
+    func headRoom(for buffer: ByteBuffer) -> Int {
+        let limit = settings.responseLimits.maxHeadBytes + 1
+        return buffer.readableCount < buffers.blockSize ? min(limit, buffers.blockSize) : limit
+    }
+
     /// Starts connecting `connection` to `target`, with TLS when its policy asks for it
     /// (resuming `resume`, else the endpoint's newest session). `connected`: the connect already
     /// completed. Throws the reason when it failed at once.
