@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# User-space instructions per proxied request, counted by callgrind: the one figure on this
+# shared 2-core machine that does not move with background load, so a change can be compared
+# with the binary before it even when wall-clock ratios are noise.
+#
+#   bash Benchmarks/instructions.sh                      # .build/release/switchyard
+#   BASELINE=/path/to/old/switchyard bash Benchmarks/instructions.sh
+#
+# Each binary (debug info stripped: valgrind 3.19 cannot read Swift's DWARF 5) runs under
+# `valgrind --tool=callgrind` with one worker in front of an nginx origin answering "ok\n";
+# one Python keep-alive client sends N1 and then, in a second run, N2 GETs. The difference of
+# the two totals over N2 - N1 is the cost of a request, start-up and shutdown cancelled out.
+# Needs valgrind, nginx and python3 (installed with apt-get when missing).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+N1=${N1:-2000}
+N2=${N2:-12000}
+SWITCHYARD=${SWITCHYARD:-.build/release/switchyard}
+BASELINE=${BASELINE:-}
+
+for tool in valgrind nginx python3 objcopy; do
+  command -v "$tool" >/dev/null || { apt-get install -y valgrind nginx-light binutils python3 >/dev/null; break; }
+done
+[[ -x $SWITCHYARD ]] || swift build -c release --product switchyard >/dev/null
+
+work=$(mktemp -d /tmp/switchyard-instructions.XXXXXX)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
+
+cat > "$work/client.py" <<'PY'
+import socket, sys
+port, n = int(sys.argv[1]), int(sys.argv[2])
+s = socket.create_connection(("127.0.0.1", port))
+request = b"GET / HTTP/1.1\r\nHost: a\r\n\r\n"
+buf = b""
+for _ in range(n):
+    s.sendall(request)
+    while True:
+        end = buf.find(b"\r\n\r\n")
+        if end >= 0:
+            length = 0
+            for line in buf[:end].decode().split("\r\n")[1:]:
+                name, value = line.split(":", 1)
+                if name.lower() == "content-length":
+                    length = int(value)
+            if len(buf) >= end + 4 + length:
+                buf = buf[end + 4 + length:]
+                break
+        data = s.recv(65536)
+        if not data:
+            sys.exit("the proxy closed the connection")
+        buf += data
+PY
+
+up=$(free_port)
+cat > "$work/nginx.conf" <<NGINX
+worker_processes 1; daemon off; pid $work/nginx.pid; error_log $work/nginx.err;
+events { worker_connections 1024; }
+http { access_log off; server { listen 127.0.0.1:$up; location / { return 200 "ok\n"; } } }
+NGINX
+nginx -c "$work/nginx.conf" & pids+=($!)
+
+# total BINARY N: callgrind's instruction total for N proxied requests.
+total() {
+  local bin=$1 n=$2 port out
+  port=$(free_port)
+  out="$work/callgrind.$n.out"
+  cat > "$work/proxy.json" <<JSON
+{ "workers": 1, "listeners": [ { "address": "127.0.0.1:$port" } ],
+  "upstreams": { "app": { "endpoints": ["127.0.0.1:$up"] } }, "routes": [ { "name": "all", "upstream": "app" } ] }
+JSON
+  valgrind --tool=callgrind --callgrind-out-file="$out" "$bin" run --config "$work/proxy.json" 2>"$work/valgrind.err" &
+  local vg=$!
+  for _ in $(seq 1 300); do
+    python3 -c "import socket; socket.create_connection(('127.0.0.1', $port))" 2>/dev/null && break
+    sleep 0.1
+  done
+  python3 "$work/client.py" "$port" "$n"
+  kill -TERM "$vg"; wait "$vg" 2>/dev/null || true
+  sed -n 's/^summary: //p' "$out"
+}
+
+per_request() {
+  local stripped="$work/$1.bin" a b
+  objcopy --strip-debug "$2" "$stripped"
+  a=$(total "$stripped" "$N1")
+  b=$(total "$stripped" "$N2")
+  echo $(( (b - a) / (N2 - N1) ))
+}
+
+new=$(per_request switchyard "$SWITCHYARD")
+echo "Switchyard ($SWITCHYARD): $new instructions per request (callgrind, $N1 and $N2 keep-alive GETs)"
+if [[ -n $BASELINE ]]; then
+  old=$(per_request baseline "$BASELINE")
+  echo "baseline ($BASELINE): $old instructions per request"
+  python3 -c "print(f'Switchyard / baseline: {$new / $old:.3f}x (lower is better)')"
+fi
