@@ -98,6 +98,22 @@ extension ClientConnection {
         if exchange.upstreamReadyNs == 0 { exchange.upstreamReadyNs = atOnce ? exchange.headReceivedNs : Sys.monotonicNs() }
     }
 
+    /// The response broke after its head arrived (bad body framing, the upstream gone or silent
+    /// mid-body). While not one byte of it has reached the client, the head is taken back and
+    /// the client gets a 502 like any failed attempt (it got a silent close); after that, the
+    /// client connection ends too, since a second response cannot follow a started one.
+    func upstreamBroke() {
+        guard phase == .exchange, exchange.bytesOut == 0, responseStarted, let u = relay.detachUpstream() else {
+            abort()
+            return
+        }
+        u.abandon()
+        worker.endpointFailed(exchange.endpoint, upstream: exchange.decision.upstream)
+        relay.out.consume(relay.out.readableCount)
+        responseStarted = false
+        respondLocally(status: 502, detail: "invalid response from upstream", close: true)
+    }
+
     /// An attempt failed before any response byte: what follows is Attempts.afterFailure's
     /// verdict (a fresh connection, a retry elsewhere, or a 502/504).
     func upstreamFailed(_ u: UpstreamConnection, _ failure: Attempts.Failure) {

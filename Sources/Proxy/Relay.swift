@@ -188,7 +188,7 @@ final class Relay {
     func upstreamFailed(_ u: UpstreamConnection, _ failure: Attempts.Failure) { client.upstreamFailed(u, failure) }
 
     /// The response broke after it started: the client connection ends too.
-    func upstreamBroke() { client.abort() }
+    func upstreamBroke() { client.upstreamBroke() }
 
     func tunnelClosed() { client.tunnelClosed() }
 

@@ -115,6 +115,22 @@ final class UpstreamFailureTests: EndToEndTestCase {
         XCTAssertEqual(try client.exchange(get("/")).status, 502)
     }
 
+    /// A bad chunk size right after a 200 head, in the same read: nothing has reached the client
+    /// yet, so it gets a 502 (it got a silent close), and the connection ends.
+    func testABadChunkRightAfterTheHeadIsA502() throws {
+        let server = try startServer { conn, _ in
+            guard conn.readHead() != nil else { return }
+            conn.send("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n")
+            conn.waitForPeerClose(timeout: 2)
+        }
+        let proxy = try startProxy(ProxyConfig(endpoints: ["127.0.0.1:\(server.port)"]))
+        let client = try connect(proxy)
+        let r = try client.exchange(get("/"))
+        XCTAssertEqual(r.status, 502, r.bodyText)
+        XCTAssertTrue(r.bodyText.contains("invalid response from upstream"), r.bodyText)
+        XCTAssertNotEqual(client.waitForClose(timeout: 5), .open)
+    }
+
     func testOversizedUpstreamResponseHeadGives502() throws {
         let server = try startServer { conn, _ in
             guard conn.readHead() != nil else { return }
