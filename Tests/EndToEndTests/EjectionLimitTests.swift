@@ -10,6 +10,14 @@ final class EjectionLimitTests: EndToEndTestCase {
         m[#"switchyard_endpoint_ejected{upstream="\#(upstream)",color="default",endpoint="127.0.0.1:\#(port)"}"#]
     }
 
+    /// Sends requests until the endpoint on `port` of `upstream` is ejected.
+    private func driveUntilEjected(_ client: RawClient, admin: UInt16, _ upstream: String, _ port: UInt16) throws -> Bool {
+        try waitUntil(timeout: 10, interval: 0.01) {
+            _ = try client.exchange(get("/"))
+            return ejected(try metrics(adminPort: admin), upstream, port) == 1
+        }
+    }
+
     /// Two endpoints failing in turn (as in a soak where they were killed 9 s apart): the second
     /// is not ejected while the first still is, so the pool never answers "no healthy endpoint".
     func testASecondEndpointIsNotEjectedWhileTheFirstIs() throws {
@@ -22,10 +30,7 @@ final class EjectionLimitTests: EndToEndTestCase {
         let admin = try adminPort(proxy)
         let client = try connect(proxy)
         stateA.status = 500
-        XCTAssertTrue(try waitUntil(timeout: 10, interval: 0.01) {
-            _ = try client.exchange(get("/"))
-            return ejected(try metrics(adminPort: admin), "canary", a.port) == 1
-        })
+        XCTAssertTrue(try driveUntilEjected(client, admin: admin, "canary", a.port))
         // a is back but stays ejected for a minute; now b fails.
         stateA.status = 200
         stateB.status = 500
@@ -47,10 +52,7 @@ final class EjectionLimitTests: EndToEndTestCase {
         let admin = try adminPort(proxy)
         let client = try connect(proxy)
         state.status = 500
-        XCTAssertTrue(try waitUntil(timeout: 10, interval: 0.01) {
-            _ = try client.exchange(get("/"))
-            return ejected(try metrics(adminPort: admin), "single", only.port) == 1
-        })
+        XCTAssertTrue(try driveUntilEjected(client, admin: admin, "single", only.port))
         state.status = 200
         let r = try client.exchange(get("/"))
         XCTAssertEqual(r.status, 200, "panic: the ejected endpoint answers")
