@@ -116,6 +116,9 @@ extension Config {
         /// The longest gap between two reads of a response once its head arrived (NGINX's
         /// `proxy_read_timeout`): a server-sent event stream may pause longer than keep-alive idles.
         public var readMs = 60_000
+        /// The whole request body must arrive within this, counted from its head (idleMs bounds
+        /// the gaps): one byte a second kept a POST, and its upstream slot, for as long as it liked.
+        public var bodyMs = 300_000
         public init() {}
     }
 

@@ -184,7 +184,7 @@ package struct ConfigParser {
     private func timeouts(_ value: ConfigValue) -> Config.Timeouts {
         var timeouts = Config.Timeouts()
         guard let object = value.object(keys: ["connectMs", "headerMs", "responseMs", "idleMs", "upstreamIdleMs",
-                                               "drainMs", "handshakeMs", "tunnelMs", "readMs"])
+                                               "drainMs", "handshakeMs", "tunnelMs", "readMs", "bodyMs"])
         else { return timeouts }
         // A week at most: deadlines are added to clocks and scaled to nanoseconds downstream.
         let positive = 1...604_800_000
@@ -197,6 +197,7 @@ package struct ConfigParser {
         timeouts.handshakeMs = object.int("handshakeMs", default: timeouts.handshakeMs, positive)
         timeouts.tunnelMs = object.int("tunnelMs", default: timeouts.tunnelMs, positive)
         timeouts.readMs = object.int("readMs", default: timeouts.readMs, positive)
+        timeouts.bodyMs = object.int("bodyMs", default: timeouts.bodyMs, positive)
         return timeouts
     }
 

@@ -46,6 +46,8 @@ final class ClientConnection: Pollable {
     private(set) var requestsUpgrade = false
     /// Queued for a connection slot of its upstream (maxConnections reached).
     var waitingForSlot = false
+    /// When the request body must be complete (loop milliseconds; timeouts.bodyMs from the head).
+    private var bodyDeadline: UInt64 = 0
     /// The start of the exchange's access-log line, when it is sampled (capacity kept).
     private var logPrefix: [UInt8] = []
 
@@ -353,7 +355,10 @@ final class ClientConnection: Pollable {
         if phase != .exchange { return }
         // The body's timer runs from the head on: a body that never comes is the client's
         // stall, answered 408, whatever the upstream does meanwhile.
-        if !relay.requestComplete && relay.bodyMode != .tunnel { loop.setDeadline(self, afterMs: worker.settings.idleMs) }
+        if !relay.requestComplete && relay.bodyMode != .tunnel {
+            bodyDeadline = loop.now &+ worker.settings.bodyMs
+            armBodyTimer()
+        }
         worker.budgetRequest(upstream: exchange.decision.upstream)
         connectUpstream()
     }
@@ -397,12 +402,19 @@ final class ClientConnection: Pollable {
                 }
                 return
             case .done:
-                if phase == .exchange && !relay.requestComplete { loop.setDeadline(self, afterMs: worker.settings.idleMs) }
+                if phase == .exchange && !relay.requestComplete { armBodyTimer() }
                 takeBody()
                 if fd < 0 || (phase != .exchange && phase != .tunnel) { return }
                 relay.sendToUpstream()
             }
         }
+    }
+
+    /// The body's timer: idleMs to the next bytes, but never past the whole body's deadline.
+    private func armBodyTimer() {
+        let now = loop.now
+        let left = bodyDeadline > now ? bodyDeadline - now : 1
+        loop.setDeadline(self, afterMs: min(worker.settings.idleMs, left))
     }
 
     /// The upstream took some body bytes: there may be room to read more.

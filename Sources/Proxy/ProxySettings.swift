@@ -23,6 +23,8 @@ public struct ProxySettings: Sendable {
     public var tunnelMs: UInt64 = 3_600_000
     /// The longest gap between two reads of a response after its head.
     public var readMs: UInt64 = 60_000
+    /// The whole request body must arrive within this of its head.
+    public var bodyMs: UInt64 = 300_000
     /// nil: no access log.
     public var accessLog: AccessLogSettings? = nil
     public var tracing = TracingSettings()

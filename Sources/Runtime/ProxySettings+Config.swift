@@ -22,6 +22,7 @@ extension Config {
         s.handshakeMs = UInt64(timeouts.handshakeMs)
         s.tunnelMs = UInt64(timeouts.tunnelMs)
         s.readMs = UInt64(timeouts.readMs)
+        s.bodyMs = UInt64(timeouts.bodyMs)
         s.accessLog = accessLog.map { AccessLogSettings(sample: $0.sample, maxQueryBytes: $0.maxQueryBytes) }
         s.tracing = TracingSettings(startWhenMissing: tracing.startWhenMissing)
         return s

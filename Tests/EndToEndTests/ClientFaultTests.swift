@@ -1,6 +1,9 @@
 // What the client does wrong is the client's: a request body that stops arriving is answered
 // 408 and closed, and nothing of it counts against the endpoint (outlier detection, and so the
 // guards and rollouts that read the same failures).
+import Foundation
+import Glibc
+import TestSupport
 import XCTest
 
 final class ClientFaultTests: EndToEndTestCase {
@@ -28,6 +31,33 @@ final class ClientFaultTests: EndToEndTestCase {
         XCTAssertEqual(m[#"switchyard_endpoint_ejections_total{upstream="app",color="default",endpoint="\#(echo.endpoint)"}"#], 0, m.text)
         XCTAssertEqual(m[#"switchyard_responses_total{class="5xx"}"#], 0, m.text)
         XCTAssertEqual(m[#"switchyard_responses_total{class="4xx"}"#], 6, m.text)
+    }
+
+    /// One byte every 100 ms never trips idleMs, but the whole body has timeouts.bodyMs from
+    /// its head: the client gets 408 and its upstream slot is given back, instead of holding it
+    /// for as long as it keeps dribbling.
+    func testADribbledBodyIsCutAtTheWholeBodyDeadline() throws {
+        let echo = try startEcho(name: "a")
+        let proxy = try startProxy(json: """
+        { "workers": 1, "listeners": [ { "address": "127.0.0.1:0" } ],
+          "timeouts": { "idleMs": 1000, "bodyMs": 600, "responseMs": 5000 },
+          "upstreams": { "app": { "endpoints": ["\(echo.endpoint)"] } },
+          "routes": [ { "name": "main", "upstream": "app" } ] }
+        """)
+        let c = try connect(proxy)
+        try c.send("POST /u HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\n")
+        let fd = c.fd
+        let started = Date()
+        let dribbler = Thread {
+            for _ in 0..<100 {
+                guard Sockets.send(fd, [UInt8(ascii: "x")]) else { return }
+                usleep(100_000)   // the slow client's pace
+            }
+        }
+        dribbler.start()
+        let r = try c.readResponse(method: "POST")
+        XCTAssertEqual(r.status, 408, r.bodyText)
+        XCTAssertLessThan(Date().timeIntervalSince(started), 5, "cut near bodyMs, not after the 10 s the body would take")
     }
 
     /// A body that keeps coming, slowly, within the idle time between bytes, still reaches the
