@@ -3,6 +3,7 @@
 // guards and rollouts that read the same failures).
 import Foundation
 import Glibc
+import Synchronization
 import TestSupport
 import XCTest
 
@@ -48,14 +49,22 @@ final class ClientFaultTests: EndToEndTestCase {
         try c.send("POST /u HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\n")
         let fd = c.fd
         let started = Date()
+        // The dribbler stops, and is waited for, before the connection closes: a write after
+        // that could land on a descriptor another test has reused.
+        let stop = Mutex(false)
+        let finished = DispatchSemaphore(value: 0)
         let dribbler = Thread {
+            defer { finished.signal() }
             for _ in 0..<100 {
+                if stop.withLock({ $0 }) { return }
                 guard Sockets.send(fd, [UInt8(ascii: "x")]) else { return }
                 usleep(100_000)   // the slow client's pace
             }
         }
         dribbler.start()
         let r = try c.readResponse(method: "POST")
+        stop.withLock { $0 = true }
+        XCTAssertEqual(finished.wait(timeout: .now() + 5), .success)
         XCTAssertEqual(r.status, 408, r.bodyText)
         XCTAssertLessThan(Date().timeIntervalSince(started), 5, "cut near bodyMs, not after the 10 s the body would take")
     }
