@@ -27,13 +27,13 @@ final class ClientConnection: Pollable {
     private var inReadHead = false
     private var nextHeadWanted = false
     private var readingBody = false
-    private var clientIP: [UInt8] = []
+    var clientIP: [UInt8] = []
     private var clientAddress = ClientAddress.unknown
     /// The listener speaks TLS (X-Forwarded-Proto, Secure cookies).
     let secure: Bool
     /// The certificates offered, for a TLS listener; the handshake has not completed.
     private var tlsServer: TLSServer?
-    private var awaitingHandshake = false
+    var awaitingHandshake = false
 
     /// The request in progress (or the last one), and the bytes flowing for it (a relay is lent
     /// by the worker while an exchange runs: nil on an idle connection).
@@ -94,34 +94,6 @@ final class ClientConnection: Pollable {
             return
         }
         loop.setDeadline(self, afterMs: worker.settings.idleMs)
-    }
-
-    /// The handshake just completed: counted, and the connection is an idle keep-alive one.
-    private func handshakeDone() {
-        awaitingHandshake = false
-        worker.stats.add(.tlsHandshakes)
-        if transport.tls?.resumed == true { worker.stats.add(.tlsResumed) }
-        if phase == .waiting { loop.setDeadline(self, afterMs: worker.settings.idleMs) }
-    }
-
-    /// The handshake failed: one line (rate-limited) and the connection closes.
-    private func handshakeFailed() {
-        awaitingHandshake = false
-        let peer = clientIP.isEmpty ? "unknown client" : String(decoding: clientIP, as: UTF8.self)
-        guard let reason = transport.tlsFailure, transport.tls?.closedDuringHandshake != true else {
-            // Not a TLS failure: the client closed first (a port check, a client that gave up).
-            worker.stats.add(.tlsClosedBeforeHandshake)
-            worker.events.write(kind: "client-tls-closed", "TLS client \(peer) closed the connection before the handshake completed")
-            return
-        }
-        worker.stats.add(.tlsHandshakeFailures)
-        worker.events.write(kind: "client-tls", "TLS handshake with \(peer) failed: \(reason)")
-        if reason.contains("http request") {
-            // Plain HTTP on a TLS port (OpenSSL recognises the request line): answered in plain
-            // text, as NGINX does, instead of a silent close the client cannot explain.
-            let answer: StaticString = "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nContent-Length: 51\r\nConnection: close\r\n\r\n400 Bad Request: plain HTTP sent to a TLS listener\n"
-            _ = try? Sys.write(transport.fd, answer.utf8Start, answer.utf8CodeUnitCount)
-        }
     }
 
     // MARK: events

@@ -143,6 +143,13 @@ struct Transport {
         tls = nil
     }
 
+    /// Writes `text` on the socket itself, past a TLS session that never started (an answer to
+    /// plain HTTP on a TLS port); best effort, never blocks.
+    func writeUnencrypted(_ text: StaticString) {
+        guard fd >= 0 else { return }
+        _ = try? Sys.write(fd, text.utf8Start, text.utf8CodeUnitCount)
+    }
+
     /// Sends TLS's closing alert before the socket closes (best effort, never blocks).
     mutating func closeNotify() {
         tls?.shutdown()
