@@ -58,7 +58,8 @@ final class ClientFaultTests: EndToEndTestCase {
             for _ in 0..<100 {
                 if stop.withLock({ $0 }) { return }
                 guard Sockets.send(fd, [UInt8(ascii: "x")]) else { return }
-                usleep(100_000)   // the slow client's pace
+                // The slow client's pace: the next byte after 100 ms, or none once the answer came.
+                if readable(fd, withinMs: 100) { return }
             }
         }
         dribbler.start()
@@ -81,12 +82,20 @@ final class ClientFaultTests: EndToEndTestCase {
         """)
         let c = try connect(proxy)
         try c.send("POST /u HTTP/1.1\r\nHost: a\r\nContent-Length: 6\r\n\r\nab")
-        usleep(200_000)   // a client's pace, well inside idleMs
+        // A client's pace, well inside idleMs: nothing may come back meanwhile.
+        XCTAssertFalse(readable(c.fd, withinMs: 200), "no answer to a body still coming")
         try c.send("cd")
-        usleep(200_000)
+        XCTAssertFalse(readable(c.fd, withinMs: 200), "no answer to a body still coming")
         try c.send("ef")
         let r = try c.readResponse(method: "POST")
         XCTAssertEqual(r.status, 200)
         XCTAssertEqual(try r.echo().body, "abcdef")
     }
+}
+
+/// Whether `fd` has bytes (or its end) to read within `ms`: a wait on the socket, which
+/// returns as soon as the proxy answers.
+private func readable(_ fd: Int32, withinMs ms: Int32) -> Bool {
+    var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+    return poll(&p, 1, ms) > 0
 }

@@ -22,7 +22,8 @@ final class TimeoutKindsTests: EndToEndTestCase {
         let client = try connect(p)
         try client.send("GET /chat HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
         XCTAssertEqual(try client.readHead().status, 101)
-        usleep(1_000_000)   // a quiet second: over three times idleMs, well within tunnelMs
+        // A quiet second, over three times idleMs: the proxy must not close the tunnel in it.
+        XCTAssertEqual(client.waitForClose(timeout: 1), .open, "the tunnel outlives idleMs")
         try client.send("ping")
         XCTAssertEqual(String(decoding: try client.read(count: 4), as: UTF8.self), "ping", "the tunnel is still open")
     }
@@ -40,7 +41,9 @@ final class TimeoutKindsTests: EndToEndTestCase {
         let server = try startServer { conn, _ in
             guard conn.readHead() != nil else { return }
             _ = conn.send("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n")
-            usleep(900_000)   // the stream pauses three times idleMs
+            // The stream pauses three times idleMs, or until the proxy gives up on it (then
+            // the rest goes nowhere and the client's response is cut).
+            conn.waitForPeerClose(timeout: 0.9)
             _ = conn.send("2\r\ncd\r\n0\r\n\r\n")
             conn.waitForPeerClose(timeout: 5)
         }

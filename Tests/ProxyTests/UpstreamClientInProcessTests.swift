@@ -49,7 +49,11 @@ private final class TinyServer: @unchecked Sendable {
             buffer.removeFirst(end)
             requests.withLock { $0 += 1 }
             let (status, body, delay) = answer(head)
-            if delay > 0 { usleep(UInt32(delay) * 1000) }
+            if delay > 0 {
+                // Late: answer after `delay` ms unless the client gave up and closed first.
+                var p = pollfd(fd: c, events: Int16(POLLIN), revents: 0)
+                if poll(&p, 1, Int32(delay)) > 0 { return }
+            }
             guard Sockets.send(c, Array("HTTP/1.1 \(status) X\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)".utf8)) else { return }
         }
     }
