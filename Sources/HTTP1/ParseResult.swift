@@ -11,12 +11,16 @@ public struct HTTPParseError: Error, Sendable, Equatable {
     /// after answering. When false the head was complete and sound, `headLength` and `framing` are
     /// valid, and the connection may be kept once the body (if any) has been skipped.
     public var mustClose: Bool
+    /// The message went over a size limit (head bytes, header count) rather than breaking a
+    /// rule: for a response, the answer's fault and not a sign that the peer is failing.
+    public var overLimit: Bool
 
     @inlinable
-    public init(status: Int, reason: StaticString, mustClose: Bool) {
+    public init(status: Int, reason: StaticString, mustClose: Bool, overLimit: Bool = false) {
         self.status = status
         self.reason = reason
         self.mustClose = mustClose
+        self.overLimit = overLimit
     }
 
     public static func == (lhs: HTTPParseError, rhs: HTTPParseError) -> Bool {

@@ -15,18 +15,19 @@ public struct ResponseParser: Sendable {
     public mutating func parse(_ bytes: UnsafeRawBufferPointer, requestMethod: Method,
                                into head: inout ResponseHead) -> ParseStatus {
         if bytes.count < scanner.position { scanner = HeadScanner() }
+        let tooLarge = HTTPParseError.upstream("response head too large")
         switch scanner.scan(bytes, maxHeadBytes: limits.maxHeadBytes, maxTargetBytes: nil,
-                            skipLeadingEmptyLines: false,
-                            tooLarge: .upstream("response head too large")) {
+                            skipLeadingEmptyLines: false, tooLarge: tooLarge) {
         case .incomplete:
             return .incomplete
         case .failed(let error):
             scanner = HeadScanner()
-            return .failed(HTTPParseError(status: 502, reason: error.reason, mustClose: true))
+            return .failed(HTTPParseError(status: 502, reason: error.reason, mustClose: true, overLimit: error == tooLarge))
         case .complete(_, let end):
             scanner = HeadScanner()
             if let error = parseResponseHead(bytes, end: end, method: requestMethod, limits: limits, into: &head) {
-                return .failed(HTTPParseError(status: 502, reason: error.reason, mustClose: true))
+                // 431 is the field-count limit the header parser shares with requests.
+                return .failed(HTTPParseError(status: 502, reason: error.reason, mustClose: true, overLimit: error.status == 431))
             }
             return .complete
         }

@@ -269,8 +269,7 @@ final class UpstreamConnection: Pollable {
                 return
             case .failed(let e):
                 // Over the response-head limits: the answer is refused, not the endpoint.
-                let reason = "\(e.reason)"
-                failed(timeout: false, headTooLarge: reason == "response head too large" || reason == "too many header fields")
+                failed(timeout: false, headTooLarge: e.overLimit)
                 return
             case .interim(let length):
                 r.interimArrived(inBuf.readableBytes, framer.head)

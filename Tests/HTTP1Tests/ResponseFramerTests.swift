@@ -357,3 +357,25 @@ final class ResponseFramerTests: XCTestCase {
         }
     }
 }
+
+/// Which response failures are over a limit (the answer's fault, never the endpoint's health)
+/// and which break a rule.
+final class ResponseLimitKindTests: XCTestCase {
+    private func failure(_ text: String, limits: HTTPLimits) -> HTTPParseError? {
+        var framer = ResponseFramer(limits: limits)
+        framer.reset(requestMethod: .get)
+        let bytes = Array(text.utf8)
+        let r = bytes.withUnsafeBytes { framer.feed($0) }
+        if case .failed(let e) = r { return e }
+        return nil
+    }
+
+    func testOverLimitIsTold() {
+        let small = HTTPLimits(maxHeadBytes: 64, maxHeaders: 2)
+        let big = "HTTP/1.1 200 OK\r\nX-A: " + String(repeating: "a", count: 100) + "\r\n\r\n"
+        XCTAssertEqual(failure(big, limits: small)?.overLimit, true, "head over maxHeadBytes")
+        XCTAssertEqual(failure("HTTP/1.1 200 OK\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n", limits: small)?.overLimit, true, "over maxHeaders")
+        XCTAssertEqual(failure("HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n", limits: HTTPLimits())?.overLimit, false, "a broken rule")
+        XCTAssertEqual(failure("SSH-2.0-OpenSSH\r\n\r\n", limits: HTTPLimits())?.overLimit, false)
+    }
+}
