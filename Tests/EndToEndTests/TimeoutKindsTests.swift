@@ -16,12 +16,17 @@ final class TimeoutKindsTests: EndToEndTestCase {
         """)
     }
 
-    func testAnIdleWebSocketOutlivesIdleMs() throws {
+    /// A WebSocket tunnel through a proxy with `timeouts`, to an echo upstream.
+    private func tunnel(timeouts: String) throws -> RawClient {
         let echo = try startEcho()
-        let p = try proxy(echo.endpoint, timeouts: #""idleMs": 300, "tunnelMs": 10000"#)
-        let client = try connect(p)
+        let client = try connect(try proxy(echo.endpoint, timeouts: timeouts))
         try client.send("GET /chat HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
         XCTAssertEqual(try client.readHead().status, 101)
+        return client
+    }
+
+    func testAnIdleWebSocketOutlivesIdleMs() throws {
+        let client = try tunnel(timeouts: #""idleMs": 300, "tunnelMs": 10000"#)
         // A quiet second, over three times idleMs: the proxy must not close the tunnel in it.
         XCTAssertEqual(client.waitForClose(timeout: 1), .open, "the tunnel outlives idleMs")
         try client.send("ping")
@@ -29,11 +34,7 @@ final class TimeoutKindsTests: EndToEndTestCase {
     }
 
     func testATunnelIdleForTunnelMsIsClosed() throws {
-        let echo = try startEcho()
-        let p = try proxy(echo.endpoint, timeouts: #""idleMs": 60000, "tunnelMs": 300"#)
-        let client = try connect(p)
-        try client.send("GET /chat HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
-        XCTAssertEqual(try client.readHead().status, 101)
+        let client = try tunnel(timeouts: #""idleMs": 60000, "tunnelMs": 300"#)
         XCTAssertNotEqual(client.waitForClose(timeout: 10), .open, "closed after tunnelMs of silence")
     }
 
