@@ -20,6 +20,7 @@ static inline long sy_SSL_CTX_set_mode(SSL_CTX *ctx, long mode) { return SSL_CTX
 static inline int sy_SSL_CTX_set_min_proto_version(SSL_CTX *ctx, int v) { return SSL_CTX_set_min_proto_version(ctx, v); }
 static inline int sy_SSL_CTX_set_max_proto_version(SSL_CTX *ctx, int v) { return SSL_CTX_set_max_proto_version(ctx, v); }
 static inline long sy_SSL_set_tlsext_host_name(SSL *ssl, const char *name) { return SSL_set_tlsext_host_name(ssl, name); }
+static inline void sy_OPENSSL_free(void *p) { OPENSSL_free(p); }
 static inline const EVP_MD *sy_EVP_sha256(void) { return EVP_sha256(); }
 
 // Versions and modes.

@@ -64,7 +64,10 @@ public final class TLSClient: @unchecked Sendable {
     /// A client session on a connected socket. `host` is the endpoint's host name (SNI and the
     /// verified name unless `serverName` is set); an IP literal is verified as an address and
     /// sent as no SNI (RFC 6066 allows names only).
-    public func connect(fd: Int32, host: String, resume: TLSSession?) -> TLSConnection? {
+    ///
+    /// `pin` sets the name the certificate must match (OpenSSL's setter; a test passes one that
+    /// refuses, to see the connection refused with it).
+    public func connect(fd: Int32, host: String, resume: TLSSession?, pin: NamePin = TLSClient.pinWithOpenSSL) -> TLSConnection? {
         guard let ssl = SSL_new(ctx) else {
             TLSError.clearQueue()
             return nil
@@ -81,8 +84,7 @@ public final class TLSClient: @unchecked Sendable {
         if settings.verify {
             // A name or address that cannot be set would verify the chain and not the name:
             // no connection rather than one to whoever holds any certificate of the CA.
-            guard let param = SSL_get0_param(ssl),
-                  (isAddress ? X509_VERIFY_PARAM_set1_ip_asc(param, name) : X509_VERIFY_PARAM_set1_host(param, name, 0)) == 1 else {
+            guard let param = SSL_get0_param(ssl), pin(param, name, isAddress) else {
                 SSL_free(ssl)
                 TLSError.clearQueue()
                 return nil
@@ -97,6 +99,14 @@ public final class TLSClient: @unchecked Sendable {
         let c = TLSConnection(ssl: ssl, owner: self)
         _ = sy_SSL_set_app_data(ssl, Unmanaged.passUnretained(c).toOpaque())
         return c
+    }
+
+    /// Sets in `param` (an X509_VERIFY_PARAM) the host name, or the address when `isAddress`,
+    /// the peer's certificate must match; false when it could not be set.
+    public typealias NamePin = (_ param: OpaquePointer, _ name: String, _ isAddress: Bool) -> Bool
+
+    public static func pinWithOpenSSL(_ param: OpaquePointer, _ name: String, _ isAddress: Bool) -> Bool {
+        (isAddress ? X509_VERIFY_PARAM_set1_ip_asc(param, name) : X509_VERIFY_PARAM_set1_host(param, name, 0)) == 1
     }
 
     static func isIPLiteral(_ s: String) -> Bool {

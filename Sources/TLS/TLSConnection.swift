@@ -188,6 +188,16 @@ public final class TLSConnection {
         return String(cString: p)
     }
 
+    /// The host name or address the peer's certificate is checked against (client side; nil
+    /// when nothing but the chain is verified).
+    public var verifiedName: String? {
+        guard let param = SSL_get0_param(ssl) else { return nil }
+        if let host = X509_VERIFY_PARAM_get0_host(param, 0) { return String(cString: host) }
+        guard let ip = X509_VERIFY_PARAM_get1_ip_asc(param) else { return nil }
+        defer { sy_OPENSSL_free(ip) }
+        return String(cString: ip)
+    }
+
     /// Whether the kernel took the record layer over for sending (kTLS): the socket then takes
     /// plaintext, and sendfile/splice work again.
     public var kernelSends: Bool {
