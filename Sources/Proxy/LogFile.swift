@@ -6,15 +6,7 @@ import Glibc
 import Reactor
 
 /// Who a log file is handed to when it is opened as root (the account the proxy becomes).
-public struct LogOwner: Sendable, Equatable {
-    public var uid: uid_t
-    public var gid: gid_t
-
-    public init(uid: uid_t, gid: gid_t) {
-        self.uid = uid
-        self.gid = gid
-    }
-}
+public typealias LogOwner = (uid: uid_t, gid: gid_t)
 
 enum LogFile {
     /// A log file's descriptor, opened for appending (created 0644 when missing). With `owner`:

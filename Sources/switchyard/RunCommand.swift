@@ -78,7 +78,7 @@ enum RunCommand {
         let logs: LogWriter
         do {
             logs = try LogWriter(accessLog: loaded.config.accessLog.map { $0.path == "stdout" ? .stdout : .file($0.path) },
-                                 owner: switching ? account.map { LogOwner(uid: $0.uid, gid: $0.gid) } : nil)
+                                 owner: switching ? account.map { (uid: $0.uid, gid: $0.gid) } : nil)
         } catch {
             control?.stop()
             CLI.fail("cannot open the access log \(loaded.config.accessLog?.path ?? ""): \(error)")
