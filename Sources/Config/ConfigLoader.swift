@@ -18,11 +18,20 @@ public struct ConfigLoadResult: Sendable {
     /// Not errors: an upstream no route uses (it may be staged), a mirror to a route's own
     /// upstream.
     public var warnings: [String]
+    /// The certificates, keys, CA files and secrets the config names, read again at a reload.
+    public var files: [NamedFile]
 
-    public init(config: Config, warnings: [String]) {
+    public init(config: Config, warnings: [String], files: [NamedFile] = []) {
         self.config = config
         self.warnings = warnings
+        self.files = files
     }
+}
+
+/// A file the config names, and where (`file:line: key.path`).
+public struct NamedFile: Sendable, Equatable {
+    public var path: String
+    public var location: String
 }
 
 public enum ConfigLoader {
@@ -76,7 +85,7 @@ public enum ConfigLoader {
         let config = ConfigParser(diagnostics: diagnostics, nameCheck: resolver.map(NameCheck.init))
             .config(ConfigValue(node: root, path: .root, diagnostics: diagnostics))
         guard diagnostics.errors.isEmpty else { throw ConfigError(messages: diagnostics.errorsInFileOrder) }
-        return ConfigLoadResult(config: config, warnings: diagnostics.warningsInFileOrder)
+        return ConfigLoadResult(config: config, warnings: diagnostics.warningsInFileOrder, files: diagnostics.files)
     }
 }
 
@@ -86,6 +95,9 @@ package struct ConfigParser {
     let diagnostics: Diagnostics
     /// Tries endpoint host names (`check`); nil: no DNS while parsing.
     var nameCheck: NameCheck? = nil
+    /// The group of "user"/"group": a secret file readable by that group only is how it stays
+    /// readable after the drop, not a warning.
+    var serviceGroup: gid_t? = nil
 
     func config(_ root: ConfigValue) -> Config {
         var config = Config()
@@ -93,6 +105,15 @@ package struct ConfigParser {
                                               "control", "admin", "trustForwardedFrom", "user", "group", "watchConfig",
                                               "accessLog", "tracing"])
         else { return config }
+        // "user" first: a key file its group may read is fine when that is the service's group.
+        operations(object, into: &config)
+        var parser = self
+        parser.serviceGroup = config.serviceAccount?.gid
+        parser.sections(object, into: &config)
+        return config
+    }
+
+    private func sections(_ object: ConfigObject, into config: inout Config) {
         config.workers = object.int("workers", default: 0, 0...256)
         if let value = object.required("listeners") { config.listeners = listeners(value) }
         if let value = object["limits"] { config.limits = limits(value) }
@@ -103,7 +124,6 @@ package struct ConfigParser {
         if let value = object["control"] { config.control = control(value) }
         if let value = object["admin"] { config.admin = admin(value, listeners: config.listeners) }
         if let value = object["trustForwardedFrom"] { config.trustForwardedFrom = cidrs(value) }
-        operations(object, into: &config)
         if let value = object["accessLog"] { config.accessLog = accessLog(value) }
         if let value = object["tracing"] { config.tracing = tracing(value) }
 
@@ -112,7 +132,6 @@ package struct ConfigParser {
             diagnostics.warning(ConfigPath.root.key("upstreams").key(name), line: declared.lines[name],
                                 "not used by any route (staged?)")
         }
-        return config
     }
 
     /// An address the proxy listens on: port 0 (a free port the kernel picks) is allowed.
@@ -263,7 +282,7 @@ package enum ConfigFiles {
 
     /// The bytes, and the owner and permission bits of the file they were read from (the same
     /// open file, so nothing can be swapped in between).
-    static func readWithOwner(_ path: String) -> Result<(bytes: [UInt8], owner: UInt32, mode: Int), ReadFailure> {
+    static func readWithOwner(_ path: String) -> Result<(bytes: [UInt8], owner: UInt32, group: UInt32, mode: Int), ReadFailure> {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return .failure(ReadFailure(errno: errno)) }
         defer { close(fd) }
@@ -277,7 +296,7 @@ package enum ConfigFiles {
                 if errno == EINTR { continue }
                 return .failure(ReadFailure(errno: errno))
             }
-            if count == 0 { return .success((bytes, st.st_uid, Int(st.st_mode) & 0o7777)) }
+            if count == 0 { return .success((bytes, st.st_uid, st.st_gid, Int(st.st_mode) & 0o7777)) }
             bytes.append(contentsOf: chunk[0..<count])
         }
     }

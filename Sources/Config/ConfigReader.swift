@@ -9,7 +9,16 @@ package final class Diagnostics {
     package private(set) var errors: [String] = []
     private(set) var warnings: [String] = []
 
+    /// The files the config names and the proxy reads (certificates, keys, CA files, secrets),
+    /// with where each is named: a reload reads them again.
+    private(set) var files: [NamedFile] = []
+
     package init(file: String?) { self.file = file }
+
+    func named(file name: String, _ path: ConfigPath, line: Int?) {
+        guard !files.contains(where: { $0.path == name }) else { return }
+        files.append(NamedFile(path: name, location: location(path, line)))
+    }
 
     package func error(_ path: ConfigPath, line: Int?, _ reason: String) {
         errors.append(format(path, line, reason))
@@ -21,11 +30,18 @@ package final class Diagnostics {
 
     /// `file:line: key.path: reason`, the shape editors and compilers use.
     private func format(_ path: ConfigPath, _ line: Int?, _ reason: String) -> String {
+        let at = location(path, line)
+        return at.isEmpty ? reason : "\(at): \(reason)"
+    }
+
+    /// `file:line: key.path` (as much of it as is known).
+    private func location(_ path: ConfigPath, _ line: Int?) -> String {
         var prefix = ""
         if let file {
-            prefix = line.map { "\(file):\($0): " } ?? "\(file): "
+            prefix = line.map { "\(file):\($0)" } ?? file
         }
-        return path.isRoot ? prefix + reason : "\(prefix)\(path): \(reason)"
+        if path.isRoot { return prefix }
+        return prefix.isEmpty ? path.description : "\(prefix): \(path)"
     }
 }
 
@@ -68,6 +84,8 @@ struct ConfigValue {
 
     func error(_ reason: String) { diagnostics.error(path, line: line, reason) }
     func warning(_ reason: String) { diagnostics.warning(path, line: line, reason) }
+    /// This value names a file the proxy reads (and reads again at a reload).
+    func names(file name: String) { diagnostics.named(file: name, path, line: line) }
 
     private func expected(_ what: String) { error("expected \(what), got \(node.kindDescription)") }
 

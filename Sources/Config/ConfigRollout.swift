@@ -98,7 +98,9 @@ extension ConfigParser {
                     } else {
                         tokenFile = path
                     }
-                    if let problem = FileTrust.secretFileProblem(path, mode: file.mode, use: "query Prometheus as the proxy") {
+                    field.names(file: path)
+                    if let problem = FileTrust.secretFileProblem(path, mode: file.mode, group: file.group, serviceGroup: serviceGroup,
+                                                                 use: "query Prometheus as the proxy") {
                         field.warning(problem)
                     }
                 }

@@ -200,7 +200,9 @@ extension ConfigParser {
             }
             // Whoever reads the secret can sign any assignment cookie; a warning, not an error,
             // so that a running fleet is not stopped by a permission change.
-            if let problem = FileTrust.secretFileProblem(path, mode: file.mode, use: "sign cookies") {
+            value.names(file: path)
+            if let problem = FileTrust.secretFileProblem(path, mode: file.mode, group: file.group, serviceGroup: serviceGroup,
+                                                         use: "sign cookies") {
                 value.warning(problem)
             }
             return Config.Secret(source: .file(path), bytes: secret)

@@ -77,6 +77,7 @@ extension ConfigParser {
             }
         }
         if let field = object["caFile"], let path = field.nonEmptyString() {
+            field.names(file: path)
             if access(path, R_OK) != 0 {
                 field.error("cannot read \"\(path)\": \(String(cString: strerror(errno)))")
                 failed = true
@@ -102,18 +103,20 @@ extension ConfigParser {
         return failed ? nil : settings
     }
 
-    /// Reads and matches a certificate and its key; warns about a readable key and a
-    /// certificate that expires soon.
+    /// Reads and matches a certificate and its key; warns about a key others can read (its
+    /// group may, when that is the service's group) and a certificate that expires soon.
     private func certificate(cert: String, key: String, at value: ConfigValue, keyField: ConfigValue) -> TLSCertificate? {
         let info: TLSCertificate
         do throws(TLSError) { info = try TLSCertificate.inspect(cert: cert, key: key) } catch {
             value.error(error.description)
             return nil
         }
+        value.names(file: cert)
+        keyField.names(file: key)
         var st = stat()
         if stat(key, &st) == 0 {
             let mode = Int(st.st_mode) & 0o777
-            if mode & 0o077 != 0 {
+            if mode & 0o077 != 0 && !FileTrust.readableByServiceGroupOnly(mode: mode, group: st.st_gid, serviceGroup: serviceGroup) {
                 keyField.warning("key file \"\(key)\" has mode \(FileTrust.octal(mode)): "
                     + (mode & 0o007 != 0 ? "every local user" : "its group") + " can read the private key; chmod 600 it")
             }

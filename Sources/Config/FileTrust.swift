@@ -39,10 +39,20 @@ public enum FileTrust {
     /// exposed, or nil when only its owner can read it. `use` says what a reader could do
     /// ("sign cookies", "impersonate the listener"). A warning, not an error: a permission slip
     /// must not stop a running fleet.
-    public static func secretFileProblem(_ path: String, mode: Int, use: String) -> String? {
-        guard mode & 0o077 != 0 else { return nil }
+    /// `group`/`serviceGroup`: the file's group and that of "user"; a file only that group may
+    /// read (0640 root:GROUP) is how a root-owned secret stays readable after the drop.
+    public static func secretFileProblem(_ path: String, mode: Int, group: gid_t? = nil, serviceGroup: gid_t? = nil,
+                                         use: String) -> String? {
+        guard mode & 0o077 != 0, !readableByServiceGroupOnly(mode: mode, group: group, serviceGroup: serviceGroup) else { return nil }
         return "secret file \"\(path)\" has mode \(octal(mode)): "
             + (mode & 0o007 != 0 ? "every local user" : "its group") + " can read it and \(use); chmod 600 it"
+    }
+
+    /// Whether the group beyond the owner that may read the file is the service's own, and it
+    /// may only read: readable by the proxy after the drop, by no other user.
+    package static func readableByServiceGroupOnly(mode: Int, group: gid_t?, serviceGroup: gid_t?) -> Bool {
+        guard let group, let serviceGroup, group == serviceGroup else { return false }
+        return mode & 0o037 == 0
     }
 
     /// The same for a file on disk (nil also when it cannot be examined: reading it reports that).
@@ -50,18 +60,6 @@ public enum FileTrust {
         var st = stat()
         guard stat(path, &st) == 0 else { return nil }
         return secretFileProblem(path, mode: Int(st.st_mode) & 0o7777, use: use)
-    }
-
-    /// Whether the user `uid` (in group `gid`) may create files in `directory`, judged by its
-    /// mode bits.
-    public static func writable(_ directory: String, by uid: uid_t, gid: gid_t) -> Bool {
-        var st = stat()
-        guard stat(directory, &st) == 0 else { return true }
-        let mode = Int(st.st_mode)
-        if uid == 0 { return true }
-        if st.st_uid == uid { return mode & 0o300 == 0o300 }
-        if st.st_gid == gid { return mode & 0o030 == 0o030 }
-        return mode & 0o003 == 0o003
     }
 
     /// The directory part of `path` ("." for a bare name).

@@ -1,7 +1,8 @@
 // The one thread that writes log lines: event loops fill chunks of bytes of their own (a
 // `LogChannel` each per log) and hand full ones over; this thread writes them out and hands
 // them back. Bounded: a loop whose chunks are all waiting to be written drops the line and
-// counts it, so a slow disk or a stuck pipe never holds a request. SIGUSR1 reopens the files.
+// counts it, so a slow disk or a stuck pipe never holds a request. SIGUSR1 reopens the files
+// (LogFile opens them).
 import Dispatch
 import Glibc
 import Reactor
@@ -35,25 +36,24 @@ public final class LogWriter: @unchecked Sendable {
     /// Called (on the writer thread) with a problem worth an error-log line.
     let report: @Sendable (String) -> Void
 
-    /// Opens the access log file now, so a bad path is a start-up error.
-    public init(accessLog: Target?, report: @escaping @Sendable (String) -> Void = { ErrorLog.write($0) }) throws(SystemError) {
+    /// Opens the access log file now, so a bad path is a start-up error. `owner`: the account
+    /// the process becomes after start (as root), which must be able to reopen the file.
+    public init(accessLog: Target?, owner: LogOwner? = nil,
+                report: @escaping @Sendable (String) -> Void = { ErrorLog.write($0) }) throws(SystemError) {
         self.report = report
         errors = Sink(target: .stderr, fd: 2)
         if let target = accessLog {
-            access = Sink(target: target, fd: try Self.open(target))
+            access = Sink(target: target, fd: try Self.open(target, owner: owner, report: report))
         } else {
             access = nil
         }
     }
 
-    static func open(_ target: Target) throws(SystemError) -> Int32 {
+    static func open(_ target: Target, owner: LogOwner? = nil, report: (String) -> Void) throws(SystemError) -> Int32 {
         switch target {
         case .stdout: return 1
         case .stderr: return 2
-        case .file(let path):
-            let fd = Glibc.open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o644)
-            if fd < 0 { throw SystemError("open", errno) }
-            return fd
+        case .file(let path): return try LogFile.open(path, owner: owner, report: report)
         }
     }
 
@@ -119,13 +119,14 @@ public final class LogWriter: @unchecked Sendable {
     private func reopenFiles() {
         guard let access, case .file(let path) = access.target else { return }
         do throws(SystemError) {
-            let fd = try Self.open(.file(path))
+            let fd = try Self.open(.file(path), report: report)
             let old = access.fd
             access.fd = fd
             Glibc.close(old)
             report("reopened the access log \(path)")
         } catch {
-            report("cannot reopen the access log: \(error); still writing to the file opened before")
+            // As the service user, a directory it cannot write is the usual reason.
+            report("cannot reopen the access log \(path) as uid \(geteuid()): \(error); still writing to the file opened before")
         }
     }
 }

@@ -74,9 +74,11 @@ enum RunCommand {
             control = nil
         }
         // The log writer opens the access log now: a path it cannot open is a start-up error.
+        // Before a drop it is given to the service user, who reopens it on SIGUSR1.
         let logs: LogWriter
         do {
-            logs = try LogWriter(accessLog: loaded.config.accessLog.map { $0.path == "stdout" ? .stdout : .file($0.path) })
+            logs = try LogWriter(accessLog: loaded.config.accessLog.map { $0.path == "stdout" ? .stdout : .file($0.path) },
+                                 owner: switching ? account.map { (uid: $0.uid, gid: $0.gid) } : nil)
         } catch {
             control?.stop()
             CLI.fail("cannot open the access log \(loaded.config.accessLog?.path ?? ""): \(error)")
@@ -120,11 +122,7 @@ enum RunCommand {
                 return 1
             }
             ErrorLog.write("running as \(account)")
-            if let stateFile = loaded.config.control?.stateFile,
-               !FileTrust.writable(FileTrust.directory(of: stateFile), by: account.uid, gid: account.gid) {
-                ErrorLog.write("warning: \(path): control.stateFile: \(account.user) cannot write "
-                    + "\(FileTrust.directory(of: stateFile)): runtime changes will not be saved; chown it to \(account.user)")
-            }
+            for w in account.warningsAfterDrop(loaded, file: path) { ErrorLog.write("warning: \(w)") }
         } else if geteuid() == 0 && account == nil {
             ErrorLog.write("warning: \(path): running as root: set \"user\" to a dedicated account (e.g. \"switchyard\", "
                 + "made with `useradd --system switchyard`; not \"nobody\", which other services share) to drop root once "

@@ -71,4 +71,14 @@ final class OperationsConfigTests: XCTestCase {
                        #"secret file "/k" has mode 0640: its group can read it and impersonate the listener; chmod 600 it"#)
         XCTAssertEqual(FileTrust.secretFileProblem("/k", mode: 0o604, use: "x")?.contains("every local user"), true)
     }
+
+    func testASecretOnlyTheServiceGroupMayReadIsNotAProblem() {
+        // 0640 root:GROUP keeps a root-owned key readable after the drop to "user".
+        XCTAssertNil(FileTrust.secretFileProblem("/k", mode: 0o640, group: 7, serviceGroup: 7, use: "x"))
+        XCTAssertNil(FileTrust.secretFileProblem("/k", mode: 0o440, group: 7, serviceGroup: 7, use: "x"))
+        XCTAssertNotNil(FileTrust.secretFileProblem("/k", mode: 0o640, group: 8, serviceGroup: 7, use: "x"), "another group")
+        XCTAssertNotNil(FileTrust.secretFileProblem("/k", mode: 0o640, group: 7, serviceGroup: nil, use: "x"), "no user")
+        XCTAssertNotNil(FileTrust.secretFileProblem("/k", mode: 0o660, group: 7, serviceGroup: 7, use: "x"), "the group may write")
+        XCTAssertNotNil(FileTrust.secretFileProblem("/k", mode: 0o644, group: 7, serviceGroup: 7, use: "x"), "others may read")
+    }
 }

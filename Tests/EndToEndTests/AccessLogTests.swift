@@ -1,6 +1,7 @@
 // The access log: one JSON object per exchange with the fields the issue lists; SIGUSR1 opens
-// the file again after logrotate moved it; a writer that cannot keep up (a FIFO nobody reads)
-// loses lines, counted, while requests are answered as fast as ever.
+// the file again after logrotate moved it, also after the drop to "user" (the file and the
+// directory it makes are the service user's); a writer that cannot keep up (a FIFO nobody
+// reads) loses lines, counted, while requests are answered as fast as ever.
 import Foundation
 import Glibc
 import TestSupport
@@ -132,6 +133,66 @@ final class AccessLogTests: EndToEndTestCase {
         let fresh = try waitForLines(log, count: 1)
         XCTAssertEqual(fresh.map { $0["path"] as? String }, ["/after"])
         XCTAssertEqual(try lines(dir + "/access.log.1").count, 2)
+    }
+
+    /// Started as root with "user": the access log is opened as root, then every reopen runs as
+    /// the service user. `directory` holds the log; the test's own directory is made traversable
+    /// (its files stay root's).
+    private func startDroppingProxy(log: String, echo: EchoUpstream) throws -> RunningProxy {
+        XCTAssertEqual(chmod(try temporaryDirectory(), 0o711), 0)
+        let text = proxyJSON(upstream: echo.endpoint, dead: try refusingEndpoint(), log: log)
+            .replacingOccurrences(of: "\"listeners\"", with: "\"user\": \"nobody\",\n  \"listeners\"")
+        let proxy = try startProxy(json: text)
+        XCTAssertNotNil(proxy.process.waitForStderrLine(containing: "running as nobody"), proxy.process.stderr)
+        return proxy
+    }
+
+    func testAfterTheDropSIGUSR1MakesTheNewFileAsTheServiceUser() throws {
+        try XCTSkipUnless(geteuid() == 0, "the privilege drop needs root")
+        let echo = try startEcho(name: "a")
+        // A directory that does not exist yet: Switchyard makes it for the service user.
+        let dir = try temporaryDirectory() + "/logs"
+        let log = dir + "/access.log"
+        let proxy = try startDroppingProxy(log: log, echo: echo)
+        var st = stat()
+        XCTAssertEqual(stat(dir, &st), 0)
+        XCTAssertEqual(st.st_uid, 65534, "the log directory is the service user's")
+        XCTAssertEqual(stat(log, &st), 0)
+        XCTAssertEqual(st.st_uid, 65534, "the log file is the service user's")
+        XCTAssertFalse(proxy.process.stderr.contains("cannot create files in"), proxy.process.stderr)
+        let c = try connect(proxy)
+        XCTAssertEqual(try c.exchange(get("/before")).status, 200)
+        XCTAssertEqual(try waitForLines(log, count: 1).count, 1)
+
+        XCTAssertEqual(rename(log, log + ".1"), 0)
+        proxy.process.send(signal: SIGUSR1)
+        XCTAssertNotNil(proxy.process.waitForStderrLine(containing: "reopened the access log"), proxy.process.stderr)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: log), "a new file at the path")
+        XCTAssertEqual(try c.exchange(get("/after")).status, 200)
+        XCTAssertEqual(try waitForLines(log, count: 1).map { $0["path"] as? String }, ["/after"])
+        XCTAssertEqual(try lines(log + ".1").map { $0["path"] as? String }, ["/before"])
+    }
+
+    func testAfterTheDropAReopenThatFailsSaysWhyAndKeepsTheOldFile() throws {
+        try XCTSkipUnless(geteuid() == 0, "the privilege drop needs root")
+        let echo = try startEcho(name: "a")
+        // The log in a directory only root may write: named at start, and the reopen fails.
+        let dir = try temporaryDirectory()
+        let log = dir + "/access.log"
+        let proxy = try startDroppingProxy(log: log, echo: echo)
+        XCTAssertNotNil(proxy.process.waitForStderrLine(containing: "accessLog.path: nobody cannot create files in \(dir)"),
+                        proxy.process.stderr)
+        let c = try connect(proxy)
+        XCTAssertEqual(try c.exchange(get("/before")).status, 200)
+        XCTAssertEqual(try waitForLines(log, count: 1).count, 1)
+
+        XCTAssertEqual(rename(log, dir + "/access.log.1"), 0)
+        proxy.process.send(signal: SIGUSR1)
+        let line = proxy.process.waitForStderrLine(containing: "cannot reopen the access log \(log)")
+        XCTAssertTrue(line?.contains("Permission denied") == true, proxy.process.stderr)
+        XCTAssertEqual(try c.exchange(get("/after")).status, 200)
+        XCTAssertEqual(try waitForLines(dir + "/access.log.1", count: 2).map { $0["path"] as? String }, ["/before", "/after"])
+        XCTAssertFalse(FileManager.default.fileExists(atPath: log))
     }
 
     func testAWriterThatFallsBehindDropsLinesAndCountsThem() throws {

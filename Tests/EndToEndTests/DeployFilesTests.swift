@@ -1,5 +1,6 @@
 // The files in deploy/ hold what they promise: the systemd unit's readiness, reload and
-// hardening (rated by systemd-analyze where it is installed), the container build's toolchain
+// hardening (rated by systemd-analyze where it is installed), the logrotate file that rotates
+// the unit's log and signals a reopen, the container build's toolchain
 // and context, the Kubernetes manifests (kubernetes-validate --strict where installed) and the
 // config they ship.
 import Foundation
@@ -40,6 +41,19 @@ final class DeployFilesTests: EndToEndTestCase {
         XCTAssertTrue(reload.hasSuffix("switchyard ctl --socket /run/switchyard/control.sock reload"),
                       "a reload that waits for its result: \(reload)")
         XCTAssertFalse(lines.contains { $0.contains("kill -HUP") }, "a signal cannot report a refused config")
+    }
+
+    /// The log the unit gives the service is the one logrotate rotates, and the rotation ends
+    /// with the signal that makes the proxy open the path again.
+    func testLogrotateRotatesTheUnitsLogAndSignalsAReopen() throws {
+        let unit = active(try text("deploy/systemd/switchyard.service"))
+        XCTAssertTrue(unit.contains("LogsDirectory=switchyard"))
+        let lines = active(try text("deploy/logrotate/switchyard"))
+        XCTAssertEqual(lines.first, "/var/log/switchyard/access.log {")
+        let post = try XCTUnwrap(lines.firstIndex(of: "postrotate"))
+        XCTAssertTrue(lines[post + 1].hasPrefix("kill -USR1 $(pidof switchyard)"), lines[post + 1])
+        XCTAssertFalse(lines.contains { $0.hasPrefix("create ") && !$0.contains("switchyard") },
+                       "a file logrotate creates must be the service's to be reopened")
     }
 
     func testSystemdAnalyzeRatesTheUnitAtMostTwo() throws {

@@ -1,7 +1,8 @@
 // TLS on a listener, against the real proxy: handshake and requests, SNI among three
 // certificates, old protocol versions refused, ALPN, resumption, the handshake timeout, a client
-// that sends plain HTTP to a TLS port, Secure cookies, and certificates reloaded under a live
-// connection (a bad one refused with the old one kept).
+// that sends plain HTTP to a TLS port, Secure cookies, certificates reloaded under a live
+// connection (a bad one refused with the old one kept), and certificates rotated after the drop
+// to "user" (keys 0640 root:GROUP; one the service user cannot read is named at start).
 import Foundation
 import Glibc
 import XCTest
@@ -24,11 +25,11 @@ final class TLSTerminationTests: EndToEndTestCase {
     }
 
     private func config(echo: EchoUpstream, certificates: [(cert: String, key: String)], extraTimeouts: String = "",
-                        routes: String? = nil, admin: Bool = false) -> String {
+                        routes: String? = nil, admin: Bool = false, user: String? = nil) -> String {
         let certs = certificates.map { "{ \"cert\": \"\($0.cert)\", \"key\": \"\($0.key)\" }" }.joined(separator: ", ")
         return """
         {
-          "workers": 2,
+          "workers": 2,\(user.map { "\n  \"user\": \"\($0)\"," } ?? "")
           "listeners": [ { "address": "127.0.0.1:0", "tls": { "certificates": [ \(certs) ] } } ],
           "timeouts": { "connectMs": 1000, "idleMs": 5000\(extraTimeouts) },
           "upstreams": { "app": { "endpoints": ["\(echo.endpoint)"] } },
@@ -232,6 +233,80 @@ final class TLSTerminationTests: EndToEndTestCase {
         let (c, s) = try tlsClient(proxy, setup, name: "b.test")
         XCTAssertEqual(s.peerCommonName, "b.test")
         XCTAssertEqual(try c.exchange("GET / HTTP/1.1\r\nHost: b.test\r\n\r\n").status, 200)
+    }
+
+    // MARK: certificates rotated after the drop to "user" (root only)
+
+    /// nobody's group: key files 0640 root:nogroup are readable after the drop.
+    private var serviceGroup: gid_t { getpwnam("nobody")?.pointee.pw_gid ?? 65534 }
+
+    /// Makes the test's directory traversable, so the service user can reach the files in it.
+    private func startDroppingProxy(_ setup: Setup, echo: EchoUpstream) throws -> RunningProxy {
+        XCTAssertEqual(chmod(setup.pki.directory, 0o711), 0)
+        let proxy = try startProxy(json: config(echo: echo, certificates: [setup.a], user: "nobody"))
+        XCTAssertNotNil(proxy.process.waitForStderrLine(containing: "running as nobody"), proxy.process.stderr)
+        return proxy
+    }
+
+    /// Root's file, which the service group may read (the documented way to rotate keys).
+    private func shareWithServiceGroup(_ pair: (cert: String, key: String)) {
+        for file in [pair.cert, pair.key] { XCTAssertEqual(chown(file, 0, serviceGroup), 0) }
+        XCTAssertEqual(chmod(pair.key, 0o640), 0)
+    }
+
+    /// Moves a new pair over the files the config names, as a certificate renewal does.
+    private func rotate(_ target: (cert: String, key: String), to fresh: (cert: String, key: String)) {
+        XCTAssertEqual(rename(fresh.cert, target.cert), 0)
+        XCTAssertEqual(rename(fresh.key, target.key), 0)
+    }
+
+    func testAfterTheDropAKeyOnlyRootCanReadIsNamedAtStart() throws {
+        try XCTSkipUnless(geteuid() == 0, "the privilege drop needs root")
+        let setup = try makePKI()   // keys are 0600 root
+        let proxy = try startDroppingProxy(setup, echo: try startEcho())
+        let line = proxy.process.waitForStderrLine(containing: "reload will not be able to read \(setup.a.key) as user nobody")
+        XCTAssertTrue(line?.contains("listeners[0].tls.certificates[0].key: ") == true, proxy.process.stderr)
+        XCTAssertTrue(line?.contains("Permission denied; make it readable by group nogroup") == true, proxy.process.stderr)
+        XCTAssertEqual(proxy.process.stderr.components(separatedBy: "reload will not be able to read").count, 2,
+                       "one line, for the key only (the certificate is 0644): \(proxy.process.stderr)")
+    }
+
+    func testAfterTheDropKeysReadableByTheServiceGroupRotateOnReload() throws {
+        try XCTSkipUnless(geteuid() == 0, "the privilege drop needs root")
+        let setup = try makePKI()
+        shareWithServiceGroup(setup.a)
+        let proxy = try startDroppingProxy(setup, echo: try startEcho())
+        let (_, before) = try tlsClient(proxy, setup)
+        XCTAssertEqual(before.peerCommonName, "a.test")
+
+        let renewed = try setup.pki.issue("renewed", names: ["renewed.a.test", "a.test"])
+        shareWithServiceGroup(renewed)
+        rotate(setup.a, to: renewed)
+        proxy.process.send(signal: SIGHUP)
+        XCTAssertNotNil(proxy.process.waitForStderrLine(containing: "reloaded"), proxy.process.stderr)
+        let (c, after) = try tlsClient(proxy, setup)
+        XCTAssertEqual(after.peerCommonName, "renewed.a.test", "the renewed certificate, read as nobody")
+        XCTAssertEqual(try c.exchange("GET / HTTP/1.1\r\nHost: a.test\r\n\r\n").status, 200)
+        // 0640 root:nogroup is the advice, not a problem.
+        XCTAssertFalse(proxy.process.stderr.contains("chmod 600"), proxy.process.stderr)
+        XCTAssertFalse(proxy.process.stderr.contains("reload will not be able to read"), proxy.process.stderr)
+    }
+
+    func testAfterTheDropAKeyTheServiceCannotReadRefusesTheReloadAndTheOldCertificateServes() throws {
+        try XCTSkipUnless(geteuid() == 0, "the privilege drop needs root")
+        let setup = try makePKI()
+        shareWithServiceGroup(setup.a)
+        let proxy = try startDroppingProxy(setup, echo: try startEcho())
+
+        let renewed = try setup.pki.issue("renewed", names: ["renewed.a.test", "a.test"])   // key 0600 root
+        rotate(setup.a, to: renewed)
+        proxy.process.send(signal: SIGHUP)
+        let line = proxy.process.waitForStderrLine(containing: "reload refused")
+        XCTAssertTrue(line?.contains("cannot read the key \(setup.a.key): Permission denied") == true, proxy.process.stderr)
+        XCTAssertNil(proxy.process.poll(), "still running")
+        let (c, s) = try tlsClient(proxy, setup)
+        XCTAssertEqual(s.peerCommonName, "a.test", "the certificate loaded before")
+        XCTAssertEqual(try c.exchange("GET / HTTP/1.1\r\nHost: a.test\r\n\r\n").status, 200)
     }
 
     /// Long bodies cannot be spliced through TLS: they are copied through the pooled buffers,
