@@ -1,6 +1,6 @@
 // Shadow comparison: a mirror with `compare` holds its shadow's answer against the primary's.
 // Both ends happen on the same worker loop (the primary's exchange closes in
-// Worker.exchangeFinished, the copy's answer in MirrorConnection), so they meet in a small
+// Worker.exchangeFinished, the copy's answer on its UpstreamConnection), so they meet in a small
 // per-worker table keyed by request id: no lock, no cross-thread traffic. The table is bounded
 // and its entries expire; the primary is never delayed and its body never held (its body hash,
 // when asked for, is folded in as its bytes stream through the relay). Routes whose mirrors do

@@ -35,24 +35,20 @@ final class Worker {
 
     /// balancers[upstream][color], color 0 = blue or plain pool, 1 = green.
     var balancers: [[PoolBalancer]] = []
-    /// Idle upstream connections by endpoint id.
+    /// Idle upstream connections by endpoint id, for primary requests and shadow copies alike.
     var idle: [[UpstreamConnection]] = []
     private var addresses: [SocketAddress?] = []
     /// Mirror caps by upstream name (they outlive snapshots: copies in flight keep theirs),
-    /// and by upstream index of the current snapshot.
-    private var gatesByName: [String: MirrorGate] = [:]
-    private var gates: [MirrorGate?] = []
-    /// Idle shadow connections by endpoint id, and when a shadow endpoint that refused a
-    /// connection may be tried again.
-    private var mirrorConns: [[MirrorConnection]] = []
-    /// Of those, the ones waiting for a copy, newest last.
-    private var mirrorIdle: [[MirrorConnection]] = []
-    /// Shadow connections with queued bytes, written after the current batch of events.
-    var mirrorDirty: [MirrorConnection] = []
+    /// and by upstream index of the current snapshot (WorkerMirrors.swift).
+    var gatesByName: [String: MirrorGate] = [:]
+    var gates: [MirrorGate?] = []
+    /// Copies with bytes to write, written after the current batch of events.
+    var mirrorDirty: [MirrorCopy] = []
+    var mirrorFlushing: [MirrorCopy] = []
+    /// Shadow endpoints this loop found refusing, by endpoint id.
+    var shadowMarks: [ShadowMark] = []
     /// Requests awaiting a shadow comparison, by request id (ShadowCompare.swift).
     var shadow = ShadowTable()
-    private var mirrorFlushing: [MirrorConnection] = []
-    private var mirrorDownUntil: [UInt64] = []
 
     var listeners: [Listener] = []
     private(set) var clients: [ClientConnection] = []
@@ -147,10 +143,8 @@ final class Worker {
             idle.append(contentsOf: repeatElement([], count: maxID + 1 - idle.count))
             addresses.append(contentsOf: repeatElement(nil, count: maxID + 1 - addresses.count))
         }
-        if mirrorConns.count <= maxID {
-            mirrorConns.append(contentsOf: repeatElement([], count: maxID + 1 - mirrorConns.count))
-            mirrorIdle.append(contentsOf: repeatElement([], count: maxID + 1 - mirrorIdle.count))
-            mirrorDownUntil.append(contentsOf: repeatElement(0, count: maxID + 1 - mirrorDownUntil.count))
+        if shadowMarks.count <= maxID {
+            shadowMarks.append(contentsOf: repeatElement(ShadowMark(), count: maxID + 1 - shadowMarks.count))
         }
         gates = Array(repeating: nil, count: snapshot.upstreams.count)
         resilience.adopt(snapshot, worker: loop.index, workers: workerCount, maxEndpointID: maxID)
@@ -274,81 +268,7 @@ final class Worker {
         }
     }
 
-    // MARK: mirrors
-
-    func mirrorGate(upstream: Int) -> MirrorGate {
-        if let g = gates[upstream] { return g }
-        let u = snapshot.upstreams[upstream]
-        // This worker's share of the upstream's limits: the shares of all workers add up to the
-        // limit exactly, so together they never hold more copies or bytes than it allows.
-        let cap = MirrorGate.share(of: u.mirrorMaxInFlight, worker: loop.index, workers: workerCount)
-        let byteCap = MirrorGate.share(of: u.mirrorMaxBufferBytes, worker: loop.index, workers: workerCount)
-        let g: MirrorGate
-        if let existing = gatesByName[u.name] {
-            // New limits apply to copies already counted, which finish against this gate.
-            existing.cap = cap
-            existing.byteCap = byteCap
-            g = existing
-        } else {
-            g = MirrorGate(cap: cap, byteCap: byteCap)
-            gatesByName[u.name] = g
-        }
-        gates[upstream] = g
-        return g
-    }
-
-    func mirrorEndpointUp(_ e: Endpoint) -> Bool {
-        e.id < mirrorDownUntil.count && loop.now >= mirrorDownUntil[e.id]
-    }
-
-    /// Sends a copy on an idle connection to its endpoint, opening one if none is idle: one copy
-    /// per connection at a time, so a slow shadow gets as many copies in flight as its
-    /// `maxInFlight` allows (the gate bounds the connections), never a queue behind one answer.
-    func dispatchMirror(_ c: MirrorCopy) {
-        let id = c.endpoint.id
-        guard id < mirrorConns.count, !draining else { c.finish(.mirrorsFailed); return }
-        while let conn = mirrorIdle[id].popLast() {
-            if conn.canTake(hasBody: c.hasBody) {
-                conn.enqueue(c)
-                return
-            }
-        }
-        guard mirrorEndpointUp(c.endpoint), let addr = address(for: c.endpoint),
-              let conn = MirrorConnection.connect(worker: self, target: UpstreamTarget(endpoint: id, address: addr)) else {
-            mirrorEndpointFailed(id)
-            c.finish(.mirrorsFailed)
-            return
-        }
-        mirrorConns[id].append(conn)
-        conn.enqueue(c)
-    }
-
-    /// A shadow endpoint refused or timed out: leave it alone for a second rather than paying
-    /// a failed connect for every copy.
-    func mirrorEndpointFailed(_ id: Int) {
-        if id < mirrorDownUntil.count { mirrorDownUntil[id] = loop.now + 1_000 }
-        mirrorEndpointFailedPassively(id)
-    }
-
-    /// A shadow connection finished its copy and may take the next.
-    func mirrorConnectionIdle(_ c: MirrorConnection) {
-        guard !draining, c.endpointID < mirrorIdle.count else { return c.close() }
-        mirrorIdle[c.endpointID].append(c)
-    }
-
-    func removeMirrorConnection(_ c: MirrorConnection) {
-        guard c.endpointID < mirrorConns.count else { return }
-        if let i = mirrorConns[c.endpointID].firstIndex(where: { $0 === c }) { mirrorConns[c.endpointID].remove(at: i) }
-        if let i = mirrorIdle[c.endpointID].firstIndex(where: { $0 === c }) { mirrorIdle[c.endpointID].remove(at: i) }
-    }
-
-    /// After each batch of events: one write per shadow connection for everything queued.
-    func flushMirrors() {
-        guard !mirrorDirty.isEmpty else { return }
-        swap(&mirrorDirty, &mirrorFlushing)
-        for c in mirrorFlushing { c.flush() }
-        mirrorFlushing.removeAll(keepingCapacity: true)
-    }
+    // Shadow copies: WorkerMirrors.swift.
 
     // MARK: relays
 
@@ -457,9 +377,6 @@ final class Worker {
             let conns = idle[id]
             idle[id].removeAll()
             for c in conns { c.closeIdle() }
-        }
-        for id in mirrorConns.indices {
-            for c in mirrorConns[id] where c.isIdle { c.close() }
         }
         if clients.isEmpty { finishDrain() }
     }

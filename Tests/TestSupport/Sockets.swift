@@ -60,11 +60,18 @@ public enum Sockets {
         return fd
     }
 
-    /// A socket bound to 127.0.0.1 on a kernel-chosen port; listening when `listen` is true.
-    /// A bound socket that does not listen refuses connections, and holds its port meanwhile.
-    public static func bound(listen: Bool, backlog: Int32 = 128) throws -> (fd: Int32, port: UInt16) {
+    /// A socket bound to 127.0.0.1 on a kernel-chosen port (or `port`); listening when `listen`
+    /// is true. A bound socket that does not listen refuses connections, and holds its port
+    /// meanwhile. `reuseAddress` (SO_REUSEADDR) lets a server listen again on the port a
+    /// stopped one had, while its old connections linger.
+    public static func bound(listen: Bool, port: UInt16 = 0, reuseAddress: Bool = false,
+                             backlog: Int32 = 128) throws -> (fd: Int32, port: UInt16) {
         let fd = try newSocket()
-        var address = loopback(port: 0)
+        if reuseAddress {
+            var one: Int32 = 1
+            setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        }
+        var address = loopback(port: port)
         let rc = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
                 Glibc.bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))

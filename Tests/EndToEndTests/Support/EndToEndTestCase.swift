@@ -186,8 +186,8 @@ class EndToEndTestCase: XCTestCase {
     // MARK: sockets and servers
 
     /// An in-test upstream (stopped in tearDown).
-    func startServer(_ handler: @escaping @Sendable (RawConnection, RawServer) -> Void) throws -> RawServer {
-        let s = try RawServer(handler)
+    func startServer(port: UInt16 = 0, _ handler: @escaping @Sendable (RawConnection, RawServer) -> Void) throws -> RawServer {
+        let s = try RawServer(port: port, handler)
         servers.append(s)
         return s
     }

@@ -62,10 +62,11 @@ final class RawServer: @unchecked Sendable {
     private var stopped = false
     private let handler: @Sendable (RawConnection, RawServer) -> Void
 
-    /// Starts accepting on 127.0.0.1 (a kernel-chosen port); each connection runs `handler`
-    /// on its own thread and is closed when the handler returns.
-    init(_ handler: @escaping @Sendable (RawConnection, RawServer) -> Void) throws {
-        let (fd, port) = try Sockets.bound(listen: true)
+    /// Starts accepting on 127.0.0.1 (a kernel-chosen port, or `port`: a server started again
+    /// where a stopped one listened); each connection runs `handler` on its own thread and is
+    /// closed when the handler returns.
+    init(port: UInt16 = 0, _ handler: @escaping @Sendable (RawConnection, RawServer) -> Void) throws {
+        let (fd, port) = try Sockets.bound(listen: true, port: port, reuseAddress: true)
         listenFd = fd
         self.port = port
         self.handler = handler

@@ -57,9 +57,9 @@ final class Switchable: @unchecked Sendable {
 extension EndToEndTestCase {
     /// A server answering /healthz and every other GET as `state` says, naming itself in
     /// `X-Name`. Requests with a body are answered once the body is read, then the connection
-    /// closes.
-    func startSwitchable(_ state: Switchable, name: String) throws -> RawServer {
-        try startServer { conn, server in
+    /// closes. On `port` when given (a server back where a stopped one listened).
+    func startSwitchable(_ state: Switchable, name: String, port: UInt16 = 0) throws -> RawServer {
+        try startServer(port: port) { conn, server in
             while let head = conn.readHead() {
                 if head.hasPrefix("GET /healthz ") {
                     let s = state.nextHealth()
