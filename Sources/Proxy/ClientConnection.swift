@@ -518,6 +518,8 @@ final class ClientConnection: Pollable {
     func abort() {
         relay?.abandonMirrors()
         dropUpstream()
+        // A body the close delimits, cut short: a clean close would tell the client it is whole.
+        if exchange.bodyEndsWithClose && responseStarted { transport.resetOnClose() }
         close()
     }
 

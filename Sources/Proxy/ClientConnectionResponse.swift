@@ -25,6 +25,15 @@ extension ClientConnection {
         } else {
             worker.endpointSucceeded(exchange.endpoint)
         }
+        // An HTTP/1.0 client takes no chunked framing (RFC 9112 6.1): it gets the payload alone,
+        // which the close delimits. A coding under the chunks (gzip) would stay on that payload
+        // with no field left to name it: such an answer is refused (NGINX refuses it for every client).
+        let payloadOnly = exchange.isHTTP10 && rh.framing == .chunked
+        if payloadOnly && rh.hasCodingBesidesChunked(in: bytes) {
+            relay.detachUpstream()?.abandon()
+            respondLocally(status: 502, detail: "a transfer coding an HTTP/1.0 client cannot take", close: true)
+            return
+        }
         responseStarted = true
         exchange.responseHeadNs = Sys.monotonicNs()
         relay.releaseRequestHead()
@@ -33,7 +42,11 @@ extension ClientConnection {
         exchange.source = .upstream
         // Only a close-delimited body ends the client's connection; the upstream's own
         // "Connection: close" (always sent to the HTTP/1.0 requests we forward) is about its hop.
-        if rh.framing == .untilClose { exchange.keepAlive = false }
+        if rh.framing == .untilClose || payloadOnly {
+            exchange.keepAlive = false
+            exchange.bodyEndsWithClose = true
+        }
+        if payloadOnly { relay.sendPayloadOnly() }
         let upgrading = status == 101 && requestsUpgrade
         let requestDone = relay.requestComplete
         worker.withVariantLine(exchange.decision) { line in
