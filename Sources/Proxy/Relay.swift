@@ -174,7 +174,6 @@ final class Relay {
         upstream = u
         upHeadSent = 0
         responseReady = 0
-        responsePayloadOnly = false
         u.attach(self, context)
     }
 
