@@ -25,14 +25,27 @@ extension ClientConnection {
         } else {
             worker.endpointSucceeded(exchange.endpoint)
         }
-        // An HTTP/1.0 client takes no chunked framing (RFC 9112 6.1): it gets the payload alone,
-        // which the close delimits. A coding under the chunks (gzip) would stay on that payload
-        // with no field left to name it: such an answer is refused (NGINX refuses it for every client).
-        let payloadOnly = exchange.isHTTP10 && rh.framing == .chunked
-        if payloadOnly && rh.hasCodingBesidesChunked(in: bytes) {
-            relay.detachUpstream()?.abandon()
-            respondLocally(status: 502, detail: "a transfer coding an HTTP/1.0 client cannot take", close: true)
-            return
+        switch rh.framing {
+        case .untilClose:
+            // Only a close-delimited body ends the client's connection; the upstream's own
+            // "Connection: close" (always sent to the HTTP/1.0 requests we forward) is about its hop.
+            exchange.keepAlive = false
+            exchange.bodyEndsWithClose = true
+        case .chunked where exchange.isHTTP10:
+            // An HTTP/1.0 client takes no chunked framing (RFC 9112 6.1): it gets the payload
+            // alone, which the close delimits. A coding under the chunks (gzip) would stay on
+            // that payload with no field left to name it: such an answer is refused (NGINX
+            // refuses it for every client).
+            if rh.hasCodingBesidesChunked(in: bytes) {
+                relay.detachUpstream()?.abandon()
+                respondLocally(status: 502, detail: "a transfer coding an HTTP/1.0 client cannot take", close: true)
+                return
+            }
+            exchange.keepAlive = false
+            exchange.bodyEndsWithClose = true
+            relay.sendPayloadOnly()
+        default:
+            break
         }
         responseStarted = true
         exchange.responseHeadNs = Sys.monotonicNs()
@@ -40,13 +53,6 @@ extension ClientConnection {
         let status = rh.status
         exchange.status = status
         exchange.source = .upstream
-        // Only a close-delimited body ends the client's connection; the upstream's own
-        // "Connection: close" (always sent to the HTTP/1.0 requests we forward) is about its hop.
-        if rh.framing == .untilClose || payloadOnly {
-            exchange.keepAlive = false
-            exchange.bodyEndsWithClose = true
-        }
-        if payloadOnly { relay.sendPayloadOnly() }
         let upgrading = status == 101 && requestsUpgrade
         let requestDone = relay.requestComplete
         worker.withVariantLine(exchange.decision) { line in
