@@ -1,7 +1,8 @@
 // Finds where a chunked body ends (RFC 9112 7.1) so Switchyard can relay it byte for byte; strict
 // about every line ending and about the chunk-extension grammar, since a proxy and an upstream that
 // split chunks differently can be made to disagree about where the next request starts. A relay
-// that leaves extensions out walks the body as copy/skip segments (`nextSegment`).
+// that leaves extensions out, or all of the framing, walks the body as copy/skip segments
+// (`nextSegment`).
 
 public enum ChunkedResult: Sendable, Equatable {
     /// Every byte belongs to the body, which continues; consumed == bytes.count.
@@ -50,7 +51,7 @@ public struct ChunkedDecoder: Sendable {
     /// Returns how many of `bytes` belong to the body and whether the body is complete. Chunk data
     /// is skipped in one step, without looking at its bytes.
     public mutating func consume(_ bytes: UnsafeRawBufferPointer) -> ChunkedResult {
-        let (stop, end) = run(bytes, from: 0, segmenting: false)
+        let (stop, end) = run(bytes, from: 0, keep: nil)
         switch stop {
         case .done: return .done(consumed: end)
         case .failed: return .failed(error)
@@ -58,19 +59,21 @@ public struct ChunkedDecoder: Sendable {
         }
     }
 
-    /// The next run of `bytes` from `from` that a relay copies or leaves out: chunk extensions
-    /// (with the whitespace and ";" that introduce them) and trailer field lines are `.skip`,
-    /// everything else (sizes, line ends, data, the final CRLF) is `.copy`, so copying only the `.copy` runs re-frames the body
-    /// without extensions. Call again from the returned end; `.needMore` once `from` reaches the
-    /// end of `bytes`, `.done` for the run that ends the body (the rest is the next message).
-    public mutating func nextSegment(_ bytes: UnsafeRawBufferPointer, from: Int) -> ChunkedSegment {
+    /// The next run of `bytes` from `from` that a relay copies or leaves out. Keeping `.chunks`:
+    /// chunk extensions (with the whitespace and ";" that introduce them) and trailer field lines
+    /// are `.skip`, everything else (sizes, line ends, data, the final CRLF) is `.copy`, so
+    /// copying only the `.copy` runs re-frames the body without extensions. Keeping `.payload`:
+    /// only chunk data is `.copy`. Call again from the returned end; `.needMore` once `from`
+    /// reaches the end of `bytes`, `.done` for the run that ends the body (the rest is the next
+    /// message; with `.payload` that run is empty, the framing before it a `.skip`).
+    public mutating func nextSegment(_ bytes: UnsafeRawBufferPointer, from: Int, keep: ChunkedKeep = .chunks) -> ChunkedSegment {
         if state == .failed { return .failed(error) }
         if state == .done { return .done(end: from) }
         guard from < bytes.count else { return .needMore }
-        let skip = state != .data && isExtensionByte(bytes[from])
-        let (stop, end) = run(bytes, from: from, segmenting: true)
+        let skip = state != .data && isLeftOut(bytes[from], keep)
+        let (stop, end) = run(bytes, from: from, keep: keep)
         switch stop {
-        case .done: return .done(end: end)
+        case .done: return skip ? .skip(end: end) : .done(end: end)
         case .failed: return .failed(error)
         case .boundary, .exhausted: return skip ? .skip(end: end) : .copy(end: end)
         }
@@ -78,14 +81,16 @@ public struct ChunkedDecoder: Sendable {
 
     private enum Stop { case exhausted, boundary, done, failed }
 
-    /// Whether `b`, read in the current state, is left out of the re-framed body: a chunk
-    /// extension (from the first whitespace or ";" after the size up to, not including, the CR
-    /// that ends the line), or a trailer field line with its CRLF. Trailer fields are dropped
-    /// whole (RFC 9110 6.5.1 lets a recipient discard them): one naming Content-Length,
-    /// Transfer-Encoding, Host or Authorization could be merged into the head upstream, and no
-    /// allow-list can know every field an upstream treats that way.
+    /// Whether `b`, read in the current state, is left out of what a relay passes on. Keeping
+    /// `.payload`, every byte but chunk data. Keeping `.chunks`: a chunk extension (from the
+    /// first whitespace or ";" after the size up to, not including, the CR that ends the line),
+    /// or a trailer field line with its CRLF. Trailer fields are dropped whole (RFC 9110 6.5.1
+    /// lets a recipient discard them): one naming Content-Length, Transfer-Encoding, Host or
+    /// Authorization could be merged into the head upstream, and no allow-list can know every
+    /// field an upstream treats that way.
     @inline(__always)
-    private func isExtensionByte(_ b: UInt8) -> Bool {
+    private func isLeftOut(_ b: UInt8, _ keep: ChunkedKeep) -> Bool {
+        if keep == .payload { return state != .data }
         switch state {
         case .size: return b == ASCII.semicolon || isOWS(b)
         case .sizeSpace, .extNameStart, .extName, .extAfterName, .extValueStart, .extToken, .extQuoted,
@@ -97,12 +102,14 @@ public struct ChunkedDecoder: Sendable {
         }
     }
 
-    /// Runs the state machine over `bytes[from...]`. When `segmenting`, stops before the first
-    /// byte whose extension-ness differs from the run's first byte (`.boundary`).
-    private mutating func run(_ bytes: UnsafeRawBufferPointer, from: Int, segmenting: Bool) -> (Stop, Int) {
+    /// Runs the state machine over `bytes[from...]`. When segmenting (`keep` given), stops
+    /// before the first byte that is left out when the run's first byte is not, or the other
+    /// way round (`.boundary`).
+    private mutating func run(_ bytes: UnsafeRawBufferPointer, from: Int, keep: ChunkedKeep?) -> (Stop, Int) {
         let count = bytes.count
         var i = from
-        let runSkips = segmenting && i < count && state != .data && isExtensionByte(bytes[i])
+        var runSkips = false
+        if let keep, i < count && state != .data { runSkips = isLeftOut(bytes[i], keep) }
         while i < count {
             if state == .data {
                 if runSkips { return (.boundary, i) }
@@ -114,7 +121,7 @@ public struct ChunkedDecoder: Sendable {
                 continue
             }
             let b = bytes[i]
-            if segmenting && i > from && isExtensionByte(b) != runSkips { return (.boundary, i) }
+            if let keep, i > from && isLeftOut(b, keep) != runSkips { return (.boundary, i) }
             i += 1
             switch state {
             case .sizeStart:
@@ -292,6 +299,14 @@ public struct ChunkedDecoder: Sendable {
         error = .fatal(reason)
         return (.failed, 0)
     }
+}
+
+/// What a relay walking a chunked body passes on (`ChunkedDecoder.nextSegment`).
+public enum ChunkedKeep: Sendable {
+    /// The chunks re-framed without extensions and trailer fields.
+    case chunks
+    /// The chunk data alone, for a recipient that takes no chunked framing (an HTTP/1.0 client).
+    case payload
 }
 
 /// One step of `ChunkedDecoder.nextSegment`.

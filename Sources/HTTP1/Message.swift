@@ -173,6 +173,14 @@ extension ResponseHead {
         }
     }
 
+    /// Whether a transfer coding other than chunked applies (the parser lets others through
+    /// only before a final, single chunked): removing the chunks leaves the payload coded.
+    public func hasCodingBesidesChunked(in bytes: UnsafeRawBufferPointer) -> Bool {
+        var codings = 0
+        forEachTransferCoding(in: bytes) { _ in codings += 1 }
+        return codings > 1
+    }
+
     @inlinable
     public func firstIndex(of kind: HeaderKind) -> Int? {
         headers.firstIndex { $0.kind == kind }

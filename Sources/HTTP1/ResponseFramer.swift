@@ -103,6 +103,28 @@ public struct ResponseFramer: Sendable {
         }
     }
 
+    /// A chunked body for a recipient that takes no chunked framing (an HTTP/1.0 client), in
+    /// place of `feed`: the runs of chunk data (`.copy`) and of framing (`.skip`: sizes,
+    /// extensions, line ends, trailers) from `from`, as `ChunkedDecoder.nextSegment` keeping
+    /// `.payload` walks them. The message is complete at `.done`; a failure is a 502.
+    public mutating func nextPayloadSegment(_ bytes: UnsafeRawBufferPointer, from: Int) -> ChunkedSegment {
+        switch mode {
+        case .chunked: break
+        case .complete: return .done(end: from)
+        default: return .failed(mode == .failed ? error : .upstream("not a chunked body"))
+        }
+        let segment = chunked.nextSegment(bytes, from: from, keep: .payload)
+        switch segment {
+        case .done: mode = .complete
+        case .failed(let e):
+            let failure = HTTPParseError(status: 502, reason: e.reason, mustClose: true)
+            _ = fail(failure)
+            return .failed(failure)
+        case .copy, .skip, .needMore: break
+        }
+        return segment
+    }
+
     /// Accounts `n` bytes of a Content-Length body that went around `feed` (spliced in the
     /// kernel). True when they completed the body.
     @discardableResult

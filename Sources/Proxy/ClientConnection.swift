@@ -39,7 +39,7 @@ final class ClientConnection: Pollable {
     /// by the worker while an exchange runs: nil on an idle connection).
     var exchange = Exchange()
     var relay: Relay!
-    private var snapshot: Snapshot?
+    private(set) var snapshot: Snapshot?
     /// The response head has been produced (by the upstream or the proxy).
     var responseStarted = false
     /// The request asked to switch protocols.
@@ -253,11 +253,6 @@ final class ClientConnection: Pollable {
                          path: path, query: headBytes.slice(Int(head.pathEnd), Int(head.targetEnd)), requestID: requestID)
     }
 
-    /// Response body bytes of the primary, folded into its hash for a shadow comparison.
-    func hashResponseBody(_ start: UnsafeRawPointer, _ count: Int) {
-        exchange.bodyHash = BodyHash.fold(exchange.bodyHash, UnsafeRawBufferPointer(start: start, count: count))
-    }
-
     private func startExchange() {
         worker.stats.add(.requests)
         phase = .exchange
@@ -416,58 +411,6 @@ final class ClientConnection: Pollable {
         connectUpstream()
     }
 
-    /// The upstream's response head is parsed: send ours, then the relay carries the body.
-    func responseHeadArrived(_ bytes: UnsafeRawBufferPointer, _ rh: ResponseHead) {
-        let relay = self.relay!
-        if rh.status >= 500 {
-            let verdict = Attempts.afterHead(status: rh.status, policy: worker.resilience.policy(exchange.decision.upstream),
-                                             method: exchange.method, bodySent: relay.bodyBytesSent, wholeRequestSent: relay.requestSent)
-            if verdict.endpointFailed {
-                worker.endpointFailed(exchange.endpoint, upstream: exchange.decision.upstream)
-            } else {
-                worker.endpointSucceeded(exchange.endpoint)   // it answered: no gateway failure
-            }
-            if verdict.retryWanted && mayRetry(true) {
-                // This answer is dropped with its connection; another endpoint gets the request.
-                relay.detachUpstream()?.abandon()
-                connectUpstream()
-                return
-            }
-        } else {
-            worker.endpointSucceeded(exchange.endpoint)
-        }
-        responseStarted = true
-        exchange.responseHeadNs = Sys.monotonicNs()
-        relay.releaseRequestHead()
-        let status = rh.status
-        exchange.status = status
-        exchange.source = .upstream
-        // Only a close-delimited body ends the client's connection; the upstream's own
-        // "Connection: close" (always sent to the HTTP/1.0 requests we forward) is about its hop.
-        if rh.framing == .untilClose { exchange.keepAlive = false }
-        let upgrading = status == 101 && requestsUpgrade
-        let requestDone = relay.requestComplete
-        worker.withVariantLine(exchange.decision) { line in
-            HeadWriter.writeResponse(bytes, rh, keepAlive: exchange.keepAlive && (requestDone || upgrading), clientHTTP10: exchange.isHTTP10,
-                                     variantLine: line, snapshot: snapshot, decision: exchange.decision, secure: secure,
-                                     into: &relay.out, pool: worker.buffers)
-        }
-        if !requestDone && !upgrading {
-            // The upstream answered before the whole body arrived: the rest of the body would
-            // be read as the next request, so this connection ends with the response.
-            exchange.keepAlive = false
-        }
-        if upgrading {
-            phase = .tunnel
-            relay.beginTunnel()
-        }
-    }
-
-    func interimArrived(_ bytes: UnsafeRawBufferPointer, _ rh: ResponseHead) {
-        HeadWriter.writeInterim(bytes, rh, into: &relay.out, pool: worker.buffers)
-        relay.sendToClient()
-    }
-
     // MARK: writing (the relay writes; the connection keeps the record and the timers)
 
     /// `n` response bytes reached the client's socket.
@@ -552,6 +495,12 @@ final class ClientConnection: Pollable {
 
     // MARK: tunnel
 
+    /// The upstream agreed to switch protocols: bytes flow both ways until either side closes.
+    func startTunnel() {
+        phase = .tunnel
+        relay.beginTunnel()
+    }
+
     func tunnelClosed() {
         // Either side of a tunnel closed: deliver what is buffered, then end both.
         dropUpstream()
@@ -569,6 +518,8 @@ final class ClientConnection: Pollable {
     func abort() {
         relay?.abandonMirrors()
         dropUpstream()
+        // A body the close delimits, cut short: a clean close would tell the client it is whole.
+        if exchange.bodyEndsWithClose && responseStarted { transport.resetOnClose() }
         close()
     }
 

@@ -24,6 +24,9 @@ struct Exchange {
     var isHTTP10 = false
     /// The client's connection may carry another request after this one.
     var keepAlive = true
+    /// The response body sent to the client ends where the connection does (no length, no
+    /// chunks): cut short, the connection is reset rather than closed.
+    var bodyEndsWithClose = false
 
     /// Monotonic nanoseconds: head parsed, upstream connection ready for the request, response
     /// head received, last response byte written (0: did not happen).

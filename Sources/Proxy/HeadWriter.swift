@@ -287,7 +287,7 @@ enum HeadWriter {
             out.append(bytes.slice(Int(f.nameStart), Int(f.valueEnd)), pool: pool)
             out.append("\r\n", pool: pool)
         }
-        writeResponseFraming(bytes, head, into: &out, pool: pool)
+        writeResponseFraming(bytes, head, clientHTTP10: clientHTTP10, into: &out, pool: pool)
         out.append(variantLine, pool: pool)
         if decision.setCookie, let snapshot {
             out.reserve(Sticky.maxSetCookieBytes + 64, pool: pool)
@@ -312,8 +312,10 @@ enum HeadWriter {
     /// 8.6, 6.4.1; RFC 9112 6.1): "Content-Length: 010", the same length twice or
     /// "Transfer-Encoding: ,chunked" could be read another way by the client. A response to HEAD
     /// or a 304 keeps the length it declared (it describes the representation); a 204 and a
-    /// 1xx carry none (RFC 9110 8.6: a server must not send one).
-    private static func writeResponseFraming(_ bytes: UnsafeRawBufferPointer, _ head: ResponseHead,
+    /// 1xx carry none (RFC 9110 8.6: a server must not send one). An HTTP/1.0 client gets no
+    /// Transfer-Encoding (RFC 9112 6.1): a chunked body reaches it as the payload alone, which
+    /// the close delimits.
+    private static func writeResponseFraming(_ bytes: UnsafeRawBufferPointer, _ head: ResponseHead, clientHTTP10: Bool,
                                              into out: inout ByteBuffer, pool: BufferPool) {
         if head.status < 200 || head.status == 204 { return }
         var codings = false
@@ -337,7 +339,7 @@ enum HeadWriter {
         case .untilClose:
             return
         }
-        guard codings else { return }
+        guard codings && !clientHTTP10 else { return }
         out.reserve(64, pool: pool)
         out.append("Transfer-Encoding: ", pool: pool)
         var first = true

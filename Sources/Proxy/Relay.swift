@@ -48,6 +48,9 @@ final class Relay {
     private(set) var responseReady = 0
     /// Every byte of the response is queued here or in the upstream's buffer; done once sent.
     private(set) var responseQueued = false
+    /// The client takes the chunked body's payload without its framing (an HTTP/1.0 client):
+    /// the upstream connection cuts the framing out as it frames the body.
+    private(set) var responsePayloadOnly = false
 
     // A long Content-Length response body moves upstream socket -> pipe -> client socket in the
     // kernel once the bytes already buffered have been delivered.
@@ -86,6 +89,7 @@ final class Relay {
         bodyBytesSent = 0
         responseQueued = false
         responseReady = 0
+        responsePayloadOnly = false
         switch framing {
         case .contentLength(let n):
             bodyMode = n > 0 ? .length : .none
@@ -317,6 +321,9 @@ final class Relay {
 
 
     // MARK: response to the client
+
+    /// The response head sent to the client announced the payload alone, delimited by the close.
+    func sendPayloadOnly() { responsePayloadOnly = true }
 
     /// `n` more bytes at the front of the upstream's buffer belong to the response.
     @inline(__always)

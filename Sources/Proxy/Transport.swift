@@ -22,6 +22,8 @@ struct Transport {
     /// A TLS read waits for writability (a key update to send), or a write for readability.
     private var readWantsWrite = false
     private var writeWantsRead = false
+    /// The close resets the connection: no TLS closing alert goes before it.
+    private var resets = false
 
     init() {}
 
@@ -152,7 +154,15 @@ struct Transport {
 
     /// Sends TLS's closing alert before the socket closes (best effort, never blocks).
     mutating func closeNotify() {
-        tls?.shutdown()
+        if !resets { tls?.shutdown() }
+    }
+
+    /// Makes the coming close a reset (RST, unsent bytes dropped) instead of an orderly end (FIN,
+    /// TLS's closing alert): for a peer that would take the orderly end for the end of a body.
+    mutating func resetOnClose() {
+        guard fd >= 0 else { return }
+        resets = true
+        Sys.setLingerZero(fd)
     }
 
     // MARK: TLS

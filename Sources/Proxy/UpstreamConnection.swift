@@ -331,6 +331,7 @@ final class UpstreamConnection: Pollable {
         let framed = r.responseReady
         let unframed = inBuf.readableCount - framed
         guard unframed > 0, !complete else { return }
+        if r.responsePayloadOnly { return framePayload(r, from: framed) }
         switch framer.feed(UnsafeRawBufferPointer(start: inBuf.readPointer + framed, count: unframed)) {
         case .body(let count, let done):
             if hashBody { r.hashResponseBody(inBuf.readPointer + framed, count) }
@@ -346,6 +347,39 @@ final class UpstreamConnection: Pollable {
            transport.canSpliceFrom && clientCanSplice && !hashBody {
             spliceWanted = true
         }
+        if complete { r.responseComplete() }
+    }
+
+    /// A chunked body for a client that takes no chunked framing: the framing the framer finds
+    /// (sizes, extensions, line ends, trailers) is cut out of the buffer as it is walked, each
+    /// run of payload moved down over the framing before it: one pass, however many chunks.
+    private func framePayload(_ r: Relay, from framed: Int) {
+        var kept = framed   // the payload ends here so far
+        var at = framed     // the first byte not walked
+        walk: while true {
+            let segment = framer.nextPayloadSegment(inBuf.readableBytes, from: at)
+            switch segment {
+            case .copy(let end), .skip(let end), .done(let end):
+                // A comparing shadow hashes the body as received, framing and all, for every client.
+                if hashBody { r.hashResponseBody(inBuf.readPointer + at, end - at) }
+                if case .copy = segment {
+                    if kept < at { memmove(inBuf.readPointer + kept, inBuf.readPointer + at, end - at) }
+                    kept += end - at
+                }
+                at = end
+                if case .done = segment {
+                    complete = true
+                    break walk
+                }
+            case .needMore:
+                break walk
+            case .failed:
+                broke()
+                return
+            }
+        }
+        inBuf.remove(from: kept, count: at - kept)
+        r.responseBytesReady(kept - framed)
         if complete { r.responseComplete() }
     }
 

@@ -106,6 +106,12 @@ public enum Sys {
         }
     }
 
+    /// SO_LINGER with a zero timeout: closing the socket sends a reset.
+    public static func setLingerZero(_ fd: Int32) {
+        var l = linger(l_onoff: 1, l_linger: 0)
+        _ = setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, socklen_t(MemoryLayout<linger>.size))
+    }
+
     public static func setNoDelay(_ fd: Int32) {
         _ = sy_set_nodelay(fd)
     }

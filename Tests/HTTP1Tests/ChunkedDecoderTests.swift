@@ -213,55 +213,61 @@ final class ChunkedDecoderTests: XCTestCase {
 
     /// Copying only the `.copy` segments re-frames a body without its extensions and without
     /// trailer fields (framing, routing and auth fields must not ride in a trailer into a head
-    /// upstream), however the bytes arrive.
+    /// upstream), however the bytes arrive; keeping `.payload`, copying them gives the chunk
+    /// data alone (for an HTTP/1.0 client).
     func testSegmentsLeaveExtensionsAndTrailersOut() {
-        let cases: [(body: String, copied: String)] = [
-            ("2;a=b\r\nab\r\n0\r\n\r\n", "2\r\nab\r\n0\r\n\r\n"),
+        let cases: [(body: String, copied: String, payload: String)] = [
+            ("2;a=b\r\nab\r\n0\r\n\r\n", "2\r\nab\r\n0\r\n\r\n", "ab"),
             ("2 ; a = \"x;y\" ;b\r\nab\r\n3\r\ncde\r\n0;last\r\nT: v\r\n\r\n",
-             "2\r\nab\r\n3\r\ncde\r\n0\r\n\r\n"),
-            ("4\r\nwiki\r\n0\r\n\r\n", "4\r\nwiki\r\n0\r\n\r\n"),
+             "2\r\nab\r\n3\r\ncde\r\n0\r\n\r\n", "abcde"),
+            ("4\r\nwiki\r\n0\r\n\r\n", "4\r\nwiki\r\n0\r\n\r\n", "wiki"),
             ("1\r\nx\r\n0\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\nHost: evil\r\n\r\n",
-             "1\r\nx\r\n0\r\n\r\n"),
+             "1\r\nx\r\n0\r\n\r\n", "x"),
+            ("0\r\n\r\n", "0\r\n\r\n", ""),
+            ("a\r\n0123456789\r\n1;e\r\n\r\r\n0\r\n\r\n", "a\r\n0123456789\r\n1\r\n\r\r\n0\r\n\r\n", "0123456789\r"),
         ]
-        for (body, expected) in cases {
+        for (body, copiedChunks, payload) in cases {
             let bytes = Array((body + "NEXT").utf8)
-            for piece in [bytes.count, 1, 3, 7] {
-                var decoder = ChunkedDecoder()
-                var copied: [UInt8] = []
-                var skipped = 0
-                var finished = -1
-                var at = 0
-                feeding: while at < bytes.count {
-                    let end = min(at + piece, bytes.count)
-                    // Each call sees the bytes that arrived so far, as a relay's buffer would.
-                    let chunk = Array(bytes[at..<end])
-                    var from = 0
-                    while true {
-                        let segment = chunk.withUnsafeBytes { decoder.nextSegment($0, from: from) }
-                        switch segment {
-                        case .copy(let e):
-                            copied += chunk[from..<e]
-                            from = e
-                        case .skip(let e):
-                            skipped += e - from
-                            from = e
-                        case .done(let e):
-                            copied += chunk[from..<e]
-                            finished = at + e
-                            break feeding
-                        case .needMore:
-                            break
-                        case .failed(let error):
-                            XCTFail("\(body.debugDescription): \(error)")
-                            break feeding
+            for keep in [ChunkedKeep.chunks, .payload] {
+                let expected = keep == .chunks ? copiedChunks : payload
+                for piece in [bytes.count, 1, 3, 7] {
+                    var decoder = ChunkedDecoder()
+                    var copied: [UInt8] = []
+                    var skipped = 0
+                    var finished = -1
+                    var at = 0
+                    feeding: while at < bytes.count {
+                        let end = min(at + piece, bytes.count)
+                        // Each call sees the bytes that arrived so far, as a relay's buffer would.
+                        let chunk = Array(bytes[at..<end])
+                        var from = 0
+                        while true {
+                            let segment = chunk.withUnsafeBytes { decoder.nextSegment($0, from: from, keep: keep) }
+                            switch segment {
+                            case .copy(let e):
+                                copied += chunk[from..<e]
+                                from = e
+                            case .skip(let e):
+                                skipped += e - from
+                                from = e
+                            case .done(let e):
+                                copied += chunk[from..<e]
+                                finished = at + e
+                                break feeding
+                            case .needMore:
+                                break
+                            case .failed(let error):
+                                XCTFail("\(body.debugDescription): \(error)")
+                                break feeding
+                            }
+                            if case .needMore = segment { break }
                         }
-                        if case .needMore = segment { break }
+                        at = end
                     }
-                    at = end
+                    XCTAssertEqual(String(decoding: copied, as: UTF8.self), expected, "\(body.debugDescription) in \(piece)-byte pieces")
+                    XCTAssertEqual(finished, body.utf8.count, body.debugDescription)
+                    XCTAssertEqual(copied.count + skipped, body.utf8.count)
                 }
-                XCTAssertEqual(String(decoding: copied, as: UTF8.self), expected, "\(body.debugDescription) in \(piece)-byte pieces")
-                XCTAssertEqual(finished, body.utf8.count, body.debugDescription)
-                XCTAssertEqual(copied.count + skipped, body.utf8.count)
             }
         }
         var decoder = ChunkedDecoder()

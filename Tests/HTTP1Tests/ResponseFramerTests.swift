@@ -255,6 +255,38 @@ final class ResponseFramerTests: XCTestCase {
         XCTAssertNil(framer.remainingLength)
     }
 
+    /// Walking a chunked body as payload and framing (for an HTTP/1.0 client) completes the
+    /// message as `feed` would; a bad chunk fails it with a 502; no other body is walked so.
+    func testPayloadSegments() {
+        var (_, framer) = frame("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+        let body = Array("2;x=y\r\nab\r\n0\r\nT: v\r\n\r\n".utf8)
+        body.withUnsafeBytes { b in
+            XCTAssertEqual(framer.nextPayloadSegment(b, from: 0), .skip(end: 7))
+            XCTAssertEqual(framer.nextPayloadSegment(b, from: 7), .copy(end: 9))
+            XCTAssertEqual(framer.nextPayloadSegment(b, from: 9), .skip(end: body.count))
+            XCTAssertEqual(framer.nextPayloadSegment(b, from: body.count), .done(end: body.count))
+        }
+        XCTAssertTrue(framer.isComplete)
+        XCTAssertTrue(framer.endOfStream())
+
+        (_, framer) = frame("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+        let bad = Array("2\r\nabX".utf8)
+        let failed = bad.withUnsafeBytes { b in
+            _ = framer.nextPayloadSegment(b, from: 0)
+            _ = framer.nextPayloadSegment(b, from: 3)
+            return framer.nextPayloadSegment(b, from: 5)
+        }
+        guard case .failed(let e) = failed else { return XCTFail("\(failed)") }
+        XCTAssertEqual(e.status, 502)
+        XCTAssertEqual(framer.mode, .failed)
+        XCTAssertEqual(Array("ab".utf8).withUnsafeBytes { framer.feed($0) }, .failed(e), "the failure stays")
+
+        (_, framer) = frame("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n")
+        guard case .failed = Array("ab".utf8).withUnsafeBytes({ framer.nextPayloadSegment($0, from: 0) }) else {
+            return XCTFail("a Content-Length body has no chunks to walk")
+        }
+    }
+
     func testLargeContentLengthIsCountedNotBuffered() {
         var (_, framer) = frame("HTTP/1.1 200 OK\r\nContent-Length: 9223372036854775807\r\n\r\n")
         XCTAssertEqual(framer.remainingLength, Int64.max)

@@ -44,6 +44,12 @@ final class RawConnection: @unchecked Sendable {
     @discardableResult
     func send(_ bytes: [UInt8]) -> Bool { Sockets.send(fd, bytes) }
 
+    /// Makes the close that follows the handler a reset (RST) instead of an orderly end.
+    func resetOnClose() {
+        var l = linger(l_onoff: 1, l_linger: 0)
+        setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, socklen_t(MemoryLayout<linger>.size))
+    }
+
     /// Waits until the peer closes or `timeout` passes.
     func waitForPeerClose(timeout: Double) {
         Sockets.setTimeouts(fd, seconds: timeout)
