@@ -557,9 +557,15 @@ extension Config {
         public var variantHeader: String?
         /// A progressive rollout of one of the split's variants (Rollout.swift), started on load.
         public var rollout: RolloutPlan?
+        /// Protocols (lowercased, no version) a request may switch to through this route; empty:
+        /// none. Never "h2c" (ConfigRoutes refuses it).
+        public var upgrades: [String]
+
+        public static let defaultUpgrades = ["websocket"]
 
         public init(name: String, match: Match = Match(), rewrite: Rewrite? = nil, target: Target,
-                    mirrors: [Mirror] = [], variantHeader: String? = Route.defaultVariantHeader, rollout: RolloutPlan? = nil) {
+                    mirrors: [Mirror] = [], variantHeader: String? = Route.defaultVariantHeader, rollout: RolloutPlan? = nil,
+                    upgrades: [String] = Route.defaultUpgrades) {
             self.name = name
             self.match = match
             self.rewrite = rewrite
@@ -567,6 +573,7 @@ extension Config {
             self.mirrors = mirrors
             self.variantHeader = variantHeader
             self.rollout = rollout
+            self.upgrades = upgrades
         }
 
         /// The split, if the route has one. Setting it makes the route a split route.

@@ -42,8 +42,6 @@ final class ClientConnection: Pollable {
     private var snapshot: Snapshot?
     /// The response head has been produced (by the upstream or the proxy).
     var responseStarted = false
-    /// The request asked to switch protocols.
-    private(set) var requestsUpgrade = false
     /// Queued for a connection slot of its upstream (maxConnections reached).
     var waitingForSlot = false
     /// When the request body must be complete (loop milliseconds; timeouts.bodyMs from the head).
@@ -266,12 +264,11 @@ final class ClientConnection: Pollable {
         exchange = Exchange(method: head.method, isHTTP10: head.version == .http10,
                             keepAlive: head.keepAlive && !worker.draining, headBytes: headLength)
         responseStarted = false
-        requestsUpgrade = head.upgrade
         let headBytes = UnsafeRawBufferPointer(start: inBuf.readPointer, count: headLength)
         if worker.logs != nil { beginLogLine(headBytes) }
         acquireRelay()
         let relay = self.relay!   // one load (and retain) for the whole function
-        relay.beginRequest(framing: head.framing, method: head.method, upgrade: head.upgrade)
+        relay.beginRequest(framing: head.framing, method: head.method)
 
         if case .contentLength(let n) = head.framing {
             let limit = worker.settings.maxBodyBytes
@@ -287,8 +284,14 @@ final class ClientConnection: Pollable {
 
         let snap = worker.currentSnapshot()
         snapshot = snap
-        let view = RequestView(bytes: headBytes, head: head)
+        var view = RequestView(bytes: headBytes, head: head)
         exchange.decision = decide(snap, view, random: worker.nextRandom(), client: clientAddress)
+        if head.upgrade && !snap.allowsUpgrade(route: exchange.decision.route, view) {
+            // A switch the route does not tunnel: a plain request, its Upgrade dropped as
+            // hop-by-hop, and a 101 to it refused as an answer nobody asked for.
+            head.upgrade = false
+            view = RequestView(bytes: headBytes, head: head)
+        }
         worker.countRequest(&exchange)
         let trace = TraceContext.decide(head, headBytes, start: worker.settings.tracing.startWhenMissing) { worker.nextRandom() }
         exchange.traceHi = trace.traceHi
@@ -445,7 +448,7 @@ final class ClientConnection: Pollable {
         // Only a close-delimited body ends the client's connection; the upstream's own
         // "Connection: close" (always sent to the HTTP/1.0 requests we forward) is about its hop.
         if rh.framing == .untilClose { exchange.keepAlive = false }
-        let upgrading = status == 101 && requestsUpgrade
+        let upgrading = status == 101 && relay.requestsUpgrade
         let requestDone = relay.requestComplete
         worker.withVariantLine(exchange.decision) { line in
             HeadWriter.writeResponse(bytes, rh, keepAlive: exchange.keepAlive && (requestDone || upgrading), clientHTTP10: exchange.isHTTP10,

@@ -332,6 +332,22 @@ final class ConfigValidationTests: XCTestCase {
         assertError(Doc.route(#""upstream": "app", "rewrite": { "prefix": "v2" }"#), #"routes[0].rewrite.prefix: must start with "/""#)
     }
 
+    func testUpgradeRules() throws {
+        let messages = errors(Doc.route(#""upstream": "app", "upgrades": ["websocket", "H2C"]"#), file: "config/x.json")
+        XCTAssertEqual(messages, ["config/x.json:5: routes[0].upgrades[1]: h2c is never tunnelled: its tunnel would bypass"
+                                  + " routing, header sanitising and the access log"])
+        assertError(Doc.route(#""upstream": "app", "upgrades": ["websocket/13"]"#),
+                    #"routes[0].upgrades[0]: "websocket/13" is not a protocol name (a token, without "/version")"#)
+        assertError(Doc.route(#""upstream": "app", "upgrades": ["my-proto", "My-Proto"]"#),
+                    #"routes[0].upgrades[1]: "My-Proto" is listed twice (names compare case-insensitively)"#)
+        assertError(Doc.route(#""upstream": "app", "upgrades": "websocket""#), "routes[0].upgrades: expected an array")
+        let routes = try XCTUnwrap(parse(Doc.make(routes: #"""
+            [{ "name": "a", "upstream": "app", "upgrades": [] }, { "name": "b", "upstream": "app", "upgrades": ["WebSocket", "my-proto"] },
+             { "name": "c", "upstream": "app" }]
+            """#))).config.routes
+        XCTAssertEqual(routes.map(\.upgrades), [[], ["websocket", "my-proto"], ["websocket"]])
+    }
+
     func testHeaderNameOptions() throws {
         assertError(Doc.route(#""upstream": "app", "variantHeader": "X Variant""#),
                     #"routes[0].variantHeader: "X Variant" is not a valid header name"#)
