@@ -46,6 +46,8 @@ final class ClientConnection: Pollable {
     var waitingForSlot = false
     /// When the request body must be complete (loop milliseconds; timeouts.bodyMs from the head).
     private var bodyDeadline: UInt64 = 0
+    /// The body is being read whole before any upstream is taken (ClientConnectionBuffering).
+    var bufferingBody = false
     /// The start of the exchange's access-log line, when it is sampled (capacity kept).
     private var logPrefix: [UInt8] = []
 
@@ -132,7 +134,7 @@ final class ClientConnection: Pollable {
                            retryAfter: true)
         case .exchange:
             // Body bytes the upstream has not taken yet: its stall, bounded by its own timer.
-            if relay.requestReady > 0 && !responseStarted {
+            if relay.requestReady > 0 && !responseStarted && !bufferingBody {
                 loop.setDeadline(self, afterMs: worker.settings.idleMs)
                 return
             }
@@ -287,9 +289,7 @@ final class ClientConnection: Pollable {
         var view = RequestView(bytes: headBytes, head: head)
         exchange.decision = decide(snap, view, random: worker.nextRandom(), client: clientAddress)
         if head.upgrade && !snap.allowsUpgrade(route: exchange.decision.route, view) {
-            // A switch the route does not tunnel: a plain request, its Upgrade dropped as
-            // hop-by-hop, and a 101 to it refused as an answer nobody asked for.
-            head.upgrade = false
+            head.upgrade = false   // not the route's to tunnel: a plain request, a 101 to it refused
             view = RequestView(bytes: headBytes, head: head)
         }
         worker.countRequest(&exchange)
@@ -305,6 +305,11 @@ final class ClientConnection: Pollable {
             parser.reset()
             respondLocally(status: 404, detail: "no route matches this request", close: !exchange.keepAlive)
             return
+        }
+        bufferingBody = buffersBody(head)
+        if bufferingBody && head.expectContinue {
+            Self.answerExpectation(&head)
+            view = RequestView(bytes: headBytes, head: head)
         }
         exchange.requestID = worker.nextRandom()
         relay.releaseRequestHead()
@@ -334,8 +339,8 @@ final class ClientConnection: Pollable {
             bodyDeadline = loop.now &+ worker.settings.bodyMs
             armBodyTimer()
         }
-        worker.budgetRequest(upstream: exchange.decision.upstream)
-        connectUpstream()
+        if bufferingBody && keepsBuffering(expectContinue: head.expectContinue) { return }
+        startAttempts()
     }
 
     /// Newly read bytes that belong to the request body go to the relay (and count as the
@@ -358,7 +363,7 @@ final class ClientConnection: Pollable {
         readingBody = true
         defer { readingBody = false }
         while transport.canRead && fd >= 0 && (phase == .tunnel || (phase == .exchange && !relay.requestComplete)) {
-            let space = inBuf.roomToRead(capacity: worker.buffers.blockSize, pool: worker.buffers)
+            let space = inBuf.roomToRead(capacity: bufferingBody ? bodyBufferCapacity : worker.buffers.blockSize, pool: worker.buffers)
             if space == 0 { return }   // full of bytes the upstream has not taken yet
             let r: IOResult
             do { r = try transport.read(into: &inBuf, space: space) } catch {
@@ -380,7 +385,7 @@ final class ClientConnection: Pollable {
                 if phase == .exchange && !relay.requestComplete { armBodyTimer() }
                 takeBody()
                 if fd < 0 || (phase != .exchange && phase != .tunnel) { return }
-                relay.sendToUpstream()
+                if bufferingBody { bufferedBodyGrew() } else { relay.sendToUpstream() }
             }
         }
     }

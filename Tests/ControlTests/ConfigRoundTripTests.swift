@@ -16,7 +16,7 @@ final class ConfigRoundTripTests: XCTestCase {
         {
           "workers": 2,
           "listeners": [ { "address": "127.0.0.1:8080" }, { "address": "[::1]:8080" }, ],
-          "limits": { "maxConnections": 500, "maxBodyBytes": 0 },
+          "limits": { "maxConnections": 500, "maxBodyBytes": 0, "bufferBodyBytes": 65536 },
           "timeouts": { "connectMs": 1500, "drainMs": 5000 },
           "upstreams": {
             "shadow": { "endpoints": ["127.0.0.1:9100"], "maxInFlight": 7, "maxBufferBytes": 65536 },
@@ -69,6 +69,8 @@ final class ConfigRoundTripTests: XCTestCase {
         XCTAssertEqual(config.workers, 2)
         XCTAssertEqual(config.listeners.map(\.address.description), ["127.0.0.1:8080", "[::1]:8080"])
         XCTAssertEqual(config.limits.maxConnections, 500)
+        XCTAssertEqual(config.limits.bufferBodyBytes, 65_536)
+        XCTAssertEqual(config.proxySettings.bufferBodyBytes, 65_536)
         XCTAssertEqual(config.limits.maxHeaderBytes, 16_384)
         XCTAssertEqual(config.timeouts.connectMs, 1500)
         XCTAssertEqual(config.timeouts.responseMs, 60_000)
@@ -220,6 +222,8 @@ final class ConfigRoundTripTests: XCTestCase {
         XCTAssertEqual(config.limits.maxHeaders, 100)
         XCTAssertEqual(config.limits.maxUriBytes, 8_192)
         XCTAssertEqual(config.limits.maxBodyBytes, 0)
+        XCTAssertEqual(config.limits.bufferBodyBytes, 16_384)
+        XCTAssertEqual(config.proxySettings.bufferBodyBytes, 16_384)
         XCTAssertEqual(config.timeouts.connectMs, 2_000)
         XCTAssertEqual(config.timeouts.headerMs, 10_000)
         XCTAssertEqual(config.timeouts.responseMs, 60_000)

@@ -131,6 +131,8 @@ final class ConfigValidationTests: XCTestCase {
         assertError(Doc.make(extra: #""admin": { "maxConnections": 0 }"#), "admin.maxConnections: must be between 1 and 65536, got 0")
         assertError(Doc.make(extra: #""limits": { "maxHeaders": -5 }"#), "limits.maxHeaders: must be at least 1, got -5")
         assertError(Doc.make(extra: #""limits": { "maxBodyBytes": -1 }"#), "limits.maxBodyBytes: must be at least 0, got -1")
+        assertError(Doc.make(extra: #""limits": { "bufferBodyBytes": 16777217 }"#),
+                    "limits.bufferBodyBytes: must be between 0 and 16777216, got 16777217")
         assertError(Doc.make(extra: #""timeouts": { "connectMs": 0 }"#), "timeouts.connectMs: must be between 1 and 604800000, got 0")
         assertError(Doc.make(extra: #""timeouts": { "drainMs": 99999999999999999999 }"#), "timeouts.drainMs: 99999999999999999999 is out of range")
         XCTAssertNotNil(parse(Doc.make(extra: #""workers": 0, "limits": { "maxBodyBytes": 0 }"#)))
