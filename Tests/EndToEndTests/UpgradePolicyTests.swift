@@ -1,7 +1,6 @@
 // A route's `upgrades`: the protocols it tunnels. An offer the route allows gets the upstream's
 // 101 and a tunnel; any other reaches the upstream as a plain request with no Upgrade, and a
 // 101 to it is refused, so no tunnel opens.
-import Synchronization
 import XCTest
 
 final class UpgradePolicyTests: EndToEndTestCase {
@@ -56,18 +55,12 @@ final class UpgradePolicyTests: EndToEndTestCase {
     /// An upstream that answers 101 to anything: a protocol the route does not allow reaches it
     /// without Upgrade, and its 101 is a 502 to the client, not a tunnel.
     func testSwitchNobodyAskedForIsRefused() throws {
-        let heads = Mutex<[String]>([])
-        let server = try startServer { connection, _ in
-            while let head = connection.readHead() {
-                heads.withLock { $0.append(head) }
-                _ = connection.send("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: other-proto\r\n\r\n")
-            }
-        }
+        let server = try startServerSwitchingToAnything("other-proto")
         let proxy = try proxy(upgrades: "[\"my-proto\"]", to: "127.0.0.1:\(server.port)")
         let client = try connect(proxy)
         try client.send(upgradeRequest("other-proto"))
         XCTAssertEqual(try client.readResponse().status, 502, "a 101 to a request that asked for no switch")
-        let seen = heads.withLock { $0 }
+        let seen = server.recordedHeads
         XCTAssertEqual(seen.count, 1)
         XCTAssertFalse(seen.first?.lowercased().contains("upgrade") ?? true, seen.first ?? "")
     }
