@@ -306,11 +306,8 @@ final class ClientConnection: Pollable {
             respondLocally(status: 404, detail: "no route matches this request", close: !exchange.keepAlive)
             return
         }
-        bufferingBody = buffersBody(head)
-        if bufferingBody && head.expectContinue {
-            Self.answerExpectation(&head)
-            view = RequestView(bytes: headBytes, head: head)
-        }
+        bufferingBody = buffersBody(&head)
+        if bufferingBody && head.expectContinue { view = RequestView(bytes: headBytes, head: head) }
         exchange.requestID = worker.nextRandom()
         relay.releaseRequestHead()
         HeadWriter.writeRequest(view, snapshot: snap, decision: exchange.decision, clientIP: clientIP,
@@ -385,6 +382,9 @@ final class ClientConnection: Pollable {
                 if phase == .exchange && !relay.requestComplete { armBodyTimer() }
                 takeBody()
                 if fd < 0 || (phase != .exchange && phase != .tunnel) { return }
+                // A whole body ends the client's part: the wait for the answer is the upstream's
+                // (responseMs), not a body that "did not arrive in time" (a 408 at idleMs).
+                if relay.requestComplete && !responseStarted && !waitingForSlot { loop.clearDeadline(self) }
                 if bufferingBody { bufferedBodyGrew() } else { relay.sendToUpstream() }
             }
         }

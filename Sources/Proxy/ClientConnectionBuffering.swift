@@ -7,21 +7,22 @@ import HTTP1
 import Reactor
 
 extension ClientConnection {
-    /// Whether the body of this request is read whole before its first attempt. An allowed
-    /// upgrade's bytes are a tunnel's, never buffered.
+    /// Whether the body of this request is read whole before its first attempt (an allowed
+    /// upgrade's bytes are a tunnel's, never buffered). When it is, the proxy answers
+    /// `Expect: 100-continue` itself and the field is not forwarded: the upstream would send a
+    /// second 100 for a body that is already there.
     @inline(__always)
-    func buffersBody(_ head: RequestHead) -> Bool {
+    func buffersBody(_ head: inout RequestHead) -> Bool {
+        let buffered: Bool
         switch head.framing {
         case .none, .untilClose: return false
-        case .contentLength(let n): return n <= worker.settings.bufferBodyBytes && !head.upgrade
-        case .chunked: return worker.settings.bufferBodyBytes > 0 && !head.upgrade
+        case .contentLength(let n): buffered = n <= worker.settings.bufferBodyBytes && !head.upgrade
+        case .chunked: buffered = worker.settings.bufferBodyBytes > 0 && !head.upgrade
         }
-    }
-
-    /// The proxy answers `Expect: 100-continue` itself when it reads the body first, so the
-    /// upstream is not asked (it would send a second 100 for a body that is already there).
-    static func answerExpectation(_ head: inout RequestHead) {
-        for i in head.headers.indices where head.headers[i].kind == .expect { head.headers[i].hopByHop = true }
+        if buffered && head.expectContinue {
+            for i in head.headers.indices where head.headers[i].kind == .expect { head.headers[i].hopByHop = true }
+        }
+        return buffered
     }
 
     /// Right after the head: whether the body is still being read (no attempt started). A client

@@ -91,6 +91,27 @@ final class ClientFaultTests: EndToEndTestCase {
         XCTAssertEqual(r.status, 200)
         XCTAssertEqual(try r.echo().body, "abcdef")
     }
+
+    /// A body that ends on a later read than its head (after a 100 Continue), then an upstream
+    /// slower than idleMs: the answer is the upstream's. The body's timer outlived the body,
+    /// and the client got 408 "the request body did not arrive in time" while it waited.
+    func testAnAnswerSlowerThanIdleMsAfterTheBodyIsNot408() throws {
+        let echo = try startEcho(name: "a")
+        for buffer in [16_384, 0] {
+            let proxy = try startProxy(json: """
+            { "workers": 1, "listeners": [ { "address": "127.0.0.1:0" } ], "limits": { "bufferBodyBytes": \(buffer) },
+              "timeouts": { "idleMs": 500, "responseMs": 10000 },
+              "upstreams": { "app": { "endpoints": ["\(echo.endpoint)"] } },
+              "routes": [ { "name": "main", "upstream": "app" } ] }
+            """)
+            let c = try connect(proxy)
+            try c.send("POST /u?delay=1500 HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n")
+            XCTAssertEqual(try c.readResponse(method: "POST").status, 100, "bufferBodyBytes \(buffer)")
+            try c.send("data")
+            let r = try c.readResponse(method: "POST")
+            XCTAssertEqual(r.status, 200, "bufferBodyBytes \(buffer): \(r.bodyText)")
+        }
+    }
 }
 
 /// Whether `fd` has bytes (or its end) to read within `ms`: a wait on the socket, which
