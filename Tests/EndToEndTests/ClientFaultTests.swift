@@ -35,8 +35,8 @@ final class ClientFaultTests: EndToEndTestCase {
     }
 
     /// One byte every 100 ms never trips idleMs, but the whole body has timeouts.bodyMs from
-    /// its head: the client gets 408 and its upstream slot is given back, instead of holding it
-    /// for as long as it keeps dribbling.
+    /// its head: the client gets 408, instead of keeping its exchange (and, for a body too large
+    /// to be read whole first, its upstream slot) for as long as it keeps dribbling.
     func testADribbledBodyIsCutAtTheWholeBodyDeadline() throws {
         let echo = try startEcho(name: "a")
         let proxy = try startProxy(json: """
