@@ -96,11 +96,7 @@ final class BodyBufferingTests: EndToEndTestCase {
         let echo = try startEcho()
         let proxy = try proxy(endpoints: [try refusingEndpoint(), echo.endpoint])
         for i in 0..<2 {
-            let c = try connect(proxy)
-            try c.send("PUT /doc HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n")
-            XCTAssertEqual(try c.readResponse(method: "PUT").status, 100, "request \(i)")
-            try c.send("data")
-            let r = try c.readResponse(method: "PUT")
+            let r = try connect(proxy).sendAfterContinue("PUT", "/doc", body: "data")
             XCTAssertEqual(r.status, 200, "request \(i): \(r.bodyText)")
             XCTAssertEqual(try r.echo().body, "data", "request \(i)")
         }

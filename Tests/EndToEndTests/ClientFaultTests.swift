@@ -104,11 +104,7 @@ final class ClientFaultTests: EndToEndTestCase {
               "upstreams": { "app": { "endpoints": ["\(echo.endpoint)"] } },
               "routes": [ { "name": "main", "upstream": "app" } ] }
             """)
-            let c = try connect(proxy)
-            try c.send("POST /u?delay=1500 HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n")
-            XCTAssertEqual(try c.readResponse(method: "POST").status, 100, "bufferBodyBytes \(buffer)")
-            try c.send("data")
-            let r = try c.readResponse(method: "POST")
+            let r = try connect(proxy).sendAfterContinue("POST", "/u?delay=1500", body: "data")
             XCTAssertEqual(r.status, 200, "bufferBodyBytes \(buffer): \(r.bodyText)")
         }
     }
