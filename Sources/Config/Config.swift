@@ -93,6 +93,12 @@ extension Config {
         public var maxUriBytes = 8_192
         /// 0 = unlimited.
         public var maxBodyBytes = 0
+        /// Request bodies up to this many bytes are read whole before an upstream connection is
+        /// taken (0 = off). NGINX buffers request bodies by default, 16 KiB of them in memory on
+        /// 64-bit (client_body_buffer_size), HAProxy's http-buffer-request waits for one buffer
+        /// (tune.bufsize, 16 KiB): the same here, and it fits the 32 KiB block a client already
+        /// reads into, so it costs no memory.
+        public var bufferBodyBytes = 16_384
         /// Response heads from upstreams: real applications send large cookie sets, so these
         /// are larger than the request limits; over them the client gets a 502 that says so and
         /// the endpoint is not counted as failing.
@@ -557,9 +563,15 @@ extension Config {
         public var variantHeader: String?
         /// A progressive rollout of one of the split's variants (Rollout.swift), started on load.
         public var rollout: RolloutPlan?
+        /// Protocols (lowercased, no version) a request may switch to through this route; empty:
+        /// none. Never "h2c" (ConfigRoutes refuses it).
+        public var upgrades: [String]
+
+        public static let defaultUpgrades = ["websocket"]
 
         public init(name: String, match: Match = Match(), rewrite: Rewrite? = nil, target: Target,
-                    mirrors: [Mirror] = [], variantHeader: String? = Route.defaultVariantHeader, rollout: RolloutPlan? = nil) {
+                    mirrors: [Mirror] = [], variantHeader: String? = Route.defaultVariantHeader, rollout: RolloutPlan? = nil,
+                    upgrades: [String] = Route.defaultUpgrades) {
             self.name = name
             self.match = match
             self.rewrite = rewrite
@@ -567,6 +579,7 @@ extension Config {
             self.mirrors = mirrors
             self.variantHeader = variantHeader
             self.rollout = rollout
+            self.upgrades = upgrades
         }
 
         /// The split, if the route has one. Setting it makes the route a split route.

@@ -186,7 +186,7 @@ package struct ConfigParser {
     private func limits(_ value: ConfigValue) -> Config.Limits {
         var limits = Config.Limits()
         guard let object = value.object(keys: ["maxConnections", "maxHeaderBytes", "maxHeaders", "maxUriBytes",
-                                               "maxBodyBytes", "maxResponseHeaderBytes", "maxResponseHeaders"])
+                                               "maxBodyBytes", "bufferBodyBytes", "maxResponseHeaderBytes", "maxResponseHeaders"])
         else { return limits }
         let positive = 1...Int.max
         // Workers divide it with an addition first (Worker.swift): Int.max would overflow there.
@@ -195,6 +195,8 @@ package struct ConfigParser {
         limits.maxHeaders = object.int("maxHeaders", default: limits.maxHeaders, positive)
         limits.maxUriBytes = object.int("maxUriBytes", default: limits.maxUriBytes, positive)
         limits.maxBodyBytes = object.int("maxBodyBytes", default: limits.maxBodyBytes, 0...Int.max)
+        // Held per client connection while its body arrives: bounded like a response head.
+        limits.bufferBodyBytes = object.int("bufferBodyBytes", default: limits.bufferBodyBytes, 0...16_777_216)
         limits.maxResponseHeaderBytes = object.int("maxResponseHeaderBytes", default: limits.maxResponseHeaderBytes, 1...16_777_216)
         limits.maxResponseHeaders = object.int("maxResponseHeaders", default: limits.maxResponseHeaders, 1...10_000)
         return limits

@@ -26,7 +26,8 @@ extension ConfigParser {
 
     private func route(_ value: ConfigValue, upstreams: [String]) -> Config.Route? {
         guard let object = value.object(keys: ["name", "match", "rewrite", "upstream", "split", "rules",
-                                               "overrideHeader", "override", "variantHeader", "sticky", "mirror", "rollout"])
+                                               "overrideHeader", "override", "variantHeader", "sticky", "mirror", "rollout",
+                                               "upgrades"])
         else { return nil }
         var name: String?
         if let field = object.required("name"), let text = field.nonEmptyString() {
@@ -53,10 +54,32 @@ extension ConfigParser {
         let mirrors = object["mirror"].map { self.mirrors($0, upstreams: upstreams, primary: target) } ?? []
 
         let rollout = object["rollout"].flatMap { self.rollout($0, target: target) }
+        let upgrades = object["upgrades"].map(self.upgrades) ?? Config.Route.defaultUpgrades
 
         guard let name, let target else { return nil }
         return Config.Route(name: name, match: match, rewrite: rewrite, target: target, mirrors: mirrors,
-                            variantHeader: variantHeader, rollout: rollout)
+                            variantHeader: variantHeader, rollout: rollout, upgrades: upgrades)
+    }
+
+    /// The protocols a route tunnels: tokens, each once (case-insensitively), never h2c; `[]`
+    /// turns upgrades off for the route.
+    private func upgrades(_ value: ConfigValue) -> [String] {
+        guard let elements = value.array() else { return [] }
+        var names: [String] = []
+        for element in elements {
+            guard let name = element.string() else { continue }
+            let lowered = name.lowercased()
+            if !ConfigTokens.isToken(name) {
+                element.error("\"\(name)\" is not a protocol name (a token, without \"/version\")")
+            } else if lowered == "h2c" {
+                element.error("h2c is never tunnelled: its tunnel would bypass routing, header sanitising and the access log")
+            } else if names.contains(lowered) {
+                element.error("\"\(name)\" is listed twice (names compare case-insensitively)")
+            } else {
+                names.append(lowered)
+            }
+        }
+        return names
     }
 
     /// A reference to an upstream by name, with a suggestion when it is unknown.

@@ -18,8 +18,8 @@ struct HeaderSummary {
     var hostIndex = -1
     var hostValid = true
     var hasUpgrade = false
-    /// An Upgrade header names a protocol other than WebSocket (h2c among them).
-    var upgradeOther = false
+    /// An Upgrade header offers h2c, which is never an upgrade the proxy takes part in.
+    var upgradeH2C = false
     var expectContinue = false
     /// TE lists "trailers": the client accepts trailer fields (gRPC-style clients need the
     /// upstream to know).
@@ -226,14 +226,14 @@ extension HeaderSummary {
             }
         case .upgrade:
             hasUpgrade = true
-            // Only WebSocket is tunnelled: any other protocol (h2c above all, whose tunnel would
-            // carry requests past routing, header sanitising and the access log) is not an
-            // upgrade the proxy takes part in.
+            // Which protocols are tunnelled is the route's choice (its `upgrades`), made once the
+            // request is routed. h2c never is, whatever a config says: its tunnel would carry
+            // requests past routing, header sanitising and the access log.
             var list = ListElements(bytes, start, end)
             while let (s, e) = list.next() {
                 var nameEnd = s
                 while nameEnd < e && bytes[nameEnd] != UInt8(ascii: "/") { nameEnd += 1 }
-                if !equalsLowercased(bytes, s, nameEnd, "websocket") { upgradeOther = true }
+                if equalsLowercased(bytes, s, nameEnd, "h2c") { upgradeH2C = true }
             }
         case .te:
             var list = ListElements(bytes, start, end)

@@ -93,7 +93,8 @@ public struct RequestHead: Sendable {
     public var expectContinue: Bool
     /// TE lists "trailers" (forwarded as `TE: trailers`; every other TE coding is hop-by-hop).
     public var teTrailers: Bool = false
-    /// Connection lists "upgrade" and an Upgrade header is present (HTTP/1.1 only).
+    /// Connection lists "upgrade" and an Upgrade header is present (HTTP/1.1 only), offering
+    /// no h2c. Whether it is tunnelled is the route's policy (`Snapshot.allowsUpgrade`).
     public var upgrade: Bool
     /// Index into `headers` of the Host header, -1 if none.
     public var hostIndex: Int32

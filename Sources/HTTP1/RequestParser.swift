@@ -110,9 +110,10 @@ private func parseRequestHead(_ bytes: UnsafeRawBufferPointer, start: Int, end: 
 
     let http11 = head.version == .http11
     head.keepAlive = !summary.connectionClose && (http11 || summary.connectionKeepAlive)
-    // A request to switch to anything but WebSocket is forwarded as a plain request (its
-    // Upgrade header is hop-by-hop and dropped), so the upstream cannot switch it.
-    head.upgrade = http11 && summary.connectionUpgrade && summary.hasUpgrade && !summary.upgradeOther
+    // An offer to switch protocols; the route it is sent on decides whether it is tunnelled or
+    // forwarded as a plain request (its Upgrade header is hop-by-hop and dropped). An h2c offer
+    // is a plain request on every route.
+    head.upgrade = http11 && summary.connectionUpgrade && summary.hasUpgrade && !summary.upgradeH2C
     head.hostIndex = Int32(summary.hostIndex)
     // An HTTP/1.0 client cannot handle 100 Continue, so its expectation is ignored (RFC 9110 10.1.1).
     head.expectContinue = http11 && summary.expectContinue

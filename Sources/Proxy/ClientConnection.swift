@@ -42,12 +42,12 @@ final class ClientConnection: Pollable {
     private(set) var snapshot: Snapshot?
     /// The response head has been produced (by the upstream or the proxy).
     var responseStarted = false
-    /// The request asked to switch protocols.
-    private(set) var requestsUpgrade = false
     /// Queued for a connection slot of its upstream (maxConnections reached).
     var waitingForSlot = false
     /// When the request body must be complete (loop milliseconds; timeouts.bodyMs from the head).
     private var bodyDeadline: UInt64 = 0
+    /// The body is being read whole before any upstream is taken (ClientConnectionBuffering).
+    var bufferingBody = false
     /// The start of the exchange's access-log line, when it is sampled (capacity kept).
     private var logPrefix: [UInt8] = []
 
@@ -134,7 +134,7 @@ final class ClientConnection: Pollable {
                            retryAfter: true)
         case .exchange:
             // Body bytes the upstream has not taken yet: its stall, bounded by its own timer.
-            if relay.requestReady > 0 && !responseStarted {
+            if relay.requestReady > 0 && !responseStarted && !bufferingBody {
                 loop.setDeadline(self, afterMs: worker.settings.idleMs)
                 return
             }
@@ -261,12 +261,11 @@ final class ClientConnection: Pollable {
         exchange = Exchange(method: head.method, isHTTP10: head.version == .http10,
                             keepAlive: head.keepAlive && !worker.draining, headBytes: headLength)
         responseStarted = false
-        requestsUpgrade = head.upgrade
         let headBytes = UnsafeRawBufferPointer(start: inBuf.readPointer, count: headLength)
         if worker.logs != nil { beginLogLine(headBytes) }
         acquireRelay()
         let relay = self.relay!   // one load (and retain) for the whole function
-        relay.beginRequest(framing: head.framing, method: head.method, upgrade: head.upgrade)
+        relay.beginRequest(framing: head.framing, method: head.method)
 
         if case .contentLength(let n) = head.framing {
             let limit = worker.settings.maxBodyBytes
@@ -282,8 +281,12 @@ final class ClientConnection: Pollable {
 
         let snap = worker.currentSnapshot()
         snapshot = snap
-        let view = RequestView(bytes: headBytes, head: head)
+        var view = RequestView(bytes: headBytes, head: head)
         exchange.decision = decide(snap, view, random: worker.nextRandom(), client: clientAddress)
+        if head.upgrade && !snap.allowsUpgrade(route: exchange.decision.route, view) {
+            head.upgrade = false   // not the route's to tunnel: a plain request, a 101 to it refused
+            view = RequestView(bytes: headBytes, head: head)
+        }
         worker.countRequest(&exchange)
         let trace = TraceContext.decide(head, headBytes, start: worker.settings.tracing.startWhenMissing) { worker.nextRandom() }
         exchange.traceHi = trace.traceHi
@@ -298,6 +301,8 @@ final class ClientConnection: Pollable {
             respondLocally(status: 404, detail: "no route matches this request", close: !exchange.keepAlive)
             return
         }
+        bufferingBody = buffersBody(&head)
+        if bufferingBody && head.expectContinue { view = RequestView(bytes: headBytes, head: head) }
         exchange.requestID = worker.nextRandom()
         relay.releaseRequestHead()
         HeadWriter.writeRequest(view, snapshot: snap, decision: exchange.decision, clientIP: clientIP,
@@ -326,8 +331,8 @@ final class ClientConnection: Pollable {
             bodyDeadline = loop.now &+ worker.settings.bodyMs
             armBodyTimer()
         }
-        worker.budgetRequest(upstream: exchange.decision.upstream)
-        connectUpstream()
+        if bufferingBody && keepsBuffering(expectContinue: head.expectContinue) { return }
+        startAttempts()
     }
 
     /// Newly read bytes that belong to the request body go to the relay (and count as the
@@ -350,7 +355,7 @@ final class ClientConnection: Pollable {
         readingBody = true
         defer { readingBody = false }
         while transport.canRead && fd >= 0 && (phase == .tunnel || (phase == .exchange && !relay.requestComplete)) {
-            let space = inBuf.roomToRead(capacity: worker.buffers.blockSize, pool: worker.buffers)
+            let space = inBuf.roomToRead(capacity: bufferingBody ? bodyBufferCapacity : worker.buffers.blockSize, pool: worker.buffers)
             if space == 0 { return }   // full of bytes the upstream has not taken yet
             let r: IOResult
             do { r = try transport.read(into: &inBuf, space: space) } catch {
@@ -372,7 +377,10 @@ final class ClientConnection: Pollable {
                 if phase == .exchange && !relay.requestComplete { armBodyTimer() }
                 takeBody()
                 if fd < 0 || (phase != .exchange && phase != .tunnel) { return }
-                relay.sendToUpstream()
+                // A whole body ends the client's part: the wait for the answer is the upstream's
+                // (responseMs), not a body that "did not arrive in time" (a 408 at idleMs).
+                if relay.requestComplete && !responseStarted && !waitingForSlot { loop.clearDeadline(self) }
+                if bufferingBody { bufferedBodyGrew() } else { relay.sendToUpstream() }
             }
         }
     }

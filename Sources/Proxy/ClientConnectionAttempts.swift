@@ -82,7 +82,8 @@ extension ClientConnection {
     func mayRetry(_ allowedByPolicy: Bool) -> Bool {
         let d = exchange.decision
         let policy = worker.resilience.policy(d.upstream)
-        guard Attempts.mayRetry(allowed: allowedByPolicy, clientSawResponse: responseStarted || exchange.bytesOut > 0 || !relay.out.isEmpty,
+        let sentOrQueued = exchange.bytesOut &+ Int64(relay.out.readableCount)
+        guard Attempts.mayRetry(allowed: allowedByPolicy, clientSawResponse: responseStarted || sentOrQueued > exchange.continueBytes,
                                 retriesSoFar: exchange.retries, policy: policy),
               worker.spendRetry(upstream: d.upstream) else { return false }
         exchange.retries += 1
@@ -93,9 +94,12 @@ extension ClientConnection {
     }
 
     /// The upstream connection is ready to take the request: connected now, or taken from the
-    /// pool (`atOnce`: in the same turn as the head, whose time it shares; a clock read saved).
+    /// pool (`atOnce`: in the same turn as the head, or as the end of a body read whole, whose
+    /// time it shares; a clock read saved).
     func upstreamReady(atOnce: Bool) {
-        if exchange.upstreamReadyNs == 0 { exchange.upstreamReadyNs = atOnce ? exchange.headReceivedNs : Sys.monotonicNs() }
+        if exchange.upstreamReadyNs == 0 {
+            exchange.upstreamReadyNs = atOnce ? max(exchange.headReceivedNs, exchange.bodyBufferedNs) : Sys.monotonicNs()
+        }
     }
 
     /// The response broke after its head arrived (bad body framing, the upstream gone or silent
@@ -103,7 +107,7 @@ extension ClientConnection {
     /// the client gets a 502 like any failed attempt (it got a silent close); after that, the
     /// client connection ends too, since a second response cannot follow a started one.
     func upstreamBroke() {
-        guard phase == .exchange, exchange.bytesOut == 0, responseStarted, let u = relay.detachUpstream() else {
+        guard phase == .exchange, exchange.bytesOut == exchange.continueBytes, responseStarted, let u = relay.detachUpstream() else {
             abort()
             return
         }

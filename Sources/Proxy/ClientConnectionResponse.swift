@@ -53,7 +53,7 @@ extension ClientConnection {
         let status = rh.status
         exchange.status = status
         exchange.source = .upstream
-        let upgrading = status == 101 && requestsUpgrade
+        let upgrading = status == 101 && relay.requestsUpgrade
         let requestDone = relay.requestComplete
         worker.withVariantLine(exchange.decision) { line in
             HeadWriter.writeResponse(bytes, rh, keepAlive: exchange.keepAlive && (requestDone || upgrading), clientHTTP10: exchange.isHTTP10,

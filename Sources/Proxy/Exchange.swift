@@ -38,6 +38,12 @@ struct Exchange {
     /// Request bytes read from the client (head and body) and response bytes written to it.
     var bytesIn: Int64 = 0
     var bytesOut: Int64 = 0
+    /// Bytes of the proxy's own 100 Continue to a body it reads whole: not part of a response,
+    /// so they neither stop a retry nor make a broken response final.
+    var continueBytes: Int64 = 0
+    /// When a body read whole before any attempt was complete, if after the head's turn (0:
+    /// not buffered, or complete with its head): a pooled connection is ready from then.
+    var bodyBufferedNs: UInt64 = 0
     /// The status sent to the client (0: none was sent).
     var status = 0
     var source = Source.upstream

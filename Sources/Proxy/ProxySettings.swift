@@ -11,6 +11,8 @@ public struct ProxySettings: Sendable {
     public var responseLimits = HTTPLimits(maxHeadBytes: 65_536, maxHeaders: 200)
     /// 0 = unlimited.
     public var maxBodyBytes: Int64 = 0
+    /// Bodies up to this are read whole before an upstream is taken; 0 = off.
+    public var bufferBodyBytes: Int64 = 16_384
     public var connectMs: UInt64 = 2_000
     public var headerMs: UInt64 = 10_000
     public var responseMs: UInt64 = 60_000

@@ -81,9 +81,9 @@ final class Relay {
     // MARK: exchange lifetime
 
     /// A new request, with its body framing.
-    func beginRequest(framing: BodyFraming, method: HTTP1.Method, upgrade: Bool) {
+    func beginRequest(framing: BodyFraming, method: HTTP1.Method) {
         requestMethod = method
-        requestsUpgrade = upgrade
+        requestsUpgrade = false
         upHeadSent = 0
         requestReady = 0
         bodyBytesSent = 0
@@ -109,9 +109,10 @@ final class Relay {
     /// The declared body length (Content-Length requests).
     var contentLength: Int64 { bodyMode == .length ? bodyRemaining : 0 }
 
-    /// An upgrade request: whatever follows its head goes upstream as it comes, until the
-    /// upstream refuses the upgrade or either side closes.
+    /// An upgrade request its route allows: whatever follows its head goes upstream as it comes,
+    /// until the upstream refuses the upgrade or either side closes.
     func beginTunnelAfterHead() {
+        requestsUpgrade = true
         bodyMode = .tunnel
         requestComplete = false
     }

@@ -2,7 +2,7 @@
 // predicate while the request's buffers are valid, never copied out.
 
 @inline(__always)
-private func isSpace(_ byte: UInt8) -> Bool {
+func isSpace(_ byte: UInt8) -> Bool {
     byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t")
 }
 

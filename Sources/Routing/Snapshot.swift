@@ -343,15 +343,21 @@ public struct Route: Sendable {
     public var mirrors: [Mirror]
     /// Response header that names the variant served; nil disables it.
     public var variantHeader: Bytes?
+    /// Protocols (lowercased names, no version) a request on this route may switch to
+    /// (`allowsUpgrade`); empty: none, every upgrade offer is forwarded as a plain request.
+    public var upgrades: [Bytes]
+
+    public static let defaultUpgrades: [Bytes] = [Array("websocket".utf8)]
 
     public init(name: String, match: Match, rewrite: Rewrite?, target: RouteTarget,
-                mirrors: [Mirror], variantHeader: Bytes?) {
+                mirrors: [Mirror], variantHeader: Bytes?, upgrades: [Bytes] = Route.defaultUpgrades) {
         self.name = name
         self.match = match
         self.rewrite = rewrite
         self.target = target
         self.mirrors = mirrors
         self.variantHeader = variantHeader
+        self.upgrades = upgrades
     }
 }
 

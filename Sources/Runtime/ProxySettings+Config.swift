@@ -13,6 +13,7 @@ extension Config {
         s.limits = HTTPLimits(maxHeadBytes: limits.maxHeaderBytes, maxHeaders: limits.maxHeaders, maxURIBytes: limits.maxUriBytes)
         s.responseLimits = HTTPLimits(maxHeadBytes: limits.maxResponseHeaderBytes, maxHeaders: limits.maxResponseHeaders)
         s.maxBodyBytes = Int64(limits.maxBodyBytes)
+        s.bufferBodyBytes = Int64(limits.bufferBodyBytes)
         s.connectMs = UInt64(timeouts.connectMs)
         s.headerMs = UInt64(timeouts.headerMs)
         s.responseMs = UInt64(timeouts.responseMs)

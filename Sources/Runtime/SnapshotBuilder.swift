@@ -163,7 +163,8 @@ private struct Builder {
                 self.mirror(mirror, path.key("mirror").index(mirrorIndex))
             }
             return Routing.Route(name: route.name, match: match(route.match), rewrite: route.rewrite.map(rewrite),
-                                 target: target, mirrors: mirrors, variantHeader: route.variantHeader.map(bytes))
+                                 target: target, mirrors: mirrors, variantHeader: route.variantHeader.map(bytes),
+                                 upgrades: route.upgrades.map(bytes))
         }
     }
 

@@ -16,7 +16,7 @@ final class ConfigRoundTripTests: XCTestCase {
         {
           "workers": 2,
           "listeners": [ { "address": "127.0.0.1:8080" }, { "address": "[::1]:8080" }, ],
-          "limits": { "maxConnections": 500, "maxBodyBytes": 0 },
+          "limits": { "maxConnections": 500, "maxBodyBytes": 0, "bufferBodyBytes": 65536 },
           "timeouts": { "connectMs": 1500, "drainMs": 5000 },
           "upstreams": {
             "shadow": { "endpoints": ["127.0.0.1:9100"], "maxInFlight": 7, "maxBufferBytes": 65536 },
@@ -50,6 +50,7 @@ final class ConfigRoundTripTests: XCTestCase {
               "rewrite": { "prefix": "/v2" },
               "upstream": "checkout",
               "variantHeader": null,
+              "upgrades": ["WebSocket", "my-proto"],
               /* a mirror with every default */
               "mirror": [ { "upstream": "shadow", "percent": 100 } ],
             },
@@ -68,6 +69,8 @@ final class ConfigRoundTripTests: XCTestCase {
         XCTAssertEqual(config.workers, 2)
         XCTAssertEqual(config.listeners.map(\.address.description), ["127.0.0.1:8080", "[::1]:8080"])
         XCTAssertEqual(config.limits.maxConnections, 500)
+        XCTAssertEqual(config.limits.bufferBodyBytes, 65_536)
+        XCTAssertEqual(config.proxySettings.bufferBodyBytes, 65_536)
         XCTAssertEqual(config.limits.maxHeaderBytes, 16_384)
         XCTAssertEqual(config.timeouts.connectMs, 1500)
         XCTAssertEqual(config.timeouts.responseMs, 60_000)
@@ -98,6 +101,7 @@ final class ConfigRoundTripTests: XCTestCase {
                                            Config.HeaderMatch(name: "x-beta", value: nil)])
         XCTAssertEqual(api.rewrite, .stripPrefix("/api"))
         XCTAssertEqual(api.variantHeader, "X-Switchyard-Variant")
+        XCTAssertEqual(api.upgrades, ["websocket"])
         let split = try XCTUnwrap(api.split)
         XCTAssertEqual(split.variants, [Config.Variant(name: "stable", upstream: "api-v1", weight: 95),
                                         Config.Variant(name: "canary", upstream: "api-v2", weight: 5)])
@@ -120,6 +124,7 @@ final class ConfigRoundTripTests: XCTestCase {
         XCTAssertEqual(checkoutRoute.target, .upstream("checkout"))
         XCTAssertEqual(checkoutRoute.rewrite, .prefix("/v2"))
         XCTAssertNil(checkoutRoute.variantHeader)
+        XCTAssertEqual(checkoutRoute.upgrades, ["websocket", "my-proto"])
         XCTAssertEqual(checkoutRoute.mirrors.first?.methods, ["GET", "HEAD", "OPTIONS"])
 
         XCTAssertEqual(config.control?.socket, "/tmp/switchyard-test.sock")
@@ -159,6 +164,7 @@ final class ConfigRoundTripTests: XCTestCase {
         XCTAssertEqual(api.match.headers.map(\.match), [.equals(Array("staging".utf8)), .present])
         XCTAssertEqual(api.rewrite, .stripPrefix(Array("/api".utf8)))
         XCTAssertEqual(api.variantHeader, Array("X-Switchyard-Variant".utf8))
+        XCTAssertEqual(api.upgrades, [Array("websocket".utf8)])
         guard case .split(let split) = api.target else { return XCTFail("api has a split") }
         XCTAssertEqual(split.variants.map(\.name), ["stable", "canary"])
         XCTAssertEqual(split.variants.map(\.upstream), [0, 1])
@@ -186,6 +192,7 @@ final class ConfigRoundTripTests: XCTestCase {
         guard case .upstream(let index) = checkoutRoute.target else { return XCTFail("checkout has one upstream") }
         XCTAssertEqual(index, 2)
         XCTAssertNil(checkoutRoute.variantHeader)
+        XCTAssertEqual(checkoutRoute.upgrades, [Array("websocket".utf8), Array("my-proto".utf8)])
         XCTAssertEqual(checkoutRoute.mirrors[0].methods, [Array("GET".utf8), Array("HEAD".utf8), Array("OPTIONS".utf8)])
         XCTAssertEqual(checkoutRoute.mirrors[0].ppm, 1_000_000)
     }
@@ -215,6 +222,8 @@ final class ConfigRoundTripTests: XCTestCase {
         XCTAssertEqual(config.limits.maxHeaders, 100)
         XCTAssertEqual(config.limits.maxUriBytes, 8_192)
         XCTAssertEqual(config.limits.maxBodyBytes, 0)
+        XCTAssertEqual(config.limits.bufferBodyBytes, 16_384)
+        XCTAssertEqual(config.proxySettings.bufferBodyBytes, 16_384)
         XCTAssertEqual(config.timeouts.connectMs, 2_000)
         XCTAssertEqual(config.timeouts.headerMs, 10_000)
         XCTAssertEqual(config.timeouts.responseMs, 60_000)

@@ -131,6 +131,8 @@ final class ConfigValidationTests: XCTestCase {
         assertError(Doc.make(extra: #""admin": { "maxConnections": 0 }"#), "admin.maxConnections: must be between 1 and 65536, got 0")
         assertError(Doc.make(extra: #""limits": { "maxHeaders": -5 }"#), "limits.maxHeaders: must be at least 1, got -5")
         assertError(Doc.make(extra: #""limits": { "maxBodyBytes": -1 }"#), "limits.maxBodyBytes: must be at least 0, got -1")
+        assertError(Doc.make(extra: #""limits": { "bufferBodyBytes": 16777217 }"#),
+                    "limits.bufferBodyBytes: must be between 0 and 16777216, got 16777217")
         assertError(Doc.make(extra: #""timeouts": { "connectMs": 0 }"#), "timeouts.connectMs: must be between 1 and 604800000, got 0")
         assertError(Doc.make(extra: #""timeouts": { "drainMs": 99999999999999999999 }"#), "timeouts.drainMs: 99999999999999999999 is out of range")
         XCTAssertNotNil(parse(Doc.make(extra: #""workers": 0, "limits": { "maxBodyBytes": 0 }"#)))
@@ -330,6 +332,22 @@ final class ConfigValidationTests: XCTestCase {
         assertError(Doc.route(#""upstream": "app", "rewrite": { "stripPrefix": "/a", "prefix": "/b" }"#),
                     #"routes[0].rewrite: has both "stripPrefix" and "prefix"; use one"#)
         assertError(Doc.route(#""upstream": "app", "rewrite": { "prefix": "v2" }"#), #"routes[0].rewrite.prefix: must start with "/""#)
+    }
+
+    func testUpgradeRules() throws {
+        let messages = errors(Doc.route(#""upstream": "app", "upgrades": ["websocket", "H2C"]"#), file: "config/x.json")
+        XCTAssertEqual(messages, ["config/x.json:5: routes[0].upgrades[1]: h2c is never tunnelled: its tunnel would bypass"
+                                  + " routing, header sanitising and the access log"])
+        assertError(Doc.route(#""upstream": "app", "upgrades": ["websocket/13"]"#),
+                    #"routes[0].upgrades[0]: "websocket/13" is not a protocol name (a token, without "/version")"#)
+        assertError(Doc.route(#""upstream": "app", "upgrades": ["my-proto", "My-Proto"]"#),
+                    #"routes[0].upgrades[1]: "My-Proto" is listed twice (names compare case-insensitively)"#)
+        assertError(Doc.route(#""upstream": "app", "upgrades": "websocket""#), "routes[0].upgrades: expected an array")
+        let routes = try XCTUnwrap(parse(Doc.make(routes: #"""
+            [{ "name": "a", "upstream": "app", "upgrades": [] }, { "name": "b", "upstream": "app", "upgrades": ["WebSocket", "my-proto"] },
+             { "name": "c", "upstream": "app" }]
+            """#))).config.routes
+        XCTAssertEqual(routes.map(\.upgrades), [[], ["websocket", "my-proto"], ["websocket"]])
     }
 
     func testHeaderNameOptions() throws {

@@ -35,8 +35,8 @@ final class ClientFaultTests: EndToEndTestCase {
     }
 
     /// One byte every 100 ms never trips idleMs, but the whole body has timeouts.bodyMs from
-    /// its head: the client gets 408 and its upstream slot is given back, instead of holding it
-    /// for as long as it keeps dribbling.
+    /// its head: the client gets 408, instead of keeping its exchange (and, for a body too large
+    /// to be read whole first, its upstream slot) for as long as it keeps dribbling.
     func testADribbledBodyIsCutAtTheWholeBodyDeadline() throws {
         let echo = try startEcho(name: "a")
         let proxy = try startProxy(json: """
@@ -90,6 +90,23 @@ final class ClientFaultTests: EndToEndTestCase {
         let r = try c.readResponse(method: "POST")
         XCTAssertEqual(r.status, 200)
         XCTAssertEqual(try r.echo().body, "abcdef")
+    }
+
+    /// A body that ends on a later read than its head (after a 100 Continue), then an upstream
+    /// slower than idleMs: the answer is the upstream's. The body's timer outlived the body,
+    /// and the client got 408 "the request body did not arrive in time" while it waited.
+    func testAnAnswerSlowerThanIdleMsAfterTheBodyIsNot408() throws {
+        let echo = try startEcho(name: "a")
+        for buffer in [16_384, 0] {
+            let proxy = try startProxy(json: """
+            { "workers": 1, "listeners": [ { "address": "127.0.0.1:0" } ], "limits": { "bufferBodyBytes": \(buffer) },
+              "timeouts": { "idleMs": 500, "responseMs": 10000 },
+              "upstreams": { "app": { "endpoints": ["\(echo.endpoint)"] } },
+              "routes": [ { "name": "main", "upstream": "app" } ] }
+            """)
+            let r = try connect(proxy).sendAfterContinue("POST", "/u?delay=1500", body: "data")
+            XCTAssertEqual(r.status, 200, "bufferBodyBytes \(buffer): \(r.bodyText)")
+        }
     }
 }
 

@@ -1,4 +1,5 @@
-// Expect: 100-continue: the client sends the head, gets the upstream's 100 Continue relayed,
+// Expect: 100-continue: the client sends the head, gets 100 Continue (the proxy's own for a body
+// it reads whole, see BodyBufferingTests; the upstream's, relayed, for one that streams),
 // then sends the body and gets the final response.
 import XCTest
 

@@ -1,7 +1,6 @@
 // Upgrade (WebSocket): the 101 is relayed, then bytes flow both ways through the tunnel until
 // one side closes.
 import Foundation
-import Synchronization
 import TestSupport
 import XCTest
 
@@ -48,25 +47,31 @@ final class UpgradeTests: EndToEndTestCase {
     }
 }
 
+extension EndToEndTestCase {
+    /// An upstream that answers every request head with a 101 to `proto`, recording the heads.
+    func startServerSwitchingToAnything(_ proto: String) throws -> RawServer {
+        try startServer { connection, server in
+            while let head = connection.readHead() {
+                server.record(head)
+                _ = connection.send("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: \(proto)\r\n\r\n")
+            }
+        }
+    }
+}
+
 extension UpgradeTests {
     /// `Upgrade: h2c` to an upstream that would answer 101 to anything: the request reaches it
     /// without Upgrade or HTTP2-Settings, so there is nothing to switch, its 101 is refused as
     /// an answer nobody asked for, and HTTP/2 bytes sent after never reach it as a tunnel.
     func testH2cIsNeverTunnelled() throws {
-        let heads = Mutex<[String]>([])
-        let server = try startServer { connection, _ in
-            while let head = connection.readHead() {
-                heads.withLock { $0.append(head) }
-                _ = connection.send("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n")
-            }
-        }
+        let server = try startServerSwitchingToAnything("h2c")
         let proxy = try startProxy(ProxyConfig(endpoints: ["127.0.0.1:\(server.port)"]))
         let client = try connect(proxy)
         try client.send("GET /public/x HTTP/1.1\r\nHost: a\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n"
                         + "HTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n")
         let r = try client.readResponse()
         XCTAssertEqual(r.status, 502, "a 101 to a request that asked for no switch")
-        let seen = heads.withLock { $0 }
+        let seen = server.recordedHeads
         XCTAssertEqual(seen.count, 1)
         let head = seen.first?.lowercased() ?? ""
         XCTAssertFalse(head.contains("upgrade"), head)
@@ -76,7 +81,7 @@ extension UpgradeTests {
         try again.send("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\nGET /internal/admin HTTP/1.1\r\nHost: a\r\n\r\n")
         let refused = try again.readResponse()
         XCTAssertGreaterThanOrEqual(refused.status, 400)
-        XCTAssertEqual(heads.withLock { $0.count }, 1, "nothing more reached the upstream")
+        XCTAssertEqual(server.recordedHeads.count, 1, "nothing more reached the upstream")
     }
 }
 

@@ -254,13 +254,13 @@ final class RequestParserTests: XCTestCase {
         XCTAssertFalse(noToken.head.upgrade)
     }
 
-    /// Only WebSocket is an upgrade the proxy tunnels: h2c (or anything else, alone or beside
-    /// websocket) is a plain request whose Upgrade header is dropped as hop-by-hop.
-    func testOnlyWebSocketIsAnUpgrade() {
+    /// Any protocol offer is an upgrade for the route to allow or refuse, except h2c (alone or
+    /// beside another), which never is. The Upgrade field itself is never end-to-end.
+    func testUpgradeOffersExceptH2c() {
         let rows: [(String, Bool)] = [
             ("websocket", true), ("WebSocket", true), ("websocket/13", true), ("websocket, WebSocket", true),
-            ("h2c", false), ("H2C", false), ("h2c, websocket", false), ("websocket, h2c", false), ("TLS/1.2", false),
-            ("HTTP/2.0", false), ("websocketx", false),
+            ("TLS/1.2", true), ("my-proto", true), ("h2cx", true),
+            ("h2c", false), ("H2C", false), ("h2c/1", false), ("h2c, websocket", false), ("websocket, h2c", false),
         ]
         for (token, upgrade) in rows {
             let r = parseRequest("GET /x HTTP/1.1\r\nHost: a\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: \(token)\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n")

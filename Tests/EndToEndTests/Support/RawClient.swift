@@ -291,6 +291,16 @@ final class RawClient {
         try send(request)
         return try readResponse(method: method ?? String(request.prefix { $0 != " " }))
     }
+
+    /// Sends `method path` with `Expect: 100-continue` and a `body.count` Content-Length, waits
+    /// for the 100 (it throws on anything else), then sends the body: its final response.
+    func sendAfterContinue(_ method: String, _ path: String, body: String) throws -> HTTPResponse {
+        try send("\(method) \(path) HTTP/1.1\r\nHost: a\r\nContent-Length: \(body.utf8.count)\r\nExpect: 100-continue\r\n\r\n")
+        let interim = try readResponse(method: method)
+        guard interim.status == 100 else { throw TestError("expected 100 Continue, got \(interim.status) \(interim.bodyText)") }
+        try send(body)
+        return try readResponse(method: method)
+    }
 }
 
 /// `GET path` with the Host header and any extra lines ("Name: value").
