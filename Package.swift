@@ -33,7 +33,7 @@ let package = Package(
         // name re-resolution, config watching.
         .target(name: "Runtime", dependencies: ["Config", "Routing", "Proxy", "Crypto", "Reactor", "HTTP1", "TLS"], swiftSettings: swiftSettings),
         // Rollouts and guards: they observe the runtime state and commit changes like an operator.
-        .target(name: "Rollouts", dependencies: ["Runtime", "Config", "Routing", "Proxy"], swiftSettings: swiftSettings),
+        .target(name: "Rollouts", dependencies: ["Runtime", "Config", "Routing", "Proxy", "TLS"], swiftSettings: swiftSettings),
         // The control socket: protocol, command table, transactions (not named ControlSocket,
         // which Config.ControlSocket, its settings, already names).
         .target(name: "CommandSocket", dependencies: ["Runtime", "Rollouts", "Config", "Routing", "Proxy", "Reactor"], swiftSettings: swiftSettings),

@@ -72,12 +72,13 @@ extension ConfigParser {
         var prometheus: String?
         var selector: String?
         var tokenFile: String?
+        var caFile: String?
         var maxInvalidReadings: Int?
         if let field = object["gateSource"],
-           let source = field.object(keys: ["prometheus", "selector", "bearerTokenFile", "maxInvalidReadings"]) {
+           let source = field.object(keys: ["prometheus", "selector", "bearerTokenFile", "caFile", "maxInvalidReadings"]) {
             if let url = source.required("prometheus"), let text = url.nonEmptyString() {
                 if PrometheusTarget(url: text) != nil { prometheus = text } else {
-                    url.error("\"\(text)\" is not a plain http://HOST:PORT URL")
+                    url.error("\"\(text)\" is not an http:// or https://HOST:PORT URL")
                 }
             }
             if let field = source["selector"], let text = field.string() {
@@ -105,6 +106,17 @@ extension ConfigParser {
                     }
                 }
             }
+            if let field = source["caFile"], let path = field.nonEmptyString() {
+                // Read now so that a missing CA file is a config error, not a failing query.
+                if case .failure(let reason) = ConfigFiles.read(path) {
+                    field.error("cannot read \"\(path)\": \(reason)")
+                } else if prometheus.map({ !$0.hasPrefix("https://") }) ?? false {
+                    field.error("a CA file verifies an https:// Prometheus; \"prometheus\" is not one")
+                } else {
+                    field.names(file: path)
+                    caFile = path
+                }
+            }
             if let field = source["maxInvalidReadings"], let n = field.int(PrometheusRules.maxInvalidReadingsRange) {
                 if n != PrometheusRules.defaultMaxInvalidReadings { maxInvalidReadings = n }
             }
@@ -112,7 +124,7 @@ extension ConfigParser {
         guard let variant, let baseline, let steps else { return nil }
         return RolloutPlan(variant: variant, baseline: baseline, steps: steps, stepSeconds: seconds, maxStepSeconds: maxStepSeconds,
                            gates: gates, window: window, startAt: startAt, prometheus: prometheus, prometheusSelector: selector,
-                           prometheusBearerTokenFile: tokenFile, maxInvalidReadings: maxInvalidReadings)
+                           prometheusBearerTokenFile: tokenFile, prometheusCAFile: caFile, maxInvalidReadings: maxInvalidReadings)
     }
 
     private func rolloutGates(_ value: ConfigValue) -> RolloutGates {

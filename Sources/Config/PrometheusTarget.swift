@@ -2,21 +2,34 @@
 // the config validates when it loads; Rollouts/PrometheusQuery.swift queries it.
 import Routing
 
-/// `http://HOST:PORT[/PREFIX]`.
+/// `http://HOST:PORT[/PREFIX]` or `https://...` (TLS, verified against the system store or the
+/// gate source's `caFile`, the name checked against HOST).
 public struct PrometheusTarget: Sendable, Equatable {
     public var host: String
     public var port: UInt16
     public var prefix: String
+    public var secure: Bool
+    /// The CA file that verifies an https server (nil: the system store).
+    public var caFile: String?
 
-    public init(host: String, port: UInt16, prefix: String) {
+    public init(host: String, port: UInt16, prefix: String, secure: Bool = false, caFile: String? = nil) {
         self.host = host
         self.port = port
         self.prefix = prefix
+        self.secure = secure
+        self.caFile = caFile
     }
 
-    public init?(url: String) {
-        guard url.hasPrefix("http://") else { return nil }
-        var rest = Substring(url.dropFirst("http://".count))
+    public init?(url: String, caFile: String? = nil) {
+        if url.hasPrefix("http://") {
+            secure = false
+        } else if url.hasPrefix("https://") {
+            secure = true
+        } else {
+            return nil
+        }
+        self.caFile = caFile
+        var rest = Substring(url.dropFirst(secure ? "https://".count : "http://".count))
         var prefix = ""
         if let slash = rest.firstIndex(of: "/") {
             prefix = String(rest[slash...])
@@ -29,7 +42,7 @@ public struct PrometheusTarget: Sendable, Equatable {
             guard let n = parts.portNumber(in: 1...65535) else { return nil }
             port = n
         } else {
-            port = 80
+            port = secure ? 443 : 80
         }
         self.prefix = prefix
     }

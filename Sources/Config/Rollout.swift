@@ -24,6 +24,8 @@ public struct RolloutPlan: Sendable, Equatable, Codable {
     public var prometheusSelector: String?
     /// A file holding the bearer token sent to Prometheus (read at each query, so it may rotate).
     public var prometheusBearerTokenFile: String?
+    /// The CA file that verifies an https Prometheus (nil: the system store).
+    public var prometheusCAFile: String?
     /// Invalid Prometheus readings in a row that pause the rollout
     /// (nil: `PrometheusRules.defaultMaxInvalidReadings`).
     public var maxInvalidReadings: Int?
@@ -31,7 +33,7 @@ public struct RolloutPlan: Sendable, Equatable, Codable {
     public init(variant: String, baseline: String, steps: [Int], stepSeconds: Int, maxStepSeconds: Int? = nil,
                 gates: RolloutGates = RolloutGates(), window: RolloutWindow? = nil, startAt: Double? = nil,
                 prometheus: String? = nil, prometheusSelector: String? = nil, prometheusBearerTokenFile: String? = nil,
-                maxInvalidReadings: Int? = nil) {
+                prometheusCAFile: String? = nil, maxInvalidReadings: Int? = nil) {
         self.variant = variant
         self.baseline = baseline
         self.steps = steps
@@ -44,6 +46,7 @@ public struct RolloutPlan: Sendable, Equatable, Codable {
         self.prometheus = prometheus
         self.prometheusSelector = prometheusSelector
         self.prometheusBearerTokenFile = prometheusBearerTokenFile
+        self.prometheusCAFile = prometheusCAFile
         self.maxInvalidReadings = maxInvalidReadings
     }
 
@@ -86,9 +89,10 @@ public struct RolloutPlan: Sendable, Equatable, Codable {
             return "window is not two times of the day in a known time zone"
         }
         if let t = startAt, !t.isFinite { return "startAt is not a time" }
-        if let url = prometheus, PrometheusTarget(url: url) == nil { return "gateSource \"\(url)\" is not a plain http://HOST:PORT URL" }
+        if let url = prometheus, PrometheusTarget(url: url) == nil { return "gateSource \"\(url)\" is not an http:// or https://HOST:PORT URL" }
         if let selector = prometheusSelector, let p = PrometheusRules.selectorProblem(selector) { return "selector: \(p)" }
         if let file = prometheusBearerTokenFile, file.isEmpty { return "bearerTokenFile is empty" }
+        if let file = prometheusCAFile, file.isEmpty { return "caFile is empty" }
         if let n = maxInvalidReadings, !PrometheusRules.maxInvalidReadingsRange.contains(n) {
             return "maxInvalidReadings \(n) is out of range \(PrometheusRules.maxInvalidReadingsRange)"
         }

@@ -92,7 +92,7 @@ public final class RolloutRunner: RuntimeObserver, @unchecked Sendable {
                 return RolloutReading(variant: Self.counts(local, route, plan.variant), baseline: Self.counts(local, route, plan.baseline))
             }
         }
-        guard let url = plan.prometheus, let target = PrometheusQuery.Target(url: url) else { return nil }
+        guard let url = plan.prometheus, let target = PrometheusQuery.Target(url: url, caFile: plan.prometheusCAFile) else { return nil }
         if !querying.contains(route) {
             querying.insert(route)
             let queue = state.queue

@@ -57,8 +57,12 @@ final class RolloutConfigTests: XCTestCase {
             (#"{ "variant": "canary", "steps": [100], "window": { "start": "02:00", "end": "05:00", "timeZone": "Mars/Base" } }"#,
              #"routes[0].rollout.window.timeZone: unknown time zone "Mars/Base""#),
             (#"{ "variant": "canary", "steps": [100], "startAt": "tomorrow" }"#, #"routes[0].rollout.startAt: "tomorrow" is not an RFC 3339 time"#),
-            (#"{ "variant": "canary", "steps": [100], "gateSource": { "prometheus": "https://p:9090" } }"#,
-             #"routes[0].rollout.gateSource.prometheus: "https://p:9090" is not a plain http://HOST:PORT URL"#),
+            (#"{ "variant": "canary", "steps": [100], "gateSource": { "prometheus": "ftp://p:9090" } }"#,
+             #"routes[0].rollout.gateSource.prometheus: "ftp://p:9090" is not an http:// or https://HOST:PORT URL"#),
+            (#"{ "variant": "canary", "steps": [100], "gateSource": { "prometheus": "https://p", "caFile": "/nonexistent/ca.pem" } }"#,
+             #"routes[0].rollout.gateSource.caFile: cannot read "/nonexistent/ca.pem""#),
+            (#"{ "variant": "canary", "steps": [100], "gateSource": { "prometheus": "http://p", "caFile": "/etc/hostname" } }"#,
+             #"routes[0].rollout.gateSource.caFile: a CA file verifies an https:// Prometheus; "prometheus" is not one"#),
             (#"{ "variant": "canary", "steps": [100], "stepsSeconds": 5 }"#, #"routes[0].rollout.stepsSeconds: unknown key (did you mean "stepSeconds"?)"#),
         ]
         for (rollout, fragment) in table { assertError(Self.doc(rollout), fragment) }
@@ -71,7 +75,9 @@ final class RolloutConfigTests: XCTestCase {
             ("http://prometheus:9090", .init(host: "prometheus", port: 9090, prefix: "")),
             ("http://[::1]:9090/prom/", .init(host: "::1", port: 9090, prefix: "/prom")),
             ("http://p", .init(host: "p", port: 80, prefix: "")),
-            ("https://p:9090", nil), ("http://:9090", nil), ("http://p:0", nil), ("http://p:x", nil),
+            ("https://p:9090", .init(host: "p", port: 9090, prefix: "", secure: true)),
+            ("https://p/prom", .init(host: "p", port: 443, prefix: "/prom", secure: true)),
+            ("ftp://p:9090", nil), ("https://:9090", nil), ("http://:9090", nil), ("http://p:0", nil), ("http://p:x", nil),
         ]
         for (url, expected) in table { XCTAssertEqual(PrometheusQuery.Target(url: url), expected, url) }
     }

@@ -281,11 +281,11 @@ final class RolloutTests: EndToEndTestCase {
 
     /// Fleet mode: the steps follow `startAt` and the gates read a Prometheus HTTP API (a fake
     /// one here, whose canary fails 20% of requests) rather than the local counters.
-    func testPrometheusGateSourceRollsBackOnTheFleetsNumbers() throws {
-        let stable = try startSwitchable(Switchable(), name: "stable")
-        let canary = try startCanary(failEvery: 0)
+    /// A fake Prometheus HTTP API whose canary fails 20% of requests (the numbers grow with each
+    /// query, so every step sees new requests).
+    func startFakePrometheus() throws -> RawServer {
         let calls = Counter()
-        let prometheus = try startServer { conn, server in
+        return try startServer { conn, server in
             guard let head = conn.readHead() else { return }
             server.record(head)
             let target = head.split(separator: " ").dropFirst().first.map(String.init) ?? ""
@@ -301,6 +301,12 @@ final class RolloutTests: EndToEndTestCase {
             let body = "{\"status\":\"success\",\"data\":{\"resultType\":\"vector\",\"result\":\(result)}}"
             _ = conn.send("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n\(body)")
         }
+    }
+
+    func testPrometheusGateSourceRollsBackOnTheFleetsNumbers() throws {
+        let stable = try startSwitchable(Switchable(), name: "stable")
+        let canary = try startCanary(failEvery: 0)
+        let prometheus = try startFakePrometheus()
         let formatter = ISO8601DateFormatter()
         let startAt = formatter.string(from: Date(timeIntervalSinceNow: -1))
         let json = try rolloutConfig(stable: stable.port, canary: canary.port, rollout: """
@@ -317,6 +323,62 @@ final class RolloutTests: EndToEndTestCase {
         XCTAssertEqual(r["gateSource"] as? String, "http://127.0.0.1:\(prometheus.port)")
         XCTAssertTrue(prometheus.recordedHeads.contains { $0.hasPrefix("GET /api/v1/query?query=") }, "\(prometheus.recordedHeads.prefix(2))")
         XCTAssertEqual(try servedByName(proxy), "stable")
+    }
+
+    /// The fake Prometheus behind a TLS listener (a Switchyard terminating TLS with a certificate
+    /// for "localhost" from `pki`).
+    func startTLSPrometheus(_ pki: TestPKI) throws -> RunningProxy {
+        let prometheus = try startFakePrometheus()
+        let cert = try pki.issue("prometheus", names: ["localhost"])
+        return try startProxy(json: """
+        { "workers": 1,
+          "listeners": [ { "address": "127.0.0.1:0", "tls": { "certificates": [ { "cert": "\(cert.cert)", "key": "\(cert.key)" } ] } } ],
+          "upstreams": { "prometheus": { "endpoints": ["127.0.0.1:\(prometheus.port)"] } },
+          "routes": [ { "name": "default", "upstream": "prometheus" } ] }
+        """)
+    }
+
+    func rolloutReadingPrometheus(_ url: String, caFile: String, stable: UInt16, canary: UInt16) throws -> String {
+        let startAt = ISO8601DateFormatter().string(from: Date(timeIntervalSinceNow: -1))
+        return try rolloutConfig(stable: stable, canary: canary, rollout: """
+            { "variant": "canary", "steps": [10, 50, 100], "stepSeconds": 2, "startAt": "\(startAt)",
+              "gates": { "maxErrorRate": 0.05, "minRequests": 10 },
+              "gateSource": { "prometheus": "\(url)", "caFile": "\(caFile)" } }
+            """)
+    }
+
+    /// Prometheus over TLS: verified against the gate source's CA file and the URL's host name.
+    func testPrometheusOverTLSIsReadWithItsCAFile() throws {
+        let stable = try startSwitchable(Switchable(), name: "stable")
+        let canary = try startCanary(failEvery: 0)
+        let pki = try TestPKI(directory: try temporaryDirectory())
+        let front = try startTLSPrometheus(pki)
+        let json = try rolloutReadingPrometheus("https://localhost:\(front.port)", caFile: pki.caCert, stable: stable.port, canary: canary.port)
+        _ = try startProxy(json: json)
+        let control = try ControlLineClient(path: try controlSocket())
+        XCTAssertTrue(waitUntil(timeout: 20, interval: 0.05) { (try? self.rollout(control))?["state"] as? String == "rolled_back" })
+        let r = try rollout(control)
+        XCTAssertTrue((r["reason"] as? String ?? "").contains("maxErrorRate 0.2 > 0.05"), "\(r)")
+    }
+
+    /// A Prometheus whose certificate the CA file did not sign is not read: no step is judged
+    /// on its numbers, and the log says why.
+    func testPrometheusOverTLSWithTheWrongCAIsRefused() throws {
+        let stable = try startSwitchable(Switchable(), name: "stable")
+        let canary = try startCanary(failEvery: 0)
+        let dir = try temporaryDirectory()
+        let pki = try TestPKI(directory: dir)
+        let otherDir = dir + "/other"
+        try FileManager.default.createDirectory(atPath: otherDir, withIntermediateDirectories: true)
+        let other = try TestPKI(directory: otherDir)
+        let front = try startTLSPrometheus(pki)
+        let json = try rolloutReadingPrometheus("https://localhost:\(front.port)", caFile: other.caCert, stable: stable.port, canary: canary.port)
+        let proxy = try startProxy(json: json)
+        let line = proxy.process.waitForStderrLine(containing: "TLS handshake with localhost:\(front.port) failed", timeout: 20)
+        XCTAssertNotNil(line)
+        XCTAssertTrue(line?.contains("certificate verify failed") ?? false, line ?? "")
+        let control = try ControlLineClient(path: try controlSocket())
+        XCTAssertNotEqual(try rollout(control)["state"] as? String, "rolled_back")
     }
 
     func servedByName(_ proxy: RunningProxy) throws -> String? {
