@@ -1,5 +1,5 @@
 // `setHeaders`: a function key read from a file or variable reaches the upstream on every
-// request in place of any field of that name the client sent; it never shows in the access
+// request (warm-ups and health checks too) in place of any field of that name the client sent; it never shows in the access
 // log, `show`, /metrics, the log or a shadow copy (a mirror upstream sends only its own); a
 // reload reads the file again, and one that cannot keeps the value being sent.
 import Foundation
@@ -156,5 +156,50 @@ final class SecretHeadersTests: EndToEndTestCase {
             XCTAssertTrue(run.stderr.contains("\(path):6: upstreams.fn.setHeaders.x-functions-key.file: \(reason)"), run.stderr)
             XCTAssertFalse(run.stderr.contains(primaryKey) || run.stderr.contains("fk-a"), run.stderr)
         }
+    }
+
+    func testHealthChecksCarryTheKey() throws {
+        let fn = try startRecordingServer()
+        let key = try keyFile("fn.key", primaryKey)
+        _ = try startProxy(json: routingConfig(
+            upstreams: [("fn", """
+                { "endpoints": ["\(fn.endpoint)"], "setHeaders": { "x-functions-key": { "file": "\(key)" } },
+                  "healthCheck": { "path": "/health", "intervalMs": 50, "timeoutMs": 50 } }
+                """)],
+            routes: [#"{ "name": "default", "upstream": "fn" }"#]))
+        XCTAssertTrue(fn.waitFor { !$0.isEmpty }, "a check arrived")
+        let check = try XCTUnwrap(fn.requests.first)
+        XCTAssertEqual(check.requestLine, "GET /health HTTP/1.1")
+        XCTAssertEqual(check.headers(named: "x-functions-key"), [primaryKey], "a locked function answers a check without it 401")
+    }
+
+    func testAColorSendsItsOwnValueAndItsWarmupCarriesIt() throws {
+        let blue = try startEcho(name: "blue")
+        let green = try startRecordingServer()
+        let dir = try temporaryDirectory()
+        let socket = dir + "/control.sock"
+        let key = try keyFile("fn.key", primaryKey)
+        let greenKey = try keyFile("green.key", "fk-green-7aa0")
+        let proxy = try startProxy(json: routingConfig(
+            upstreams: [("fn", """
+                { "live": "blue", "setHeaders": { "x-functions-key": { "file": "\(key)" } },
+                  "warmup": { "path": "/warm", "requests": 1 },
+                  "blue": { "endpoints": ["\(blue.endpoint)"] },
+                  "green": { "endpoints": ["\(green.endpoint)"], "setHeaders": { "x-functions-key": { "file": "\(greenKey)" } } } }
+                """)],
+            routes: [#"{ "name": "default", "upstream": "fn" }"#], controlSocket: socket))
+        let client = try connect(proxy)
+        XCTAssertEqual(try client.exchange(get("/")).echo().headers(named: "x-functions-key"), [primaryKey], "blue takes the upstream's")
+
+        let flip = try ctl(socket, ["flip", "fn"])
+        XCTAssertTrue(flip.ok, flip.text)
+        let warmed = try XCTUnwrap(green.requests.first, "the warm-up reached green before the flip answered")
+        XCTAssertEqual(warmed.requestLine, "GET /warm HTTP/1.1")
+        XCTAssertEqual(warmed.headers(named: "x-functions-key"), ["fk-green-7aa0"], "a function that needs its key warms up with it")
+
+        XCTAssertEqual(try connect(proxy).exchange(get("/after-flip", ["X-Functions-Key: client-chosen"])).status, 200)
+        XCTAssertTrue(green.waitFor { $0.contains { $0.requestLine.hasPrefix("GET /after-flip ") } })
+        let served = try XCTUnwrap(green.requests.first { $0.requestLine.hasPrefix("GET /after-flip ") })
+        XCTAssertEqual(served.headers(named: "x-functions-key"), ["fk-green-7aa0"], "green's own value, not the upstream's")
     }
 }
