@@ -54,7 +54,9 @@ enum ControlShow {
             let pools: [(color: Color?, pool: Config.Pool, live: Bool)]
             switch upstream.kind {
             case .pool(let pool):
-                upstreams.append(["upstream": .string(upstream.name), "kind": "pool", "live": nil])
+                var row: ControlValue = ["upstream": .string(upstream.name), "kind": "pool", "live": nil]
+                if !upstream.setHeaders.isEmpty { row.set("setHeaders", ControlValue(setHeaders(upstream))) }
+                upstreams.append(row)
                 pools = [(nil, pool, true)]
             case .blueGreen(let bg):
                 var row: ControlValue = [
@@ -63,6 +65,8 @@ enum ControlShow {
                     "previewHeader": ControlValue(bg.previewHeader),
                 ]
                 if let w = bg.warmup { row.set("warmup", .string("GET \(w.path) x\(w.requests), \(w.timeoutMs) ms timeout")) }
+                let set = setHeaders(upstream)
+                if !set.isEmpty { row.set("setHeaders", ControlValue(set)) }
                 upstreams.append(row)
                 pools = [(.blue, bg.blue, bg.live == .blue), (.green, bg.green, bg.live == .green)]
             }
@@ -97,6 +101,18 @@ enum ControlShow {
             }
         }
         return .reply(["version": ControlValue(state.version), "upstreams": .array(upstreams), "endpoints": .array(endpoints)])
+    }
+
+    /// The fields the upstream's pools set, each with where its value comes from, never the
+    /// value: the upstream's own, then each color's own ("green: x-functions-key from file ...").
+    private static func setHeaders(_ upstream: Config.Upstream) -> [String] {
+        var lines = upstream.setHeaders.map(\.description)
+        if let bg = upstream.blueGreen {
+            for color in [Color.blue, .green] {
+                lines += (bg.settings(color).setHeaders ?? []).map { "\(color.name): \($0)" }
+            }
+        }
+        return lines
     }
 
     static func state(_ c: CommandContext) throws(ControlError) -> CommandOutcome {

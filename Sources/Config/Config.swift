@@ -227,6 +227,9 @@ extension Config {
         public var resolveEveryMs = Upstream.defaultResolveEveryMs
         /// TLS to this upstream's endpoints (ConfigTLS.swift); nil: plain HTTP.
         public var tls: UpstreamTLS? = nil
+        /// Header fields sent on every request to this upstream, values read from secrets
+        /// (ConfigSetHeaders.swift); a color's own list wins.
+        public var setHeaders: [SetHeader] = []
 
         public static let defaultResolveEveryMs = 30_000
 
@@ -242,7 +245,6 @@ extension Config {
         public var blueGreen: BlueGreen? {
             if case .blueGreen(let bg) = kind { return bg } else { return nil }
         }
-
 
         /// A plain upstream's pool (`color` nil), or one color of a blue/green upstream; nil
         /// when `color` does not fit the kind.
@@ -333,29 +335,6 @@ extension Config {
     public enum StickyKey: Sendable, Equatable {
         case header(String)
         case cookie(String)
-    }
-
-    /// The key that signs assignment cookies, and where it came from. Printing it shows only
-    /// the source.
-    public struct Secret: Sendable, Equatable, CustomStringConvertible {
-        public enum Source: Sendable, Equatable {
-            case file(String)
-            case environment(String)
-        }
-        public var source: Source
-        public var bytes: [UInt8]
-
-        public init(source: Source, bytes: [UInt8]) {
-            self.source = source
-            self.bytes = bytes
-        }
-
-        public var description: String {
-            switch source {
-            case .file(let path): return "secretFile \(path)"
-            case .environment(let name): return "secretEnv \(name)"
-            }
-        }
     }
 
     /// Who may use a steering header (override, preview): clients from `trustedSources`, or

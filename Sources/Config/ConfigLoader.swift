@@ -60,13 +60,8 @@ public enum ConfigLoader {
     /// rename or remove it there). A world-writable config watched for changes let another
     /// user's edit be applied 1.3 s later.
     static func trustProblem(_ path: String, owner: UInt32, mode: Int, serviceUID: uid_t?) -> String? {
-        if owner != geteuid() && owner != 0 && owner != serviceUID {
-            return "the config file belongs to uid \(owner), not to this process (uid \(geteuid())), root or the service user"
-        }
-        if mode & 0o022 != 0 {
-            return "the config file is writable by \(mode & 0o002 != 0 ? "every user" : "its group") (mode \(FileTrust.octal(mode)))"
-        }
-        return FileTrust.directoryProblem(FileTrust.directory(of: path), holding: "config file", stickyIsEnough: true, serviceUID: serviceUID)
+        FileTrust.writerProblem("the config file", owner: owner, mode: mode, serviceUID: serviceUID)
+            ?? FileTrust.directoryProblem(FileTrust.directory(of: path), holding: "config file", stickyIsEnough: true, serviceUID: serviceUID)
     }
 
     /// `file` names the source in messages.
@@ -98,6 +93,8 @@ package struct ConfigParser {
     /// The group of "user"/"group": a secret file readable by that group only is how it stays
     /// readable after the drop, not a warning.
     var serviceGroup: gid_t? = nil
+    /// The uid of "user": a secret file it owns is trusted like one this process owns.
+    var serviceUID: uid_t? = nil
 
     func config(_ root: ConfigValue) -> Config {
         var config = Config()
@@ -109,6 +106,7 @@ package struct ConfigParser {
         operations(object, into: &config)
         var parser = self
         parser.serviceGroup = config.serviceAccount?.gid
+        parser.serviceUID = config.serviceAccount?.uid
         parser.sections(object, into: &config)
         return config
     }

@@ -34,7 +34,7 @@ extension ConfigParser {
 
     private func upstream(_ name: String, _ value: ConfigValue) -> Config.Upstream? {
         guard let object = value.object(keys: ["endpoints", "maxInFlight", "maxBufferBytes", "blue", "green", "live", "preview", "warmup",
-                                               "hostHeader", "resolveEveryMs", "tls"] + Self.resilienceKeys)
+                                               "hostHeader", "resolveEveryMs", "tls", "setHeaders"] + Self.resilienceKeys)
         else { return nil }
         var policy = upstreamPolicy(object)
         let maxInFlight = object.int("maxInFlight", default: Routing.Upstream.defaultMirrorMaxInFlight, 1...1_000_000)
@@ -93,19 +93,20 @@ extension ConfigParser {
     /// A color: its endpoints, its own health check (read by the caller), and the Host and TLS it
     /// sets for itself. Nil when any of it is invalid.
     private func colorPool(_ value: ConfigValue) -> (pool: Config.Pool, settings: Config.ColorSettings)? {
-        guard let object = value.object(keys: ["endpoints", "healthCheck", "hostHeader", "tls"]) else { return nil }
+        guard let object = value.object(keys: ["endpoints", "healthCheck", "hostHeader", "tls", "setHeaders"]) else { return nil }
         let tls = object["tls"].flatMap(upstreamTLS)
         if object.has("tls") && tls == nil { return nil }
-        let settings = Config.ColorSettings(hostHeader: object["hostHeader"].flatMap(hostHeader), tls: tls)
+        var settings = Config.ColorSettings(hostHeader: object["hostHeader"].flatMap(hostHeader), tls: tls)
+        settings.setHeaders = object["setHeaders"].map(setHeaders)
         return object.required("endpoints").flatMap(pool).map { ($0, settings) }
     }
 
-    /// How the upstream's endpoints are reached (hostHeader, resolveEveryMs, tls), whatever
-    /// its kind.
+    /// How the upstream's endpoints are reached (hostHeader, resolveEveryMs, tls) and what
+    /// every request to them carries (setHeaders), whatever its kind.
     private func reachSettings(_ object: ConfigObject) -> ReachSettings {
         ReachSettings(hostHeader: object["hostHeader"].flatMap(hostHeader),
                       resolveEveryMs: object.int("resolveEveryMs", default: Config.Upstream.defaultResolveEveryMs, 100...86_400_000),
-                      tls: object["tls"].flatMap(upstreamTLS))
+                      tls: object["tls"].flatMap(upstreamTLS), setHeaders: object["setHeaders"].map(setHeaders) ?? [])
     }
 
     /// An `endpoints` array: addresses, or `{address, weight}` objects; no address twice.
@@ -172,12 +173,14 @@ private struct ReachSettings {
     var hostHeader: String?
     var resolveEveryMs: Int
     var tls: Config.UpstreamTLS?
+    var setHeaders: [Config.SetHeader]
 
     func applied(to upstream: Config.Upstream) -> Config.Upstream {
         var upstream = upstream
         upstream.hostHeader = hostHeader
         upstream.resolveEveryMs = resolveEveryMs
         upstream.tls = tls
+        upstream.setHeaders = setHeaders
         return upstream
     }
 }

@@ -25,6 +25,19 @@ public enum FileTrust {
         return nil
     }
 
+    /// Why a file whose bytes decide what the proxy does (the config, a credential it sends)
+    /// must not be used, or nil: owned by a user other than ours, root or the service user, or
+    /// writable by its group or every user. `what` names it, e.g. "the config file".
+    package static func writerProblem(_ what: String, owner: uid_t, mode: Int, serviceUID: uid_t?) -> String? {
+        if owner != geteuid() && owner != 0 && owner != serviceUID {
+            return "\(what) belongs to uid \(owner), not to this process (uid \(geteuid())), root or the service user"
+        }
+        if mode & 0o022 != 0 {
+            return "\(what) is writable by \(mode & 0o002 != 0 ? "every user" : "its group") (mode \(octal(mode)))"
+        }
+        return nil
+    }
+
     /// A warning when the group may write `directory`, or nil.
     package static func groupWritable(_ directory: String, holding what: String) -> String? {
         var st = stat()

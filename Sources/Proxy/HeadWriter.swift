@@ -83,12 +83,14 @@ private var slashBytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: s
 enum HeadWriter {
     /// Writes the request head to send upstream into `out`. `hostHeader`: the Host the
     /// upstream's pool asks for (`Snapshot.hostHeader`), sent instead of the client's, which
-    /// still goes in X-Forwarded-Host; it wins over a mirror's `hostSuffix`.
+    /// still goes in X-Forwarded-Host; it wins over a mirror's `hostSuffix`. `setHeaders`: the
+    /// fields the pool sets (`Snapshot.setHeaders`), sent instead of the client's of the same
+    /// names, so a client can neither choose nor learn them.
     static func writeRequest(_ view: RequestView, snapshot: Snapshot, decision: Decision, clientIP: [UInt8],
                              clientAddress: ClientAddress, secure: Bool,
                              requestID: UInt64, shadow: Bool, hostSuffix: Bytes?, stripHeaders: [Bytes] = [],
                              trace: TraceContext = TraceContext(), hostHeader: UnsafeRawBufferPointer? = nil,
-                             into out: inout ByteBuffer, pool: BufferPool) {
+                             setHeaders: SetHeaderFields = .none, into out: inout ByteBuffer, pool: BufferPool) {
         let bytes = view.bytes
         let head = view.head
         out.reserve(Int(head.headLength) + 256 + clientIP.count, pool: pool)
@@ -118,6 +120,8 @@ enum HeadWriter {
             // A shadow copy leaves out the fields its mirror strips (credentials); the config
             // refuses names the proxy writes itself, so none of the cases below is skipped.
             if !stripHeaders.isEmpty && isStripped(f.name(in: bytes), stripHeaders) { continue }
+            // The config refuses names the proxy writes itself here too.
+            if !setHeaders.isEmpty && setHeaders.replaces(f.name(in: bytes)) { continue }
             switch f.kind {
             case .xForwardedFor:
                 xffCount += 1
@@ -196,6 +200,7 @@ enum HeadWriter {
             out.append("\r\n", pool: pool)
         }
         if trace.action == .replace { appendTraceparent(trace, into: &out, pool: pool) }
+        if !setHeaders.isEmpty { setHeaders.forEachLine { out.append($0, pool: pool) } }
         if shadow { out.append("X-Switchyard-Shadow: 1\r\n", pool: pool) }
         if head.upgrade && !shadow {
             for f in head.headers where f.kind == .upgrade {

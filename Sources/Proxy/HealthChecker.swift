@@ -24,17 +24,17 @@ final class HealthChecker: Pollable {
     private var passes = 0
     private var failures = 0
 
-    init(worker: Worker, endpointID: Int, address: SocketAddress, check: HealthCheck, host: String) {
+    init(worker: Worker, endpointID: Int, address: SocketAddress, check: HealthCheck, head: CheckHead) {
         self.worker = worker
         self.endpointID = endpointID
         self.address = address
         self.check = check
         super.init(loop: worker.loop)
-        setRequest(host: host)
+        setRequest(head)
     }
 
-    private func setRequest(host: String) {
-        request = UpstreamProbe.get(path: check.path, host: host, userAgent: "switchyard-health")
+    private func setRequest(_ head: CheckHead) {
+        request = UpstreamProbe.get(path: check.path, host: head.host, userAgent: "switchyard-health", extra: head.setHeaders)
     }
 
     /// The first check runs at once. On the checker's loop.
@@ -44,10 +44,10 @@ final class HealthChecker: Pollable {
     }
 
     /// New settings from a reload; the verdict and the current run of results carry over.
-    func update(check: HealthCheck, host: String) {
+    func update(check: HealthCheck, head: CheckHead) {
         let interval = check.intervalMs != self.check.intervalMs
         self.check = check
-        setRequest(host: host)
+        setRequest(head)
         if interval && probe == nil { loop.setDeadline(self, afterMs: UInt64(clamping: check.intervalMs)) }
     }
 
@@ -107,13 +107,20 @@ final class HealthChecker: Pollable {
     }
 }
 
+/// What a check's request carries besides its path: the Host, and the fields the pool sets on
+/// every request (`setHeaders`: a locked function answers 401 to a check without its key).
+struct CheckHead: Equatable {
+    var host: String
+    var setHeaders: [UInt8]
+}
+
 /// Keeps exactly one checker per checked endpoint address as snapshots change: started on the
 /// loop the endpoint id maps to, updated when its check changes, stopped when no pool checks it.
 final class HealthSupervisor: @unchecked Sendable {
     private struct Running {
         let checker: HealthChecker
         let check: HealthCheck
-        let host: String
+        let head: CheckHead
         let address: SocketAddress
     }
 
@@ -126,8 +133,8 @@ final class HealthSupervisor: @unchecked Sendable {
 
     /// The checks a snapshot asks for, by endpoint id: an address in several pools is checked
     /// once, with the check of the first upstream (in name order) that checks it.
-    static func wanted(_ snapshot: Snapshot) -> [Int: (address: SocketAddress, host: String, check: HealthCheck)] {
-        var out: [Int: (address: SocketAddress, host: String, check: HealthCheck)] = [:]
+    static func wanted(_ snapshot: Snapshot) -> [Int: (address: SocketAddress, head: CheckHead, check: HealthCheck)] {
+        var out: [Int: (address: SocketAddress, head: CheckHead, check: HealthCheck)] = [:]
         for u in snapshot.upstreams {
             let pools: [(Color?, Pool)]
             switch u.kind {
@@ -136,9 +143,10 @@ final class HealthSupervisor: @unchecked Sendable {
             }
             for (color, pool) in pools {
                 guard let check = u.policy.healthCheck(color) else { continue }
+                let setHeaders = pool.setHeaders.flatMap(\.line)
                 for e in pool.endpoints where out[e.id] == nil {
                     guard let a = SocketAddress(host: e.host, port: e.port) else { continue }
-                    out[e.id] = (a, check.hostHeader ?? e.address, check)
+                    out[e.id] = (a, CheckHead(host: check.hostHeader ?? e.address, setHeaders: setHeaders), check)
                 }
             }
         }
@@ -156,18 +164,18 @@ final class HealthSupervisor: @unchecked Sendable {
             }
             for (id, w) in want {
                 if let r = running[id] {
-                    guard r.check != w.check || r.host != w.host else { continue }
+                    guard r.check != w.check || r.head != w.head else { continue }
                     nonisolated(unsafe) let checker = r.checker
-                    let (check, host) = (w.check, w.host)
-                    checker.loop.execute { checker.update(check: check, host: host) }
-                    running[id] = Running(checker: r.checker, check: w.check, host: w.host, address: r.address)
+                    let (check, head) = (w.check, w.head)
+                    checker.loop.execute { checker.update(check: check, head: head) }
+                    running[id] = Running(checker: r.checker, check: w.check, head: w.head, address: r.address)
                     continue
                 }
                 let worker = workers[id % workers.count]
-                let checker = HealthChecker(worker: worker, endpointID: id, address: w.address, check: w.check, host: w.host)
+                let checker = HealthChecker(worker: worker, endpointID: id, address: w.address, check: w.check, head: w.head)
                 nonisolated(unsafe) let c = checker
                 worker.loop.execute { c.start() }
-                running[id] = Running(checker: checker, check: w.check, host: w.host, address: w.address)
+                running[id] = Running(checker: checker, check: w.check, head: w.head, address: w.address)
             }
         }
     }

@@ -113,6 +113,7 @@ final class MirrorFanout {
                                     secure: secure, requestID: requestID,
                                     shadow: true, hostSuffix: m.hostSuffix, stripHeaders: m.stripHeaders, trace: trace,
                                     hostHeader: snapshot.hostHeader(upstream: m.upstream, color: color),
+                                    setHeaders: snapshot.setHeaders(upstream: m.upstream, color: color),
                                     into: &copy.data, pool: worker.buffers)
             gate.inFlight += 1
             gate.bytes += copy.data.readableCount

@@ -45,8 +45,10 @@ final class UpstreamProbe: Pollable {
     }
 
     /// A GET with the headers every probe sends; `Connection: close`, so nothing is pooled.
-    static func get(path: String, host: String, userAgent: String, extra: String = "") -> [UInt8] {
-        Array("GET \(path) HTTP/1.1\r\nHost: \(host)\r\nUser-Agent: \(userAgent)\r\n\(extra)Connection: close\r\n\r\n".utf8)
+    /// `extra`: whole header lines, as bytes (a set field's value need not be UTF-8).
+    static func get(path: String, host: String, userAgent: String, extra: [UInt8] = []) -> [UInt8] {
+        Array("GET \(path) HTTP/1.1\r\nHost: \(host)\r\nUser-Agent: \(userAgent)\r\n".utf8) + extra
+            + Array("Connection: close\r\n\r\n".utf8)
     }
 
     /// Connects and sends; `resume`: a session to offer when the target has no endpoint id.

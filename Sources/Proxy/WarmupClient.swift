@@ -15,11 +15,15 @@ public struct WarmupTarget: Sendable {
     /// Set when the pool speaks TLS, with the name it is reached by (SNI, verification).
     public let tls: UpstreamTLS?
     public let tlsName: String
-    public init(address: SocketAddress, host: String, tls: UpstreamTLS? = nil, tlsName: String = "") {
+    /// The fields the pool sets on every request (`setHeaders`), as "Name: value\r\n" lines:
+    /// a function that needs its key would not start for a request without it.
+    public let headerLines: [UInt8]
+    public init(address: SocketAddress, host: String, tls: UpstreamTLS? = nil, tlsName: String = "", headerLines: [UInt8] = []) {
         self.address = address
         self.host = host
         self.tls = tls
         self.tlsName = tlsName
+        self.headerLines = headerLines
     }
 }
 
@@ -72,7 +76,7 @@ final class WarmupClient {
         startedNs = Sys.monotonicNs()
         let p = UpstreamProbe(worker: worker, target: UpstreamTarget(address: t.address, tls: t.tls, name: t.tlsName),
                               request: UpstreamProbe.get(path: path, host: t.host, userAgent: "switchyard-warmup",
-                                                         extra: "X-Switchyard-Warmup: 1\r\n"),
+                                                         extra: Array("X-Switchyard-Warmup: 1\r\n".utf8) + t.headerLines),
                               timeoutMs: timeoutMs, wholeBody: true) { [self] outcome in
             let session = probe?.session
             probe = nil

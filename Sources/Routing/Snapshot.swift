@@ -44,10 +44,14 @@ public struct Pool: Sendable, Equatable {
     /// (`Snapshot.hostHeader(upstream:color:)`). SNI is the upstream's `tls.serverName`, else
     /// `hostHeaderName` (this without its port), else the endpoint's `hostName`.
     public var hostHeader: String?
+    /// Fields sent on every request to this pool, replacing a client's of the same name
+    /// (`Snapshot.setHeaders(upstream:color:)`).
+    public var setHeaders: [SetHeader]
 
-    public init(endpoints: [Endpoint], hostHeader: String? = nil) {
+    public init(endpoints: [Endpoint], hostHeader: String? = nil, setHeaders: [SetHeader] = []) {
         self.endpoints = endpoints
         self.hostHeader = hostHeader
+        self.setHeaders = setHeaders
     }
 }
 

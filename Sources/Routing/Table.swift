@@ -81,6 +81,13 @@ struct TableUpstream {
     var previewTrust: Int32 = -1     // into trusts
     var hostHeader = Span.empty      // arena: the plain pool's or blue's; empty = the client's
     var greenHostHeader = Span.empty // arena
+    var setHeaders = Span.empty      // into setHeaders: the plain pool's or blue's
+    var greenSetHeaders = Span.empty // into setHeaders
+}
+
+struct TableSetHeader {
+    var name: Span                   // arena, lowercased
+    var line: Span                   // arena, "Name: value\r\n" with the name as written
 }
 
 struct TableTrust {
@@ -120,6 +127,7 @@ final class RoutingTable: @unchecked Sendable {
     let rules: UnsafeMutableBufferPointer<TableRule>
     let mirrors: UnsafeMutableBufferPointer<TableMirror>
     let upstreams: UnsafeMutableBufferPointer<TableUpstream>
+    let setHeaders: UnsafeMutableBufferPointer<TableSetHeader>
     let trusts: UnsafeMutableBufferPointer<TableTrust>
     let prefixes: UnsafeMutableBufferPointer<AddressSet.Prefix>
     let ruleIndexes: UnsafeMutableBufferPointer<Int32>
@@ -152,6 +160,7 @@ final class RoutingTable: @unchecked Sendable {
         rules = freeze(b.rules)
         mirrors = freeze(b.mirrors)
         upstreams = freeze(b.upstreams)
+        setHeaders = freeze(b.setHeaders)
         trusts = freeze(b.trusts)
         prefixes = freeze(b.prefixes)
         ruleIndexes = freeze(b.ruleIndexes)
@@ -179,6 +188,7 @@ final class RoutingTable: @unchecked Sendable {
         rules.deallocate()
         mirrors.deallocate()
         upstreams.deallocate()
+        setHeaders.deallocate()
         trusts.deallocate()
         prefixes.deallocate()
         ruleIndexes.deallocate()
@@ -249,6 +259,7 @@ private struct Builder {
     var rules: [TableRule] = []
     var mirrors: [TableMirror] = []
     var upstreams: [TableUpstream] = []
+    var setHeaders: [TableSetHeader] = []
     var trusts: [TableTrust] = []
     var prefixes: [AddressSet.Prefix] = []
     var ruleIndexes: [Int32] = []
@@ -448,6 +459,7 @@ private struct Builder {
         switch upstream.kind {
         case .pool(let pool):
             if let host = pool.hostHeader { u.hostHeader = bytes(Array(host.utf8)) }
+            u.setHeaders = fields(pool.setHeaders)
         case .blueGreen(let blueGreen):
             u.blueGreen = true
             u.live = blueGreen.live
@@ -458,7 +470,18 @@ private struct Builder {
             }
             if let host = blueGreen.blue.hostHeader { u.hostHeader = bytes(Array(host.utf8)) }
             if let host = blueGreen.green.hostHeader { u.greenHostHeader = bytes(Array(host.utf8)) }
+            u.setHeaders = fields(blueGreen.blue.setHeaders)
+            u.greenSetHeaders = fields(blueGreen.green.setHeaders)
         }
         upstreams.append(u)
+    }
+
+    /// Each field as its name and its whole line, so a request costs one copy per field.
+    mutating func fields(_ list: [SetHeader]) -> Span {
+        let span = Span(offset: Int32(setHeaders.count), count: Int32(list.count))
+        for field in list {
+            setHeaders.append(TableSetHeader(name: bytes(field.name.map(asciiLower)), line: bytes(field.line)))
+        }
+        return span
     }
 }

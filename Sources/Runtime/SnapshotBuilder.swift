@@ -141,7 +141,8 @@ private struct Builder {
                                                   draining: endpoint.draining, hostName: name))
             }
         }
-        return Routing.Pool(endpoints: endpoints, hostHeader: hostHeader)
+        let setHeaders = upstream.setHeaders(color).map { Routing.SetHeader(name: bytes($0.name), value: $0.value.bytes) }
+        return Routing.Pool(endpoints: endpoints, hostHeader: hostHeader, setHeaders: setHeaders)
     }
 
     // MARK: Routes

@@ -4,6 +4,7 @@
 import Config
 import Proxy
 import Reactor
+import Routing
 
 public struct WarmupReport: Sendable {
     public var path: String
@@ -38,9 +39,11 @@ public enum Warmup {
     /// host name), with the Host the pool's requests carry: its `hostHeader`, else the endpoint
     /// as written. `labels` name them in the report; `failure` says why one cannot be reached.
     /// A pool reached over TLS passes its `tls`, and `tlsName` gives the name each endpoint is
-    /// reached by (SNI and verification).
-    package static func targets(_ endpoints: [Address], hostHeader: String?, names: ResolvedNames, tls: UpstreamTLS? = nil,
+    /// reached by (SNI and verification). `setHeaders`: the fields the pool's requests carry.
+    package static func targets(_ endpoints: [Address], hostHeader: String?, setHeaders: [Config.SetHeader] = [], names: ResolvedNames,
+                        tls: UpstreamTLS? = nil,
                         tlsName: (Address) -> String = { $0.host }) -> (targets: [WarmupTarget], labels: [String], failure: String?) {
+        let lines = setHeaders.flatMap { Routing.SetHeader(name: Array($0.name.utf8), value: $0.value.bytes).line }
         var targets: [WarmupTarget] = []
         var labels: [String] = []
         for e in endpoints {
@@ -49,13 +52,13 @@ public enum Warmup {
                 guard let numeric = e.numericHost, let address = SocketAddress(host: numeric, port: e.port) else {
                     return (targets, labels + [e.description], "\(e) bad address")
                 }
-                targets.append(WarmupTarget(address: address, host: host, tls: tls, tlsName: tlsName(e)))
+                targets.append(WarmupTarget(address: address, host: host, tls: tls, tlsName: tlsName(e), headerLines: lines))
                 labels.append(e.description)
                 continue
             }
             for a in names.addresses[e.written] ?? [] {
                 guard let address = SocketAddress(host: a.host, port: a.port) else { continue }
-                targets.append(WarmupTarget(address: address, host: host, tls: tls, tlsName: tlsName(e)))
+                targets.append(WarmupTarget(address: address, host: host, tls: tls, tlsName: tlsName(e), headerLines: lines))
                 labels.append(ResolvedNames.key(e.written, a))
             }
         }
