@@ -305,6 +305,7 @@ extension Config {
         public var resolveEveryMs = Upstream.defaultResolveEveryMs
         /// TLS to this upstream's endpoints (ConfigTLS.swift); nil: plain HTTP.
         public var tls: UpstreamTLS? = nil
+        public var auth: UpstreamAuth? = nil   // request signing (ConfigAuth.swift); nil: none
 
         public static let defaultResolveEveryMs = 30_000
 
@@ -320,7 +321,6 @@ extension Config {
         public var blueGreen: BlueGreen? {
             if case .blueGreen(let bg) = kind { return bg } else { return nil }
         }
-
 
         /// A plain upstream's pool (`color` nil), or one color of a blue/green upstream; nil
         /// when `color` does not fit the kind.

@@ -8,6 +8,8 @@ extension Config {
     public struct ColorSettings: Sendable, Equatable {
         public var hostHeader: String? = nil
         public var tls: UpstreamTLS? = nil
+        /// Request signing (ConfigAuth.swift).
+        public var auth: UpstreamAuth? = nil
         public init(hostHeader: String? = nil, tls: UpstreamTLS? = nil) {
             self.hostHeader = hostHeader
             self.tls = tls

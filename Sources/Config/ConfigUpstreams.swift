@@ -34,7 +34,7 @@ extension ConfigParser {
 
     private func upstream(_ name: String, _ value: ConfigValue) -> Config.Upstream? {
         guard let object = value.object(keys: ["endpoints", "maxInFlight", "maxBufferBytes", "blue", "green", "live", "preview", "warmup",
-                                               "hostHeader", "resolveEveryMs", "tls"] + Self.resilienceKeys)
+                                               "hostHeader", "resolveEveryMs", "tls", "auth"] + Self.resilienceKeys)
         else { return nil }
         var policy = upstreamPolicy(object)
         let maxInFlight = object.int("maxInFlight", default: Routing.Upstream.defaultMirrorMaxInFlight, 1...1_000_000)
@@ -53,7 +53,7 @@ extension ConfigParser {
                 object.error("needs \"endpoints\", or \"blue\" and \"green\"")
                 return nil
             }
-            if object.has("tls") && reach.tls == nil { return nil }
+            if object.has("tls") && reach.tls == nil || object.has("auth") && reach.auth == nil { return nil }
             return pool(endpoints).map {
                 reach.applied(to: Config.Upstream(name: name, kind: .pool($0), maxInFlight: maxInFlight, maxBufferBytes: maxBufferBytes,
                                                   policy: policy))
@@ -62,7 +62,7 @@ extension ConfigParser {
 
         let blue = object.required("blue").flatMap(colorPool)
         let green = object.required("green").flatMap(colorPool)
-        if object.has("tls") && reach.tls == nil { return nil }
+        if object.has("tls") && reach.tls == nil || object.has("auth") && reach.auth == nil { return nil }
         for color in [Color.blue, .green] {
             // The color object's keys are checked by colorPool; only its check is read here.
             if let v = object[color.name], case .object(let members) = v.node.value,
@@ -93,19 +93,21 @@ extension ConfigParser {
     /// A color: its endpoints, its own health check (read by the caller), and the Host and TLS it
     /// sets for itself. Nil when any of it is invalid.
     private func colorPool(_ value: ConfigValue) -> (pool: Config.Pool, settings: Config.ColorSettings)? {
-        guard let object = value.object(keys: ["endpoints", "healthCheck", "hostHeader", "tls"]) else { return nil }
+        guard let object = value.object(keys: ["endpoints", "healthCheck", "hostHeader", "tls", "auth"]) else { return nil }
         let tls = object["tls"].flatMap(upstreamTLS)
-        if object.has("tls") && tls == nil { return nil }
-        let settings = Config.ColorSettings(hostHeader: object["hostHeader"].flatMap(hostHeader), tls: tls)
+        let auth = object["auth"].flatMap(upstreamAuth)
+        if object.has("tls") && tls == nil || object.has("auth") && auth == nil { return nil }
+        var settings = Config.ColorSettings(hostHeader: object["hostHeader"].flatMap(hostHeader), tls: tls)
+        settings.auth = auth
         return object.required("endpoints").flatMap(pool).map { ($0, settings) }
     }
 
-    /// How the upstream's endpoints are reached (hostHeader, resolveEveryMs, tls), whatever
-    /// its kind.
+    /// How the upstream's endpoints are reached (hostHeader, resolveEveryMs, tls, auth),
+    /// whatever its kind.
     private func reachSettings(_ object: ConfigObject) -> ReachSettings {
         ReachSettings(hostHeader: object["hostHeader"].flatMap(hostHeader),
                       resolveEveryMs: object.int("resolveEveryMs", default: Config.Upstream.defaultResolveEveryMs, 100...86_400_000),
-                      tls: object["tls"].flatMap(upstreamTLS))
+                      tls: object["tls"].flatMap(upstreamTLS), auth: object["auth"].flatMap(upstreamAuth))
     }
 
     /// An `endpoints` array: addresses, or `{address, weight}` objects; no address twice.
@@ -172,12 +174,14 @@ private struct ReachSettings {
     var hostHeader: String?
     var resolveEveryMs: Int
     var tls: Config.UpstreamTLS?
+    var auth: Config.UpstreamAuth?
 
     func applied(to upstream: Config.Upstream) -> Config.Upstream {
         var upstream = upstream
         upstream.hostHeader = hostHeader
         upstream.resolveEveryMs = resolveEveryMs
         upstream.tls = tls
+        upstream.auth = auth
         return upstream
     }
 }
