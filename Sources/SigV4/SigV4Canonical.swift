@@ -152,6 +152,9 @@ public enum SigV4Canonical {
     }
 
     @inline(__always)
+    public static func lowercasedASCII(_ b: UInt8) -> UInt8 { lowercased(b) }
+
+    @inline(__always)
     static func lowercased(_ b: UInt8) -> UInt8 {
         b >= UInt8(ascii: "A") && b <= UInt8(ascii: "Z") ? b + 32 : b
     }
