@@ -6,7 +6,6 @@
 // A request to a signing upstream (UpstreamSigning) is held whole up to its own limit,
 // auth.aws.maxBodyBytes, since the signature covers the body's hash: a larger one is answered
 // 413 before anything reaches the upstream, and a chunked one goes with its length.
-import Glibc
 import HTTP1
 import Reactor
 
@@ -78,8 +77,7 @@ extension ClientConnection {
             relay.dechunkBufferedBody()
             let body = relay.requestReady > 0 ? UnsafeRawBufferPointer(start: inBuf.readPointer, count: relay.requestReady)
                                               : UnsafeRawBufferPointer(start: nil, count: 0)
-            s.sign(head: &relay.upHead, body: body, epochSeconds: time(nil), keys: &worker.signingKeys, pool: worker.buffers)
-            worker.stats.add(.signedRequests)
+            worker.sign(&relay.upHead, with: s, body: body)
         }
         worker.budgetRequest(upstream: exchange.decision.upstream)
         connectUpstream()

@@ -120,3 +120,11 @@ struct SigningTable {
         return pools[index]
     }
 }
+
+extension Worker {
+    /// Signs the request head in `head` (primary or shadow copy) now, with this loop's keys.
+    func sign(_ head: inout ByteBuffer, with signing: UpstreamSigning, body: UnsafeRawBufferPointer) {
+        signing.sign(head: &head, body: body, epochSeconds: time(nil), keys: &signingKeys, pool: buffers)
+        stats.add(.signedRequests)
+    }
+}

@@ -165,6 +165,27 @@ final class SigV4SigningTests: EndToEndTestCase {
         XCTAssertFalse(try receivedFields(r).contains { $0.1.contains("user-token") })
     }
 
+    func testShadowCopiesToASignedUpstreamAreSignedAndBodiedOnesSkipped() throws {
+        let origin = try startOrigin()
+        let echo = try startEcho(name: "primary")
+        let json = config(origin: origin)
+            .replacingOccurrences(of: "\"upstreams\": {", with: "\"upstreams\": { \"app\": { \"endpoints\": [\"\(echo.endpoint)\"] },")
+            .replacingOccurrences(of: #"{ "name": "default", "upstream": "fn" }"#,
+                                  with: #"{ "name": "default", "upstream": "app", "mirror": [ { "upstream": "fn", "percent": 100 } ] }"#)
+        let proxy = try startProxy(json: json, environment: credentialsEnvironment)
+        let c = try connect(proxy)
+        for i in 0..<5 { XCTAssertEqual(try c.exchange(get("/shadowed?n=\(i)", ["Authorization: Bearer u"])).status, 200) }
+        XCTAssertEqual(try c.exchange("POST /with-body HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi").status, 200)
+        let direct = try RawClient(port: origin)
+        var verdicts: [String: Int] = [:]
+        XCTAssertTrue(try waitUntil {
+            let r = try direct.exchange(get("/__verdicts"))
+            verdicts = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(r.body)) as? [String: Int])
+            return verdicts["ok"] == 5
+        }, "the five bodiless copies reach the shadow signed: \(verdicts)")
+        XCTAssertEqual(verdicts["refused"], 0)
+    }
+
     func testNoCredentialsIsAConfigErrorNamingTheUpstream() throws {
         let path = try writeFile("fn.json", config(origin: 9))
         let p = adopt(try ChildProcess(switchyard: ["run", "--config", path], environment: [

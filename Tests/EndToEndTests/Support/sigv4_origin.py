@@ -2,7 +2,8 @@
 """A stand-in for a Lambda function URL with AuthType AWS_IAM: it recomputes the SigV4
 signature of every request with botocore (the AWS SDK for Python's signer) from the known
 secret, and answers 403 with the reason on any mismatch, 200 otherwise. Every answer carries
-X-Origin-Requests (requests received so far) and, as JSON, the fields and body length it got.
+X-Origin-Requests (requests received so far) and, as JSON, the fields and body length it got;
+GET /__verdicts (unsigned) answers how many requests it accepted and refused.
 
 usage: sigv4_origin.py ACCESS_KEY SECRET REGION SERVICE [SESSION_TOKEN]
 Prints "listening on 127.0.0.1:PORT" on stderr once it accepts."""
@@ -20,6 +21,7 @@ from botocore.credentials import Credentials
 ACCESS_KEY, SECRET, REGION, SERVICE = sys.argv[1:5]
 TOKEN = sys.argv[5] if len(sys.argv) > 5 else None
 COUNT = [0]
+VERDICTS = {"ok": 0, "refused": 0}
 LOCK = threading.Lock()
 
 
@@ -79,9 +81,10 @@ class Handler(BaseHTTPRequestHandler):
         pass
 
     def handle_any(self):
-        with LOCK:
-            COUNT[0] += 1
-            count = COUNT[0]
+        if self.path == "/__verdicts":  # the test asks, unsigned: what the origin answered so far
+            with LOCK:
+                self.answer(200, json.dumps(VERDICTS).encode(), COUNT[0])
+            return
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         fields = list(self.headers.raw_items())
@@ -89,8 +92,15 @@ class Handler(BaseHTTPRequestHandler):
             reason = verify(self.command, self.path, fields, body)
         except Exception as e:  # a malformed Authorization is a refusal, not a crash
             reason = "cannot verify: %r" % e
+        with LOCK:
+            COUNT[0] += 1
+            VERDICTS["refused" if reason else "ok"] += 1
+            count = COUNT[0]
         answer = json.dumps({"reason": reason, "fields": fields, "bodyLength": len(body)}).encode()
-        self.send_response(403 if reason else 200)
+        self.answer(403 if reason else 200, answer, count)
+
+    def answer(self, status, answer, count):
+        self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(answer)))
         self.send_header("X-Origin-Requests", str(count))
