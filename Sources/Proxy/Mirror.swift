@@ -86,7 +86,7 @@ final class MirrorFanout {
             let color = worker.liveColor(upstream: m.upstream)
             // A copy to a signing shadow is signed over an empty body; one with a body is not
             // sent (its signature would need the whole body before the copy's head).
-            let signing = worker.signing.lookup(upstream: m.upstream, color: color, live: color)
+            let signing = worker.signing.lookup(upstream: m.upstream, color: color)
             if signing != nil && bodyMode != .none {
                 notStarted(.mirrorsSkippedBody, .skipped)
                 continue

@@ -92,9 +92,10 @@ public final class UpstreamSigning: Sendable {
 }
 
 /// The signing of each pool of a snapshot, by upstream index and color (0: plain or blue,
-/// 1: green). Empty when no pool signs, so an unsigned request pays one count check.
+/// 1: green), with each blue/green upstream's live color. Empty when no pool signs, so an
+/// unsigned request pays one count check.
 struct SigningTable {
-    private var byUpstream: [[UpstreamSigning?]] = []
+    private var byUpstream: [(pools: [UpstreamSigning?], live: Color?)] = []
 
     init() {}
 
@@ -102,10 +103,10 @@ struct SigningTable {
         guard !security.signing.isEmpty else { return }
         byUpstream = snapshot.upstreams.map { u in
             switch u.kind {
-            case .pool: return [security.signing[UpstreamSecurity.key(upstream: u.name, color: nil)]]
-            case .blueGreen:
-                return [security.signing[UpstreamSecurity.key(upstream: u.name, color: "blue")],
-                        security.signing[UpstreamSecurity.key(upstream: u.name, color: "green")]]
+            case .pool: return ([security.signing[UpstreamSecurity.key(upstream: u.name, color: nil)]], nil)
+            case .blueGreen(let bg):
+                return ([security.signing[UpstreamSecurity.key(upstream: u.name, color: "blue")],
+                         security.signing[UpstreamSecurity.key(upstream: u.name, color: "green")]], bg.live)
             }
         }
     }
@@ -113,11 +114,10 @@ struct SigningTable {
     /// The signing of the pool a decision sends to (a blue/green upstream's live color when the
     /// decision names none).
     @inline(__always)
-    func lookup(upstream: Int, color: Color?, live: Color?) -> UpstreamSigning? {
+    func lookup(upstream: Int, color: Color?) -> UpstreamSigning? {
         guard upstream >= 0 && upstream < byUpstream.count else { return nil }
-        let pools = byUpstream[upstream]
-        let index = pools.count == 2 && (color ?? live) == .green ? 1 : 0
-        return pools[index]
+        let u = byUpstream[upstream]
+        return u.pools[u.pools.count == 2 && (color ?? u.live) == .green ? 1 : 0]
     }
 }
 

@@ -186,6 +186,25 @@ final class SigV4SigningTests: EndToEndTestCase {
         XCTAssertEqual(verdicts["refused"], 0)
     }
 
+    func testAColorSignsWithItsOwnAuth() throws {
+        let origin = try startOrigin()
+        let echo = try startEcho(name: "blue")
+        let proxy = try startProxy(json: """
+            {
+              "listeners": [ { "address": "127.0.0.1:0" } ],
+              "workers": 1,
+              "upstreams": {
+                "fn": { "live": "green", "hostHeader": "\(functionHost)",
+                        "blue": { "endpoints": ["\(echo.endpoint)"] },
+                        "green": { "endpoints": ["127.0.0.1:\(origin)"],
+                                   "auth": { "aws": { "service": "lambda", "region": "eu-west-1" } } } }
+              },
+              "routes": [ { "name": "default", "upstream": "fn" } ]
+            }
+            """, environment: credentialsEnvironment)
+        assertSigned(try connect(proxy).exchange("POST /green HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nok"), "the live green color")
+    }
+
     func testNoCredentialsIsAConfigErrorNamingTheUpstream() throws {
         let path = try writeFile("fn.json", config(origin: 9))
         let p = adopt(try ChildProcess(switchyard: ["run", "--config", path], environment: [
