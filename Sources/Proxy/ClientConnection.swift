@@ -303,7 +303,7 @@ final class ClientConnection: Pollable {
             respondLocally(status: 404, detail: "no route matches this request", close: !exchange.keepAlive)
             return
         }
-        signing = worker.signing.lookup(upstream: exchange.decision.upstream, color: exchange.decision.color)
+        signing = worker.signs ? worker.signing.lookup(upstream: exchange.decision.upstream, color: exchange.decision.color) : nil
         if let s = signing, case .contentLength(let n) = head.framing, n > s.maxBodyBytes {
             signedBodyTooLarge()
             return

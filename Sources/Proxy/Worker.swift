@@ -151,6 +151,7 @@ final class Worker {
         resilience.adopt(snapshot, worker: loop.index, workers: workerCount, maxEndpointID: maxID)
         endpointTLS.rebuild(snapshot, security: security, count: maxID + 1)
         signing = SigningTable(snapshot, security)
+        signs = !security.signing.isEmpty
     }
 
     /// The Date line of the answers the proxy makes itself.
@@ -162,6 +163,8 @@ final class Worker {
     var endpointTLS = EndpointTLSTable()
     /// Which pools sign their requests, and this loop's signing keys (UpstreamSigning.swift).
     private(set) var signing = SigningTable()
+    /// Some pool signs: read first, so an unsigned request does not touch the table.
+    private(set) var signs = false
     var signingKeys = SigningKeyCache()
 
     /// Idle pooled connections to endpoints that are no longer in any live set are closed; so
