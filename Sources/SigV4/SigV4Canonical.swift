@@ -125,28 +125,23 @@ public enum SigV4Canonical {
     /// ("a;b;c"). Names are lowercased; a value is trimmed and each run of whitespace in it
     /// (folded lines included) becomes one space; the values of a repeated name join with ",".
     public static func headers(_ fields: [(name: [UInt8], value: [UInt8])]) -> (canonical: [UInt8], signed: [UInt8]) {
-        var byName: [[UInt8]: [UInt8]] = [:]
-        for f in fields {
-            let name = f.name.map(lowercased)
-            let value = trimmedCollapsed(f.value)
-            if var existing = byName[name] {
-                existing.append(UInt8(ascii: ","))
-                existing += value
-                byName[name] = existing
-            } else {
-                byName[name] = value
-            }
-        }
-        let names = byName.keys.sorted { $0.lexicographicallyPrecedes($1) }
+        // Sorted by name, stably: a repeated name's values keep their order.
+        let sorted = fields.enumerated().map { (name: $0.element.name.map(lowercased), order: $0.offset, value: $0.element.value) }
+            .sorted { $0.name != $1.name ? $0.name.lexicographicallyPrecedes($1.name) : $0.order < $1.order }
         var canonical: [UInt8] = []
         var signed: [UInt8] = []
-        for (i, name) in names.enumerated() {
-            canonical += name
-            canonical.append(UInt8(ascii: ":"))
-            canonical += byName[name]!
+        canonical.reserveCapacity(fields.reduce(0) { $0 + $1.name.count + $1.value.count + 2 })
+        for (i, f) in sorted.enumerated() {
+            if i > 0 && sorted[i - 1].name == f.name {
+                canonical[canonical.count - 1] = UInt8(ascii: ",")   // the previous value's "\n"
+            } else {
+                if i > 0 { signed.append(UInt8(ascii: ";")) }
+                signed += f.name
+                canonical += f.name
+                canonical.append(UInt8(ascii: ":"))
+            }
+            appendTrimmedCollapsed(f.value, to: &canonical)
             canonical.append(UInt8(ascii: "\n"))
-            if i > 0 { signed.append(UInt8(ascii: ";")) }
-            signed += name
         }
         return (canonical, signed)
     }
@@ -164,20 +159,20 @@ public enum SigV4Canonical {
         b == UInt8(ascii: " ") || b == UInt8(ascii: "\t") || b == UInt8(ascii: "\r") || b == UInt8(ascii: "\n")
     }
 
-    static func trimmedCollapsed(_ value: [UInt8]) -> [UInt8] {
-        var out: [UInt8] = []
-        out.reserveCapacity(value.count)
+    /// `value` trimmed, each inner run of whitespace one space.
+    static func appendTrimmedCollapsed(_ value: [UInt8], to out: inout [UInt8]) {
+        var started = false
         var pendingSpace = false
         for b in value {
             if isWhitespace(b) {
-                pendingSpace = !out.isEmpty
+                pendingSpace = started
                 continue
             }
             if pendingSpace { out.append(UInt8(ascii: " ")) }
             pendingSpace = false
+            started = true
             out.append(b)
         }
-        return out
     }
 
     /// The canonical request: method, URI, query, headers, signed headers, payload hash.
