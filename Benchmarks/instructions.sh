@@ -5,6 +5,7 @@
 #
 #   bash Benchmarks/instructions.sh                      # .build/release/switchyard
 #   BASELINE=/path/to/old/switchyard bash Benchmarks/instructions.sh
+#   SIGNED=1 bash Benchmarks/instructions.sh             # the upstream signs with SigV4
 #
 # Each binary (debug info stripped: valgrind 3.19 cannot read Swift's DWARF 5) runs under
 # `valgrind --tool=callgrind` with one worker in front of an nginx origin answering "ok\n";
@@ -18,6 +19,10 @@ N1=${N1:-2000}
 N2=${N2:-12000}
 SWITCHYARD=${SWITCHYARD:-.build/release/switchyard}
 BASELINE=${BASELINE:-}
+# SIGNED=1: every request is signed for the upstream (auth.aws, made-up credentials; nginx does
+# not check them): a signed small GET's cost, to set against an unsigned run's.
+auth=""
+[[ -n ${SIGNED:-} ]] && auth=', "auth": { "aws": { "service": "lambda", "region": "eu-west-1" } }'
 
 for tool in valgrind nginx python3 objcopy; do
   command -v "$tool" >/dev/null || { apt-get install -y valgrind nginx-light binutils python3 >/dev/null; break; }
@@ -71,9 +76,10 @@ total() {
   out="$work/callgrind.$n.out"
   cat > "$work/proxy.json" <<JSON
 { "workers": 1, "listeners": [ { "address": "127.0.0.1:$port" } ],
-  "upstreams": { "app": { "endpoints": ["127.0.0.1:$up"] } }, "routes": [ { "name": "all", "upstream": "app" } ] }
+  "upstreams": { "app": { "endpoints": ["127.0.0.1:$up"]$auth } }, "routes": [ { "name": "all", "upstream": "app" } ] }
 JSON
-  valgrind --tool=callgrind --callgrind-out-file="$out" "$bin" run --config "$work/proxy.json" 2>"$work/valgrind.err" &
+  AWS_ACCESS_KEY_ID=AKIDBENCHMARK AWS_SECRET_ACCESS_KEY=benchmark \
+    valgrind --tool=callgrind --callgrind-out-file="$out" "$bin" run --config "$work/proxy.json" 2>"$work/valgrind.err" &
   local vg=$!
   for _ in $(seq 1 300); do
     python3 -c "import socket; socket.create_connection(('127.0.0.1', $port))" 2>/dev/null && break
@@ -93,7 +99,7 @@ per_request() {
 }
 
 new=$(per_request switchyard "$SWITCHYARD")
-echo "Switchyard ($SWITCHYARD): $new instructions per request (callgrind, $N1 and $N2 keep-alive GETs)"
+echo "Switchyard ($SWITCHYARD${SIGNED:+, signed}): $new instructions per request (callgrind, $N1 and $N2 keep-alive GETs)"
 if [[ -n $BASELINE ]]; then
   old=$(per_request baseline "$BASELINE")
   echo "baseline ($BASELINE): $old instructions per request"

@@ -55,6 +55,8 @@ struct AdminMetrics {
             (.upstreamTLSHandshakes, "switchyard_upstream_tls_handshakes_total", "TLS handshakes completed with endpoints."),
             (.upstreamTLSResumed, "switchyard_upstream_tls_resumed_total", "Endpoint TLS handshakes that resumed a session."),
             (.upstreamTLSFailures, "switchyard_upstream_tls_failures_total", "TLS sessions with endpoints that failed (verification included)."),
+            (.signedRequests, "switchyard_signed_requests_total", "Requests signed for an upstream with auth.aws (SigV4)."),
+            (.signedBodyTooLarge, "switchyard_signed_body_too_large_total", "Requests to a signed upstream refused 413: body over auth.aws.maxBodyBytes."),
         ]
         for (c, name, help) in counters { w.family(name, .counter, help, [("", server.total(c))]) }
         w.family("switchyard_responses_total", .counter, "Responses by status class.", [

@@ -230,6 +230,7 @@ extension Config {
         /// Header fields sent on every request to this upstream, values read from secrets
         /// (ConfigSetHeaders.swift); a color's own list wins.
         public var setHeaders: [SetHeader] = []
+        public var auth: UpstreamAuth? = nil   // request signing (ConfigAuth.swift); nil: none
 
         public static let defaultResolveEveryMs = 30_000
 

@@ -10,6 +10,8 @@ extension Config {
         public var tls: UpstreamTLS? = nil
         /// Replaces the upstream's list for this color (ConfigSetHeaders.swift).
         public var setHeaders: [SetHeader]? = nil
+        /// Request signing (ConfigAuth.swift).
+        public var auth: UpstreamAuth? = nil
         public init(hostHeader: String? = nil, tls: UpstreamTLS? = nil) {
             self.hostHeader = hostHeader
             self.tls = tls

@@ -34,7 +34,7 @@ extension ConfigParser {
 
     private func upstream(_ name: String, _ value: ConfigValue) -> Config.Upstream? {
         guard let object = value.object(keys: ["endpoints", "maxInFlight", "maxBufferBytes", "blue", "green", "live", "preview", "warmup",
-                                               "hostHeader", "resolveEveryMs", "tls", "setHeaders"] + Self.resilienceKeys)
+                                               "hostHeader", "resolveEveryMs", "tls", "setHeaders", "auth"] + Self.resilienceKeys)
         else { return nil }
         var policy = upstreamPolicy(object)
         let maxInFlight = object.int("maxInFlight", default: Routing.Upstream.defaultMirrorMaxInFlight, 1...1_000_000)
@@ -53,7 +53,7 @@ extension ConfigParser {
                 object.error("needs \"endpoints\", or \"blue\" and \"green\"")
                 return nil
             }
-            if object.has("tls") && reach.tls == nil { return nil }
+            if object.has("tls") && reach.tls == nil || object.has("auth") && reach.auth == nil { return nil }
             return pool(endpoints).map {
                 reach.applied(to: Config.Upstream(name: name, kind: .pool($0), maxInFlight: maxInFlight, maxBufferBytes: maxBufferBytes,
                                                   policy: policy))
@@ -62,7 +62,7 @@ extension ConfigParser {
 
         let blue = object.required("blue").flatMap(colorPool)
         let green = object.required("green").flatMap(colorPool)
-        if object.has("tls") && reach.tls == nil { return nil }
+        if object.has("tls") && reach.tls == nil || object.has("auth") && reach.auth == nil { return nil }
         for color in [Color.blue, .green] {
             // The color object's keys are checked by colorPool; only its check is read here.
             if let v = object[color.name], case .object(let members) = v.node.value,
@@ -93,20 +93,23 @@ extension ConfigParser {
     /// A color: its endpoints, its own health check (read by the caller), and the Host and TLS it
     /// sets for itself. Nil when any of it is invalid.
     private func colorPool(_ value: ConfigValue) -> (pool: Config.Pool, settings: Config.ColorSettings)? {
-        guard let object = value.object(keys: ["endpoints", "healthCheck", "hostHeader", "tls", "setHeaders"]) else { return nil }
+        guard let object = value.object(keys: ["endpoints", "healthCheck", "hostHeader", "tls", "setHeaders", "auth"]) else { return nil }
         let tls = object["tls"].flatMap(upstreamTLS)
-        if object.has("tls") && tls == nil { return nil }
+        let auth = object["auth"].flatMap(upstreamAuth)
+        if object.has("tls") && tls == nil || object.has("auth") && auth == nil { return nil }
         var settings = Config.ColorSettings(hostHeader: object["hostHeader"].flatMap(hostHeader), tls: tls)
         settings.setHeaders = object["setHeaders"].map(setHeaders)
+        settings.auth = auth
         return object.required("endpoints").flatMap(pool).map { ($0, settings) }
     }
 
-    /// How the upstream's endpoints are reached (hostHeader, resolveEveryMs, tls) and what
-    /// every request to them carries (setHeaders), whatever its kind.
+    /// How the upstream's endpoints are reached (hostHeader, resolveEveryMs, tls), what every
+    /// request to them carries (setHeaders) and how it is signed (auth), whatever its kind.
     private func reachSettings(_ object: ConfigObject) -> ReachSettings {
         ReachSettings(hostHeader: object["hostHeader"].flatMap(hostHeader),
                       resolveEveryMs: object.int("resolveEveryMs", default: Config.Upstream.defaultResolveEveryMs, 100...86_400_000),
-                      tls: object["tls"].flatMap(upstreamTLS), setHeaders: object["setHeaders"].map(setHeaders) ?? [])
+                      tls: object["tls"].flatMap(upstreamTLS), setHeaders: object["setHeaders"].map(setHeaders) ?? [],
+                      auth: object["auth"].flatMap(upstreamAuth))
     }
 
     /// An `endpoints` array: addresses, or `{address, weight}` objects; no address twice.
@@ -174,6 +177,7 @@ private struct ReachSettings {
     var resolveEveryMs: Int
     var tls: Config.UpstreamTLS?
     var setHeaders: [Config.SetHeader]
+    var auth: Config.UpstreamAuth?
 
     func applied(to upstream: Config.Upstream) -> Config.Upstream {
         var upstream = upstream
@@ -181,6 +185,7 @@ private struct ReachSettings {
         upstream.resolveEveryMs = resolveEveryMs
         upstream.tls = tls
         upstream.setHeaders = setHeaders
+        upstream.auth = auth
         return upstream
     }
 }

@@ -48,6 +48,8 @@ final class ClientConnection: Pollable {
     private var bodyDeadline: UInt64 = 0
     /// The body is being read whole before any upstream is taken (ClientConnectionBuffering).
     var bufferingBody = false
+    /// The request goes to a pool that signs it (UpstreamSigning); nil for most.
+    var signing: UpstreamSigning?
     /// The start of the exchange's access-log line, when it is sampled (capacity kept).
     private var logPrefix: [UInt8] = []
 
@@ -299,6 +301,11 @@ final class ClientConnection: Pollable {
             inBuf.consume(headLength)
             parser.reset()
             respondLocally(status: 404, detail: "no route matches this request", close: !exchange.keepAlive)
+            return
+        }
+        signing = worker.signs ? worker.signing.lookup(upstream: exchange.decision.upstream, color: exchange.decision.color) : nil
+        if let s = signing, case .contentLength(let n) = head.framing, n > s.maxBodyBytes {
+            signedBodyTooLarge()
             return
         }
         bufferingBody = buffersBody(&head)

@@ -83,6 +83,14 @@ final class MirrorFanout {
                 notStarted(.mirrorsSkippedBody, .skipped)
                 continue
             }
+            let color = worker.liveColor(upstream: m.upstream)
+            // A copy to a signing shadow is signed over an empty body; one with a body is not
+            // sent (its signature would need the whole body before the copy's head).
+            let signing = worker.signing.lookup(upstream: m.upstream, color: color)
+            if signing != nil && bodyMode != .none {
+                notStarted(.mirrorsSkippedBody, .skipped)
+                continue
+            }
             // A shadow whose every endpoint is unhealthy or ejected costs nothing: no copy is
             // built, and it ends as failed like any copy that could not reach its shadow.
             guard let endpoint = worker.pickMirrorEndpoint(upstream: m.upstream) else {
@@ -97,7 +105,6 @@ final class MirrorFanout {
                 notStarted(.mirrorsDropped, .dropped)
                 continue
             }
-            let color = worker.liveColor(upstream: m.upstream)
             guard worker.mirrorEndpointUp(endpoint) else {
                 // Refused a moment ago on this loop: not built either.
                 notStarted(.mirrorsFailed, .failed)
@@ -115,6 +122,7 @@ final class MirrorFanout {
                                     hostHeader: snapshot.hostHeader(upstream: m.upstream, color: color),
                                     setHeaders: snapshot.setHeaders(upstream: m.upstream, color: color),
                                     into: &copy.data, pool: worker.buffers)
+            if let signing { worker.sign(&copy.data, with: signing, body: UnsafeRawBufferPointer(start: nil, count: 0)) }
             gate.inFlight += 1
             gate.bytes += copy.data.readableCount
             started += 1

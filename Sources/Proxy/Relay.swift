@@ -3,6 +3,7 @@
 // backpressure between the two, tunnels, and long bodies spliced through a pipe in turns.
 // Client and upstream connections read their own sockets and parse their own framing; what
 // crosses from one to the other goes through here.
+import Glibc
 import HTTP1
 import Reactor
 
@@ -278,6 +279,36 @@ final class Relay {
                 return (e.status, e.reason)
             }
         }
+    }
+
+    /// The payload bytes of a chunked body read so far (0 for other bodies).
+    var chunkedPayloadBytes: Int64 { bodyMode == .chunked ? chunked.payloadBytes : 0 }
+
+    /// A chunked body read whole becomes its payload alone, to go with a length (a signed
+    /// request's signature covers the payload). Its bytes move down in the client's buffer.
+    func dechunkBufferedBody() {
+        guard bodyMode == .chunked, requestComplete else { return }
+        var decoder = ChunkedDecoder()
+        let base = client.inBuf.readPointer
+        let bytes = UnsafeRawBufferPointer(start: base, count: requestReady)
+        var i = 0
+        var payload = 0
+        walk: while true {
+            switch decoder.nextSegment(bytes, from: i, keep: .payload) {
+            case .copy(let end):
+                if payload != i { memmove(base + payload, base + i, end - i) }
+                payload += end - i
+                i = end
+            case .skip(let end):
+                i = end
+            case .done, .needMore, .failed:
+                break walk   // the body was framed whole when it was read: .done
+            }
+        }
+        client.inBuf.remove(from: payload, count: requestReady - payload)
+        requestReady = payload
+        bodyMode = .length
+        bodyRemaining = 0
     }
 
     /// Writes the request head and the ready body bytes to the upstream. Runs when the upstream

@@ -9,7 +9,7 @@ public enum Counter: Int, CaseIterable, Sendable {
          mirrorsCompleted, activeClients, activeUpstreams, acceptPauses,
          tlsHandshakes, tlsResumed, tlsHandshakeFailures, tlsHandshakeTimeouts, tlsClosedBeforeHandshake,
          upstreamTLSHandshakes, upstreamTLSResumed, upstreamTLSFailures,
-         accessLogDropped
+         accessLogDropped, signedRequests, signedBodyTooLarge
 }
 
 public final class WorkerStats: @unchecked Sendable {

@@ -44,8 +44,13 @@ public enum EndpointIdentity {
 public struct UpstreamSecurity: Sendable {
     /// By pool key: the upstream name for a plain pool, "name/blue" or "name/green" for a color.
     public var pools: [String: UpstreamTLS]
+    /// The pools whose requests are signed, by the same key (UpstreamSigning.swift).
+    public var signing: [String: UpstreamSigning]
 
-    public init(pools: [String: UpstreamTLS] = [:]) { self.pools = pools }
+    public init(pools: [String: UpstreamTLS] = [:], signing: [String: UpstreamSigning] = [:]) {
+        self.pools = pools
+        self.signing = signing
+    }
 
     public static let none = UpstreamSecurity()
 

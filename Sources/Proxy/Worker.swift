@@ -4,6 +4,7 @@ import CLinux
 import Glibc
 import Reactor
 import Routing
+import SigV4
 import TLS
 
 final class Worker {
@@ -149,6 +150,8 @@ final class Worker {
         gates = Array(repeating: nil, count: snapshot.upstreams.count)
         resilience.adopt(snapshot, worker: loop.index, workers: workerCount, maxEndpointID: maxID)
         endpointTLS.rebuild(snapshot, security: security, count: maxID + 1)
+        signing = SigningTable(snapshot, security)
+        signs = !security.signing.isEmpty
     }
 
     /// The Date line of the answers the proxy makes itself.
@@ -158,6 +161,11 @@ final class Worker {
     private var security: UpstreamSecurity
     /// Each endpoint id's TLS, name and session to resume (UpstreamDial.swift).
     var endpointTLS = EndpointTLSTable()
+    /// Which pools sign their requests, and this loop's signing keys (UpstreamSigning.swift).
+    private(set) var signing = SigningTable()
+    /// Some pool signs: read first, so an unsigned request does not touch the table.
+    private(set) var signs = false
+    var signingKeys = SigningKeyCache()
 
     /// Idle pooled connections to endpoints that are no longer in any live set are closed; so
     /// are connections that come back to the pool after their endpoint left it (they were busy

@@ -27,7 +27,8 @@ final class TLSMaterial: @unchecked Sendable {
         return out
     }
 
-    /// The pools that speak TLS, for `snapshot` (built from `config`).
+    /// The pools that speak TLS, and those that sign their requests, for `snapshot` (built from
+    /// `config`).
     func security(_ config: Config, registry: EndpointRegistry, file: String) throws(ConfigError) -> UpstreamSecurity {
         var pools: [String: UpstreamTLS] = [:]
         var errors: [String] = []
@@ -49,8 +50,10 @@ final class TLSMaterial: @unchecked Sendable {
                 pools[key] = UpstreamTLS(client: client, upstream: u.name, serverName: settings.serverName)
             }
         }
+        var signing: [String: UpstreamSigning] = [:]
+        do throws(ConfigError) { signing = try SigningSetup.signing(config, file: file) } catch { errors += error.messages }
         if !errors.isEmpty { throw ConfigError(messages: errors) }
         clients = clients.filter { used.contains($0.key) }
-        return UpstreamSecurity(pools: pools)
+        return UpstreamSecurity(pools: pools, signing: signing)
     }
 }

@@ -98,5 +98,8 @@ final class FunctionConfigTests: XCTestCase {
             XCTAssertEqual(upstream.tls?.serverName, endpoint.hostName, name)
             XCTAssertEqual(upstream.tls?.verify, true, name)
         }
+        for name in ["stable", "shadow"] {
+            XCTAssertEqual(config[upstream: name]?.auth(nil)?.aws, Config.AWSSigning(service: "lambda", region: "eu-west-1"), name)
+        }
     }
 }

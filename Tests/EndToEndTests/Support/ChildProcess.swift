@@ -76,11 +76,13 @@ final class ChildProcess: @unchecked Sendable {
     private var termination: Termination?
 
     /// Starts `switchyard ARGUMENTS...` with stdin from /dev/null.
-    convenience init(switchyard arguments: [String]) throws {
-        try self.init(executable: try SwitchyardBinary.require(), arguments: arguments)
+    convenience init(switchyard arguments: [String], environment: [String: String?] = [:]) throws {
+        try self.init(executable: try SwitchyardBinary.require(), arguments: arguments, environment: environment)
     }
 
-    init(executable: String, arguments: [String]) throws {
+    /// `environment`: variables set (a value) or removed (nil) for the child; the rest is
+    /// this process's environment.
+    init(executable: String, arguments: [String], environment: [String: String?] = [:]) throws {
         self.arguments = arguments
         var outPipe: [Int32] = [-1, -1]
         var errPipe: [Int32] = [-1, -1]
@@ -113,8 +115,13 @@ final class ChildProcess: @unchecked Sendable {
 
         let argv: [UnsafeMutablePointer<CChar>?] = ([executable] + arguments).map { strdup($0) } + [nil]
         defer { for p in argv { free(p) } }
+        var variables = ProcessInfo.processInfo.environment
+        for (name, value) in environment { variables[name] = value }
+        let envp: [UnsafeMutablePointer<CChar>?] = environment.isEmpty ? [] : variables.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer { for p in envp { free(p) } }
         var child: pid_t = 0
-        let rc = posix_spawn(&child, executable, &actions, &attributes, argv, environ)
+        let rc = envp.isEmpty ? posix_spawn(&child, executable, &actions, &attributes, argv, environ)
+                              : envp.withUnsafeBufferPointer { posix_spawn(&child, executable, &actions, &attributes, argv, $0.baseAddress) }
         Glibc.close(outPipe[1])
         Glibc.close(errPipe[1])
         guard rc == 0 else {

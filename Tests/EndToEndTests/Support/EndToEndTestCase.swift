@@ -134,7 +134,8 @@ class EndToEndTestCase: XCTestCase {
     /// `stackKB` starts the proxy with that stack size limit (threads get it as their stack),
     /// so unbounded recursion on the data path shows up as a crash.
     /// `openFiles` starts it with that descriptor limit (RLIMIT_NOFILE).
-    func startProxy(json: String, stackKB: Int? = nil, openFiles: Int? = nil,
+    /// `environment`: variables set (or removed, nil) for the proxy process.
+    func startProxy(json: String, stackKB: Int? = nil, openFiles: Int? = nil, environment: [String: String?] = [:],
                     file: StaticString = #filePath, line: UInt = #line) throws -> RunningProxy {
         let path = try writeFile("proxy-\(processes.count).json", json)
         let p: ChildProcess
@@ -144,7 +145,7 @@ class EndToEndTestCase: XCTestCase {
                 "-c", limits.joined(separator: " && ") + " && exec \"$0\" \"$@\"", try SwitchyardBinary.require(), "run", "--config", path,
             ]))
         } else {
-            p = adopt(try ChildProcess(switchyard: ["run", "--config", path]))
+            p = adopt(try ChildProcess(switchyard: ["run", "--config", path], environment: environment))
         }
         guard let text = p.waitForStderrLine(containing: "switchyard: listening on "),
               let port = Self.port(after: "listening on ", in: text) else {

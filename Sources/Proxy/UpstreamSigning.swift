@@ -1,0 +1,130 @@
+// Requests to a locked-down function endpoint signed with AWS Signature Version 4, published
+// with the routing snapshot like upstream TLS. The signature covers the body's hash, so a signed
+// request's body is read whole first (ClientConnectionBuffering) and sent with its length; its
+// head is written as for any upstream, then rewritten here: the client's Authorization moved or
+// dropped, the client's own x-amz-* signing fields left out, X-Amz-Date, X-Amz-Content-Sha256,
+// X-Amz-Security-Token and the Authorization of the signature added. Every field sent is signed
+// but the few that hops may change (User-Agent, Expect, X-Amzn-Trace-Id, Connection, TE, Upgrade).
+import Crypto
+import Glibc
+import Reactor
+import Routing
+import SigV4
+
+public final class UpstreamSigning: Sendable {
+    public enum ClientAuthorization: Sendable { case move, drop }
+
+    public let region: String
+    public let service: String
+    public let maxBodyBytes: Int64
+    public let clientAuthorization: ClientAuthorization
+    public let credentials: AWSCredentials
+
+    public init(region: String, service: String, maxBodyBytes: Int64, clientAuthorization: ClientAuthorization, credentials: AWSCredentials) {
+        self.region = region
+        self.service = service
+        self.maxBodyBytes = maxBodyBytes
+        self.clientAuthorization = clientAuthorization
+        self.credentials = credentials
+    }
+
+    /// Where a moved client Authorization goes.
+    public static let forwardedAuthorization = "X-Forwarded-Authorization"
+
+    /// Rewrites `head` (a request head as HeadWriter serialized it, with its framing line for a
+    /// body of `body.count` bytes sent with a length) into the signed head.
+    func sign(head: inout ByteBuffer, body: UnsafeRawBufferPointer, epochSeconds: Int, keys: inout SigningKeyCache, pool: BufferPool) {
+        let text = Array(UnsafeRawBufferPointer(start: head.readPointer, count: head.readableCount))
+        var lines = text.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).map { line in
+            line.last == UInt8(ascii: "\r") ? line.dropLast() : line
+        }
+        while lines.last?.isEmpty == true { lines.removeLast() }
+        guard let requestLine = lines.first else { return }
+        let parts = requestLine.split(separator: UInt8(ascii: " "), maxSplits: 2, omittingEmptySubsequences: false)
+        guard parts.count == 3 else { return }
+        let target = Array(parts[1])
+        let q = target.firstIndex(of: UInt8(ascii: "?"))
+
+        let amzDate = SigV4.amzDate(epochSeconds: epochSeconds)
+        let payloadHash = SigV4.hex(SHA256.digest(body))
+        var fields: [(name: [UInt8], value: [UInt8])] = []
+        var out: [UInt8] = Array(requestLine) + [13, 10]
+        for line in lines.dropFirst() {
+            guard let colon = line.firstIndex(of: UInt8(ascii: ":")) else { continue }
+            var name = Array(line[line.startIndex..<colon])
+            let value = Array(line[(colon + 1)...])
+            let lower = String(decoding: name.map(SigV4Canonical.lowercasedASCII), as: UTF8.self)
+            switch lower {
+            case "authorization":
+                guard clientAuthorization == .move else { continue }
+                name = Array(Self.forwardedAuthorization.utf8)
+            case "x-forwarded-authorization", "x-amz-date", "x-amz-content-sha256", "x-amz-security-token":
+                continue   // the proxy's to set: a client's would forge or break the signature
+            case "transfer-encoding":
+                // The body was read whole: it goes with its length.
+                out += Array("Content-Length: \(body.count)\r\n".utf8)
+                fields.append((Array("content-length".utf8), Array("\(body.count)".utf8)))
+                continue
+            default:
+                break
+            }
+            out += name + [UInt8(ascii: ":")] + value + [13, 10]
+            if !Self.unsigned.contains(lower) { fields.append((name, value)) }
+        }
+        var added: [(String, String)] = [("X-Amz-Date", String(decoding: amzDate, as: UTF8.self)),
+                                         ("X-Amz-Content-Sha256", String(decoding: payloadHash, as: UTF8.self))]
+        if let token = credentials.sessionToken { added.append(("X-Amz-Security-Token", token)) }
+        for (name, value) in added {
+            out += Array("\(name): \(value)\r\n".utf8)
+            fields.append((Array(name.utf8), Array(value.utf8)))
+        }
+        let request = SigV4Request(method: Array(parts[0]), path: q.map { Array(target[..<$0]) } ?? target,
+                                   query: q.map { Array(target[($0 + 1)...]) } ?? [], headers: fields, payloadHash: payloadHash)
+        let signature = SigV4.sign(request, credentials: credentials, region: region, service: service, amzDate: amzDate, keys: &keys)
+        out += Array("Authorization: ".utf8) + signature.authorization + [13, 10, 13, 10]
+        head.consume(head.readableCount)
+        head.append(out, pool: pool)
+    }
+
+    /// Fields a hop may add, drop or change, left out of the signature (aws-c-auth's list).
+    private static let unsigned: Set<String> = ["user-agent", "expect", "x-amzn-trace-id", "connection", "te", "upgrade",
+                                                 "keep-alive", "proxy-connection"]
+}
+
+/// The signing of each pool of a snapshot, by upstream index and color (0: plain or blue,
+/// 1: green), with each blue/green upstream's live color. Empty when no pool signs, so an
+/// unsigned request pays one count check.
+struct SigningTable {
+    private var byUpstream: [(pools: [UpstreamSigning?], live: Color?)] = []
+
+    init() {}
+
+    init(_ snapshot: Snapshot, _ security: UpstreamSecurity) {
+        guard !security.signing.isEmpty else { return }
+        byUpstream = snapshot.upstreams.map { u in
+            switch u.kind {
+            case .pool: return ([security.signing[UpstreamSecurity.key(upstream: u.name, color: nil)]], nil)
+            case .blueGreen(let bg):
+                return ([security.signing[UpstreamSecurity.key(upstream: u.name, color: "blue")],
+                         security.signing[UpstreamSecurity.key(upstream: u.name, color: "green")]], bg.live)
+            }
+        }
+    }
+
+    /// The signing of the pool a decision sends to (a blue/green upstream's live color when the
+    /// decision names none).
+    @inline(__always)
+    func lookup(upstream: Int, color: Color?) -> UpstreamSigning? {
+        guard upstream >= 0 && upstream < byUpstream.count else { return nil }
+        let u = byUpstream[upstream]
+        return u.pools[u.pools.count == 2 && (color ?? u.live) == .green ? 1 : 0]
+    }
+}
+
+extension Worker {
+    /// Signs the request head in `head` (primary or shadow copy) now, with this loop's keys.
+    func sign(_ head: inout ByteBuffer, with signing: UpstreamSigning, body: UnsafeRawBufferPointer) {
+        signing.sign(head: &head, body: body, epochSeconds: time(nil), keys: &signingKeys, pool: buffers)
+        stats.add(.signedRequests)
+    }
+}

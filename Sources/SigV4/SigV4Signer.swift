@@ -1,0 +1,144 @@
+// From a canonical request to the `Authorization` header: the string to sign, the signing key
+// (HMAC chain over date, region, service), the signature. The signing key is derived once per
+// (secret, day, region, service) and kept in a cache its owner holds (one per event loop: no
+// lock on the request path).
+import Crypto
+import Glibc
+
+public enum SigV4 {
+    public static let algorithm = "AWS4-HMAC-SHA256"
+    /// SHA-256 of the empty string: the payload hash of a bodiless request.
+    public static let emptyPayloadHash: [UInt8] = hex(SHA256.digest([UInt8]()))
+
+    /// Lower-case hex.
+    public static func hex(_ bytes: [UInt8]) -> [UInt8] {
+        let digits: [UInt8] = Array("0123456789abcdef".utf8)
+        var out: [UInt8] = []
+        out.reserveCapacity(bytes.count * 2)
+        for b in bytes {
+            out.append(digits[Int(b >> 4)])
+            out.append(digits[Int(b & 0xF)])
+        }
+        return out
+    }
+
+    /// `YYYYMMDDTHHMMSSZ` (UTC) for `epochSeconds`.
+    public static func amzDate(epochSeconds: Int) -> [UInt8] {
+        var t = time_t(epochSeconds)
+        var parts = tm()
+        gmtime_r(&t, &parts)
+        var out: [UInt8] = []
+        out.reserveCapacity(16)
+        func two(_ v: Int32) {
+            out.append(UInt8(ascii: "0") + UInt8(clamping: (v / 10) % 10))
+            out.append(UInt8(ascii: "0") + UInt8(clamping: v % 10))
+        }
+        let year = parts.tm_year + 1900
+        two(year / 100)
+        two(year % 100)
+        two(parts.tm_mon + 1)
+        two(parts.tm_mday)
+        out.append(UInt8(ascii: "T"))
+        two(parts.tm_hour)
+        two(parts.tm_min)
+        two(parts.tm_sec)
+        out.append(UInt8(ascii: "Z"))
+        return out
+    }
+
+    /// `date/region/service/aws4_request` (date: the first 8 bytes of the amz date).
+    public static func scope(amzDate: [UInt8], region: String, service: String) -> [UInt8] {
+        Array(amzDate.prefix(8)) + Array("/\(region)/\(service)/aws4_request".utf8)
+    }
+
+    public static func stringToSign(amzDate: [UInt8], scope: [UInt8], canonicalRequest: [UInt8]) -> [UInt8] {
+        Array("\(algorithm)\n".utf8) + amzDate + [UInt8(ascii: "\n")] + scope + [UInt8(ascii: "\n")]
+            + hex(SHA256.digest(canonicalRequest))
+    }
+
+    /// kSigning = HMAC(HMAC(HMAC(HMAC("AWS4" + secret, date), region), service), "aws4_request").
+    public static func signingKey(secret: String, date: ArraySlice<UInt8>, region: String, service: String) -> [UInt8] {
+        let kDate = HMACSHA256.mac(key: Array("AWS4\(secret)".utf8), message: Array(date))
+        let kRegion = HMACSHA256.mac(key: kDate, message: Array(region.utf8))
+        let kService = HMACSHA256.mac(key: kRegion, message: Array(service.utf8))
+        return HMACSHA256.mac(key: kService, message: Array("aws4_request".utf8))
+    }
+
+    public static func signature(key: [UInt8], stringToSign: [UInt8]) -> [UInt8] {
+        hex(HMACSHA256.mac(key: key, message: stringToSign))
+    }
+
+    /// The `Authorization` value: `AWS4-HMAC-SHA256 Credential=AKID/scope, SignedHeaders=..., Signature=...`.
+    public static func authorization(accessKeyID: String, scope: [UInt8], signedHeaders: [UInt8], signature: [UInt8]) -> [UInt8] {
+        Array("\(algorithm) Credential=\(accessKeyID)/".utf8) + scope + Array(", SignedHeaders=".utf8) + signedHeaders
+            + Array(", Signature=".utf8) + signature
+    }
+}
+
+/// Signing keys by (secret, day, region, service); a new day evicts the old days' keys.
+public struct SigningKeyCache {
+    private struct Entry {
+        var secret: String
+        var date: [UInt8]
+        var region: String
+        var service: String
+        var key: [UInt8]
+    }
+    private var entries: [Entry] = []
+    /// Keys derived so far (tests check the cache is used).
+    public private(set) var derivations = 0
+
+    public init() {}
+
+    public mutating func key(secret: String, date: ArraySlice<UInt8>, region: String, service: String) -> [UInt8] {
+        for e in entries where e.date.elementsEqual(date) && e.region == region && e.service == service && e.secret == secret {
+            return e.key
+        }
+        entries.removeAll { !$0.date.elementsEqual(date) }
+        let key = SigV4.signingKey(secret: secret, date: date, region: region, service: service)
+        derivations += 1
+        entries.append(Entry(secret: secret, date: Array(date), region: region, service: service, key: key))
+        return key
+    }
+}
+
+/// One request to sign: what goes on the wire, headers included (x-amz-date, and
+/// x-amz-content-sha256 / x-amz-security-token when sent, are among them: the caller adds them).
+public struct SigV4Request {
+    public var method: [UInt8]
+    public var path: [UInt8]
+    public var query: [UInt8]
+    public var headers: [(name: [UInt8], value: [UInt8])]
+    public var payloadHash: [UInt8]
+
+    public init(method: [UInt8], path: [UInt8], query: [UInt8], headers: [(name: [UInt8], value: [UInt8])], payloadHash: [UInt8]) {
+        self.method = method
+        self.path = path
+        self.query = query
+        self.headers = headers
+        self.payloadHash = payloadHash
+    }
+}
+
+/// Every intermediate of one signature, for tests and for the header.
+public struct SigV4Signature {
+    public var canonicalRequest: [UInt8]
+    public var stringToSign: [UInt8]
+    public var signature: [UInt8]
+    public var authorization: [UInt8]
+}
+
+extension SigV4 {
+    public static func sign(_ request: SigV4Request, credentials: AWSCredentials, region: String, service: String, amzDate: [UInt8],
+                            normalize: Bool = true, keys: inout SigningKeyCache) -> SigV4Signature {
+        let (canonical, signed) = SigV4Canonical.request(method: request.method, path: request.path, query: request.query,
+                                                         headers: request.headers, payloadHash: request.payloadHash, normalize: normalize)
+        let scope = scope(amzDate: amzDate, region: region, service: service)
+        let sts = stringToSign(amzDate: amzDate, scope: scope, canonicalRequest: canonical)
+        let key = keys.key(secret: credentials.secretAccessKey, date: amzDate.prefix(8), region: region, service: service)
+        let sig = signature(key: key, stringToSign: sts)
+        return SigV4Signature(canonicalRequest: canonical, stringToSign: sts, signature: sig,
+                              authorization: authorization(accessKeyID: credentials.accessKeyID, scope: scope, signedHeaders: signed,
+                                                           signature: sig))
+    }
+}
