@@ -188,7 +188,7 @@ final class OutsideNumbersTests: XCTestCase {
             ("steps", { $0.plan.steps = [] }), ("minRequests", { $0.plan.gates.minRequests = -1 }),
             ("maxP99Ratio", { $0.plan.gates.maxP99Ratio = -1 }),
             ("selector", { $0.plan.prometheusSelector = #"job="a"} or vector(1"# }),
-            ("maxInvalidReadings", { $0.plan.maxInvalidReadings = 0 }), ("gateSource", { $0.plan.prometheus = "https://p" }),
+            ("maxInvalidReadings", { $0.plan.maxInvalidReadings = 0 }), ("gateSource", { $0.plan.prometheus = "ftp://p" }),
         ]
         hostile.append(("window", { $0.plan.window = RolloutWindow(start: 5000, end: 0, timeZone: "UTC") }))
         for (field, edit) in hostile {
