@@ -19,6 +19,7 @@ enum ControlShow {
             routes.append([
                 "route": .string(route.name), "match": .string(describe(route.match)),
                 "rewrite": ControlValue(route.rewrite.map(describe)), "target": .string(target),
+                "upgrades": ControlValue(route.upgrades),
             ])
             if let split = route.split {
                 let total = split.variants.reduce(0) { $0 + $1.weight }

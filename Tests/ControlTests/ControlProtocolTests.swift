@@ -102,6 +102,7 @@ final class ControlProtocolTests: XCTestCase {
         let c = try fixture.client()
         let routes = expectOK(try c.command("show routes"))
         XCTAssertEqual(routes["routes"]?.array?.first?["route"]?.string, "shop")
+        XCTAssertEqual(routes["routes"]?.array?.first?["upgrades"]?.array?.map { $0.string }, ["websocket"])
         let variants = routes["variants"]?.array ?? []
         XCTAssertEqual(variants.map { $0["variant"]?.string }, ["stable", "canary"])
         XCTAssertEqual(variants.map { $0["weight"]?.int }, [100, 0])
