@@ -6,6 +6,8 @@
 #   bash Benchmarks/instructions.sh                      # .build/release/switchyard
 #   BASELINE=/path/to/old/switchyard bash Benchmarks/instructions.sh
 #   SIGNED=1 bash Benchmarks/instructions.sh             # the upstream signs with SigV4
+#   KEEP=/tmp/profile bash Benchmarks/instructions.sh     # keep callgrind's outputs there
+#                                                        # (read them with callgrind_annotate)
 #
 # Each binary (debug info stripped: valgrind 3.19 cannot read Swift's DWARF 5) runs under
 # `valgrind --tool=callgrind` with one worker in front of an nginx origin answering "ok\n";
@@ -87,6 +89,7 @@ JSON
   done
   python3 "$work/client.py" "$port" "$n"
   kill -TERM "$vg"; wait "$vg" 2>/dev/null || true
+  [[ -n ${KEEP:-} ]] && { mkdir -p "$KEEP"; cp "$out" "$KEEP/callgrind.$(basename "$bin" .bin).$n.out"; }
   sed -n 's/^summary: //p' "$out"
 }
 

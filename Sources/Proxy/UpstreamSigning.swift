@@ -46,49 +46,95 @@ public final class UpstreamSigning: Sendable {
         let q = target.firstIndex(of: UInt8(ascii: "?"))
 
         let amzDate = SigV4.amzDate(epochSeconds: epochSeconds)
-        let payloadHash = SigV4.hex(SHA256.digest(body))
+        let payloadHash = body.isEmpty ? SigV4.emptyPayloadHash : SigV4.hex(SHA256.digest(body))
         var fields: [(name: [UInt8], value: [UInt8])] = []
-        var out: [UInt8] = Array(requestLine) + [13, 10]
+        fields.reserveCapacity(lines.count + 2)
+        var out: [UInt8] = []
+        out.reserveCapacity(text.count + 512)
+        out += requestLine
+        out += Self.crlf
         for line in lines.dropFirst() {
             guard let colon = line.firstIndex(of: UInt8(ascii: ":")) else { continue }
-            var name = Array(line[line.startIndex..<colon])
-            let value = Array(line[(colon + 1)...])
-            let lower = String(decoding: name.map(SigV4Canonical.lowercasedASCII), as: UTF8.self)
-            switch lower {
-            case "authorization":
+            var name = line[line.startIndex..<colon]
+            let value = line[(colon + 1)...]
+            var signed = true
+            switch Self.kind(of: name) {
+            case .authorization:
                 guard clientAuthorization == .move else { continue }
-                name = Array(Self.forwardedAuthorization.utf8)
-            case "x-forwarded-authorization", "x-amz-date", "x-amz-content-sha256", "x-amz-security-token":
+                name = Self.forwardedAuthorizationBytes[...]
+            case .proxyOwned:
                 continue   // the proxy's to set: a client's would forge or break the signature
-            case "transfer-encoding":
+            case .transferEncoding:
                 // The body was read whole: it goes with its length.
-                out += Array("Content-Length: \(body.count)\r\n".utf8)
-                fields.append((Array("content-length".utf8), Array("\(body.count)".utf8)))
+                let length = Array(String(body.count).utf8)
+                out += "Content-Length: ".utf8
+                out += length
+                out += Self.crlf
+                fields.append((Array("content-length".utf8), length))
                 continue
-            default:
+            case .unsigned:
+                signed = false
+            case .other:
                 break
             }
-            out += name + [UInt8(ascii: ":")] + value + [13, 10]
-            if !Self.unsigned.contains(lower) { fields.append((name, value)) }
+            Self.appendField(name, value, to: &out)
+            if signed { fields.append((Array(name), Array(value))) }
         }
-        var added: [(String, String)] = [("X-Amz-Date", String(decoding: amzDate, as: UTF8.self)),
-                                         ("X-Amz-Content-Sha256", String(decoding: payloadHash, as: UTF8.self))]
-        if let token = credentials.sessionToken { added.append(("X-Amz-Security-Token", token)) }
+        var added: [(name: [UInt8], value: [UInt8])] = [(Self.amzDateName, amzDate), (Self.contentSHA256Name, payloadHash)]
+        if let token = credentials.sessionToken { added.append((Self.securityTokenName, Array(token.utf8))) }
         for (name, value) in added {
-            out += Array("\(name): \(value)\r\n".utf8)
-            fields.append((Array(name.utf8), Array(value.utf8)))
+            out += name
+            out += ": ".utf8
+            out += value
+            out += Self.crlf
+            fields.append((name, value))
         }
         let request = SigV4Request(method: Array(parts[0]), path: q.map { Array(target[..<$0]) } ?? target,
                                    query: q.map { Array(target[($0 + 1)...]) } ?? [], headers: fields, payloadHash: payloadHash)
         let signature = SigV4.sign(request, credentials: credentials, region: region, service: service, amzDate: amzDate, keys: &keys)
-        out += Array("Authorization: ".utf8) + signature.authorization + [13, 10, 13, 10]
+        out += "Authorization: ".utf8
+        out += signature.authorization
+        out += Self.crlf
+        out += Self.crlf
         head.consume(head.readableCount)
         head.append(out, pool: pool)
     }
 
+    private static let crlf: [UInt8] = [13, 10]
+    private static let forwardedAuthorizationBytes = Array(forwardedAuthorization.utf8)
+    private static let amzDateName = Array("X-Amz-Date".utf8)
+    private static let contentSHA256Name = Array("X-Amz-Content-Sha256".utf8)
+    private static let securityTokenName = Array("X-Amz-Security-Token".utf8)
+
+    private static func appendField<N: Collection<UInt8>, V: Collection<UInt8>>(_ name: N, _ value: V, to out: inout [UInt8]) {
+        out += name
+        out.append(UInt8(ascii: ":"))
+        out += value
+        out += crlf
+    }
+
+    /// What the proxy does with a client's field, by name.
+    private enum FieldKind { case authorization, proxyOwned, transferEncoding, unsigned, other }
+
+    private static func kind(of name: ArraySlice<UInt8>) -> FieldKind {
+        func named(_ lowercase: [UInt8]) -> Bool {
+            name.count == lowercase.count && zip(name, lowercase).allSatisfy { SigV4Canonical.lowercasedASCII($0) == $1 }
+        }
+        if named(authorization) { return .authorization }
+        if named(transferEncoding) { return .transferEncoding }
+        if proxyOwned.contains(where: named) { return .proxyOwned }
+        if unsigned.contains(where: named) { return .unsigned }
+        return .other
+    }
+
+    private static let authorization = Array("authorization".utf8)
+    private static let transferEncoding = Array("transfer-encoding".utf8)
+    /// Fields the proxy sets itself.
+    private static let proxyOwned: [[UInt8]] = ["x-forwarded-authorization", "x-amz-date", "x-amz-content-sha256", "x-amz-security-token"]
+        .map { Array($0.utf8) }
     /// Fields a hop may add, drop or change, left out of the signature (aws-c-auth's list).
-    private static let unsigned: Set<String> = ["user-agent", "expect", "x-amzn-trace-id", "connection", "te", "upgrade",
-                                                 "keep-alive", "proxy-connection"]
+    private static let unsigned: [[UInt8]] = ["user-agent", "expect", "x-amzn-trace-id", "connection", "te", "upgrade",
+                                              "keep-alive", "proxy-connection"].map { Array($0.utf8) }
 }
 
 /// The signing of each pool of a snapshot, by upstream index and color (0: plain or blue,

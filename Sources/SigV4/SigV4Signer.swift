@@ -12,14 +12,19 @@ public enum SigV4 {
 
     /// Lower-case hex.
     public static func hex(_ bytes: [UInt8]) -> [UInt8] {
-        let digits: [UInt8] = Array("0123456789abcdef".utf8)
         var out: [UInt8] = []
         out.reserveCapacity(bytes.count * 2)
-        for b in bytes {
-            out.append(digits[Int(b >> 4)])
-            out.append(digits[Int(b & 0xF)])
-        }
+        bytes.withUnsafeBytes { appendHex($0, to: &out) }
         return out
+    }
+
+    /// Appends `bytes` in lower-case hex.
+    public static func appendHex(_ bytes: UnsafeRawBufferPointer, to out: inout [UInt8]) {
+        @inline(__always) func digit(_ v: UInt8) -> UInt8 { v < 10 ? v &+ UInt8(ascii: "0") : v &+ (UInt8(ascii: "a") - 10) }
+        for b in bytes {
+            out.append(digit(b >> 4))
+            out.append(digit(b & 0xF))
+        }
     }
 
     /// `YYYYMMDDTHHMMSSZ` (UTC) for `epochSeconds`.
@@ -48,12 +53,33 @@ public enum SigV4 {
 
     /// `date/region/service/aws4_request` (date: the first 8 bytes of the amz date).
     public static func scope(amzDate: [UInt8], region: String, service: String) -> [UInt8] {
-        Array(amzDate.prefix(8)) + Array("/\(region)/\(service)/aws4_request".utf8)
+        var out: [UInt8] = []
+        out.reserveCapacity(8 + region.utf8.count + service.utf8.count + 15)
+        out += amzDate.prefix(8)
+        out.append(UInt8(ascii: "/"))
+        out += region.utf8
+        out.append(UInt8(ascii: "/"))
+        out += service.utf8
+        out += "/aws4_request".utf8
+        return out
     }
 
     public static func stringToSign(amzDate: [UInt8], scope: [UInt8], canonicalRequest: [UInt8]) -> [UInt8] {
-        Array("\(algorithm)\n".utf8) + amzDate + [UInt8(ascii: "\n")] + scope + [UInt8(ascii: "\n")]
-            + hex(SHA256.digest(canonicalRequest))
+        var out: [UInt8] = []
+        out.reserveCapacity(algorithm.utf8.count + amzDate.count + scope.count + 3 + 2 * SHA256.byteCount)
+        out += algorithm.utf8
+        out.append(UInt8(ascii: "\n"))
+        out += amzDate
+        out.append(UInt8(ascii: "\n"))
+        out += scope
+        out.append(UInt8(ascii: "\n"))
+        var hasher = SHA256Hasher()
+        hasher.update(canonicalRequest)
+        withUnsafeTemporaryAllocation(byteCount: SHA256.byteCount, alignment: 1) { digest in
+            hasher.finish(into: digest)
+            appendHex(UnsafeRawBufferPointer(digest), to: &out)
+        }
+        return out
     }
 
     /// kSigning = HMAC(HMAC(HMAC(HMAC("AWS4" + secret, date), region), service), "aws4_request").
@@ -65,13 +91,33 @@ public enum SigV4 {
     }
 
     public static func signature(key: [UInt8], stringToSign: [UInt8]) -> [UInt8] {
-        hex(HMACSHA256.mac(key: key, message: stringToSign))
+        signature(key: HMACSHA256Key(key), stringToSign: stringToSign)
+    }
+
+    static func signature(key: HMACSHA256Key, stringToSign: [UInt8]) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(2 * SHA256.byteCount)
+        withUnsafeTemporaryAllocation(byteCount: SHA256.byteCount, alignment: 1) { mac in
+            stringToSign.withUnsafeBytes { key.mac($0, into: mac) }
+            appendHex(UnsafeRawBufferPointer(mac), to: &out)
+        }
+        return out
     }
 
     /// The `Authorization` value: `AWS4-HMAC-SHA256 Credential=AKID/scope, SignedHeaders=..., Signature=...`.
     public static func authorization(accessKeyID: String, scope: [UInt8], signedHeaders: [UInt8], signature: [UInt8]) -> [UInt8] {
-        Array("\(algorithm) Credential=\(accessKeyID)/".utf8) + scope + Array(", SignedHeaders=".utf8) + signedHeaders
-            + Array(", Signature=".utf8) + signature
+        var out: [UInt8] = []
+        out.reserveCapacity(algorithm.utf8.count + accessKeyID.utf8.count + scope.count + signedHeaders.count + signature.count + 48)
+        out += algorithm.utf8
+        out += " Credential=".utf8
+        out += accessKeyID.utf8
+        out.append(UInt8(ascii: "/"))
+        out += scope
+        out += ", SignedHeaders=".utf8
+        out += signedHeaders
+        out += ", Signature=".utf8
+        out += signature
+        return out
     }
 }
 
@@ -83,6 +129,7 @@ public struct SigningKeyCache {
         var region: String
         var service: String
         var key: [UInt8]
+        var hmac: HMACSHA256Key
     }
     private var entries: [Entry] = []
     /// Keys derived so far (tests check the cache is used).
@@ -91,14 +138,24 @@ public struct SigningKeyCache {
     public init() {}
 
     public mutating func key(secret: String, date: ArraySlice<UInt8>, region: String, service: String) -> [UInt8] {
+        entry(secret: secret, date: date, region: region, service: service).key
+    }
+
+    /// The signing key with its HMAC pads already hashed.
+    mutating func hmacKey(secret: String, date: ArraySlice<UInt8>, region: String, service: String) -> HMACSHA256Key {
+        entry(secret: secret, date: date, region: region, service: service).hmac
+    }
+
+    private mutating func entry(secret: String, date: ArraySlice<UInt8>, region: String, service: String) -> Entry {
         for e in entries where e.date.elementsEqual(date) && e.region == region && e.service == service && e.secret == secret {
-            return e.key
+            return e
         }
         entries.removeAll { !$0.date.elementsEqual(date) }
         let key = SigV4.signingKey(secret: secret, date: date, region: region, service: service)
         derivations += 1
-        entries.append(Entry(secret: secret, date: Array(date), region: region, service: service, key: key))
-        return key
+        let e = Entry(secret: secret, date: Array(date), region: region, service: service, key: key, hmac: HMACSHA256Key(key))
+        entries.append(e)
+        return e
     }
 }
 
@@ -135,7 +192,7 @@ extension SigV4 {
                                                          headers: request.headers, payloadHash: request.payloadHash, normalize: normalize)
         let scope = scope(amzDate: amzDate, region: region, service: service)
         let sts = stringToSign(amzDate: amzDate, scope: scope, canonicalRequest: canonical)
-        let key = keys.key(secret: credentials.secretAccessKey, date: amzDate.prefix(8), region: region, service: service)
+        let key = keys.hmacKey(secret: credentials.secretAccessKey, date: amzDate.prefix(8), region: region, service: service)
         let sig = signature(key: key, stringToSign: sts)
         return SigV4Signature(canonicalRequest: canonical, stringToSign: sts, signature: sig,
                               authorization: authorization(accessKeyID: credentials.accessKeyID, scope: scope, signedHeaders: signed,
