@@ -85,11 +85,18 @@ public enum SigV4Canonical {
     /// The canonical URI of `path` as it goes on the wire: normalized (when `normalize`), then
     /// every byte but unreserved ones and "/" encoded again, so "%20" on the wire signs as "%2520".
     public static func uri(path: [UInt8], normalize: Bool = true) -> [UInt8] {
-        let p = normalize ? normalizedPath(path) : (path.isEmpty ? [UInt8(ascii: "/")] : path)
         var out: [UInt8] = []
-        out.reserveCapacity(p.count + 16)
-        encode(p, keepSlash: true, into: &out)
+        out.reserveCapacity(path.count + 16)
+        appendURI(path: path, normalize: normalize, to: &out)
         return out
+    }
+
+    static func appendURI(path: [UInt8], normalize: Bool, to out: inout [UInt8]) {
+        if normalize {
+            encode(normalizedPath(path), keepSlash: true, into: &out)
+        } else {
+            encode(path.isEmpty ? [UInt8(ascii: "/")] : path, keepSlash: true, into: &out)
+        }
     }
 
     /// The canonical query string of `query` (without its "?"): each parameter split at its
@@ -125,25 +132,52 @@ public enum SigV4Canonical {
     /// ("a;b;c"). Names are lowercased; a value is trimmed and each run of whitespace in it
     /// (folded lines included) becomes one space; the values of a repeated name join with ",".
     public static func headers(_ fields: [(name: [UInt8], value: [UInt8])]) -> (canonical: [UInt8], signed: [UInt8]) {
-        // Sorted by name, stably: a repeated name's values keep their order.
-        let sorted = fields.enumerated().map { (name: $0.element.name.map(lowercased), order: $0.offset, value: $0.element.value) }
-            .sorted { $0.name != $1.name ? $0.name.lexicographicallyPrecedes($1.name) : $0.order < $1.order }
         var canonical: [UInt8] = []
         var signed: [UInt8] = []
         canonical.reserveCapacity(fields.reduce(0) { $0 + $1.name.count + $1.value.count + 2 })
-        for (i, f) in sorted.enumerated() {
-            if i > 0 && sorted[i - 1].name == f.name {
+        appendHeaders(fields, canonical: &canonical, signed: &signed)
+        return (canonical, signed)
+    }
+
+    /// `headers` appended to `canonical` and `signed`: the fields are ordered by index, compared
+    /// in lower case, so no name is copied before it is written.
+    static func appendHeaders(_ fields: [(name: [UInt8], value: [UInt8])], canonical: inout [UInt8], signed: inout [UInt8]) {
+        // Sorted by name, stably: a repeated name's values keep their order.
+        var order = Array(fields.indices)
+        order.sort { a, b in
+            let c = compareLowercased(fields[a].name, fields[b].name)
+            return c != 0 ? c < 0 : a < b
+        }
+        for (i, f) in order.enumerated() {
+            let name = fields[f].name
+            if i > 0 && compareLowercased(fields[order[i - 1]].name, name) == 0 {
                 canonical[canonical.count - 1] = UInt8(ascii: ",")   // the previous value's "\n"
             } else {
                 if i > 0 { signed.append(UInt8(ascii: ";")) }
-                signed += f.name
-                canonical += f.name
+                for b in name {
+                    signed.append(lowercased(b))
+                    canonical.append(lowercased(b))
+                }
                 canonical.append(UInt8(ascii: ":"))
             }
-            appendTrimmedCollapsed(f.value, to: &canonical)
+            appendTrimmedCollapsed(fields[f].value, to: &canonical)
             canonical.append(UInt8(ascii: "\n"))
         }
-        return (canonical, signed)
+    }
+
+    /// The order of `a` and `b` lowercased (negative, zero, positive), as
+    /// `lexicographicallyPrecedes` would give it on lowercased copies.
+    static func compareLowercased(_ a: [UInt8], _ b: [UInt8]) -> Int {
+        a.withUnsafeBufferPointer { pa in
+            b.withUnsafeBufferPointer { pb in
+                for i in 0..<min(pa.count, pb.count) {
+                    let x = lowercased(pa[i])
+                    let y = lowercased(pb[i])
+                    if x != y { return x < y ? -1 : 1 }
+                }
+                return pa.count - pb.count
+            }
+        }
     }
 
     @inline(__always)
@@ -178,14 +212,18 @@ public enum SigV4Canonical {
     /// The canonical request: method, URI, query, headers, signed headers, payload hash.
     public static func request(method: [UInt8], path: [UInt8], query: [UInt8], headers: [(name: [UInt8], value: [UInt8])],
                                payloadHash: [UInt8], normalize: Bool = true) -> (canonical: [UInt8], signedHeaders: [UInt8]) {
-        let (block, signed) = self.headers(headers)
-        var out: [UInt8] = method
+        var out: [UInt8] = []
+        var signed: [UInt8] = []
+        out.reserveCapacity(method.count + 2 * path.count + query.count + payloadHash.count + 256
+                            + headers.reduce(0) { $0 + 2 * $1.name.count + $1.value.count + 2 })
+        signed.reserveCapacity(headers.reduce(0) { $0 + $1.name.count + 1 })
+        out += method
         out.append(UInt8(ascii: "\n"))
-        out += uri(path: path, normalize: normalize)
+        appendURI(path: path, normalize: normalize, to: &out)
         out.append(UInt8(ascii: "\n"))
-        out += self.query(query)
+        if !query.isEmpty { out += self.query(query) }
         out.append(UInt8(ascii: "\n"))
-        out += block
+        appendHeaders(headers, canonical: &out, signed: &signed)
         out.append(UInt8(ascii: "\n"))
         out += signed
         out.append(UInt8(ascii: "\n"))
