@@ -47,7 +47,8 @@ public final class UpstreamSigning: Sendable {
 
         let amzDate = SigV4.amzDate(epochSeconds: epochSeconds)
         let payloadHash = body.isEmpty ? SigV4.emptyPayloadHash : SigV4.hex(SHA256.digest(body))
-        var fields: [(name: [UInt8], value: [UInt8])] = []
+        // Fields are signed where they sit in the head being written.
+        var fields: [SigV4Canonical.FieldRange] = []
         fields.reserveCapacity(lines.count + 2)
         var out: [UInt8] = []
         out.reserveCapacity(text.count + 512)
@@ -66,32 +67,22 @@ public final class UpstreamSigning: Sendable {
                 continue   // the proxy's to set: a client's would forge or break the signature
             case .transferEncoding:
                 // The body was read whole: it goes with its length.
-                let length = Array(String(body.count).utf8)
-                out += "Content-Length: ".utf8
-                out += length
-                out += Self.crlf
-                fields.append((Array("content-length".utf8), length))
+                fields.append(Self.appendField(Self.contentLengthName, String(body.count).utf8, to: &out))
                 continue
             case .unsigned:
                 signed = false
             case .other:
                 break
             }
-            Self.appendField(name, value, to: &out)
-            if signed { fields.append((Array(name), Array(value))) }
+            let field = Self.appendField(name, value, separator: Self.colon, to: &out)
+            if signed { fields.append(field) }
         }
-        var added: [(name: [UInt8], value: [UInt8])] = [(Self.amzDateName, amzDate), (Self.contentSHA256Name, payloadHash)]
-        if let token = credentials.sessionToken { added.append((Self.securityTokenName, Array(token.utf8))) }
-        for (name, value) in added {
-            out += name
-            out += ": ".utf8
-            out += value
-            out += Self.crlf
-            fields.append((name, value))
-        }
-        let request = SigV4Request(method: Array(parts[0]), path: q.map { Array(target[..<$0]) } ?? target,
-                                   query: q.map { Array(target[($0 + 1)...]) } ?? [], headers: fields, payloadHash: payloadHash)
-        let signature = SigV4.sign(request, credentials: credentials, region: region, service: service, amzDate: amzDate, keys: &keys)
+        fields.append(Self.appendField(Self.amzDateName, amzDate, to: &out))
+        fields.append(Self.appendField(Self.contentSHA256Name, payloadHash, to: &out))
+        if let token = credentials.sessionToken { fields.append(Self.appendField(Self.securityTokenName, token.utf8, to: &out)) }
+        let signature = SigV4.sign(method: Array(parts[0]), path: q.map { Array(target[..<$0]) } ?? target,
+                                   query: q.map { Array(target[($0 + 1)...]) } ?? [], fields: fields, in: out, payloadHash: payloadHash,
+                                   credentials: credentials, region: region, service: service, amzDate: amzDate, keys: &keys)
         out += "Authorization: ".utf8
         out += signature.authorization
         out += Self.crlf
@@ -106,11 +97,22 @@ public final class UpstreamSigning: Sendable {
     private static let contentSHA256Name = Array("X-Amz-Content-Sha256".utf8)
     private static let securityTokenName = Array("X-Amz-Security-Token".utf8)
 
-    private static func appendField<N: Collection<UInt8>, V: Collection<UInt8>>(_ name: N, _ value: V, to out: inout [UInt8]) {
+    private static let colon: [UInt8] = [UInt8(ascii: ":")]
+    private static let colonSpace: [UInt8] = [UInt8(ascii: ":"), UInt8(ascii: " ")]
+    private static let contentLengthName = Array("Content-Length".utf8)
+
+    /// Writes the field line `name` `separator` `value` CRLF; answers where its name and value are.
+    private static func appendField<N: Collection<UInt8>, V: Collection<UInt8>>(_ name: N, _ value: V, separator: [UInt8] = colonSpace,
+                                                                                 to out: inout [UInt8]) -> SigV4Canonical.FieldRange {
+        let nameStart = out.count
         out += name
-        out.append(UInt8(ascii: ":"))
+        let nameEnd = out.count
+        out += separator
+        let valueStart = out.count
         out += value
+        let field = SigV4Canonical.FieldRange(name: nameStart..<nameEnd, value: valueStart..<out.count)
         out += crlf
+        return field
     }
 
     /// What the proxy does with a client's field, by name.

@@ -128,102 +128,29 @@ public enum SigV4Canonical {
         return out
     }
 
-    /// The canonical header block ("name:value\n" per name, sorted) and the signed-headers list
-    /// ("a;b;c"). Names are lowercased; a value is trimmed and each run of whitespace in it
-    /// (folded lines included) becomes one space; the values of a repeated name join with ",".
-    public static func headers(_ fields: [(name: [UInt8], value: [UInt8])]) -> (canonical: [UInt8], signed: [UInt8]) {
-        var canonical: [UInt8] = []
-        var signed: [UInt8] = []
-        canonical.reserveCapacity(fields.reduce(0) { $0 + $1.name.count + $1.value.count + 2 })
-        appendHeaders(fields, canonical: &canonical, signed: &signed)
-        return (canonical, signed)
-    }
-
-    /// `headers` appended to `canonical` and `signed`: the fields are ordered by index, compared
-    /// in lower case, so no name is copied before it is written.
-    static func appendHeaders(_ fields: [(name: [UInt8], value: [UInt8])], canonical: inout [UInt8], signed: inout [UInt8]) {
-        // Sorted by name, stably: a repeated name's values keep their order.
-        var order = Array(fields.indices)
-        order.sort { a, b in
-            let c = compareLowercased(fields[a].name, fields[b].name)
-            return c != 0 ? c < 0 : a < b
-        }
-        for (i, f) in order.enumerated() {
-            let name = fields[f].name
-            if i > 0 && compareLowercased(fields[order[i - 1]].name, name) == 0 {
-                canonical[canonical.count - 1] = UInt8(ascii: ",")   // the previous value's "\n"
-            } else {
-                if i > 0 { signed.append(UInt8(ascii: ";")) }
-                for b in name {
-                    signed.append(lowercased(b))
-                    canonical.append(lowercased(b))
-                }
-                canonical.append(UInt8(ascii: ":"))
-            }
-            appendTrimmedCollapsed(fields[f].value, to: &canonical)
-            canonical.append(UInt8(ascii: "\n"))
-        }
-    }
-
-    /// The order of `a` and `b` lowercased (negative, zero, positive), as
-    /// `lexicographicallyPrecedes` would give it on lowercased copies.
-    static func compareLowercased(_ a: [UInt8], _ b: [UInt8]) -> Int {
-        a.withUnsafeBufferPointer { pa in
-            b.withUnsafeBufferPointer { pb in
-                for i in 0..<min(pa.count, pb.count) {
-                    let x = lowercased(pa[i])
-                    let y = lowercased(pb[i])
-                    if x != y { return x < y ? -1 : 1 }
-                }
-                return pa.count - pb.count
-            }
-        }
-    }
-
-    @inline(__always)
-    public static func lowercasedASCII(_ b: UInt8) -> UInt8 { lowercased(b) }
-
-    @inline(__always)
-    static func lowercased(_ b: UInt8) -> UInt8 {
-        b >= UInt8(ascii: "A") && b <= UInt8(ascii: "Z") ? b + 32 : b
-    }
-
-    @inline(__always)
-    static func isWhitespace(_ b: UInt8) -> Bool {
-        b == UInt8(ascii: " ") || b == UInt8(ascii: "\t") || b == UInt8(ascii: "\r") || b == UInt8(ascii: "\n")
-    }
-
-    /// `value` trimmed, each inner run of whitespace one space.
-    static func appendTrimmedCollapsed(_ value: [UInt8], to out: inout [UInt8]) {
-        var started = false
-        var pendingSpace = false
-        for b in value {
-            if isWhitespace(b) {
-                pendingSpace = started
-                continue
-            }
-            if pendingSpace { out.append(UInt8(ascii: " ")) }
-            pendingSpace = false
-            started = true
-            out.append(b)
-        }
-    }
-
     /// The canonical request: method, URI, query, headers, signed headers, payload hash.
     public static func request(method: [UInt8], path: [UInt8], query: [UInt8], headers: [(name: [UInt8], value: [UInt8])],
                                payloadHash: [UInt8], normalize: Bool = true) -> (canonical: [UInt8], signedHeaders: [UInt8]) {
+        let (bytes, fields) = laidEndToEnd(headers)
+        return request(method: method, path: path, query: query, fields: fields, in: bytes, payloadHash: payloadHash, normalize: normalize)
+    }
+
+    /// The canonical request of header fields given as ranges of `bytes` (a request head as it
+    /// goes on the wire): nothing is copied per field.
+    public static func request(method: [UInt8], path: [UInt8], query: [UInt8], fields: [FieldRange], in bytes: [UInt8],
+                               payloadHash: [UInt8], normalize: Bool = true) -> (canonical: [UInt8], signedHeaders: [UInt8]) {
         var out: [UInt8] = []
         var signed: [UInt8] = []
-        out.reserveCapacity(method.count + 2 * path.count + query.count + payloadHash.count + 256
-                            + headers.reduce(0) { $0 + 2 * $1.name.count + $1.value.count + 2 })
-        signed.reserveCapacity(headers.reduce(0) { $0 + $1.name.count + 1 })
+        let fieldBytes = fields.reduce(0) { $0 + $1.name.count + $1.value.count + 2 }
+        out.reserveCapacity(method.count + 2 * path.count + query.count + payloadHash.count + 2 * fieldBytes + 64)
+        signed.reserveCapacity(fieldBytes)
         out += method
         out.append(UInt8(ascii: "\n"))
         appendURI(path: path, normalize: normalize, to: &out)
         out.append(UInt8(ascii: "\n"))
         if !query.isEmpty { out += self.query(query) }
         out.append(UInt8(ascii: "\n"))
-        appendHeaders(headers, canonical: &out, signed: &signed)
+        appendHeaders(fields, in: bytes, canonical: &out, signed: &signed)
         out.append(UInt8(ascii: "\n"))
         out += signed
         out.append(UInt8(ascii: "\n"))

@@ -188,8 +188,18 @@ public struct SigV4Signature {
 extension SigV4 {
     public static func sign(_ request: SigV4Request, credentials: AWSCredentials, region: String, service: String, amzDate: [UInt8],
                             normalize: Bool = true, keys: inout SigningKeyCache) -> SigV4Signature {
-        let (canonical, signed) = SigV4Canonical.request(method: request.method, path: request.path, query: request.query,
-                                                         headers: request.headers, payloadHash: request.payloadHash, normalize: normalize)
+        let (bytes, fields) = SigV4Canonical.laidEndToEnd(request.headers)
+        return sign(method: request.method, path: request.path, query: request.query, fields: fields, in: bytes,
+                    payloadHash: request.payloadHash, credentials: credentials, region: region, service: service, amzDate: amzDate,
+                    normalize: normalize, keys: &keys)
+    }
+
+    /// A request whose header fields are ranges of `bytes` (its head as it goes on the wire).
+    public static func sign(method: [UInt8], path: [UInt8], query: [UInt8], fields: [SigV4Canonical.FieldRange], in bytes: [UInt8],
+                            payloadHash: [UInt8], credentials: AWSCredentials, region: String, service: String, amzDate: [UInt8],
+                            normalize: Bool = true, keys: inout SigningKeyCache) -> SigV4Signature {
+        let (canonical, signed) = SigV4Canonical.request(method: method, path: path, query: query, fields: fields, in: bytes,
+                                                         payloadHash: payloadHash, normalize: normalize)
         let scope = scope(amzDate: amzDate, region: region, service: service)
         let sts = stringToSign(amzDate: amzDate, scope: scope, canonicalRequest: canonical)
         let key = keys.hmacKey(secret: credentials.secretAccessKey, date: amzDate.prefix(8), region: region, service: service)

@@ -1,0 +1,143 @@
+// The header part of SigV4's canonical request, over fields given as ranges of one byte buffer:
+// the proxy hands over the head it is about to send, so a signed request copies no field name
+// or value before writing it into the canonical request.
+
+extension SigV4Canonical {
+    /// A header field: its name and value as ranges of a byte buffer.
+    public struct FieldRange: Sendable, Equatable {
+        public var name: Range<Int>
+        public var value: Range<Int>
+
+        public init(name: Range<Int>, value: Range<Int>) {
+            self.name = name
+            self.value = value
+        }
+    }
+
+    /// `fields` laid end to end in one buffer, with their ranges in it.
+    static func laidEndToEnd(_ fields: [(name: [UInt8], value: [UInt8])]) -> (bytes: [UInt8], fields: [FieldRange]) {
+        var bytes: [UInt8] = []
+        var ranges: [FieldRange] = []
+        bytes.reserveCapacity(fields.reduce(0) { $0 + $1.name.count + $1.value.count })
+        ranges.reserveCapacity(fields.count)
+        for f in fields {
+            let nameStart = bytes.count
+            bytes += f.name
+            let valueStart = bytes.count
+            bytes += f.value
+            ranges.append(FieldRange(name: nameStart..<valueStart, value: valueStart..<bytes.count))
+        }
+        return (bytes, ranges)
+    }
+
+    /// The canonical header block ("name:value\n" per name, sorted) and the signed-headers list
+    /// ("a;b;c"). Names are lowercased; a value is trimmed and each run of whitespace in it
+    /// (folded lines included) becomes one space; the values of a repeated name join with ",".
+    public static func headers(_ fields: [(name: [UInt8], value: [UInt8])]) -> (canonical: [UInt8], signed: [UInt8]) {
+        let (bytes, ranges) = laidEndToEnd(fields)
+        var canonical: [UInt8] = []
+        var signed: [UInt8] = []
+        canonical.reserveCapacity(bytes.count + 2 * fields.count)
+        appendHeaders(ranges, in: bytes, canonical: &canonical, signed: &signed)
+        return (canonical, signed)
+    }
+
+    /// `headers` of fields in `bytes`, appended to `canonical` and `signed`.
+    static func appendHeaders(_ fields: [FieldRange], in bytes: [UInt8], canonical: inout [UInt8], signed: inout [UInt8]) {
+        bytes.withUnsafeBufferPointer { b in
+            // Sorted by name, stably: a repeated name's values keep their order. Insertion sort:
+            // a request has a handful of fields, and it is stable as it is.
+            var order = Array(fields.indices)
+            for i in order.indices.dropFirst() {
+                let moving = order[i]
+                var j = i
+                while j > 0 && compareLowercased(b, fields[order[j - 1]].name, fields[moving].name) > 0 {
+                    order[j] = order[j - 1]
+                    j -= 1
+                }
+                order[j] = moving
+            }
+            for (i, f) in order.enumerated() {
+                let name = UnsafeBufferPointer(rebasing: b[fields[f].name])
+                if i > 0 && compareLowercased(b, fields[order[i - 1]].name, fields[f].name) == 0 {
+                    canonical[canonical.count - 1] = UInt8(ascii: ",")   // the previous value's "\n"
+                } else {
+                    if i > 0 { signed.append(UInt8(ascii: ";")) }
+                    appendLowercased(name, to: &signed)
+                    appendLowercased(name, to: &canonical)
+                    canonical.append(UInt8(ascii: ":"))
+                }
+                appendTrimmedCollapsed(UnsafeBufferPointer(rebasing: b[fields[f].value]), to: &canonical)
+                canonical.append(UInt8(ascii: "\n"))
+            }
+        }
+    }
+
+    /// `bytes` appended in one copy, then lowercased in place.
+    static func appendLowercased(_ bytes: UnsafeBufferPointer<UInt8>, to out: inout [UInt8]) {
+        let start = out.count
+        out += bytes
+        out.withUnsafeMutableBufferPointer { p in
+            for i in start..<p.count { p[i] = lowercased(p[i]) }
+        }
+    }
+
+    /// The order of names `a` and `b` of `bytes` lowercased (negative, zero, positive), as
+    /// `lexicographicallyPrecedes` would give it on lowercased copies.
+    static func compareLowercased(_ bytes: UnsafeBufferPointer<UInt8>, _ a: Range<Int>, _ b: Range<Int>) -> Int {
+        for i in 0..<min(a.count, b.count) {
+            let x = lowercased(bytes[a.lowerBound + i])
+            let y = lowercased(bytes[b.lowerBound + i])
+            if x != y { return x < y ? -1 : 1 }
+        }
+        return a.count - b.count
+    }
+
+    @inline(__always)
+    public static func lowercasedASCII(_ b: UInt8) -> UInt8 { lowercased(b) }
+
+    @inline(__always)
+    static func lowercased(_ b: UInt8) -> UInt8 {
+        b >= UInt8(ascii: "A") && b <= UInt8(ascii: "Z") ? b + 32 : b
+    }
+
+    @inline(__always)
+    static func isWhitespace(_ b: UInt8) -> Bool {
+        b == UInt8(ascii: " ") || b == UInt8(ascii: "\t") || b == UInt8(ascii: "\r") || b == UInt8(ascii: "\n")
+    }
+
+    /// `value` trimmed, each inner run of whitespace one space.
+    static func appendTrimmedCollapsed(_ value: UnsafeBufferPointer<UInt8>, to out: inout [UInt8]) {
+        var first = 0
+        var end = value.count
+        while first < end && isWhitespace(value[first]) { first += 1 }
+        while end > first && isWhitespace(value[end - 1]) { end -= 1 }
+        // Most values have nothing to collapse inside: copied in one piece.
+        var plain = true
+        var previousSpace = false
+        for i in first..<end {
+            let b = value[i]
+            let space = b == UInt8(ascii: " ")
+            if (space && previousSpace) || (!space && isWhitespace(b)) {
+                plain = false
+                break
+            }
+            previousSpace = space
+        }
+        if plain {
+            out += UnsafeBufferPointer(rebasing: value[first..<end])
+            return
+        }
+        var pendingSpace = false
+        for i in first..<end {
+            let b = value[i]
+            if isWhitespace(b) {
+                pendingSpace = true
+                continue
+            }
+            if pendingSpace { out.append(UInt8(ascii: " ")) }
+            pendingSpace = false
+            out.append(b)
+        }
+    }
+}
