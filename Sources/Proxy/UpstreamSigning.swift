@@ -35,8 +35,15 @@ public final class UpstreamSigning: Sendable {
     /// body of `body.count` bytes sent with a length) into the signed head.
     func sign(head: inout ByteBuffer, body: UnsafeRawBufferPointer, epochSeconds: Int, keys: inout SigningKeyCache, pool: BufferPool) {
         let text = Array(UnsafeRawBufferPointer(start: head.readPointer, count: head.readableCount))
-        var lines = text.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).map { line in
-            line.last == UInt8(ascii: "\r") ? line.dropLast() : line
+        // Lines without their CR LF, as slices of `text`.
+        var lines: [ArraySlice<UInt8>] = []
+        lines.reserveCapacity(32)
+        var start = 0
+        while start < text.count {
+            let newline = text[start...].firstIndex(of: UInt8(ascii: "\n")) ?? text.count
+            let end = newline > start && text[newline - 1] == UInt8(ascii: "\r") ? newline - 1 : newline
+            lines.append(text[start..<end])
+            start = newline + 1
         }
         while lines.last?.isEmpty == true { lines.removeLast() }
         guard let requestLine = lines.first else { return }
@@ -119,24 +126,28 @@ public final class UpstreamSigning: Sendable {
     private enum FieldKind { case authorization, proxyOwned, transferEncoding, unsigned, other }
 
     private static func kind(of name: ArraySlice<UInt8>) -> FieldKind {
-        func named(_ lowercase: [UInt8]) -> Bool {
-            name.count == lowercase.count && zip(name, lowercase).allSatisfy { SigV4Canonical.lowercasedASCII($0) == $1 }
+        name.withUnsafeBufferPointer { n in
+            for (lowercase, kind) in kinds where lowercase.count == n.count {
+                let same = lowercase.withUnsafeBufferPointer { l in
+                    for i in 0..<n.count where SigV4Canonical.lowercasedASCII(n[i]) != l[i] { return false }
+                    return true
+                }
+                if same { return kind }
+            }
+            return .other
         }
-        if named(authorization) { return .authorization }
-        if named(transferEncoding) { return .transferEncoding }
-        if proxyOwned.contains(where: named) { return .proxyOwned }
-        if unsigned.contains(where: named) { return .unsigned }
-        return .other
     }
 
-    private static let authorization = Array("authorization".utf8)
-    private static let transferEncoding = Array("transfer-encoding".utf8)
-    /// Fields the proxy sets itself.
-    private static let proxyOwned: [[UInt8]] = ["x-forwarded-authorization", "x-amz-date", "x-amz-content-sha256", "x-amz-security-token"]
-        .map { Array($0.utf8) }
-    /// Fields a hop may add, drop or change, left out of the signature (aws-c-auth's list).
-    private static let unsigned: [[UInt8]] = ["user-agent", "expect", "x-amzn-trace-id", "connection", "te", "upgrade",
-                                              "keep-alive", "proxy-connection"].map { Array($0.utf8) }
+    /// The names the proxy treats apart, lowercased.
+    private static let kinds: [(name: [UInt8], kind: FieldKind)] = {
+        let named: [(String, FieldKind)] = [("authorization", .authorization), ("transfer-encoding", .transferEncoding)]
+            // Fields the proxy sets itself.
+            + ["x-forwarded-authorization", "x-amz-date", "x-amz-content-sha256", "x-amz-security-token"].map { ($0, .proxyOwned) }
+            // Fields a hop may add, drop or change, left out of the signature (aws-c-auth's list).
+            + ["user-agent", "expect", "x-amzn-trace-id", "connection", "te", "upgrade", "keep-alive", "proxy-connection"]
+                .map { ($0, .unsigned) }
+        return named.map { (Array($0.0.utf8), $0.1) }
+    }()
 }
 
 /// The signing of each pool of a snapshot, by upstream index and color (0: plain or blue,
