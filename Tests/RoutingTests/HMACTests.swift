@@ -13,16 +13,28 @@ final class HMACTests: XCTestCase {
         return hex(out)
     }
 
+    /// RFC 4231 test cases 2, 1 and 6 (a key longer than the block size).
+    private static let vectors: [(key: [UInt8], message: String, mac: String)] = [
+        (Array("Jefe".utf8), "what do ya want for nothing?", "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"),
+        ([UInt8](repeating: 0x0b, count: 20), "Hi There", "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7"),
+        ([UInt8](repeating: 0xaa, count: 131), "Test Using Larger Than Block-Size Key - Hash Key First",
+         "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"),
+    ]
+
     func testRFC4231() {
-        // Test case 2.
-        XCTAssertEqual(mac(Array("Jefe".utf8), "what do ya want for nothing?"),
-                       "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843")
-        // Test case 1.
-        XCTAssertEqual(mac([UInt8](repeating: 0x0b, count: 20), "Hi There"),
-                       "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7")
-        // Test case 6: a key longer than the block size.
-        XCTAssertEqual(mac([UInt8](repeating: 0xaa, count: 131), "Test Using Larger Than Block-Size Key - Hash Key First"),
-                       "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54")
+        for v in Self.vectors { XCTAssertEqual(mac(v.key, v.message), v.mac) }
+    }
+
+    func testPrecomputedKeyGivesTheSameMacEveryTimeItIsUsed() {
+        for v in Self.vectors {
+            let key = HMACSHA256Key(v.key)
+            for _ in 0..<2 {   // the padded states are copied, not spent
+                var out = [UInt8](repeating: 0, count: HMACSHA256.byteCount)
+                Array(v.message.utf8).withUnsafeBytes { m in out.withUnsafeMutableBytes { key.mac(m, into: $0) } }
+                XCTAssertEqual(hex(out), v.mac)
+            }
+            XCTAssertEqual(hex(HMACSHA256.mac(key: v.key, message: Array(v.message.utf8))), v.mac)
+        }
     }
 
     func testSignerMatchesMacAndHandlesEmptyInput() {
