@@ -5,6 +5,7 @@
 import Config
 import Foundation
 import Glibc
+import Synchronization
 import TLS
 
 extension PrometheusQuery {
@@ -119,11 +120,7 @@ private struct TLSStream: AnswerStream {
 
     init(fd: Int32, target: PrometheusTarget) throws(PrometheusQuery.Failure) {
         peer = "\(target.host):\(target.port)"
-        do {
-            client = try TLSClient(TLSClientSettings(caFile: target.caFile))
-        } catch {
-            throw PrometheusQuery.Failure(description: "TLS to \(peer): \(error)")
-        }
+        client = try Self.context(caFile: target.caFile, peer: peer)
         guard let c = client.connect(fd: fd, host: target.host, resume: nil) else {
             throw PrometheusQuery.Failure(description: "TLS to \(peer): cannot start a session")
         }
@@ -133,6 +130,31 @@ private struct TLSStream: AnswerStream {
         case .wantRead, .wantWrite: throw PrometheusQuery.Failure(description: "TLS handshake with \(peer) timed out")
         case .failed(let reason): throw PrometheusQuery.Failure(description: "TLS handshake with \(peer) failed: \(reason)")
         }
+    }
+
+    /// One client context per CA file and version of it, made on first use and shared by later
+    /// queries (each reading asks six questions; loading a CA store for each was work done six
+    /// times). A CA file replaced under the same path (a rotation) is loaded again.
+    private static let contexts = Mutex<[String: TLSClient]>([:])
+
+    private static func context(caFile: String?, peer: String) throws(PrometheusQuery.Failure) -> TLSClient {
+        var key = caFile ?? ""
+        if let caFile {
+            var st = stat()
+            if stat(caFile, &st) == 0 { key += "\u{0}\(st.st_ino) \(st.st_mtim.tv_sec).\(st.st_mtim.tv_nsec) \(st.st_size)" }
+        }
+        if let known = contexts.withLock({ $0[key] }) { return known }
+        let made: TLSClient
+        do {
+            made = try TLSClient(TLSClientSettings(caFile: caFile))
+        } catch {
+            throw PrometheusQuery.Failure(description: "TLS to \(peer): \(error)")
+        }
+        contexts.withLock {
+            if $0.count >= 16 { $0.removeAll() }   // rotations leave old versions behind
+            $0[key] = made
+        }
+        return made
     }
 
     func send(_ bytes: [UInt8]) throws(PrometheusQuery.Failure) {
