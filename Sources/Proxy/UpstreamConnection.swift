@@ -21,8 +21,9 @@ final class UpstreamConnection: Pollable {
     /// Whose exchange the connection carries: a client's, through its relay, or a shadow copy's
     /// (a strong reference for the length of the exchange; the cycle is broken when it ends).
     /// An enum, not a protocol both conform to: the relay's calls stay direct on the primary's
-    /// path (measured: 16,143 to 16,159 instructions per proxied request, callgrind). Nothing while waiting in the pool, and while a connection opened to learn whether
-    /// a shadow endpoint is back (`probe`) connects.
+    /// path (measured: 16,143 to 16,159 instructions per proxied request, callgrind). Nothing
+    /// while waiting in the pool, and while a connection opened to learn whether a shadow
+    /// endpoint is back (`probe`) connects.
     enum Serving {
         case nothing
         case relay(Relay)
