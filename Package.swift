@@ -27,6 +27,8 @@ let package = Package(
         .target(name: "SigV4", dependencies: ["Crypto"], swiftSettings: swiftSettings),
         // SSL_CTX / SSL over non-blocking sockets: listeners and upstreams that speak TLS.
         .target(name: "TLS", dependencies: ["COpenSSL", "CLinux"], swiftSettings: swiftSettings),
+        // The control plane's HTTP client: one blocking request at a time, off the data path.
+        .target(name: "Fetch", dependencies: ["TLS", "Routing"], swiftSettings: swiftSettings),
         .target(name: "Proxy", dependencies: ["Routing", "HTTP1", "Reactor", "CLinux", "TLS", "Crypto", "SigV4"], swiftSettings: swiftSettings),
         // The control plane, one module per concern; dependencies point down this list.
         // Config schema, parsing and validation: plain values only.
@@ -35,7 +37,7 @@ let package = Package(
         // name re-resolution, config watching.
         .target(name: "Runtime", dependencies: ["Config", "Routing", "Proxy", "Crypto", "SigV4", "Reactor", "HTTP1", "TLS"], swiftSettings: swiftSettings),
         // Rollouts and guards: they observe the runtime state and commit changes like an operator.
-        .target(name: "Rollouts", dependencies: ["Runtime", "Config", "Routing", "Proxy", "TLS"], swiftSettings: swiftSettings),
+        .target(name: "Rollouts", dependencies: ["Runtime", "Config", "Routing", "Proxy", "Fetch"], swiftSettings: swiftSettings),
         // The control socket: protocol, command table, transactions (not named ControlSocket,
         // which Config.ControlSocket, its settings, already names).
         .target(name: "CommandSocket", dependencies: ["Runtime", "Rollouts", "Config", "Routing", "Proxy", "Reactor"], swiftSettings: swiftSettings),
@@ -50,6 +52,7 @@ let package = Package(
         // Helpers more than one test target needs: waiting on a condition, loopback and Unix
         // sockets, temporary directories. Glibc and Foundation only, so it moves with no module.
         .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: swiftSettings),
+        .testTarget(name: "FetchTests", dependencies: ["Fetch", "Routing", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "ReactorTests", dependencies: ["Reactor", "CLinux", "TestSupport"], swiftSettings: swiftSettings),
         // In-process tests of the data path: the attempts rules, the upstream client on real sockets.
         .testTarget(name: "ProxyTests", dependencies: ["Proxy", "Routing", "HTTP1", "Reactor", "TLS", "TestSupport"], swiftSettings: swiftSettings),

@@ -21,29 +21,9 @@ public struct PrometheusTarget: Sendable, Equatable {
     }
 
     public init?(url: String, caFile: String? = nil) {
-        if url.hasPrefix("http://") {
-            secure = false
-        } else if url.hasPrefix("https://") {
-            secure = true
-        } else {
-            return nil
-        }
-        self.caFile = caFile
-        var rest = Substring(url.dropFirst(secure ? "https://".count : "http://".count))
-        var prefix = ""
-        if let slash = rest.firstIndex(of: "/") {
-            prefix = String(rest[slash...])
-            rest = rest[..<slash]
-        }
+        guard let parsed = HTTPURL(url) else { return nil }
+        var prefix = parsed.path
         while prefix.hasSuffix("/") { prefix.removeLast() }
-        guard case .success(let parts) = HostPort.split(rest), !parts.host.isEmpty else { return nil }
-        host = String(parts.host)
-        if parts.port != nil {
-            guard let n = parts.portNumber(in: 1...65535) else { return nil }
-            port = n
-        } else {
-            port = secure ? 443 : 80
-        }
-        self.prefix = prefix
+        self.init(host: parsed.host, port: parsed.port, prefix: prefix, secure: parsed.secure, caFile: caFile)
     }
 }
