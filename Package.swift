@@ -29,6 +29,8 @@ let package = Package(
         .target(name: "TLS", dependencies: ["COpenSSL", "CLinux"], swiftSettings: swiftSettings),
         // The control plane's HTTP client: one blocking request at a time, off the data path.
         .target(name: "Fetch", dependencies: ["TLS", "Routing"], swiftSettings: swiftSettings),
+        // etcd's v3 API through its JSON gateway: key-value, transactions, leases, watches.
+        .target(name: "Etcd", dependencies: ["Fetch", "Routing", "TLS"], swiftSettings: swiftSettings),
         .target(name: "Proxy", dependencies: ["Routing", "HTTP1", "Reactor", "CLinux", "TLS", "Crypto", "SigV4"], swiftSettings: swiftSettings),
         // The control plane, one module per concern; dependencies point down this list.
         // Config schema, parsing and validation: plain values only.
@@ -53,6 +55,7 @@ let package = Package(
         // sockets, temporary directories. Glibc and Foundation only, so it moves with no module.
         .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: swiftSettings),
         .testTarget(name: "FetchTests", dependencies: ["Fetch", "Routing", "TestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "EtcdTests", dependencies: ["Etcd", "Routing", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "ReactorTests", dependencies: ["Reactor", "CLinux", "TestSupport"], swiftSettings: swiftSettings),
         // In-process tests of the data path: the attempts rules, the upstream client on real sockets.
         .testTarget(name: "ProxyTests", dependencies: ["Proxy", "Routing", "HTTP1", "Reactor", "TLS", "TestSupport"], swiftSettings: swiftSettings),

@@ -4,6 +4,7 @@
 // as the end of the answer: no keep-alive to manage for a request a minute.
 import Glibc
 import Routing
+public import TLS
 
 public struct FetchError: Error, Sendable, Equatable, CustomStringConvertible {
     public var description: String
@@ -45,14 +46,21 @@ public enum Fetch {
     /// server (nil: the system store). Answers larger than `maxBytes` are refused.
     public static func perform(_ request: FetchRequest, to url: HTTPURL, caFile: String? = nil, timeout: Double = 2,
                                maxBytes: Int = 1 << 20) throws(FetchError) -> FetchResponse {
-        try FetchAnswer.parse(try answer(request, to: url, caFile: caFile, timeout: timeout, maxBytes: maxBytes))
+        try perform(request, to: url, tls: TLSClientSettings(caFile: caFile), timeout: timeout, maxBytes: maxBytes)
+    }
+
+    /// The same, with the whole TLS policy (a client certificate, `verify`) for an https server.
+    public static func perform(_ request: FetchRequest, to url: HTTPURL, tls: TLSClientSettings, timeout: Double = 2,
+                               maxBytes: Int = 1 << 20) throws(FetchError) -> FetchResponse {
+        try FetchAnswer.parse(try exchange(serialize(request, host: url.authority), to: url, tls: tls, timeout: timeout, maxBytes: maxBytes))
     }
 
     /// The answer's bytes as the server sent them, head and body, for a caller that reads
     /// them itself.
     public static func answer(_ request: FetchRequest, to url: HTTPURL, caFile: String? = nil, timeout: Double = 2,
                               maxBytes: Int = 1 << 20) throws(FetchError) -> [UInt8] {
-        try exchange(serialize(request, host: url.authority), to: url, caFile: caFile, timeout: timeout, maxBytes: maxBytes)
+        try exchange(serialize(request, host: url.authority), to: url, tls: TLSClientSettings(caFile: caFile), timeout: timeout,
+                     maxBytes: maxBytes)
     }
 
     /// The request's bytes; a field that would break the head (a CR, LF or NUL in it, a name
@@ -82,12 +90,11 @@ public enum Fetch {
     }
 
     /// Sends `request` (whole bytes) and answers what the server sent until its close.
-    static func exchange(_ request: [UInt8], to url: HTTPURL, caFile: String? = nil, timeout: Double = 2,
-                                maxBytes: Int = 1 << 20) throws(FetchError) -> [UInt8] {
+    static func exchange(_ request: [UInt8], to url: HTTPURL, tls: TLSClientSettings, timeout: Double,
+                         maxBytes: Int) throws(FetchError) -> [UInt8] {
         let fd = try connect(url, timeout: timeout)
         defer { close(fd) }
-        var stream: any FetchStream = PlainFetchStream(fd: fd)
-        if url.secure { stream = try TLSFetchStream(fd: fd, host: url.host, port: url.port, caFile: caFile) }
+        let stream = try startStream(fd: fd, url: url, tls: tls)
         try stream.send(request)
         var answer: [UInt8] = []
         let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: 16384, alignment: 1)
@@ -103,9 +110,13 @@ public enum Fetch {
         return answer
     }
 
+    static func startStream(fd: Int32, url: HTTPURL, tls: TLSClientSettings) throws(FetchError) -> any FetchStream {
+        url.secure ? try TLSFetchStream(fd: fd, host: url.host, port: url.port, tls: tls) : PlainFetchStream(fd: fd)
+    }
+
     /// A connected blocking socket with send and receive timeouts of `timeout`; each address
     /// the name resolves to is tried in turn.
-    private static func connect(_ url: HTTPURL, timeout: Double) throws(FetchError) -> Int32 {
+    static func connect(_ url: HTTPURL, timeout: Double) throws(FetchError) -> Int32 {
         var hints = addrinfo()
         hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
         var list: UnsafeMutablePointer<addrinfo>?
@@ -130,7 +141,7 @@ public enum Fetch {
         throw FetchError("cannot connect to \(url.authority): \(String(cString: strerror(lastErrno)))")
     }
 
-    private static func monotonicSeconds() -> Double {
+    static func monotonicSeconds() -> Double {
         var ts = timespec()
         clock_gettime(CLOCK_MONOTONIC, &ts)
         return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9

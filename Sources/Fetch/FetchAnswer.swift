@@ -3,7 +3,8 @@
 // cut short). Pure: no socket.
 
 enum FetchAnswer {
-    static func parse(_ answer: [UInt8]) throws(FetchError) -> FetchResponse {
+    /// `headOnly`: the body is still arriving (a stream): its length is not checked.
+    static func parse(_ answer: [UInt8], headOnly: Bool = false) throws(FetchError) -> FetchResponse {
         let separator: [UInt8] = [13, 10, 13, 10]
         guard let headEnd = answer.firstRange(of: separator) else { throw FetchError("no complete HTTP head in the answer") }
         let headText = String(decoding: answer[..<headEnd.lowerBound], as: UTF8.self)
@@ -24,6 +25,7 @@ enum FetchAnswer {
         if let te = response.header("Transfer-Encoding"), te.lowercased() != "identity" {
             throw FetchError("answered with Transfer-Encoding \(te) to an HTTP/1.0 request")
         }
+        if headOnly { return FetchResponse(status: status, headers: headers, body: []) }
         if let text = response.header("Content-Length") {
             guard !text.isEmpty, text.utf8.count <= 12, text.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }),
                   let length = Int(text) else { throw FetchError("Content-Length \"\(text.prefix(20))\" is not a length") }

@@ -37,9 +37,9 @@ struct TLSFetchStream: FetchStream {
     let client: TLSClient
     let peer: String
 
-    init(fd: Int32, host: String, port: UInt16, caFile: String?) throws(FetchError) {
+    init(fd: Int32, host: String, port: UInt16, tls: TLSClientSettings) throws(FetchError) {
         peer = "\(host):\(port)"
-        client = try Self.context(caFile: caFile, peer: peer)
+        client = try Self.context(tls, peer: peer)
         guard let c = client.connect(fd: fd, host: host, resume: nil) else {
             throw FetchError("TLS to \(peer): cannot start a session")
         }
@@ -51,21 +51,22 @@ struct TLSFetchStream: FetchStream {
         }
     }
 
-    /// One client context per CA file and version of it, made on first use and shared by later
-    /// fetches (a gate reading asks six questions; loading a CA store for each was work done
-    /// six times). A CA file replaced under the same path (a rotation) is loaded again.
+    /// One client context per TLS policy and version of its files, made on first use and shared
+    /// by later fetches (a gate reading asks six questions; loading a CA store for each was work
+    /// done six times). A file replaced under the same path (a rotation) is loaded again.
     private static let contexts = Mutex<[String: TLSClient]>([:])
 
-    private static func context(caFile: String?, peer: String) throws(FetchError) -> TLSClient {
-        var key = caFile ?? ""
-        if let caFile {
+    private static func context(_ tls: TLSClientSettings, peer: String) throws(FetchError) -> TLSClient {
+        var key = "\(tls.verify) \(tls.serverName ?? "")"
+        for file in [tls.caFile, tls.cert, tls.key] {
+            key += "\u{0}" + (file ?? "")
             var st = stat()
-            if stat(caFile, &st) == 0 { key += "\u{0}\(st.st_ino) \(st.st_mtim.tv_sec).\(st.st_mtim.tv_nsec) \(st.st_size)" }
+            if let file, stat(file, &st) == 0 { key += " \(st.st_ino) \(st.st_mtim.tv_sec).\(st.st_mtim.tv_nsec) \(st.st_size)" }
         }
         if let known = contexts.withLock({ $0[key] }) { return known }
         let made: TLSClient
         do {
-            made = try TLSClient(TLSClientSettings(caFile: caFile))
+            made = try TLSClient(tls)
         } catch {
             throw FetchError("TLS to \(peer): \(error)")
         }
