@@ -40,12 +40,14 @@ let package = Package(
         .target(name: "Runtime", dependencies: ["Config", "Routing", "Proxy", "Crypto", "SigV4", "Reactor", "HTTP1", "TLS"], swiftSettings: swiftSettings),
         // Rollouts and guards: they observe the runtime state and commit changes like an operator.
         .target(name: "Rollouts", dependencies: ["Runtime", "Config", "Routing", "Proxy", "Fetch"], swiftSettings: swiftSettings),
+        // Fleet mode: the runtime state shared through etcd, watched by every instance.
+        .target(name: "Fleet", dependencies: ["Runtime", "Config", "Etcd"], swiftSettings: swiftSettings),
         // The control socket: protocol, command table, transactions (not named ControlSocket,
         // which Config.ControlSocket, its settings, already names).
         .target(name: "CommandSocket", dependencies: ["Runtime", "Rollouts", "Config", "Routing", "Proxy", "Reactor"], swiftSettings: swiftSettings),
         // The admin listener: /metrics, /healthz, /readyz.
         .target(name: "Admin", dependencies: ["Runtime", "Rollouts", "Config", "Routing", "Proxy", "Reactor", "HTTP1"], swiftSettings: swiftSettings),
-        .executableTarget(name: "switchyard", dependencies: ["Config", "Runtime", "Rollouts", "CommandSocket", "Admin", "Proxy", "Routing", "Reactor", "HTTP1", "TLS"], swiftSettings: swiftSettings),
+        .executableTarget(name: "switchyard", dependencies: ["Config", "Runtime", "Fleet", "Rollouts", "CommandSocket", "Admin", "Proxy", "Routing", "Reactor", "HTTP1", "TLS"], swiftSettings: swiftSettings),
         .testTarget(name: "HTTP1Tests", dependencies: ["HTTP1"], swiftSettings: swiftSettings),
         .testTarget(name: "RoutingTests", dependencies: ["Routing", "Crypto"], swiftSettings: swiftSettings),
         // AWS's published SigV4 vectors (aws-c-auth's tests/aws-signing-test-suite/v4), kept as test data.

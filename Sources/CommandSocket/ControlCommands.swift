@@ -135,6 +135,9 @@ public final class ControlEngine: @unchecked Sendable {
         ControlCommand(name: "show shadow", arguments: "[ROUTE]",
                        summary: "shadow comparisons: match rate, p50/p99 of shadow and primary, the last mismatches",
                        run: ControlShow.shadow),
+        ControlCommand(name: "show fleet", arguments: "",
+                       summary: "fleet mode: the etcd store's state, the revision applied here, every live instance and stragglers",
+                       run: ControlShow.fleet),
         ControlCommand(name: "flip", arguments: "UPSTREAM [--no-warmup]",
                        summary: "swap the live color of a blue/green upstream (warming the idle color first if configured)",
                        makesChange: true, acceptsGuard: true,
@@ -255,6 +258,7 @@ public final class ControlEngine: @unchecked Sendable {
             reply.set("commitMs", .double(result.commitMs))
             reply = reply.merging(value)
             if let failure = result.saveFailure { reply.set("stateFileError", .string(failure)) }
+            result.addFleet(to: &reply)
             if let watch { reply.set("guard", watch) }
             return (reply, false)
         case .afterWarmup:

@@ -134,6 +134,13 @@ enum ControlShow {
         return .reply(reply)
     }
 
+    /// `show fleet`: one row per live instance, the store's state as this instance sees it.
+    static func fleet(_ c: CommandContext) throws(ControlError) -> CommandOutcome {
+        _ = try c.expect(0)
+        guard let store = c.state.sharedStore else { throw ControlError("show fleet: not in fleet mode (the config has no \"fleet\" section)") }
+        return .reply(store.report().value)
+    }
+
     static func stats(_ c: CommandContext) throws(ControlError) -> CommandOutcome {
         _ = try c.expect(0)
         let state = c.state
@@ -223,5 +230,15 @@ enum ControlShow {
         case .stripPrefix(let p): return "strip \(p)"
         case .prefix(let p): return "prefix \(p)"
         }
+    }
+}
+
+extension RuntimeState.CommitResult {
+    /// In fleet mode, the store's revision of the change, and whether this instance already
+    /// serves it (it answers once it does, or after 5 s).
+    func addFleet(to reply: inout ControlValue) {
+        guard let revision else { return }
+        reply.set("revision", .int(Int(revision)))
+        if !appliedHere { reply.set("appliedHere", .bool(false)) }
     }
 }

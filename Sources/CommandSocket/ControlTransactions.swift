@@ -33,6 +33,7 @@ enum ControlTransactions {
         var reply: ControlValue = ["version": ControlValue(result.version), "committed": .int(t.changes.count), "changes": summaries]
         reply.set("commitMs", .double(result.commitMs))
         if let failure = result.saveFailure { reply.set("stateFileError", .string(failure)) }
+        result.addFleet(to: &reply)
         if let watch { reply.set("guard", watch) }
         return .reply(reply)
     }

@@ -31,6 +31,9 @@ public struct Config: Sendable, Equatable {
     /// nil: no access log (see ConfigObservability.swift).
     public var accessLog: AccessLog? = nil
     public var tracing = Tracing()
+    /// Runtime state shared with other instances through etcd (ConfigFleet.swift); nil: this
+    /// instance alone, with its state file.
+    public var fleet: Fleet? = nil
 
     public init() {}
 

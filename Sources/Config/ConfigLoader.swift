@@ -100,7 +100,7 @@ package struct ConfigParser {
         var config = Config()
         guard let object = root.object(keys: ["workers", "listeners", "limits", "timeouts", "upstreams", "routes",
                                               "control", "admin", "trustForwardedFrom", "user", "group", "watchConfig",
-                                              "accessLog", "tracing"])
+                                              "accessLog", "tracing", "fleet"])
         else { return config }
         // "user" first: a key file its group may read is fine when that is the service's group.
         operations(object, into: &config)
@@ -124,6 +124,12 @@ package struct ConfigParser {
         if let value = object["trustForwardedFrom"] { config.trustForwardedFrom = cidrs(value) }
         if let value = object["accessLog"] { config.accessLog = accessLog(value) }
         if let value = object["tracing"] { config.tracing = tracing(value) }
+        if let value = object["fleet"] {
+            config.fleet = fleet(value)
+            if config.control?.stateFile != nil, config.fleet != nil {
+                value.warning("in fleet mode the runtime state lives in etcd: control.stateFile is not read or written")
+            }
+        }
 
         let used = config.referencedUpstreams
         for name in declared.names where !used.contains(name) {

@@ -59,7 +59,7 @@ public final class RuntimeState: @unchecked Sendable {
     /// Runtime overrides in effect (only those that apply to `fileConfig`).
     public package(set) var overrides: Overrides
     /// `overrides` applied to `fileConfig`: what the snapshot was built from.
-    public private(set) var config: Config
+    public internal(set) var config: Config
     /// The snapshot last published (or, before `attach`, to start with).
     public private(set) var snapshot: Snapshot
     public let stateFile: StateFile?
@@ -83,7 +83,11 @@ public final class RuntimeState: @unchecked Sendable {
     var watcher: NameWatcher?
     /// What acts on this state like an operator (rollouts, guards: the Rollouts module), told
     /// when publishing starts and after each commit; registered by whoever wires the process.
-    private var observers: [any RuntimeObserver] = []
+    private(set) var observers: [any RuntimeObserver] = []
+    /// In fleet mode, the store the overrides are shared through (SharedState.swift).
+    public internal(set) var sharedStore: (any SharedStateStore)?
+    /// Shared overrides this config could not apply, as last logged.
+    var sharedDropped: [String] = []
     /// Around each reload, for the service manager (sd_notify RELOADING, then READY).
     public var reloadWillStart: @Sendable () -> Void = {}
     public var reloadDidEnd: @Sendable () -> Void = {}
@@ -102,7 +106,8 @@ public final class RuntimeState: @unchecked Sendable {
         self.resolver = resolver
         self.log = log
         fileConfig = loaded.config
-        stateFile = loaded.config.control?.stateFile.map(StateFile.init(path:))
+        // In fleet mode the overrides live in etcd: the state file is neither read nor written.
+        stateFile = loaded.config.fleet == nil ? loaded.config.control?.stateFile.map(StateFile.init(path:)) : nil
         var saved = Overrides()
         if let stateFile, let problem = stateFile.trustProblem(serviceUID: loaded.config.serviceAccount?.uid) {
             throw ConfigError(messages: ["\(source.name): control.stateFile: \(problem); the state file is as trusted as "
@@ -170,6 +175,11 @@ public final class RuntimeState: @unchecked Sendable {
         public var saveFailure: String?
         /// Milliseconds from taking the change to publishing it (state file save included).
         public var commitMs: Double = 0
+        /// In fleet mode, the store's revision of the change.
+        public var revision: Int64? = nil
+        /// In fleet mode, false when the change was written but this instance had not applied
+        /// it yet when the reply went.
+        public var appliedHere = true
     }
 
     /// Applies `changes` as one snapshot swap, then saves the state file.
@@ -191,6 +201,13 @@ public final class RuntimeState: @unchecked Sendable {
         } catch {
             throw ControlError("refused, nothing changed: " + error.messages.joined(separator: "; "),
                                details: ["errors": ControlValue(error.messages)])
+        }
+        if let sharedStore {
+            // Written as one transaction, applied when the store hands the revision back.
+            let revision = try sharedStore.write(from: overrides, to: applied.kept)
+            let caughtUp = sharedStore.catchUp(to: revision, timeout: 5)
+            let ms = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e6
+            return CommitResult(version: version, saveFailure: nil, commitMs: ms, revision: revision, appliedHere: caughtUp)
         }
         publish(built, security: secured)
         overrides = applied.kept

@@ -141,6 +141,7 @@ extension RuntimeState {
         if old.watchConfig != new.watchConfig { keys.append("watchConfig") }
         if old.accessLog != new.accessLog { keys.append("accessLog") }
         if old.tracing != new.tracing { keys.append("tracing") }
+        if old.fleet != new.fleet { keys.append("fleet") }
         return keys
     }
 }

@@ -4,6 +4,7 @@ import Admin
 import CommandSocket
 import Config
 import Dispatch
+import Fleet
 import Foundation
 import Glibc
 import Proxy
@@ -48,6 +49,10 @@ enum RunCommand {
             FileHandle.standardError.write(Data("\(error)\n".utf8))
             return 1
         }
+        // Fleet mode: the shared state is read before anything serves, so the first snapshot
+        // is the fleet's (or the file's, while etcd does not answer).
+        let fleet = loaded.config.fleet.map { FleetStore(settings: $0, state: state, version: switchyardVersion) }
+        fleet?.readInitial()
         // Rollouts and guards act on the state like operators; systemd hears about reloads.
         let automation = ReleaseAutomation(state: state)
         state.reloadWillStart = { ServiceNotify.reloading() }
@@ -138,11 +143,17 @@ enum RunCommand {
             ErrorLog.write("\(signal == SIGTERM ? "SIGTERM" : "SIGINT"): shutting down, in-flight requests finish "
                 + "(up to \(server.settings.drainMs) ms)")
             control?.stop()
+            fleet?.stop()
             server.shutdown()
             ErrorLog.write("stopped")
             exit(0)
         }
         server.start()
+        if let fleet {
+            fleet.start(listeners: server.boundAddresses.map { "\($0)" })
+            ErrorLog.write("fleet: instance \(fleet.settings.instance), state under \(fleet.settings.prefix) in etcd "
+                + fleet.settings.endpoints.map(\.authority).joined(separator: ", "))
+        }
         if let adminServer {
             adminServer.start()
             ErrorLog.write("admin (/metrics, /healthz, /readyz) on \(adminServer.address)")

@@ -1,0 +1,80 @@
+// The overrides as etcd keys, one key per object so that changes to different objects never
+// conflict: under PREFIX `state/live/UPSTREAM` (the live color), `state/weights/ROUTE`,
+// `state/mirrors/ROUTE`, `state/endpoints/POOL` (an upstream, or `upstream/color`) and
+// `state/rollouts/ROUTE`, each a JSON value like the state file's member of that object.
+import Config
+import Etcd
+import Foundation
+import Runtime
+
+enum FleetKeys {
+    static let kinds = ["live", "weights", "mirrors", "endpoints", "rollouts"]
+
+    /// Every object of `overrides` as a key and its JSON value.
+    static func entries(_ overrides: Overrides, prefix: String) -> [String: [UInt8]] {
+        var out: [String: [UInt8]] = [:]
+        let state = prefix + "state/"
+        for (name, color) in overrides.live { out[state + "live/" + name] = encode(color) }
+        for (name, weights) in overrides.weights { out[state + "weights/" + name] = encode(weights) }
+        for (name, mirrors) in overrides.mirrors { out[state + "mirrors/" + name] = encode(mirrors) }
+        for (name, changes) in overrides.endpoints where !changes.isEmpty { out[state + "endpoints/" + name] = encode(changes) }
+        for (name, status) in overrides.rollouts { out[state + "rollouts/" + name] = encode(status) }
+        return out
+    }
+
+    /// The keys whose values differ between `old` and `new`: the new value, or nil to delete.
+    static func diff(from old: Overrides, to new: Overrides, prefix: String) -> [(key: String, value: [UInt8]?)] {
+        let before = entries(old, prefix: prefix)
+        let after = entries(new, prefix: prefix)
+        var out: [(key: String, value: [UInt8]?)] = []
+        for (key, value) in after.sorted(by: { $0.key < $1.key }) where before[key] != value { out.append((key, value)) }
+        for key in before.keys.sorted() where after[key] == nil { out.append((key, nil)) }
+        return out
+    }
+
+    /// The overrides the keys under `prefix`state/ hold; a key that is not one of them, or a
+    /// value that does not decode, is reported and left out (another version of the proxy, or
+    /// a hand edit, may have written it).
+    static func overrides(_ kvs: [String: EtcdKeyValue], prefix: String) -> (overrides: Overrides, problems: [String]) {
+        var o = Overrides()
+        var problems: [String] = []
+        let state = prefix + "state/"
+        for (key, kv) in kvs.sorted(by: { $0.key < $1.key }) {
+            guard key.hasPrefix(state) else { continue }
+            let rest = key.dropFirst(state.count)
+            guard let slash = rest.firstIndex(of: "/"), rest.index(after: slash) < rest.endIndex else {
+                problems.append("\(key): not a state key")
+                continue
+            }
+            let kind = String(rest[..<slash])
+            let name = String(rest[rest.index(after: slash)...])
+            do {
+                switch kind {
+                case "live": o.live[name] = try decode(String.self, kv.value)
+                case "weights": o.weights[name] = try decode([String: Int].self, kv.value)
+                case "mirrors": o.mirrors[name] = try decode([String: Double].self, kv.value)
+                case "endpoints": o.endpoints[name] = try decode(PoolChanges.self, kv.value)
+                case "rollouts": o.rollouts[name] = try decode(RolloutStatus.self, kv.value)
+                default: problems.append("\(key): unknown kind \"\(kind)\"")
+                }
+            } catch {
+                problems.append("\(key): \(error)")
+            }
+        }
+        return (o, problems)
+    }
+
+    private static func encode<T: Encodable>(_ value: T) -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return (try? encoder.encode(value)).map { Array($0) } ?? []
+    }
+
+    struct Undecodable: Error, CustomStringConvertible { var description: String }
+
+    private static func decode<T: Decodable>(_ type: T.Type, _ bytes: [UInt8]) throws -> T {
+        do { return try JSONDecoder().decode(T.self, from: Data(bytes)) } catch {
+            throw Undecodable(description: "not a value of this kind (\(String(decoding: bytes.prefix(80), as: UTF8.self)))")
+        }
+    }
+}

@@ -1,0 +1,151 @@
+// An instance's membership of its fleet: `PREFIX instances/NAME` under a lease of
+// `leaseSeconds`, renewed a few times per lease and rewritten when the applied revision moves
+// (so `show fleet` and `ctl --wait` see who has applied what). An instance that dies drops out
+// when its lease runs out; one that stops cleanly revokes it at once.
+import Config
+import Etcd
+import Foundation
+import Runtime
+import Synchronization
+
+final class FleetMembership: @unchecked Sendable {
+    let settings: Config.Fleet
+    let client: EtcdClient
+    let key: String
+    private let version: String
+    private var listeners: [String] = []
+    private let started = FleetMembership.time(Date())
+    private let log: @Sendable (String) -> Void
+
+    private let signal = NSCondition()
+    private var stopped = false              // under signal
+    private var applied: Int64 = 0           // under signal
+    private var written: Int64 = -1          // under signal
+    private var lease: Int64 = 0             // under signal
+    /// When the newest state revision was first seen here, for stragglers.
+    private let stateSeen = Mutex<(revision: Int64, at: Date)>((0, Date()))
+    private var thread: Thread?
+
+    init(settings: Config.Fleet, client: EtcdClient, version: String, log: @escaping @Sendable (String) -> Void) {
+        self.settings = settings
+        self.client = client
+        self.key = settings.prefix + "instances/" + settings.instance
+        self.version = version
+        self.log = log
+    }
+
+    func start(listeners: [String]) {
+        self.listeners = listeners
+        let t = Thread { [self] in run() }
+        t.name = "fleet-membership"
+        thread = t
+        t.start()
+    }
+
+    /// Stops renewing and revokes the lease now, so the instance leaves the list at once.
+    func stop() {
+        signal.lock()
+        stopped = true
+        let held = lease
+        lease = 0
+        signal.broadcast()
+        signal.unlock()
+        if held != 0 { try? client.revoke(lease: held) }
+    }
+
+    /// The state queue applied `revision`; the key is rewritten soon.
+    func applied(revision: Int64, stateRevision: Int64) {
+        stateSeen.withLock { if stateRevision > $0.revision { $0 = (stateRevision, Date()) } }
+        signal.lock()
+        applied = revision
+        signal.broadcast()
+        signal.unlock()
+    }
+
+    private func run() {
+        var failures = 0
+        while true {
+            do throws(EtcdError) {
+                signal.lock()
+                var lease = self.lease
+                signal.unlock()
+                if lease == 0 {
+                    lease = try client.grantLease(ttl: Int64(settings.leaseSeconds)).id
+                    signal.lock()
+                    if stopped {
+                        signal.unlock()
+                        try? client.revoke(lease: lease)
+                        return
+                    }
+                    self.lease = lease
+                    written = -1
+                    signal.unlock()
+                }
+                var renewAt = Date().addingTimeInterval(Double(settings.leaseSeconds) / 3)
+                while true {
+                    signal.lock()
+                    while !stopped && applied == written && Date() < renewAt { _ = signal.wait(until: renewAt) }
+                    let stop = stopped
+                    let revision = applied
+                    let dirty = revision != written
+                    signal.unlock()
+                    if stop { return }
+                    if dirty {
+                        try client.put(key, entry(revision), lease: lease)
+                        signal.lock()
+                        written = revision
+                        signal.unlock()
+                    }
+                    if Date() >= renewAt {
+                        if try client.keepAlive(lease: lease) == 0 {
+                            signal.lock()
+                            if self.lease == lease { self.lease = 0 }
+                            signal.unlock()
+                            throw EtcdError(.server, "the membership lease expired")
+                        }
+                        renewAt = Date().addingTimeInterval(Double(settings.leaseSeconds) / 3)
+                    }
+                    failures = 0
+                }
+            } catch {
+                failures += 1
+                if failures == 1 { log("fleet: cannot keep \(key) in etcd: \(error.description)") }
+                let pause = min(2.0, 0.1 * Double(failures)) * Double.random(in: 0.5...1)
+                signal.lock()
+                let until = Date().addingTimeInterval(pause)
+                while !stopped && Date() < until { _ = signal.wait(until: until) }
+                let stop = stopped
+                signal.unlock()
+                if stop { return }
+            }
+        }
+    }
+
+    private func entry(_ revision: Int64) -> [UInt8] {
+        let object: [String: Any] = ["instance": settings.instance, "appliedRevision": revision, "version": version,
+                                     "started": started, "listeners": listeners]
+        return (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])).map { Array($0) } ?? []
+    }
+
+    /// Every live instance as its key says, stragglers marked; nil when etcd cannot be asked.
+    func instances(stateRevision: Int64) -> [FleetInstance]? {
+        guard let read = try? client.range(settings.prefix + "instances/") else { return nil }
+        let seen = stateSeen.withLock { $0 }
+        let late = seen.revision == stateRevision && Date().timeIntervalSince(seen.at) * 1000 > Double(settings.stragglerMs)
+        return read.kvs.compactMap { kv -> FleetInstance? in
+            guard let object = try? JSONSerialization.jsonObject(with: Data(kv.value)) as? [String: Any] else { return nil }
+            let name = object["instance"] as? String ?? String(kv.key.dropFirst(settings.prefix.count + "instances/".count))
+            var applied: Int64 = 0
+            if let n = object["appliedRevision"] as? NSNumber, n.doubleValue.isFinite, abs(n.doubleValue) < 9e15 { applied = n.int64Value }
+            return FleetInstance(name: name, appliedRevision: applied, version: object["version"] as? String ?? "",
+                                 started: object["started"] as? String ?? "", listeners: object["listeners"] as? [String] ?? [],
+                                 straggler: applied < stateRevision && late)
+        }
+    }
+
+    static func time(_ date: Date) -> String {
+        let f = ISO8601DateFormatter()
+        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return f.string(from: date)
+    }
+}
