@@ -14,6 +14,7 @@ struct AdminMetrics {
     var version = ""
     var rollouts: RolloutBoard? = nil
     var guards: GuardBoard? = nil
+    var fleet: (any SharedStateStore)? = nil
 
     /// Prometheus exposition of every counter.
     func text() -> String {
@@ -25,8 +26,22 @@ struct AdminMetrics {
         mirrors(&w, report)
         shadow(&w)
         rollout(&w)
+        fleetState(&w)
         // Health, ejection, retries and limits (HealthMetrics.swift).
         return w.text + HealthMetrics(server: server, registry: registry).text()
+    }
+
+    /// Fleet mode: whether etcd answers (since when not), the revision applied here.
+    private func fleetState(_ w: inout PrometheusText) {
+        guard let fleet else { return }
+        let r = fleet.report(listingInstances: false)
+        w.family("switchyard_fleet_store_up", .gauge, "1 while the fleet's etcd answers (the watch is open), else 0.", [("", r.storeUp ? 1 : 0)])
+        w.family("switchyard_fleet_store_unreachable_since_timestamp_seconds", .gauge,
+                 "When etcd stopped answering (Unix time); 0 while it answers.", [("", UInt64(max(0, (r.unreachableSince ?? 0).rounded(.down))))])
+        w.family("switchyard_fleet_applied_revision", .gauge, "The newest etcd revision this instance has applied.",
+                 [("", UInt64(max(0, r.appliedRevision)))])
+        w.family("switchyard_fleet_state_revision", .gauge, "The revision of the newest change to the shared state seen here.",
+                 [("", UInt64(max(0, r.stateRevision)))])
     }
 
     private func totals(_ w: inout PrometheusText) {

@@ -138,7 +138,7 @@ enum ControlShow {
     static func fleet(_ c: CommandContext) throws(ControlError) -> CommandOutcome {
         _ = try c.expect(0)
         guard let store = c.state.sharedStore else { throw ControlError("show fleet: not in fleet mode (the config has no \"fleet\" section)") }
-        return .reply(store.report().value)
+        return .reply(store.report(listingInstances: true).value)
     }
 
     static func stats(_ c: CommandContext) throws(ControlError) -> CommandOutcome {

@@ -284,12 +284,12 @@ public final class FleetStore: SharedStateStore, @unchecked Sendable {
         return applied >= revision
     }
 
-    public func report() -> FleetReport {
+    public func report(listingInstances: Bool) -> FleetReport {
         let s = status.withLock { $0 }
         return FleetReport(instance: settings.instance, prefix: settings.prefix, endpoints: settings.endpoints.map(\.authority),
-                           storeUp: s.up, unreachableSince: s.up ? nil : s.since.map(FleetMembership.time),
+                           storeUp: s.up, unreachableSince: s.up ? nil : s.since.map(\.timeIntervalSince1970),
                            lastError: s.up ? nil : s.lastError, appliedRevision: s.appliedRevision, stateRevision: s.stateRevision,
-                           instances: membership.instances(stateRevision: s.stateRevision))
+                           instances: listingInstances ? membership.instances(stateRevision: s.stateRevision) : nil)
     }
 }
 

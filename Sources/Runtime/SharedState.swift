@@ -16,8 +16,9 @@ public protocol SharedStateStore: AnyObject, Sendable {
     /// Applies every revision that has arrived, waiting at most `timeout` seconds for
     /// `revision`; answers whether it was applied.
     func catchUp(to revision: Int64, timeout: Double) -> Bool
-    /// The fleet as this instance sees it, for `show fleet` and /metrics; callable from any thread.
-    func report() -> FleetReport
+    /// The fleet as this instance sees it, for `show fleet` and /metrics; callable from any
+    /// thread. `listingInstances` asks etcd for every instance's membership key.
+    func report(listingInstances: Bool) -> FleetReport
     /// Stops watching and leaves the fleet (the membership lease is revoked).
     func stop()
 }
@@ -54,8 +55,8 @@ public struct FleetReport: Sendable {
     public var endpoints: [String]
     /// The store answers (the watch is open).
     public var storeUp: Bool
-    /// When it stopped answering (ISO 8601), and why; nil while it answers.
-    public var unreachableSince: String?
+    /// When it stopped answering (seconds since the epoch), and why; nil while it answers.
+    public var unreachableSince: Double?
     public var lastError: String?
     /// The newest revision this instance has applied (progress notifications included).
     public var appliedRevision: Int64
@@ -64,7 +65,7 @@ public struct FleetReport: Sendable {
     /// Every live instance (nil when the store could not be asked).
     public var instances: [FleetInstance]?
 
-    public init(instance: String, prefix: String, endpoints: [String], storeUp: Bool, unreachableSince: String?, lastError: String?,
+    public init(instance: String, prefix: String, endpoints: [String], storeUp: Bool, unreachableSince: Double?, lastError: String?,
                 appliedRevision: Int64, stateRevision: Int64, instances: [FleetInstance]?) {
         self.instance = instance
         self.prefix = prefix
@@ -81,7 +82,11 @@ public struct FleetReport: Sendable {
         var v: ControlValue = ["instance": .string(instance), "prefix": .string(prefix), "etcd": ControlValue(endpoints),
                                "storeUp": .bool(storeUp), "appliedRevision": .int(Int(appliedRevision)),
                                "stateRevision": .int(Int(stateRevision))]
-        if let unreachableSince { v.set("unreachableSince", .string(unreachableSince)) }
+        if let unreachableSince {
+            let f = ISO8601DateFormatter()
+            f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+            v.set("unreachableSince", .string(f.string(from: Date(timeIntervalSince1970: unreachableSince))))
+        }
         if let lastError { v.set("lastError", .string(lastError)) }
         if let instances {
             v.set("instances", .array(instances.map(\.value)))

@@ -12,7 +12,7 @@ enum CtlCommand {
     static let defaultSocket = "/run/switchyard/control.sock"
 
     static let usage = """
-    usage: switchyard ctl [--socket PATH | --config FILE] [--json] COMMAND [ARGS...] [';' COMMAND ...]
+    usage: switchyard ctl [--socket PATH | --config FILE] [--json] [--wait[=SECONDS]] COMMAND [ARGS...] [';' COMMAND ...]
            switchyard ctl [--socket PATH] [--json] < COMMANDS
            switchyard ctl --socket PATH --socket PATH ... [--json] COMMAND [';' COMMAND ...]
 
@@ -30,6 +30,11 @@ enum CtlCommand {
     changes are applied all-or-nothing: ctl opens a transaction on every instance, stages every
     change on each, commits only when every instance staged them all, and aborts on every
     instance otherwise; it prints the result per instance. `show` and `help` alone run on each.
+
+    Fleet mode (a "fleet" section: the state shared through etcd): a change made on any one
+    instance reaches every instance; its reply names the etcd revision. --wait[=SECONDS]
+    (10 by default) then waits until every live instance has applied that revision, and names
+    those that have not when the time is up (exit 1).
 
     examples:
       switchyard ctl flip checkout
@@ -54,12 +59,14 @@ enum CtlCommand {
         var fleet: [String] = []
         var configPath: String?
         var json = false
+        var wait: Double?
         var i = 0
         // Options come first; everything after belongs to the command (`flip x --no-warmup`).
         while i < args.count, args[i].hasPrefix("-") {
             let a = args[i]
             switch a {
             case "--json": json = true
+            case "--wait": wait = 10
             case "--help", "-h":
                 print(usage, terminator: "")
                 return 0
@@ -74,6 +81,12 @@ enum CtlCommand {
                 if a.hasPrefix("--socket=") {
                     socketPath = String(a.dropFirst("--socket=".count))
                     fleet.append(socketPath!)
+                } else if a.hasPrefix("--wait=") {
+                    guard let seconds = Double(a.dropFirst("--wait=".count)), seconds.isFinite, seconds > 0, seconds <= 3600 else {
+                        CLI.fail("ctl: --wait=SECONDS takes a number of seconds from 0 to 3600, got '\(a.dropFirst("--wait=".count))'")
+                        return 1
+                    }
+                    wait = seconds
                 } else if a.hasPrefix("--config=") {
                     configPath = String(a.dropFirst("--config=".count))
                 } else {
@@ -152,6 +165,10 @@ enum CtlCommand {
                 } else {
                     if commands.count > 1 { print("\(n > 0 ? "\n" : "")> \(command)") }
                     print(reply.map(ControlFormat.render) ?? line)
+                }
+                // Fleet mode: wait until every live instance has applied the change's revision.
+                if let wait, let revision = reply?["revision"]?.int, reply?["ok"]?.bool == true {
+                    if !CtlWait(client: client, json: json).run(revision: revision, seconds: wait) { failed = true }
                 }
             } catch {
                 CLI.fail("ctl: \(error)")

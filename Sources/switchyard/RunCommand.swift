@@ -112,7 +112,7 @@ enum RunCommand {
                 limits.idleMs = UInt64(loaded.config.timeouts.idleMs)
                 adminServer = try AdminServer(address: a, server: server, registry: state.registry, limits: limits,
                                               reloads: state.reloads, version: switchyardVersion,
-                                              rollouts: automation.rollouts.board, guards: automation.guards)
+                                              rollouts: automation.rollouts.board, guards: automation.guards, fleet: fleet)
             } catch {
                 control?.stop()
                 CLI.fail("cannot listen on admin address \(admin.address): \(error)")

@@ -1,7 +1,7 @@
 // Fleet mode against a real etcd: instances that share their runtime state through it. A change
 // made on any instance's control socket is one etcd transaction that every instance applies as
-// one snapshot swap; concurrent conflicting changes make one fail; with etcd away the instances
-// keep serving and refuse writes.
+// one snapshot swap; with etcd away the instances keep serving and refuse writes; a restarted
+// instance starts at the current revision; a leader killed mid-stream loses no request.
 import Foundation
 import Glibc
 import TestSupport
@@ -14,59 +14,174 @@ final class EtcdFleetTests: EndToEndTestCase {
         var name: String
     }
 
-    private func etcd(size: Int = 1) throws -> EtcdCluster {
+    struct Setup {
+        var members: [Member]
+        var configs: [String]
+    }
+
+    func etcd(size: Int = 1) throws -> EtcdCluster {
         guard EtcdCluster.available else { throw TestError("etcd is not installed (apt-get install etcd-server etcd-client)") }
         let c = try EtcdCluster(size: size)
         addTeardownBlock { c.stop() }
         return c
     }
 
-    /// `count` instances in front of the same blue and green, sharing state under one prefix.
-    private func startFleet(_ count: Int, etcd: EtcdCluster, prefix: String = "/sy/test/") throws -> [Member] {
+    /// The config of instance `name`: `checkout` blue/green on /shop, route `api` split between
+    /// `stable` (blue) and `canary` (green) 100/0, state under `prefix`. `fleetExtra` goes into
+    /// the fleet section.
+    func fleetConfig(name: String, socket: String, blue: EchoUpstream, green: EchoUpstream, etcd: EtcdCluster,
+                     prefix: String = "/sy/test/", fleetExtra: String = "", etcdExtra: String = "", admin: Bool = false) -> String {
+        let checkout = #"{ "blue": \#(pool(blue.endpoint)), "green": \#(pool(green.endpoint)), "live": "blue" }"#
+        let text = routingConfig(upstreams: [("checkout", checkout), ("stable", pool(blue.endpoint)), ("canary", pool(green.endpoint))],
+                                 routes: [#"{ "name": "shop", "match": { "pathPrefix": "/shop" }, "upstream": "checkout" }"#,
+                                          #"{ "name": "api", "split": [ { "variant": "stable", "upstream": "stable", "weight": 100 }, { "variant": "canary", "upstream": "canary", "weight": 0 } ] }"#],
+                                 controlSocket: socket, admin: admin)
+        let endpoints = etcd.clientURLs.map { "\"\($0)\"" }.joined(separator: ", ")
+        return String(text.dropLast(2)) + #",  "fleet": { "etcd": { "endpoints": [\#(endpoints)], "prefix": "\#(prefix)"\#(etcdExtra) }, "instance": "\#(name)", "leaseSeconds": 2\#(fleetExtra) }"# + "\n}\n"
+    }
+
+    /// `count` instances in front of the same blue and green.
+    func startFleet(_ count: Int, etcd: EtcdCluster, admin: Bool = false) throws -> (Setup, EchoUpstream, EchoUpstream) {
         let blue = try startEcho(name: "blue")
         let green = try startEcho(name: "green")
         let dir = try temporaryDirectory()
-        var members: [Member] = []
+        var setup = Setup(members: [], configs: [])
         for i in 0..<count {
             let name = "i\(i)"
             let socket = "\(dir)/\(name).sock"
-            let checkout = #"{ "blue": \#(pool(blue.endpoint)), "green": \#(pool(green.endpoint)), "live": "blue" }"#
-            var text = routingConfig(upstreams: [("checkout", checkout), ("stable", pool(blue.endpoint)), ("canary", pool(green.endpoint))],
-                                     routes: [#"{ "name": "shop", "match": { "pathPrefix": "/shop" }, "upstream": "checkout" }"#,
-                                              #"{ "name": "api", "split": [ { "variant": "stable", "upstream": "stable", "weight": 100 }, { "variant": "canary", "upstream": "canary", "weight": 0 } ] }"#],
-                                     controlSocket: socket)
-            let endpoints = etcd.clientURLs.map { "\"\($0)\"" }.joined(separator: ", ")
-            text = String(text.dropLast(2)) + #",  "fleet": { "etcd": { "endpoints": [\#(endpoints)], "prefix": "\#(prefix)" }, "instance": "\#(name)", "leaseSeconds": 2 }"# + "\n}\n"
-            members.append(Member(proxy: try startProxy(json: text), socket: socket, name: name))
+            let text = fleetConfig(name: name, socket: socket, blue: blue, green: green, etcd: etcd, admin: admin)
+            setup.members.append(Member(proxy: try startProxy(json: text), socket: socket, name: name))
+            setup.configs.append(text)
         }
-        return members
+        return (setup, blue, green)
     }
 
-    private func ctl(_ m: Member, _ args: [String]) throws -> (termination: Termination, stdout: String, stderr: String) {
+    func ctl(_ m: Member, _ args: [String]) throws -> (termination: Termination, stdout: String, stderr: String) {
         try ChildProcess.run(switchyard: ["ctl", "--socket", m.socket] + args)
     }
 
-    private func shop(_ m: Member) throws -> String? { try servedBy(m.proxy, []) .flatMap { _ in try servedPath(m.proxy, "/shop") } }
-
-    private func servedPath(_ proxy: RunningProxy, _ path: String) throws -> String? {
-        let r = try connect(proxy).exchange(get(path))
+    func served(_ m: Member, _ path: String) throws -> String? {
+        let r = try connect(m.proxy).exchange(get(path))
         return r.status == 200 ? r.header("X-Echo-Name") : "status \(r.status)"
     }
 
     func testAFlipOnOneInstanceReachesEveryInstance() throws {
-        let cluster = try etcd()
-        let fleet = try startFleet(3, etcd: cluster)
-        for m in fleet { XCTAssertEqual(try servedPath(m.proxy, "/shop"), "blue") }
-        let flip = try ctl(fleet[1], ["--json", "flip", "checkout"])
+        let (fleet, _, _) = try startFleet(3, etcd: try etcd())
+        for m in fleet.members { XCTAssertEqual(try served(m, "/shop"), "blue") }
+        let flip = try ctl(fleet.members[1], ["--wait=10", "flip", "checkout"])
         XCTAssertEqual(flip.termination, .exited(0), flip.stdout + flip.stderr)
-        XCTAssertTrue(flip.stdout.contains("\"revision\""), flip.stdout)
-        XCTAssertEqual(try servedPath(fleet[1].proxy, "/shop"), "green", "the instance that committed serves it when it answers")
-        for m in fleet {
-            XCTAssertTrue(waitUntil(timeout: 10) { (try? self.servedPath(m.proxy, "/shop")) == "green" }, "\(m.name) did not follow")
-        }
-        let show = try ctl(fleet[0], ["--json", "show", "fleet"])
+        XCTAssertTrue(flip.stdout.contains("applied on all 3 instances"), flip.stdout)
+        // --wait returned: every instance serves the new color now, without waiting here.
+        for m in fleet.members { XCTAssertEqual(try served(m, "/shop"), "green", m.name) }
+        let show = try ctl(fleet.members[0], ["--json", "show", "fleet"])
         XCTAssertEqual(show.termination, .exited(0), show.stdout + show.stderr)
-        for m in fleet { XCTAssertTrue(show.stdout.contains("\"\(m.name)\""), show.stdout) }
+        for m in fleet.members { XCTAssertTrue(show.stdout.contains("\"name\":\"\(m.name)\""), show.stdout) }
         XCTAssertTrue(show.stdout.contains("\"storeUp\":true"), show.stdout)
+        XCTAssertTrue(show.stdout.contains("\"stragglers\":[]"), show.stdout)
     }
+
+    /// A transaction of a weight change and two endpoint edits is one revision: an instance
+    /// serves the route before it (blue) or after it (yellow), never the half that moves the
+    /// weight to canary's old endpoint (green).
+    func testATransactionIsSeenWholeOnEveryInstance() throws {
+        let (fleet, _, green) = try startFleet(3, etcd: try etcd())
+        let yellow = try startEcho(name: "yellow")
+        let seen = Synchronized<Set<String>>([])
+        let running = Synchronized(true)
+        let group = DispatchGroup()
+        for port in fleet.members.map(\.proxy.port) {
+            group.enter()
+            Thread {
+                defer { group.leave() }
+                while running.value {
+                    guard let r = try? RawClient(port: port, timeout: 5).exchange(get("/")) else { continue }
+                    seen.mutate { $0.insert(r.status == 200 ? r.header("X-Echo-Name") ?? "?" : "status \(r.status)") }
+                }
+            }.start()
+        }
+        let forward = ["begin", ";", "set", "weights", "api", "stable=0", "canary=100", ";", "endpoint", "add", "canary", yellow.endpoint,
+                       ";", "endpoint", "remove", "canary", green.endpoint, ";", "commit"]
+        let back = ["begin", ";", "set", "weights", "api", "stable=100", "canary=0", ";", "endpoint", "add", "canary", green.endpoint,
+                    ";", "endpoint", "remove", "canary", yellow.endpoint, ";", "commit"]
+        for round in 0..<4 {
+            let r = try ctl(fleet.members[round % 3], ["--wait=10"] + (round % 2 == 0 ? forward : back))
+            XCTAssertEqual(r.termination, .exited(0), r.stdout + r.stderr)
+        }
+        running.value = false
+        group.wait()
+        XCTAssertTrue(seen.value.contains("blue") && seen.value.contains("yellow"), "\(seen.value)")
+        XCTAssertFalse(seen.value.contains("green"), "half of a transaction was served: \(seen.value)")
+    }
+
+    func testEtcdAwayKeepsServingRefusesWritesThenConverges() throws {
+        let cluster = try etcd()
+        let (fleet, _, _) = try startFleet(2, etcd: cluster, admin: true)
+        XCTAssertEqual(try ctl(fleet.members[0], ["--wait", "set", "weights", "api", "stable=0", "canary=100"]).termination, .exited(0))
+        cluster.kill(cluster.members[0])
+        let admin = try adminPort(fleet.members[1].proxy)
+        try waitForMetrics(adminPort: admin, timeout: 15) { $0["switchyard_fleet_store_up"] == 0 }
+        // Still serving the last applied state, and ready.
+        for m in fleet.members { XCTAssertEqual(try served(m, "/"), "green") }
+        let refused = try ctl(fleet.members[0], ["flip", "checkout"])
+        XCTAssertEqual(refused.termination, .exited(1))
+        XCTAssertTrue(refused.stdout.contains("etcd cannot be written"), refused.stdout)
+        let show = try ctl(fleet.members[1], ["--json", "show", "fleet"])
+        XCTAssertTrue(show.stdout.contains("\"storeUp\":false") && show.stdout.contains("\"unreachableSince\""), show.stdout)
+        XCTAssertEqual(try served(fleet.members[0], "/shop"), "blue", "the refused flip changed nothing")
+        try cluster.start(cluster.members[0])
+        try cluster.waitHealthy(cluster.members)
+        try waitForMetrics(adminPort: admin, timeout: 20) { $0["switchyard_fleet_store_up"] == 1 }
+        let flip = try ctl(fleet.members[0], ["--wait=15", "flip", "checkout"])
+        XCTAssertEqual(flip.termination, .exited(0), flip.stdout + flip.stderr)
+        for m in fleet.members { XCTAssertEqual(try served(m, "/shop"), "green", m.name) }
+        XCTAssertGreaterThan(try metrics(adminPort: admin)["switchyard_fleet_applied_revision"], 0)
+    }
+
+    func testARestartedInstanceStartsAtTheCurrentRevision() throws {
+        let cluster = try etcd()
+        let (fleet, blue, green) = try startFleet(2, etcd: cluster)
+        fleet.members[1].proxy.process.kill()
+        XCTAssertEqual(try ctl(fleet.members[0], ["flip", "checkout"]).termination, .exited(0))
+        XCTAssertEqual(try ctl(fleet.members[0], ["set", "weights", "api", "stable=0", "canary=100"]).termination, .exited(0))
+        let socket = try temporaryDirectory() + "/again.sock"
+        let again = Member(proxy: try startProxy(json: fleetConfig(name: "i1", socket: socket, blue: blue, green: green, etcd: cluster)),
+                           socket: socket, name: "i1")
+        // Its first requests already see what changed while it was away.
+        XCTAssertEqual(try served(again, "/shop"), "green")
+        XCTAssertEqual(try served(again, "/"), "green")
+    }
+
+    func testKillingTheLeaderDuringFlipsLosesNoRequest() throws {
+        let cluster = try etcd(size: 3)
+        let (fleet, _, _) = try startFleet(3, etcd: cluster)
+        let load = BackgroundLoad(ports: fleet.members.map(\.proxy.port), connectionsPerPort: 1)
+        XCTAssertTrue(load.waitForProgress())
+        var committed = 0
+        for round in 0..<8 {
+            if round == 3, let leader = cluster.leader() { cluster.kill(leader) }
+            // A write during the election may be refused; it goes again once a leader answers.
+            let ok = waitUntil(timeout: 20, interval: 0.05) {
+                (try? self.ctl(fleet.members[round % 3], ["--wait=10", "flip", "checkout"]))?.termination == .exited(0)
+            }
+            XCTAssertTrue(ok, "flip \(round) never committed")
+            if ok { committed += 1 }
+        }
+        XCTAssertTrue(load.waitForProgress())
+        let traffic = load.stop()
+        XCTAssertEqual(traffic.failures, [])
+        XCTAssertEqual(committed, 8)
+        for m in fleet.members { XCTAssertEqual(try served(m, "/shop"), "blue", "eight flips: back to blue") }
+    }
+}
+
+/// A value behind a lock, for the probe threads of a test.
+final class Synchronized<Value>: @unchecked Sendable {
+    private var stored: Value
+    private let lock = NSLock()
+    init(_ value: Value) { stored = value }
+    var value: Value {
+        get { lock.withLock { stored } }
+        set { lock.withLock { stored = newValue } }
+    }
+    func mutate(_ body: (inout Value) -> Void) { lock.withLock { body(&stored) } }
 }
