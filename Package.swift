@@ -61,7 +61,7 @@ let package = Package(
         .testTarget(name: "ReactorTests", dependencies: ["Reactor", "CLinux", "TestSupport"], swiftSettings: swiftSettings),
         // In-process tests of the data path: the attempts rules, the upstream client on real sockets.
         .testTarget(name: "ProxyTests", dependencies: ["Proxy", "Routing", "HTTP1", "Reactor", "TLS", "TestSupport"], swiftSettings: swiftSettings),
-        .testTarget(name: "ControlTests", dependencies: ["Config", "Runtime", "Rollouts", "CommandSocket", "Admin", "Routing", "Proxy", "Reactor", "TestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "ControlTests", dependencies: ["Config", "Runtime", "Rollouts", "CommandSocket", "Admin", "Routing", "Proxy", "Reactor", "Fleet", "Etcd", "TestSupport"], swiftSettings: swiftSettings),
         // The executable's own parts (sd_notify, privilege drop).
         .testTarget(name: "SwitchyardTests", dependencies: ["switchyard", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "EndToEndTests", dependencies: ["Reactor", "CLinux", "COpenSSL", "TestSupport"],

@@ -86,8 +86,8 @@ final class EtcdFleetTests: EndToEndTestCase {
     func testATransactionIsSeenWholeOnEveryInstance() throws {
         let (fleet, _, green) = try startFleet(3, etcd: try etcd())
         let yellow = try startEcho(name: "yellow")
-        let seen = Synchronized<Set<String>>([])
-        let running = Synchronized(true)
+        let seen = Locked<Set<String>>([])
+        let running = Locked(true)
         let group = DispatchGroup()
         for port in fleet.members.map(\.proxy.port) {
             group.enter()
@@ -172,16 +172,4 @@ final class EtcdFleetTests: EndToEndTestCase {
         XCTAssertEqual(committed, 8)
         for m in fleet.members { XCTAssertEqual(try served(m, "/shop"), "blue", "eight flips: back to blue") }
     }
-}
-
-/// A value behind a lock, for the probe threads of a test.
-final class Synchronized<Value>: @unchecked Sendable {
-    private var stored: Value
-    private let lock = NSLock()
-    init(_ value: Value) { stored = value }
-    var value: Value {
-        get { lock.withLock { stored } }
-        set { lock.withLock { stored = newValue } }
-    }
-    func mutate(_ body: (inout Value) -> Void) { lock.withLock { body(&stored) } }
 }
