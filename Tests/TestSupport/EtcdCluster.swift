@@ -10,23 +10,41 @@ public final class EtcdCluster: @unchecked Sendable {
         public let name: String
         public let clientPort: UInt16
         public let peerPort: UInt16
-        public var clientURL: String { "http://127.0.0.1:\(clientPort)" }
+        /// Plain HTTP /health and /metrics, also when clients must speak TLS.
+        public let metricsPort: UInt16
+        public let secure: Bool
+        public var clientURL: String { "\(secure ? "https" : "http")://127.0.0.1:\(clientPort)" }
         var peerURL: String { "http://127.0.0.1:\(peerPort)" }
+    }
+
+    /// Client TLS: etcd's certificate and key, and the CA whose client certificates it accepts
+    /// (every client must present one).
+    public struct ClientTLS {
+        public var cert: String
+        public var key: String
+        public var clientCA: String
+        public init(cert: String, key: String, clientCA: String) {
+            self.cert = cert
+            self.key = key
+            self.clientCA = clientCA
+        }
     }
 
     public let members: [Member]
     public let directory: String
     private var processes: [String: Process] = [:]
     private let extraArguments: [String]
+    private let tls: ClientTLS?
 
     /// Whether etcd is installed here (`.ci/run` installs etcd-server).
     public static var available: Bool { FileManager.default.isExecutableFile(atPath: binary) }
     static let binary = "/usr/bin/etcd"
 
     /// Starts `size` members and waits until every one answers /health.
-    public init(size: Int = 1, extraArguments: [String] = []) throws {
+    public init(size: Int = 1, extraArguments: [String] = [], tls: ClientTLS? = nil) throws {
         directory = try TemporaryDirectory.make(prefix: "etcd")
         self.extraArguments = extraArguments
+        self.tls = tls
         var made: [Member] = []
         // Hold every port bound until all are chosen, so two members never draw the same one.
         var held: [Int32] = []
@@ -34,8 +52,9 @@ public final class EtcdCluster: @unchecked Sendable {
         for i in 0..<size {
             let client = try Sockets.bound(listen: false)
             let peer = try Sockets.bound(listen: false)
-            held += [client.fd, peer.fd]
-            made.append(Member(name: "m\(i)", clientPort: client.port, peerPort: peer.port))
+            let metrics = try Sockets.bound(listen: false)
+            held += [client.fd, peer.fd, metrics.fd]
+            made.append(Member(name: "m\(i)", clientPort: client.port, peerPort: peer.port, metricsPort: metrics.port, secure: tls != nil))
         }
         members = made
         for fd in held { close(fd) }
@@ -61,7 +80,9 @@ public final class EtcdCluster: @unchecked Sendable {
                        "--listen-peer-urls", member.peerURL, "--initial-advertise-peer-urls", member.peerURL,
                        "--initial-cluster", cluster, "--initial-cluster-state", "new", "--initial-cluster-token", "t-\(directory.hashValue)",
                        "--heartbeat-interval", "50", "--election-timeout", "500",
+                       "--listen-metrics-urls", "http://127.0.0.1:\(member.metricsPort)",
                        "--experimental-watch-progress-notify-interval", "1s", "--log-level", "warn"] + extraArguments
+            + (tls.map { ["--cert-file", $0.cert, "--key-file", $0.key, "--client-cert-auth", "--trusted-ca-file", $0.clientCA] } ?? [])
         let log = FileHandle(forWritingAtPath: "\(directory)/\(member.name).log") ?? {
             FileManager.default.createFile(atPath: "\(directory)/\(member.name).log", contents: nil)
             return FileHandle(forWritingAtPath: "\(directory)/\(member.name).log")!
@@ -90,7 +111,7 @@ public final class EtcdCluster: @unchecked Sendable {
     /// Waits until each of `members` answers `/health` with `"health":"true"`.
     public func waitHealthy(_ which: [Member], timeout: Double = 30) throws {
         for m in which {
-            let ok = waitUntil(timeout: timeout, interval: 0.05) { Self.get(port: m.clientPort, path: "/health")?.contains("\"health\":\"true\"") == true }
+            let ok = waitUntil(timeout: timeout, interval: 0.05) { Self.get(port: m.metricsPort, path: "/health")?.contains("\"health\":\"true\"") == true }
             if !ok { throw TestError("etcd member \(m.name) not healthy within \(timeout)s: \(log(m).suffix(2000))") }
         }
     }
