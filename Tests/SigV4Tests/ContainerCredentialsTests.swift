@@ -7,13 +7,7 @@ import Foundation
 import TestSupport
 import XCTest
 
-final class ContainerCredentialsTests: XCTestCase {
-    private var dir = ""
-    private var tokenFile: String { dir + "/token" }
-
-    override func setUpWithError() throws { dir = try TemporaryDirectory.make(prefix: "switchyard-container") }
-    override func tearDown() { TemporaryDirectory.remove(dir) }
-
+final class ContainerCredentialsTests: CredentialsTestCase {
     private func uri(_ server: HTTPStandIn) -> String { "http://127.0.0.1:\(server.port)/creds" }
 
     func testTheTokenFileIsReadOnEveryCallAndWinsOverTheVariable() throws {

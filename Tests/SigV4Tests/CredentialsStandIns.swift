@@ -3,6 +3,16 @@
 // an IMDSv2 instance metadata service that refuses a GET without its session token.
 import Foundation
 import TestSupport
+import XCTest
+
+/// A credentials test with a temporary directory of its own, for credentials and token files.
+class CredentialsTestCase: XCTestCase {
+    var dir = ""
+    var tokenFile: String { dir + "/token" }
+
+    override func setUpWithError() throws { dir = try TemporaryDirectory.make(prefix: "switchyard-credentials") }
+    override func tearDown() { TemporaryDirectory.remove(dir) }
+}
 
 enum CredentialsStandIns {
     /// 2026-12-07T21:00:00Z in seconds since the epoch.

@@ -6,12 +6,7 @@ import SigV4
 import TestSupport
 import XCTest
 
-final class CredentialsTests: XCTestCase {
-    private var dir = ""
-
-    override func setUpWithError() throws { dir = try TemporaryDirectory.make(prefix: "switchyard-credentials") }
-    override func tearDown() { TemporaryDirectory.remove(dir) }
-
+final class CredentialsTests: CredentialsTestCase {
     private func file(_ text: String) throws -> String {
         let path = dir + "/credentials"
         try Data(text.utf8).write(to: URL(fileURLWithPath: path))
@@ -73,10 +68,10 @@ final class CredentialsTests: XCTestCase {
         let sts = try HTTPStandIn(always: HTTPStandIn.response(200, CredentialsStandIns.stsAnswer(key: "WEBIDENTITY")))
         let agent = try CredentialsStandIns.container(token: nil, body: CredentialsStandIns.json(key: "CONTAINER"))
         let imds = try CredentialsStandIns.instanceMetadata(body: CredentialsStandIns.json(key: "INSTANCE"))
-        try Data("token".utf8).write(to: URL(fileURLWithPath: dir + "/token"))
+        try CredentialsStandIns.write("token", to: tokenFile)
         var env = ["AWS_ACCESS_KEY_ID": "ENVIRONMENT", "AWS_SECRET_ACCESS_KEY": "e",
                    "AWS_SHARED_CREDENTIALS_FILE": try file("[default]\naws_access_key_id = FILE\naws_secret_access_key = f\n"),
-                   "AWS_ROLE_ARN": "arn:aws:iam::123456789012:role/router", "AWS_WEB_IDENTITY_TOKEN_FILE": dir + "/token",
+                   "AWS_ROLE_ARN": "arn:aws:iam::123456789012:role/router", "AWS_WEB_IDENTITY_TOKEN_FILE": tokenFile,
                    "AWS_ENDPOINT_URL_STS": "http://127.0.0.1:\(sts.port)",
                    "AWS_CONTAINER_CREDENTIALS_FULL_URI": "http://127.0.0.1:\(agent.port)/creds",
                    "AWS_EC2_METADATA_SERVICE_ENDPOINT": "http://127.0.0.1:\(imds.port)"]

@@ -6,13 +6,7 @@ import Foundation
 import TestSupport
 import XCTest
 
-final class WebIdentityCredentialsTests: XCTestCase {
-    private var dir = ""
-    private var tokenFile: String { dir + "/token" }
-
-    override func setUpWithError() throws { dir = try TemporaryDirectory.make(prefix: "switchyard-webid") }
-    override func tearDown() { TemporaryDirectory.remove(dir) }
-
+final class WebIdentityCredentialsTests: CredentialsTestCase {
     private func environment(_ sts: HTTPStandIn, _ extra: [String: String] = [:]) -> [String: String] {
         ["AWS_ROLE_ARN": "arn:aws:iam::123456789012:role/router", "AWS_WEB_IDENTITY_TOKEN_FILE": tokenFile,
          "AWS_ENDPOINT_URL_STS": "http://127.0.0.1:\(sts.port)"].merging(extra) { $1 }
