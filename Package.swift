@@ -23,8 +23,9 @@ let package = Package(
         .target(name: "Reactor", dependencies: ["CLinux"], swiftSettings: swiftSettings),
         // Cryptography that is not TLS (HMAC for signed cookies).
         .target(name: "Crypto", dependencies: ["COpenSSL"], swiftSettings: swiftSettings),
-        // AWS Signature Version 4: canonical requests, signing keys, credentials providers.
-        .target(name: "SigV4", dependencies: ["Crypto"], swiftSettings: swiftSettings),
+        // AWS Signature Version 4: canonical requests, signing keys, credentials providers (those
+        // that ask STS, a container endpoint or instance metadata do it with Fetch).
+        .target(name: "SigV4", dependencies: ["Crypto", "Fetch", "Routing"], swiftSettings: swiftSettings),
         // SSL_CTX / SSL over non-blocking sockets: listeners and upstreams that speak TLS.
         .target(name: "TLS", dependencies: ["COpenSSL", "CLinux"], swiftSettings: swiftSettings),
         // The control plane's HTTP client: one blocking request at a time, off the data path.

@@ -8,7 +8,14 @@ public import TLS
 
 public struct FetchError: Error, Sendable, Equatable, CustomStringConvertible {
     public var description: String
-    public init(_ description: String) { self.description = description }
+    /// Nothing answered: the name did not resolve, the connection failed, or not one byte came
+    /// back in time. A caller asking a server that is only there on some machines (EC2 instance
+    /// metadata) reads this as "not here" rather than as a broken server.
+    public var unreachable: Bool
+    public init(_ description: String, unreachable: Bool = false) {
+        self.description = description
+        self.unreachable = unreachable
+    }
 }
 
 public struct FetchRequest: Sendable {
@@ -101,7 +108,10 @@ public enum Fetch {
         defer { chunk.deallocate() }
         let deadline = monotonicSeconds() + timeout
         while true {
-            let n = try stream.receive(chunk, timeout: timeout)
+            let n: Int
+            do throws(FetchError) { n = try stream.receive(chunk, timeout: timeout) } catch {
+                throw FetchError(error.description, unreachable: answer.isEmpty)
+            }
             if n == 0 { break }
             answer += chunk[0..<n]
             if answer.count > maxBytes { throw FetchError("answer over \(maxBytes) bytes") }
@@ -121,7 +131,7 @@ public enum Fetch {
         hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
         var list: UnsafeMutablePointer<addrinfo>?
         guard getaddrinfo(url.host, String(url.port), &hints, &list) == 0, list != nil else {
-            throw FetchError("cannot resolve \(url.host)")
+            throw FetchError("cannot resolve \(url.host)", unreachable: true)
         }
         defer { freeaddrinfo(list) }
         let whole = max(timeout, 0.001)
@@ -138,7 +148,7 @@ public enum Fetch {
             lastErrno = errno
             close(fd)
         }
-        throw FetchError("cannot connect to \(url.authority): \(String(cString: strerror(lastErrno)))")
+        throw FetchError("cannot connect to \(url.authority): \(String(cString: strerror(lastErrno)))", unreachable: true)
     }
 
     static func monotonicSeconds() -> Double {

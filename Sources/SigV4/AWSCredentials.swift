@@ -1,6 +1,8 @@
 // AWS credentials and where they come from, in the order the AWS SDKs look: the environment
-// (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN), then the shared credentials
-// file (AWS_SHARED_CREDENTIALS_FILE or ~/.aws/credentials, profile AWS_PROFILE or "default").
+// (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN), the shared credentials file
+// (AWS_SHARED_CREDENTIALS_FILE or ~/.aws/credentials, profile AWS_PROFILE or "default"), then
+// the providers that ask a server, each in its own file: web identity (STS), the container's
+// endpoint, EC2 instance metadata.
 // A provider answers nil when it has nothing configured (the next one is asked) and throws
 // when what is configured is broken (a key without its secret): that is an error to fix, not
 // a reason to sign with other credentials. Credentials may carry an expiry, for providers that
@@ -145,10 +147,14 @@ public struct CredentialsChain: Sendable {
 
     public init(_ providers: [any AWSCredentialsProvider]) { self.providers = providers }
 
-    /// Environment, then the shared credentials file.
+    /// The SDKs' order: environment, shared credentials file, web identity, container
+    /// credentials, EC2 instance metadata.
     public static func standard(environment: [String: String]) -> CredentialsChain {
         var providers: [any AWSCredentialsProvider] = [EnvironmentCredentials(environment: environment)]
         if let file = SharedCredentialsFile(environment: environment) { providers.append(file) }
+        providers.append(WebIdentityCredentials(environment: environment))
+        providers.append(ContainerCredentials(environment: environment))
+        providers.append(InstanceMetadataCredentials(environment: environment))
         return CredentialsChain(providers)
     }
 

@@ -49,6 +49,14 @@ final class SigV4SigningTests: EndToEndTestCase {
          "AWS_PROFILE": nil, "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent"]
     }
 
+    /// No source of credentials at all: instance metadata switched off, so nothing waits on
+    /// 169.254.169.254.
+    private var noCredentialsEnvironment: [String: String?] {
+        ["AWS_ACCESS_KEY_ID": nil, "AWS_SECRET_ACCESS_KEY": nil, "AWS_SESSION_TOKEN": nil, "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent",
+         "AWS_PROFILE": nil, "AWS_WEB_IDENTITY_TOKEN_FILE": nil, "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI": nil,
+         "AWS_CONTAINER_CREDENTIALS_FULL_URI": nil, "AWS_EC2_METADATA_DISABLED": "true"]
+    }
+
     private func assertSigned(_ r: HTTPResponse, _ what: String, file: StaticString = #filePath, line: UInt = #line) {
         XCTAssertEqual(r.status, 200, "\(what): \(r.bodyText)", file: file, line: line)
     }
@@ -205,11 +213,23 @@ final class SigV4SigningTests: EndToEndTestCase {
         assertSigned(try connect(proxy).exchange("POST /green HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nok"), "the live green color")
     }
 
+    func testCredentialsFromTheContainerEndpointSignWithTheirSessionToken() throws {
+        let origin = try startOrigin(token: token)
+        let json = #"{"AccessKeyId":"\#(accessKey)","SecretAccessKey":"\#(secret)","Token":"\#(token)","Expiration":"2099-01-01T00:00:00Z"}"#
+        let agent = try HTTPStandIn { request in
+            request.header("Authorization") == "pod-identity-token" ? HTTPStandIn.response(200, json) : HTTPStandIn.response(401)
+        }
+        var env = noCredentialsEnvironment
+        env["AWS_CONTAINER_CREDENTIALS_FULL_URI"] = "http://127.0.0.1:\(agent.port)/v1/credentials"
+        env["AWS_CONTAINER_AUTHORIZATION_TOKEN"] = "pod-identity-token"
+        let proxy = try startProxy(json: config(origin: origin), environment: env)
+        assertSigned(try connect(proxy).exchange(get("/from-the-agent")), "credentials from the container endpoint")
+        XCTAssertEqual(agent.requests.map(\.target), ["/v1/credentials"])
+    }
+
     func testNoCredentialsIsAConfigErrorNamingTheUpstream() throws {
         let path = try writeFile("fn.json", config(origin: 9))
-        let p = adopt(try ChildProcess(switchyard: ["run", "--config", path], environment: [
-            "AWS_ACCESS_KEY_ID": nil, "AWS_SECRET_ACCESS_KEY": nil, "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent", "AWS_PROFILE": nil,
-        ]))
+        let p = adopt(try ChildProcess(switchyard: ["run", "--config", path], environment: noCredentialsEnvironment))
         XCTAssertNotNil(p.waitForExit(), "the proxy refuses to start")
         XCTAssertTrue(p.stderr.contains("\(path): upstreams.fn.auth.aws: no AWS credentials found"), p.stderr)
     }

@@ -8,66 +8,30 @@ import TestSupport
 import XCTest
 
 final class FetchTests: XCTestCase {
-    /// A server that reads one request head (and `bodyBytes` after it), records it, answers
-    /// `answer` and closes.
-    private final class OneAnswer: @unchecked Sendable {
-        let port: UInt16
-        private let fd: Int32
-        private let lock = NSLock()
-        private var received: [UInt8] = []
-        private let done = DispatchSemaphore(value: 0)
-
-        init(answer: [UInt8], bodyBytes: Int = 0) throws {
-            (fd, port) = try Sockets.bound(listen: true)
-            let fd = fd
-            Thread.detachNewThread { [self] in
-                defer { done.signal() }
-                let c = accept(fd, nil, nil)
-                guard c >= 0 else { return }
-                defer { close(c) }
-                Sockets.setTimeouts(c, seconds: 5)
-                var bytes: [UInt8] = []
-                let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: 4096, alignment: 1)
-                defer { chunk.deallocate() }
-                while true {
-                    if let end = Sockets.headEnd(bytes), bytes.count >= end + 4 + bodyBytes { break }
-                    guard let n = try? Sockets.receive(c, into: chunk) else { break }
-                    bytes += chunk[0..<n]
-                }
-                lock.withLock { received = bytes }
-                Sockets.send(c, answer)
-            }
-        }
-
-        func request() -> String {
-            _ = done.wait(timeout: .now() + 10)
-            return lock.withLock { String(decoding: received, as: UTF8.self) }
-        }
-
-        deinit { close(fd) }
-    }
+    /// The first request `server` received, as text.
+    private func request(_ server: HTTPStandIn) -> String { server.requests(waitingFor: 1).first?.text ?? "" }
 
     private func url(_ port: UInt16, _ path: String = "/") -> HTTPURL {
         HTTPURL(secure: false, host: "127.0.0.1", port: port, path: path)
     }
 
     func testGetSendsFieldsAndReadsBody() throws {
-        let server = try OneAnswer(answer: Array("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n\r\nhello-extra".utf8))
+        let server = try HTTPStandIn(always: Array("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n\r\nhello-extra".utf8))
         let response = try Fetch.perform(FetchRequest(path: "/latest/meta?x=1", headers: [("X-Token", "abc")]), to: url(server.port))
         XCTAssertEqual(response.status, 200)
         XCTAssertEqual(response.bodyText, "hello", "the body ends at its Content-Length")
         XCTAssertEqual(response.header("content-type"), "text/plain")
-        let request = server.request()
+        let request = request(server)
         XCTAssertTrue(request.hasPrefix("GET /latest/meta?x=1 HTTP/1.0\r\nHost: 127.0.0.1:\(server.port)\r\n"), request)
         XCTAssertTrue(request.contains("\r\nX-Token: abc\r\n"), request)
         XCTAssertTrue(request.contains("\r\nConnection: close\r\n\r\n"), request)
     }
 
     func testPutSendsBodyWithLength() throws {
-        let server = try OneAnswer(answer: Array("HTTP/1.0 200 OK\r\n\r\ntoken".utf8), bodyBytes: 3)
+        let server = try HTTPStandIn(always: Array("HTTP/1.0 200 OK\r\n\r\ntoken".utf8))
         let response = try Fetch.perform(FetchRequest(method: "PUT", path: "/t", body: Array("abc".utf8)), to: url(server.port))
         XCTAssertEqual(response.bodyText, "token", "without a length the body runs to the close")
-        XCTAssertTrue(server.request().hasSuffix("Content-Length: 3\r\nConnection: close\r\n\r\nabc"), server.request())
+        XCTAssertTrue(request(server).hasSuffix("Content-Length: 3\r\nConnection: close\r\n\r\nabc"), request(server))
     }
 
     func testAnswersThatAreRefused() throws {
@@ -82,7 +46,7 @@ final class FetchTests: XCTestCase {
             ("HTTP/1.1 200 OK\r\n", "no complete HTTP head"),
         ]
         for (answer, reason) in cases {
-            let server = try OneAnswer(answer: Array(answer.utf8))
+            let server = try HTTPStandIn(always: Array(answer.utf8))
             XCTAssertThrowsError(try Fetch.perform(FetchRequest(path: "/"), to: url(server.port)), answer) { error in
                 XCTAssertTrue("\(error)".contains(reason), "\(answer): \(error)")
             }
@@ -90,7 +54,7 @@ final class FetchTests: XCTestCase {
     }
 
     func testFieldsThatWouldBreakTheHeadAreNotSent() throws {
-        let server = try OneAnswer(answer: Array("HTTP/1.0 200 OK\r\n\r\n".utf8))
+        let server = try HTTPStandIn(always: Array("HTTP/1.0 200 OK\r\n\r\n".utf8))
         defer { _ = try? Fetch.perform(FetchRequest(path: "/"), to: url(server.port)) }
         for request in [FetchRequest(path: "/", headers: [("X-Token", "a\r\nInjected: yes")]),
                         FetchRequest(path: "/", headers: [("Bad Name", "x")]),
@@ -101,14 +65,21 @@ final class FetchTests: XCTestCase {
 
     func testTooLargeAndRefusedConnections() throws {
         let big = Array("HTTP/1.0 200 OK\r\n\r\n".utf8) + [UInt8](repeating: 65, count: 70_000)
-        let server = try OneAnswer(answer: big)
+        let server = try HTTPStandIn(always: big)
         XCTAssertThrowsError(try Fetch.perform(FetchRequest(path: "/"), to: url(server.port), maxBytes: 65_536)) { error in
             XCTAssertTrue("\(error)".contains("answer over 65536 bytes"), "\(error)")
+            XCTAssertEqual((error as? FetchError)?.unreachable, false, "a server answered")
         }
         let (closed, port) = try Sockets.bound(listen: false)
         defer { close(closed) }
         XCTAssertThrowsError(try Fetch.perform(FetchRequest(path: "/"), to: url(port))) { error in
             XCTAssertTrue("\(error)".contains("cannot connect to 127.0.0.1:\(port)"), "\(error)")
+            XCTAssertEqual((error as? FetchError)?.unreachable, true, "nothing answered")
+        }
+        let (silent, silentPort) = try Sockets.bound(listen: true)   // connects, never answers
+        defer { close(silent) }
+        XCTAssertThrowsError(try Fetch.perform(FetchRequest(path: "/"), to: url(silentPort), timeout: 0.2)) { error in
+            XCTAssertEqual((error as? FetchError)?.unreachable, true, "not one byte came back: \(error)")
         }
     }
 
