@@ -8,63 +8,6 @@ import TestSupport
 import XCTest
 
 final class EtcdFleetTests: EndToEndTestCase {
-    struct Member {
-        var proxy: RunningProxy
-        var socket: String
-        var name: String
-    }
-
-    struct Setup {
-        var members: [Member]
-        var configs: [String]
-    }
-
-    func etcd(size: Int = 1) throws -> EtcdCluster {
-        guard EtcdCluster.available else { throw TestError("etcd is not installed (apt-get install etcd-server etcd-client)") }
-        let c = try EtcdCluster(size: size)
-        addTeardownBlock { c.stop() }
-        return c
-    }
-
-    /// The config of instance `name`: `checkout` blue/green on /shop, route `api` split between
-    /// `stable` (blue) and `canary` (green) 100/0, state under `prefix`. `fleetExtra` goes into
-    /// the fleet section.
-    func fleetConfig(name: String, socket: String, blue: EchoUpstream, green: EchoUpstream, etcd: EtcdCluster,
-                     prefix: String = "/sy/test/", fleetExtra: String = "", etcdExtra: String = "", admin: Bool = false) -> String {
-        let checkout = #"{ "blue": \#(pool(blue.endpoint)), "green": \#(pool(green.endpoint)), "live": "blue" }"#
-        let text = routingConfig(upstreams: [("checkout", checkout), ("stable", pool(blue.endpoint)), ("canary", pool(green.endpoint))],
-                                 routes: [#"{ "name": "shop", "match": { "pathPrefix": "/shop" }, "upstream": "checkout" }"#,
-                                          #"{ "name": "api", "split": [ { "variant": "stable", "upstream": "stable", "weight": 100 }, { "variant": "canary", "upstream": "canary", "weight": 0 } ] }"#],
-                                 controlSocket: socket, admin: admin)
-        let endpoints = etcd.clientURLs.map { "\"\($0)\"" }.joined(separator: ", ")
-        return String(text.dropLast(2)) + #",  "fleet": { "etcd": { "endpoints": [\#(endpoints)], "prefix": "\#(prefix)"\#(etcdExtra) }, "instance": "\#(name)", "leaseSeconds": 2\#(fleetExtra) }"# + "\n}\n"
-    }
-
-    /// `count` instances in front of the same blue and green.
-    func startFleet(_ count: Int, etcd: EtcdCluster, admin: Bool = false) throws -> (Setup, EchoUpstream, EchoUpstream) {
-        let blue = try startEcho(name: "blue")
-        let green = try startEcho(name: "green")
-        let dir = try temporaryDirectory()
-        var setup = Setup(members: [], configs: [])
-        for i in 0..<count {
-            let name = "i\(i)"
-            let socket = "\(dir)/\(name).sock"
-            let text = fleetConfig(name: name, socket: socket, blue: blue, green: green, etcd: etcd, admin: admin)
-            setup.members.append(Member(proxy: try startProxy(json: text), socket: socket, name: name))
-            setup.configs.append(text)
-        }
-        return (setup, blue, green)
-    }
-
-    func ctl(_ m: Member, _ args: [String]) throws -> (termination: Termination, stdout: String, stderr: String) {
-        try ChildProcess.run(switchyard: ["ctl", "--socket", m.socket] + args)
-    }
-
-    func served(_ m: Member, _ path: String) throws -> String? {
-        let r = try connect(m.proxy).exchange(get(path))
-        return r.status == 200 ? r.header("X-Echo-Name") : "status \(r.status)"
-    }
-
     func testAFlipOnOneInstanceReachesEveryInstance() throws {
         let (fleet, _, _) = try startFleet(3, etcd: try etcd())
         for m in fleet.members { XCTAssertEqual(try served(m, "/shop"), "blue") }
@@ -144,7 +87,7 @@ final class EtcdFleetTests: EndToEndTestCase {
         XCTAssertEqual(try ctl(fleet.members[0], ["flip", "checkout"]).termination, .exited(0))
         XCTAssertEqual(try ctl(fleet.members[0], ["set", "weights", "api", "stable=0", "canary=100"]).termination, .exited(0))
         let socket = try temporaryDirectory() + "/again.sock"
-        let again = Member(proxy: try startProxy(json: fleetConfig(name: "i1", socket: socket, blue: blue, green: green, etcd: cluster)),
+        let again = FleetMember(proxy: try startProxy(json: fleetConfig(name: "i1", socket: socket, blue: blue, green: green, etcd: cluster)),
                            socket: socket, name: "i1")
         // Its first requests already see what changed while it was away.
         XCTAssertEqual(try served(again, "/shop"), "green")

@@ -236,10 +236,18 @@ final class ChildProcess: @unchecked Sendable {
 
     /// Runs `switchyard ARGUMENTS...` to completion.
     static func run(switchyard arguments: [String], timeout: Double = 20) throws -> (termination: Termination, stdout: String, stderr: String) {
-        let child = try ChildProcess(switchyard: arguments)
+        try finish(try ChildProcess(switchyard: arguments), timeout: timeout)
+    }
+
+    /// Runs another program (etcdctl, openssl) to completion.
+    static func run(executable: String, arguments: [String], timeout: Double = 20) throws -> (termination: Termination, stdout: String, stderr: String) {
+        try finish(try ChildProcess(executable: executable, arguments: arguments), timeout: timeout)
+    }
+
+    private static func finish(_ child: ChildProcess, timeout: Double) throws -> (termination: Termination, stdout: String, stderr: String) {
         guard let t = child.waitForExit(timeout: timeout) else {
             child.kill()
-            throw TestError("switchyard \(arguments.joined(separator: " ")) did not exit within \(timeout) s")
+            throw TestError("\(child.arguments.joined(separator: " ")) did not exit within \(timeout) s")
         }
         return (t, child.stdout, child.stderr)
     }
