@@ -2,6 +2,11 @@
 // `leaseSeconds`, renewed a few times per lease and rewritten when the applied revision moves
 // (so `show fleet` and `ctl --wait` see who has applied what). An instance that dies drops out
 // when its lease runs out; one that stops cleanly revokes it at once.
+//
+// The same lease holds `PREFIX driver` for the instance elected to drive the clock-stepped
+// rollouts: created only where absent, so one instance holds it at a time; when its holder
+// dies the key goes with the lease, and the next instance to look (every sixth of a lease)
+// takes it and resumes each rollout at its saved step.
 import Config
 import Etcd
 import Foundation
@@ -22,6 +27,10 @@ final class FleetMembership: @unchecked Sendable {
     private var applied: Int64 = 0           // under signal
     private var written: Int64 = -1          // under signal
     private var lease: Int64 = 0             // under signal
+    /// Whether this instance holds the driver key (read by the state queue).
+    private let driving = Atomic<Bool>(false)
+    var isDriver: Bool { driving.load(ordering: .relaxed) }
+    let driverKey: String
     /// When the newest state revision was first seen here, for stragglers.
     private let stateSeen = Mutex<(revision: Int64, at: Date)>((0, Date()))
     private var thread: Thread?
@@ -30,6 +39,7 @@ final class FleetMembership: @unchecked Sendable {
         self.settings = settings
         self.client = client
         self.key = settings.prefix + "instances/" + settings.instance
+        self.driverKey = settings.prefix + "driver"
         self.version = version
         self.log = log
     }
@@ -44,6 +54,7 @@ final class FleetMembership: @unchecked Sendable {
 
     /// Stops renewing and revokes the lease now, so the instance leaves the list at once.
     func stop() {
+        driving.store(false, ordering: .relaxed)
         signal.lock()
         stopped = true
         let held = lease
@@ -82,9 +93,15 @@ final class FleetMembership: @unchecked Sendable {
                     signal.unlock()
                 }
                 var renewAt = Date().addingTimeInterval(Double(settings.leaseSeconds) / 3)
+                var electAt = Date()
                 while true {
+                    if Date() >= electAt {
+                        try elect(lease: lease)
+                        electAt = Date().addingTimeInterval(Double(settings.leaseSeconds) / 6)
+                    }
+                    let wake = min(renewAt, electAt)
                     signal.lock()
-                    while !stopped && applied == written && Date() < renewAt { _ = signal.wait(until: renewAt) }
+                    while !stopped && applied == written && Date() < wake { _ = signal.wait(until: wake) }
                     let stop = stopped
                     let revision = applied
                     let dirty = revision != written
@@ -108,6 +125,7 @@ final class FleetMembership: @unchecked Sendable {
                     failures = 0
                 }
             } catch {
+                driving.store(false, ordering: .relaxed)
                 failures += 1
                 if failures == 1 { log("fleet: cannot keep \(key) in etcd: \(error.description)") }
                 let pause = min(2.0, 0.1 * Double(failures)) * Double.random(in: 0.5...1)
@@ -119,6 +137,20 @@ final class FleetMembership: @unchecked Sendable {
                 if stop { return }
             }
         }
+    }
+
+    /// Takes the driver key if nobody holds it, or checks that this instance still does.
+    private func elect(lease: Int64) throws(EtcdError) {
+        let mine = Array("{\"instance\":\"\(settings.instance)\",\"lease\":\"\(lease)\"}".utf8)
+        let was = driving.load(ordering: .relaxed)
+        let held: Bool
+        if was {
+            held = try client.txn([EtcdCompare(key: driverKey, .value(mine))], success: []).succeeded
+        } else {
+            held = try client.txn([EtcdCompare(key: driverKey, .modRevision(0))], success: [.put(driverKey, mine, lease: lease)]).succeeded
+        }
+        driving.store(held, ordering: .relaxed)
+        if held != was { log(held ? "fleet: \(settings.instance) drives the fleet's rollouts" : "fleet: \(settings.instance) no longer drives the rollouts") }
     }
 
     private func entry(_ revision: Int64) -> [UInt8] {
@@ -141,6 +173,13 @@ final class FleetMembership: @unchecked Sendable {
                                  started: object["started"] as? String ?? "", listeners: object["listeners"] as? [String] ?? [],
                                  straggler: applied < stateRevision && late)
         }
+    }
+
+    /// The instance that holds the driver key; nil when none does or etcd cannot be asked.
+    func driver() -> String? {
+        guard let kv = (try? client.range(driverKey, prefix: false))?.kvs.first,
+              let object = try? JSONSerialization.jsonObject(with: Data(kv.value)) as? [String: Any] else { return nil }
+        return object["instance"] as? String
     }
 
     static func time(_ date: Date) -> String {

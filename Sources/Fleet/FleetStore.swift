@@ -90,6 +90,8 @@ public final class FleetStore: SharedStateStore, @unchecked Sendable {
         membership.start(listeners: listeners)
     }
 
+    public var isDriver: Bool { membership.isDriver }
+
     public func stop() {
         inbox.lock()
         stopped = true
@@ -286,10 +288,12 @@ public final class FleetStore: SharedStateStore, @unchecked Sendable {
 
     public func report(listingInstances: Bool) -> FleetReport {
         let s = status.withLock { $0 }
-        return FleetReport(instance: settings.instance, prefix: settings.prefix, endpoints: settings.endpoints.map(\.authority),
+        var report = FleetReport(instance: settings.instance, prefix: settings.prefix, endpoints: settings.endpoints.map(\.authority),
                            storeUp: s.up, unreachableSince: s.up ? nil : s.since.map(\.timeIntervalSince1970),
                            lastError: s.up ? nil : s.lastError, appliedRevision: s.appliedRevision, stateRevision: s.stateRevision,
                            instances: listingInstances ? membership.instances(stateRevision: s.stateRevision) : nil)
+        if listingInstances { report.driver = membership.driver() } else if isDriver { report.driver = settings.instance }
+        return report
     }
 }
 

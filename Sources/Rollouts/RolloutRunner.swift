@@ -46,6 +46,13 @@ public final class RolloutRunner: RuntimeObserver, @unchecked Sendable {
     func tick() {
         dispatchPrecondition(condition: .onQueue(state.queue))
         guard let server = state.server else { return }
+        // In a fleet one instance, the elected driver, takes the steps; the others watch them
+        // arrive. A driver that takes over resumes each rollout at its saved step.
+        guard state.drivesAutomation else {
+            adopted.removeAll()
+            publishGauges()
+            return
+        }
         startConfigured()
         let active = state.overrides.rollouts.filter { !$0.value.state.isFinished }
         guard !active.isEmpty else {

@@ -88,6 +88,9 @@ public final class RuntimeState: @unchecked Sendable {
     public internal(set) var sharedStore: (any SharedStateStore)?
     /// Shared overrides this config could not apply, as last logged.
     var sharedDropped: [String] = []
+    /// The overrides as last adopted from the store: what a write is the difference from
+    /// (`overrides` itself may have been changed in place since, by a rollout's step).
+    var sharedBase = Overrides()
     /// Around each reload, for the service manager (sd_notify RELOADING, then READY).
     public var reloadWillStart: @Sendable () -> Void = {}
     public var reloadDidEnd: @Sendable () -> Void = {}
@@ -204,8 +207,7 @@ public final class RuntimeState: @unchecked Sendable {
         }
         if let sharedStore {
             // Written as one transaction, applied when the store hands the revision back.
-            let revision = try sharedStore.write(from: overrides, to: applied.kept)
-            let caughtUp = sharedStore.catchUp(to: revision, timeout: 5)
+            let (revision, caughtUp) = try writeShared(sharedStore, applied.kept)
             let ms = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e6
             return CommitResult(version: version, saveFailure: nil, commitMs: ms, revision: revision, appliedHere: caughtUp)
         }
@@ -249,6 +251,10 @@ public final class RuntimeState: @unchecked Sendable {
 
     /// Writes the overrides to the state file; the failure, if any.
     package func persist() -> String? {
+        if let sharedStore {
+            do throws(ControlError) { _ = try writeShared(sharedStore, overrides) } catch { return error.message }
+            return nil
+        }
         guard let stateFile else { return nil }
         do throws(StateFile.SaveError) {
             try stateFile.save(overrides)

@@ -21,6 +21,8 @@ public protocol SharedStateStore: AnyObject, Sendable {
     func report(listingInstances: Bool) -> FleetReport
     /// Stops watching and leaves the fleet (the membership lease is revoked).
     func stop()
+    /// This instance drives the fleet's clock-stepped rollouts now (it holds the driver key).
+    var isDriver: Bool { get }
 }
 
 /// One instance of a fleet as its membership key says.
@@ -64,6 +66,8 @@ public struct FleetReport: Sendable {
     public var stateRevision: Int64
     /// Every live instance (nil when the store could not be asked).
     public var instances: [FleetInstance]?
+    /// The instance that drives the rollouts (holds the driver key), when known.
+    public var driver: String?
 
     public init(instance: String, prefix: String, endpoints: [String], storeUp: Bool, unreachableSince: Double?, lastError: String?,
                 appliedRevision: Int64, stateRevision: Int64, instances: [FleetInstance]?) {
@@ -88,6 +92,7 @@ public struct FleetReport: Sendable {
             v.set("unreachableSince", .string(f.string(from: Date(timeIntervalSince1970: unreachableSince))))
         }
         if let lastError { v.set("lastError", .string(lastError)) }
+        if let driver { v.set("driver", .string(driver)) }
         if let instances {
             v.set("instances", .array(instances.map(\.value)))
             v.set("stragglers", ControlValue(instances.filter(\.straggler).map(\.name)))
@@ -97,6 +102,17 @@ public struct FleetReport: Sendable {
 }
 
 extension RuntimeState {
+    /// Whether this instance runs the clock-stepped automation (rollouts): always alone; in a
+    /// fleet, only the instance elected driver, so a step is taken once, not once per instance.
+    public var drivesAutomation: Bool { sharedStore?.isDriver ?? true }
+
+    /// In fleet mode: writes what differs between the state last adopted from the store and
+    /// `next` (a rollout's status changed in place, a commit's result), then applies it.
+    func writeShared(_ store: any SharedStateStore, _ next: Overrides) throws(ControlError) -> (revision: Int64, applied: Bool) {
+        let revision = try store.write(from: sharedBase, to: next)
+        return (revision, store.catchUp(to: revision, timeout: 5))
+    }
+
     /// Shares the overrides through `store` from now on (before `attach`): commits write to it,
     /// and what it hands back is applied with `adoptShared`.
     public func share(through store: any SharedStateStore) {
@@ -125,6 +141,7 @@ extension RuntimeState {
             log("fleet revision \(revision): not applied here: \(reason)")
         }
         overrides = settled.kept
+        sharedBase = settled.kept
         config = settled.config
         configChanged()
         let result = CommitResult(version: settled.snapshot.version, saveFailure: nil, commitMs: 0, revision: revision)

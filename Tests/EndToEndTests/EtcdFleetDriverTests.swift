@@ -1,0 +1,51 @@
+// One driver per fleet: a clock-stepped rollout is stepped by the instance that holds the
+// driver key, once, not once per instance; killed mid-rollout, another instance takes the key
+// when the driver's lease runs out and goes on at the saved step.
+import Foundation
+import Glibc
+import TestSupport
+import XCTest
+
+final class EtcdFleetDriverTests: EndToEndTestCase {
+    private func showFleet(_ m: FleetMember) throws -> [String: Any] {
+        let r = try ctl(m, ["--json", "show", "fleet"])
+        return (try? JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]) ?? [:]
+    }
+
+    private func rollout(_ m: FleetMember) throws -> [String: Any] {
+        let r = try ctl(m, ["--json", "show", "rollout", "api"])
+        return (try? JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]) ?? [:]
+    }
+
+    func testTheDriverDiesAndAnotherGoesOnAtTheSavedStep() throws {
+        let (fleet, _, _) = try startFleet(3, etcd: try etcd())
+        var driverName: String?
+        XCTAssertTrue(waitUntil(timeout: 10) { driverName = (try? self.showFleet(fleet.members[0]))?["driver"] as? String; return driverName != nil })
+        let others = fleet.members.filter { $0.name != driverName }
+        XCTAssertEqual(others.count, 2, "one driver among \(fleet.members.map(\.name)): \(driverName ?? "none")")
+        // Traffic through the instances that live on (the driver's counters judge its steps
+        // until it dies, theirs after).
+        let load = BackgroundLoad(ports: fleet.members.map(\.proxy.port), connectionsPerPort: 1)
+        XCTAssertTrue(load.waitForProgress())
+        // Started on an instance that does not drive: its status goes to etcd, the driver steps it.
+        let start = try ctl(others[0], ["rollout", "start", "api", "canary", "--steps", "10,50,100", "--step-seconds", "2",
+                                        "--min-requests", "1", "--max-step-seconds", "600"])
+        XCTAssertEqual(start.termination, .exited(0), start.stdout + start.stderr)
+        XCTAssertTrue(waitUntil(timeout: 20, interval: 0.05) { (try? self.rollout(others[1]))?["step"] as? Int == 2 },
+                      "\((try? rollout(others[1])) ?? [:])")
+        let driver = fleet.members.first { $0.name == driverName }!
+        let before = load.stop()
+        XCTAssertEqual(before.failures, [])
+        let survivors = BackgroundLoad(ports: others.map(\.proxy.port), connectionsPerPort: 1)
+        driver.proxy.process.kill()
+        XCTAssertTrue(waitUntil(timeout: 30, interval: 0.05) { (try? self.rollout(others[1]))?["state"] as? String == "promoted" },
+                      "\((try? rollout(others[1])) ?? [:])")
+        let r = try rollout(others[1])
+        let events = (r["history"] as? [[String: Any]] ?? []).map { $0["event"] as? String ?? $0["kind"] as? String ?? "?" }
+        XCTAssertEqual(events.filter { $0 == "start" }.count, 1, "never started over: \(events)")
+        XCTAssertEqual(events.filter { $0 == "step" }.count, 3, "each step once: \(events)")
+        let newDriver = try showFleet(others[1])["driver"] as? String
+        XCTAssertTrue(others.map(\.name).contains(newDriver ?? ""), "a survivor drives now: \(newDriver ?? "none")")
+        XCTAssertEqual(survivors.stop().failures, [])
+    }
+}
