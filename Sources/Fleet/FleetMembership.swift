@@ -19,7 +19,7 @@ final class FleetMembership: @unchecked Sendable {
     let key: String
     private let version: String
     private var listeners: [String] = []
-    private let started = FleetMembership.time(Date())
+    let started = FleetMembership.time(Date())
     private let log: @Sendable (String) -> Void
 
     private let signal = NSCondition()
@@ -30,6 +30,12 @@ final class FleetMembership: @unchecked Sendable {
     /// Whether this instance holds the driver key (read by the state queue).
     private let driving = Atomic<Bool>(false)
     var isDriver: Bool { driving.load(ordering: .relaxed) }
+    /// The lease the instance's keys live under now (0 while none is granted).
+    var currentLease: Int64 {
+        signal.lock()
+        defer { signal.unlock() }
+        return lease
+    }
     let driverKey: String
     /// When the newest state revision was first seen here, for stragglers.
     private let stateSeen = Mutex<(revision: Int64, at: Date)>((0, Date()))

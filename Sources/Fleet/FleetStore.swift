@@ -16,6 +16,7 @@ public final class FleetStore: SharedStateStore, @unchecked Sendable {
     let statePrefix: String
     private unowned let state: RuntimeState
     let membership: FleetMembership
+    let counters: FleetCounters
 
     /// What the watch thread hands to the state queue.
     enum Message {
@@ -56,6 +57,7 @@ public final class FleetStore: SharedStateStore, @unchecked Sendable {
                                                 username: settings.username.map { String(decoding: $0.bytes, as: UTF8.self) },
                                                 password: settings.password.map { String(decoding: $0.bytes, as: UTF8.self) }))
         membership = FleetMembership(settings: settings, client: client, version: version, log: state.log)
+        counters = FleetCounters(settings: settings, client: client, state: state, membership: membership)
     }
 
     /// Reads the shared state once, on the caller's thread, so the proxy starts with it when
@@ -88,7 +90,10 @@ public final class FleetStore: SharedStateStore, @unchecked Sendable {
         let from = initialRevision
         Thread.detachNewThread { [self] in watchLoop(resumeAfter: from) }
         membership.start(listeners: listeners)
+        counters.start()
     }
+
+    public func fleetCounts(route: String, variant: String) -> VariantCounts { counters.counts(route: route, variant: variant) }
 
     public var isDriver: Bool { membership.isDriver }
 
@@ -99,6 +104,7 @@ public final class FleetStore: SharedStateStore, @unchecked Sendable {
         inbox.broadcast()
         inbox.unlock()
         w?.cancel()
+        counters.stop()
         membership.stop()
     }
 

@@ -94,10 +94,14 @@ public final class RolloutRunner: RuntimeObserver, @unchecked Sendable {
     /// The counters of the rollout's two variants now: local, or the last Prometheus answer
     /// (asking again in the background).
     private func reading(_ route: String, _ plan: RolloutPlan, _ local: MetricsReport?) -> RolloutReading? {
-        if let local {
-            if plan.prometheus == nil {
-                return RolloutReading(variant: Self.counts(local, route, plan.variant), baseline: Self.counts(local, route, plan.baseline))
+        if let local, plan.prometheus == nil {
+            // In a fleet without Prometheus: the sum of every instance's published counters.
+            if let store = state.sharedStore {
+                return RolloutReading(variant: store.fleetCounts(route: route, variant: plan.variant),
+                                      baseline: store.fleetCounts(route: route, variant: plan.baseline))
             }
+            return RolloutReading(variant: local.variantCounts(route: route, variant: plan.variant),
+                                  baseline: local.variantCounts(route: route, variant: plan.baseline))
         }
         guard let url = plan.prometheus, let target = PrometheusQuery.Target(url: url, caFile: plan.prometheusCAFile) else { return nil }
         if !querying.contains(route) {
@@ -158,18 +162,6 @@ public final class RolloutRunner: RuntimeObserver, @unchecked Sendable {
         if plan.prometheus != nil { return remote[route] ?? RolloutReading() }
         guard let server = state.server else { return RolloutReading() }
         return reading(route, plan, MetricsReport(server.metrics)) ?? RolloutReading()
-    }
-
-    static func counts(_ report: MetricsReport, _ route: String, _ variant: String) -> VariantCounts {
-        var c = VariantCounts(buckets: Array(repeating: 0, count: RolloutLatency.boundsSeconds.count + 1))
-        for o in report.outcomes where o.route == route && o.variant == variant {
-            c.requests &+= o.count
-            if o.code == "5xx" { c.errors &+= o.count }
-        }
-        if let h = report.requestDuration.first(where: { $0.values == [route, variant] }) {
-            for (i, n) in h.buckets.enumerated() where i < c.buckets.count { c.buckets[i] = n }
-        }
-        return c
     }
 
     /// Saves `status`, commits the weight it asks for (with the status, in one state-file

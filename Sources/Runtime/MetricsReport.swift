@@ -152,3 +152,19 @@ extension Snapshot {
         }
     }
 }
+
+extension MetricsReport {
+    /// One variant's cumulative counters, as a rollout's gates read them: requests, 5xx
+    /// responses and the latency histogram's buckets.
+    package func variantCounts(route: String, variant: String) -> VariantCounts {
+        var c = VariantCounts(buckets: Array(repeating: 0, count: RolloutLatency.boundsSeconds.count + 1))
+        for o in outcomes where o.route == route && o.variant == variant {
+            c.requests &+= o.count
+            if o.code == "5xx" { c.errors &+= o.count }
+        }
+        if let h = requestDuration.first(where: { $0.values == [route, variant] }) {
+            for (i, n) in h.buckets.enumerated() where i < c.buckets.count { c.buckets[i] = n }
+        }
+        return c
+    }
+}

@@ -23,6 +23,9 @@ public protocol SharedStateStore: AnyObject, Sendable {
     func stop()
     /// This instance drives the fleet's clock-stepped rollouts now (it holds the driver key).
     var isDriver: Bool { get }
+    /// A variant's counters summed over every instance that published them (rollout gates
+    /// without Prometheus). Called on the state queue.
+    func fleetCounts(route: String, variant: String) -> VariantCounts
 }
 
 /// One instance of a fleet as its membership key says.

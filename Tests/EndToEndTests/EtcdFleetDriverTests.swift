@@ -48,4 +48,21 @@ final class EtcdFleetDriverTests: EndToEndTestCase {
         XCTAssertTrue(others.map(\.name).contains(newDriver ?? ""), "a survivor drives now: \(newDriver ?? "none")")
         XCTAssertEqual(survivors.stop().failures, [])
     }
+
+    /// Without Prometheus the driver judges the sum of every instance's counters: traffic that
+    /// reaches only another instance still moves the steps.
+    func testGatesReadTheWholeFleetsCounters() throws {
+        let (fleet, _, _) = try startFleet(2, etcd: try etcd())
+        var driverName: String?
+        XCTAssertTrue(waitUntil(timeout: 10) { driverName = (try? self.showFleet(fleet.members[0]))?["driver"] as? String; return driverName != nil })
+        let other = fleet.members.first { $0.name != driverName }!
+        let load = BackgroundLoad(ports: [other.proxy.port], connectionsPerPort: 1)
+        XCTAssertTrue(load.waitForProgress())
+        let start = try ctl(other, ["rollout", "start", "api", "canary", "--steps", "10,100", "--step-seconds", "1",
+                                    "--min-requests", "5", "--max-step-seconds", "600"])
+        XCTAssertEqual(start.termination, .exited(0), start.stdout + start.stderr)
+        XCTAssertTrue(waitUntil(timeout: 30, interval: 0.05) { (try? self.rollout(other))?["state"] as? String == "promoted" },
+                      "\((try? rollout(other)) ?? [:])")
+        XCTAssertEqual(load.stop().failures, [])
+    }
 }

@@ -1,0 +1,130 @@
+// Rollout gates across a fleet without Prometheus: while a rollout judged on local counters is
+// running, every instance publishes the cumulative counters of its variants to
+// `PREFIX counters/INSTANCE` (under its membership lease) every two seconds, and reads everyone
+// else's; the driver judges the sum. The last counters of an instance that left are kept, so a
+// sum never goes down when one stops; one that restarts publishes under a new start time.
+import Config
+import Dispatch
+import Etcd
+import Foundation
+import Runtime
+import Synchronization
+
+final class FleetCounters: @unchecked Sendable {
+    static let period = DispatchTimeInterval.seconds(2)
+
+    private let settings: Config.Fleet
+    private let client: EtcdClient
+    private unowned let state: RuntimeState
+    private let membership: FleetMembership
+    private let prefix: String
+    private let incarnation: String
+    /// Counters by instance incarnation ("name started"), then "route variant".
+    private let sums = Mutex<[String: [String: VariantCounts]]>([:])
+    private let io = DispatchQueue(label: "switchyard.fleet.counters")
+    private var timer: (any DispatchSourceTimer)?
+    private let busy = Atomic<Bool>(false)
+
+    init(settings: Config.Fleet, client: EtcdClient, state: RuntimeState, membership: FleetMembership) {
+        self.settings = settings
+        self.client = client
+        self.state = state
+        self.membership = membership
+        prefix = settings.prefix + "counters/"
+        incarnation = settings.instance + " " + membership.started
+    }
+
+    func start() {
+        let t = DispatchSource.makeTimerSource(queue: state.queue)
+        t.schedule(deadline: .now(), repeating: Self.period, leeway: .milliseconds(100))
+        t.setEventHandler { [weak self] in self?.tick() }
+        t.resume()
+        timer = t
+    }
+
+    func stop() { timer?.cancel() }
+
+    static func key(_ route: String, _ variant: String) -> String { route + "\u{0}" + variant }
+
+    /// The sum over every instance seen (this one's counters as of the last tick).
+    func counts(route: String, variant: String) -> VariantCounts {
+        let key = Self.key(route, variant)
+        var total = VariantCounts(buckets: Array(repeating: 0, count: RolloutLatency.boundsSeconds.count + 1))
+        for counts in sums.withLock({ Array($0.values) }) {
+            guard let c = counts[key] else { continue }
+            total.requests = total.requests.addingReportingOverflow(c.requests).overflow ? .max : total.requests + c.requests
+            total.errors = total.errors.addingReportingOverflow(c.errors).overflow ? .max : total.errors + c.errors
+            for i in 0..<min(total.buckets.count, c.buckets.count) {
+                total.buckets[i] = total.buckets[i].addingReportingOverflow(c.buckets[i]).overflow ? .max : total.buckets[i] + c.buckets[i]
+            }
+        }
+        return total
+    }
+
+    /// On the state queue: this instance's counters now, then published and everyone's read
+    /// in the background (one exchange at a time).
+    private func tick() {
+        let local = state.overrides.rollouts.filter { !$0.value.state.isFinished && $0.value.plan.prometheus == nil }
+        guard !local.isEmpty, let server = state.server else { return }
+        let report = MetricsReport(server.metrics)
+        var mine: [String: VariantCounts] = [:]
+        for (route, status) in local {
+            for variant in [status.plan.variant, status.plan.baseline] {
+                mine[Self.key(route, variant)] = report.variantCounts(route: route, variant: variant)
+            }
+        }
+        sums.withLock { $0[incarnation] = mine }
+        let lease = membership.currentLease
+        guard lease != 0, !busy.exchange(true, ordering: .acquiring) else { return }
+        let body = encode(mine)
+        io.async { [self] in
+            defer { busy.store(false, ordering: .releasing) }
+            do throws(EtcdError) {
+                try client.put(prefix + settings.instance, body, lease: lease)
+                let read = try client.range(prefix)
+                var seen: [String: [String: VariantCounts]] = [:]
+                for kv in read.kvs { if let (who, counts) = decode(kv.value), who != incarnation { seen[who] = counts } }
+                sums.withLock { for (who, counts) in seen { $0[who] = counts } }
+            } catch {
+                // The next tick tries again; the sums keep what was read last.
+            }
+        }
+    }
+
+    private func encode(_ counts: [String: VariantCounts]) -> [UInt8] {
+        let rows: [[String: Any]] = counts.map { key, c in
+            let parts = key.split(separator: "\u{0}", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+            return ["route": parts[0], "variant": parts.count > 1 ? parts[1] : "", "requests": c.requests, "errors": c.errors,
+                    "buckets": c.buckets]
+        }
+        let object: [String: Any] = ["incarnation": incarnation, "counts": rows]
+        return (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])).map { Array($0) } ?? []
+    }
+
+    /// Another instance's counters; nil for a value that is not one (never trusted to be).
+    private func decode(_ bytes: [UInt8]) -> (String, [String: VariantCounts])? {
+        guard let object = try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any],
+              let who = object["incarnation"] as? String, let rows = object["counts"] as? [[String: Any]], rows.count <= 4096 else { return nil }
+        var out: [String: VariantCounts] = [:]
+        for row in rows {
+            guard let route = row["route"] as? String, let variant = row["variant"] as? String,
+                  let requests = Self.count(row["requests"]), let errors = Self.count(row["errors"]), errors <= requests,
+                  let list = row["buckets"] as? [Any], list.count <= RolloutLatency.boundsSeconds.count + 1 else { return nil }
+            var buckets: [UInt64] = []
+            for b in list {
+                guard let n = Self.count(b) else { return nil }
+                buckets.append(n)
+            }
+            out[Self.key(route, variant)] = VariantCounts(requests: requests, errors: errors, buckets: buckets)
+        }
+        return (who, out)
+    }
+
+    /// A whole, finite, non-negative count up to 2^53.
+    private static func count(_ any: Any?) -> UInt64? {
+        guard let n = any as? NSNumber else { return nil }
+        let d = n.doubleValue
+        guard d.isFinite, d >= 0, d <= 9_007_199_254_740_992, d == d.rounded() else { return nil }
+        return UInt64(exactly: d)
+    }
+}
