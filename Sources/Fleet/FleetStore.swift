@@ -87,11 +87,20 @@ public final class FleetStore: SharedStateStore, @unchecked Sendable {
     /// Starts the watch and the membership threads (after a privilege drop: no thread runs
     /// before it). `listeners` go into the membership key.
     public func start(listeners: [String]) {
-        let from = initialRevision
-        Thread.detachNewThread { [self] in watchLoop(resumeAfter: from) }
+        startWatching()
         membership.start(listeners: listeners)
         counters.start()
     }
+
+    /// Only the watch: for `ctl --etcd`, which changes the fleet's state without being one of
+    /// its instances (no membership key, never the driver).
+    public func startWatching() {
+        let from = initialRevision
+        Thread.detachNewThread { [self] in watchLoop(resumeAfter: from) }
+    }
+
+    /// Whether the initial read got an answer.
+    public var readSucceeded: Bool { initialRevision != nil }
 
     public func fleetCounts(route: String, variant: String) -> VariantCounts { counters.counts(route: route, variant: variant) }
 

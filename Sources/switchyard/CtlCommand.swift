@@ -13,6 +13,7 @@ enum CtlCommand {
 
     static let usage = """
     usage: switchyard ctl [--socket PATH | --config FILE] [--json] [--wait[=SECONDS]] COMMAND [ARGS...] [';' COMMAND ...]
+           switchyard ctl --etcd URL[,URL...] --prefix PREFIX --config FILE [--json] [--wait[=SECONDS]] COMMAND [';' COMMAND ...]
            switchyard ctl [--socket PATH] [--json] < COMMANDS
            switchyard ctl --socket PATH --socket PATH ... [--json] COMMAND [';' COMMAND ...]
 
@@ -34,7 +35,11 @@ enum CtlCommand {
     Fleet mode (a "fleet" section: the state shared through etcd): a change made on any one
     instance reaches every instance; its reply names the etcd revision. --wait[=SECONDS]
     (10 by default) then waits until every live instance has applied that revision, and names
-    those that have not when the time is up (exit 1).
+    those that have not when the time is up (exit 1). With --etcd (and --prefix) ctl needs no
+    socket: it reads the fleet's state from etcd, checks each change against FILE (the
+    instances' config; its "fleet" section gives the TLS and credentials, and the endpoints
+    and prefix when --etcd and --prefix are left out) and writes it as one etcd transaction.
+    It warms nothing up: a flip of an upstream with warm-up needs --no-warmup there.
 
     examples:
       switchyard ctl flip checkout
@@ -60,6 +65,8 @@ enum CtlCommand {
         var configPath: String?
         var json = false
         var wait: Double?
+        var etcd: [String] = []
+        var prefix: String?
         var i = 0
         // Options come first; everything after belongs to the command (`flip x --no-warmup`).
         while i < args.count, args[i].hasPrefix("-") {
@@ -70,12 +77,17 @@ enum CtlCommand {
             case "--help", "-h":
                 print(usage, terminator: "")
                 return 0
-            case "--socket", "--config":
+            case "--socket", "--config", "--etcd", "--prefix":
                 guard i + 1 < args.count else {
                     CLI.fail("ctl: \(a) needs a value")
                     return 1
                 }
-                if a == "--socket" { socketPath = args[i + 1]; fleet.append(args[i + 1]) } else { configPath = args[i + 1] }
+                switch a {
+                case "--socket": socketPath = args[i + 1]; fleet.append(args[i + 1])
+                case "--etcd": etcd += args[i + 1].split(separator: ",").map(String.init)
+                case "--prefix": prefix = args[i + 1]
+                default: configPath = args[i + 1]
+                }
                 i += 1
             default:
                 if a.hasPrefix("--socket=") {
@@ -96,6 +108,14 @@ enum CtlCommand {
             }
             i += 1
         }
+        if !etcd.isEmpty || prefix != nil {
+            guard socketPath == nil else {
+                CLI.fail("ctl: --etcd changes the fleet's state in etcd directly; give it or --socket, not both")
+                return 1
+            }
+            guard let commands = commandLines(Array(args[i...])) else { return 1 }
+            return CtlEtcd(endpoints: etcd, prefix: prefix, configPath: configPath, json: json, wait: wait).run(commands)
+        }
         if socketPath == nil, let configPath {
             do {
                 let loaded = try ConfigLoader.load(path: configPath)
@@ -111,34 +131,7 @@ enum CtlCommand {
         }
         let path = socketPath ?? ProcessInfo.processInfo.environment["SWITCHYARD_SOCKET"] ?? defaultSocket
 
-        var commands: [String] = []
-        let words = Array(args[i...])
-        if words.isEmpty {
-            guard isatty(0) == 0 else {
-                CLI.fail("ctl: no command (try: switchyard ctl help)")
-                return 1
-            }
-            while let line = readLine() { commands.append(line) }
-        } else {
-            var current: [String] = []
-            for w in words {
-                if w == ";" {
-                    if !current.isEmpty { commands.append(current.map(quote).joined(separator: " ")) }
-                    current = []
-                } else {
-                    current.append(w)
-                }
-            }
-            if !current.isEmpty { commands.append(current.map(quote).joined(separator: " ")) }
-        }
-        commands = commands.filter {
-            let t = $0.trimmingCharacters(in: .whitespaces)
-            return !t.isEmpty && !t.hasPrefix("#")
-        }
-        guard !commands.isEmpty else {
-            CLI.fail("ctl: no command (try: switchyard ctl help)")
-            return 1
-        }
+        guard let commands = commandLines(Array(args[i...])) else { return 1 }
         if fleet.count > 1 { return CtlFleet(sockets: fleet, json: json).run(commands) }
         if let problem = unfinishedTransaction(commands) {
             CLI.fail("ctl: \(problem)")
@@ -176,6 +169,39 @@ enum CtlCommand {
             }
         }
         return failed ? 1 : 0
+    }
+
+    /// The command lines in `words` (separated by ';'), or read one per line from stdin when
+    /// there are none; blank and `#` lines left out. nil (said on stderr) when there is none.
+    static func commandLines(_ words: [String]) -> [String]? {
+        var commands: [String] = []
+        if words.isEmpty {
+            guard isatty(0) == 0 else {
+                CLI.fail("ctl: no command (try: switchyard ctl help)")
+                return nil
+            }
+            while let line = readLine() { commands.append(line) }
+        } else {
+            var current: [String] = []
+            for w in words {
+                if w == ";" {
+                    if !current.isEmpty { commands.append(current.map(quote).joined(separator: " ")) }
+                    current = []
+                } else {
+                    current.append(w)
+                }
+            }
+            if !current.isEmpty { commands.append(current.map(quote).joined(separator: " ")) }
+        }
+        commands = commands.filter {
+            let t = $0.trimmingCharacters(in: .whitespaces)
+            return !t.isEmpty && !t.hasPrefix("#")
+        }
+        guard !commands.isEmpty else {
+            CLI.fail("ctl: no command (try: switchyard ctl help)")
+            return nil
+        }
+        return commands
     }
 
     /// Why `commands` would open a transaction that ctl's exit drops, or nil: each `begin` must

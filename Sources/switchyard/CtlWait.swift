@@ -6,8 +6,22 @@ import Foundation
 import Runtime
 
 struct CtlWait {
-    let client: ControlClient
     let json: Bool
+    /// `show fleet` now: from the instance's socket, or from etcd for `ctl --etcd`.
+    let fleet: () -> ControlValue?
+
+    init(client: ControlClient, json: Bool) {
+        self.json = json
+        fleet = {
+            guard (try? client.send("show fleet")) != nil, let line = try? client.readLine() else { return nil }
+            return ControlValue(json: line)
+        }
+    }
+
+    init(json: Bool, report: @escaping () -> FleetReport) {
+        self.json = json
+        fleet = { (["ok": true] as ControlValue).merging(report().value) }
+    }
 
     /// True when every live instance applied `revision` within `seconds`.
     func run(revision: Int, seconds: Double) -> Bool {
@@ -16,8 +30,7 @@ struct CtlWait {
         var behind: [String] = []
         var count = 0
         repeat {
-            guard (try? client.send("show fleet")) != nil, let line = try? client.readLine(), let reply = ControlValue(json: line),
-                  reply["ok"]?.bool == true, let instances = reply["instances"]?.array else {
+            guard let reply = fleet(), reply["ok"]?.bool == true, let instances = reply["instances"]?.array else {
                 CLI.fail("ctl: --wait: cannot read `show fleet` (is this instance in fleet mode, and etcd reachable?)")
                 return false
             }

@@ -115,4 +115,26 @@ final class EtcdFleetTests: EndToEndTestCase {
         XCTAssertEqual(committed, 8)
         for m in fleet.members { XCTAssertEqual(try served(m, "/shop"), "blue", "eight flips: back to blue") }
     }
+
+    /// `ctl --etcd`: no socket; the change is checked against the instances' config and
+    /// written to etcd; a change the config refuses is never written.
+    func testCtlWritesThroughEtcdWithoutASocket() throws {
+        let cluster = try etcd()
+        let (fleet, _, _) = try startFleet(2, etcd: cluster)
+        let config = try writeFile("ctl-config.json", fleet.configs[0])
+        let base = ["ctl", "--etcd", cluster.clientURLs.joined(separator: ","), "--prefix", "/sy/test/", "--config", config]
+        let flip = try ChildProcess.run(switchyard: base + ["--wait=10", "flip", "checkout", "--no-warmup"])
+        XCTAssertEqual(flip.termination, .exited(0), flip.stdout + flip.stderr)
+        XCTAssertTrue(flip.stdout.contains("applied on all 2 instances"), flip.stdout)
+        for m in fleet.members { XCTAssertEqual(try served(m, "/shop"), "green", m.name) }
+        let bad = try ChildProcess.run(switchyard: base + ["set", "weights", "api", "nosuch=5"])
+        XCTAssertEqual(bad.termination, .exited(1), bad.stdout + bad.stderr)
+        XCTAssertTrue(bad.stdout.contains("nosuch"), bad.stdout)
+        let show = try ChildProcess.run(switchyard: base + ["--json", "show", "routes"])
+        XCTAssertTrue(show.stdout.contains("\"weight\":100"), "the refused change was not written: \(show.stdout)")
+        let unreachable = try ChildProcess.run(switchyard: ["ctl", "--etcd", "http://127.0.0.1:1", "--prefix", "/sy/test/", "--config", config,
+                                                            "flip", "checkout"])
+        XCTAssertEqual(unreachable.termination, .exited(1))
+        XCTAssertTrue(unreachable.stderr.contains("did not answer; nothing changed"), unreachable.stderr)
+    }
 }
