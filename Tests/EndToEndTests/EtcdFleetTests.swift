@@ -9,11 +9,11 @@ import XCTest
 
 final class EtcdFleetTests: EndToEndTestCase {
     func testAFlipOnOneInstanceReachesEveryInstance() throws {
-        let (fleet, _, _) = try startFleet(3, etcd: try etcd())
+        let (fleet, _, _) = try startFleet(5, etcd: try etcd())
         for m in fleet.members { XCTAssertEqual(try served(m, "/shop"), "blue") }
         let flip = try ctl(fleet.members[1], ["--wait=10", "flip", "checkout"])
         XCTAssertEqual(flip.termination, .exited(0), flip.stdout + flip.stderr)
-        XCTAssertTrue(flip.stdout.contains("applied on all 3 instances"), flip.stdout)
+        XCTAssertTrue(flip.stdout.contains("applied on all 5 instances"), flip.stdout)
         // --wait returned: every instance serves the new color now, without waiting here.
         for m in fleet.members { XCTAssertEqual(try served(m, "/shop"), "green", m.name) }
         let show = try ctl(fleet.members[0], ["--json", "show", "fleet"])
