@@ -1,8 +1,9 @@
-// Rollout gates across a fleet without Prometheus: while a rollout judged on local counters is
-// running, every instance publishes the cumulative counters of its variants to
-// `PREFIX counters/INSTANCE` (under its membership lease) every two seconds, and reads everyone
-// else's; the driver judges the sum. The last counters of an instance that left are kept, so a
-// sum never goes down when one stops; one that restarts publishes under a new start time.
+// Rollout gates and guards across a fleet without Prometheus: while a rollout judged on local
+// counters or a guard is active, every instance publishes the cumulative counters it is asked
+// for (a variant's, what a guard watches) to `PREFIX counters/INSTANCE` (under its membership
+// lease) every two seconds, and reads everyone else's; the driver judges the sum. The last
+// counters of an instance that left are kept, so a sum never goes down when one stops; one
+// that restarts publishes under a new start time.
 import Config
 import Dispatch
 import Etcd
@@ -24,6 +25,8 @@ final class FleetCounters: @unchecked Sendable {
     private let io = DispatchQueue(label: "switchyard.fleet.counters")
     private var timer: (any DispatchSourceTimer)?
     private let busy = Atomic<Bool>(false)
+    /// What this instance publishes, by key, with when it was last set (state queue).
+    private var local: [String: (counts: VariantCounts, at: Date)] = [:]
 
     init(settings: Config.Fleet, client: EtcdClient, state: RuntimeState, membership: FleetMembership) {
         self.settings = settings
@@ -44,11 +47,14 @@ final class FleetCounters: @unchecked Sendable {
 
     func stop() { timer?.cancel() }
 
-    static func key(_ route: String, _ variant: String) -> String { route + "\u{0}" + variant }
+    /// Sets this instance's counters under `key` (on the state queue).
+    func set(_ key: String, _ counts: VariantCounts) {
+        local[key] = (counts, Date())
+        sums.withLock { $0[incarnation, default: [:]][key] = counts }
+    }
 
-    /// The sum over every instance seen (this one's counters as of the last tick).
-    func counts(route: String, variant: String) -> VariantCounts {
-        let key = Self.key(route, variant)
+    /// The sum over every instance seen (this one's counters as last set).
+    func counts(key: String) -> VariantCounts {
         var total = VariantCounts(buckets: Array(repeating: 0, count: RolloutLatency.boundsSeconds.count + 1))
         for counts in sums.withLock({ Array($0.values) }) {
             guard let c = counts[key] else { continue }
@@ -64,15 +70,10 @@ final class FleetCounters: @unchecked Sendable {
     /// On the state queue: this instance's counters now, then published and everyone's read
     /// in the background (one exchange at a time).
     private func tick() {
-        let local = state.overrides.rollouts.filter { !$0.value.state.isFinished && $0.value.plan.prometheus == nil }
-        guard !local.isEmpty, let server = state.server else { return }
-        let report = MetricsReport(server.metrics)
-        var mine: [String: VariantCounts] = [:]
-        for (route, status) in local {
-            for variant in [status.plan.variant, status.plan.baseline] {
-                mine[Self.key(route, variant)] = report.variantCounts(route: route, variant: variant)
-            }
-        }
+        let now = Date()
+        local = local.filter { now.timeIntervalSince($0.value.at) < 10 }
+        guard !local.isEmpty else { return }
+        let mine = local.mapValues(\.counts)
         sums.withLock { $0[incarnation] = mine }
         let lease = membership.currentLease
         guard lease != 0, !busy.exchange(true, ordering: .acquiring) else { return }
@@ -93,9 +94,7 @@ final class FleetCounters: @unchecked Sendable {
 
     private func encode(_ counts: [String: VariantCounts]) -> [UInt8] {
         let rows: [[String: Any]] = counts.map { key, c in
-            let parts = key.split(separator: "\u{0}", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
-            return ["route": parts[0], "variant": parts.count > 1 ? parts[1] : "", "requests": c.requests, "errors": c.errors,
-                    "buckets": c.buckets]
+            ["key": key, "requests": c.requests, "errors": c.errors, "buckets": c.buckets]
         }
         let object: [String: Any] = ["incarnation": incarnation, "counts": rows]
         return (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])).map { Array($0) } ?? []
@@ -107,7 +106,7 @@ final class FleetCounters: @unchecked Sendable {
               let who = object["incarnation"] as? String, let rows = object["counts"] as? [[String: Any]], rows.count <= 4096 else { return nil }
         var out: [String: VariantCounts] = [:]
         for row in rows {
-            guard let route = row["route"] as? String, let variant = row["variant"] as? String,
+            guard let key = row["key"] as? String, key.utf8.count <= 1024,
                   let requests = Self.count(row["requests"]), let errors = Self.count(row["errors"]), errors <= requests,
                   let list = row["buckets"] as? [Any], list.count <= RolloutLatency.boundsSeconds.count + 1 else { return nil }
             var buckets: [UInt64] = []
@@ -115,7 +114,7 @@ final class FleetCounters: @unchecked Sendable {
                 guard let n = Self.count(b) else { return nil }
                 buckets.append(n)
             }
-            out[Self.key(route, variant)] = VariantCounts(requests: requests, errors: errors, buckets: buckets)
+            out[key] = VariantCounts(requests: requests, errors: errors, buckets: buckets)
         }
         return (who, out)
     }

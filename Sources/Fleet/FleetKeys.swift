@@ -1,14 +1,15 @@
 // The overrides as etcd keys, one key per object so that changes to different objects never
 // conflict: under PREFIX `state/live/UPSTREAM` (the live color), `state/weights/ROUTE`,
-// `state/mirrors/ROUTE`, `state/endpoints/POOL` (an upstream, or `upstream/color`) and
-// `state/rollouts/ROUTE`, each a JSON value like the state file's member of that object.
+// `state/mirrors/ROUTE`, `state/endpoints/POOL` (an upstream, or `upstream/color`),
+// `state/rollouts/ROUTE` and `state/guards/ID`, each a JSON value like the state file's member
+// of that object.
 import Config
 import Etcd
 import Foundation
 import Runtime
 
 enum FleetKeys {
-    static let kinds = ["live", "weights", "mirrors", "endpoints", "rollouts"]
+    static let kinds = ["live", "weights", "mirrors", "endpoints", "rollouts", "guards"]
 
     /// Every object of `overrides` as a key and its JSON value.
     static func entries(_ overrides: Overrides, prefix: String) -> [String: [UInt8]] {
@@ -19,6 +20,7 @@ enum FleetKeys {
         for (name, mirrors) in overrides.mirrors { out[state + "mirrors/" + name] = encode(mirrors) }
         for (name, changes) in overrides.endpoints where !changes.isEmpty { out[state + "endpoints/" + name] = encode(changes) }
         for (name, status) in overrides.rollouts { out[state + "rollouts/" + name] = encode(status) }
+        for (id, text) in overrides.guards { out[state + "guards/" + id] = Array(text.utf8) }
         return out
     }
 
@@ -55,6 +57,7 @@ enum FleetKeys {
                 case "mirrors": o.mirrors[name] = try decode([String: Double].self, kv.value)
                 case "endpoints": o.endpoints[name] = try decode(PoolChanges.self, kv.value)
                 case "rollouts": o.rollouts[name] = try decode(RolloutStatus.self, kv.value)
+                case "guards": o.guards[name] = String(decoding: kv.value, as: UTF8.self)
                 default: problems.append("\(key): unknown kind \"\(kind)\"")
                 }
             } catch {

@@ -102,7 +102,9 @@ public final class FleetStore: SharedStateStore, @unchecked Sendable {
     /// Whether the initial read got an answer.
     public var readSucceeded: Bool { initialRevision != nil }
 
-    public func fleetCounts(route: String, variant: String) -> VariantCounts { counters.counts(route: route, variant: variant) }
+    public func fleetCounts(key: String) -> VariantCounts { counters.counts(key: key) }
+
+    public func publishCounts(key: String, _ counts: VariantCounts) { counters.set(key, counts) }
 
     public var isDriver: Bool { membership.isDriver }
 

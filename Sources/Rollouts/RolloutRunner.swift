@@ -46,8 +46,10 @@ public final class RolloutRunner: RuntimeObserver, @unchecked Sendable {
     func tick() {
         dispatchPrecondition(condition: .onQueue(state.queue))
         guard let server = state.server else { return }
-        // In a fleet one instance, the elected driver, takes the steps; the others watch them
-        // arrive. A driver that takes over resumes each rollout at its saved step.
+        // In a fleet every instance publishes its counters of the variants judged without
+        // Prometheus, and one instance, the elected driver, takes the steps on their sum; the
+        // others watch them arrive. A driver that takes over resumes each rollout at its saved step.
+        if let store = state.sharedStore { publishCounts(store, server) }
         guard state.drivesAutomation else {
             adopted.removeAll()
             publishGauges()
@@ -74,6 +76,19 @@ public final class RolloutRunner: RuntimeObserver, @unchecked Sendable {
         publishGauges()
     }
 
+    /// This instance's counters of every variant a running rollout judges on them.
+    private func publishCounts(_ store: any SharedStateStore, _ server: ProxyServer) {
+        let local = state.overrides.rollouts.filter { !$0.value.state.isFinished && $0.value.plan.prometheus == nil }
+        guard !local.isEmpty else { return }
+        let report = MetricsReport(server.metrics)
+        for (route, status) in local {
+            for variant in [status.plan.variant, status.plan.baseline] {
+                store.publishCounts(key: FleetCounterKey.variant(route: route, variant: variant),
+                                    report.variantCounts(route: route, variant: variant))
+            }
+        }
+    }
+
     /// Config rollouts start when the config that declares them loads; one already saved with
     /// the same plan goes on where it was (a restart or a reload never starts it over).
     private func startConfigured() {
@@ -97,8 +112,8 @@ public final class RolloutRunner: RuntimeObserver, @unchecked Sendable {
         if let local, plan.prometheus == nil {
             // In a fleet without Prometheus: the sum of every instance's published counters.
             if let store = state.sharedStore {
-                return RolloutReading(variant: store.fleetCounts(route: route, variant: plan.variant),
-                                      baseline: store.fleetCounts(route: route, variant: plan.baseline))
+                return RolloutReading(variant: store.fleetCounts(key: FleetCounterKey.variant(route: route, variant: plan.variant)),
+                                      baseline: store.fleetCounts(key: FleetCounterKey.variant(route: route, variant: plan.baseline)))
             }
             return RolloutReading(variant: local.variantCounts(route: route, variant: plan.variant),
                                   baseline: local.variantCounts(route: route, variant: plan.baseline))

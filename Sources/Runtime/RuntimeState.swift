@@ -295,6 +295,7 @@ public final class RuntimeState: @unchecked Sendable {
         }
         var kept = Overrides()
         kept.rollouts = applied.kept.rollouts
+        kept.guards = applied.kept.guards
         var dropped = applied.dropped
         for single in applied.kept.singles() {
             var trial = kept

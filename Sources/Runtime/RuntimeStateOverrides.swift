@@ -14,12 +14,17 @@ public struct Overrides: Codable, Sendable, Equatable {
     public var endpoints: [String: PoolChanges] = [:]
     /// Progressive rollouts by route (Rollout.swift), saved with the weights they reached.
     public var rollouts: [String: RolloutStatus] = [:]
+    /// In fleet mode, guarded changes by id, as the Rollouts module writes them (JSON text): in
+    /// the shared state so that every instance knows them and the driver bakes them.
+    public var guards: [String: String] = [:]
 
     public init() {}
 
-    public var isEmpty: Bool { live.isEmpty && weights.isEmpty && mirrors.isEmpty && endpoints.isEmpty && rollouts.isEmpty }
+    public var isEmpty: Bool {
+        live.isEmpty && weights.isEmpty && mirrors.isEmpty && endpoints.isEmpty && rollouts.isEmpty && guards.isEmpty
+    }
 
-    private enum CodingKeys: String, CodingKey { case live, weights, mirrors, endpoints, rollouts }
+    private enum CodingKeys: String, CodingKey { case live, weights, mirrors, endpoints, rollouts, guards }
 
     // Every section is optional in the file, so a hand-edited state file may leave some out.
     public init(from decoder: any Decoder) throws {
@@ -29,6 +34,7 @@ public struct Overrides: Codable, Sendable, Equatable {
         mirrors = try c.decodeIfPresent([String: [String: Double]].self, forKey: .mirrors) ?? [:]
         endpoints = try c.decodeIfPresent([String: PoolChanges].self, forKey: .endpoints) ?? [:]
         rollouts = try c.decodeIfPresent([String: RolloutStatus].self, forKey: .rollouts) ?? [:]
+        guards = try c.decodeIfPresent([String: String].self, forKey: .guards) ?? [:]
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -38,6 +44,7 @@ public struct Overrides: Codable, Sendable, Equatable {
         try c.encode(mirrors, forKey: .mirrors)
         try c.encode(endpoints, forKey: .endpoints)
         if !rollouts.isEmpty { try c.encode(rollouts, forKey: .rollouts) }
+        if !guards.isEmpty { try c.encode(guards, forKey: .guards) }
     }
 }
 
@@ -327,6 +334,8 @@ extension Overrides {
                 kept.rollouts[routeName] = status
             }
         }
+        // Guards change nothing that is served; the Rollouts module reads and checks them.
+        kept.guards = guards
         return (config, kept, dropped)
     }
 }

@@ -23,9 +23,20 @@ public protocol SharedStateStore: AnyObject, Sendable {
     func stop()
     /// This instance drives the fleet's clock-stepped rollouts now (it holds the driver key).
     var isDriver: Bool { get }
-    /// A variant's counters summed over every instance that published them (rollout gates
-    /// without Prometheus). Called on the state queue.
-    func fleetCounts(route: String, variant: String) -> VariantCounts
+    /// Counters summed over every instance that published them under `key` (rollout gates
+    /// without Prometheus, guards). Called on the state queue.
+    func fleetCounts(key: String) -> VariantCounts
+    /// This instance's counters under `key`, published with the next round (they go out of the
+    /// round when not set again for ten seconds). Called on the state queue.
+    func publishCounts(key: String, _ counts: VariantCounts)
+}
+
+/// The keys counters are published under in a fleet.
+public enum FleetCounterKey {
+    /// A rollout variant's outcome counters.
+    public static func variant(route: String, variant: String) -> String { "variant\u{0}" + route + "\u{0}" + variant }
+    /// What a guard watches (an upstream's pool, a route's variant), by its name.
+    public static func watch(_ name: String) -> String { "watch\u{0}" + name }
 }
 
 /// One instance of a fleet as its membership key says.
