@@ -20,8 +20,12 @@ final class FleetCounters: @unchecked Sendable {
     private let membership: FleetMembership
     private let prefix: String
     private let incarnation: String
-    /// Counters by instance incarnation ("name started"), then "route variant".
+    /// Counters by instance incarnation ("name started"), then key.
     private let sums = Mutex<[String: [String: VariantCounts]]>([:])
+    /// What each incarnation's counters were when first seen here, by key: a sum counts from
+    /// there, so an instance that starts publishing late adds what it counts from then on,
+    /// not its whole history.
+    private let origins = Mutex<[String: [String: VariantCounts]]>([:])
     private let io = DispatchQueue(label: "switchyard.fleet.counters")
     private var timer: (any DispatchSourceTimer)?
     private let busy = Atomic<Bool>(false)
@@ -53,11 +57,19 @@ final class FleetCounters: @unchecked Sendable {
         sums.withLock { $0[incarnation, default: [:]][key] = counts }
     }
 
-    /// The sum over every instance seen (this one's counters as last set).
+    /// The sum over every instance seen (this one's counters as last set) of what each
+    /// counted since it was first seen here under `key`.
     func counts(key: String) -> VariantCounts {
         var total = VariantCounts(buckets: Array(repeating: 0, count: RolloutLatency.boundsSeconds.count + 1))
-        for counts in sums.withLock({ Array($0.values) }) {
-            guard let c = counts[key] else { continue }
+        let all = sums.withLock { $0 }
+        for (who, counts) in all {
+            guard let now = counts[key] else { continue }
+            let origin = origins.withLock { o -> VariantCounts in
+                if let first = o[who]?[key] { return first }
+                o[who, default: [:]][key] = now
+                return now
+            }
+            let c = Self.difference(now, origin)
             total.requests = total.requests.addingReportingOverflow(c.requests).overflow ? .max : total.requests + c.requests
             total.errors = total.errors.addingReportingOverflow(c.errors).overflow ? .max : total.errors + c.errors
             for i in 0..<min(total.buckets.count, c.buckets.count) {
@@ -65,6 +77,13 @@ final class FleetCounters: @unchecked Sendable {
             }
         }
         return total
+    }
+
+    /// `now` minus `origin`, field by field; a counter that went down counts from zero.
+    static func difference(_ now: VariantCounts, _ origin: VariantCounts) -> VariantCounts {
+        func d(_ a: UInt64, _ b: UInt64) -> UInt64 { a >= b ? a - b : a }
+        return VariantCounts(requests: d(now.requests, origin.requests), errors: d(now.errors, origin.errors),
+                             buckets: now.buckets.enumerated().map { d($0.element, $0.offset < origin.buckets.count ? origin.buckets[$0.offset] : 0) })
     }
 
     /// On the state queue: this instance's counters now, then published and everyone's read

@@ -93,14 +93,14 @@ enum GuardBaseline: Sendable {
         }
     }
 
-    /// The latency to compare with now.
-    func current(_ metrics: ProxyMetrics?) -> GuardSample {
+    /// The latency to compare with now, each watch read with `sample`.
+    func current(_ sample: (GuardWatch) -> GuardSample) -> GuardSample {
         switch self {
         case .history(_, let s): return s
         case .window(_, let watches, let start):
             var total = GuardSample()
             for (i, w) in watches.enumerated() {
-                let d = (metrics.map { w.sample($0) } ?? GuardSample()).minus(start[i])
+                let d = sample(w).minus(start[i])
                 total.total &+= d.total
                 total.errors &+= d.errors
                 total.add(d.buckets)

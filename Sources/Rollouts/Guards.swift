@@ -26,9 +26,11 @@ final class GuardRecord: @unchecked Sendable {
     let deadline: Date
     let facets: [GuardFacet]
     let watches: [GuardWatch]
-    let start: [GuardSample]
+    var start: [GuardSample]
     /// For `--revert-if-p99-ratio`, by watch.
-    let baselines: [GuardBaseline?]
+    var baselines: [GuardBaseline?]
+    /// Its start samples are this baker's (false: a fleet's shared guard not yet read here).
+    var baselined = true
     var outcome = Outcome.baking
     var reason: String?
     var readings: [ControlValue] = []
@@ -39,9 +41,11 @@ final class GuardRecord: @unchecked Sendable {
     var changedSince = Set<String>()
     var finished: Date?
     var timer: (any DispatchSourceTimer)?
+    /// In fleet mode, its id in the shared state (`guards/ID`); the driver bakes it.
+    var specID: String?
 
     init(id: Int, summary: String, options: GuardOptions, version: UInt64, facets: [GuardFacet], watches: [GuardWatch],
-         start: [GuardSample], baselines: [GuardBaseline?]) {
+         start: [GuardSample], baselines: [GuardBaseline?], started: Date = Date(), deadline: Date? = nil) {
         self.baselines = baselines
         self.id = id
         self.summary = summary
@@ -50,8 +54,8 @@ final class GuardRecord: @unchecked Sendable {
         self.facets = facets
         self.watches = watches
         self.start = start
-        started = Date()
-        deadline = started.addingTimeInterval(options.bakeSeconds)
+        self.started = started
+        self.deadline = deadline ?? started.addingTimeInterval(options.bakeSeconds)
     }
 
     var value: ControlValue {
@@ -73,7 +77,9 @@ final class GuardRecord: @unchecked Sendable {
 /// The guards of a running proxy, confined to the state queue; the revert counter is read by
 /// /metrics from any thread.
 public final class GuardBoard: RuntimeObserver, @unchecked Sendable {
-    private(set) var records: [GuardRecord] = []
+    var records: [GuardRecord] = []
+    /// In fleet mode, the timer that publishes and judges shared guards.
+    var fleetTimer: (any DispatchSourceTimer)?
     private var nextID = 1
     let reverts = Atomic<UInt64>(0)
     /// Finished guards kept for `show guards`.
@@ -100,6 +106,7 @@ public final class GuardBoard: RuntimeObserver, @unchecked Sendable {
     /// change, a reset, then the same change with its own bake: the first guard reverted the
     /// second's change, which was left "superseded").
     public func committed(_ result: RuntimeState.CommitResult, _ changes: [RuntimeChange]) {
+        syncFleet()
         for record in records where record.outcome == .baking && result.version > record.version {
             for f in record.facets where GuardFacet.value(f.kind, in: config) != f.after {
                 record.changedSince.insert(f.name)
@@ -143,6 +150,12 @@ extension GuardBoard {
             GuardRecord(id: id, summary: summary, options: options, version: result.version, facets: facets, watches: watches,
                         start: watches.map(sample), baselines: baselines)
         }
+        if state.sharedStore != nil {
+            // The fleet's driver bakes it, on the whole fleet's counters.
+            record.baselined = false
+            share(record)
+            return (result, record.value)
+        }
         log("guard \(record.id): baking \(summary) (version \(result.version)) for \(ControlValue.format(options.bakeSeconds)) s, "
             + "watching " + (watches.isEmpty ? "nothing (no traffic moves)" : watches.map(\.name).joined(separator: ", ")))
         // Readings every half second at most (bake / 20 for short bakes): a bad change serves
@@ -159,18 +172,25 @@ extension GuardBoard {
         return (result, record.value)
     }
 
+    /// What `watch` has counted: this process's counters, or in a fleet the sum of every
+    /// instance's.
+    func sampleNow(_ watch: GuardWatch) -> GuardSample {
+        if let store = state.sharedStore { return GuardSample(store.fleetCounts(key: FleetCounterKey.watch(watch.name))) }
+        return server.map { watch.sample($0.metrics) } ?? GuardSample()
+    }
+
     /// One reading of a baking guard: revert on a breach, pass at the deadline.
-    private func check(_ record: GuardRecord) {
+    func check(_ record: GuardRecord) {
         dispatchPrecondition(condition: .onQueue(queue))
         guard record.outcome == .baking else { return }
         var breach: String?
         var readings: [ControlValue] = []
         for (i, watch) in record.watches.enumerated() {
-            let d = (server.map { watch.sample($0.metrics) } ?? GuardSample()).minus(record.start[i])
+            let d = sampleNow(watch).minus(record.start[i])
             var reading: ControlValue = ["watch": .string(watch.name), "requests": ControlValue(d.total), "errors": ControlValue(d.errors),
                                          "errorRate": .double(d.errorRate)]
             if let p99 = d.p99Ms { reading.set("p99Ms", .double(p99)) }
-            let base = record.baselines[i].map { ($0.name, $0.current(server?.metrics)) }
+            let base = record.baselines[i].map { ($0.name, $0.current(sampleNow)) }
             if let (name, b) = base, let p99 = b.p99Ms {
                 reading.set("baseline", .string(name))
                 reading.set("baselineP99Ms", .double(p99))
@@ -241,6 +261,7 @@ extension GuardBoard {
         record.finished = Date()
         record.timer?.cancel()
         record.timer = nil
+        if record.specID != nil { share(record) }
     }
 
     /// `show guards`: every baking guard and the last finished ones, newest first.

@@ -65,4 +65,28 @@ final class EtcdFleetDriverTests: EndToEndTestCase {
                       "\((try? rollout(other)) ?? [:])")
         XCTAssertEqual(load.stop().failures, [])
     }
+
+    /// A guarded change made on one instance is baked by the driver on the fleet's counters:
+    /// the failing canary's traffic reaches only the driver, and the change is reverted on
+    /// every instance.
+    func testTheDriverBakesAGuardMadeElsewhere() throws {
+        let (fleet, _, _) = try startFleet(2, etcd: try etcd(), canaryEndpoint: try refusingEndpoint())
+        var driverName: String?
+        XCTAssertTrue(waitUntil(timeout: 10) { driverName = (try? self.showFleet(fleet.members[0]))?["driver"] as? String; return driverName != nil })
+        let driver = fleet.members.first { $0.name == driverName }!
+        let other = fleet.members.first { $0.name != driverName }!
+        let change = try ctl(other, ["--json", "set", "weights", "api", "stable=0", "canary=100", "--bake", "60",
+                                     "--revert-if-error-rate", "0.2", "--min-requests", "5"])
+        XCTAssertEqual(change.termination, .exited(0), change.stdout + change.stderr)
+        XCTAssertTrue(change.stdout.contains("\"guard\""), change.stdout)
+        // Traffic through the driver only: the instance that made the change sees none.
+        let reverted = waitUntil(timeout: 30, interval: 0.02) {
+            _ = try? self.served(driver, "/")
+            return (try? self.served(other, "/")) == "blue" && (try? self.served(driver, "/")) == "blue"
+        }
+        XCTAssertTrue(reverted, "the change was not reverted: \((try? self.ctl(other, ["show", "guards"]).stdout) ?? "")")
+        XCTAssertTrue(waitUntil(timeout: 10) { (try? self.ctl(other, ["--json", "show", "guards"]).stdout)?.contains("\"reverted\"") == true },
+                      (try? ctl(other, ["--json", "show", "guards"]).stdout) ?? "")
+        for m in fleet.members { XCTAssertNil(m.proxy.process.poll(), "\(m.name) is still running: \(m.proxy.process.stderr)") }
+    }
 }

@@ -28,9 +28,10 @@ extension EndToEndTestCase {
     /// `stable` (blue) and `canary` (green) 100/0, state under `prefix`. `fleetExtra` goes into
     /// the fleet section.
     func fleetConfig(name: String, socket: String, blue: EchoUpstream, green: EchoUpstream, etcd: EtcdCluster,
-                     prefix: String = "/sy/test/", fleetExtra: String = "", etcdExtra: String = "", admin: Bool = false) -> String {
+                     prefix: String = "/sy/test/", fleetExtra: String = "", etcdExtra: String = "", admin: Bool = false,
+                     canaryEndpoint: String? = nil) -> String {
         let checkout = #"{ "blue": \#(pool(blue.endpoint)), "green": \#(pool(green.endpoint)), "live": "blue" }"#
-        let text = routingConfig(upstreams: [("checkout", checkout), ("stable", pool(blue.endpoint)), ("canary", pool(green.endpoint))],
+        let text = routingConfig(upstreams: [("checkout", checkout), ("stable", pool(blue.endpoint)), ("canary", pool(canaryEndpoint ?? green.endpoint))],
                                  routes: [#"{ "name": "shop", "match": { "pathPrefix": "/shop" }, "upstream": "checkout" }"#,
                                           #"{ "name": "api", "split": [ { "variant": "stable", "upstream": "stable", "weight": 100 }, { "variant": "canary", "upstream": "canary", "weight": 0 } ] }"#],
                                  controlSocket: socket, admin: admin)
@@ -39,7 +40,7 @@ extension EndToEndTestCase {
     }
 
     /// `count` instances in front of the same blue and green.
-    func startFleet(_ count: Int, etcd: EtcdCluster, admin: Bool = false) throws -> (FleetSetup, EchoUpstream, EchoUpstream) {
+    func startFleet(_ count: Int, etcd: EtcdCluster, admin: Bool = false, canaryEndpoint: String? = nil) throws -> (FleetSetup, EchoUpstream, EchoUpstream) {
         let blue = try startEcho(name: "blue")
         let green = try startEcho(name: "green")
         let dir = try temporaryDirectory()
@@ -47,7 +48,7 @@ extension EndToEndTestCase {
         for i in 0..<count {
             let name = "i\(i)"
             let socket = "\(dir)/\(name).sock"
-            let text = fleetConfig(name: name, socket: socket, blue: blue, green: green, etcd: etcd, admin: admin)
+            let text = fleetConfig(name: name, socket: socket, blue: blue, green: green, etcd: etcd, admin: admin, canaryEndpoint: canaryEndpoint)
             setup.members.append(FleetMember(proxy: try startProxy(json: text), socket: socket, name: name))
             setup.configs.append(text)
         }
