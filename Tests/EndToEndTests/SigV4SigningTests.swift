@@ -89,6 +89,20 @@ final class SigV4SigningTests: EndToEndTestCase {
         assertSigned(try c.readResponse(method: "POST"), "a large chunked body")
     }
 
+    /// Head and a 1 MiB body in one write, as load generators send them: the proxy's first read
+    /// takes the head and part of the body, and the rest must be read without a new readiness
+    /// event (it stalled until the body timer answered 408).
+    func testABodySentInOneWriteWithItsHeadIsReadWhole() throws {
+        let origin = try startOrigin()
+        let proxy = try startProxy(json: config(origin: origin), environment: credentialsEnvironment)
+        let c = try connect(proxy)
+        let body = String(repeating: "x", count: 1 << 20)
+        for i in 0..<4 {
+            let r = try c.exchange("POST /one-write HTTP/1.1\r\nHost: x\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)", method: "POST")
+            assertSigned(r, "request \(i)")
+        }
+    }
+
     func testSessionTokenIsSentAndSigned() throws {
         let origin = try startOrigin(token: token)
         var env = credentialsEnvironment
