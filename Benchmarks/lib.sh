@@ -160,6 +160,13 @@ died_in_round() {
   log "($1) $2: process DIED: $(log_tail "$2-$1")"
 }
 
+# median "V1 V2 ...": the median of the numbers among the words (the mean of the middle two when
+# their count is even), 0 when there is none.
+median() {
+  tr ' ' '\n' <<<"$1" | grep -E '^[0-9]+(\.[0-9]+)?$' | sort -g |
+    awk '{v[NR] = $1} END {if (NR == 0) print 0; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2}'
+}
+
 record() { printf '%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" >>"$RESULTS"; }
 
 # run_wrk OUTFILE WRK-ARGS...: wrk output goes to OUTFILE; never fails the script.
