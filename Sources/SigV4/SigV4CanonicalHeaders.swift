@@ -91,18 +91,43 @@ extension SigV4Canonical {
                         order[j] = moving
                     }
                 }
-                for (i, f) in scratch.order.enumerated() {
-                    if i > 0 && compare(name(scratch.order[i - 1]), name(f)) == 0 {
-                        canonical[canonical.count - 1] = UInt8(ascii: ",")   // the previous value's "\n"
-                    } else {
-                        if i > 0 { signed.append(UInt8(ascii: ";")) }
-                        signed += name(f)
-                        canonical += name(f)
-                        canonical.append(UInt8(ascii: ":"))
+                // Written in place: the header block is at most every name, value, ":" and "\n"
+                // (trimming only shortens), the signed list every name and ";".
+                let valueBytes = fields.reduce(0) { $0 + $1.value.count }
+                let canonicalStart = canonical.count
+                let signedStart = signed.count
+                canonical.append(contentsOf: repeatElement(0, count: names.count + valueBytes + 2 * fields.count))
+                signed.append(contentsOf: repeatElement(0, count: names.count + fields.count))
+                var c = canonicalStart
+                var n = signedStart
+                canonical.withUnsafeMutableBufferPointer { cp in
+                    signed.withUnsafeMutableBufferPointer { sp in
+                        for (i, f) in scratch.order.enumerated() {
+                            let nm = name(f)
+                            if i > 0 && compare(name(scratch.order[i - 1]), nm) == 0 {
+                                cp[c - 1] = UInt8(ascii: ",")   // the previous value's "\n"
+                            } else {
+                                if i > 0 {
+                                    sp[n] = UInt8(ascii: ";")
+                                    n += 1
+                                }
+                                if let p = nm.baseAddress, nm.count > 0 {
+                                    (sp.baseAddress! + n).update(from: p, count: nm.count)
+                                    (cp.baseAddress! + c).update(from: p, count: nm.count)
+                                }
+                                n += nm.count
+                                c += nm.count
+                                cp[c] = UInt8(ascii: ":")
+                                c += 1
+                            }
+                            c += writeTrimmedCollapsed(UnsafeBufferPointer(rebasing: b[fields[f].value]), to: cp.baseAddress! + c)
+                            cp[c] = UInt8(ascii: "\n")
+                            c += 1
+                        }
                     }
-                    appendTrimmedCollapsed(UnsafeBufferPointer(rebasing: b[fields[f].value]), to: &canonical)
-                    canonical.append(UInt8(ascii: "\n"))
                 }
+                canonical.removeLast(canonical.count - c)
+                signed.removeLast(signed.count - n)
             }
         }
     }
@@ -139,8 +164,9 @@ extension SigV4Canonical {
         b == UInt8(ascii: " ") || b == UInt8(ascii: "\t") || b == UInt8(ascii: "\r") || b == UInt8(ascii: "\n")
     }
 
-    /// `value` trimmed, each inner run of whitespace one space.
-    static func appendTrimmedCollapsed(_ value: UnsafeBufferPointer<UInt8>, to out: inout [UInt8]) {
+    /// `value` trimmed, each inner run of whitespace one space, written at `out` (room for
+    /// `value.count` bytes): how many bytes it took.
+    static func writeTrimmedCollapsed(_ value: UnsafeBufferPointer<UInt8>, to out: UnsafeMutablePointer<UInt8>) -> Int {
         var first = 0
         var end = value.count
         while first < end && isWhitespace(value[first]) { first += 1 }
@@ -162,9 +188,10 @@ extension SigV4Canonical {
             previousSpace = space
         }
         if plain {
-            out += UnsafeBufferPointer(rebasing: value[first..<end])
-            return
+            if end > first { out.update(from: value.baseAddress! + first, count: end - first) }
+            return end - first
         }
+        var n = 0
         var pendingSpace = false
         for i in first..<end {
             let b = value[i]
@@ -172,9 +199,14 @@ extension SigV4Canonical {
                 pendingSpace = true
                 continue
             }
-            if pendingSpace { out.append(UInt8(ascii: " ")) }
+            if pendingSpace {
+                out[n] = UInt8(ascii: " ")
+                n += 1
+            }
             pendingSpace = false
-            out.append(b)
+            out[n] = b
+            n += 1
         }
+        return n
     }
 }
