@@ -85,6 +85,9 @@ port_closed() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 free_ports() { "$PY" "$BENCH_DIR/freeports.py" "$1"; }
 
+# cpu_ticks PID: user + system CPU time of the whole process (all threads), in clock ticks.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null || true; }
 
 log_tail() { [[ -f $TMP_DIR/$1.log ]] && tail -n "${2:-3}" "$TMP_DIR/$1.log" | tr '\n' ' ' | cut -c1-300 || true; }
