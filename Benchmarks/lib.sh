@@ -85,6 +85,9 @@ port_closed() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 free_ports() { "$PY" "$BENCH_DIR/freeports.py" "$1"; }
 
+# cpu_ticks PID: user + system CPU time of the whole process (all threads), in clock ticks.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null || true; }
 
 log_tail() { [[ -f $TMP_DIR/$1.log ]] && tail -n "${2:-3}" "$TMP_DIR/$1.log" | tr '\n' ' ' | cut -c1-300 || true; }
@@ -158,6 +161,13 @@ died_in_round() {
   [[ -n $4 ]] && ! alive "$4" || return 1
   record "$1" "$2" note "process died during round $3: $(log_tail "$2-$1")"
   log "($1) $2: process DIED: $(log_tail "$2-$1")"
+}
+
+# median "V1 V2 ...": the median of the numbers among the words (the mean of the middle two when
+# their count is even), 0 when there is none.
+median() {
+  tr ' ' '\n' <<<"$1" | grep -E '^[0-9]+(\.[0-9]+)?$' | sort -g |
+    awk '{v[NR] = $1} END {if (NR == 0) print 0; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2}'
 }
 
 record() { printf '%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" >>"$RESULTS"; }

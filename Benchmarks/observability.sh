@@ -85,7 +85,6 @@ for ((r = 1; r <= ROUNDS; r++)); do
   done
 done
 
-median() { tr ' ' '\n' <<<"$1" | grep -E '^[0-9]+$' | sort -n | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : int((v[NR / 2] + v[NR / 2 + 1]) / 2)}'; }
 off=$(median "${RPS[off]}")
 on=$(median "${RPS[on]}")
 lines=$(wc -l <"$TMP_DIR/access.log" 2>/dev/null || echo 0)

@@ -72,7 +72,6 @@ for ((r = 1; r <= ROUNDS; r++)); do
   done
 done
 
-median() { tr ' ' '\n' <<<"$1" | grep -E '^[0-9]+$' | sort -n | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : int((v[NR / 2] + v[NR / 2 + 1]) / 2)}'; }
 mirror=$(median "${RPS[mirror]}")
 compare=$(median "${RPS[compare]}")
 metrics=$(curl -s "http://127.0.0.1:$ADMIN_PORT/metrics")

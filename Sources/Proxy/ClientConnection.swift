@@ -339,7 +339,13 @@ final class ClientConnection: Pollable {
             bodyDeadline = loop.now &+ worker.settings.bodyMs
             armBodyTimer()
         }
-        if bufferingBody && keepsBuffering(expectContinue: head.expectContinue) { return }
+        if bufferingBody && keepsBuffering(expectContinue: head.expectContinue) {
+            // The head's read may have stopped with more of the body in the socket: its readiness
+            // was reported once (edge-triggered) and no new event comes until it is read. (A body
+            // sent in one write with its head stalled until the body timer answered 408.)
+            if transport.canRead { readBody() }
+            return
+        }
         startAttempts()
     }
 

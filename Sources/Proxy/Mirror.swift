@@ -79,15 +79,12 @@ final class MirrorFanout {
                 worker.metrics.mirrors.add(series, o.rawValue)
                 if outcome == .sent { outcome = o }
             }
-            if bodyMode == .length && contentLength > Int64(m.maxBodyBytes) {
-                notStarted(.mirrorsSkippedBody, .skipped)
-                continue
-            }
             let color = worker.liveColor(upstream: m.upstream)
-            // A copy to a signing shadow is signed over an empty body; one with a body is not
-            // sent (its signature would need the whole body before the copy's head).
+            // A copy to a signing shadow holds its head until its body is whole, then signs it
+            // over the body (MirrorCopy.held): its body is bounded by the signing's limit too.
             let signing = worker.signing.lookup(upstream: m.upstream, color: color)
-            if signing != nil && bodyMode != .none {
+            let maxBodyBytes = signing.map { min(m.maxBodyBytes, Int(clamping: $0.maxBodyBytes)) } ?? m.maxBodyBytes
+            if bodyMode == .length && contentLength > Int64(maxBodyBytes) {
                 notStarted(.mirrorsSkippedBody, .skipped)
                 continue
             }
@@ -111,7 +108,7 @@ final class MirrorFanout {
                 worker.resilience.count(.mirrorSkippedDown, upstream: m.upstream)
                 continue
             }
-            let copy = MirrorCopy(worker: worker, gate: gate, endpoint: endpoint, maxBodyBytes: m.maxBodyBytes,
+            let copy = MirrorCopy(worker: worker, gate: gate, endpoint: endpoint, maxBodyBytes: maxBodyBytes,
                                   bodyExpected: bodyMode != .none, method: view.head.method, series: series)
             if m.compare.enabled {
                 copy.compare = worker.shadowSide(requestID: requestID, spec: m.compare, series: series, view: view)
@@ -122,13 +119,19 @@ final class MirrorFanout {
                                     hostHeader: snapshot.hostHeader(upstream: m.upstream, color: color),
                                     setHeaders: snapshot.setHeaders(upstream: m.upstream, color: color),
                                     into: &copy.data, pool: worker.buffers)
-            if let signing { worker.sign(&copy.data, with: signing, body: UnsafeRawBufferPointer(start: nil, count: 0)) }
+            if let signing {
+                if bodyMode == .none {
+                    worker.sign(&copy.data, with: signing, body: UnsafeRawBufferPointer(start: nil, count: 0))
+                } else {
+                    copy.holdForSigning(signing, chunked: bodyMode == .chunked)
+                }
+            }
             gate.inFlight += 1
             gate.bytes += copy.data.readableCount
             started += 1
             worker.stats.add(.mirrorsSent)
             worker.metrics.mirrors.add(series, MirrorOutcome.sent.rawValue)
-            worker.dispatchCopy(copy)
+            if !copy.waitsForBody { worker.dispatchCopy(copy) }
             // A copy without a body is complete once sent: the fanout need not follow it.
             if bodyMode != .none { copies.append(copy) }
         }
@@ -145,8 +148,12 @@ final class MirrorFanout {
         for c in copies { c.bodyDone() }
     }
 
-    /// The primary finished; copies go on by themselves.
-    func primaryDone() { copies.removeAll() }
+    /// The primary finished; copies go on by themselves, but one whose head waits for a body
+    /// that will not come now is cut off.
+    func primaryDone() {
+        for c in copies where c.waitsForBody { c.cancel() }
+        copies.removeAll()
+    }
 
     /// The primary ended before its body was complete: copies with a partial body are cut off.
     func abandon() {

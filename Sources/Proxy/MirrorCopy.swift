@@ -28,6 +28,10 @@ final class MirrorCopy {
     let series: Int
     /// Its side of a shadow comparison (nil: its mirror does not compare).
     var compare: ShadowSide?
+    /// A copy with a body to a signing shadow: its head (the first `headBytes` of `data`) is held
+    /// back, the copy neither dispatched nor written, until the whole body is in and the head is
+    /// signed over it (`chunked`: the body goes as its payload, with a length).
+    private var held: (signing: UpstreamSigning, headBytes: Int, chunked: Bool)?
 
     init(worker: Worker, gate: MirrorGate, endpoint: Endpoint, maxBodyBytes: Int, bodyExpected: Bool, method: HTTP1.Method,
          series: Int) {
@@ -62,7 +66,36 @@ final class MirrorCopy {
 
     func bodyDone() {
         bodyComplete = true
+        if let h = held {
+            held = nil
+            return signAndDispatch(h)
+        }
         markDirty()
+    }
+
+    /// Whether its head waits for its whole body (`held`).
+    var waitsForBody: Bool { held != nil && !finished }
+
+    /// Holds the head written so far until the body is whole (`held`).
+    func holdForSigning(_ signing: UpstreamSigning, chunked: Bool) {
+        held = (signing, data.readableCount, chunked)
+    }
+
+    /// The body is whole: the head is signed over it, and the copy goes out.
+    private func signAndDispatch(_ h: (signing: UpstreamSigning, headBytes: Int, chunked: Bool)) {
+        guard !finished else { return }
+        let before = data.readableCount
+        var head = ByteBuffer()
+        head.append(UnsafeRawBufferPointer(start: data.readPointer, count: h.headBytes), pool: worker.buffers)
+        data.consume(h.headBytes)
+        let length = h.chunked ? data.dechunk(count: data.readableCount) : data.readableCount
+        let body = UnsafeRawBufferPointer(start: data.readPointer, count: length)
+        worker.sign(&head, with: h.signing, body: body)
+        head.append(body, pool: worker.buffers)
+        data.release(to: worker.buffers)
+        data = head
+        gate.bytes += data.readableCount - before
+        worker.dispatchCopy(self)
     }
 
     /// Its connection writes what is new after the current batch of events.

@@ -288,25 +288,7 @@ final class Relay {
     /// request's signature covers the payload). Its bytes move down in the client's buffer.
     func dechunkBufferedBody() {
         guard bodyMode == .chunked, requestComplete else { return }
-        var decoder = ChunkedDecoder()
-        let base = client.inBuf.readPointer
-        let bytes = UnsafeRawBufferPointer(start: base, count: requestReady)
-        var i = 0
-        var payload = 0
-        walk: while true {
-            switch decoder.nextSegment(bytes, from: i, keep: .payload) {
-            case .copy(let end):
-                if payload != i { memmove(base + payload, base + i, end - i) }
-                payload += end - i
-                i = end
-            case .skip(let end):
-                i = end
-            case .done, .needMore, .failed:
-                break walk   // the body was framed whole when it was read: .done
-            }
-        }
-        client.inBuf.remove(from: payload, count: requestReady - payload)
-        requestReady = payload
+        requestReady = client.inBuf.dechunk(count: requestReady)
         bodyMode = .length
         bodyRemaining = 0
     }

@@ -32,74 +32,88 @@ public final class UpstreamSigning: Sendable {
     public static let forwardedAuthorization = "X-Forwarded-Authorization"
 
     /// Rewrites `head` (a request head as HeadWriter serialized it, with its framing line for a
-    /// body of `body.count` bytes sent with a length) into the signed head.
-    func sign(head: inout ByteBuffer, body: UnsafeRawBufferPointer, epochSeconds: Int, keys: inout SigningKeyCache, pool: BufferPool) {
-        let text = Array(UnsafeRawBufferPointer(start: head.readPointer, count: head.readableCount))
-        // Lines without their CR LF, as slices of `text`.
-        var lines: [ArraySlice<UInt8>] = []
-        lines.reserveCapacity(32)
-        var start = 0
-        while start < text.count {
-            let newline = text[start...].firstIndex(of: UInt8(ascii: "\n")) ?? text.count
-            let end = newline > start && text[newline - 1] == UInt8(ascii: "\r") ? newline - 1 : newline
-            lines.append(text[start..<end])
-            start = newline + 1
-        }
-        while lines.last?.isEmpty == true { lines.removeLast() }
-        guard let requestLine = lines.first else { return }
-        let parts = requestLine.split(separator: UInt8(ascii: " "), maxSplits: 2, omittingEmptySubsequences: false)
-        guard parts.count == 3 else { return }
-        let target = Array(parts[1])
-        let q = target.firstIndex(of: UInt8(ascii: "?"))
+    /// body of `body.count` bytes sent with a length) into the signed head, built in `scratch`.
+    func sign(head: inout ByteBuffer, body: UnsafeRawBufferPointer, epochSeconds: Int, scratch: inout SigningScratch, pool: BufferPool) {
+        let text = UnsafeBufferPointer(start: head.readPointer.assumingMemoryBound(to: UInt8.self), count: head.readableCount)
+        scratch.out.removeAll(keepingCapacity: true)
+        scratch.fields.removeAll(keepingCapacity: true)
+        // The request line: method SP target SP version.
+        var lineEnd = Self.lineEnd(text, from: 0)
+        guard let sp1 = text[..<lineEnd.content].firstIndex(of: UInt8(ascii: " ")),
+              let sp2 = text[(sp1 + 1)..<lineEnd.content].firstIndex(of: UInt8(ascii: " ")) else { return }
+        let q = text[(sp1 + 1)..<sp2].firstIndex(of: UInt8(ascii: "?"))
+        scratch.out += UnsafeBufferPointer(rebasing: text[..<lineEnd.content])
+        scratch.out += Self.crlf
 
-        let amzDate = SigV4.amzDate(epochSeconds: epochSeconds)
-        let payloadHash = body.isEmpty ? SigV4.emptyPayloadHash : SigV4.hex(SHA256.digest(body))
+        let amzDate = scratch.work.amzDate(epochSeconds: epochSeconds)
+        scratch.payloadHash.removeAll(keepingCapacity: true)
+        if body.isEmpty {
+            scratch.payloadHash += SigV4.emptyPayloadHash
+        } else {
+            withUnsafeTemporaryAllocation(byteCount: SHA256.byteCount, alignment: 1) { digest in
+                var hasher = SHA256Hasher()
+                hasher.update(body)
+                hasher.finish(into: digest)
+                SigV4.appendHex(UnsafeRawBufferPointer(digest), to: &scratch.payloadHash)
+            }
+        }
         // Fields are signed where they sit in the head being written.
-        var fields: [SigV4Canonical.FieldRange] = []
-        fields.reserveCapacity(lines.count + 2)
-        var out: [UInt8] = []
-        out.reserveCapacity(text.count + 512)
-        out += requestLine
-        out += Self.crlf
-        for line in lines.dropFirst() {
-            guard let colon = line.firstIndex(of: UInt8(ascii: ":")) else { continue }
-            var name = line[line.startIndex..<colon]
-            let value = line[(colon + 1)...]
+        while lineEnd.next < text.count {
+            let start = lineEnd.next
+            lineEnd = Self.lineEnd(text, from: start)
+            if lineEnd.content == start { break }   // the blank line ending the head
+            guard let colon = text[start..<lineEnd.content].firstIndex(of: UInt8(ascii: ":")) else { continue }
+            var name = UnsafeBufferPointer(rebasing: text[start..<colon])
+            let value = UnsafeBufferPointer(rebasing: text[(colon + 1)..<lineEnd.content])
             var signed = true
             switch Self.kind(of: name) {
             case .authorization:
                 guard clientAuthorization == .move else { continue }
-                name = Self.forwardedAuthorizationBytes[...]
+                name = UnsafeBufferPointer(start: Self.forwardedAuthorizationName.utf8Start,
+                                           count: Self.forwardedAuthorizationName.utf8CodeUnitCount)
             case .proxyOwned:
                 continue   // the proxy's to set: a client's would forge or break the signature
             case .transferEncoding:
                 // The body was read whole: it goes with its length.
-                fields.append(Self.appendField(Self.contentLengthName, String(body.count).utf8, to: &out))
+                scratch.fields.append(Self.appendField(Self.contentLengthName, String(body.count).utf8, to: &scratch.out))
                 continue
             case .unsigned:
                 signed = false
             case .other:
                 break
             }
-            let field = Self.appendField(name, value, separator: Self.colon, to: &out)
-            if signed { fields.append(field) }
+            let field = Self.appendField(name, value, separator: Self.colon, to: &scratch.out)
+            if signed { scratch.fields.append(field) }
         }
-        fields.append(Self.appendField(Self.amzDateName, amzDate, to: &out))
-        fields.append(Self.appendField(Self.contentSHA256Name, payloadHash, to: &out))
-        if let token = credentials.sessionToken { fields.append(Self.appendField(Self.securityTokenName, token.utf8, to: &out)) }
-        let signature = SigV4.sign(method: Array(parts[0]), path: q.map { Array(target[..<$0]) } ?? target,
-                                   query: q.map { Array(target[($0 + 1)...]) } ?? [], fields: fields, in: out, payloadHash: payloadHash,
-                                   credentials: credentials, region: region, service: service, amzDate: amzDate, keys: &keys)
-        out += "Authorization: ".utf8
-        out += signature.authorization
-        out += Self.crlf
-        out += Self.crlf
+        scratch.fields.append(Self.appendField(Self.amzDateName, amzDate, to: &scratch.out))
+        scratch.fields.append(Self.appendField(Self.contentSHA256Name, scratch.payloadHash, to: &scratch.out))
+        if let token = credentials.sessionToken {
+            scratch.fields.append(Self.appendField(Self.securityTokenName, token.utf8, to: &scratch.out))
+        }
+        scratch.out.withUnsafeBufferPointer { b in
+            scratch.payloadHash.withUnsafeBufferPointer { hash in
+                scratch.work.sign(method: 0..<sp1, path: (sp1 + 1)..<(q ?? sp2), query: q.map { ($0 + 1)..<sp2 } ?? sp2..<sp2,
+                                  fields: scratch.fields, in: b, payloadHash: hash, credentials: credentials, region: region,
+                                  service: service, amzDate: amzDate)
+            }
+        }
+        scratch.out += "Authorization: ".utf8
+        scratch.work.appendAuthorization(to: &scratch.out)
+        scratch.out += Self.crlf
+        scratch.out += Self.crlf
         head.consume(head.readableCount)
-        head.append(out, pool: pool)
+        head.append(scratch.out, pool: pool)
+    }
+
+    /// Where the line starting at `start` ends: its content without CR LF, and the next line.
+    private static func lineEnd(_ text: UnsafeBufferPointer<UInt8>, from start: Int) -> (content: Int, next: Int) {
+        guard let newline = text[start...].firstIndex(of: UInt8(ascii: "\n")) else { return (text.count, text.count) }
+        return (newline > start && text[newline - 1] == UInt8(ascii: "\r") ? newline - 1 : newline, newline + 1)
     }
 
     private static let crlf: [UInt8] = [13, 10]
-    private static let forwardedAuthorizationBytes = Array(forwardedAuthorization.utf8)
+    /// `forwardedAuthorization`, as bytes that live as long as the program.
+    private static let forwardedAuthorizationName: StaticString = "X-Forwarded-Authorization"
     private static let amzDateName = Array("X-Amz-Date".utf8)
     private static let contentSHA256Name = Array("X-Amz-Content-Sha256".utf8)
     private static let securityTokenName = Array("X-Amz-Security-Token".utf8)
@@ -125,17 +139,15 @@ public final class UpstreamSigning: Sendable {
     /// What the proxy does with a client's field, by name.
     private enum FieldKind { case authorization, proxyOwned, transferEncoding, unsigned, other }
 
-    private static func kind(of name: ArraySlice<UInt8>) -> FieldKind {
-        name.withUnsafeBufferPointer { n in
-            for (lowercase, kind) in kinds where lowercase.count == n.count {
-                let same = lowercase.withUnsafeBufferPointer { l in
-                    for i in 0..<n.count where SigV4Canonical.lowercasedASCII(n[i]) != l[i] { return false }
-                    return true
-                }
-                if same { return kind }
+    private static func kind(of n: UnsafeBufferPointer<UInt8>) -> FieldKind {
+        for (lowercase, kind) in kinds where lowercase.count == n.count {
+            let same = lowercase.withUnsafeBufferPointer { l in
+                for i in 0..<n.count where SigV4Canonical.lowercasedASCII(n[i]) != l[i] { return false }
+                return true
             }
-            return .other
+            if same { return kind }
         }
+        return .other
     }
 
     /// The names the proxy treats apart, lowercased.
@@ -180,10 +192,26 @@ struct SigningTable {
     }
 }
 
+/// One event loop's signing scratch, kept from request to request: the SigV4 workspace (keys,
+/// date and Authorization prefix caches, the canonical request's buffers), the signed head being
+/// built, its signed fields and the body's hash.
+struct SigningScratch {
+    var work = SigV4Workspace()
+    var out: [UInt8] = []
+    var fields: [SigV4Canonical.FieldRange] = []
+    var payloadHash: [UInt8] = []
+
+    init() {
+        out.reserveCapacity(2048)
+        fields.reserveCapacity(32)
+        payloadHash.reserveCapacity(2 * SHA256.byteCount)
+    }
+}
+
 extension Worker {
-    /// Signs the request head in `head` (primary or shadow copy) now, with this loop's keys.
+    /// Signs the request head in `head` (primary or shadow copy) now, with this loop's scratch.
     func sign(_ head: inout ByteBuffer, with signing: UpstreamSigning, body: UnsafeRawBufferPointer) {
-        signing.sign(head: &head, body: body, epochSeconds: time(nil), keys: &signingKeys, pool: buffers)
+        signing.sign(head: &head, body: body, epochSeconds: time(nil), scratch: &signingScratch, pool: buffers)
         stats.add(.signedRequests)
     }
 }

@@ -165,7 +165,7 @@ final class Worker {
     private(set) var signing = SigningTable()
     /// Some pool signs: read first, so an unsigned request does not touch the table.
     private(set) var signs = false
-    var signingKeys = SigningKeyCache()
+    var signingScratch = SigningScratch()
 
     /// Idle pooled connections to endpoints that are no longer in any live set are closed; so
     /// are connections that come back to the pool after their endpoint left it (they were busy

@@ -87,16 +87,41 @@ public enum SigV4Canonical {
     public static func uri(path: [UInt8], normalize: Bool = true) -> [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(path.count + 16)
-        appendURI(path: path, normalize: normalize, to: &out)
+        path.withUnsafeBufferPointer { appendURI(path: $0, normalize: normalize, to: &out) }
         return out
     }
 
-    static func appendURI(path: [UInt8], normalize: Bool, to out: inout [UInt8]) {
-        if normalize {
-            encode(normalizedPath(path), keepSlash: true, into: &out)
+    static func appendURI(path: UnsafeBufferPointer<UInt8>, normalize: Bool, to out: inout [UInt8]) {
+        if path.isEmpty {
+            out.append(UInt8(ascii: "/"))
+        } else if normalize && !isNormalized(path) {
+            encode(normalizedPath(Array(path)), keepSlash: true, into: &out)
         } else {
-            encode(path.isEmpty ? [UInt8(ascii: "/")] : path, keepSlash: true, into: &out)
+            encode(path, keepSlash: true, into: &out)
         }
+    }
+
+    /// Whether `normalizedPath` leaves `path` (not empty) as it is: no "." or ".." segment and
+    /// no empty one but before the first "/" and after the last. Nearly every path: it is
+    /// encoded as it stands, with no copy.
+    static func isNormalized(_ path: UnsafeBufferPointer<UInt8>) -> Bool {
+        var start = 0
+        while start <= path.count {
+            var end = start
+            while end < path.count && path[end] != UInt8(ascii: "/") { end += 1 }
+            switch end - start {
+            case 0:
+                if start != 0 && end != path.count { return false }
+            case 1:
+                if path[start] == UInt8(ascii: ".") { return false }
+            case 2:
+                if path[start] == UInt8(ascii: ".") && path[start + 1] == UInt8(ascii: ".") { return false }
+            default:
+                break
+            }
+            start = end + 1
+        }
+        return true
     }
 
     /// The canonical query string of `query` (without its "?"): each parameter split at its
@@ -132,29 +157,34 @@ public enum SigV4Canonical {
     public static func request(method: [UInt8], path: [UInt8], query: [UInt8], headers: [(name: [UInt8], value: [UInt8])],
                                payloadHash: [UInt8], normalize: Bool = true) -> (canonical: [UInt8], signedHeaders: [UInt8]) {
         let (bytes, fields) = laidEndToEnd(headers)
-        return request(method: method, path: path, query: query, fields: fields, in: bytes, payloadHash: payloadHash, normalize: normalize)
+        var canonical: [UInt8] = []
+        var signed: [UInt8] = []
+        var scratch = HeaderScratch()
+        method.withUnsafeBufferPointer { m in path.withUnsafeBufferPointer { p in query.withUnsafeBufferPointer { q in
+            bytes.withUnsafeBufferPointer { b in payloadHash.withUnsafeBufferPointer { hash in
+                appendRequest(method: m, path: p, query: q, fields: fields, in: b, payloadHash: hash, normalize: normalize,
+                              canonical: &canonical, signed: &signed, scratch: &scratch)
+            } }
+        } } }
+        return (canonical, signed)
     }
 
-    /// The canonical request of header fields given as ranges of `bytes` (a request head as it
-    /// goes on the wire): nothing is copied per field.
-    public static func request(method: [UInt8], path: [UInt8], query: [UInt8], fields: [FieldRange], in bytes: [UInt8],
-                               payloadHash: [UInt8], normalize: Bool = true) -> (canonical: [UInt8], signedHeaders: [UInt8]) {
-        var out: [UInt8] = []
-        var signed: [UInt8] = []
-        let fieldBytes = fields.reduce(0) { $0 + $1.name.count + $1.value.count + 2 }
-        out.reserveCapacity(method.count + 2 * path.count + query.count + payloadHash.count + 2 * fieldBytes + 64)
-        signed.reserveCapacity(fieldBytes)
+    /// Appends the canonical request of header fields given as ranges of `bytes` (a request head
+    /// as it goes on the wire) to `canonical`, and its signed-headers list to `signed`: nothing
+    /// is copied per field.
+    static func appendRequest(method: UnsafeBufferPointer<UInt8>, path: UnsafeBufferPointer<UInt8>, query: UnsafeBufferPointer<UInt8>,
+                              fields: [FieldRange], in bytes: UnsafeBufferPointer<UInt8>, payloadHash: UnsafeBufferPointer<UInt8>,
+                              normalize: Bool, canonical out: inout [UInt8], signed: inout [UInt8], scratch: inout HeaderScratch) {
         out += method
         out.append(UInt8(ascii: "\n"))
         appendURI(path: path, normalize: normalize, to: &out)
         out.append(UInt8(ascii: "\n"))
-        if !query.isEmpty { out += self.query(query) }
+        if !query.isEmpty { out += self.query(Array(query)) }
         out.append(UInt8(ascii: "\n"))
-        appendHeaders(fields, in: bytes, canonical: &out, signed: &signed)
+        appendHeaders(fields, in: bytes, canonical: &out, signed: &signed, scratch: &scratch)
         out.append(UInt8(ascii: "\n"))
         out += signed
         out.append(UInt8(ascii: "\n"))
         out += payloadHash
-        return (out, signed)
     }
 }

@@ -69,60 +69,12 @@ public enum SigV4 {
         return out
     }
 
-    public static func stringToSign(amzDate: [UInt8], scope: [UInt8], canonicalRequest: [UInt8]) -> [UInt8] {
-        var out: [UInt8] = []
-        out.reserveCapacity(algorithm.utf8.count + amzDate.count + scope.count + 3 + 2 * SHA256.byteCount)
-        out += algorithm.utf8
-        out.append(UInt8(ascii: "\n"))
-        out += amzDate
-        out.append(UInt8(ascii: "\n"))
-        out += scope
-        out.append(UInt8(ascii: "\n"))
-        var hasher = SHA256Hasher()
-        hasher.update(canonicalRequest)
-        withUnsafeTemporaryAllocation(byteCount: SHA256.byteCount, alignment: 1) { digest in
-            hasher.finish(into: digest)
-            appendHex(UnsafeRawBufferPointer(digest), to: &out)
-        }
-        return out
-    }
-
     /// kSigning = HMAC(HMAC(HMAC(HMAC("AWS4" + secret, date), region), service), "aws4_request").
     public static func signingKey(secret: String, date: ArraySlice<UInt8>, region: String, service: String) -> [UInt8] {
         let kDate = HMACSHA256.mac(key: Array("AWS4\(secret)".utf8), message: Array(date))
         let kRegion = HMACSHA256.mac(key: kDate, message: Array(region.utf8))
         let kService = HMACSHA256.mac(key: kRegion, message: Array(service.utf8))
         return HMACSHA256.mac(key: kService, message: Array("aws4_request".utf8))
-    }
-
-    public static func signature(key: [UInt8], stringToSign: [UInt8]) -> [UInt8] {
-        signature(key: HMACSHA256Key(key), stringToSign: stringToSign)
-    }
-
-    static func signature(key: HMACSHA256Key, stringToSign: [UInt8]) -> [UInt8] {
-        var out: [UInt8] = []
-        out.reserveCapacity(2 * SHA256.byteCount)
-        withUnsafeTemporaryAllocation(byteCount: SHA256.byteCount, alignment: 1) { mac in
-            stringToSign.withUnsafeBytes { key.mac($0, into: mac) }
-            appendHex(UnsafeRawBufferPointer(mac), to: &out)
-        }
-        return out
-    }
-
-    /// The `Authorization` value: `AWS4-HMAC-SHA256 Credential=AKID/scope, SignedHeaders=..., Signature=...`.
-    public static func authorization(accessKeyID: String, scope: [UInt8], signedHeaders: [UInt8], signature: [UInt8]) -> [UInt8] {
-        var out: [UInt8] = []
-        out.reserveCapacity(algorithm.utf8.count + accessKeyID.utf8.count + scope.count + signedHeaders.count + signature.count + 48)
-        out += algorithm.utf8
-        out += " Credential=".utf8
-        out += accessKeyID.utf8
-        out.append(UInt8(ascii: "/"))
-        out += scope
-        out += ", SignedHeaders=".utf8
-        out += signedHeaders
-        out += ", Signature=".utf8
-        out += signature
-        return out
     }
 }
 
@@ -143,24 +95,26 @@ public struct SigningKeyCache {
     public init() {}
 
     public mutating func key(secret: String, date: ArraySlice<UInt8>, region: String, service: String) -> [UInt8] {
-        entry(secret: secret, date: date, region: region, service: service).key
+        entries[index(secret: secret, date: date, region: region, service: service)].key
     }
 
-    /// The signing key with its HMAC pads already hashed.
+    /// The signing key with its HMAC pads already hashed (read in place: no copy of the entry).
     mutating func hmacKey(secret: String, date: ArraySlice<UInt8>, region: String, service: String) -> HMACSHA256Key {
-        entry(secret: secret, date: date, region: region, service: service).hmac
+        entries[index(secret: secret, date: date, region: region, service: service)].hmac
     }
 
-    private mutating func entry(secret: String, date: ArraySlice<UInt8>, region: String, service: String) -> Entry {
-        for e in entries where e.date.elementsEqual(date) && e.region == region && e.service == service && e.secret == secret {
-            return e
+    private mutating func index(secret: String, date: ArraySlice<UInt8>, region: String, service: String) -> Int {
+        for i in entries.indices {
+            if entries[i].date.elementsEqual(date) && entries[i].region == region && entries[i].service == service
+                && entries[i].secret == secret {
+                return i
+            }
         }
         entries.removeAll { !$0.date.elementsEqual(date) }
         let key = SigV4.signingKey(secret: secret, date: date, region: region, service: service)
         derivations += 1
-        let e = Entry(secret: secret, date: Array(date), region: region, service: service, key: key, hmac: HMACSHA256Key(key))
-        entries.append(e)
-        return e
+        entries.append(Entry(secret: secret, date: Array(date), region: region, service: service, key: key, hmac: HMACSHA256Key(key)))
+        return entries.count - 1
     }
 }
 
@@ -199,18 +153,30 @@ extension SigV4 {
                     normalize: normalize, keys: &keys)
     }
 
-    /// A request whose header fields are ranges of `bytes` (its head as it goes on the wire).
+    /// A request whose header fields are ranges of `bytes`, signed as the proxy signs (SigV4Workspace).
     public static func sign(method: [UInt8], path: [UInt8], query: [UInt8], fields: [SigV4Canonical.FieldRange], in bytes: [UInt8],
                             payloadHash: [UInt8], credentials: AWSCredentials, region: String, service: String, amzDate: [UInt8],
                             normalize: Bool = true, keys: inout SigningKeyCache) -> SigV4Signature {
-        let (canonical, signed) = SigV4Canonical.request(method: method, path: path, query: query, fields: fields, in: bytes,
-                                                         payloadHash: payloadHash, normalize: normalize)
-        let scope = scope(amzDate: amzDate, region: region, service: service)
-        let sts = stringToSign(amzDate: amzDate, scope: scope, canonicalRequest: canonical)
-        let key = keys.hmacKey(secret: credentials.secretAccessKey, date: amzDate.prefix(8), region: region, service: service)
-        let sig = signature(key: key, stringToSign: sts)
-        return SigV4Signature(canonicalRequest: canonical, stringToSign: sts, signature: sig,
-                              authorization: authorization(accessKeyID: credentials.accessKeyID, scope: scope, signedHeaders: signed,
-                                                           signature: sig))
+        // Method, path and query laid before the fields, as in a request head.
+        let line = method + path + query
+        let shift = line.count
+        let all = line + bytes
+        let moved = fields.map { f in
+            SigV4Canonical.FieldRange(name: (f.name.lowerBound + shift)..<(f.name.upperBound + shift),
+                                      value: (f.value.lowerBound + shift)..<(f.value.upperBound + shift))
+        }
+        var work = SigV4Workspace(keys: keys)
+        all.withUnsafeBufferPointer { b in
+            payloadHash.withUnsafeBufferPointer { hash in
+                work.sign(method: 0..<method.count, path: method.count..<(method.count + path.count), query: (method.count + path.count)..<shift,
+                          fields: moved, in: b, payloadHash: hash, credentials: credentials, region: region, service: service,
+                          amzDate: amzDate, normalize: normalize)
+            }
+        }
+        keys = work.keys
+        var authorization: [UInt8] = []
+        work.appendAuthorization(to: &authorization)
+        return SigV4Signature(canonicalRequest: work.canonical, stringToSign: work.stringToSign, signature: work.signature,
+                              authorization: authorization)
     }
 }

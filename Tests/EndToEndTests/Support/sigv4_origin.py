@@ -3,7 +3,8 @@
 signature of every request with botocore (the AWS SDK for Python's signer) from the known
 secret, and answers 403 with the reason on any mismatch, 200 otherwise. Every answer carries
 X-Origin-Requests (requests received so far) and, as JSON, the fields and body length it got;
-GET /__verdicts (unsigned) answers how many requests it accepted and refused.
+GET /__verdicts (unsigned) answers how many requests it accepted and refused, GET /__bodies
+each accepted request's body (as UTF-8 text), in the order they came.
 
 usage: sigv4_origin.py ACCESS_KEY SECRET REGION SERVICE [SESSION_TOKEN]
 Prints "listening on 127.0.0.1:PORT" on stderr once it accepts."""
@@ -22,6 +23,7 @@ ACCESS_KEY, SECRET, REGION, SERVICE = sys.argv[1:5]
 TOKEN = sys.argv[5] if len(sys.argv) > 5 else None
 COUNT = [0]
 VERDICTS = {"ok": 0, "refused": 0}
+BODIES = []
 LOCK = threading.Lock()
 
 
@@ -85,6 +87,10 @@ class Handler(BaseHTTPRequestHandler):
             with LOCK:
                 self.answer(200, json.dumps(VERDICTS).encode(), COUNT[0])
             return
+        if self.path == "/__bodies":
+            with LOCK:
+                self.answer(200, json.dumps(BODIES).encode(), COUNT[0])
+            return
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         fields = list(self.headers.raw_items())
@@ -95,6 +101,8 @@ class Handler(BaseHTTPRequestHandler):
         with LOCK:
             COUNT[0] += 1
             VERDICTS["refused" if reason else "ok"] += 1
+            if not reason:
+                BODIES.append(body.decode("utf-8", "replace"))
             count = COUNT[0]
         answer = json.dumps({"reason": reason, "fields": fields, "bodyLength": len(body)}).encode()
         self.answer(403 if reason else 200, answer, count)
