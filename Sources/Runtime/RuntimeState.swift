@@ -71,6 +71,10 @@ public final class RuntimeState: @unchecked Sendable {
     /// Upstream TLS client contexts (kept across changes), and what the last publish used.
     let tlsMaterial = TLSMaterial()
     public private(set) var security: UpstreamSecurity
+    /// What the pools prove themselves with (signing credentials, tokens), obtained at start and
+    /// at each reload and kept across runtime changes; renewed by `credentials` as they expire.
+    private(set) var upstreamCredentials: UpstreamCredentials
+    public let credentials: CredentialRefresher
     /// TLS servers of the listeners, by listening address.
     public private(set) var listenerTLS: [String: TLSServer]
     /// Reloads applied and refused (from SIGHUP and from `ctl reload`), for /metrics.
@@ -101,6 +105,7 @@ public final class RuntimeState: @unchecked Sendable {
         self.registry = registry
         self.resolver = resolver
         self.log = log
+        credentials = CredentialRefresher(log: log)
         fileConfig = loaded.config
         stateFile = loaded.config.control?.stateFile.map(StateFile.init(path:))
         var saved = Overrides()
@@ -133,7 +138,7 @@ public final class RuntimeState: @unchecked Sendable {
         snapshot = settled.snapshot
         listenerTLS = try TLSMaterial.listeners(loaded.config, workers: ProxyServer.workerCount(for: loaded.config.workers),
                                                 file: source.name)
-        security = try tlsMaterial.security(settled.config, registry: registry, file: source.name)
+        (security, upstreamCredentials) = try tlsMaterial.security(settled.config, registry: registry, file: source.name)
         configChanged()
         releaseEndpoints()
         for reason in settled.dropped { log("state file: dropped override \(reason)") }
@@ -150,6 +155,7 @@ public final class RuntimeState: @unchecked Sendable {
             self.server = server
             server.setListenerTLS(listenerTLS)
             server.publish(snapshot, security: security)
+            credentials.replace(upstreamCredentials.expiring)
             for observer in observers { observer.attached(self) }
         }
     }
@@ -187,7 +193,8 @@ public final class RuntimeState: @unchecked Sendable {
         let secured: UpstreamSecurity
         do {
             built = try SnapshotBuilder.build(applied.config, version: version + 1, registry: registry, names: names)
-            secured = try tlsMaterial.security(applied.config, registry: registry, file: source.name)
+            (secured, _) = try tlsMaterial.security(applied.config, registry: registry, file: source.name,
+                                                    credentials: upstreamCredentials)
         } catch {
             throw ControlError("refused, nothing changed: " + error.messages.joined(separator: "; "),
                                details: ["errors": ControlValue(error.messages)])
@@ -242,8 +249,11 @@ public final class RuntimeState: @unchecked Sendable {
     }
 
     /// Replaces the file config (reload): see RuntimeStateReload.swift.
-    func adopt(file: Config, settled: Settled, security secured: UpstreamSecurity, listeners: [String: TLSServer]) {
+    func adopt(file: Config, settled: Settled, security secured: UpstreamSecurity, credentials obtained: UpstreamCredentials,
+               listeners: [String: TLSServer]) {
         fileConfig = file
+        upstreamCredentials = obtained
+        if server != nil { credentials.replace(obtained.expiring) }
         overrides = settled.kept
         config = settled.config
         listenerTLS = listeners

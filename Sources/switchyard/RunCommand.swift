@@ -107,7 +107,8 @@ enum RunCommand {
                 limits.idleMs = UInt64(loaded.config.timeouts.idleMs)
                 adminServer = try AdminServer(address: a, server: server, registry: state.registry, limits: limits,
                                               reloads: state.reloads, version: switchyardVersion,
-                                              rollouts: automation.rollouts.board, guards: automation.guards)
+                                              rollouts: automation.rollouts.board, guards: automation.guards,
+                                              credentials: state.credentials)
             } catch {
                 control?.stop()
                 CLI.fail("cannot listen on admin address \(admin.address): \(error)")
@@ -138,6 +139,7 @@ enum RunCommand {
             ErrorLog.write("\(signal == SIGTERM ? "SIGTERM" : "SIGINT"): shutting down, in-flight requests finish "
                 + "(up to \(server.settings.drainMs) ms)")
             control?.stop()
+            state.credentials.stop()
             server.shutdown()
             ErrorLog.write("stopped")
             exit(0)
