@@ -115,13 +115,13 @@ public final class CredentialRefresher: @unchecked Sendable {
                 entries[i].expiration = expiration
                 entries[i].due = RenewalSchedule.renewal(now: now, expiration: expiration)
             } catch {
-                count(c.provider, ok: false)
                 entries[i].failures += 1
                 entries[i].due = RenewalSchedule.retry(now: now, failures: entries[i].failures)
                 let left = entries[i].expiration - now
                 log("credentials: renewing \(c.provider) \(c.name) failed: \(error); "
                     + (left > 0 ? "keeping the current one, which expires in \(left)s" : "still sending the current one, which expired \(-left)s ago")
                     + "; next try in \(entries[i].due - now)s")
+                count(c.provider, ok: false)
             }
         }
         publishReport()
