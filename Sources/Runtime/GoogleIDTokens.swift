@@ -16,7 +16,8 @@ final class GoogleIDTokenSource: ExpiringCredential {
     var provider: String { "google" }
     var name: String { audience }
 
-    /// Fetches the first token (a failure is the config's error); nil host: google-auth's default.
+    /// Fetches the first token (a failure is the config's error) from GCE_METADATA_HOST, else
+    /// metadata.google.internal.
     init(audience: String, environment: [String: String]) throws(CredentialsError) {
         self.audience = audience
         let host = environment["GCE_METADATA_HOST"].flatMap { $0.isEmpty ? nil : $0 } ?? "metadata.google.internal"

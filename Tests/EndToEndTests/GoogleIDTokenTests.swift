@@ -158,4 +158,35 @@ final class GoogleIDTokenTests: EndToEndTestCase {
         XCTAssertTrue(try waitUntil(timeout: 40, interval: 0.05) { try authorizationSeen(proxy, origin) != ["Bearer \(first)"] },
                       "a later renewal recovers without a reload")
     }
+
+    func testAColorWithItsOwnTokenWarmsUpWithItAndTheOtherSendsNone() throws {
+        let (metadata, metadataPort) = try startMetadata(lifetime: 3600)
+        let blue = try startRecordingServer()
+        let green = try startRecordingServer()
+        let socket = try temporaryDirectory() + "/control.sock"
+        let proxy = try startProxy(json: routingConfig(
+            upstreams: [("fn", """
+                { "live": "blue", "warmup": { "path": "/warm", "requests": 1 },
+                  "blue": { "endpoints": ["\(blue.endpoint)"] },
+                  "green": { "endpoints": ["\(green.endpoint)"], "auth": { "google": { "audience": "\(audience)", "clientAuthorization": "drop" } } } }
+                """)],
+            routes: [#"{ "name": "default", "upstream": "fn" }"#], controlSocket: socket),
+            environment: ["GCE_METADATA_HOST": "127.0.0.1:\(metadataPort)"])
+        let token = try XCTUnwrap(metadata.tokens.first)
+        let request = "GET /api HTTP/1.1\r\nHost: fn\r\nAuthorization: Basic dXNlcjpwdw==\r\n\r\n"
+        XCTAssertEqual(try connect(proxy).exchange(request).status, 200)
+        XCTAssertTrue(blue.waitFor { !$0.isEmpty })
+        XCTAssertEqual(blue.requests.first?.headers(named: "Authorization"), ["Basic dXNlcjpwdw=="], "blue has no auth: the client's passes")
+
+        let flip = try ChildProcess.run(switchyard: ["ctl", "--socket", socket, "flip", "fn"])
+        XCTAssertEqual(flip.termination, .exited(0), flip.stdout + flip.stderr)
+        let warmed = try XCTUnwrap(green.requests.first, "the warm-up reached green before the flip answered")
+        XCTAssertEqual(warmed.requestLine, "GET /warm HTTP/1.1")
+        XCTAssertEqual(warmed.headers(named: "Authorization"), ["Bearer \(token)"], "a locked service warms up with the token")
+
+        XCTAssertEqual(try connect(proxy).exchange(request).status, 200)
+        XCTAssertTrue(green.waitFor { $0.count == 2 })
+        XCTAssertEqual(green.requests.last?.headers(named: "Authorization"), ["Bearer \(token)"])
+        XCTAssertEqual(green.requests.last?.headers(named: "X-Forwarded-Authorization"), [], "dropped")
+    }
 }
