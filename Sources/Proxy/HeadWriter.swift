@@ -85,14 +85,12 @@ enum HeadWriter {
     /// upstream's pool asks for (`Snapshot.hostHeader`), sent instead of the client's, which
     /// still goes in X-Forwarded-Host; it wins over a mirror's `hostSuffix`. `setHeaders`: the
     /// fields the pool sets (`Snapshot.setHeaders`), sent instead of the client's of the same
-    /// names, so a client can neither choose nor learn them. `bearer`: the pool's token
-    /// (UpstreamBearer), sent as its Authorization.
+    /// names, so a client can neither choose nor learn them.
     static func writeRequest(_ view: RequestView, snapshot: Snapshot, decision: Decision, clientIP: [UInt8],
                              clientAddress: ClientAddress, secure: Bool,
                              requestID: UInt64, shadow: Bool, hostSuffix: Bytes?, stripHeaders: [Bytes] = [],
                              trace: TraceContext = TraceContext(), hostHeader: UnsafeRawBufferPointer? = nil,
-                             setHeaders: SetHeaderFields = .none, bearer: UpstreamBearer? = nil,
-                             into out: inout ByteBuffer, pool: BufferPool) {
+                             setHeaders: SetHeaderFields = .none, into out: inout ByteBuffer, pool: BufferPool) {
         let bytes = view.bytes
         let head = view.head
         out.reserve(Int(head.headLength) + 256 + clientIP.count, pool: pool)
@@ -124,17 +122,6 @@ enum HeadWriter {
             if !stripHeaders.isEmpty && isStripped(f.name(in: bytes), stripHeaders) { continue }
             // The config refuses names the proxy writes itself here too.
             if !setHeaders.isEmpty && setHeaders.replaces(f.name(in: bytes)) { continue }
-            if let bearer {
-                switch bearer.clientField(f.name(in: bytes)) {
-                case .keep: break
-                case .drop: continue
-                case .move:
-                    out.append("X-Forwarded-Authorization: ", pool: pool)
-                    out.append(f.value(in: bytes), pool: pool)
-                    out.append("\r\n", pool: pool)
-                    continue
-                }
-            }
             switch f.kind {
             case .xForwardedFor:
                 xffCount += 1
@@ -214,7 +201,6 @@ enum HeadWriter {
         }
         if trace.action == .replace { appendTraceparent(trace, into: &out, pool: pool) }
         if !setHeaders.isEmpty { setHeaders.forEachLine { out.append($0, pool: pool) } }
-        if let bearer { out.append(bearer.token.current.line, pool: pool) }
         if shadow { out.append("X-Switchyard-Shadow: 1\r\n", pool: pool) }
         if head.upgrade && !shadow {
             for f in head.headers where f.kind == .upgrade {

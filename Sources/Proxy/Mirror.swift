@@ -121,8 +121,10 @@ final class MirrorFanout {
                                     shadow: true, hostSuffix: m.hostSuffix, stripHeaders: m.stripHeaders, trace: trace,
                                     hostHeader: snapshot.hostHeader(upstream: m.upstream, color: color),
                                     setHeaders: snapshot.setHeaders(upstream: m.upstream, color: color),
-                                    bearer: worker.bearers.lookup(upstream: m.upstream, color: color),
                                     into: &copy.data, pool: worker.buffers)
+            if worker.bears, let bearer = worker.bearers.lookup(upstream: m.upstream, color: color) {
+                bearer.apply(to: &copy.data, pool: worker.buffers)
+            }
             if let signing { worker.sign(&copy.data, with: signing, body: UnsafeRawBufferPointer(start: nil, count: 0)) }
             gate.inFlight += 1
             gate.bytes += copy.data.readableCount

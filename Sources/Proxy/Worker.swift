@@ -153,6 +153,7 @@ final class Worker {
         signing = PoolTable(snapshot, security.signing)
         signs = !security.signing.isEmpty
         bearers = PoolTable(snapshot, security.bearer)
+        bears = !security.bearer.isEmpty
     }
 
     /// The Date line of the answers the proxy makes itself.
@@ -166,6 +167,8 @@ final class Worker {
     private(set) var signing = PoolTable<UpstreamSigning>()
     /// Which pools send a bearer token (UpstreamBearer.swift); empty when none does.
     private(set) var bearers = PoolTable<UpstreamBearer>()
+    /// Some pool sends a token: read first, like `signs`.
+    private(set) var bears = false
     /// Some pool signs: read first, so an unsigned request does not touch the table.
     private(set) var signs = false
     var signingKeys = SigningKeyCache()
