@@ -38,7 +38,7 @@ let package = Package(
         .target(name: "Config", dependencies: ["Routing", "TLS"], swiftSettings: swiftSettings),
         // What a running proxy serves: runtime state and overrides, snapshots, the state file,
         // name re-resolution, config watching.
-        .target(name: "Runtime", dependencies: ["Config", "Routing", "Proxy", "Crypto", "SigV4", "Reactor", "HTTP1", "TLS"], swiftSettings: swiftSettings),
+        .target(name: "Runtime", dependencies: ["Config", "Routing", "Proxy", "Crypto", "SigV4", "Reactor", "HTTP1", "TLS", "Fetch"], swiftSettings: swiftSettings),
         // Rollouts and guards: they observe the runtime state and commit changes like an operator.
         .target(name: "Rollouts", dependencies: ["Runtime", "Config", "Routing", "Proxy", "Fetch"], swiftSettings: swiftSettings),
         // Fleet mode: the runtime state shared through etcd, watched by every instance.

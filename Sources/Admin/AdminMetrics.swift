@@ -14,6 +14,7 @@ struct AdminMetrics {
     var version = ""
     var rollouts: RolloutBoard? = nil
     var guards: GuardBoard? = nil
+    var credentials: CredentialRefresher? = nil
     var fleet: (any SharedStateStore)? = nil
 
     /// Prometheus exposition of every counter.
@@ -129,6 +130,7 @@ struct AdminMetrics {
             w.family("switchyard_config_reloads_total", .counter, "Config reloads (SIGHUP, ctl reload, watchConfig), applied or refused.",
                      [("result=\"applied\"", v.applied), ("result=\"refused\"", v.refused)])
         }
+        credentials?.write(&w)
         if let guards {
             w.family("switchyard_guarded_reverts_total", .counter, "Guarded changes (--bake) reverted on a breach of their limits.",
                      [("", guards.revertCount)])

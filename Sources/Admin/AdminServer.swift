@@ -38,11 +38,12 @@ public final class AdminServer: @unchecked Sendable {
     /// Binds now (so a bad address is a start-up error); serves after `start()`.
     public init(address: SocketAddress, server: ProxyServer, registry: EndpointRegistry,
                 limits: Limits = Limits(), reloads: ReloadCounts? = nil, version: String = "",
-                rollouts: RolloutBoard? = nil, guards: GuardBoard? = nil, fleet: (any SharedStateStore)? = nil) throws(SystemError) {
+                rollouts: RolloutBoard? = nil, guards: GuardBoard? = nil, credentials: CredentialRefresher? = nil,
+                fleet: (any SharedStateStore)? = nil) throws(SystemError) {
         self.server = server
         self.limits = limits
         metrics = AdminMetrics(server: server, registry: registry, reloads: reloads, version: version, rollouts: rollouts, guards: guards,
-                               fleet: fleet)
+                               credentials: credentials, fleet: fleet)
         loop = try EventLoop(index: 0)
         let fd = try Sys.socket(family: address.family)
         Sys.setReuse(fd, port: false)

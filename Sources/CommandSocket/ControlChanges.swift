@@ -33,9 +33,10 @@ enum ControlChanges {
             if warm {
                 let endpoints = bg[color].endpoints.filter { !$0.draining }.map(\.address)
                 let u = c.config[upstream: name]
-                let tls = c.state.security.pools[UpstreamSecurity.key(upstream: name, color: color.name)]
+                let key = UpstreamSecurity.key(upstream: name, color: color.name)
+                let tls = c.state.security.pools[key]
                 let to = Warmup.targets(endpoints, hostHeader: u?.hostHeader(color), setHeaders: u?.setHeaders(color) ?? [],
-                                        names: c.state.names, tls: tls,
+                                        names: c.state.names, tls: tls, bearer: c.state.security.bearer[key],
                                         tlsName: { u?.sniName(color, endpointHost: $0) ?? $0.numericHost ?? $0.host })
                 return .afterWarmup(PendingWarmup(upstream: name, color: color, previous: bg.live, warmup: warmup,
                                                   targets: to.targets, labels: to.labels, failure: to.failure, value: value))

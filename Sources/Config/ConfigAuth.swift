@@ -1,12 +1,27 @@
 // An upstream's `auth` section: how the proxy proves to a locked-down endpoint that the request
 // comes through it. `aws`: every request signed with AWS Signature Version 4 (a Lambda function
-// URL with AuthType AWS_IAM), set on the upstream or on one color of a blue/green upstream.
+// URL with AuthType AWS_IAM); `google`: a Google ID token for `audience` (Cloud Run, Cloud
+// Functions) as `Authorization: Bearer`. Set on the upstream or on one color of a blue/green
+// upstream; one of the two.
 import Routing
 
 extension Config {
     public struct UpstreamAuth: Sendable, Equatable {
         public var aws: AWSSigning?
-        public init(aws: AWSSigning? = nil) { self.aws = aws }
+        public var google: GoogleIDToken?
+        public init(aws: AWSSigning? = nil, google: GoogleIDToken? = nil) {
+            self.aws = aws
+            self.google = google
+        }
+    }
+
+    /// `"google": { "audience": "https://fn-abc-ew.a.run.app", "clientAuthorization": "move" }`.
+    public struct GoogleIDToken: Sendable, Equatable {
+        /// The token's `aud`: the service's URL, as the Cloud Run invoker check expects.
+        public var audience: String
+        public var clientAuthorization = AWSSigning.ClientAuthorization.move
+
+        public init(audience: String) { self.audience = audience }
     }
 
     /// `"aws": { "service": "lambda", "region": "eu-west-1", "maxBodyBytes": N, "clientAuthorization": "move" }`.
@@ -47,9 +62,42 @@ extension Config.Upstream {
 
 extension ConfigParser {
     func upstreamAuth(_ value: ConfigValue) -> Config.UpstreamAuth? {
-        guard let object = value.object(keys: ["aws"]) else { return nil }
-        guard let aws = object.required("aws") else { return nil }
-        return awsSigning(aws).map { Config.UpstreamAuth(aws: $0) }
+        guard let object = value.object(keys: ["aws", "google"]) else { return nil }
+        switch (object["aws"], object["google"]) {
+        case (let aws?, nil): return awsSigning(aws).map { Config.UpstreamAuth(aws: $0) }
+        case (nil, let google?): return googleIDToken(google).map { Config.UpstreamAuth(google: $0) }
+        case (_?, let google?):
+            google.error("\"aws\" and \"google\" cannot both be set: requests are either signed or carry a token")
+            return nil
+        case (nil, nil):
+            value.error("needs \"aws\" or \"google\"")
+            return nil
+        }
+    }
+
+    private func googleIDToken(_ value: ConfigValue) -> Config.GoogleIDToken? {
+        guard let object = value.object(keys: ["audience", "clientAuthorization"]) else { return nil }
+        let clientAuthorization = self.clientAuthorization(object)
+        guard let field = object.required("audience"), let text = field.nonEmptyString() else { return nil }
+        guard let url = HTTPURL(text), url.host.utf8.count > 0, text.utf8.count <= 2048,
+              text.utf8.allSatisfy({ $0 != UInt8(ascii: "&") && $0 != UInt8(ascii: "%") }) else {
+            field.error("must be the service's http(s) URL (like \"https://fn-abc-ew.a.run.app\"), got \"\(text)\"")
+            return nil
+        }
+        guard let clientAuthorization else { return nil }
+        var token = Config.GoogleIDToken(audience: text)
+        token.clientAuthorization = clientAuthorization
+        return token
+    }
+
+    /// `clientAuthorization`: "move" (the default) or "drop"; nil after an error.
+    private func clientAuthorization(_ object: ConfigObject) -> Config.AWSSigning.ClientAuthorization? {
+        guard let field = object["clientAuthorization"], let text = field.string() else { return .move }
+        guard let choice = Config.AWSSigning.ClientAuthorization(rawValue: text) else {
+            field.error("must be \"move\" (sent as X-Forwarded-Authorization) or \"drop\", got \"\(text)\"")
+            return nil
+        }
+        return choice
     }
 
     private func awsSigning(_ value: ConfigValue) -> Config.AWSSigning? {
@@ -57,14 +105,7 @@ extension ConfigParser {
         let service = object.required("service").flatMap { awsName($0, example: "lambda") }
         let region = object.required("region").flatMap { awsName($0, example: "eu-west-1") }
         let maxBodyBytes = object.int("maxBodyBytes", default: Config.AWSSigning.defaultMaxBodyBytes, 0...(64 * 1024 * 1024))
-        var clientAuthorization = Config.AWSSigning.ClientAuthorization.move
-        if let field = object["clientAuthorization"], let text = field.string() {
-            if let choice = Config.AWSSigning.ClientAuthorization(rawValue: text) { clientAuthorization = choice } else {
-                field.error("must be \"move\" (sent as X-Forwarded-Authorization) or \"drop\", got \"\(text)\"")
-                return nil
-            }
-        }
-        guard let service, let region else { return nil }
+        guard let clientAuthorization = clientAuthorization(object), let service, let region else { return nil }
         var signing = Config.AWSSigning(service: service, region: region)
         signing.maxBodyBytes = maxBodyBytes
         signing.clientAuthorization = clientAuthorization

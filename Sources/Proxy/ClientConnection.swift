@@ -318,6 +318,9 @@ final class ClientConnection: Pollable {
                                 hostHeader: snap.hostHeader(upstream: exchange.decision.upstream, color: exchange.decision.color),
                                 setHeaders: snap.setHeaders(upstream: exchange.decision.upstream, color: exchange.decision.color),
                                 into: &relay.upHead, pool: worker.buffers)
+        if worker.bears, let bearer = worker.bearers.lookup(upstream: exchange.decision.upstream, color: exchange.decision.color) {
+            bearer.apply(to: &relay.upHead, pool: worker.buffers)
+        }
         if exchange.decision.mirrorMask != 0 {
             let (fanout, started, outcome) = MirrorFanout.start(worker: worker, snapshot: snap, decision: exchange.decision, view: view,
                                                                 clientIP: clientIP, clientAddress: clientAddress, secure: secure,

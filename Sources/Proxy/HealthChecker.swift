@@ -16,6 +16,8 @@ final class HealthChecker: Pollable {
     private let address: SocketAddress
     private(set) var check: HealthCheck
     private var request: [UInt8] = []
+    /// The pool's token, read at each check: a renewed one reaches the next check.
+    private var bearer: UpstreamBearer?
     /// The check in flight; nil while waiting for the next.
     private var probe: UpstreamProbe?
     private var stopped = false
@@ -35,6 +37,7 @@ final class HealthChecker: Pollable {
 
     private func setRequest(_ head: CheckHead) {
         request = UpstreamProbe.get(path: check.path, host: head.host, userAgent: "switchyard-health", extra: head.setHeaders)
+        bearer = head.bearer
     }
 
     /// The first check runs at once. On the checker's loop.
@@ -64,6 +67,12 @@ final class HealthChecker: Pollable {
         guard !stopped, probe == nil else { return }
         // The endpoint's TLS (context, name, sessions) as of the newest snapshot.
         worker.adoptSnapshot()
+        var request = self.request
+        if let bearer {
+            // The blank line ends the head: the token goes before it.
+            request.removeLast(2)
+            request += bearer.token.current.line + [13, 10]
+        }
         let p = UpstreamProbe(worker: worker, target: UpstreamTarget(endpoint: endpointID, address: address), request: request,
                               timeoutMs: check.timeoutMs, wholeBody: false) { [unowned(unsafe) self] outcome in
             self.finished(outcome)
@@ -108,10 +117,16 @@ final class HealthChecker: Pollable {
 }
 
 /// What a check's request carries besides its path: the Host, and the fields the pool sets on
-/// every request (`setHeaders`: a locked function answers 401 to a check without its key).
+/// every request (`setHeaders`: a locked function answers 401 to a check without its key), and
+/// the pool's bearer token (`auth.google`).
 struct CheckHead: Equatable {
     var host: String
     var setHeaders: [UInt8]
+    var bearer: UpstreamBearer? = nil
+
+    static func == (a: CheckHead, b: CheckHead) -> Bool {
+        a.host == b.host && a.setHeaders == b.setHeaders && a.bearer === b.bearer
+    }
 }
 
 /// Keeps exactly one checker per checked endpoint address as snapshots change: started on the
@@ -133,7 +148,7 @@ final class HealthSupervisor: @unchecked Sendable {
 
     /// The checks a snapshot asks for, by endpoint id: an address in several pools is checked
     /// once, with the check of the first upstream (in name order) that checks it.
-    static func wanted(_ snapshot: Snapshot) -> [Int: (address: SocketAddress, head: CheckHead, check: HealthCheck)] {
+    static func wanted(_ snapshot: Snapshot, _ security: UpstreamSecurity) -> [Int: (address: SocketAddress, head: CheckHead, check: HealthCheck)] {
         var out: [Int: (address: SocketAddress, head: CheckHead, check: HealthCheck)] = [:]
         for u in snapshot.upstreams {
             let pools: [(Color?, Pool)]
@@ -144,9 +159,10 @@ final class HealthSupervisor: @unchecked Sendable {
             for (color, pool) in pools {
                 guard let check = u.policy.healthCheck(color) else { continue }
                 let setHeaders = pool.setHeaders.flatMap(\.line)
+                let bearer = security.bearer[UpstreamSecurity.key(upstream: u.name, color: color?.name)]
                 for e in pool.endpoints where out[e.id] == nil {
                     guard let a = SocketAddress(host: e.host, port: e.port) else { continue }
-                    out[e.id] = (a, CheckHead(host: check.hostHeader ?? e.address, setHeaders: setHeaders), check)
+                    out[e.id] = (a, CheckHead(host: check.hostHeader ?? e.address, setHeaders: setHeaders, bearer: bearer), check)
                 }
             }
         }
@@ -154,8 +170,8 @@ final class HealthSupervisor: @unchecked Sendable {
     }
 
     /// Starts, updates and stops checkers to match `snapshot`.
-    func update(_ snapshot: Snapshot) {
-        let want = Self.wanted(snapshot)
+    func update(_ snapshot: Snapshot, security: UpstreamSecurity) {
+        let want = Self.wanted(snapshot, security)
         running.withLock { running in
             for (id, r) in running where want[id] == nil || want[id]!.address.description != r.address.description {
                 nonisolated(unsafe) let checker = r.checker

@@ -119,6 +119,9 @@ final class MirrorFanout {
                                     hostHeader: snapshot.hostHeader(upstream: m.upstream, color: color),
                                     setHeaders: snapshot.setHeaders(upstream: m.upstream, color: color),
                                     into: &copy.data, pool: worker.buffers)
+            if worker.bears, let bearer = worker.bearers.lookup(upstream: m.upstream, color: color) {
+                bearer.apply(to: &copy.data, pool: worker.buffers)
+            }
             if let signing {
                 if bodyMode == .none {
                     worker.sign(&copy.data, with: signing, body: UnsafeRawBufferPointer(start: nil, count: 0))

@@ -112,13 +112,13 @@ public final class ProxyServer: @unchecked Sendable {
                 threads.append(LoopThread.start { worker.loop.run() })
             }
         }
-        healthChecks.update(store.snapshot)
+        healthChecks.update(store.snapshot, security: store.security)
     }
 
     /// Publishes a new routing snapshot to every worker (with the TLS of its pools, when given).
     public func publish(_ snapshot: Snapshot, security: UpstreamSecurity? = nil) {
         store.publish(snapshot, security: security)
-        healthChecks.update(snapshot)
+        healthChecks.update(snapshot, security: store.security)
         for w in workers {
             nonisolated(unsafe) let worker = w
             w.loop.execute { worker.adoptSnapshot() }

@@ -46,10 +46,13 @@ public struct UpstreamSecurity: Sendable {
     public var pools: [String: UpstreamTLS]
     /// The pools whose requests are signed, by the same key (UpstreamSigning.swift).
     public var signing: [String: UpstreamSigning]
+    /// The pools whose requests carry a bearer token, by the same key (UpstreamBearer.swift).
+    public var bearer: [String: UpstreamBearer]
 
-    public init(pools: [String: UpstreamTLS] = [:], signing: [String: UpstreamSigning] = [:]) {
+    public init(pools: [String: UpstreamTLS] = [:], signing: [String: UpstreamSigning] = [:], bearer: [String: UpstreamBearer] = [:]) {
         self.pools = pools
         self.signing = signing
+        self.bearer = bearer
     }
 
     public static let none = UpstreamSecurity()

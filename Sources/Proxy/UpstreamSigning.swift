@@ -18,9 +18,11 @@ public final class UpstreamSigning: Sendable {
     public let service: String
     public let maxBodyBytes: Int64
     public let clientAuthorization: ClientAuthorization
-    public let credentials: AWSCredentials
+    /// Read once per request: renewed in the background when they expire (LiveCredential).
+    public let credentials: LiveCredential<AWSCredentials>
 
-    public init(region: String, service: String, maxBodyBytes: Int64, clientAuthorization: ClientAuthorization, credentials: AWSCredentials) {
+    public init(region: String, service: String, maxBodyBytes: Int64, clientAuthorization: ClientAuthorization,
+                credentials: LiveCredential<AWSCredentials>) {
         self.region = region
         self.service = service
         self.maxBodyBytes = maxBodyBytes
@@ -34,6 +36,7 @@ public final class UpstreamSigning: Sendable {
     /// Rewrites `head` (a request head as HeadWriter serialized it, with its framing line for a
     /// body of `body.count` bytes sent with a length) into the signed head, built in `scratch`.
     func sign(head: inout ByteBuffer, body: UnsafeRawBufferPointer, epochSeconds: Int, scratch: inout SigningScratch, pool: BufferPool) {
+        let credentials = self.credentials.current
         let text = UnsafeBufferPointer(start: head.readPointer.assumingMemoryBound(to: UInt8.self), count: head.readableCount)
         scratch.out.removeAll(keepingCapacity: true)
         scratch.fields.removeAll(keepingCapacity: true)
@@ -160,36 +163,6 @@ public final class UpstreamSigning: Sendable {
                 .map { ($0, .unsigned) }
         return named.map { (Array($0.0.utf8), $0.1) }
     }()
-}
-
-/// The signing of each pool of a snapshot, by upstream index and color (0: plain or blue,
-/// 1: green), with each blue/green upstream's live color. Empty when no pool signs, so an
-/// unsigned request pays one count check.
-struct SigningTable {
-    private var byUpstream: [(pools: [UpstreamSigning?], live: Color?)] = []
-
-    init() {}
-
-    init(_ snapshot: Snapshot, _ security: UpstreamSecurity) {
-        guard !security.signing.isEmpty else { return }
-        byUpstream = snapshot.upstreams.map { u in
-            switch u.kind {
-            case .pool: return ([security.signing[UpstreamSecurity.key(upstream: u.name, color: nil)]], nil)
-            case .blueGreen(let bg):
-                return ([security.signing[UpstreamSecurity.key(upstream: u.name, color: "blue")],
-                         security.signing[UpstreamSecurity.key(upstream: u.name, color: "green")]], bg.live)
-            }
-        }
-    }
-
-    /// The signing of the pool a decision sends to (a blue/green upstream's live color when the
-    /// decision names none).
-    @inline(__always)
-    func lookup(upstream: Int, color: Color?) -> UpstreamSigning? {
-        guard upstream >= 0 && upstream < byUpstream.count else { return nil }
-        let u = byUpstream[upstream]
-        return u.pools[u.pools.count == 2 && (color ?? u.live) == .green ? 1 : 0]
-    }
 }
 
 /// One event loop's signing scratch, kept from request to request: the SigV4 workspace (keys,

@@ -150,8 +150,10 @@ final class Worker {
         gates = Array(repeating: nil, count: snapshot.upstreams.count)
         resilience.adopt(snapshot, worker: loop.index, workers: workerCount, maxEndpointID: maxID)
         endpointTLS.rebuild(snapshot, security: security, count: maxID + 1)
-        signing = SigningTable(snapshot, security)
+        signing = PoolTable(snapshot, security.signing)
         signs = !security.signing.isEmpty
+        bearers = PoolTable(snapshot, security.bearer)
+        bears = !security.bearer.isEmpty
     }
 
     /// The Date line of the answers the proxy makes itself.
@@ -162,7 +164,11 @@ final class Worker {
     /// Each endpoint id's TLS, name and session to resume (UpstreamDial.swift).
     var endpointTLS = EndpointTLSTable()
     /// Which pools sign their requests, and this loop's signing keys (UpstreamSigning.swift).
-    private(set) var signing = SigningTable()
+    private(set) var signing = PoolTable<UpstreamSigning>()
+    /// Which pools send a bearer token (UpstreamBearer.swift); empty when none does.
+    private(set) var bearers = PoolTable<UpstreamBearer>()
+    /// Some pool sends a token: read first, like `signs`.
+    private(set) var bears = false
     /// Some pool signs: read first, so an unsigned request does not touch the table.
     private(set) var signs = false
     var signingScratch = SigningScratch()

@@ -71,6 +71,10 @@ public final class RuntimeState: @unchecked Sendable {
     /// Upstream TLS client contexts (kept across changes), and what the last publish used.
     let tlsMaterial = TLSMaterial()
     public private(set) var security: UpstreamSecurity
+    /// What the pools prove themselves with (signing credentials, tokens), obtained at start and
+    /// at each reload and kept across runtime changes; renewed by `credentials` as they expire.
+    private(set) var upstreamCredentials: UpstreamCredentials
+    public let credentials: CredentialRefresher
     /// TLS servers of the listeners, by listening address.
     public private(set) var listenerTLS: [String: TLSServer]
     /// Reloads applied and refused (from SIGHUP and from `ctl reload`), for /metrics.
@@ -108,6 +112,7 @@ public final class RuntimeState: @unchecked Sendable {
         self.registry = registry
         self.resolver = resolver
         self.log = log
+        credentials = CredentialRefresher(log: log)
         fileConfig = loaded.config
         // In fleet mode the overrides live in etcd: the state file is neither read nor written.
         stateFile = loaded.config.fleet == nil ? loaded.config.control?.stateFile.map(StateFile.init(path:)) : nil
@@ -141,7 +146,7 @@ public final class RuntimeState: @unchecked Sendable {
         snapshot = settled.snapshot
         listenerTLS = try TLSMaterial.listeners(loaded.config, workers: ProxyServer.workerCount(for: loaded.config.workers),
                                                 file: source.name)
-        security = try tlsMaterial.security(settled.config, registry: registry, file: source.name)
+        (security, upstreamCredentials) = try tlsMaterial.security(settled.config, registry: registry, file: source.name)
         configChanged()
         releaseEndpoints()
         for reason in settled.dropped { log("state file: dropped override \(reason)") }
@@ -158,6 +163,7 @@ public final class RuntimeState: @unchecked Sendable {
             self.server = server
             server.setListenerTLS(listenerTLS)
             server.publish(snapshot, security: security)
+            credentials.replace(upstreamCredentials.expiring)
             for observer in observers { observer.attached(self) }
         }
     }
@@ -200,7 +206,8 @@ public final class RuntimeState: @unchecked Sendable {
         let secured: UpstreamSecurity
         do {
             built = try SnapshotBuilder.build(applied.config, version: version + 1, registry: registry, names: names)
-            secured = try tlsMaterial.security(applied.config, registry: registry, file: source.name)
+            (secured, _) = try tlsMaterial.security(applied.config, registry: registry, file: source.name,
+                                                    credentials: upstreamCredentials)
         } catch {
             throw ControlError("refused, nothing changed: " + error.messages.joined(separator: "; "),
                                details: ["errors": ControlValue(error.messages)])
@@ -265,8 +272,11 @@ public final class RuntimeState: @unchecked Sendable {
     }
 
     /// Replaces the file config (reload): see RuntimeStateReload.swift.
-    func adopt(file: Config, settled: Settled, security secured: UpstreamSecurity, listeners: [String: TLSServer]) {
+    func adopt(file: Config, settled: Settled, security secured: UpstreamSecurity, credentials obtained: UpstreamCredentials,
+               listeners: [String: TLSServer]) {
         fileConfig = file
+        upstreamCredentials = obtained
+        if server != nil { credentials.replace(obtained.expiring) }
         overrides = settled.kept
         config = settled.config
         listenerTLS = listeners

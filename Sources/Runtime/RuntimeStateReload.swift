@@ -83,10 +83,11 @@ extension RuntimeState {
         // reload and the running ones keep serving.
         let listeners: [String: TLSServer]
         let secured: UpstreamSecurity
+        let obtained: UpstreamCredentials
         do {
             listeners = try TLSMaterial.listeners(loaded.config, workers: server?.workerCount ?? ProxyServer.workerCount(for: loaded.config.workers),
                                                   file: source.name)
-            secured = try tlsMaterial.security(settled.config, registry: registry, file: source.name)
+            (secured, obtained) = try tlsMaterial.security(settled.config, registry: registry, file: source.name)
         } catch {
             throw Self.refusal(refused, error.messages)
         }
@@ -102,7 +103,7 @@ extension RuntimeState {
             }
         }
         let old = fileConfig
-        adopt(file: loaded.config, settled: settled, security: secured, listeners: listeners)
+        adopt(file: loaded.config, settled: settled, security: secured, credentials: obtained, listeners: listeners)
         var result = ReloadResult(
             version: version,
             listenersOpened: after.filter { !before.contains($0) },

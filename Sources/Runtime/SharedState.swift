@@ -144,7 +144,7 @@ extension RuntimeState {
             return
         }
         let security: UpstreamSecurity
-        do { security = try tlsMaterial.security(settled.config, registry: registry, file: source.name) } catch {
+        do { (security, _) = try tlsMaterial.security(settled.config, registry: registry, file: source.name, credentials: upstreamCredentials) } catch {
             log("fleet revision \(revision): \(error.messages.joined(separator: "; ")); still serving version \(version)")
             return
         }

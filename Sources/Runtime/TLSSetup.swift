@@ -27,9 +27,10 @@ final class TLSMaterial: @unchecked Sendable {
         return out
     }
 
-    /// The pools that speak TLS, and those that sign their requests, for `snapshot` (built from
-    /// `config`).
-    func security(_ config: Config, registry: EndpointRegistry, file: String) throws(ConfigError) -> UpstreamSecurity {
+    /// The pools that speak TLS for `snapshot` (built from `config`), and what the pools prove
+    /// themselves with: `credentials`, or when nil those of `config`, obtained now.
+    func security(_ config: Config, registry: EndpointRegistry, file: String,
+                  credentials: UpstreamCredentials? = nil) throws(ConfigError) -> (UpstreamSecurity, UpstreamCredentials) {
         var pools: [String: UpstreamTLS] = [:]
         var errors: [String] = []
         var used = Set<TLSClientSettings>()
@@ -50,10 +51,12 @@ final class TLSMaterial: @unchecked Sendable {
                 pools[key] = UpstreamTLS(client: client, upstream: u.name, serverName: settings.serverName)
             }
         }
-        var signing: [String: UpstreamSigning] = [:]
-        do throws(ConfigError) { signing = try SigningSetup.signing(config, file: file) } catch { errors += error.messages }
+        var obtained = UpstreamCredentials()
+        if let credentials { obtained = credentials } else {
+            do throws(ConfigError) { obtained = try SigningSetup.credentials(config, file: file) } catch { errors += error.messages }
+        }
         if !errors.isEmpty { throw ConfigError(messages: errors) }
         clients = clients.filter { used.contains($0.key) }
-        return UpstreamSecurity(pools: pools, signing: signing)
+        return (UpstreamSecurity(pools: pools, signing: obtained.signing, bearer: obtained.bearer), obtained)
     }
 }

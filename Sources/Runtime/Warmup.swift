@@ -39,11 +39,13 @@ public enum Warmup {
     /// host name), with the Host the pool's requests carry: its `hostHeader`, else the endpoint
     /// as written. `labels` name them in the report; `failure` says why one cannot be reached.
     /// A pool reached over TLS passes its `tls`, and `tlsName` gives the name each endpoint is
-    /// reached by (SNI and verification). `setHeaders`: the fields the pool's requests carry.
+    /// reached by (SNI and verification). `setHeaders`: the fields the pool's requests carry;
+    /// `bearer`: the pool's token (`auth.google`), as it is now.
     package static func targets(_ endpoints: [Address], hostHeader: String?, setHeaders: [Config.SetHeader] = [], names: ResolvedNames,
-                        tls: UpstreamTLS? = nil,
+                        tls: UpstreamTLS? = nil, bearer: UpstreamBearer? = nil,
                         tlsName: (Address) -> String = { $0.host }) -> (targets: [WarmupTarget], labels: [String], failure: String?) {
         let lines = setHeaders.flatMap { Routing.SetHeader(name: Array($0.name.utf8), value: $0.value.bytes).line }
+            + (bearer?.token.current.line ?? [])
         var targets: [WarmupTarget] = []
         var labels: [String] = []
         for e in endpoints {

@@ -112,7 +112,8 @@ enum RunCommand {
                 limits.idleMs = UInt64(loaded.config.timeouts.idleMs)
                 adminServer = try AdminServer(address: a, server: server, registry: state.registry, limits: limits,
                                               reloads: state.reloads, version: switchyardVersion,
-                                              rollouts: automation.rollouts.board, guards: automation.guards, fleet: fleet)
+                                              rollouts: automation.rollouts.board, guards: automation.guards,
+                                              credentials: state.credentials, fleet: fleet)
             } catch {
                 control?.stop()
                 CLI.fail("cannot listen on admin address \(admin.address): \(error)")
@@ -144,6 +145,7 @@ enum RunCommand {
                 + "(up to \(server.settings.drainMs) ms)")
             control?.stop()
             fleet?.stop()
+            state.credentials.stop()
             server.shutdown()
             ErrorLog.write("stopped")
             exit(0)
