@@ -37,6 +37,7 @@ enum ControlChanges {
                 let tls = c.state.security.pools[key]
                 let to = Warmup.targets(endpoints, hostHeader: u?.hostHeader(color), setHeaders: u?.setHeaders(color) ?? [],
                                         names: c.state.names, tls: tls, bearer: c.state.security.bearer[key],
+                                        signing: c.state.security.signing[key],
                                         tlsName: { u?.sniName(color, endpointHost: $0) ?? $0.numericHost ?? $0.host })
                 return .afterWarmup(PendingWarmup(upstream: name, color: color, previous: bg.live, warmup: warmup,
                                                   targets: to.targets, labels: to.labels, failure: to.failure, value: value))

@@ -18,6 +18,8 @@ final class HealthChecker: Pollable {
     private var request: [UInt8] = []
     /// The pool's token, read at each check: a renewed one reaches the next check.
     private var bearer: UpstreamBearer?
+    /// The pool's SigV4 signing: each check is signed when it is sent.
+    private var signing: UpstreamSigning?
     /// The check in flight; nil while waiting for the next.
     private var probe: UpstreamProbe?
     private var stopped = false
@@ -38,6 +40,7 @@ final class HealthChecker: Pollable {
     private func setRequest(_ head: CheckHead) {
         request = UpstreamProbe.get(path: check.path, host: head.host, userAgent: "switchyard-health", extra: head.setHeaders)
         bearer = head.bearer
+        signing = head.signing
     }
 
     /// The first check runs at once. On the checker's loop.
@@ -73,6 +76,7 @@ final class HealthChecker: Pollable {
             request.removeLast(2)
             request += bearer.token.current.line + [13, 10]
         }
+        request = worker.signed(request, with: signing)
         let p = UpstreamProbe(worker: worker, target: UpstreamTarget(endpoint: endpointID, address: address), request: request,
                               timeoutMs: check.timeoutMs, wholeBody: false) { [unowned(unsafe) self] outcome in
             self.finished(outcome)
@@ -123,9 +127,10 @@ struct CheckHead: Equatable {
     var host: String
     var setHeaders: [UInt8]
     var bearer: UpstreamBearer? = nil
+    var signing: UpstreamSigning? = nil
 
     static func == (a: CheckHead, b: CheckHead) -> Bool {
-        a.host == b.host && a.setHeaders == b.setHeaders && a.bearer === b.bearer
+        a.host == b.host && a.setHeaders == b.setHeaders && a.bearer === b.bearer && a.signing === b.signing
     }
 }
 
@@ -159,10 +164,13 @@ final class HealthSupervisor: @unchecked Sendable {
             for (color, pool) in pools {
                 guard let check = u.policy.healthCheck(color) else { continue }
                 let setHeaders = pool.setHeaders.flatMap(\.line)
-                let bearer = security.bearer[UpstreamSecurity.key(upstream: u.name, color: color?.name)]
+                let key = UpstreamSecurity.key(upstream: u.name, color: color?.name)
+                let bearer = security.bearer[key]
+                let signing = security.signing[key]
                 for e in pool.endpoints where out[e.id] == nil {
                     guard let a = SocketAddress(host: e.host, port: e.port) else { continue }
-                    out[e.id] = (a, CheckHead(host: check.hostHeader ?? e.address, setHeaders: setHeaders, bearer: bearer), check)
+                    out[e.id] = (a, CheckHead(host: check.hostHeader ?? e.address, setHeaders: setHeaders, bearer: bearer,
+                                                    signing: signing), check)
                 }
             }
         }

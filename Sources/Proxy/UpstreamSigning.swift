@@ -187,4 +187,17 @@ extension Worker {
         signing.sign(head: &head, body: body, epochSeconds: time(nil), scratch: &signingScratch, pool: buffers)
         stats.add(.signedRequests)
     }
+
+    /// A bodiless request of the proxy's own (a health check, a warm-up GET), signed now: a
+    /// locked function answers 403 to one without a signature.
+    func signed(_ request: [UInt8], with signing: UpstreamSigning?) -> [UInt8] {
+        guard let signing else { return request }
+        var head = ByteBuffer()
+        head.append(request, pool: buffers)
+        signing.sign(head: &head, body: UnsafeRawBufferPointer(start: nil, count: 0), epochSeconds: time(nil), scratch: &signingScratch,
+                     pool: buffers)
+        let out = Array(head.readableBytes)
+        head.release(to: buffers)
+        return out
+    }
 }

@@ -250,6 +250,40 @@ final class SigV4SigningTests: EndToEndTestCase {
         assertSigned(try connect(proxy).exchange("POST /green HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nok"), "the live green color")
     }
 
+    /// Health checks and warm-up GETs to a locked function are signed too: botocore accepts
+    /// every one, and the endpoint stays healthy.
+    func testHealthChecksAndWarmupsAreSigned() throws {
+        let origin = try startOrigin()
+        let echo = try startEcho(name: "blue")
+        let socket = try temporaryDirectory() + "/c.sock"
+        let proxy = try startProxy(json: """
+            {
+              "listeners": [ { "address": "127.0.0.1:0" } ],
+              "workers": 1,
+              "control": { "socket": "\(socket)" },
+              "upstreams": {
+                "fn": { "live": "blue", "hostHeader": "\(functionHost)",
+                        "healthCheck": { "path": "/health", "intervalMs": 100 },
+                        "warmup": { "path": "/warm", "requests": 3 },
+                        "blue": { "endpoints": ["\(echo.endpoint)"] },
+                        "green": { "endpoints": ["127.0.0.1:\(origin)"],
+                                   "auth": { "aws": { "service": "lambda", "region": "eu-west-1" } } } }
+              },
+              "routes": [ { "name": "default", "upstream": "fn" } ]
+            }
+            """, environment: credentialsEnvironment)
+        let direct = try RawClient(port: origin)
+        func verdicts() throws -> [String: Int] {
+            try XCTUnwrap(JSONSerialization.jsonObject(with: Data(try direct.exchange(get("/__verdicts")).body)) as? [String: Int])
+        }
+        XCTAssertTrue(try waitUntil { (try verdicts()["ok"] ?? 0) >= 3 }, "health checks reach the function: \((try? verdicts()) ?? [:])")
+        let flip = try ChildProcess.run(switchyard: ["ctl", "--socket", socket, "--json", "flip", "fn"])
+        XCTAssertEqual(flip.termination, .exited(0), flip.stdout + flip.stderr)
+        XCTAssertTrue(flip.stdout.contains("\"warmup\""), flip.stdout)
+        assertSigned(try connect(proxy).exchange(get("/after-flip")), "green serves once warmed")
+        XCTAssertEqual(try verdicts()["refused"], 0, "every check and warm-up GET carried a valid signature: \((try? verdicts()) ?? [:])")
+    }
+
     func testCredentialsFromTheContainerEndpointSignWithTheirSessionToken() throws {
         let origin = try startOrigin(token: token)
         let json = #"{"AccessKeyId":"\#(accessKey)","SecretAccessKey":"\#(secret)","Token":"\#(token)","Expiration":"2099-01-01T00:00:00Z"}"#
