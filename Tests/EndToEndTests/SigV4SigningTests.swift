@@ -298,6 +298,46 @@ final class SigV4SigningTests: EndToEndTestCase {
         XCTAssertEqual(agent.requests.map(\.target), ["/v1/credentials"])
     }
 
+    /// Temporary credentials from the container endpoint are renewed in the background before
+    /// they expire, and requests are signed with the new ones; while renewals fail, the current
+    /// ones keep signing, and each failure is one log line.
+    func testTemporaryCredentialsAreRenewedAndKeptWhileRenewalsFail() throws {
+        let origin = try startOrigin(token: "*")
+        let served = Locked(0)
+        let failing = Locked(false)
+        let agent = try HTTPStandIn { [accessKey, secret] _ in
+            if failing.value { return HTTPStandIn.response(500, "agent down") }
+            served.mutate { $0 += 1 }
+            let f = ISO8601DateFormatter()
+            let expiration = f.string(from: Date().addingTimeInterval(6))
+            return HTTPStandIn.response(200, #"{"AccessKeyId":"\#(accessKey)","SecretAccessKey":"\#(secret)","Token":"token-\#(served.value)","Expiration":"\#(expiration)"}"#)
+        }
+        var env = noCredentialsEnvironment
+        env["AWS_CONTAINER_CREDENTIALS_FULL_URI"] = "http://127.0.0.1:\(agent.port)/v1/credentials"
+        let proxy = try startProxy(json: config(origin: origin), environment: env)
+        func tokenSent() throws -> String? {
+            let r = try connect(proxy).exchange(get("/token"))
+            assertSigned(r, "signed with the credentials of the moment")
+            return try receivedFields(r).first { $0.0.lowercased() == "x-amz-security-token" }?.1
+        }
+        XCTAssertEqual(try tokenSent(), "token-1")
+        // Half of the six seconds left, then renewed: the next requests carry the new token.
+        XCTAssertTrue(waitUntil(timeout: 15, interval: 0.05) { (try? tokenSent()) == "token-2" }, "renewed before expiry")
+        failing.value = true
+        let before = agent.requests.count
+        XCTAssertTrue(waitUntil(timeout: 15, interval: 0.05) { agent.requests.count > before }, "a renewal was tried")
+        XCTAssertNotNil(proxy.process.waitForStderrLine(containing: "keeping the current one"), proxy.process.stderr)
+        XCTAssertEqual(try tokenSent(), "token-2", "the current credentials keep signing while renewals fail")
+        // Each failed renewal is one line, logged once it has failed: the two counts meet.
+        var lines: [String] = []
+        XCTAssertTrue(waitUntil(timeout: 10, interval: 0.01) {
+            let failures = agent.requests.count - before
+            lines = proxy.process.stderr.components(separatedBy: "\n").filter { $0.contains("renewing") && $0.contains("failed") }
+            return lines.count == failures && failures > 0
+        }, "one log line per failed renewal: \(lines)")
+        XCTAssertFalse(proxy.process.stderr.contains(secret), "the secret is never logged")
+    }
+
     func testNoCredentialsIsAConfigErrorNamingTheUpstream() throws {
         let path = try writeFile("fn.json", config(origin: 9))
         let p = adopt(try ChildProcess(switchyard: ["run", "--config", path], environment: noCredentialsEnvironment))

@@ -7,6 +7,7 @@ GET /__verdicts (unsigned) answers how many requests it accepted and refused, GE
 each accepted request's body (as UTF-8 text), in the order they came.
 
 usage: sigv4_origin.py ACCESS_KEY SECRET REGION SERVICE [SESSION_TOKEN]
+(SESSION_TOKEN "*": any one token, signed, as renewed temporary credentials send)
 Prints "listening on 127.0.0.1:PORT" on stderr once it accepts."""
 import datetime
 import hashlib
@@ -57,7 +58,9 @@ def verify(method, target, fields, body):
         if required not in signed:
             return required + " is not signed"
     tokens = [v for n, v in fields if n.lower() == "x-amz-security-token"]
-    if tokens != ([TOKEN] if TOKEN else []):
+    if TOKEN == "*" and len(tokens) != 1:
+        return "session token %r: one expected" % tokens
+    if TOKEN != "*" and tokens != ([TOKEN] if TOKEN else []):
         return "session token %r" % tokens
     host = [v for n, v in fields if n.lower() == "host"][0]
     request = AWSRequest(method=method, url="http://" + host + target, data=body)
@@ -66,7 +69,7 @@ def verify(method, target, fields, body):
         if name.lower() in signed:
             request.headers[name] = value
     request.context["timestamp"] = amz_date
-    signer = SigV4Auth(Credentials(ACCESS_KEY, SECRET, TOKEN), SERVICE, REGION)
+    signer = SigV4Auth(Credentials(ACCESS_KEY, SECRET, tokens[0] if TOKEN == "*" else TOKEN), SERVICE, REGION)
     canonical = signer.canonical_request(request)
     expected = signer.signature(signer.string_to_sign(request, canonical), request)
     if expected != parts["Signature"]:
