@@ -18,7 +18,7 @@ enum FetchAnswer {
         var headers: [(name: String, value: String)] = []
         for line in lines {
             guard let colon = line.firstIndex(of: ":") else { throw FetchError("a field line without a colon in the answer") }
-            headers.append((String(line[..<colon]), String(line[line.index(after: colon)...]).trimmingCharacters()))
+            headers.append((String(line[..<colon]), String(line[line.index(after: colon)...]).trimmingWhitespace()))
         }
         var body = Array(answer[headEnd.upperBound...])
         let response = FetchResponse(status: status, headers: headers, body: [])
@@ -37,7 +37,8 @@ enum FetchAnswer {
 }
 
 extension StringProtocol {
-    func trimmingCharacters() -> String {
+    /// Without the spaces and tabs at either end (the white space of HTTP fields and INI lines).
+    public func trimmingWhitespace() -> String {
         var s = Substring(self)
         while let c = s.first, c == " " || c == "\t" { s.removeFirst() }
         while let c = s.last, c == " " || c == "\t" { s.removeLast() }

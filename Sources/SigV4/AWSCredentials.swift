@@ -7,6 +7,7 @@
 // when what is configured is broken (a key without its secret): that is an error to fix, not
 // a reason to sign with other credentials. Credentials may carry an expiry, for providers that
 // hand out temporary ones.
+import Fetch
 import Glibc
 
 public struct AWSCredentials: Sendable, Equatable {
@@ -176,13 +177,4 @@ public func processEnvironment() -> [String: String] {
         p += 1
     }
     return out
-}
-
-extension StringProtocol {
-    func trimmingWhitespace() -> String {
-        var s = Substring(self)
-        while let c = s.first, c == " " || c == "\t" { s.removeFirst() }
-        while let c = s.last, c == " " || c == "\t" { s.removeLast() }
-        return String(s)
-    }
 }
