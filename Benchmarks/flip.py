@@ -100,9 +100,16 @@ class Probe:
         self.buf = b""
 
     def get(self):
+        self.send()
+        return self.receive()
+
+    def send(self):
         self.s.sendall(b"GET / HTTP/1.1\r\nHost: shop.test\r\n\r\n")
+
+    def receive(self):
+        """The answer to the request `send` wrote."""
         while b"\r\n\r\n" not in self.buf:
-            self.buf += self.s.recv(65536)
+            self.more()
         head, self.buf = self.buf.split(b"\r\n\r\n", 1)
         headers = {}
         for line in head.split(b"\r\n")[1:]:
@@ -110,9 +117,15 @@ class Probe:
             headers[k.strip().lower()] = v.strip()
         length = int(headers.get(b"content-length", b"0"))
         while len(self.buf) < length:
-            self.buf += self.s.recv(65536)
+            self.more()
         self.buf = self.buf[length:]
         return headers.get(b"x-echo-name", b"").decode()
+
+    def more(self):
+        chunk = self.s.recv(65536)
+        if not chunk:
+            raise ConnectionError("the proxy closed the probe's connection")
+        self.buf += chunk
 
 
 NGINX_CONF = """
