@@ -331,9 +331,9 @@ def line(name, r, flips_wanted):
     text = (f"  {name}: {len(c)}/{flips_wanted} flips seen on every instance, {r['missing']} not within 5 s; "
             f"{r['requests']} requests, {r['failed']} failed")
     if c:
-        text += (f"\n    commit -> last instance on the new color: p50 {flip.pct(c, 50):.1f} ms, p99 {flip.pct(c, 99):.1f} ms, "
+        text += (f"\n    commit -> last instance on the new color: p50 {flip.pct(c, 50):.1f} ms, p90 {flip.pct(c, 90):.1f} ms, p99 {flip.pct(c, 99):.1f} ms, "
                  f"max {max(c):.1f} ms ({sum(1 for x in c if x == 0)} already everywhere at the commit)"
-                 f"\n    command start -> last instance:        p50 {flip.pct(s, 50):.1f} ms, p99 {flip.pct(s, 99):.1f} ms, "
+                 f"\n    command start -> last instance:         p50 {flip.pct(s, 50):.1f} ms, p90 {flip.pct(s, 90):.1f} ms, p99 {flip.pct(s, 99):.1f} ms, "
                  f"max {max(s):.1f} ms")
     if r["retries"]:
         text += f"\n    {r['retries']} refused attempts during the election; longest flip to commit {r['longest_commit'] * 1000:.0f} ms"
