@@ -28,7 +28,7 @@ instance `"workers": 1` with a control socket. Then:
      Bars: 0 failed requests, every flip committed and served by every instance.
 
 usage: Benchmarks/fleet.py [--binary PATH] [--instances 10] [--flips 100] [--idle 60]
-                           [--connections 2] [--delay-ms 5] [--probe-ms 2] [--kill-flips 30]
+                           [--connections 2] [--delay-ms 10] [--probe-ms 5] [--kill-flips 30]
 Build first: swift build -c release --product switchyard. Needs etcd (apt-get install
 etcd-server), nginx and wrk. Exit 1 when a bar fails.
 """
@@ -266,7 +266,7 @@ def idle_phase(fleet, plain, seconds):
 
 def flips(instances, watcher, count, flip_once, expect, kill=None):
     """`count` flips; each waits until every instance serves the new color, then a pause."""
-    r = {"from_commit": [], "from_start": [], "missing": 0, "retries": 0, "longest_commit": 0.0}
+    r = {"from_commit": [], "from_start": [], "median": [], "spread": [], "missing": 0, "retries": 0, "longest_commit": 0.0}
     for n in range(count):
         if kill and n == kill[0]:
             kill[1]()
@@ -292,6 +292,11 @@ def flips(instances, watcher, count, flip_once, expect, kill=None):
             last = max(seen)
             r["from_commit"].append(max(0.0, last - t1) * 1000)
             r["from_start"].append((last - t0) * 1000)
+            # Is the last one late with the others (the change reached every instance late), or
+            # alone (one instance, or the probe, did not get a CPU in time)?
+            median = sorted(seen)[len(seen) // 2]
+            r["median"].append(max(0.0, median - t1) * 1000)
+            r["spread"].append((last - median) * 1000)
         time.sleep(0.1)
     return r, expect
 
@@ -334,7 +339,10 @@ def line(name, r, flips_wanted):
         text += (f"\n    commit -> last instance on the new color: p50 {flip.pct(c, 50):.1f} ms, p90 {flip.pct(c, 90):.1f} ms, p99 {flip.pct(c, 99):.1f} ms, "
                  f"max {max(c):.1f} ms ({sum(1 for x in c if x == 0)} already everywhere at the commit)"
                  f"\n    command start -> last instance:         p50 {flip.pct(s, 50):.1f} ms, p90 {flip.pct(s, 90):.1f} ms, p99 {flip.pct(s, 99):.1f} ms, "
-                 f"max {max(s):.1f} ms")
+                 f"max {max(s):.1f} ms"
+                 f"\n    commit -> median instance:              p50 {flip.pct(r['median'], 50):.1f} ms, p90 {flip.pct(r['median'], 90):.1f} ms, "
+                 f"p99 {flip.pct(r['median'], 99):.1f} ms; last - median instance: p50 {flip.pct(r['spread'], 50):.1f} ms, "
+                 f"p90 {flip.pct(r['spread'], 90):.1f} ms, p99 {flip.pct(r['spread'], 99):.1f} ms")
     if r["retries"]:
         text += f"\n    {r['retries']} refused attempts during the election; longest flip to commit {r['longest_commit'] * 1000:.0f} ms"
     if r["probe_failures"]:
@@ -349,8 +357,8 @@ def main():
     ap.add_argument("--flips", type=int, default=100)
     ap.add_argument("--idle", type=float, default=60)
     ap.add_argument("--connections", type=int, default=2)
-    ap.add_argument("--delay-ms", type=int, default=5)
-    ap.add_argument("--probe-ms", type=float, default=2)
+    ap.add_argument("--delay-ms", type=int, default=10)
+    ap.add_argument("--probe-ms", type=float, default=5)
     ap.add_argument("--kill-flips", type=int, default=30)
     args = ap.parse_args()
     if not os.access(args.binary, os.X_OK):

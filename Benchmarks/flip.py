@@ -24,6 +24,7 @@ else `switchyard echo` (a thread per connection: it, not the proxy, then limits 
 import argparse
 import gc
 import json
+import math
 import os
 import re
 import shutil
@@ -177,8 +178,9 @@ def start_nginx(tmp, names, procs):
 
 
 def pct(values, p):
+    """Nearest rank: the smallest value with at least p% of the values at or below it."""
     s = sorted(values)
-    return s[min(len(s) - 1, max(0, int(round(p / 100 * len(s) + 0.5)) - 1))]
+    return s[min(len(s) - 1, max(0, math.ceil(p * len(s) / 100) - 1))]
 
 
 def flip_phase(args, control, probe, port, lua, connections, proxy):
