@@ -47,7 +47,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-import flip  # noqa: E402  (Control, Probe, start, port_of, free_ports, start_nginx, pct, WRK_SCRIPT)
+import flip  # noqa: E402  (Control, Probe, start, port_of, free_ports, start_nginx, pct, stop_all, WRK_SCRIPT)
 import ops  # noqa: E402  (wrk_failures)
 
 REPO = os.path.dirname(HERE)
@@ -427,13 +427,7 @@ def main():
             print(f"| {name} | {detail} | {'pass' if ok else 'FAIL'} |")
         return 0 if all(ok for _, ok, _ in bars) else 1
     finally:
-        for p in reversed(procs):
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-                try:
-                    p.wait(timeout=5)
-                except subprocess.TimeoutExpired:
-                    p.kill()
+        flip.stop_all(procs)
         if etcd:
             etcd.stop()
         shutil.rmtree(tmp, ignore_errors=True)

@@ -4,7 +4,7 @@
 # and the idle cost of fleet mode. The measuring is Benchmarks/fleet.py (its header says how);
 # this installs what it needs (wrk, nginx: lib.sh; etcd-server), builds the release binary when
 # missing (or uses $SWITCHYARD) and notes the machine's load. Arguments go to fleet.py.
-#   bash Benchmarks/fleet.sh                       # ~3 min
+#   bash Benchmarks/fleet.sh                       # ~2 min
 #   bash Benchmarks/fleet.sh --flips 20 --idle 10  # quick look
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
