@@ -24,6 +24,7 @@ else `switchyard echo` (a thread per connection: it, not the proxy, then limits 
 import argparse
 import gc
 import json
+import math
 import os
 import re
 import shutil
@@ -100,9 +101,16 @@ class Probe:
         self.buf = b""
 
     def get(self):
+        self.send()
+        return self.receive()
+
+    def send(self):
         self.s.sendall(b"GET / HTTP/1.1\r\nHost: shop.test\r\n\r\n")
+
+    def receive(self):
+        """The answer to the request `send` wrote."""
         while b"\r\n\r\n" not in self.buf:
-            self.buf += self.s.recv(65536)
+            self.more()
         head, self.buf = self.buf.split(b"\r\n\r\n", 1)
         headers = {}
         for line in head.split(b"\r\n")[1:]:
@@ -110,9 +118,15 @@ class Probe:
             headers[k.strip().lower()] = v.strip()
         length = int(headers.get(b"content-length", b"0"))
         while len(self.buf) < length:
-            self.buf += self.s.recv(65536)
+            self.more()
         self.buf = self.buf[length:]
         return headers.get(b"x-echo-name", b"").decode()
+
+    def more(self):
+        chunk = self.s.recv(65536)
+        if not chunk:
+            raise ConnectionError("the proxy closed the probe's connection")
+        self.buf += chunk
 
 
 NGINX_CONF = """
@@ -164,8 +178,9 @@ def start_nginx(tmp, names, procs):
 
 
 def pct(values, p):
+    """Nearest rank: the smallest value with at least p% of the values at or below it."""
     s = sorted(values)
-    return s[min(len(s) - 1, max(0, int(round(p / 100 * len(s) + 0.5)) - 1))]
+    return s[min(len(s) - 1, max(0, math.ceil(p * len(s) / 100) - 1))]
 
 
 def flip_phase(args, control, probe, port, lua, connections, proxy):
@@ -311,14 +326,19 @@ def main():
             print(f"  [{'pass' if passed else 'FAIL'}] {name}")
         return 0 if all(p for _, p in bars) else 1
     finally:
-        for p in reversed(procs):
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-                try:
-                    p.wait(timeout=5)
-                except subprocess.TimeoutExpired:
-                    p.kill()
+        stop_all(procs)
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def stop_all(procs):
+    """SIGTERM, newest first, then SIGKILL after 5 s."""
+    for p in reversed(procs):
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+            try:
+                p.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                p.kill()
 
 
 if __name__ == "__main__":

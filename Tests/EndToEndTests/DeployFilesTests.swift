@@ -114,23 +114,69 @@ final class DeployFilesTests: EndToEndTestCase {
         let config = try String(contentsOfFile: configPath, encoding: .utf8)
         XCTAssertTrue(config.contains("\"watchConfig\": true"))
         XCTAssertFalse(config.contains("\"stateFile\""))
-        let check = try ChildProcess.run(switchyard: ["check", "--config", configPath])
+        try assertChecksButForClusterNames(configPath)
+    }
+
+    /// `switchyard check` finds nothing wrong with the config at `path` but the cluster's
+    /// service names, which this machine cannot resolve.
+    private func assertChecksButForClusterNames(_ path: String, file: StaticString = #filePath, line: UInt = #line) throws {
+        let check = try ChildProcess.run(switchyard: ["check", "--config", path])
         let problems = check.stderr.split(separator: "\n").filter { !$0.hasPrefix("warning:") && !$0.contains("cannot resolve") }
-        XCTAssertEqual(problems, [], check.stderr)
+        XCTAssertEqual(problems, [], check.stderr, file: file, line: line)
     }
 
     func testKubernetesValidateStrict() throws {
+        try assertValidStrict(RepoPaths.root.appendingPathComponent("deploy/kubernetes/switchyard.yaml").path,
+                              kinds: ["deployment", "service", "poddisruptionbudget", "networkpolicy"])
+    }
+
+    /// `kubernetes-validate --strict` passes `path` and says so for each of `kinds`.
+    private func assertValidStrict(_ path: String, kinds: [String]) throws {
         guard let validate = tool("kubernetes-validate") else {
             throw XCTSkip("kubernetes-validate is not installed (pip install kubernetes-validate)")
         }
-        let p = try ChildProcess(executable: validate, arguments: [
-            "--strict", RepoPaths.root.appendingPathComponent("deploy/kubernetes/switchyard.yaml").path,
-        ])
+        let p = try ChildProcess(executable: validate, arguments: ["--strict", path])
         XCTAssertNotNil(p.waitForExit(timeout: 120))
         XCTAssertEqual(p.poll(), .exited(0), p.stdout + p.stderr)
-        for kind in ["deployment", "service", "poddisruptionbudget", "networkpolicy"] {
+        for kind in kinds {
             XCTAssertTrue(p.stdout.contains("passed for resource \(kind)/switchyard") || p.stderr.contains("passed for resource \(kind)/switchyard"),
                           p.stdout + p.stderr)
         }
+    }
+
+    /// The fleet overlay: the base's manifests, three replicas, the etcd credentials from a
+    /// Secret as files, and a config in fleet mode that checks once those files exist.
+    func testTheKubernetesFleetOverlay() throws {
+        let kustomization = active(try text("deploy/kubernetes-fleet/kustomization.yaml"))
+        XCTAssertTrue(kustomization.contains("- ../kubernetes"), "an overlay of deploy/kubernetes")
+        XCTAssertTrue(kustomization.contains("behavior: replace") && kustomization.contains("- switchyard.json"), "its own config")
+        XCTAssertTrue(kustomization.contains("disableNameSuffixHash: true"), "one name, reloaded in place")
+        let patch = active(try text("deploy/kubernetes-fleet/fleet.yaml"))
+        XCTAssertTrue(patch.contains("replicas: 3"))
+        let secret = try XCTUnwrap(patch.first { $0.hasPrefix("secret:") })
+        XCTAssertTrue(secret.contains("secretName: switchyard-etcd") && secret.contains("defaultMode: 0440"), secret)
+        XCTAssertTrue(patch.contains { $0.contains("mountPath: /etc/switchyard-etcd") && $0.contains("readOnly: true") })
+
+        let config = try text("deploy/kubernetes-fleet/switchyard.json")
+        XCTAssertTrue(config.contains("\"endpoints\": [\"http://etcd.switchyard.svc:2379\"]"))
+        XCTAssertFalse(config.contains("\"stateFile\""))
+        XCTAssertFalse(config.contains("\"instance\":"), "the host name, which is the pod name")
+        // With the Secret's files where the pod has them, the config checks.
+        let dir = try temporaryDirectory()
+        _ = try writeFile("username", "switchyard\n")
+        _ = try writeFile("password", "an etcd password\n")
+        let configPath = try writeFile("fleet.json", config.replacingOccurrences(of: "/etc/switchyard-etcd/", with: dir + "/"))
+        try assertChecksButForClusterNames(configPath)
+    }
+
+    func testKubernetesFleetOverlayRendersAndValidatesStrict() throws {
+        guard let kubectl = tool("kubectl") else { throw XCTSkip("kubectl is not installed (it renders the overlay)") }
+        let render = try ChildProcess(executable: kubectl, arguments: ["kustomize", RepoPaths.root.appendingPathComponent("deploy/kubernetes-fleet").path])
+        XCTAssertNotNil(render.waitForExit(timeout: 120))
+        XCTAssertEqual(render.poll(), .exited(0), render.stderr)
+        XCTAssertTrue(render.stdout.contains("replicas: 3") && render.stdout.contains("secretName: switchyard-etcd"), render.stdout)
+        XCTAssertTrue(render.stdout.contains("etcd.switchyard.svc:2379"), "the ConfigMap holds the fleet's config")
+        let rendered = try writeFile("fleet.yaml", render.stdout)
+        try assertValidStrict(rendered, kinds: ["configmap", "deployment", "service", "poddisruptionbudget", "networkpolicy"])
     }
 }
