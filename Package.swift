@@ -31,7 +31,7 @@ let package = Package(
         // The control plane's HTTP client: one blocking request at a time, off the data path.
         .target(name: "Fetch", dependencies: ["TLS", "Routing"], swiftSettings: swiftSettings),
         // etcd's v3 API through its JSON gateway: key-value, transactions, leases, watches.
-        .target(name: "Etcd", dependencies: ["Fetch", "Routing", "TLS"], swiftSettings: swiftSettings),
+        .target(name: "Etcd", dependencies: ["Fetch", "Routing", "TLS", "Config"], swiftSettings: swiftSettings),
         .target(name: "Proxy", dependencies: ["Routing", "HTTP1", "Reactor", "CLinux", "TLS", "Crypto", "SigV4"], swiftSettings: swiftSettings),
         // The control plane, one module per concern; dependencies point down this list.
         // Config schema, parsing and validation: plain values only.
@@ -42,7 +42,7 @@ let package = Package(
         // Rollouts and guards: they observe the runtime state and commit changes like an operator.
         .target(name: "Rollouts", dependencies: ["Runtime", "Config", "Routing", "Proxy", "Fetch"], swiftSettings: swiftSettings),
         // Fleet mode: the runtime state shared through etcd, watched by every instance.
-        .target(name: "Fleet", dependencies: ["Runtime", "Config", "Etcd"], swiftSettings: swiftSettings),
+        .target(name: "Fleet", dependencies: ["Runtime", "Config", "Etcd", "Proxy", "Reactor"], swiftSettings: swiftSettings),
         // The control socket: protocol, command table, transactions (not named ControlSocket,
         // which Config.ControlSocket, its settings, already names).
         .target(name: "CommandSocket", dependencies: ["Runtime", "Rollouts", "Config", "Routing", "Proxy", "Reactor"], swiftSettings: swiftSettings),

@@ -4,7 +4,6 @@
 // it expired. A request goes to the endpoint that answered last; one that cannot be reached or
 // has no leader hands the request to the next.
 import Fetch
-import Foundation
 import Routing
 import Synchronization
 public import TLS

@@ -1,7 +1,6 @@
 // What etcd's v3 JSON gateway sends and takes: keys and values in base64, 64-bit numbers as
 // decimal strings, an error as `{"error", "code", "message"}`. Every field is read strictly and
 // without traps: an answer that is not what etcd sends is an EtcdError, never a crash.
-import Foundation
 
 public struct EtcdError: Error, Sendable, Equatable, CustomStringConvertible {
     public enum Kind: Sendable, Equatable {
@@ -47,39 +46,29 @@ public struct EtcdKeyValue: Sendable, Equatable {
 
 enum EtcdJSON {
     static func object(_ bytes: [UInt8], _ what: String) throws(EtcdError) -> [String: Any] {
-        guard let any = try? JSONSerialization.jsonObject(with: Data(bytes)), let object = any as? [String: Any] else {
-            throw EtcdError(.malformed, "\(what): not a JSON object")
-        }
+        guard let object = JSONValues.read(bytes) as? [String: Any] else { throw EtcdError(.malformed, "\(what): not a JSON object") }
         return object
     }
 
-    static func encode(_ object: [String: Any]) -> [UInt8] {
-        (try? JSONSerialization.data(withJSONObject: object)).map { Array($0) } ?? Array("{}".utf8)
-    }
+    static func encode(_ object: [String: Any]) -> [UInt8] { JSONValues.write(object) }
 
     /// A 64-bit number as the gateway writes it (a decimal string; a JSON number is taken too);
     /// a missing field is 0, as in protobuf.
     static func int64(_ object: [String: Any], _ key: String) throws(EtcdError) -> Int64 {
         guard let value = object[key] else { return 0 }
-        if let text = value as? String {
-            guard !text.isEmpty, text.utf8.count <= 20, let n = Int64(text) else { throw EtcdError(.malformed, "\(key) \"\(text.prefix(24))\" is not a 64-bit number") }
-            return n
+        guard let n = JSONValues.integer(value) else {
+            throw EtcdError(.malformed, "\(key) \"\(String(describing: value).prefix(24))\" is not a 64-bit number")
         }
-        if let number = value as? NSNumber {
-            let d = number.doubleValue
-            guard d.isFinite, d >= -9.0e15, d <= 9.0e15, d == d.rounded() else { throw EtcdError(.malformed, "\(key) \(d) is not a 64-bit number") }
-            return Int64(d)
-        }
-        throw EtcdError(.malformed, "\(key) is not a number")
+        return n
     }
 
     static func bytes(_ object: [String: Any], _ key: String) throws(EtcdError) -> [UInt8] {
         guard let value = object[key] else { return [] }
-        guard let text = value as? String, let data = Data(base64Encoded: text) else { throw EtcdError(.malformed, "\(key) is not base64") }
-        return Array(data)
+        guard let text = value as? String, let bytes = Base64.decode(text) else { throw EtcdError(.malformed, "\(key) is not base64") }
+        return bytes
     }
 
-    static func base64(_ bytes: [UInt8]) -> String { Data(bytes).base64EncodedString() }
+    static func base64(_ bytes: [UInt8]) -> String { Base64.encode(bytes) }
     static func base64(_ text: String) -> String { base64(Array(text.utf8)) }
 
     static func keyValue(_ any: Any) throws(EtcdError) -> EtcdKeyValue {

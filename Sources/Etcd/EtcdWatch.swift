@@ -3,7 +3,7 @@
 // progress notification saying the store reached a revision with nothing for this watch, or the
 // watch cancelled because its start revision was compacted away).
 import Fetch
-import Foundation
+import Synchronization
 import Routing
 
 public struct EtcdEvent: Sendable, Equatable {
@@ -91,12 +91,11 @@ public final class EtcdWatch: Sendable {
 }
 
 /// Bytes behind a lock: a watch is read by one thread, but it is a Sendable class.
-final class Synchronized<Value: Sendable>: @unchecked Sendable {
-    private var value: Value
-    private let lock = NSLock()
-    init(_ value: Value) { self.value = value }
-    func set(_ v: Value) { lock.withLock { value = v } }
-    func with<T>(_ body: (inout Value) -> T) -> T { lock.withLock { body(&value) } }
+final class Synchronized<Value: Sendable>: Sendable {
+    private let value: Mutex<Value>
+    init(_ value: Value) { self.value = Mutex(value) }
+    func set(_ v: Value) { value.withLock { $0 = v } }
+    func with<T>(_ body: (inout Value) -> T) -> T { value.withLock { body(&$0) } }
 }
 
 extension Synchronized where Value == [UInt8] {

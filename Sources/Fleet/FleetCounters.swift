@@ -116,12 +116,12 @@ final class FleetCounters: @unchecked Sendable {
             ["key": key, "requests": c.requests, "errors": c.errors, "buckets": c.buckets]
         }
         let object: [String: Any] = ["incarnation": incarnation, "counts": rows]
-        return (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])).map { Array($0) } ?? []
+        return JSONValues.write(object)
     }
 
     /// Another instance's counters; nil for a value that is not one (never trusted to be).
     private func decode(_ bytes: [UInt8]) -> (String, [String: VariantCounts])? {
-        guard let object = try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any],
+        guard let object = JSONValues.read(bytes) as? [String: Any],
               let who = object["incarnation"] as? String, let rows = object["counts"] as? [[String: Any]], rows.count <= 4096 else { return nil }
         var out: [String: VariantCounts] = [:]
         for row in rows {
@@ -138,11 +138,8 @@ final class FleetCounters: @unchecked Sendable {
         return (who, out)
     }
 
-    /// A whole, finite, non-negative count up to 2^53.
+    /// A whole, non-negative count up to 2^53.
     private static func count(_ any: Any?) -> UInt64? {
-        guard let n = any as? NSNumber else { return nil }
-        let d = n.doubleValue
-        guard d.isFinite, d >= 0, d <= 9_007_199_254_740_992, d == d.rounded() else { return nil }
-        return UInt64(exactly: d)
+        JSONValues.integer(any, in: 0...9_007_199_254_740_992).map { UInt64($0) }
     }
 }

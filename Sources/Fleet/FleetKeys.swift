@@ -15,10 +15,13 @@ enum FleetKeys {
     static func entries(_ overrides: Overrides, prefix: String) -> [String: [UInt8]] {
         var out: [String: [UInt8]] = [:]
         let state = prefix + "state/"
-        for (name, color) in overrides.live { out[state + "live/" + name] = encode(color) }
-        for (name, weights) in overrides.weights { out[state + "weights/" + name] = encode(weights) }
-        for (name, mirrors) in overrides.mirrors { out[state + "mirrors/" + name] = encode(mirrors) }
-        for (name, changes) in overrides.endpoints where !changes.isEmpty { out[state + "endpoints/" + name] = encode(changes) }
+        // The plain kinds by the small writer; rollouts (rarer, richer) by Codable.
+        for (name, color) in overrides.live { out[state + "live/" + name] = JSONValues.write(color) }
+        for (name, weights) in overrides.weights { out[state + "weights/" + name] = JSONValues.write(weights) }
+        for (name, mirrors) in overrides.mirrors { out[state + "mirrors/" + name] = JSONValues.write(mirrors) }
+        for (name, changes) in overrides.endpoints where !changes.isEmpty {
+            out[state + "endpoints/" + name] = JSONValues.write(["added": changes.added, "removed": changes.removed, "draining": changes.draining])
+        }
         for (name, status) in overrides.rollouts { out[state + "rollouts/" + name] = encode(status) }
         for (id, text) in overrides.guards { out[state + "guards/" + id] = Array(text.utf8) }
         return out
@@ -52,10 +55,40 @@ enum FleetKeys {
             let name = String(rest[rest.index(after: slash)...])
             do {
                 switch kind {
-                case "live": o.live[name] = try decode(String.self, kv.value)
-                case "weights": o.weights[name] = try decode([String: Int].self, kv.value)
-                case "mirrors": o.mirrors[name] = try decode([String: Double].self, kv.value)
-                case "endpoints": o.endpoints[name] = try decode(PoolChanges.self, kv.value)
+                case "live": o.live[name] = try plain(kv.value) { $0 as? String }
+                case "weights":
+                    o.weights[name] = try plain(kv.value) { any in
+                        (any as? [String: Any]).flatMap { d in
+                            var out: [String: Int] = [:]
+                            for (k, v) in d {
+                                guard let n = JSONValues.integer(v, in: 0...Int64(Int32.max), numberOnly: true) else { return nil }
+                                out[k] = Int(n)
+                            }
+                            return out
+                        }
+                    }
+                case "mirrors":
+                    o.mirrors[name] = try plain(kv.value) { any in
+                        (any as? [String: Any]).flatMap { d in
+                            var out: [String: Double] = [:]
+                            for (k, v) in d {
+                                guard let x = (v as? JSONValues.Number)?.double else { return nil }
+                                out[k] = x
+                            }
+                            return out
+                        }
+                    }
+                case "endpoints":
+                    o.endpoints[name] = try plain(kv.value) { any in
+                        guard let d = any as? [String: Any] else { return nil }
+                        var changes = PoolChanges()
+                        for (field, list) in [("added", \PoolChanges.added), ("removed", \PoolChanges.removed), ("draining", \PoolChanges.draining)] {
+                            guard let value = d[field] else { continue }
+                            guard let strings = value as? [Any], strings.allSatisfy({ $0 is String }) else { return nil }
+                            changes[keyPath: list] = strings.compactMap { $0 as? String }
+                        }
+                        return changes
+                    }
                 case "rollouts": o.rollouts[name] = try decode(RolloutStatus.self, kv.value)
                 case "guards": o.guards[name] = String(decoding: kv.value, as: UTF8.self)
                 default: problems.append("\(key): unknown kind \"\(kind)\"")
@@ -74,6 +107,14 @@ enum FleetKeys {
     }
 
     struct Undecodable: Error, CustomStringConvertible { var description: String }
+
+    /// A value read by the small JSON reader and shaped by `shape`; nil from it: not this kind.
+    private static func plain<T>(_ bytes: [UInt8], _ shape: (Any) -> T?) throws -> T {
+        guard let any = JSONValues.read(bytes), let value = shape(any) else {
+            throw Undecodable(description: "not a value of this kind (\(String(decoding: bytes.prefix(80), as: UTF8.self)))")
+        }
+        return value
+    }
 
     private static func decode<T: Decodable>(_ type: T.Type, _ bytes: [UInt8]) throws -> T {
         do { return try JSONDecoder().decode(T.self, from: Data(bytes)) } catch {

@@ -10,6 +10,8 @@
 import Config
 import Etcd
 import Foundation
+import Proxy
+import Reactor
 import Runtime
 import Synchronization
 
@@ -19,10 +21,10 @@ final class FleetMembership: @unchecked Sendable {
     let key: String
     private let version: String
     private var listeners: [String] = []
-    let started = FleetMembership.time(Date())
+    let started = Timestamp.string(ns: Timestamp.nowNs())
     private let log: @Sendable (String) -> Void
 
-    private let signal = NSCondition()
+    private let signal = Condition()
     private var stopped = false              // under signal
     private var applied: Int64 = 0           // under signal
     private var written: Int64 = -1          // under signal
@@ -38,8 +40,7 @@ final class FleetMembership: @unchecked Sendable {
     }
     let driverKey: String
     /// When the newest state revision was first seen here, for stragglers.
-    private let stateSeen = Mutex<(revision: Int64, at: Date)>((0, Date()))
-    private var thread: Thread?
+    private let stateSeen = Mutex<(revision: Int64, at: Double)>((0, Condition.now()))
 
     init(settings: Config.Fleet, client: EtcdClient, version: String, log: @escaping @Sendable (String) -> Void) {
         self.settings = settings
@@ -52,10 +53,7 @@ final class FleetMembership: @unchecked Sendable {
 
     func start(listeners: [String]) {
         self.listeners = listeners
-        let t = Thread { [self] in run() }
-        t.name = "fleet-membership"
-        thread = t
-        t.start()
+        _ = LoopThread.start { [self] in run() }
     }
 
     /// Stops renewing and revokes the lease now, so the instance leaves the list at once.
@@ -72,7 +70,7 @@ final class FleetMembership: @unchecked Sendable {
 
     /// The state queue applied `revision`; the key is rewritten soon.
     func applied(revision: Int64, stateRevision: Int64) {
-        stateSeen.withLock { if stateRevision > $0.revision { $0 = (stateRevision, Date()) } }
+        stateSeen.withLock { if stateRevision > $0.revision { $0 = (stateRevision, Condition.now()) } }
         signal.lock()
         applied = revision
         signal.broadcast()
@@ -98,16 +96,16 @@ final class FleetMembership: @unchecked Sendable {
                     written = -1
                     signal.unlock()
                 }
-                var renewAt = Date().addingTimeInterval(Double(settings.leaseSeconds) / 3)
-                var electAt = Date()
+                var renewAt = Condition.now() + Double(settings.leaseSeconds) / 3
+                var electAt = Condition.now()
                 while true {
-                    if Date() >= electAt {
+                    if Condition.now() >= electAt {
                         try elect(lease: lease)
-                        electAt = Date().addingTimeInterval(Double(settings.leaseSeconds) / 6)
+                        electAt = Condition.now() + Double(settings.leaseSeconds) / 6
                     }
                     let wake = min(renewAt, electAt)
                     signal.lock()
-                    while !stopped && applied == written && Date() < wake { _ = signal.wait(until: wake) }
+                    while !stopped && applied == written && Condition.now() < wake { signal.wait(until: wake) }
                     let stop = stopped
                     let revision = applied
                     let dirty = revision != written
@@ -119,14 +117,14 @@ final class FleetMembership: @unchecked Sendable {
                         written = revision
                         signal.unlock()
                     }
-                    if Date() >= renewAt {
+                    if Condition.now() >= renewAt {
                         if try client.keepAlive(lease: lease) == 0 {
                             signal.lock()
                             if self.lease == lease { self.lease = 0 }
                             signal.unlock()
                             throw EtcdError(.server, "the membership lease expired")
                         }
-                        renewAt = Date().addingTimeInterval(Double(settings.leaseSeconds) / 3)
+                        renewAt = Condition.now() + Double(settings.leaseSeconds) / 3
                     }
                     failures = 0
                 }
@@ -136,8 +134,8 @@ final class FleetMembership: @unchecked Sendable {
                 if failures == 1 { log("fleet: cannot keep \(key) in etcd: \(error.description)") }
                 let pause = min(2.0, 0.1 * Double(failures)) * Double.random(in: 0.5...1)
                 signal.lock()
-                let until = Date().addingTimeInterval(pause)
-                while !stopped && Date() < until { _ = signal.wait(until: until) }
+                let until = Condition.now() + pause
+                while !stopped && Condition.now() < until { signal.wait(until: until) }
                 let stop = stopped
                 signal.unlock()
                 if stop { return }
@@ -162,19 +160,18 @@ final class FleetMembership: @unchecked Sendable {
     private func entry(_ revision: Int64) -> [UInt8] {
         let object: [String: Any] = ["instance": settings.instance, "appliedRevision": revision, "version": version,
                                      "started": started, "listeners": listeners]
-        return (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])).map { Array($0) } ?? []
+        return JSONValues.write(object)
     }
 
     /// Every live instance as its key says, stragglers marked; nil when etcd cannot be asked.
     func instances(stateRevision: Int64) -> [FleetInstance]? {
         guard let read = try? client.range(settings.prefix + "instances/") else { return nil }
         let seen = stateSeen.withLock { $0 }
-        let late = seen.revision == stateRevision && Date().timeIntervalSince(seen.at) * 1000 > Double(settings.stragglerMs)
+        let late = seen.revision == stateRevision && (Condition.now() - seen.at) * 1000 > Double(settings.stragglerMs)
         return read.kvs.compactMap { kv -> FleetInstance? in
-            guard let object = try? JSONSerialization.jsonObject(with: Data(kv.value)) as? [String: Any] else { return nil }
+            guard let object = JSONValues.read(kv.value) as? [String: Any] else { return nil }
             let name = object["instance"] as? String ?? String(kv.key.dropFirst(settings.prefix.count + "instances/".count))
-            var applied: Int64 = 0
-            if let n = object["appliedRevision"] as? NSNumber, n.doubleValue.isFinite, abs(n.doubleValue) < 9e15 { applied = n.int64Value }
+            let applied = JSONValues.integer(object["appliedRevision"], in: 0...Int64.max) ?? 0
             return FleetInstance(name: name, appliedRevision: applied, version: object["version"] as? String ?? "",
                                  started: object["started"] as? String ?? "", listeners: object["listeners"] as? [String] ?? [],
                                  straggler: applied < stateRevision && late)
@@ -184,13 +181,7 @@ final class FleetMembership: @unchecked Sendable {
     /// The instance that holds the driver key; nil when none does or etcd cannot be asked.
     func driver() -> String? {
         guard let kv = (try? client.range(driverKey, prefix: false))?.kvs.first,
-              let object = try? JSONSerialization.jsonObject(with: Data(kv.value)) as? [String: Any] else { return nil }
+              let object = JSONValues.read(kv.value) as? [String: Any] else { return nil }
         return object["instance"] as? String
-    }
-
-    static func time(_ date: Date) -> String {
-        let f = ISO8601DateFormatter()
-        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return f.string(from: date)
     }
 }

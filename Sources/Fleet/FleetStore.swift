@@ -7,6 +7,8 @@
 import Config
 import Etcd
 import Foundation
+import Glibc
+import Reactor
 import Runtime
 import Synchronization
 
@@ -26,7 +28,7 @@ public final class FleetStore: SharedStateStore, @unchecked Sendable {
         case progress(revision: Int64)
     }
 
-    private let inbox = NSCondition()
+    private let inbox = Condition()
     private var pending: [Message] = []          // under inbox
     private var stopped = false                  // under inbox
     private var watch: EtcdWatch?                // under inbox
@@ -37,7 +39,8 @@ public final class FleetStore: SharedStateStore, @unchecked Sendable {
 
     private struct Status {
         var up = false
-        var since: Date?
+        /// Wall-clock seconds when etcd stopped answering.
+        var since: Double?
         var lastError: String?
         var appliedRevision: Int64 = 0
         var stateRevision: Int64 = 0
@@ -64,12 +67,12 @@ public final class FleetStore: SharedStateStore, @unchecked Sendable {
     /// etcd answers within `initialTimeout`; `start` then watches from there.
     public func readInitial(timeout initialTimeout: Double = 5) {
         state.share(through: self)
-        let deadline = Date().addingTimeInterval(initialTimeout)
+        let deadline = Condition.now() + initialTimeout
         var first: (revision: Int64, kvs: [EtcdKeyValue])?
-        while first == nil && Date() < deadline {
+        while first == nil && Condition.now() < deadline {
             do throws(EtcdError) { first = try client.range(statePrefix) } catch {
                 markDown(error.description)
-                Thread.sleep(forTimeInterval: 0.1)
+                usleep(100_000)
             }
         }
         if let first {
@@ -96,7 +99,7 @@ public final class FleetStore: SharedStateStore, @unchecked Sendable {
     /// its instances (no membership key, never the driver).
     public func startWatching() {
         let from = initialRevision
-        Thread.detachNewThread { [self] in watchLoop(resumeAfter: from) }
+        _ = LoopThread.start { [self] in watchLoop(resumeAfter: from) }
     }
 
     /// Whether the initial read got an answer.
@@ -186,8 +189,8 @@ public final class FleetStore: SharedStateStore, @unchecked Sendable {
 
     private func wait(seconds: Double) {
         inbox.lock()
-        let until = Date().addingTimeInterval(seconds)
-        while !stopped && Date() < until { _ = inbox.wait(until: until) }
+        let until = Condition.now() + seconds
+        while !stopped && Condition.now() < until { inbox.wait(until: until) }
         inbox.unlock()
     }
 
@@ -208,7 +211,7 @@ public final class FleetStore: SharedStateStore, @unchecked Sendable {
     private func markDown(_ reason: String) {
         let first = status.withLock { s -> Bool in
             let was = s.up || s.since == nil
-            if was { s.since = Date() }
+            if was { s.since = Condition.wallClock() }
             s.up = false
             s.lastError = reason
             return was
@@ -290,15 +293,15 @@ public final class FleetStore: SharedStateStore, @unchecked Sendable {
 
     public func catchUp(to revision: Int64, timeout: Double) -> Bool {
         dispatchPrecondition(condition: .onQueue(state.queue))
-        let deadline = Date().addingTimeInterval(timeout)
+        let deadline = Condition.now() + timeout
         while applied < revision {
             inbox.lock()
-            while !pending.contains(where: { $0.revision >= revision }) && !stopped && Date() < deadline {
-                _ = inbox.wait(until: deadline)
+            while !pending.contains(where: { $0.revision >= revision }) && !stopped && Condition.now() < deadline {
+                inbox.wait(until: deadline)
             }
             inbox.unlock()
             drain()
-            if Date() >= deadline || isStopped { break }
+            if Condition.now() >= deadline || isStopped { break }
         }
         return applied >= revision
     }
@@ -306,7 +309,7 @@ public final class FleetStore: SharedStateStore, @unchecked Sendable {
     public func report(listingInstances: Bool) -> FleetReport {
         let s = status.withLock { $0 }
         var report = FleetReport(instance: settings.instance, prefix: settings.prefix, endpoints: settings.endpoints.map(\.authority),
-                           storeUp: s.up, unreachableSince: s.up ? nil : s.since.map(\.timeIntervalSince1970),
+                           storeUp: s.up, unreachableSince: s.up ? nil : s.since,
                            lastError: s.up ? nil : s.lastError, appliedRevision: s.appliedRevision, stateRevision: s.stateRevision,
                            instances: listingInstances ? membership.instances(stateRevision: s.stateRevision) : nil)
         if listingInstances { report.driver = membership.driver() } else if isDriver { report.driver = settings.instance }

@@ -13,6 +13,15 @@ public enum Timestamp {
         return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
     }
 
+    /// The text of `ns` ("2025-03-01T12:34:56.789Z"), for the control plane: no date formatter
+    /// (Foundation's loads ICU's time zone data, megabytes of every process's memory).
+    public static func string(ns: UInt64) -> String {
+        String(unsafeUninitializedCapacity: length) { buffer in
+            write(ns, to: buffer.baseAddress!)
+            return length
+        }
+    }
+
     /// Writes the 24 bytes of `ns` to `p`.
     public static func write(_ ns: UInt64, to p: UnsafeMutablePointer<UInt8>) {
         writeSecond(ns / 1_000_000_000, to: p)

@@ -101,9 +101,7 @@ public struct FleetReport: Sendable {
                                "storeUp": .bool(storeUp), "appliedRevision": .int(Int(appliedRevision)),
                                "stateRevision": .int(Int(stateRevision))]
         if let unreachableSince {
-            let f = ISO8601DateFormatter()
-            f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-            v.set("unreachableSince", .string(f.string(from: Date(timeIntervalSince1970: unreachableSince))))
+            v.set("unreachableSince", .string(Timestamp.string(ns: UInt64(max(0, unreachableSince * 1e9)))))
         }
         if let lastError { v.set("lastError", .string(lastError)) }
         if let driver { v.set("driver", .string(driver)) }
