@@ -4,9 +4,10 @@
 // when its lease runs out; one that stops cleanly revokes it at once.
 //
 // The same lease holds `PREFIX driver` for the instance elected to drive the clock-stepped
-// rollouts: created only where absent, so one instance holds it at a time; when its holder
-// dies the key goes with the lease, and the next instance to look (every sixth of a lease)
-// takes it and resumes each rollout at its saved step.
+// rollouts and guards: created only where absent, so one instance holds it at a time. Every
+// instance watches that key; when its holder dies the key goes with the lease, the deletion
+// wakes the others at once, and the first to write it takes over (each also looks once a lease,
+// should the watch be down).
 import Config
 import Etcd
 import Foundation
@@ -29,6 +30,9 @@ final class FleetMembership: @unchecked Sendable {
     private var applied: Int64 = 0           // under signal
     private var written: Int64 = -1          // under signal
     private var lease: Int64 = 0             // under signal
+    /// The driver key changed (the watch saw it): look again now.
+    private var electNow = false             // under signal
+    private var driverWatch: EtcdWatch?      // under signal
     /// Whether this instance holds the driver key (read by the state queue).
     private let driving = Atomic<Bool>(false)
     var isDriver: Bool { driving.load(ordering: .relaxed) }
@@ -54,6 +58,7 @@ final class FleetMembership: @unchecked Sendable {
     func start(listeners: [String]) {
         self.listeners = listeners
         _ = LoopThread.start { [self] in run() }
+        _ = LoopThread.start { [self] in watchDriver() }
     }
 
     /// Stops renewing and revokes the lease now, so the instance leaves the list at once.
@@ -63,8 +68,10 @@ final class FleetMembership: @unchecked Sendable {
         stopped = true
         let held = lease
         lease = 0
+        let w = driverWatch
         signal.broadcast()
         signal.unlock()
+        w?.cancel()
         if held != 0 { try? client.revoke(lease: held) }
     }
 
@@ -99,13 +106,17 @@ final class FleetMembership: @unchecked Sendable {
                 var renewAt = Condition.now() + Double(settings.leaseSeconds) / 3
                 var electAt = Condition.now()
                 while true {
-                    if Condition.now() >= electAt {
+                    signal.lock()
+                    let now = electNow
+                    electNow = false
+                    signal.unlock()
+                    if now || Condition.now() >= electAt {
                         try elect(lease: lease)
-                        electAt = Condition.now() + Double(settings.leaseSeconds) / 6
+                        electAt = Condition.now() + Double(settings.leaseSeconds)
                     }
                     let wake = min(renewAt, electAt)
                     signal.lock()
-                    while !stopped && applied == written && Condition.now() < wake { signal.wait(until: wake) }
+                    while !stopped && !electNow && applied == written && Condition.now() < wake { signal.wait(until: wake) }
                     let stop = stopped
                     let revision = applied
                     let dirty = revision != written
@@ -141,6 +152,46 @@ final class FleetMembership: @unchecked Sendable {
                 if stop { return }
             }
         }
+    }
+
+    /// Watches the driver key and wakes the membership thread when it changes (its holder's
+    /// lease ran out, or it was revoked): the others need not poll to take over.
+    private func watchDriver() {
+        var failures = 0
+        while !isStopped {
+            do throws(EtcdError) {
+                let at = try client.range(driverKey, prefix: false).revision
+                wakeToElect()
+                let watch = try EtcdWatch(client, prefix: driverKey, startRevision: at + 1, idleTimeout: 660)
+                defer { watch.close() }
+                signal.lock()
+                driverWatch = watch
+                let stop = stopped
+                signal.unlock()
+                if stop { return }
+                while true {
+                    if case .changes = try watch.next() { wakeToElect() }
+                    failures = 0
+                }
+            } catch {
+                failures += 1
+                let pause = min(5.0, 0.1 * Double(failures)) * Double.random(in: 0.5...1)
+                signal.lock()
+                driverWatch = nil
+                let until = Condition.now() + pause
+                while !stopped && Condition.now() < until { signal.wait(until: until) }
+                signal.unlock()
+            }
+        }
+    }
+
+    private var isStopped: Bool { signal.withLock { stopped } }
+
+    private func wakeToElect() {
+        signal.lock()
+        electNow = true
+        signal.broadcast()
+        signal.unlock()
     }
 
     /// Takes the driver key if nobody holds it, or checks that this instance still does.
