@@ -4,7 +4,8 @@
 // head is written as for any upstream, then rewritten here: the client's Authorization moved or
 // dropped, the client's own x-amz-* signing fields left out, X-Amz-Date, X-Amz-Content-Sha256,
 // X-Amz-Security-Token and the Authorization of the signature added. Every field sent is signed
-// but the few that hops may change (User-Agent, Expect, X-Amzn-Trace-Id, Connection, TE, Upgrade).
+// but those a hop may change (User-Agent, Expect, X-Amzn-Trace-Id, hop-by-hop fields, the
+// forwarding fields each hop appends to, the trace context each traced hop rewrites).
 import Crypto
 import Glibc
 import Reactor
@@ -158,8 +159,11 @@ public final class UpstreamSigning: Sendable {
         let named: [(String, FieldKind)] = [("authorization", .authorization), ("transfer-encoding", .transferEncoding)]
             // Fields the proxy sets itself.
             + ["x-forwarded-authorization", "x-amz-date", "x-amz-content-sha256", "x-amz-security-token"].map { ($0, .proxyOwned) }
-            // Fields a hop may add, drop or change, left out of the signature (aws-c-auth's list).
-            + ["user-agent", "expect", "x-amzn-trace-id", "connection", "te", "upgrade", "keep-alive", "proxy-connection"]
+            // Fields a hop may add, drop or change, left out of the signature: aws-c-auth's list,
+            // the forwarding fields each hop appends to (Envoy leaves out X-Forwarded-For and
+            // -Proto too) and the trace context each traced hop rewrites.
+            + ["user-agent", "expect", "x-amzn-trace-id", "connection", "te", "upgrade", "keep-alive", "proxy-connection",
+               "x-forwarded-for", "x-forwarded-proto", "x-forwarded-port", "forwarded", "via", "traceparent", "tracestate"]
                 .map { ($0, .unsigned) }
         return named.map { (Array($0.0.utf8), $0.1) }
     }()
