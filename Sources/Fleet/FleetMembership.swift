@@ -55,8 +55,21 @@ final class FleetMembership: @unchecked Sendable {
         self.log = log
     }
 
+    /// Joins at once (lease and key written before this returns, so an instance is listed
+    /// from the moment it says it listens, and `ctl --wait` waits for it), then keeps the key.
     func start(listeners: [String]) {
         self.listeners = listeners
+        if let granted = try? client.grantLease(ttl: Int64(settings.leaseSeconds)).id {
+            let revision = signal.withLock { applied }
+            if (try? client.put(key, entry(revision), lease: granted)) != nil {
+                signal.withLock {
+                    lease = granted
+                    written = revision
+                }
+            } else {
+                try? client.revoke(lease: granted)
+            }
+        }
         _ = LoopThread.start { [self] in run() }
         _ = LoopThread.start { [self] in watchDriver() }
     }

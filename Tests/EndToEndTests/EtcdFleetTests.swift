@@ -137,4 +137,32 @@ final class EtcdFleetTests: EndToEndTestCase {
         XCTAssertEqual(unreachable.termination, .exited(1))
         XCTAssertTrue(unreachable.stderr.contains("did not answer; nothing changed"), unreachable.stderr)
     }
+
+    /// `--wait` names an instance that has not applied the change when the time is up, and
+    /// `show fleet` marks it a straggler; it catches up once it runs again.
+    func testWaitNamesAnInstanceThatHasNotAppliedAndItIsAStraggler() throws {
+        // A straggler after 0.5 s, well before its 10 s lease runs out and it leaves the list.
+        let (fleet, _, _) = try startFleet(3, etcd: try etcd(), fleetExtra: #", "leaseSeconds": 10, "stragglerMs": 500"#)
+        // Every instance has joined (its membership key is written soon after it listens).
+        XCTAssertTrue(waitUntil(timeout: 10, interval: 0.05) {
+            let show = (try? self.ctl(fleet.members[0], ["--json", "show", "fleet"]).stdout) ?? ""
+            return fleet.members.allSatisfy { show.contains("\"name\":\"\($0.name)\"") }
+        })
+        let stuck = fleet.members[2]
+        stuck.proxy.process.send(signal: SIGSTOP)
+        defer { stuck.proxy.process.send(signal: SIGCONT) }
+        let flip = try ctl(fleet.members[0], ["--wait=1", "flip", "checkout"])
+        XCTAssertEqual(flip.termination, .exited(1), flip.stdout + flip.stderr)
+        XCTAssertTrue(flip.stdout.contains("not applied after") && flip.stdout.contains(stuck.name), flip.stdout)
+        XCTAssertFalse(flip.stdout.contains(fleet.members[1].name + ","), "only the stopped instance is named: \(flip.stdout)")
+        // Behind the change for longer than stragglerMs.
+        XCTAssertTrue(waitUntil(timeout: 10, interval: 0.1) {
+            (try? self.ctl(fleet.members[1], ["--json", "show", "fleet"]).stdout)?.contains("\"stragglers\":[\"\(stuck.name)\"]") == true
+        }, (try? ctl(fleet.members[1], ["--json", "show", "fleet"]).stdout) ?? "")
+        stuck.proxy.process.send(signal: SIGCONT)
+        XCTAssertTrue(waitUntil(timeout: 10) { (try? self.served(stuck, "/shop")) == "green" }, "the stopped instance catches up")
+        XCTAssertTrue(waitUntil(timeout: 10, interval: 0.1) {
+            (try? self.ctl(fleet.members[1], ["--json", "show", "fleet"]).stdout)?.contains("\"stragglers\":[]") == true
+        })
+    }
 }

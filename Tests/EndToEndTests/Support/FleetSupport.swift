@@ -36,11 +36,12 @@ extension EndToEndTestCase {
                                           #"{ "name": "api", "split": [ { "variant": "stable", "upstream": "stable", "weight": 100 }, { "variant": "canary", "upstream": "canary", "weight": 0 } ] }"#],
                                  controlSocket: socket, admin: admin)
         let endpoints = etcd.clientURLs.map { "\"\($0)\"" }.joined(separator: ", ")
-        return String(text.dropLast(2)) + #",  "fleet": { "etcd": { "endpoints": [\#(endpoints)], "prefix": "\#(prefix)"\#(etcdExtra) }, "instance": "\#(name)", "leaseSeconds": 2\#(fleetExtra) }"# + "\n}\n"
+        return String(text.dropLast(2)) + #",  "fleet": { "etcd": { "endpoints": [\#(endpoints)], "prefix": "\#(prefix)"\#(etcdExtra) }, "instance": "\#(name)"\#(fleetExtra.contains("leaseSeconds") ? "" : #", "leaseSeconds": 2"#)\#(fleetExtra) }"# + "\n}\n"
     }
 
     /// `count` instances in front of the same blue and green.
-    func startFleet(_ count: Int, etcd: EtcdCluster, admin: Bool = false, canaryEndpoint: String? = nil) throws -> (FleetSetup, EchoUpstream, EchoUpstream) {
+    func startFleet(_ count: Int, etcd: EtcdCluster, admin: Bool = false, canaryEndpoint: String? = nil,
+                    fleetExtra: String = "") throws -> (FleetSetup, EchoUpstream, EchoUpstream) {
         let blue = try startEcho(name: "blue")
         let green = try startEcho(name: "green")
         let dir = try temporaryDirectory()
@@ -48,7 +49,8 @@ extension EndToEndTestCase {
         for i in 0..<count {
             let name = "i\(i)"
             let socket = "\(dir)/\(name).sock"
-            let text = fleetConfig(name: name, socket: socket, blue: blue, green: green, etcd: etcd, admin: admin, canaryEndpoint: canaryEndpoint)
+            let text = fleetConfig(name: name, socket: socket, blue: blue, green: green, etcd: etcd, fleetExtra: fleetExtra, admin: admin,
+                                   canaryEndpoint: canaryEndpoint)
             setup.members.append(FleetMember(proxy: try startProxy(json: text), socket: socket, name: name))
             setup.configs.append(text)
         }
