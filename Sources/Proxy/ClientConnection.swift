@@ -303,7 +303,7 @@ final class ClientConnection: Pollable {
             respondLocally(status: 404, detail: "no route matches this request", close: !exchange.keepAlive)
             return
         }
-        signing = worker.signs ? worker.signing.lookup(upstream: exchange.decision.upstream, color: exchange.decision.color) : nil
+        signing = worker.signing.lookup(upstream: exchange.decision.upstream, color: exchange.decision.color)
         if let s = signing, case .contentLength(let n) = head.framing, n > s.maxBodyBytes {
             signedBodyTooLarge()
             return
@@ -318,8 +318,8 @@ final class ClientConnection: Pollable {
                                 hostHeader: snap.hostHeader(upstream: exchange.decision.upstream, color: exchange.decision.color),
                                 setHeaders: snap.setHeaders(upstream: exchange.decision.upstream, color: exchange.decision.color),
                                 into: &relay.upHead, pool: worker.buffers)
-        if worker.bears, let bearer = worker.bearers.lookup(upstream: exchange.decision.upstream, color: exchange.decision.color) {
-            bearer.apply(to: &relay.upHead, pool: worker.buffers)
+        if let bearer = worker.bearers.lookup(upstream: exchange.decision.upstream, color: exchange.decision.color) {
+            worker.bear(&relay.upHead, with: bearer)
         }
         if exchange.decision.mirrorMask != 0 {
             let (fanout, started, outcome) = MirrorFanout.start(worker: worker, snapshot: snap, decision: exchange.decision, view: view,

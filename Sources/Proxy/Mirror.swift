@@ -119,8 +119,8 @@ final class MirrorFanout {
                                     hostHeader: snapshot.hostHeader(upstream: m.upstream, color: color),
                                     setHeaders: snapshot.setHeaders(upstream: m.upstream, color: color),
                                     into: &copy.data, pool: worker.buffers)
-            if worker.bears, let bearer = worker.bearers.lookup(upstream: m.upstream, color: color) {
-                bearer.apply(to: &copy.data, pool: worker.buffers)
+            if let bearer = worker.bearers.lookup(upstream: m.upstream, color: color) {
+                worker.bear(&copy.data, with: bearer)
             }
             if let signing {
                 if bodyMode == .none {

@@ -31,18 +31,18 @@ public final class UpstreamBearer: Sendable {
         self.token = token
     }
 
-    /// Rewrites `head` (a request head as HeadWriter wrote it, nothing after it): the client's
-    /// Authorization moved or dropped, the token's line added last.
-    func apply(to head: inout ByteBuffer, pool: BufferPool) {
-        let text = Array(UnsafeRawBufferPointer(start: head.readPointer, count: head.readableCount))
+    /// Rewrites `head` (a request head as HeadWriter wrote it, nothing after it), read where
+    /// it lies and rebuilt in `out` (the loop's scratch, kept from request to request): the
+    /// client's Authorization moved or dropped, the token's line added last.
+    func apply(to head: inout ByteBuffer, scratch out: inout [UInt8], pool: BufferPool) {
+        let text = UnsafeBufferPointer(start: head.readPointer.assumingMemoryBound(to: UInt8.self), count: head.readableCount)
         let token = self.token.current.line
-        var out: [UInt8] = []
-        out.reserveCapacity(text.count + token.count + 32)
+        out.removeAll(keepingCapacity: true)
         var start = 0
         var requestLine = true
         while start < text.count {
             let newline = text[start...].firstIndex(of: UInt8(ascii: "\n")) ?? text.count - 1
-            let line = text[start...newline]
+            let line = UnsafeBufferPointer(rebasing: text[start...newline])
             start = newline + 1
             if !requestLine && (line.count == 1 || line.count == 2 && line.first == UInt8(ascii: "\r")) {
                 // The blank line that ends the head: the token goes before it.
@@ -51,13 +51,12 @@ public final class UpstreamBearer: Sendable {
                 continue
             }
             if !requestLine, let colon = line.firstIndex(of: UInt8(ascii: ":")) {
-                let kind = text[line.startIndex..<colon].withUnsafeBytes { clientField($0) }
-                switch kind {
+                switch clientField(UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: line[..<colon]))) {
                 case .keep: break
                 case .drop: continue
                 case .move:
                     out += Self.forwardedName
-                    out += text[colon...newline]
+                    out += UnsafeBufferPointer(rebasing: line[colon...])
                     continue
                 }
             }

@@ -192,6 +192,12 @@ extension Worker {
         stats.add(.signedRequests)
     }
 
+    /// Puts `bearer`'s token on the request head in `head` (primary or shadow copy), rebuilt in
+    /// this loop's scratch.
+    func bear(_ head: inout ByteBuffer, with bearer: UpstreamBearer) {
+        bearer.apply(to: &head, scratch: &signingScratch.out, pool: buffers)
+    }
+
     /// A bodiless request of the proxy's own (a health check, a warm-up GET), signed now: a
     /// locked function answers 403 to one without a signature.
     func signed(_ request: [UInt8], with signing: UpstreamSigning?) -> [UInt8] {

@@ -151,9 +151,7 @@ final class Worker {
         resilience.adopt(snapshot, worker: loop.index, workers: workerCount, maxEndpointID: maxID)
         endpointTLS.rebuild(snapshot, security: security, count: maxID + 1)
         signing = PoolTable(snapshot, security.signing)
-        signs = !security.signing.isEmpty
         bearers = PoolTable(snapshot, security.bearer)
-        bears = !security.bearer.isEmpty
     }
 
     /// The Date line of the answers the proxy makes itself.
@@ -163,14 +161,11 @@ final class Worker {
     private var security: UpstreamSecurity
     /// Each endpoint id's TLS, name and session to resume (UpstreamDial.swift).
     var endpointTLS = EndpointTLSTable()
-    /// Which pools sign their requests, and this loop's signing keys (UpstreamSigning.swift).
+    /// Which pools sign their requests (UpstreamSigning.swift) and which send a bearer token
+    /// (UpstreamBearer.swift); empty when none does, so a request pays one count check.
     private(set) var signing = PoolTable<UpstreamSigning>()
-    /// Which pools send a bearer token (UpstreamBearer.swift); empty when none does.
     private(set) var bearers = PoolTable<UpstreamBearer>()
-    /// Some pool sends a token: read first, like `signs`.
-    private(set) var bears = false
-    /// Some pool signs: read first, so an unsigned request does not touch the table.
-    private(set) var signs = false
+    /// This loop's signing keys and the buffers a signed or token-bearing head is rebuilt in.
     var signingScratch = SigningScratch()
 
     /// Idle pooled connections to endpoints that are no longer in any live set are closed; so
