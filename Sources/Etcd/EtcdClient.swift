@@ -90,10 +90,17 @@ public final class EtcdClient: Sendable {
 
     /// POSTs `body` to `path` on the preferred endpoint, then the others; answers the JSON.
     func call(_ path: String, _ body: [String: Any]) throws(EtcdError) -> [String: Any] {
+        try onEndpoints { (url, token) throws(EtcdError) in try post(path, body, to: url, token: token) }
+    }
+
+    /// `body` with an endpoint and the auth token to send: on the endpoint that answered last,
+    /// then each other one that cannot be reached; an auth token etcd calls expired is renewed
+    /// once. The one place requests and streams choose their endpoint.
+    private func onEndpoints<T>(_ body: (HTTPURL, String?) throws(EtcdError) -> T) throws(EtcdError) -> T {
         var renewed = false
         while true {
             do throws(EtcdError) {
-                return try callOnce(path, body)
+                return try firstAnswering(body)
             } catch where error.kind == .authentication && !renewed && settings.username != nil {
                 renewed = true
                 state.withLock { $0.token = nil }
@@ -101,15 +108,14 @@ public final class EtcdClient: Sendable {
         }
     }
 
-    private func callOnce(_ path: String, _ body: [String: Any]) throws(EtcdError) -> [String: Any] {
+    private func firstAnswering<T>(_ body: (HTTPURL, String?) throws(EtcdError) -> T) throws(EtcdError) -> T {
         let start = state.withLock { $0.preferred }
         var failures: [String] = []
         for step in 0..<settings.endpoints.count {
             let index = (start + step) % settings.endpoints.count
             let url = settings.endpoints[index]
             do throws(EtcdError) {
-                let token = try self.token(at: url)
-                let answer = try post(path, body, to: url, token: token)
+                let answer = try body(url, try token(at: url))
                 state.withLock { $0.preferred = index }
                 return answer
             } catch where error.kind == .unreachable {
@@ -147,32 +153,23 @@ public final class EtcdClient: Sendable {
 
     /// A streamed answer to `body` (a watch), from the first endpoint that takes it.
     func openStream(_ path: String, _ body: [String: Any], idleTimeout: Double) throws(EtcdError) -> FetchStreaming {
-        let start = state.withLock { $0.preferred }
-        var failures: [String] = []
-        for step in 0..<settings.endpoints.count {
-            let url = settings.endpoints[(start + step) % settings.endpoints.count]
-            do {
-                var headers: [(name: String, value: String)] = [("Content-Type", "application/json")]
-                if let token = try token(at: url) { headers.append(("Authorization", token)) }
-                let stream = try FetchStreaming(FetchRequest(method: "POST", path: path, headers: headers, body: EtcdJSON.encode(body)),
-                                                to: url, tls: settings.tls, timeout: settings.timeout, idleTimeout: idleTimeout)
-                guard stream.response.status == 200 else {
-                    stream.close()
-                    failures.append("\(url.authority): answered \(stream.response.status)")
-                    continue
-                }
-                return stream
-            } catch let error as FetchError {
-                failures.append("\(url.authority): \(error.description)")
-            } catch let error as EtcdError where error.kind == .unreachable {
-                failures.append("\(url.authority): \(error.description)")
-            } catch let error as EtcdError {
-                throw error
+        try onEndpoints { (url, token) throws(EtcdError) in
+            var headers: [(name: String, value: String)] = [("Content-Type", "application/json")]
+            if let token { headers.append(("Authorization", token)) }
+            let stream: FetchStreaming
+            do throws(FetchError) {
+                stream = try FetchStreaming(FetchRequest(method: "POST", path: path, headers: headers, body: EtcdJSON.encode(body)),
+                                            to: url, tls: settings.tls, timeout: settings.timeout, idleTimeout: idleTimeout)
             } catch {
-                failures.append("\(url.authority): \(error)")
+                throw EtcdError(.unreachable, error.description)
             }
+            guard stream.response.status == 200 else {
+                stream.close()
+                throw stream.response.status == 401 ? EtcdError(.authentication, "answered 401")
+                                                    : EtcdError(.unreachable, "answered \(stream.response.status)")
+            }
+            return stream
         }
-        throw EtcdError(.unreachable, failures.isEmpty ? "no etcd endpoint configured" : failures.joined(separator: "; "))
     }
 
     /// The error an answer carries (gRPC codes: 11 out of range, 14 unavailable, 16 unauthenticated).
