@@ -26,6 +26,8 @@ public final class RolloutRunner: RuntimeObserver, @unchecked Sendable {
     private var invalidInARow: [String: Int] = [:]
     private let queries = DispatchQueue(label: "switchyard.rollout.prometheus")
     package var clock: @Sendable () -> Double = { Date().timeIntervalSince1970 }
+    /// When this instance last published its variants' counters (fleet mode).
+    private var countsPublishedAt = 0.0
 
     public init(state: RuntimeState) { self.state = state }
 
@@ -61,7 +63,8 @@ public final class RolloutRunner: RuntimeObserver, @unchecked Sendable {
             publishGauges()
             return
         }
-        let local = active.contains { $0.value.plan.prometheus == nil } ? MetricsReport(server.metrics) : nil
+        // Local counters, alone; in a fleet the sums read in `reading` stand for them.
+        let local = state.sharedStore == nil && active.contains { $0.value.plan.prometheus == nil } ? MetricsReport(server.metrics) : nil
         let now = clock()
         for route in active.keys.sorted() {
             guard var status = state.overrides.rollouts[route] else { continue }
@@ -76,10 +79,14 @@ public final class RolloutRunner: RuntimeObserver, @unchecked Sendable {
         publishGauges()
     }
 
-    /// This instance's counters of every variant a running rollout judges on them.
+    /// This instance's counters of every variant a running rollout judges on them, once a
+    /// second (they go to etcd every two): the timer runs five times as often.
     private func publishCounts(_ store: any SharedStateStore, _ server: ProxyServer) {
+        let now = clock()
+        guard now - countsPublishedAt >= 1 || now < countsPublishedAt else { return }
         let local = state.overrides.rollouts.filter { !$0.value.state.isFinished && $0.value.plan.prometheus == nil }
         guard !local.isEmpty else { return }
+        countsPublishedAt = now
         let report = MetricsReport(server.metrics)
         for (route, status) in local {
             for variant in [status.plan.variant, status.plan.baseline] {
@@ -109,12 +116,12 @@ public final class RolloutRunner: RuntimeObserver, @unchecked Sendable {
     /// The counters of the rollout's two variants now: local, or the last Prometheus answer
     /// (asking again in the background).
     private func reading(_ route: String, _ plan: RolloutPlan, _ local: MetricsReport?) -> RolloutReading? {
-        if let local, plan.prometheus == nil {
+        if plan.prometheus == nil, let store = state.sharedStore {
             // In a fleet without Prometheus: the sum of every instance's published counters.
-            if let store = state.sharedStore {
-                return RolloutReading(variant: store.fleetCounts(key: FleetCounterKey.variant(route: route, variant: plan.variant)),
-                                      baseline: store.fleetCounts(key: FleetCounterKey.variant(route: route, variant: plan.baseline)))
-            }
+            return RolloutReading(variant: store.fleetCounts(key: FleetCounterKey.variant(route: route, variant: plan.variant)),
+                                  baseline: store.fleetCounts(key: FleetCounterKey.variant(route: route, variant: plan.baseline)))
+        }
+        if let local, plan.prometheus == nil {
             return RolloutReading(variant: local.variantCounts(route: route, variant: plan.variant),
                                   baseline: local.variantCounts(route: route, variant: plan.baseline))
         }
