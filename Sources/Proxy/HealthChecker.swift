@@ -70,13 +70,7 @@ final class HealthChecker: Pollable {
         guard !stopped, probe == nil else { return }
         // The endpoint's TLS (context, name, sessions) as of the newest snapshot.
         worker.adoptSnapshot()
-        var request = self.request
-        if let bearer {
-            // The blank line ends the head: the token goes before it.
-            request.removeLast(2)
-            request += bearer.token.current.line + [13, 10]
-        }
-        request = worker.signed(request, with: signing)
+        let request = worker.authorized(self.request, bearer: bearer, signing: signing)
         let p = UpstreamProbe(worker: worker, target: UpstreamTarget(endpoint: endpointID, address: address), request: request,
                               timeoutMs: check.timeoutMs, wholeBody: false) { [unowned(unsafe) self] outcome in
             self.finished(outcome)
@@ -122,7 +116,8 @@ final class HealthChecker: Pollable {
 
 /// What a check's request carries besides its path: the Host, and the fields the pool sets on
 /// every request (`setHeaders`: a locked function answers 401 to a check without its key), and
-/// the pool's bearer token (`auth.google`).
+/// the pool's bearer token (`auth.google`) or SigV4 signing (`auth.aws`), put on each check
+/// as it is sent.
 struct CheckHead: Equatable {
     var host: String
     var setHeaders: [UInt8]

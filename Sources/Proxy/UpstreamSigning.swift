@@ -198,14 +198,15 @@ extension Worker {
         bearer.apply(to: &head, scratch: &signingScratch.out, pool: buffers)
     }
 
-    /// A bodiless request of the proxy's own (a health check, a warm-up GET), signed now: a
-    /// locked function answers 403 to one without a signature.
-    func signed(_ request: [UInt8], with signing: UpstreamSigning?) -> [UInt8] {
-        guard let signing else { return request }
+    /// A bodiless request of the proxy's own (a health check, a warm-up GET) made ready to send
+    /// to a locked pool, as a client's request to it is: the pool's token put on it, or the
+    /// request signed now (a locked function answers 403 to one without).
+    func authorized(_ request: [UInt8], bearer: UpstreamBearer?, signing: UpstreamSigning?) -> [UInt8] {
+        guard bearer != nil || signing != nil else { return request }
         var head = ByteBuffer()
         head.append(request, pool: buffers)
-        signing.sign(head: &head, body: UnsafeRawBufferPointer(start: nil, count: 0), epochSeconds: time(nil), scratch: &signingScratch,
-                     pool: buffers)
+        if let bearer { bear(&head, with: bearer) }
+        if let signing { sign(&head, with: signing, body: UnsafeRawBufferPointer(start: nil, count: 0)) }
         let out = Array(head.readableBytes)
         head.release(to: buffers)
         return out

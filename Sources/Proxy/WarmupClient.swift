@@ -18,10 +18,12 @@ public struct WarmupTarget: Sendable {
     /// The fields the pool sets on every request (`setHeaders`), as "Name: value\r\n" lines:
     /// a function that needs its key would not start for a request without it.
     public let headerLines: [UInt8]
-    /// The pool's SigV4 signing: each GET is signed when it is sent.
+    /// The pool's token and SigV4 signing, put on each GET when it is sent.
+    public let bearer: UpstreamBearer?
     public let signing: UpstreamSigning?
     public init(address: SocketAddress, host: String, tls: UpstreamTLS? = nil, tlsName: String = "", headerLines: [UInt8] = [],
-                signing: UpstreamSigning? = nil) {
+                bearer: UpstreamBearer? = nil, signing: UpstreamSigning? = nil) {
+        self.bearer = bearer
         self.signing = signing
         self.address = address
         self.host = host
@@ -79,9 +81,9 @@ final class WarmupClient {
         let slot = index % targets.count
         startedNs = Sys.monotonicNs()
         let p = UpstreamProbe(worker: worker, target: UpstreamTarget(address: t.address, tls: t.tls, name: t.tlsName),
-                              request: worker.signed(UpstreamProbe.get(path: path, host: t.host, userAgent: "switchyard-warmup",
-                                                                       extra: Array("X-Switchyard-Warmup: 1\r\n".utf8) + t.headerLines),
-                                                     with: t.signing),
+                              request: worker.authorized(UpstreamProbe.get(path: path, host: t.host, userAgent: "switchyard-warmup",
+                                                                           extra: Array("X-Switchyard-Warmup: 1\r\n".utf8) + t.headerLines),
+                                                         bearer: t.bearer, signing: t.signing),
                               timeoutMs: timeoutMs, wholeBody: true) { [self] outcome in
             let session = probe?.session
             probe = nil

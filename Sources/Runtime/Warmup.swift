@@ -40,13 +40,12 @@ public enum Warmup {
     /// as written. `labels` name them in the report; `failure` says why one cannot be reached.
     /// A pool reached over TLS passes its `tls`, and `tlsName` gives the name each endpoint is
     /// reached by (SNI and verification). `setHeaders`: the fields the pool's requests carry;
-    /// `bearer`: the pool's token (`auth.google`), as it is now; `signing`: its SigV4 signing
-    /// (`auth.aws`), applied to each GET as it is sent.
+    /// `bearer`: the pool's token (`auth.google`); `signing`: its SigV4 signing (`auth.aws`):
+    /// put on each GET as it is sent.
     package static func targets(_ endpoints: [Address], hostHeader: String?, setHeaders: [Config.SetHeader] = [], names: ResolvedNames,
                         tls: UpstreamTLS? = nil, bearer: UpstreamBearer? = nil, signing: UpstreamSigning? = nil,
                         tlsName: (Address) -> String = { $0.host }) -> (targets: [WarmupTarget], labels: [String], failure: String?) {
         let lines = setHeaders.flatMap { Routing.SetHeader(name: Array($0.name.utf8), value: $0.value.bytes).line }
-            + (bearer?.token.current.line ?? [])
         var targets: [WarmupTarget] = []
         var labels: [String] = []
         for e in endpoints {
@@ -55,13 +54,13 @@ public enum Warmup {
                 guard let numeric = e.numericHost, let address = SocketAddress(host: numeric, port: e.port) else {
                     return (targets, labels + [e.description], "\(e) bad address")
                 }
-                targets.append(WarmupTarget(address: address, host: host, tls: tls, tlsName: tlsName(e), headerLines: lines, signing: signing))
+                targets.append(WarmupTarget(address: address, host: host, tls: tls, tlsName: tlsName(e), headerLines: lines, bearer: bearer, signing: signing))
                 labels.append(e.description)
                 continue
             }
             for a in names.addresses[e.written] ?? [] {
                 guard let address = SocketAddress(host: a.host, port: a.port) else { continue }
-                targets.append(WarmupTarget(address: address, host: host, tls: tls, tlsName: tlsName(e), headerLines: lines, signing: signing))
+                targets.append(WarmupTarget(address: address, host: host, tls: tls, tlsName: tlsName(e), headerLines: lines, bearer: bearer, signing: signing))
                 labels.append(ResolvedNames.key(e.written, a))
             }
         }
