@@ -3,7 +3,6 @@
 // progress notification saying the store reached a revision with nothing for this watch, or the
 // watch cancelled because its start revision was compacted away).
 import Fetch
-import Synchronization
 import Routing
 
 public struct EtcdEvent: Sendable, Equatable {
@@ -26,9 +25,11 @@ public enum EtcdWatchMessage: Sendable, Equatable {
     case progress(revision: Int64)
 }
 
-public final class EtcdWatch: Sendable {
+/// Read by one thread (`next`); `cancel` may come from any.
+public final class EtcdWatch: @unchecked Sendable {
     private let stream: FetchStreaming
-    private let buffer = Synchronized<[UInt8]>([])
+    /// What arrived and is not yet a whole line (the reading thread's only).
+    private var buffer: [UInt8] = []
 
     /// Opens a watch of `prefix` from `startRevision`, asking for progress notifications;
     /// `idleTimeout` bounds the wait for any message (set it above the server's progress interval).
@@ -37,22 +38,22 @@ public final class EtcdWatch: Sendable {
                                                          "range_end": EtcdJSON.base64(EtcdJSON.rangeEnd(prefix: prefix)),
                                                          "start_revision": String(startRevision), "progress_notify": true]]
         stream = try client.openStream("/v3/watch", request, idleTimeout: idleTimeout)
-        if !stream.response.body.isEmpty { buffer.set(stream.response.body) }
+        buffer = stream.response.body
     }
 
     /// The next message; throws `.compacted` when the start revision is gone, `.unreachable`
     /// when the stream ended or went quiet past the idle timeout.
     public func next() throws(EtcdError) -> EtcdWatchMessage {
         while true {
-            if let line = buffer.takeLine() {
+            if let newline = buffer.firstIndex(of: 10) {
+                let line = Array(buffer[..<newline])
+                buffer.removeSubrange(...newline)
                 if let message = try Self.message(line) { return message }
                 continue
             }
-            var more: [UInt8] = []
             let open: Bool
-            do throws(FetchError) { open = try stream.read(into: &more) } catch { throw EtcdError(.unreachable, "watch: \(error.description)") }
+            do throws(FetchError) { open = try stream.read(into: &buffer) } catch { throw EtcdError(.unreachable, "watch: \(error.description)") }
             guard open else { throw EtcdError(.unreachable, "watch: the server closed the stream") }
-            buffer.append(more)
             if buffer.count > 64 << 20 { throw EtcdError(.malformed, "watch: a message over 64 MiB") }
         }
     }
@@ -87,27 +88,5 @@ public final class EtcdWatch: Sendable {
             events.append(EtcdEvent(kind: type == "PUT" ? .put : .delete, kv: value))
         }
         return .changes(revision: at, events)
-    }
-}
-
-/// Bytes behind a lock: a watch is read by one thread, but it is a Sendable class.
-final class Synchronized<Value: Sendable>: Sendable {
-    private let value: Mutex<Value>
-    init(_ value: Value) { self.value = Mutex(value) }
-    func set(_ v: Value) { value.withLock { $0 = v } }
-    func with<T>(_ body: (inout Value) -> T) -> T { value.withLock { body(&$0) } }
-}
-
-extension Synchronized where Value == [UInt8] {
-    var count: Int { with { $0.count } }
-    func append(_ bytes: [UInt8]) { with { $0 += bytes } }
-    /// The bytes before the first newline, removed with it; nil when no line is complete.
-    func takeLine() -> [UInt8]? {
-        with { bytes in
-            guard let newline = bytes.firstIndex(of: 10) else { return nil }
-            let line = Array(bytes[..<newline])
-            bytes.removeSubrange(...newline)
-            return line
-        }
     }
 }
