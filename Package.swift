@@ -29,7 +29,7 @@ let package = Package(
         // SSL_CTX / SSL over non-blocking sockets: listeners and upstreams that speak TLS.
         .target(name: "TLS", dependencies: ["COpenSSL", "CLinux"], swiftSettings: swiftSettings),
         // The control plane's HTTP client: one blocking request at a time, off the data path.
-        .target(name: "Fetch", dependencies: ["TLS", "Routing"], swiftSettings: swiftSettings),
+        .target(name: "Fetch", dependencies: ["TLS", "Routing", "Reactor"], swiftSettings: swiftSettings),
         // etcd's v3 API through its JSON gateway: key-value, transactions, leases, watches.
         .target(name: "Etcd", dependencies: ["Fetch", "Routing", "TLS", "Config"], swiftSettings: swiftSettings),
         .target(name: "Proxy", dependencies: ["Routing", "HTTP1", "Reactor", "CLinux", "TLS", "Crypto", "SigV4"], swiftSettings: swiftSettings),

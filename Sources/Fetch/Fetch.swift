@@ -3,6 +3,7 @@
 // off the data path (a rollout's gate reading, a credentials refresh). HTTP/1.0 with the close
 // as the end of the answer: no keep-alive to manage for a request a minute.
 import Glibc
+import Reactor
 import Routing
 public import TLS
 
@@ -106,7 +107,7 @@ public enum Fetch {
         var answer: [UInt8] = []
         let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: 16384, alignment: 1)
         defer { chunk.deallocate() }
-        let deadline = monotonicSeconds() + timeout
+        let deadline = Condition.now() + timeout
         while true {
             let n: Int
             do throws(FetchError) { n = try stream.receive(chunk, timeout: timeout) } catch {
@@ -115,7 +116,7 @@ public enum Fetch {
             if n == 0 { break }
             answer += chunk[0..<n]
             if answer.count > maxBytes { throw FetchError("answer over \(maxBytes) bytes") }
-            if monotonicSeconds() > deadline { throw FetchError("no complete answer within \(timeout)s") }
+            if Condition.now() > deadline { throw FetchError("no complete answer within \(timeout)s") }
         }
         return answer
     }
@@ -149,11 +150,5 @@ public enum Fetch {
             close(fd)
         }
         throw FetchError("cannot connect to \(url.authority): \(String(cString: strerror(lastErrno)))", unreachable: true)
-    }
-
-    static func monotonicSeconds() -> Double {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
     }
 }

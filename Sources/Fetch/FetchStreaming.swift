@@ -3,6 +3,7 @@
 // the body is handed over in pieces until the server closes, the idle timeout passes, or
 // `cancel` (from any thread) ends it.
 import Glibc
+import Reactor
 import Routing
 public import TLS
 
@@ -26,13 +27,13 @@ public final class FetchStreaming: @unchecked Sendable {
             let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: 16384, alignment: 1)
             defer { chunk.deallocate() }
             let separator: [UInt8] = [13, 10, 13, 10]
-            let deadline = Fetch.monotonicSeconds() + timeout
+            let deadline = Condition.now() + timeout
             while bytes.firstRange(of: separator) == nil {
                 let n = try stream.receive(chunk, timeout: timeout)
                 guard n > 0 else { throw FetchError("closed before the end of the answer's head") }
                 bytes += chunk[0..<n]
                 if bytes.count > maxHeadBytes { throw FetchError("answer head over \(maxHeadBytes) bytes") }
-                if Fetch.monotonicSeconds() > deadline { throw FetchError("no answer head within \(timeout)s") }
+                if Condition.now() > deadline { throw FetchError("no answer head within \(timeout)s") }
             }
             var head = try FetchAnswer.parse(bytes, headOnly: true)
             if head.header("Content-Length") != nil { throw FetchError("a streamed answer with a Content-Length") }

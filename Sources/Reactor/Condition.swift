@@ -41,12 +41,8 @@ public final class Condition: @unchecked Sendable {
 
     public func broadcast() { pthread_cond_broadcast(cond) }
 
-    /// Monotonic seconds.
-    public static func now() -> Double {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
-    }
+    /// Monotonic seconds (the clock the waits use).
+    public static func now() -> Double { Double(Sys.monotonicNs()) / 1e9 }
 
     /// Wall-clock seconds since the epoch.
     public static func wallClock() -> Double {
