@@ -8,6 +8,7 @@ import Config
 import Etcd
 import Foundation
 import Glibc
+import Proxy
 import Reactor
 import Runtime
 import Synchronization
@@ -211,7 +212,7 @@ public final class FleetStore: SharedStateStore, @unchecked Sendable {
     private func markDown(_ reason: String) {
         let first = status.withLock { s -> Bool in
             let was = s.up || s.since == nil
-            if was { s.since = Condition.wallClock() }
+            if was { s.since = Double(Timestamp.nowNs()) / 1e9 }
             s.up = false
             s.lastError = reason
             return was

@@ -43,11 +43,4 @@ public final class Condition: @unchecked Sendable {
 
     /// Monotonic seconds (the clock the waits use).
     public static func now() -> Double { Double(Sys.monotonicNs()) / 1e9 }
-
-    /// Wall-clock seconds since the epoch.
-    public static func wallClock() -> Double {
-        var ts = timespec()
-        clock_gettime(CLOCK_REALTIME, &ts)
-        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
-    }
 }
