@@ -23,6 +23,8 @@ let package = Package(
         .target(name: "Reactor", dependencies: ["CLinux"], swiftSettings: swiftSettings),
         // Cryptography that is not TLS (HMAC for signed cookies).
         .target(name: "Crypto", dependencies: ["COpenSSL"], swiftSettings: swiftSettings),
+        // A/B arithmetic: distinct-unit sketches, the unit hash, SRM and conversion statistics.
+        .target(name: "Experiments", swiftSettings: swiftSettings),
         // AWS Signature Version 4: canonical requests, signing keys, credentials providers (those
         // that ask STS, a container endpoint or instance metadata do it with Fetch).
         .target(name: "SigV4", dependencies: ["Crypto", "Fetch", "Routing"], swiftSettings: swiftSettings),
@@ -57,6 +59,8 @@ let package = Package(
         // Helpers more than one test target needs: waiting on a condition, loopback and Unix
         // sockets, temporary directories. Glibc and Foundation only, so it moves with no module.
         .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: swiftSettings),
+        // Statistics are checked against scipy (python3) on the same counts.
+        .testTarget(name: "ExperimentsTests", dependencies: ["Experiments", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "FetchTests", dependencies: ["Fetch", "Routing", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "EtcdTests", dependencies: ["Etcd", "Routing", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "ReactorTests", dependencies: ["Reactor", "CLinux", "TestSupport"], swiftSettings: swiftSettings),

@@ -1,0 +1,6 @@
+import XCTest
+@testable import Experiments
+
+final class ExperimentsModuleTests: XCTestCase {
+    func testModuleBuilds() {}
+}
