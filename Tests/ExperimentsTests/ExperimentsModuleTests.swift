@@ -1,6 +1,0 @@
-import XCTest
-@testable import Experiments
-
-final class ExperimentsModuleTests: XCTestCase {
-    func testModuleBuilds() {}
-}
