@@ -18,13 +18,13 @@ let package = Package(
     targets: [
         .target(name: "CLinux"),
         .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
+        // A/B arithmetic: distinct-unit sketches, the unit hash, SRM and conversion statistics.
+        .target(name: "Experiments", swiftSettings: swiftSettings),
         .target(name: "HTTP1", swiftSettings: swiftSettings),
-        .target(name: "Routing", swiftSettings: swiftSettings),
+        .target(name: "Routing", dependencies: ["Experiments"], swiftSettings: swiftSettings),
         .target(name: "Reactor", dependencies: ["CLinux"], swiftSettings: swiftSettings),
         // Cryptography that is not TLS (HMAC for signed cookies).
         .target(name: "Crypto", dependencies: ["COpenSSL"], swiftSettings: swiftSettings),
-        // A/B arithmetic: distinct-unit sketches, the unit hash, SRM and conversion statistics.
-        .target(name: "Experiments", swiftSettings: swiftSettings),
         // AWS Signature Version 4: canonical requests, signing keys, credentials providers (those
         // that ask STS, a container endpoint or instance metadata do it with Fetch).
         .target(name: "SigV4", dependencies: ["Crypto", "Fetch", "Routing"], swiftSettings: swiftSettings),
@@ -34,22 +34,22 @@ let package = Package(
         .target(name: "Fetch", dependencies: ["TLS", "Routing", "Reactor"], swiftSettings: swiftSettings),
         // etcd's v3 API through its JSON gateway: key-value, transactions, leases, watches.
         .target(name: "Etcd", dependencies: ["Fetch", "Routing", "TLS", "Config"], swiftSettings: swiftSettings),
-        .target(name: "Proxy", dependencies: ["Routing", "HTTP1", "Reactor", "CLinux", "TLS", "Crypto", "SigV4"], swiftSettings: swiftSettings),
+        .target(name: "Proxy", dependencies: ["Routing", "Experiments", "HTTP1", "Reactor", "CLinux", "TLS", "Crypto", "SigV4"], swiftSettings: swiftSettings),
         // The control plane, one module per concern; dependencies point down this list.
         // Config schema, parsing and validation: plain values only.
         .target(name: "Config", dependencies: ["Routing", "TLS"], swiftSettings: swiftSettings),
         // What a running proxy serves: runtime state and overrides, snapshots, the state file,
         // name re-resolution, config watching.
-        .target(name: "Runtime", dependencies: ["Config", "Routing", "Proxy", "Crypto", "SigV4", "Reactor", "HTTP1", "TLS", "Fetch"], swiftSettings: swiftSettings),
+        .target(name: "Runtime", dependencies: ["Config", "Experiments", "Routing", "Proxy", "Crypto", "SigV4", "Reactor", "HTTP1", "TLS", "Fetch"], swiftSettings: swiftSettings),
         // Rollouts and guards: they observe the runtime state and commit changes like an operator.
-        .target(name: "Rollouts", dependencies: ["Runtime", "Config", "Routing", "Proxy", "Fetch"], swiftSettings: swiftSettings),
+        .target(name: "Rollouts", dependencies: ["Experiments", "Runtime", "Config", "Routing", "Proxy", "Fetch"], swiftSettings: swiftSettings),
         // Fleet mode: the runtime state shared through etcd, watched by every instance.
         .target(name: "Fleet", dependencies: ["Runtime", "Config", "Etcd", "Proxy", "Reactor"], swiftSettings: swiftSettings),
         // The control socket: protocol, command table, transactions (not named ControlSocket,
         // which Config.ControlSocket, its settings, already names).
-        .target(name: "CommandSocket", dependencies: ["Runtime", "Rollouts", "Config", "Routing", "Proxy", "Reactor"], swiftSettings: swiftSettings),
+        .target(name: "CommandSocket", dependencies: ["Experiments", "Runtime", "Rollouts", "Config", "Routing", "Proxy", "Reactor"], swiftSettings: swiftSettings),
         // The admin listener: /metrics, /healthz, /readyz.
-        .target(name: "Admin", dependencies: ["Runtime", "Rollouts", "Config", "Routing", "Proxy", "Reactor", "HTTP1"], swiftSettings: swiftSettings),
+        .target(name: "Admin", dependencies: ["Experiments", "Runtime", "Rollouts", "Config", "Routing", "Proxy", "Reactor", "HTTP1"], swiftSettings: swiftSettings),
         .executableTarget(name: "switchyard", dependencies: ["Config", "Runtime", "Fleet", "Rollouts", "CommandSocket", "Admin", "Proxy", "Routing", "Reactor", "HTTP1", "TLS"], swiftSettings: swiftSettings),
         .testTarget(name: "HTTP1Tests", dependencies: ["HTTP1"], swiftSettings: swiftSettings),
         .testTarget(name: "RoutingTests", dependencies: ["Routing", "Crypto"], swiftSettings: swiftSettings),

@@ -13,6 +13,8 @@ struct CookieFinds {
     var hasKey = false
     /// The bucket of the first valid assignment cookie, or -1.
     var bucket: Int32 = -1
+    /// That cookie's unit id when it is a version-2 cookie, else 0.
+    var unit: UInt64 = 0
 }
 
 /// A table of `count` entries at most half full; a power of two.
@@ -64,7 +66,8 @@ extension RoutingTable {
                     finds.hasKey = true
                 }
                 if slot == c.assignment && finds.bucket < 0 {
-                    finds.bucket = parseAssignmentCookie(value, saltTag: split.saltTag, signatures: split.signatures) ?? -1
+                    finds.bucket = parseAssignmentCookie(value, saltTag: split.saltTag, signatures: split.signatures,
+                                                         unit: &finds.unit) ?? -1
                 }
                 return true
             }

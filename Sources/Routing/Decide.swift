@@ -48,6 +48,7 @@ extension RoutingTable {
             decision.color = color(upstreams[decision.upstream], request, client: client, untrusted: &decision.untrustedSteering)
         }
         decision.mirrorMask = mirrorMask(route, method: method, random: random)
+        if !goals.isEmpty { matchGoals(request, method: method, path: path, client: client, into: &decision) }
         return decision
     }
 
@@ -64,6 +65,11 @@ extension RoutingTable {
         }
         if pinned >= 0 {
             decision.variant = pinned
+            // An experiment's unit keeps a bucket even while pinned: it is counted where it is
+            // served, and keeps its place when the pin goes.
+            if split.experiment >= 0 {
+                (decision.bucket, decision.setCookie) = assign(split, request, finds, random: random)
+            }
         } else {
             if split.sticky {
                 (decision.bucket, decision.setCookie) = assign(split, request, finds, random: random)
@@ -72,6 +78,7 @@ extension RoutingTable {
             }
             decision.variant = bucketOwner(decision.bucket, thresholds(split))
         }
+        if split.experiment >= 0 { assignUnit(split, request, finds, random: random, into: &decision) }
         if decision.variant >= 0 {
             decision.upstream = Int(variants[Int(split.variants.offset) + decision.variant].upstream)
         }

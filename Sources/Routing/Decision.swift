@@ -36,6 +36,16 @@ public struct Decision: Sendable, Equatable {
     /// An override or preview header named a variant or the idle color, from a source its trust
     /// does not accept: ignored, and counted so that a newcomer can see why it "does nothing".
     public var untrustedSteering: Bool = false
+    /// On a route whose split runs an experiment: the request's unit id (its cookie's, the
+    /// keyed hash of its sticky key, or a new one), else 0.
+    public var unit: UInt64 = 0
+    /// The unit was made for this request (a new user, or a cookie from before units): the
+    /// Set-Cookie stores it, and it is the unit's first exposure.
+    public var newUnit: Bool = false
+    /// The unit is the hash of the sticky key: the same on every instance with no cookie.
+    public var keyedUnit: Bool = false
+    /// The experiments whose goals this request may reach (ExperimentUnits.swift).
+    public var goalHits = GoalHits()
 
     public init() {}
 }

@@ -276,6 +276,8 @@ public struct Split: Sendable {
     public var overrideHeader: Bytes?
     public var overrideTrust: HeaderTrust
     public var sticky: Sticky?
+    /// An A/B experiment on this split (a sticky split only): units, exposures, goals.
+    public var experiment: Experiment?
 
     public static let buckets: Int32 = 10_000
     /// Most rules a route may have (the snapshot builder refuses more): header rules are
@@ -283,7 +285,8 @@ public struct Split: Sendable {
     public static let maxRules = 1_000
 
     public init(variants: [Variant], rules: [Rule], overrideHeader: Bytes?, overrideTrust: HeaderTrust = .nobody,
-                sticky: Sticky?) {
+                sticky: Sticky?, experiment: Experiment? = nil) {
+        self.experiment = experiment
         self.variants = variants
         self.rules = rules
         self.overrideHeader = overrideHeader

@@ -50,4 +50,6 @@ enum Draw {
     static let freshBucket = 0
     /// Mirror i uses draw `firstMirror + i`.
     static let firstMirror = 1
+    /// A new experiment unit's id (after every mirror's draw).
+    static let unit = 1 + 64
 }

@@ -1,6 +1,11 @@
 // Sticky assignment: where a request's bucket comes from when no pin applies (sticky key, then
 // the assignment cookie, then a fresh random bucket), the versioned and optionally signed
 // cookie format `1.<bucket>.<saltTag>[.<sig>]`, and the Set-Cookie line that stores it.
+// A split that runs an experiment issues version 2, `2.<bucket>.<saltTag>.<unit>[.<sig>]`: the
+// same bucket and signature plus the user's unit id (16 hex digits). The signature covers the
+// bucket and salt only: a client can always become a new unit by dropping the cookie, so signing
+// the id would cost an HMAC per new cookie and protect nothing. Both versions are read everywhere.
+import Experiments
 //
 // A signed cookie's signature depends only on its bucket and salt, so the 10,000 possible
 // signatures are computed when the sticky is built: the request path compares against the
@@ -11,8 +16,8 @@ extension Sticky {
     public static let maxCookieNameBytes = 64
     /// Bytes of the MAC a `CookieSigner` writes (HMAC-SHA256).
     public static let signatureBytes = 32
-    /// Longest cookie value: `1.` + 4 digits + `.` + 8 hex + `.` + 43 base64url.
-    public static let maxCookieValueBytes = maxUnsignedBytes + 1 + encodedSignatureBytes
+    /// Longest cookie value: `2.` + 4 digits + `.` + 8 hex + `.` + 16 hex + `.` + 43 base64url.
+    public static let maxCookieValueBytes = maxUnsignedBytes + unitBytes + 1 + encodedSignatureBytes
     /// Enough for any `writeSetCookie` line (name up to `maxCookieNameBytes`, any Max-Age).
     public static let maxSetCookieBytes = setCookieFixedBytes + maxCookieNameBytes + maxCookieValueBytes
         + maxDecimalBytes + secureBytes
@@ -29,8 +34,14 @@ extension Sticky {
     /// what this sticky issues: version 1, a bucket in 0...9999 without sign or leading zeros,
     /// this salt's tag, and a valid signature when (and only when) a signer is configured.
     public func parseCookie(_ value: UnsafeRawBufferPointer) -> Int32? {
+        var unit: UInt64 = 0
+        return parseCookie(value, unit: &unit)
+    }
+
+    /// Like `parseCookie`, and `unit` is the version-2 cookie's unit id (0 for version 1).
+    public func parseCookie(_ value: UnsafeRawBufferPointer, unit: inout UInt64) -> Int32? {
         withExtendedLifetime(signatures) {
-            parseAssignmentCookie(value, saltTag: saltTag, signatures: signatures?.base)
+            parseAssignmentCookie(value, saltTag: saltTag, signatures: signatures?.base, unit: &unit)
         }
     }
 
@@ -40,10 +51,10 @@ extension Sticky {
     public func writeCookieValue(bucket: Int32, into out: UnsafeMutableRawBufferPointer) -> Int {
         withExtendedLifetime(signatures) {
             let signed = signatures?.base
-            guard bucket >= 0, bucket < Split.buckets, out.count >= cookieValueCount(bucket, signed: signed != nil) else {
+            guard bucket >= 0, bucket < Split.buckets, out.count >= cookieValueCount(bucket, unit: 0, signed: signed != nil) else {
                 return 0
             }
-            return writeAssignmentCookie(bucket, saltTag: saltTag, signatures: signed, into: out)
+            return writeAssignmentCookie(bucket, saltTag: saltTag, unit: 0, signatures: signed, into: out)
         }
     }
 
@@ -53,7 +64,7 @@ extension Sticky {
     public func writeSetCookie(bucket: Int32, secure: Bool, into out: UnsafeMutableRawBufferPointer) -> Int {
         withExtendedLifetime(signatures) {
             cookieName.withUnsafeBytes { name in
-                writeSetCookieLine(name: name, maxAge: maxAgeSeconds, bucket: bucket, saltTag: saltTag,
+                writeSetCookieLine(name: name, maxAge: maxAgeSeconds, bucket: bucket, saltTag: saltTag, unit: 0,
                                    signatures: signatures?.base, secure: secure, into: out)
             }
         }
@@ -70,9 +81,10 @@ extension Snapshot {
         guard route.split >= 0 else { return 0 }
         let split = table.splits[Int(route.split)]
         guard split.sticky else { return 0 }
+        let unit = split.experiment >= 0 ? decision.unit : 0
         return withExtendedLifetime(self) {
             writeSetCookieLine(name: table.bytes(split.cookieName), maxAge: split.maxAgeSeconds, bucket: decision.bucket,
-                               saltTag: split.saltTag, signatures: split.signatures, secure: secure, into: out)
+                               saltTag: split.saltTag, unit: unit, signatures: split.signatures, secure: secure, into: out)
         }
     }
 }
@@ -145,6 +157,7 @@ public final class SignatureTable: @unchecked Sendable {
 private let tagBytes = 8
 private let encodedSignatureBytes = 43          // 32 bytes in base64url, no padding
 private let maxUnsignedBytes = 2 + 4 + 1 + tagBytes
+private let unitBytes = 1 + UnitID.length           // ".<16 hex>" in version 2
 private let maxDecimalBytes = 19                // Int.max
 /// "Set-Cookie: " "=" "; Path=/; Max-Age=" "; HttpOnly; SameSite=Lax" "\r\n"
 private let setCookieFixedBytes = 12 + 1 + 18 + 24 + 2
@@ -165,11 +178,15 @@ func freshBucket(_ random: UInt64) -> Int32 {
     Int32(SplitMix64.draw(random, Draw.freshBucket) % UInt64(Split.buckets))
 }
 
-/// Strict parse of `1.<bucket>.<tag>[.<sig>]`; `signatures` non-nil means the route signs.
+/// Strict parse of `1.<bucket>.<tag>[.<sig>]` or `2.<bucket>.<tag>.<unit>[.<sig>]`;
+/// `signatures` non-nil means the route signs. `unit`: version 2's unit id, else 0.
 @inline(__always)
-func parseAssignmentCookie(_ value: UnsafeRawBufferPointer, saltTag: UInt32, signatures: UnsafeRawPointer?) -> Int32? {
+func parseAssignmentCookie(_ value: UnsafeRawBufferPointer, saltTag: UInt32, signatures: UnsafeRawPointer?,
+                           unit: inout UInt64) -> Int32? {
     let n = value.count
-    guard n >= 4 + tagBytes, value[0] == UInt8(ascii: "1"), value[1] == UInt8(ascii: ".") else { return nil }
+    guard n >= 4 + tagBytes, value[0] == UInt8(ascii: "1") || value[0] == UInt8(ascii: "2"),
+          value[1] == UInt8(ascii: ".") else { return nil }
+    let versioned = value[0] == UInt8(ascii: "2")
     var i = 2
     var bucket: Int32 = 0
     while i < n && i < 7 && isDigit(value[i]) {
@@ -187,21 +204,36 @@ func parseAssignmentCookie(_ value: UnsafeRawBufferPointer, saltTag: UInt32, sig
         k += 1
     }
     i += tagBytes
-    guard let signatures else { return i == n ? bucket : nil }
+    var parsedUnit: UInt64 = 0
+    if versioned {
+        guard n - i > UnitID.length, value[i] == UInt8(ascii: "."),
+              let id = UnitID.parse(value.slice(i + 1, i + 1 + UnitID.length)), id != 0 else { return nil }
+        parsedUnit = id
+        i += unitBytes
+    }
+    guard let signatures else {
+        guard i == n else { return nil }
+        unit = parsedUnit
+        return bucket
+    }
     guard i < n, value[i] == UInt8(ascii: "."), n - i - 1 == encodedSignatureBytes else { return nil }
     let expected = UnsafeRawBufferPointer(start: signatures + Int(bucket) * encodedSignatureBytes, count: encodedSignatureBytes)
-    return constantTimeEqual(expected, value.slice(i + 1, n)) ? bucket : nil
+    guard constantTimeEqual(expected, value.slice(i + 1, n)) else { return nil }
+    unit = parsedUnit
+    return bucket
 }
 
 @inline(__always)
-private func cookieValueCount(_ bucket: Int32, signed: Bool) -> Int {
-    2 + decimalCount(Int(bucket)) + 1 + tagBytes + (signed ? 1 + encodedSignatureBytes : 0)
+private func cookieValueCount(_ bucket: Int32, unit: UInt64, signed: Bool) -> Int {
+    2 + decimalCount(Int(bucket)) + 1 + tagBytes + (unit != 0 ? unitBytes : 0) + (signed ? 1 + encodedSignatureBytes : 0)
 }
 
-/// `1.<bucket>.<tag>`; the caller checked the space.
-private func writeUnsignedCookie(_ bucket: Int32, saltTag: UInt32, into out: UnsafeMutableRawBufferPointer) -> Int {
+/// `1.<bucket>.<tag>` (what the signature covers, whatever the version); the caller checked
+/// the space.
+private func writeUnsignedCookie(_ bucket: Int32, saltTag: UInt32, version: UInt8 = UInt8(ascii: "1"),
+                                 into out: UnsafeMutableRawBufferPointer) -> Int {
     var w = ByteWriter(out)
-    w.append(UInt8(ascii: "1"))
+    w.append(version)
     w.append(UInt8(ascii: "."))
     w.appendDecimal(Int(bucket))
     w.append(UInt8(ascii: "."))
@@ -209,11 +241,16 @@ private func writeUnsignedCookie(_ bucket: Int32, saltTag: UInt32, into out: Uns
     return w.count
 }
 
-/// The full cookie value; the caller checked the bucket and the space.
-private func writeAssignmentCookie(_ bucket: Int32, saltTag: UInt32, signatures: UnsafeRawPointer?,
+/// The full cookie value, version 2 when `unit` is not 0; the caller checked the bucket and the
+/// space.
+private func writeAssignmentCookie(_ bucket: Int32, saltTag: UInt32, unit: UInt64, signatures: UnsafeRawPointer?,
                                    into out: UnsafeMutableRawBufferPointer) -> Int {
     var w = ByteWriter(out)
-    w.count = writeUnsignedCookie(bucket, saltTag: saltTag, into: out)
+    w.count = writeUnsignedCookie(bucket, saltTag: saltTag, version: UInt8(ascii: unit != 0 ? "2" : "1"), into: out)
+    if unit != 0 {
+        w.append(UInt8(ascii: "."))
+        w.count += UnitID.write(unit, into: UnsafeMutableRawBufferPointer(rebasing: out[w.count...]))
+    }
     if let signatures {
         w.append(UInt8(ascii: "."))
         w.append(UnsafeRawBufferPointer(start: signatures + Int(bucket) * encodedSignatureBytes, count: encodedSignatureBytes))
@@ -221,19 +258,19 @@ private func writeAssignmentCookie(_ bucket: Int32, saltTag: UInt32, signatures:
     return w.count
 }
 
-private func writeSetCookieLine(name: UnsafeRawBufferPointer, maxAge: Int, bucket: Int32, saltTag: UInt32,
+private func writeSetCookieLine(name: UnsafeRawBufferPointer, maxAge: Int, bucket: Int32, saltTag: UInt32, unit: UInt64,
                                 signatures: UnsafeRawPointer?, secure: Bool,
                                 into out: UnsafeMutableRawBufferPointer) -> Int {
     guard bucket >= 0, bucket < Split.buckets else { return 0 }
     let maxAge = max(maxAge, 0)
-    let needed = setCookieFixedBytes + name.count + cookieValueCount(bucket, signed: signatures != nil)
+    let needed = setCookieFixedBytes + name.count + cookieValueCount(bucket, unit: unit, signed: signatures != nil)
         + decimalCount(maxAge) + (secure ? secureBytes : 0)
     guard out.count >= needed else { return 0 }
     var w = ByteWriter(out)
     w.append("Set-Cookie: ")
     w.append(name)
     w.append(UInt8(ascii: "="))
-    w.count += writeAssignmentCookie(bucket, saltTag: saltTag, signatures: signatures,
+    w.count += writeAssignmentCookie(bucket, saltTag: saltTag, unit: unit, signatures: signatures,
                                      into: UnsafeMutableRawBufferPointer(rebasing: out[w.count...]))
     w.append("; Path=/; Max-Age=")
     w.appendDecimal(maxAge)

@@ -52,8 +52,21 @@ struct TableSplit {
     var salt = Span.empty            // arena
     var saltTag: UInt32 = 0
     var signatures: UnsafeRawPointer? = nil   // owned by the route's Sticky
+    var experiment: Int32 = -1       // into experimentRoutes, -1: none
+    var unitKey = UnitKey(0, 0)      // SipHash key of keyed units
 
     enum KeyKind: UInt8 { case none, header, cookie }
+}
+
+/// A goal: which requests may convert (method, path prefix) and with which statuses.
+struct TableGoal {
+    var experiment: Int32
+    var split: Int32                 // into splits: the experiment's split
+    var methods: Span                // into lists
+    var pathPrefix: Span             // arena
+    var hasPathPrefix: Bool
+    var statusMin: Int32
+    var statusMax: Int32
 }
 
 struct TableVariant {
@@ -137,6 +150,10 @@ final class RoutingTable: @unchecked Sendable {
     /// Lowercased names of the headers that steer Switchyard (override, preview, their secret
     /// headers, and the default names): never forwarded upstream.
     let strippedHeaders: UnsafeMutableBufferPointer<Span>
+    let goals: UnsafeMutableBufferPointer<TableGoal>
+    /// Per experiment, its route; and every goal with its experiment, as configured.
+    let experimentRoutes: [Int]
+    let goalList: [(experiment: Int, goal: ExperimentGoal)]
     /// Some route matches on a path prefix: only then is the request path normalised.
     let matchesPaths: Bool
     /// Header names in the form `RoutingRequest.forEachHeader` takes; index 0 is "cookie".
@@ -170,8 +187,11 @@ final class RoutingTable: @unchecked Sendable {
         var stripped: [Span] = []
         for name in b.stripped { stripped.append(b.bytes(name)) }
         strippedHeaders = freeze(stripped)
+        goals = freeze(b.goals)
+        experimentRoutes = b.experimentRoutes
+        goalList = b.goalList
         arena = freeze(b.arena)
-        matchesPaths = b.routes.contains { $0.hasPathPrefix }
+        matchesPaths = b.routes.contains { $0.hasPathPrefix } || b.goals.contains { $0.hasPathPrefix }
         headerNameBoxes = b.names.map(HeaderNameBox.init)
         headerNames = freeze(headerNameBoxes.map { Unmanaged.passUnretained($0) })
     }
@@ -196,6 +216,7 @@ final class RoutingTable: @unchecked Sendable {
         cookieSlots.deallocate()
         cookieRules.deallocate()
         strippedHeaders.deallocate()
+        goals.deallocate()
         headerNames.deallocate()
     }
 
@@ -268,6 +289,9 @@ private struct Builder {
     var cookieRules: [TableCookieRule] = []
     var stripped: [Bytes] = [HeaderName.defaultOverride, HeaderName.defaultPreview]
     var names: [Bytes] = [HeaderName.cookie]
+    var goals: [TableGoal] = []
+    var experimentRoutes: [Int] = []
+    var goalList: [(experiment: Int, goal: ExperimentGoal)] = []
 
     mutating func strip(_ name: Bytes) {
         if !stripped.contains(name) { stripped.append(name) }
@@ -343,6 +367,7 @@ private struct Builder {
         case .split(let split):
             r.split = Int32(splits.count)
             add(split)
+            if let experiment = split.experiment, split.sticky != nil { add(experiment, split: r.split) }
         }
         let routeMirrors = route.mirrors.prefix(Route.maxMirrors).map { TableMirror(ppm: $0.ppm, methods: list($0.methods)) }
         r.mirrors = Span(offset: Int32(mirrors.count), count: Int32(routeMirrors.count))
@@ -448,6 +473,23 @@ private struct Builder {
         c.ruleSlots = Span(offset: Int32(cookieRules.count), count: Int32(ruleTable))
         cookieRules += ruleSlots
         return c
+    }
+
+    /// The split's experiment (a sticky split's only) and its goals, up to `Experiment.maxGoals`
+    /// over the snapshot.
+    mutating func add(_ experiment: Experiment, split: Int32) {
+        let index = Int32(experimentRoutes.count)
+        experimentRoutes.append(routes.count)
+        splits[Int(split)].experiment = index
+        splits[Int(split)].unitKey = experiment.unitKey
+        for goal in experiment.goals where goals.count < Experiment.maxGoals {
+            goals.append(TableGoal(experiment: index, split: split, methods: list(goal.methods),
+                                   pathPrefix: goal.pathPrefix.map { bytes($0) } ?? .empty,
+                                   hasPathPrefix: goal.pathPrefix != nil,
+                                   statusMin: Int32(clamping: goal.statuses.lowerBound),
+                                   statusMax: Int32(clamping: goal.statuses.upperBound)))
+            goalList.append((Int(index), goal))
+        }
     }
 
     func arenaBytes(_ span: Span) -> Bytes {
