@@ -399,9 +399,12 @@ extension Config {
         public var overrideHeader: String?
         public var overrideTrust: Trust
         public var sticky: Sticky?
+        /// An A/B experiment on the split (ConfigExperiment.swift).
+        public var experiment: Experiment?
 
         public init(variants: [Variant], rules: [Rule] = [], overrideHeader: String? = nil, overrideTrust: Trust = Trust(),
-                    sticky: Sticky? = nil) {
+                    sticky: Sticky? = nil, experiment: Experiment? = nil) {
+            self.experiment = experiment
             self.variants = variants
             self.rules = rules
             self.overrideHeader = overrideHeader

@@ -62,6 +62,9 @@ extension ConfigParser {
             if n < seconds { field.error("must be at least stepSeconds (\(seconds)), got \(n)") } else { maxStepSeconds = n }
         }
         let gates = object["gates"].map(rolloutGates) ?? RolloutGates()
+        if gates.maxSRM != nil, case .split(let split)? = target, split.experiment == nil {
+            object["gates"]?.error("\"maxSRM\" judges the route's experiment: add \"experiment\" to the route")
+        }
         let window = object["window"].flatMap(rolloutWindow)
         var startAt: Double?
         if let field = object["startAt"], let text = field.string() {
@@ -129,7 +132,11 @@ extension ConfigParser {
 
     private func rolloutGates(_ value: ConfigValue) -> RolloutGates {
         var gates = RolloutGates()
-        guard let object = value.object(keys: ["maxErrorRate", "maxErrorRateRatio", "maxP99Ratio", "minRequests"]) else { return gates }
+        guard let object = value.object(keys: ["maxErrorRate", "maxErrorRateRatio", "maxP99Ratio", "minRequests", "maxSRM"])
+        else { return gates }
+        if let field = object["maxSRM"], let x = field.number() {
+            if x > 0 && x < 1 { gates.maxSRM = x } else { field.error("must be a p-value between 0 and 1 (exclusive), got \(x)") }
+        }
         if let field = object["maxErrorRate"], let x = field.number() {
             if (0...1).contains(x) { gates.maxErrorRate = x } else { field.error("must be a share from 0 to 1, got \(x)") }
         }

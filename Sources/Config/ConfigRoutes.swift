@@ -27,7 +27,7 @@ extension ConfigParser {
     private func route(_ value: ConfigValue, upstreams: [String]) -> Config.Route? {
         guard let object = value.object(keys: ["name", "match", "rewrite", "upstream", "split", "rules",
                                                "overrideHeader", "override", "variantHeader", "sticky", "mirror", "rollout",
-                                               "upgrades"])
+                                               "upgrades", "experiment"])
         else { return nil }
         var name: String?
         if let field = object.required("name"), let text = field.nonEmptyString() {
@@ -42,7 +42,7 @@ extension ConfigParser {
         let targets = object.atMostOne(of: ["upstream", "split"])
         if targets == 0 { object.error("needs \"upstream\" or \"split\"") }
         if !object.has("split") {
-            for key in ["rules", "sticky", "override"] { object[key]?.error("only allowed with \"split\"") }
+            for key in ["rules", "sticky", "override", "experiment"] { object[key]?.error("only allowed with \"split\"") }
         }
         var target: Config.Target?
         if targets == 1, let field = object["upstream"] {

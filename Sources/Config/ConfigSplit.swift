@@ -55,8 +55,9 @@ extension ConfigParser {
             overrideTrust = trust
         }
         let sticky = route["sticky"].flatMap { self.sticky($0, routeName: routeName) }
+        let experiment = self.experiment(route, routeName: routeName, variants: names, salt: sticky?.salt)
         return Config.Split(variants: variants, rules: rules, overrideHeader: overrideHeader, overrideTrust: overrideTrust,
-                            sticky: sticky)
+                            sticky: sticky, experiment: experiment)
     }
 
     /// `{ "header": NAME, "trustedSources": [CIDR...], "secretHeader": NAME, "secretFile" | "secretEnv" }`

@@ -85,6 +85,7 @@ public struct RolloutPlan: Sendable, Equatable, Codable {
             if let x, !(x > 0 && x.isFinite) { return "gates.\(key) \(x) is not a finite number above 0" }
         }
         if !(0...1_000_000_000).contains(gates.minRequests) { return "gates.minRequests \(gates.minRequests) is out of range" }
+        if let x = gates.maxSRM, !(x > 0 && x < 1) { return "gates.maxSRM \(x) is not a p-value between 0 and 1" }
         if let w = window, !(0..<1440).contains(w.start) || !(0..<1440).contains(w.end) || TimeZone(identifier: w.timeZone) == nil {
             return "window is not two times of the day in a known time zone"
         }
@@ -109,8 +110,13 @@ public struct RolloutGates: Sendable, Equatable, Codable {
     public var maxP99Ratio: Double?
     /// Fewest variant requests a step needs before it can pass.
     public var minRequests: Int
+    /// The route's experiment: a sample-ratio check with a p-value below this (and its
+    /// `minUnits` new units) pauses the rollout: a broken split invalidates every other gate.
+    public var maxSRM: Double?
 
-    public init(maxErrorRate: Double? = nil, maxErrorRateRatio: Double? = nil, maxP99Ratio: Double? = nil, minRequests: Int = 0) {
+    public init(maxErrorRate: Double? = nil, maxErrorRateRatio: Double? = nil, maxP99Ratio: Double? = nil, minRequests: Int = 0,
+                maxSRM: Double? = nil) {
+        self.maxSRM = maxSRM
         self.maxErrorRate = maxErrorRate
         self.maxErrorRateRatio = maxErrorRateRatio
         self.maxP99Ratio = maxP99Ratio

@@ -229,7 +229,10 @@ private struct Builder {
         }
         return Routing.Split(variants: variants, rules: rules, overrideHeader: split.overrideHeader.map(lowercasedBytes),
                              overrideTrust: trust(split.overrideTrust, path.key("override")),
-                             sticky: split.sticky.map { sticky($0, path.key("sticky")) })
+                             sticky: split.sticky.map { sticky($0, path.key("sticky")) },
+                             experiment: split.experiment.flatMap { experiment in
+                                 split.sticky.map { SnapshotExperiments.experiment(experiment, sticky: $0, variants: split.variants) }
+                             })
     }
 
     private func sticky(_ sticky: Config.Sticky, _ path: ConfigPath) -> Routing.Sticky {
