@@ -11,6 +11,8 @@ struct Exchange {
     enum Source: UInt8 { case upstream, proxy }
 
     var decision = Decision()
+    /// The snapshot version whose experiments counted this request (ExperimentBinding).
+    var experimentsVersion: UInt64 = 0
     /// Endpoint id of the last attempt (-1: none).
     var endpoint = -1
     /// Connection attempts made (the first included), and how many were retries.

@@ -37,6 +37,8 @@ public final class ProxyServer: @unchecked Sendable {
     /// Lines about TLS failures and other data-path events (rate-limited); silent until a sink
     /// is set.
     public let events = EventLog()
+    /// Every experiment's counts and exposure log, kept across snapshots.
+    public let experiments = ExperimentRegistry()
 
     /// The number of event loops `workers` (0 = one per core) means.
     public static func workerCount(for workers: Int) -> Int {
@@ -63,7 +65,8 @@ public final class ProxyServer: @unchecked Sendable {
                 let w = try Worker(index: i, workerCount: count, settings: settings, store: store, stats: stats[i],
                                    events: events, health: health,
                                    resilience: WorkerResilience(stats: resilience[i], slots: slots),
-                                   metrics: metrics.workers[i], series: metrics.series, logWriter: logs)
+                                   metrics: metrics.workers[i], series: metrics.series, logWriter: logs,
+                                   experiments: experiments)
                 for (li, g) in opened.enumerated() {
                     let l = Listener(worker: w, fd: g.fds[i], index: li, key: g.key)
                     try l.start()

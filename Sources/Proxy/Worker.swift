@@ -58,11 +58,15 @@ final class Worker {
     var onDrained: (@Sendable () -> Void)?
     let maxClients: Int
     let workerCount: Int
+    let experimentRegistry: ExperimentRegistry
+    /// The current snapshot's experiments (WorkerExperiments.swift).
+    var experiments: ExperimentBinding?
 
     init(index: Int, workerCount: Int, settings: ProxySettings, store: SnapshotStore, stats: WorkerStats,
          events: EventLog = EventLog(), health: HealthBoard = HealthBoard(),
          resilience: WorkerResilience = WorkerResilience(stats: ResilienceStats(), slots: ResilienceSlots()),
-         metrics: WorkerMetrics, series: MetricSeries, logWriter: LogWriter? = nil) throws(SystemError) {
+         metrics: WorkerMetrics, series: MetricSeries, logWriter: LogWriter? = nil,
+         experiments: ExperimentRegistry = ExperimentRegistry()) throws(SystemError) {
         let loop = try EventLoop(index: index)
         self.loop = loop
         self.metrics = metrics
@@ -76,10 +80,12 @@ final class Worker {
         self.health = health
         self.resilience = resilience
         self.workerCount = workerCount
+        experimentRegistry = experiments
         (snapshot, security, version) = store.both
         maxClients = max(1, (settings.maxConnections + workerCount - 1) / workerCount)
         rng = sy_random_seed() ^ UInt64(index &* 0x9E37_79B9)
         rebuildBalancers()
+        bindExperiments(snapshot)
         loop.afterEvents = { [unowned(unsafe) self] in self.flushMirrors() }
     }
 
@@ -96,6 +102,7 @@ final class Worker {
     private func refreshSnapshot() {
         (snapshot, security, version) = store.both
         rebuildBalancers()
+        bindExperiments(snapshot)
         closeIdleToRemovedEndpoints()
     }
 
@@ -210,6 +217,7 @@ final class Worker {
             if d.untrustedSteering { metrics.routed.add(Int(e.routeSeries), 1) }
         }
         if d.upstream >= 0 { e.poolSeries = series.pool(upstream: d.upstream, color: d.color) }
+        if experiments != nil { exposeUnit(&e) }
     }
 
     /// An exchange record closed: counted once, by status class, whoever made the response;
@@ -225,6 +233,7 @@ final class Worker {
             metrics.upstreamResponse.observe(Int(e.poolSeries), ns: e.upstreamDurationNs)
         }
         if e.mirrorCopies > 0 && !shadow.joins.isEmpty { shadowPrimaryFinished(e) }
+        if e.decision.goalHits.count > 0 { convertGoals(e) }
         guard let logs else { return }
         if e.logged && !logs.logExchange(e, prefix: logPrefix, labels: logLabels) { stats.add(.accessLogDropped) }
         if e.source == .proxy && e.status >= 502 && e.status <= 504 { logs.logProxyError(e, labels: logLabels) }
