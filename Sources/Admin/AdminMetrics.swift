@@ -26,6 +26,7 @@ struct AdminMetrics {
         endpoints(&w)
         mirrors(&w, report)
         shadow(&w)
+        experiments(&w)
         rollout(&w)
         fleetState(&w)
         // Health, ejection, retries and limits (HealthMetrics.swift).

@@ -111,6 +111,7 @@ enum ControlRollout {
         if let x = s.plan.gates.maxErrorRate { gates.set("maxErrorRate", .double(x)) }
         if let x = s.plan.gates.maxErrorRateRatio { gates.set("maxErrorRateRatio", .double(x)) }
         if let x = s.plan.gates.maxP99Ratio { gates.set("maxP99Ratio", .double(x)) }
+        if let x = s.plan.gates.maxSRM { gates.set("maxSRM", .double(x)) }
         v.set("gates", gates)
         v.set("gateReadings", ControlValue(s.gateReadings))
         if let w = s.plan.window { v.set("window", .string(w.text)) }

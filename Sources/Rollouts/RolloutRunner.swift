@@ -68,6 +68,11 @@ public final class RolloutRunner: RuntimeObserver, @unchecked Sendable {
         let now = clock()
         for route in active.keys.sorted() {
             guard var status = state.overrides.rollouts[route] else { continue }
+            if let why = sampleRatioAlarm(route, status.plan, server) {
+                let effects = status.pause(now: now, why: why)
+                apply(route, status, effects)
+                continue
+            }
             guard let reading = reading(route, status.plan, local) else { continue }
             if !adopted.contains(route) {
                 adopted.insert(route)
@@ -77,6 +82,17 @@ public final class RolloutRunner: RuntimeObserver, @unchecked Sendable {
             apply(route, status, effects)
         }
         publishGauges()
+    }
+
+    /// Why the rollout must pause: its `maxSRM` gate and the route's experiment, whose new units
+    /// this weight epoch stray from the weights (with at least the experiment's `minUnits`).
+    /// Nil when it may go on, or is paused or finished already.
+    private func sampleRatioAlarm(_ route: String, _ plan: RolloutPlan, _ server: ProxyServer) -> String? {
+        guard let maxSRM = plan.gates.maxSRM, let status = state.overrides.rollouts[route],
+              status.state != .paused, !status.state.isFinished,
+              let check = ExperimentReport.sampleRatio(route: route, state.snapshot, registry: server.experiments),
+              let srm = check.result, srm.isMismatch(threshold: maxSRM, minimumUnits: check.minUnits) else { return nil }
+        return "gate maxSRM: the experiment's sample ratio is off, p = \(srm.pValue) < \(maxSRM) over \(srm.total) new units"
     }
 
     /// This instance's counters of every variant a running rollout judges on them, once a

@@ -15,11 +15,11 @@ package struct PrometheusText {
     }
 
     /// One sample; `labels` is `a="x",b="y"` (escaped) or empty.
-    mutating func sample(_ name: String, _ labels: String = "", _ value: UInt64) {
+    package mutating func sample(_ name: String, _ labels: String = "", _ value: UInt64) {
         text += labels.isEmpty ? "\(name) \(value)\n" : "\(name){\(labels)} \(value)\n"
     }
 
-    mutating func sample(_ name: String, _ labels: String = "", _ value: Double) {
+    package mutating func sample(_ name: String, _ labels: String = "", _ value: Double) {
         let v = value.isInfinite ? (value > 0 ? "+Inf" : "-Inf") : value.isNaN ? "NaN" : "\(value)"
         text += labels.isEmpty ? "\(name) \(v)\n" : "\(name){\(labels)} \(v)\n"
     }

@@ -79,6 +79,8 @@ public final class RuntimeState: @unchecked Sendable {
     public private(set) var listenerTLS: [String: TLSServer]
     /// Reloads applied and refused (from SIGHUP and from `ctl reload`), for /metrics.
     public let reloads = ReloadCounts()
+    /// The always-valid p-values of each experiment's goals between looks (ExperimentReport).
+    package let experimentLooks = ExperimentLooks()
     /// Endpoint host names: how they are resolved, what they resolved to, which ones `config`
     /// has, and what resolves them again (RuntimeStateNames.swift).
     let resolver: Resolver
