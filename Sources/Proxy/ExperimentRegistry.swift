@@ -79,6 +79,11 @@ public final class ExperimentRegistry: Sendable {
         for log in state.withLock({ Array($0.logs.values) }) { log.reopen() }
     }
 
+    /// Waits until every exposure line queued so far is written (shutdown).
+    public func drainLogs() {
+        for log in state.withLock({ Array($0.logs.values) }) { log.drain() }
+    }
+
     public static func hostName() -> String {
         var buffer = [CChar](repeating: 0, count: 256)
         guard gethostname(&buffer, buffer.count - 1) == 0 else { return "switchyard" }

@@ -80,7 +80,8 @@ public final class ExposureLog: Sendable {
         fd.withLock { f in
             if reopen && f > 2 {
                 close(f)
-                f = -1
+                f = open()
+                if f >= 0 { report("reopened the exposure log \(path)") }
             }
             if f < 0 { f = open() }
             guard f >= 0, !bytes.isEmpty else { return }

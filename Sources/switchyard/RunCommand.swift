@@ -138,7 +138,10 @@ enum RunCommand {
         // Before the loop threads start (they inherit the blocked signals) and before the
         // lines below: a SIGTERM sent by whoever saw them must not be lost.
         Signals.on([SIGHUP]) { _ in state.reloadAndLog() }
-        Signals.on([SIGUSR1]) { _ in logs.reopen() }
+        Signals.on([SIGUSR1]) { _ in
+            logs.reopen()
+            server.experiments.reopenLogs()
+        }
         Signals.on([SIGTERM, SIGINT]) { signal in
             ServiceNotify.stopping()
             ErrorLog.write("\(signal == SIGTERM ? "SIGTERM" : "SIGINT"): shutting down, in-flight requests finish "
@@ -147,6 +150,7 @@ enum RunCommand {
             fleet?.stop()
             state.credentials.stop()
             server.shutdown()
+            server.experiments.drainLogs()
             ErrorLog.write("stopped")
             exit(0)
         }
