@@ -55,10 +55,16 @@ public enum ControlFormat {
         return [line(columns.map { $0.uppercased() })] + cells.map(line)
     }
 
+    /// Longest run of characters without a space shown as it is in the text form.
+    static let maxTokenCharacters = 200
+
     private static func cell(_ value: ControlValue) -> String {
         switch value {
         case .null: return "-"
         case .bool(let b): return b ? "yes" : "no"
+        case .string(let s) where s.utf8.count > maxTokenCharacters && !s.contains(where: \.isWhitespace):
+            // An encoded blob (a sketch, a key): for programs, which read --json.
+            return "(\(s.utf8.count) characters: --json shows them)"
         case .string(let s): return s
         case .array(let items): return items.map(cell).joined(separator: ",")
         case .object(let members): return members.map { "\($0.key)=\(cell($0.value))" }.joined(separator: " ")

@@ -44,7 +44,8 @@ extension ControlShow {
             ["variant": .string(v.name), "weight": .int(v.weight), "newUnits": ControlValue(v.newUnits),
              "newUnitsTotal": ControlValue(v.newUnitsTotal), "unitsExposed": .int(v.exposed)]
         }
-        let goals = r.goals.map { g -> ControlValue in
+        var goals: ControlValue = [:]
+        for g in r.goals {
             var arms: [ControlValue] = []
             for (i, v) in r.variants.enumerated() {
                 var arm: ControlValue = ["variant": .string(v.name), "units": .int(v.exposed),
@@ -61,8 +62,8 @@ extension ControlShow {
                 }
                 arms.append(arm)
             }
-            return ["goal": .string(g.name), "variants": .array(arms), "winner": ControlValue(g.verdict?.winner),
-                    "verdict": .string(g.verdict?.summary ?? "No verdict: \(r.control) is not a variant of the split")]
+            goals.set(g.name, ["verdict": .string(g.verdict?.summary ?? "No verdict: \(r.control) is not a variant of the split"),
+                               "winner": ControlValue(g.verdict?.winner), "variants": .array(arms)])
         }
         var sketches: ControlValue = [:]
         var exposed: ControlValue = [:]
@@ -80,7 +81,7 @@ extension ControlShow {
             "verdict": .string(words(r)), "winner": ControlValue(r.winner),
             "epoch": ["number": .int(r.epoch), "since": .string(Timestamp.string(r.epochStartNs)),
                       "weights": .object(r.variants.filter { $0.weight > 0 }.map { .init($0.name, .int($0.weight)) })],
-            "srm": srm, "variants": .array(variants), "goals": .array(goals),
+            "srm": srm, "variants": .array(variants), "goals": goals,
             "exposureLog": ["path": ControlValue(r.exposureLog), "written": ControlValue(r.exposuresWritten),
                             "dropped": ControlValue(r.exposuresDropped)],
             "unitError": .double(rounded(HyperLogLog.relativeStandardError)),

@@ -23,6 +23,7 @@ public final class ExposureLog: Sendable {
     private let fd = Mutex<Int32>(-1)
     private let linesWritten = Atomic<UInt64>(0)
     private let linesDropped = Atomic<UInt64>(0)
+    private let openFailing = Atomic<Bool>(false)
     private let report: @Sendable (String) -> Void
 
     public init(path: String, report: @escaping @Sendable (String) -> Void = { ErrorLog.write($0) }) {
@@ -97,9 +98,14 @@ public final class ExposureLog: Sendable {
         case "stderr": return 2
         default:
             do {
-                return try LogFile.open(path, owner: nil, report: report)
+                let f = try LogFile.open(path, owner: nil, report: report)
+                if openFailing.exchange(false, ordering: .relaxed) { report("exposure log \(path): open again") }
+                return f
             } catch {
-                report("exposure log \(path): \(error)")
+                // Once per run of failures: each batch tries again, and lines meanwhile are lost.
+                if !openFailing.exchange(true, ordering: .relaxed) {
+                    report("exposure log \(path): \(error); its lines are lost until it can be opened")
+                }
                 return -1
             }
         }

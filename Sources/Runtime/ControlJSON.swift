@@ -127,6 +127,8 @@ extension ControlValue {
     package static func format(_ d: Double) -> String {
         guard d.isFinite else { return "null" }
         if d == d.rounded() && abs(d) < 1e15 { return String(Int(d)) }
+        // Small values keep three significant digits (a p-value of 2e-9 is not 0).
+        if abs(d) < 0.001 { return String(format: "%.3g", d).replacingOccurrences(of: "e-0", with: "e-") }
         // Three decimals at most; a value that rounds to a whole number loses its point too
         // (1.0004 is "1", never "1.", which is not JSON).
         var text = String(format: "%.3f", d)

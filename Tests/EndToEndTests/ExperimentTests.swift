@@ -91,7 +91,8 @@ final class ExperimentTests: EndToEndTestCase {
         XCTAssertGreaterThan(try XCTUnwrap(srm["pValue"] as? Double), 0.01, "\(srm)")
         XCTAssertEqual(srm["mismatch"] as? Bool, false)
         XCTAssertEqual(report["winner"] as? String, "B", "\(report["verdict"] ?? "")")
-        let goal = try XCTUnwrap((report["goals"] as? [[String: Any]])?.first)
+        let goal = try XCTUnwrap((report["goals"] as? [String: [String: Any]])?["checkout"])
+        XCTAssertEqual(goal["winner"] as? String, "B")
         let arms = try XCTUnwrap(goal["variants"] as? [[String: Any]])
         for arm in arms {
             let name = arm["variant"] as? String ?? ""
