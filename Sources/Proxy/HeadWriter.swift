@@ -199,6 +199,13 @@ enum HeadWriter {
             appendHex(requestID, into: &out, pool: pool)
             out.append("\r\n", pool: pool)
         }
+        if decision.unit != 0 {
+            // The experiment's unit, so the application can join its own events with the
+            // exposure log (a keyed unit is a hash it cannot compute).
+            out.append("X-Switchyard-Unit: ", pool: pool)
+            appendHex(decision.unit, into: &out, pool: pool)
+            out.append("\r\n", pool: pool)
+        }
         if trace.action == .replace { appendTraceparent(trace, into: &out, pool: pool) }
         if !setHeaders.isEmpty { setHeaders.forEachLine { out.append($0, pool: pool) } }
         if shadow { out.append("X-Switchyard-Shadow: 1\r\n", pool: pool) }

@@ -287,7 +287,7 @@ private struct Builder {
     var cookieNames: [Span] = []
     var cookieSlots: [Int32] = []
     var cookieRules: [TableCookieRule] = []
-    var stripped: [Bytes] = [HeaderName.defaultOverride, HeaderName.defaultPreview]
+    var stripped: [Bytes] = [HeaderName.defaultOverride, HeaderName.defaultPreview, HeaderName.unit]
     var names: [Bytes] = [HeaderName.cookie]
     var goals: [TableGoal] = []
     var experimentRoutes: [Int] = []

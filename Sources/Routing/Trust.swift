@@ -6,6 +6,8 @@ enum HeaderName {
     static let cookie: Bytes = Array("cookie".utf8)
     static let defaultOverride: Bytes = Array("x-switchyard-variant".utf8)
     static let defaultPreview: Bytes = Array("x-switchyard-preview".utf8)
+    /// The experiment unit the proxy tells the upstream; a client's own is never forwarded.
+    static let unit: Bytes = Array("x-switchyard-unit".utf8)
 }
 
 extension RoutingTable {

@@ -121,6 +121,24 @@ final class ExperimentTests: EndToEndTestCase {
         _ = proxy
     }
 
+    func testTheUpstreamLearnsTheUnitAndAClientCannotForgeIt() throws {
+        let proxy = try startProxy(json: try shopConfig(exposureLog: try temporaryDirectory() + "/exposures.jsonl"))
+        let c = try connect(proxy)
+        let first = try c.exchange(get("/", ["X-Switchyard-Unit: 0123456789abcdef"]))
+        let cookie = try XCTUnwrap(setCookieValue(first, named: "sy-shop"))
+        let unit = String(cookie.split(separator: ".")[3])
+        func units(_ r: HTTPResponse) throws -> [String] {
+            let object = try JSONSerialization.jsonObject(with: Data(r.bodyText.utf8)) as? [String: Any]
+            let headers = object?["headers"] as? [[String]] ?? []
+            return headers.filter { $0.first?.lowercased() == "x-switchyard-unit" }.map { $0.count > 1 ? $0[1] : "" }
+        }
+        XCTAssertEqual(try units(first), [unit], "the proxy's unit, the client's dropped")
+        let again = try c.exchange(get("/", ["Cookie: sy-shop=\(cookie)"]))
+        XCTAssertEqual(try units(again), [unit])
+        // Not on a route without the experiment.
+        XCTAssertEqual(try units(try c.exchange(get("/checkout", ["Cookie: sy-shop=\(cookie)", "X-Switchyard-Unit: 1"]))), [])
+    }
+
     func testAPinningRuleRaisesTheSampleRatioAlarmAndPausesTheGatedRollout() throws {
         let log = try temporaryDirectory() + "/exposures.jsonl"
         let rollout = #"{ "variant": "B", "steps": [50, 100], "stepSeconds": 3600, "gates": { "maxSRM": 0.001 } }"#
