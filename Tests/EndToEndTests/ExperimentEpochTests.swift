@@ -6,15 +6,7 @@ import Foundation
 import TestSupport
 import XCTest
 
-final class ExperimentEpochTests: EndToEndTestCase {
-    private var a: EchoUpstream!
-    private var b: EchoUpstream!
-
-    override func setUpWithError() throws {
-        try super.setUpWithError()
-        a = try startEcho(name: "A")
-        b = try startEcho(name: "B")
-    }
+final class ExperimentEpochTests: ABTestCase {
 
     private func config(weights: (Int, Int), sticky: String, exposureLog: String) throws -> String {
         let route = """

@@ -7,15 +7,19 @@ import Foundation
 import TestSupport
 import XCTest
 
-final class ExperimentTests: EndToEndTestCase {
-    private var a: EchoUpstream!
-    private var b: EchoUpstream!
+/// Two echo upstreams, "A" and "B", for the experiments' variants.
+class ABTestCase: EndToEndTestCase {
+    var a: EchoUpstream!
+    var b: EchoUpstream!
 
     override func setUpWithError() throws {
         try super.setUpWithError()
         a = try startEcho(name: "A")
         b = try startEcho(name: "B")
     }
+}
+
+final class ExperimentTests: ABTestCase {
 
     private func shopConfig(exposureLog: String, rules: String = "[]", rollout: String? = nil) throws -> String {
         let routes = [
