@@ -106,11 +106,15 @@ read -r written3 dropped <<<"$(exposures)"
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.3f", (b > 0 ? a / b : 0)}'; }
 # summary SCENARIO WORDS: median req/s, p99 and CPU per request of both modes.
 summary() {
-  local s=$1 words=$2 split experiment
+  local s=$1 words=$2 split experiment pairs
   split=$(median "${PAIR_RPS[$s-split]}")
   experiment=$(median "${PAIR_RPS[$s-experiment]}")
   RATIO=$(ratio "$experiment" "$split")
   echo "  $words, median req/s: split $split, experiment $experiment; experiment/split = $RATIO"
+  # The two runs of a round are back to back, so their ratio moves less with the machine's load.
+  pairs=$(paste -d' ' <(tr ' ' '\n' <<<"${PAIR_RPS[$s-experiment]}") <(tr ' ' '\n' <<<"${PAIR_RPS[$s-split]}") |
+    awk 'NF == 2 && $2 > 0 {printf "%s%.3f", sep, $1 / $2; sep = " "}')
+  echo "  $words, experiment/split by round: $pairs (median $(median "$pairs"))"
   echo "  $words, median p99: split $(median "${PAIR_P99[$s-split]}") ms, experiment $(median "${PAIR_P99[$s-experiment]}") ms"
   split=$(median "${PAIR_CPU[$s-split]}")
   experiment=$(median "${PAIR_CPU[$s-experiment]}")
