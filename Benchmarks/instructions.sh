@@ -6,6 +6,8 @@
 #   bash Benchmarks/instructions.sh                      # .build/release/switchyard
 #   BASELINE=/path/to/old/switchyard bash Benchmarks/instructions.sh
 #   SIGNED=1 bash Benchmarks/instructions.sh             # the upstream signs with SigV4
+#   SPLIT=1 RETURNING=1 bash Benchmarks/instructions.sh  # a sticky split, a returning user
+#   EXPERIMENT=1 RETURNING=1 bash Benchmarks/instructions.sh  # the same split with an experiment
 #   KEEP=/tmp/profile bash Benchmarks/instructions.sh     # keep callgrind's outputs there
 #                                                        # (read them with callgrind_annotate)
 #
@@ -25,6 +27,21 @@ BASELINE=${BASELINE:-}
 # not check them): a signed small GET's cost, to set against an unsigned run's.
 auth=""
 [[ -n ${SIGNED:-} ]] && auth=', "auth": { "aws": { "service": "lambda", "region": "eu-west-1" } }'
+# SPLIT=1: the route is a 50/50 split with an assignment cookie (sy-ab) over two upstreams of the
+# origin; EXPERIMENT=1: the same with an experiment (exposure log in the temp dir, two POST goals
+# the GETs never reach). RETURNING=1: the client takes the cookie of its first answer and sends it
+# on every request (a returning user); without it every request is a new user.
+route='{ "name": "all", "upstream": "app" }'
+app2=""
+if [[ -n ${SPLIT:-}${EXPERIMENT:-} ]]; then
+  route='{ "name": "all", "sticky": { "cookie": "sy-ab" },
+    "split": [ {"variant": "A", "upstream": "app", "weight": 50}, {"variant": "B", "upstream": "app2", "weight": 50} ]'
+  [[ -n ${EXPERIMENT:-} ]] && route+=', "experiment": { "name": "bench", "exposureLog": "EXPOSURES", "goals": [
+      { "name": "checkout", "match": { "method": "POST", "pathPrefix": "/checkout" } },
+      { "name": "signup", "match": { "method": "POST", "pathPrefix": "/signup" } } ] }'
+  route+=' }'
+  app2=', "app2": { "endpoints": ["127.0.0.1:UP"] }'
+fi
 
 for tool in valgrind nginx python3 objcopy; do
   command -v "$tool" >/dev/null || { apt-get install -y valgrind nginx-light binutils python3 >/dev/null; break; }
@@ -40,7 +57,7 @@ free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0)
 
 cat > "$work/client.py" <<'PY'
 import socket, sys
-port, n = int(sys.argv[1]), int(sys.argv[2])
+port, n, returning = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3] != ""
 s = socket.create_connection(("127.0.0.1", port))
 request = b"GET / HTTP/1.1\r\nHost: a\r\n\r\n"
 buf = b""
@@ -54,6 +71,9 @@ for _ in range(n):
                 name, value = line.split(":", 1)
                 if name.lower() == "content-length":
                     length = int(value)
+                if returning and name.lower() == "set-cookie":
+                    cookie = value.strip().split(";")[0]
+                    request = f"GET / HTTP/1.1\r\nHost: a\r\nCookie: {cookie}\r\n\r\n".encode()
             if len(buf) >= end + 4 + length:
                 buf = buf[end + 4 + length:]
                 break
@@ -78,7 +98,8 @@ total() {
   out="$work/callgrind.$n.out"
   cat > "$work/proxy.json" <<JSON
 { "workers": 1, "listeners": [ { "address": "127.0.0.1:$port" } ],
-  "upstreams": { "app": { "endpoints": ["127.0.0.1:$up"]$auth } }, "routes": [ { "name": "all", "upstream": "app" } ] }
+  "upstreams": { "app": { "endpoints": ["127.0.0.1:$up"]$auth }${app2/UP/$up} },
+  "routes": [ ${route/EXPOSURES/$work/exposures.$n.jsonl} ] }
 JSON
   AWS_ACCESS_KEY_ID=AKIDBENCHMARK AWS_SECRET_ACCESS_KEY=benchmark \
     valgrind --tool=callgrind --callgrind-out-file="$out" "$bin" run --config "$work/proxy.json" 2>"$work/valgrind.err" &
@@ -87,7 +108,7 @@ JSON
     python3 -c "import socket; socket.create_connection(('127.0.0.1', $port))" 2>/dev/null && break
     sleep 0.1
   done
-  python3 "$work/client.py" "$port" "$n"
+  python3 "$work/client.py" "$port" "$n" "${RETURNING:-}"
   kill -TERM "$vg"; wait "$vg" 2>/dev/null || true
   [[ -n ${KEEP:-} ]] && { mkdir -p "$KEEP"; cp "$out" "$KEEP/callgrind.$(basename "$bin" .bin).$n.out"; }
   sed -n 's/^summary: //p' "$out"
@@ -102,7 +123,7 @@ per_request() {
 }
 
 new=$(per_request switchyard "$SWITCHYARD")
-echo "Switchyard ($SWITCHYARD${SIGNED:+, signed}): $new instructions per request (callgrind, $N1 and $N2 keep-alive GETs)"
+echo "Switchyard ($SWITCHYARD${SIGNED:+, signed}${SPLIT:+, split}${EXPERIMENT:+, experiment}${RETURNING:+, returning user}): $new instructions per request (callgrind, $N1 and $N2 keep-alive GETs)"
 if [[ -n $BASELINE ]]; then
   old=$(per_request baseline "$BASELINE")
   echo "baseline ($BASELINE): $old instructions per request"

@@ -178,9 +178,66 @@ run_wrk() {
   "${WRK_PREFIX[@]}" wrk "$@" >"$out" 2>&1 || true
 }
 
-warmup() { # URL [CONNS]
+warmup() { # URL [CONNS [WRK-ARGS...]]
   [[ ${WARMUP:-1} == 0 ]] && return 0
-  run_wrk "$TMP_DIR/warmup.txt" -t1 -c"${2:-50}" -d"${WARMUP:-1}s" "$1"
+  local url=$1 conns=${2:-50}
+  shift $(($# < 2 ? $# : 2))
+  run_wrk "$TMP_DIR/warmup.txt" -t1 -c"$conns" -d"${WARMUP:-1}s" "$@" "$url"
+}
+
+# --- paired runs: the same binary as several proxies, measured in turn ------------------------
+# The caller names the modes in PAIR_MODES and sets PAIR_PORT[MODE] and PAIR_PID[MODE]; a wrk
+# header for one scenario and mode goes in PAIR_HEADER[SCENARIO-MODE]. Each run adds one word
+# to PAIR_RPS, PAIR_P50, PAIR_P99, PAIR_CPU (the proxy's user + system CPU µs per request) and
+# PAIR_REQ (requests), keyed SCENARIO-MODE: `median` takes them from there.
+PAIR_MODES=()
+declare -A PAIR_PORT=() PAIR_PID=() PAIR_HEADER=() PAIR_RPS=() PAIR_P50=() PAIR_P99=() PAIR_CPU=() PAIR_REQ=()
+
+pair_table_head() { printf '  %-9s %-5s %-10s %10s %10s %10s %11s\n' test round mode req/s p50_ms p99_ms cpu_us/req; }
+
+# pair_measure SCENARIO ROUND MODE WRK-ARGS... (the URL last): one wrk run, its row printed.
+pair_measure() {
+  local s=$1 r=$2 mode=$3 pid out rows before requests cpu rps p50 p99 errors tick_us
+  shift 3
+  pid=${PAIR_PID[$mode]}
+  tick_us=$((1000000 / $(getconf CLK_TCK)))
+  out="$TMP_DIR/$s-$mode-$r.txt"
+  before=$(cpu_ticks "$pid")
+  run_wrk "$out" "$@"
+  rows=$("$PY" "$BENCH_DIR/wrkparse.py" "$out" "$s" "$mode")
+  requests=$(awk -F'\t' '$3 == "requests" {print $4}' <<<"$rows")
+  cpu=$(awk -v t="$(($(cpu_ticks "$pid") - before))" -v n="${requests:-0}" -v us="$tick_us" 'BEGIN {if (n > 0) printf "%.2f", t * us / n}')
+  rps=$(awk -F'\t' '$3 == "rps" {printf "%.0f", $4}' <<<"$rows")
+  p50=$(awk -F'\t' '$3 == "p50_ms" {print $4}' <<<"$rows")
+  p99=$(awk -F'\t' '$3 == "p99_ms" {print $4}' <<<"$rows")
+  errors=$(awk -F'\t' '$3 == "errors" || $3 == "non2xx" {n += $4} $3 == "error" {print "wrk failed"} END {if (n) print n " errors"}' <<<"$rows")
+  PAIR_RPS[$s-$mode]+="${rps:-} " PAIR_P50[$s-$mode]+="${p50:-} " PAIR_P99[$s-$mode]+="${p99:-} "
+  PAIR_CPU[$s-$mode]+="${cpu:-} " PAIR_REQ[$s-$mode]+="${requests:-} "
+  printf '  %-9s %-5s %-10s %10s %10s %10s %11s  %s\n' "$s" "$r" "$mode" "${rps:-?}" "${p50:-?}" "${p99:-?}" "${cpu:-?}" "$errors"
+  if ! alive "$pid"; then die "the $mode proxy died during $s round $r: $(log_tail "$mode")"; fi
+}
+
+# pair_rounds SCENARIO PATH WRK-OPTIONS...: a warm-up of each mode (WARMUP s of GETs with its
+# header, CONNS connections), then ROUNDS rounds of one run per mode; every other round the order
+# is reversed, so a drift in the machine's load does not favour one mode.
+pair_rounds() {
+  local s=$1 path=$2 mode r order=() i h
+  shift 2
+  for mode in "${PAIR_MODES[@]}"; do
+    h=${PAIR_HEADER[$s-$mode]:-}
+    warmup "http://127.0.0.1:${PAIR_PORT[$mode]}$path" "${CONNS:-50}" ${h:+-H "$h"}
+  done
+  for ((r = 1; r <= ROUNDS; r++)); do
+    order=("${PAIR_MODES[@]}")
+    if ((r % 2 == 0)); then
+      order=()
+      for ((i = ${#PAIR_MODES[@]} - 1; i >= 0; i--)); do order+=("${PAIR_MODES[i]}"); done
+    fi
+    for mode in "${order[@]}"; do
+      h=${PAIR_HEADER[$s-$mode]:-}
+      pair_measure "$s" "$r" "$mode" "$@" ${h:+-H "$h"} "http://127.0.0.1:${PAIR_PORT[$mode]}$path"
+    done
+  done
 }
 
 # --- nginx -------------------------------------------------------------------------
@@ -321,13 +378,15 @@ EOF
   } >"$TMP_DIR/$name.conf"
 }
 
-# write_switchyard_conf FILE PORT UPSTREAMS-JSON ROUTE-JSON
+# write_switchyard_conf FILE PORT UPSTREAMS-JSON ROUTE-JSON [TOP-LEVEL-KEYS]
+# TOP-LEVEL-KEYS: more `"key": value,` members, e.g. `"control": { "socket": "/path" },`.
 write_switchyard_conf() {
   cat >"$1" <<EOF
 {
   "workers": 1,
   "listeners": [ { "address": "127.0.0.1:$2" } ],
   "limits": { "maxConnections": 20000 },
+  ${5:-}
   "upstreams": $3,
   "routes": [ $4 ]
 }

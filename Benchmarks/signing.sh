@@ -47,73 +47,32 @@ write_switchyard_conf "$TMP_DIR/signed.json" "$SIGNED_PORT" \
 export AWS_ACCESS_KEY_ID=AKIDSWITCHYARDBENCH AWS_SECRET_ACCESS_KEY=switchyard-benchmark-secret
 unset AWS_SESSION_TOKEN AWS_PROFILE
 start_switchyard plain "$TMP_DIR/plain.json" "$PLAIN_PORT" || die "switchyard (plain): $SKIP_REASON"
-PLAIN_PID=$LAST_PID
+PAIR_PID[plain]=$LAST_PID PAIR_PORT[plain]=$PLAIN_PORT
 start_switchyard signed "$TMP_DIR/signed.json" "$SIGNED_PORT" || die "switchyard (signed): $SKIP_REASON"
-SIGNED_PID=$LAST_PID
-TICK_US=$((1000000 / $(getconf CLK_TCK)))
+PAIR_PID[signed]=$LAST_PID PAIR_PORT[signed]=$SIGNED_PORT
+PAIR_MODES=(plain signed)
 
 echo "Switchyard signing cost: $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) CPUs, 1 worker each," \
   "$ROUNDS alternating rounds of ${DURATION}s, medians"
 echo "  binary: $SY_BIN"
 load_note
 
-declare -A RPS P50 P99 CPU
-# measure SCENARIO ROUND MODE WRK-ARGS...: one wrk run, its row printed and its figures kept.
-measure() {
-  local s=$1 r=$2 mode=$3 out rows pid=$PLAIN_PID before requests cpu
-  shift 3
-  [[ $mode == signed ]] && pid=$SIGNED_PID
-  out="$TMP_DIR/$s-$mode-$r.txt"
-  before=$(cpu_ticks "$pid")
-  run_wrk "$out" "$@"
-  rows=$("$PY" "$BENCH_DIR/wrkparse.py" "$out" "$s" "$mode")
-  requests=$(awk -F'\t' '$3 == "requests" {print $4}' <<<"$rows")
-  cpu=$(awk -v t="$(($(cpu_ticks "$pid") - before))" -v n="${requests:-0}" -v us="$TICK_US" 'BEGIN {if (n > 0) printf "%.2f", t * us / n}')
-  rps=$(awk -F'\t' '$3 == "rps" {printf "%.0f", $4}' <<<"$rows")
-  p50=$(awk -F'\t' '$3 == "p50_ms" {print $4}' <<<"$rows")
-  p99=$(awk -F'\t' '$3 == "p99_ms" {print $4}' <<<"$rows")
-  errors=$(awk -F'\t' '$3 == "errors" || $3 == "non2xx" {n += $4} $3 == "error" {print "wrk failed"} END {if (n) print n " errors"}' <<<"$rows")
-  RPS[$s-$mode]+="${rps:-} " P50[$s-$mode]+="${p50:-} " P99[$s-$mode]+="${p99:-} " CPU[$s-$mode]+="${cpu:-} "
-  printf '  %-5s %-5s %-7s %10s %10s %10s %11s  %s\n' "$s" "$r" "$mode" "${rps:-?}" "${p50:-?}" "${p99:-?}" "${cpu:-?}" "$errors"
-}
-
-# rounds SCENARIO PATH WRK-OPTIONS...: ROUNDS alternating measurements of each mode.
-rounds() {
-  local s=$1 path=$2 mode r port order
-  shift 2
-  for mode in plain signed; do
-    port=$PLAIN_PORT
-    [[ $mode == signed ]] && port=$SIGNED_PORT
-    warmup "http://127.0.0.1:$port$path" "$CONNS"
-  done
-  for ((r = 1; r <= ROUNDS; r++)); do
-    # Alternate which goes first, so a drift in the machine's load does not favour one.
-    order=(plain signed)
-    ((r % 2 == 0)) && order=(signed plain)
-    for mode in "${order[@]}"; do
-      port=$PLAIN_PORT
-      [[ $mode == signed ]] && port=$SIGNED_PORT
-      measure "$s" "$r" "$mode" "$@" "http://127.0.0.1:$port$path"
-    done
-  done
-}
-
-printf '  %-5s %-5s %-7s %10s %10s %10s %11s\n' test round mode req/s p50_ms p99_ms cpu_us/req
-rounds get / -t1 -c"$CONNS" -d"${DURATION}s" --latency
+pair_table_head
+pair_rounds get / -t1 -c"$CONNS" -d"${DURATION}s" --latency
 export POST_BYTES # read by post_body.lua
-WARMUP=0 rounds post / -t1 -c"$POST_CONNS" -d"${DURATION}s" --latency -s "$BENCH_DIR/post_body.lua"
+WARMUP=0 pair_rounds post / -t1 -c"$POST_CONNS" -d"${DURATION}s" --latency -s "$BENCH_DIR/post_body.lua"
 
-plain=$(median "${RPS[get-plain]}")
-signed=$(median "${RPS[get-signed]}")
+plain=$(median "${PAIR_RPS[get-plain]}")
+signed=$(median "${PAIR_RPS[get-signed]}")
 echo
 echo "  small GETs, median req/s: plain $plain, signed $signed; signed/plain =" \
   "$(awk -v a="$signed" -v b="$plain" 'BEGIN {printf "%.3f", (b > 0 ? a / b : 0)}') (bar >= 0.90)"
-plain=$(median "${CPU[get-plain]}")
-signed=$(median "${CPU[get-signed]}")
+plain=$(median "${PAIR_CPU[get-plain]}")
+signed=$(median "${PAIR_CPU[get-signed]}")
 echo "  small GETs, median proxy CPU per request: plain $plain us, signed $signed us; plain/signed =" \
   "$(awk -v a="$signed" -v b="$plain" 'BEGIN {printf "%.3f", (a > 0 ? b / a : 0)}')"
 for q in 50 99; do
-  declare -n lat="P$q"
+  declare -n lat="PAIR_P$q"
   a=$(median "${lat[post-plain]}")
   b=$(median "${lat[post-signed]}")
   echo "  $POST_BYTES-byte POSTs (-c$POST_CONNS), median p$q: plain $a ms, signed $b ms; signing adds" \
