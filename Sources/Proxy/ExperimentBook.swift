@@ -54,11 +54,6 @@ public final class ExperimentBook: Sendable {
 
     public var counts: Counts { state.withLock { $0.counts } }
 
-    /// The name of book variant `index`, as bytes for a log line.
-    func variantName(_ index: Int) -> [UInt8] {
-        state.withLock { s in index >= 0 && index < s.counts.variants.count ? Array(s.counts.variants[index].utf8) : [] }
-    }
-
     /// Takes a snapshot's view of the experiment: its variants (book indexes, by the split's
     /// order, returned), weights, goals (book indexes returned) and settings. New weights start a
     /// new epoch.

@@ -34,6 +34,7 @@ public final class ExperimentRegistry: Sendable {
             var logs: [ExposureLog?] = []
             var variantMaps: [[Int32]] = []
             var goalMaps: [[Int32]] = []
+            var lineNames: [ExperimentBinding.LineNames] = []
             for route in snapshot.experimentRoutes {
                 guard case .split(let split) = snapshot.routes[route].target, let experiment = split.experiment else { continue }
                 let book = s.books[experiment.name] ?? ExperimentBook(name: experiment.name, alarm: alarm)
@@ -42,6 +43,7 @@ public final class ExperimentRegistry: Sendable {
                 let (variants, goals) = book.adopt(variants: split.variants, experiment: experiment, keyed: keyed,
                                                     current: current)
                 books.append(book)
+                lineNames.append(ExperimentBinding.LineNames(experiment: experiment.name, variants: split.variants.map(\.name)))
                 variantMaps.append(variants)
                 goalMaps.append(goals)
                 if let path = experiment.exposureLog {
@@ -61,7 +63,7 @@ public final class ExperimentRegistry: Sendable {
                 return position[e] < goalMaps[e].count ? goalMaps[e][position[e]] : -1
             }
             let b = ExperimentBinding(version: snapshot.version, books: books, logs: logs, variantMaps: variantMaps,
-                                      goalSlots: goalSlots, instance: instance)
+                                      goalSlots: goalSlots, lineNames: lineNames, instance: instance)
             if current { s.binding = b }
             return b
         }
@@ -100,16 +102,30 @@ public final class ExperimentBinding: Sendable {
     let variantMaps: [[Int32]]
     /// By snapshot goal (GoalHit bit): the book's goal index.
     let goalSlots: [Int32]
+    /// By experiment: its name and its split's variant names as JSON strings, for exposure lines.
+    let lineNames: [LineNames]
+    /// The instance's name as a JSON string.
     let instance: [UInt8]
 
+    struct LineNames {
+        let experiment: [UInt8]
+        let variants: [[UInt8]]
+
+        init(experiment: String, variants: [String]) {
+            self.experiment = jsonString(experiment)
+            self.variants = variants.map(jsonString)
+        }
+    }
+
     init(version: UInt64, books: [ExperimentBook], logs: [ExposureLog?], variantMaps: [[Int32]], goalSlots: [Int32],
-         instance: String) {
+         lineNames: [LineNames], instance: String) {
+        self.lineNames = lineNames
         self.version = version
         self.books = books
         self.logs = logs
         self.variantMaps = variantMaps
         self.goalSlots = goalSlots
-        self.instance = Array(instance.utf8)
+        self.instance = jsonString(instance)
     }
 
     @inline(__always)
@@ -117,4 +133,10 @@ public final class ExperimentBinding: Sendable {
         guard experiment >= 0, experiment < variantMaps.count, variant >= 0, variant < variantMaps[experiment].count else { return -1 }
         return variantMaps[experiment][variant]
     }
+}
+
+private func jsonString(_ text: String) -> [UInt8] {
+    var out: [UInt8] = []
+    JSONBytes.string(Array(text.utf8), into: &out)
+    return out
 }

@@ -14,8 +14,11 @@ public final class ExposureLog: Sendable {
 
     private struct Pending {
         var bytes: [UInt8] = []
+        var lines = 0
         var scheduled = false
         var reopen = false
+        /// The buffer the last flush wrote, kept for its capacity.
+        var spare: [UInt8] = []
     }
     private let pending = Mutex(Pending())
     private let queue = DispatchQueue(label: "switchyard.exposures")
@@ -45,6 +48,7 @@ public final class ExposureLog: Sendable {
         let schedule: Bool? = pending.withLock { p in
             guard p.bytes.count + line.count <= Self.maxPendingBytes else { return nil }
             p.bytes.append(contentsOf: line)
+            p.lines += 1
             defer { p.scheduled = true }
             return !p.scheduled
         }
@@ -70,13 +74,22 @@ public final class ExposureLog: Sendable {
     public func drain() { queue.sync {} }
 
     private func flush() {
-        let (bytes, reopen) = pending.withLock { p -> ([UInt8], Bool) in
+        // Two buffers take turns, so neither is grown again after the first batches.
+        let (taken, lines, reopen) = pending.withLock { p -> ([UInt8], Int, Bool) in
+            var taken: [UInt8] = []
+            swap(&taken, &p.spare)
+            swap(&taken, &p.bytes)
             defer {
-                p.bytes = []
+                p.lines = 0
                 p.scheduled = false
                 p.reopen = false
             }
-            return (p.bytes, p.reopen)
+            return (taken, p.lines, p.reopen)
+        }
+        var bytes = taken
+        defer {
+            bytes.removeAll(keepingCapacity: true)
+            pending.withLock { p in swap(&p.spare, &bytes) }
         }
         fd.withLock { f in
             if reopen && f > 2 {
@@ -86,9 +99,7 @@ public final class ExposureLog: Sendable {
             }
             if f < 0 { f = open() }
             guard f >= 0, !bytes.isEmpty else { return }
-            if writeAll(f, bytes) {
-                linesWritten.add(UInt64(bytes.reduce(0) { $0 + ($1 == 10 ? 1 : 0) }), ordering: .relaxed)
-            }
+            if writeAll(f, bytes) { linesWritten.add(UInt64(lines), ordering: .relaxed) }
         }
     }
 

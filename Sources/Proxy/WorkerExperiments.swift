@@ -1,6 +1,7 @@
 // A worker's part in experiments: each request on an experiment's route exposes its unit to the
 // variant it is served (the book counts it; a first exposure is logged), and each finished
 // request that reached a goal converts its unit when the status says so.
+import Experiments
 import Routing
 
 extension Worker {
@@ -22,7 +23,9 @@ extension Worker {
         guard variant >= 0 else { return }
         let book = x.books[experiment]
         if book.expose(unit: d.unit, variant: variant, new: d.newUnit, keyed: d.keyedUnit), let log = x.logs[experiment] {
-            logExposure(log, book: book, decision: d, variant: Int(variant), instance: x.instance)
+            let names = x.lineNames[experiment]
+            guard d.variant < names.variants.count else { return }
+            logExposure(log, experiment: names.experiment, variant: names.variants[d.variant], decision: d, instance: x.instance)
         }
     }
 
@@ -46,28 +49,73 @@ extension Worker {
         }
     }
 
-    /// `{"time":...,"experiment":...,"unit":...,"variant":...,"bucket":...,"instance":...}`
-    private func logExposure(_ log: ExposureLog, book: ExperimentBook, decision d: Decision, variant: Int, instance: [UInt8]) {
-        let counts = book.variantName(variant)
-        var out: [UInt8] = []
-        out.reserveCapacity(160 + book.name.utf8.count + counts.count + instance.count)
-        out.append(literal: #"{"time":""#)
-        let start = out.count
-        out.append(contentsOf: repeatElement(0, count: Timestamp.length))
-        out.withUnsafeMutableBufferPointer { Timestamp.write(Timestamp.nowNs(), to: $0.baseAddress! + start) }
-        out.append(literal: #"","experiment":"#)
-        JSONBytes.string(Array(book.name.utf8), into: &out)
-        out.append(literal: #","unit":""#)
-        JSONBytes.hex(d.unit, into: &out)
-        out.append(literal: #"","variant":"#)
-        JSONBytes.string(counts, into: &out)
-        out.append(literal: #","bucket":"#)
-        JSONBytes.int(Int(d.bucket), into: &out)
-        out.append(literal: #","keyed":"#)
-        out.append(literal: d.keyedUnit ? "true" : "false")
-        out.append(literal: #","instance":"#)
-        JSONBytes.string(instance, into: &out)
-        out.append(literal: "}\n")
-        out.withUnsafeBytes { _ = log.append($0) }
+    /// `{"time":...,"experiment":...,"unit":...,"variant":...,"bucket":...,"keyed":...,"instance":...}`;
+    /// the names come as JSON strings already.
+    private func logExposure(_ log: ExposureLog, experiment: [UInt8], variant: [UInt8], decision d: Decision, instance: [UInt8]) {
+        withUnsafeTemporaryAllocation(byteCount: 160 + experiment.count + variant.count + instance.count, alignment: 1) { buffer in
+            var w = LineWriter(buffer)
+            w.append(#"{"time":""#)
+            w.timestamp(Timestamp.nowNs())
+            w.append(#"","experiment":"#)
+            w.append(experiment)
+            w.append(#","unit":""#)
+            w.hex(d.unit)
+            w.append(#"","variant":"#)
+            w.append(variant)
+            w.append(#","bucket":"#)
+            w.decimal(Int(d.bucket))
+            w.append(d.keyedUnit ? #","keyed":true,"instance":"# : #","keyed":false,"instance":"#)
+            w.append(instance)
+            w.append("}\n")
+            _ = log.append(UnsafeRawBufferPointer(rebasing: buffer[0..<w.count]))
+        }
+    }
+}
+
+/// Bytes into a buffer the caller sized: no allocation for an exposure line.
+private struct LineWriter {
+    let buffer: UnsafeMutableRawBufferPointer
+    var count = 0
+
+    init(_ buffer: UnsafeMutableRawBufferPointer) { self.buffer = buffer }
+
+    mutating func append(_ text: StaticString) {
+        append(UnsafeRawBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
+    }
+
+    mutating func append(_ bytes: [UInt8]) { bytes.withUnsafeBytes { append($0) } }
+
+    mutating func append(_ bytes: UnsafeRawBufferPointer) {
+        let n = min(bytes.count, buffer.count - count)
+        guard n > 0 else { return }
+        UnsafeMutableRawBufferPointer(rebasing: buffer[count..<count + n]).copyMemory(from: UnsafeRawBufferPointer(rebasing: bytes[0..<n]))
+        count += n
+    }
+
+    mutating func timestamp(_ ns: UInt64) {
+        guard buffer.count - count >= Timestamp.length else { return }
+        Timestamp.write(ns, to: buffer.baseAddress!.assumingMemoryBound(to: UInt8.self) + count)
+        count += Timestamp.length
+    }
+
+    mutating func hex(_ v: UInt64) {
+        guard buffer.count - count >= 16 else { return }
+        count += UnitID.write(v, into: UnsafeMutableRawBufferPointer(rebasing: buffer[count...]))
+    }
+
+    mutating func decimal(_ v: Int) {
+        var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
+                     UInt8, UInt8, UInt8, UInt8) = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        var x = v.magnitude
+        var n = 0
+        withUnsafeMutableBytes(of: &digits) { d in
+            repeat {
+                d[19 - n] = UInt8(truncatingIfNeeded: 48 + x % 10)
+                x /= 10
+                n += 1
+            } while x > 0 && n < 20
+            if v < 0 { append("-") }
+            append(UnsafeRawBufferPointer(rebasing: d[(20 - n)...]))
+        }
     }
 }
