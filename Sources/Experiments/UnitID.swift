@@ -8,7 +8,7 @@ public enum UnitID {
 
     /// Writes `id` as 16 lowercase hex digits at the start of `buffer` and returns 16, or
     /// returns 0 and writes nothing when the buffer is shorter than that.
-    @discardableResult
+    @discardableResult @inlinable
     public static func write(_ id: UInt64, into buffer: UnsafeMutableRawBufferPointer) -> Int {
         guard buffer.count >= length else { return 0 }
         for i in 0..<length {
@@ -19,6 +19,7 @@ public enum UnitID {
     }
 
     /// The id `bytes` spell, or nil unless they are exactly 16 characters of [0-9a-f].
+    @inlinable
     public static func parse(_ bytes: UnsafeRawBufferPointer) -> UInt64? {
         guard bytes.count == length else { return nil }
         var id: UInt64 = 0
