@@ -16,6 +16,7 @@ struct GuardSpec: Codable, Equatable {
     var maxErrorRate: Double?
     var maxP99Ms: Double?
     var maxP99Ratio: Double?
+    var maxSRM: Double?
     var minRequests: UInt64
     var version: UInt64
     var started: Double
@@ -41,6 +42,7 @@ struct GuardSpec: Codable, Equatable {
         maxErrorRate = r.options.maxErrorRate
         maxP99Ms = r.options.maxP99Ms
         maxP99Ratio = r.options.maxP99Ratio
+        maxSRM = r.options.maxSRM
         minRequests = r.options.minRequests
         version = r.version
         started = r.started.timeIntervalSince1970
@@ -83,11 +85,13 @@ struct GuardSpec: Codable, Equatable {
 
     var options: GuardOptions? {
         guard bakeSeconds.isFinite, bakeSeconds >= 0, bakeSeconds <= 86_400 * 7, minRequests <= GuardOptions.maxMinRequests,
-              [maxErrorRate, maxP99Ms, maxP99Ratio].allSatisfy({ $0.map { $0.isFinite && $0 >= 0 } ?? true }) else { return nil }
+              [maxErrorRate, maxP99Ms, maxP99Ratio].allSatisfy({ $0.map { $0.isFinite && $0 >= 0 } ?? true }),
+              maxSRM.map({ $0 > 0 && $0 < 1 }) ?? true else { return nil }
         var o = GuardOptions(bakeSeconds: bakeSeconds)
         o.maxErrorRate = maxErrorRate
         o.maxP99Ms = maxP99Ms
         o.maxP99Ratio = maxP99Ratio
+        o.maxSRM = maxSRM
         o.minRequests = minRequests
         return o
     }

@@ -14,12 +14,17 @@ package struct GuardOptions: Sendable, Equatable {
     var maxP99Ratio: Double?
     /// A reading decides nothing below this many responses since the bake started.
     var minRequests: UInt64 = 10
+    /// The sample-ratio p-value below which an experiment on a route whose weights the change
+    /// set reverts it (with the experiment's `minUnits` new units since the change).
+    var maxSRM: Double?
 
     /// The largest --min-requests: more responses than a bake could ever see.
     static let maxMinRequests: UInt64 = 1_000_000_000
 
-    static let words = ["--bake", "--revert-if-error-rate", "--revert-if-p99-ms", "--revert-if-p99-ratio", "--min-requests"]
-    package static let usage = "[--bake SECONDS --revert-if-error-rate R [--revert-if-p99-ms MS] [--revert-if-p99-ratio X] [--min-requests N]]"
+    static let words = ["--bake", "--revert-if-error-rate", "--revert-if-p99-ms", "--revert-if-p99-ratio", "--min-requests",
+                        "--revert-if-srm"]
+    package static let usage = "[--bake SECONDS --revert-if-error-rate R [--revert-if-p99-ms MS] [--revert-if-p99-ratio X] "
+        + "[--revert-if-srm P] [--min-requests N]]"
 
     /// Takes the guard options (`--bake 30` or `--bake=30`) out of `args`; nil when there are none.
     package static func extract(_ args: [String], command: String) throws(ControlError) -> (args: [String], options: GuardOptions?) {
@@ -73,6 +78,12 @@ package struct GuardOptions: Sendable, Equatable {
             }
             options.maxP99Ratio = ratio
         }
+        if let text = values["--revert-if-srm"] {
+            guard let p = Double(text), p > 0, p < 1 else {
+                throw ControlError("\(command): --revert-if-srm must be a p-value between 0 and 1 (0.001), got \"\(text)\"")
+            }
+            options.maxSRM = p
+        }
         if let text = values["--min-requests"] {
             // Bounded like a rollout's gates.minRequests: the count is shown and compared as an Int.
             guard let n = UInt64(text), (1...maxMinRequests).contains(n) else {
@@ -80,9 +91,9 @@ package struct GuardOptions: Sendable, Equatable {
             }
             options.minRequests = n
         }
-        guard options.maxErrorRate != nil || options.maxP99Ms != nil || options.maxP99Ratio != nil else {
-            throw ControlError("\(command): --bake needs a limit to watch: --revert-if-error-rate R, --revert-if-p99-ms MS "
-                + "and/or --revert-if-p99-ratio X")
+        guard options.maxErrorRate != nil || options.maxP99Ms != nil || options.maxP99Ratio != nil || options.maxSRM != nil else {
+            throw ControlError("\(command): --bake needs a limit to watch: --revert-if-error-rate R, --revert-if-p99-ms MS, "
+                + "--revert-if-p99-ratio X and/or --revert-if-srm P")
         }
         return (rest, options)
     }
@@ -92,6 +103,7 @@ package struct GuardOptions: Sendable, Equatable {
         if let maxErrorRate { v.set("maxErrorRate", .double(maxErrorRate)) }
         if let maxP99Ms { v.set("maxP99Ms", .double(maxP99Ms)) }
         if let maxP99Ratio { v.set("maxP99Ratio", .double(maxP99Ratio)) }
+        if let maxSRM { v.set("maxSRM", .double(maxSRM)) }
         return v
     }
 }

@@ -208,6 +208,7 @@ extension GuardBoard {
                     + "the p99 of \(name) \(ControlValue.format(baseP99)) ms > limit \(ControlValue.format(limit))x"
             }
         }
+        if breach == nil, let limit = record.options.maxSRM { breach = sampleRatioBreach(record, limit: limit) }
         record.readings = readings
         if let breach {
             revert(record, because: breach)
@@ -222,6 +223,21 @@ extension GuardBoard {
                 + readings.map { "\($0["watch"]?.string ?? ""): \($0["errors"]?.int ?? 0)/\($0["requests"]?.int ?? 0) 5xx" }
                     .joined(separator: ", ") + ")" + (record.reason.map { "; " + $0 } ?? ""))
         }
+    }
+
+    /// A broken split on a route whose weights the change set: its experiment's new units since
+    /// the change (the weights started a new epoch) stray from the weights.
+    private func sampleRatioBreach(_ record: GuardRecord, limit: Double) -> String? {
+        guard let server else { return nil }
+        var routes: [String] = []
+        for f in record.facets { if case .weight(let route, _) = f.kind, !routes.contains(route) { routes.append(route) } }
+        for route in routes {
+            guard let check = ExperimentReport.sampleRatio(route: route, state.snapshot, registry: server.experiments),
+                  let srm = check.result, srm.isMismatch(threshold: limit, minimumUnits: check.minUnits) else { continue }
+            return "sample ratio of \(route)'s experiment: p = \(ControlValue.format(srm.pValue)) < limit \(ControlValue.format(limit)) "
+                + "over \(srm.total) new units: the split is broken"
+        }
+        return nil
     }
 
     /// Commits the previous values of what the guard's change touched, those that still hold

@@ -165,6 +165,25 @@ final class ExperimentTests: ABTestCase {
         let rolloutState = try control.command("show rollout shop")
         XCTAssertTrue("\(rolloutState)".contains("maxSRM"), "\(rolloutState)")
     }
+
+    func testAGuardedWeightChangeIsRevertedWhenItsSplitBreaks() throws {
+        let proxy = try startProxy(json: try shopConfig(exposureLog: try temporaryDirectory() + "/exposures.jsonl",
+                                                        rules: #"[ { "cookie": { "beta": "1" }, "variant": "A" } ]"#))
+        let control = try ControlLineClient(path: try controlSocket())
+        let reply = try control.command("set weights shop A=20 B=80 --bake 60 --revert-if-srm 0.001")
+        let guardValue = try XCTUnwrap(reply["guard"] as? [String: Any], "\(reply)")
+        XCTAssertEqual((guardValue["limits"] as? [String: Any])?["maxSRM"] as? Double, 0.001, "\(guardValue)")
+        // Two in five new users carry the beta cookie: A gets 52% where the weights say 20%.
+        _ = try sendMany(proxy, count: 1_000) { i in get("/", i % 5 < 2 ? ["Cookie: beta=1"] : []) }
+        var record: [String: Any]?
+        XCTAssertTrue(try waitUntil(timeout: 10) {
+            record = (try control.command("show guards")["guards"] as? [[String: Any]])?.first
+            return record?["state"] as? String == "reverted"
+        }, "\(record ?? [:])")
+        XCTAssertTrue((record?["reason"] as? String ?? "").contains("sample ratio of shop's experiment"), "\(record ?? [:])")
+        let weights = (try control.command("show experiment shop")["epoch"] as? [String: Any])?["weights"] as? [String: Any]
+        XCTAssertEqual(weights?["A"] as? Int, 50, "the weights the change replaced")
+    }
 }
 
 /// xorshift64*: the same simulated users on every run.
