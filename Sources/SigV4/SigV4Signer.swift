@@ -20,15 +20,22 @@ public enum SigV4 {
 
     /// Appends `bytes` in lower-case hex.
     public static func appendHex(_ bytes: UnsafeRawBufferPointer, to out: inout [UInt8]) {
-        @inline(__always) func digit(_ v: UInt8) -> UInt8 { v < 10 ? v &+ UInt8(ascii: "0") : v &+ (UInt8(ascii: "a") - 10) }
         // Written into scratch memory and appended in one copy: an append per digit cost 34
         // instructions a byte.
         withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 2 * bytes.count) { digits in
-            for (i, b) in bytes.enumerated() {
-                digits[2 * i] = digit(b >> 4)
-                digits[2 * i + 1] = digit(b & 0xF)
-            }
+            writeHex(bytes, to: digits.baseAddress!)
             out += UnsafeBufferPointer(digits)
+        }
+    }
+
+    /// Writes `bytes` in lower-case hex at `out` (room for twice as many bytes).
+    @inline(__always)
+    public static func writeHex(_ bytes: UnsafeRawBufferPointer, to out: UnsafeMutablePointer<UInt8>) {
+        @inline(__always) func digit(_ v: UInt8) -> UInt8 { v < 10 ? v &+ UInt8(ascii: "0") : v &+ (UInt8(ascii: "a") - 10) }
+        for i in 0..<bytes.count {
+            let b = bytes[i]
+            out[2 * i] = digit(b >> 4)
+            out[2 * i + 1] = digit(b & 0xF)
         }
     }
 
