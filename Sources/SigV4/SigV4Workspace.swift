@@ -10,9 +10,14 @@ import Glibc
 
 public struct SigV4Workspace {
     public var keys: SigningKeyCache
-    /// The last signature's intermediates (read by SigV4.sign for tests).
-    public private(set) var canonical: [UInt8] = []
-    public private(set) var signedHeaders: [UInt8] = []
+    /// The last canonical request and its signed-headers list: the first `canonicalCount` and
+    /// `signedCount` bytes of memory that only grows.
+    private var canonicalBytes = [UInt8](repeating: 0, count: 2048)
+    private var signedBytes = [UInt8](repeating: 0, count: 512)
+    private var canonicalCount = 0
+    private var signedCount = 0
+    public var canonical: [UInt8] { Array(canonicalBytes[..<canonicalCount]) }
+    public var signedHeaders: [UInt8] { Array(signedBytes[..<signedCount]) }
     /// Lower-case hex of the canonical request's SHA-256, then of the signature: written in place.
     private var canonicalHash = [UInt8](repeating: 0, count: 2 * SHA256.byteCount)
     public private(set) var signature = [UInt8](repeating: 0, count: 2 * SHA256.byteCount)
@@ -44,8 +49,6 @@ public struct SigV4Workspace {
 
     public init(keys: SigningKeyCache = SigningKeyCache()) {
         self.keys = keys
-        canonical.reserveCapacity(1024)
-        signedHeaders.reserveCapacity(256)
     }
 
     /// `YYYYMMDDTHHMMSSZ` of `epochSeconds`, formatted once per second.
@@ -62,16 +65,25 @@ public struct SigV4Workspace {
     public mutating func sign(method: Range<Int>, path: Range<Int>, query: Range<Int>, fields: [SigV4Canonical.FieldRange],
                               in bytes: UnsafeBufferPointer<UInt8>, payloadHash: UnsafeBufferPointer<UInt8>, credentials: AWSCredentials,
                               region: String, service: String, amzDate: [UInt8], normalize: Bool = true) {
-        canonical.removeAll(keepingCapacity: true)
-        signedHeaders.removeAll(keepingCapacity: true)
-        SigV4Canonical.appendRequest(method: UnsafeBufferPointer(rebasing: bytes[method]), path: UnsafeBufferPointer(rebasing: bytes[path]),
-                                     query: UnsafeBufferPointer(rebasing: bytes[query]), fields: fields, in: bytes,
-                                     payloadHash: payloadHash, normalize: normalize,
-                                     canonical: &canonical, signed: &signedHeaders, scratch: &scratch)
+        let canonicalQuery = query.isEmpty ? [] : SigV4Canonical.query(Array(bytes[query]))
+        let most = SigV4Canonical.maxRequestBytes(method: method.count, path: path.count, query: canonicalQuery.count, fields: fields,
+                                                  payloadHash: payloadHash.count)
+        if canonicalBytes.count < most { canonicalBytes = [UInt8](repeating: 0, count: most) }
+        if signedBytes.count < most { signedBytes = [UInt8](repeating: 0, count: most) }
+        (canonicalCount, signedCount) = canonicalBytes.withUnsafeMutableBufferPointer { c in
+            signedBytes.withUnsafeMutableBufferPointer { s in
+                canonicalQuery.withUnsafeBufferPointer { q in
+                    SigV4Canonical.writeRequest(method: UnsafeBufferPointer(rebasing: bytes[method]),
+                                                path: UnsafeBufferPointer(rebasing: bytes[path]), canonicalQuery: q, fields: fields,
+                                                in: bytes, payloadHash: payloadHash, normalize: normalize, to: c.baseAddress!,
+                                                signed: s.baseAddress!, scratch: &scratch)
+                }
+            }
+        }
         prepare(amzDate: amzDate, credentials: credentials, region: region, service: service)
         withUnsafeTemporaryAllocation(byteCount: SHA256.byteCount, alignment: 1) { digest in
             var hasher = SHA256Hasher()
-            canonical.withUnsafeBytes { hasher.update($0) }
+            canonicalBytes.withUnsafeBytes { hasher.update(UnsafeRawBufferPointer(rebasing: $0[..<canonicalCount])) }
             hasher.finish(into: digest)
             canonicalHash.withUnsafeMutableBufferPointer { SigV4.writeHex(UnsafeRawBufferPointer(digest), to: $0.baseAddress!) }
             canonicalHash.withUnsafeBytes { moment!.mac.mac($0, into: digest) }
@@ -82,7 +94,7 @@ public struct SigV4Workspace {
     /// Appends the last signature's `Authorization` value.
     public func appendAuthorization(to out: inout [UInt8]) {
         out += moment?.authorizationPrefix ?? []
-        out += signedHeaders
+        out += signedBytes[..<signedCount]
         out += ", Signature=".utf8
         out += signature
     }
