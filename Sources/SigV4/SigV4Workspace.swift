@@ -93,11 +93,19 @@ public struct SigV4Workspace {
 
     /// Appends the last signature's `Authorization` value.
     public func appendAuthorization(to out: inout [UInt8]) {
-        out += moment?.authorizationPrefix ?? []
-        out += signedBytes[..<signedCount]
-        out += ", Signature=".utf8
-        out += signature
+        writeAuthorization { out += $0 }
     }
+
+    /// Hands the last signature's `Authorization` value to `write`, in pieces.
+    @inline(__always)
+    public func writeAuthorization(_ write: (UnsafeRawBufferPointer) -> Void) {
+        moment?.authorizationPrefix.withUnsafeBytes(write)
+        signedBytes.withUnsafeBytes { write(UnsafeRawBufferPointer(rebasing: $0[..<signedCount])) }
+        write(UnsafeRawBufferPointer(start: Self.signatureLabel.utf8Start, count: Self.signatureLabel.utf8CodeUnitCount))
+        signature.withUnsafeBytes(write)
+    }
+
+    private static let signatureLabel: StaticString = ", Signature="
 
     /// The moment of `amzDate` with these credentials, region and service, made when it is not
     /// the last one (comparisons of the same array or string storage are a pointer check).
