@@ -103,19 +103,24 @@ public final class UpstreamSigning: Sendable {
             }
         }
         flush(upTo: headEnd, resumingAt: text.count)
+        // Locals, not closures over `scratch`: a closure capturing it while one of its parts is
+        // borrowed makes Swift copy that part (the workspace: a dozen retains a request).
+        let payloadHash = scratch.payloadHash
         scratch.fields.append(scratch.appendField("X-Amz-Date", amzDate, pool: pool))
-        scratch.payloadHash.withUnsafeBytes { scratch.fields.append(scratch.appendField("X-Amz-Content-Sha256", $0, pool: pool)) }
+        scratch.fields.append(scratch.appendField("X-Amz-Content-Sha256", payloadHash, pool: pool))
         if var token = credentials.sessionToken {
             token.withUTF8 { scratch.fields.append(scratch.appendField("X-Amz-Security-Token", UnsafeRawBufferPointer($0), pool: pool)) }
         }
         let signed = UnsafeBufferPointer(start: scratch.out.readPointer.assumingMemoryBound(to: UInt8.self), count: scratch.out.readableCount)
-        scratch.payloadHash.withUnsafeBufferPointer { hash in
+        let fields = scratch.fields
+        payloadHash.withUnsafeBufferPointer { hash in
             scratch.work.sign(method: 0..<sp1, path: (sp1 + 1)..<(q ?? sp2), query: q.map { ($0 + 1)..<sp2 } ?? sp2..<sp2,
-                              fields: scratch.fields, in: signed, payloadHash: hash, credentials: credentials, region: region,
+                              fields: fields, in: signed, payloadHash: hash, credentials: credentials, region: region,
                               service: service, amzDate: amzDate)
         }
         scratch.out.append("Authorization: ", pool: pool)
-        scratch.work.writeAuthorization { scratch.out.append($0, pool: pool) }
+        scratch.out.reserve(scratch.work.authorizationCount, pool: pool)
+        scratch.out.writer += scratch.work.writeAuthorization(to: scratch.out.writePointer)
         scratch.out.append("\r\n\r\n", pool: pool)
         head.consume(head.readableCount)
         head.append(scratch.out.readableBytes, pool: pool)

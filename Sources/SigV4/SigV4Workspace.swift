@@ -28,19 +28,32 @@ public struct SigV4Workspace {
 
     /// What every signature of one second with one key shares: the string to sign but its last
     /// line, already hashed into the MAC, and the Authorization value up to its signed headers.
-    private struct Moment {
-        var amzDate: [UInt8]
-        var accessKeyID: String
-        var secret: String
-        var region: String
-        var service: String
+    /// A class: reading it per request costs one reference, not a copy of each of its fields.
+    private final class Moment {
+        let amzDate: [UInt8]
+        let accessKeyID: String
+        let secret: String
+        let region: String
+        let service: String
         /// `AWS4-HMAC-SHA256\n` amz date `\n` scope `\n`.
-        var stringToSignPrefix: [UInt8]
+        let stringToSignPrefix: [UInt8]
         /// `AWS4-HMAC-SHA256 Credential=AKID/scope, SignedHeaders=`.
-        var authorizationPrefix: [UInt8]
+        let authorizationPrefix: [UInt8]
         /// The signing key with `stringToSignPrefix` absorbed: one MAC per request is the
         /// canonical request's hash and the pads' last blocks (three SHA-256 blocks, not four).
-        var mac: HMACSHA256Key
+        let mac: HMACSHA256Key
+
+        init(amzDate: [UInt8], accessKeyID: String, secret: String, region: String, service: String, stringToSignPrefix: [UInt8],
+             authorizationPrefix: [UInt8], mac: HMACSHA256Key) {
+            self.amzDate = amzDate
+            self.accessKeyID = accessKeyID
+            self.secret = secret
+            self.region = region
+            self.service = service
+            self.stringToSignPrefix = stringToSignPrefix
+            self.authorizationPrefix = authorizationPrefix
+            self.mac = mac
+        }
     }
     private var moment: Moment?
 
@@ -93,16 +106,30 @@ public struct SigV4Workspace {
 
     /// Appends the last signature's `Authorization` value.
     public func appendAuthorization(to out: inout [UInt8]) {
-        writeAuthorization { out += $0 }
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: authorizationCount) { t in
+            out += UnsafeBufferPointer(start: t.baseAddress!, count: writeAuthorization(to: UnsafeMutableRawPointer(t.baseAddress!)))
+        }
     }
 
-    /// Hands the last signature's `Authorization` value to `write`, in pieces.
-    @inline(__always)
-    public func writeAuthorization(_ write: (UnsafeRawBufferPointer) -> Void) {
-        moment?.authorizationPrefix.withUnsafeBytes(write)
-        signedBytes.withUnsafeBytes { write(UnsafeRawBufferPointer(rebasing: $0[..<signedCount])) }
-        write(UnsafeRawBufferPointer(start: Self.signatureLabel.utf8Start, count: Self.signatureLabel.utf8CodeUnitCount))
-        signature.withUnsafeBytes(write)
+    /// Bytes of the last signature's `Authorization` value.
+    public var authorizationCount: Int {
+        (moment?.authorizationPrefix.count ?? 0) + signedCount + Self.signatureLabel.utf8CodeUnitCount + signature.count
+    }
+
+    /// Writes the last signature's `Authorization` value at `out` (room for
+    /// `authorizationCount` bytes): how many bytes it took. Written to memory, not handed to a
+    /// closure, so its caller's buffer is not borrowed while this workspace is.
+    public func writeAuthorization(to out: UnsafeMutableRawPointer) -> Int {
+        var n = 0
+        func put(_ bytes: UnsafeRawBufferPointer) {
+            if let base = bytes.baseAddress, bytes.count > 0 { (out + n).copyMemory(from: base, byteCount: bytes.count) }
+            n += bytes.count
+        }
+        moment?.authorizationPrefix.withUnsafeBytes(put)
+        signedBytes.withUnsafeBytes { put(UnsafeRawBufferPointer(rebasing: $0[..<signedCount])) }
+        put(UnsafeRawBufferPointer(start: Self.signatureLabel.utf8Start, count: Self.signatureLabel.utf8CodeUnitCount))
+        signature.withUnsafeBytes(put)
+        return n
     }
 
     private static let signatureLabel: StaticString = ", Signature="
