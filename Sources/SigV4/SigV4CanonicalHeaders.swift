@@ -169,11 +169,19 @@ extension SigV4Canonical {
         var end = value.count
         while first < end && isWhitespace(value[first]) { first += 1 }
         while end > first && isWhitespace(value[end - 1]) { end -= 1 }
-        // Most values have nothing to collapse inside: copied in one piece.
+        // Most values have nothing to collapse inside: copied in one piece. Eight bytes at a time
+        // while none of them is a space or a control byte (a hash, a date, a token, a host).
         var plain = true
         var previousSpace = false
-        for i in first..<end {
-            let b = value[i]
+        var i = first
+        while end - i >= 8 {
+            let word = UInt64(littleEndian: UnsafeRawPointer(value.baseAddress! + i).loadUnaligned(as: UInt64.self))
+            if (word &- 0x2121_2121_2121_2121) & ~word & 0x8080_8080_8080_8080 != 0 { break }   // a byte below "!"
+            previousSpace = false
+            i += 8
+        }
+        for j in i..<end {
+            let b = value[j]
             if b > UInt8(ascii: " ") {
                 previousSpace = false
                 continue
