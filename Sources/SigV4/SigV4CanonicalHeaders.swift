@@ -90,7 +90,7 @@ extension SigV4Canonical {
                     var at = 0
                     for (i, f) in fields.enumerated() {
                         starts[i] = at
-                        for j in f.name { names[at] = lowercased(b[j]); at += 1 }
+                        at += writeLowercased(UnsafeBufferPointer(rebasing: b[f.name]), to: names.baseAddress! + at)
                         order[i] = i
                     }
                     starts[fields.count] = at
@@ -147,6 +147,26 @@ extension SigV4Canonical {
             if c != 0 { return Int(c) }
         }
         return a.count - b.count
+    }
+
+    /// `bytes` with ASCII letters lowercased, written at `out`: eight bytes at a time, then the
+    /// rest one by one. How many bytes it took (all of them).
+    @inline(__always)
+    static func writeLowercased(_ bytes: UnsafeBufferPointer<UInt8>, to out: UnsafeMutablePointer<UInt8>) -> Int {
+        var i = 0
+        while bytes.count - i >= 8 {
+            let word = UInt64(littleEndian: UnsafeRawPointer(bytes.baseAddress! + i).loadUnaligned(as: UInt64.self))
+            let low = word & 0x7F7F_7F7F_7F7F_7F7F
+            // High bit of each byte: at least "A", above "Z", and below 0x80 to start with.
+            let upper = (low &+ 0x3F3F_3F3F_3F3F_3F3F) & ~(low &+ 0x2525_2525_2525_2525) & ~word & 0x8080_8080_8080_8080
+            UnsafeMutableRawPointer(out + i).storeBytes(of: (word | upper >> 2).littleEndian, as: UInt64.self)
+            i += 8
+        }
+        while i < bytes.count {
+            out[i] = lowercased(bytes[i])
+            i += 1
+        }
+        return bytes.count
     }
 
     @inline(__always)

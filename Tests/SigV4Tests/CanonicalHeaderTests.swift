@@ -1,10 +1,10 @@
-// Header values in the canonical request: trimmed, each inner run of whitespace one space. The
-// scan skips eight bytes at a time while none is whitespace or a control byte, so whitespace
-// is placed at every offset of long values, against a byte-at-a-time reference.
+// Header fields in the canonical request, against byte-at-a-time references: names lowercased
+// and values trimmed with each inner run of whitespace one space. Both are done eight bytes at a
+// time, so every byte value and every offset is tried.
 import SigV4
 import XCTest
 
-final class CanonicalValueTests: XCTestCase {
+final class CanonicalHeaderTests: XCTestCase {
     /// The rule as AWS states it, one byte at a time.
     private func reference(_ value: [UInt8]) -> [UInt8] {
         let ws: Set<UInt8> = [0x20, 0x09, 0x0D, 0x0A]
@@ -36,5 +36,16 @@ final class CanonicalValueTests: XCTestCase {
             }
         }
         XCTAssertEqual(cases, inserts.count * (base.count + 1))
+    }
+
+    func testNamesAreLowercasedForEveryByteValueAtEveryOffset() {
+        let all = (1...255).map { UInt8($0) }.filter { $0 != UInt8(ascii: ":") }
+        for shift in 0..<8 {
+            let name = Array(repeating: UInt8(ascii: "Q"), count: shift) + all
+            let (canonical, signed) = SigV4Canonical.headers([(name, Array("v".utf8))])
+            let lowered = name.map { $0 >= 0x41 && $0 <= 0x5A ? $0 + 32 : $0 }
+            XCTAssertEqual(signed, lowered, "shifted by \(shift)")
+            XCTAssertEqual(canonical, lowered + Array(":v\n".utf8), "shifted by \(shift)")
+        }
     }
 }
