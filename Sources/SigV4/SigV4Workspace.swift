@@ -31,8 +31,7 @@ public struct SigV4Workspace {
     /// A class: reading it per request costs one reference, not a copy of each of its fields.
     private final class Moment {
         let amzDate: [UInt8]
-        let accessKeyID: String
-        let secret: String
+        let credentials: AWSCredentials
         let region: String
         let service: String
         /// `AWS4-HMAC-SHA256\n` amz date `\n` scope `\n`.
@@ -43,15 +42,19 @@ public struct SigV4Workspace {
         /// canonical request's hash and the pads' last blocks (three SHA-256 blocks, not four).
         let mac: HMACSHA256Key
 
-        init(amzDate: [UInt8], accessKeyID: String, secret: String, region: String, service: String, stringToSignPrefix: [UInt8],
-             authorizationPrefix: [UInt8], mac: HMACSHA256Key) {
+        /// `key`: the signing key of the day of `amzDate`, region and service.
+        init(amzDate: [UInt8], credentials: AWSCredentials, region: String, service: String, key: HMACSHA256Key) {
             self.amzDate = amzDate
-            self.accessKeyID = accessKeyID
-            self.secret = secret
+            self.credentials = credentials
             self.region = region
             self.service = service
-            self.stringToSignPrefix = stringToSignPrefix
-            self.authorizationPrefix = authorizationPrefix
+            let scope = SigV4.scope(amzDate: amzDate, region: region, service: service)
+            stringToSignPrefix = Array(SigV4.algorithm.utf8) + [UInt8(ascii: "\n")] + amzDate + [UInt8(ascii: "\n")] + scope
+                + [UInt8(ascii: "\n")]
+            authorizationPrefix = Array("\(SigV4.algorithm) Credential=\(credentials.accessKeyID)/".utf8) + scope
+                + Array(", SignedHeaders=".utf8)
+            var mac = key
+            stringToSignPrefix.withUnsafeBytes { mac.absorb($0) }
             self.mac = mac
         }
     }
@@ -137,18 +140,11 @@ public struct SigV4Workspace {
     /// The moment of `amzDate` with these credentials, region and service, made when it is not
     /// the last one (comparisons of the same array or string storage are a pointer check).
     private mutating func prepare(amzDate: [UInt8], credentials: AWSCredentials, region: String, service: String) {
-        if let m = moment, m.amzDate == amzDate, m.accessKeyID == credentials.accessKeyID, m.secret == credentials.secretAccessKey,
-           m.region == region, m.service == service {
+        if let m = moment, m.amzDate == amzDate, m.credentials.accessKeyID == credentials.accessKeyID,
+           m.credentials.secretAccessKey == credentials.secretAccessKey, m.region == region, m.service == service {
             return
         }
-        let scope = SigV4.scope(amzDate: amzDate, region: region, service: service)
-        let stringToSignPrefix = Array(SigV4.algorithm.utf8) + [UInt8(ascii: "\n")] + amzDate + [UInt8(ascii: "\n")] + scope
-            + [UInt8(ascii: "\n")]
-        let authorizationPrefix = Array("\(SigV4.algorithm) Credential=\(credentials.accessKeyID)/".utf8) + scope
-            + Array(", SignedHeaders=".utf8)
-        var mac = keys.hmacKey(secret: credentials.secretAccessKey, date: amzDate.prefix(8), region: region, service: service)
-        stringToSignPrefix.withUnsafeBytes { mac.absorb($0) }
-        moment = Moment(amzDate: amzDate, accessKeyID: credentials.accessKeyID, secret: credentials.secretAccessKey, region: region,
-                        service: service, stringToSignPrefix: stringToSignPrefix, authorizationPrefix: authorizationPrefix, mac: mac)
+        let key = keys.hmacKey(secret: credentials.secretAccessKey, date: amzDate.prefix(8), region: region, service: service)
+        moment = Moment(amzDate: amzDate, credentials: credentials, region: region, service: service, key: key)
     }
 }
