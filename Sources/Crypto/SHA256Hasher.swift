@@ -40,6 +40,13 @@ public struct HMACSHA256Key {
         outer.update(block.map { $0 ^ 0x5c })
     }
 
+    /// This key with `prefix` already hashed: `mac(m)` is then HMAC-SHA256 of `prefix` + `m`. A
+    /// prefix that holds for many messages (SigV4's string to sign, up to its last line) is
+    /// hashed once; its full blocks are not hashed again per message.
+    public mutating func absorb(_ prefix: UnsafeRawBufferPointer) {
+        inner.update(prefix)
+    }
+
     /// Writes HMAC-SHA256(key, message) into the first 32 bytes of `output`.
     public func mac(_ message: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer) {
         var i = inner

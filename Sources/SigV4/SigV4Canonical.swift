@@ -21,15 +21,29 @@ public enum SigV4Canonical {
     /// Percent-encodes (upper-case hex) every byte but the unreserved ones, and "/" when
     /// `keepSlash`.
     public static func encode<C: Collection<UInt8>>(_ bytes: C, keepSlash: Bool, into out: inout [UInt8]) {
-        for b in bytes {
-            if isUnreserved(b) || (keepSlash && b == UInt8(ascii: "/")) {
-                out.append(b)
-            } else {
-                out.append(UInt8(ascii: "%"))
-                out.append(hexDigits[Int(b >> 4)])
-                out.append(hexDigits[Int(b & 0xF)])
+        guard !bytes.isEmpty else { return }
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 3 * bytes.count) { t in
+            out += UnsafeBufferPointer(start: t.baseAddress!, count: writeEncoded(bytes, keepSlash: keepSlash, to: t.baseAddress!))
+        }
+    }
+
+    /// `encode` written at `out` (room for three bytes a byte): how many bytes it took.
+    static func writeEncoded<C: Collection<UInt8>>(_ bytes: C, keepSlash: Bool, to out: UnsafeMutablePointer<UInt8>) -> Int {
+        var n = 0
+        hexDigits.withUnsafeBufferPointer { hex in
+            for b in bytes {
+                if isUnreserved(b) || (keepSlash && b == UInt8(ascii: "/")) {
+                    out[n] = b
+                    n += 1
+                } else {
+                    out[n] = UInt8(ascii: "%")
+                    out[n + 1] = hex[Int(b >> 4)]
+                    out[n + 2] = hex[Int(b & 0xF)]
+                    n += 3
+                }
             }
         }
+        return n
     }
 
     /// Percent-escapes decoded; a "%" not followed by two hex digits stays as it is.
@@ -85,19 +99,20 @@ public enum SigV4Canonical {
     /// The canonical URI of `path` as it goes on the wire: normalized (when `normalize`), then
     /// every byte but unreserved ones and "/" encoded again, so "%20" on the wire signs as "%2520".
     public static func uri(path: [UInt8], normalize: Bool = true) -> [UInt8] {
-        var out: [UInt8] = []
-        out.reserveCapacity(path.count + 16)
-        path.withUnsafeBufferPointer { appendURI(path: $0, normalize: normalize, to: &out) }
-        return out
+        var out = [UInt8](repeating: 0, count: 3 * max(path.count, 1))
+        let n = path.withUnsafeBufferPointer { p in out.withUnsafeMutableBufferPointer { writeURI(path: p, normalize: normalize, to: $0.baseAddress!) } }
+        return Array(out[..<n])
     }
 
-    static func appendURI(path: UnsafeBufferPointer<UInt8>, normalize: Bool, to out: inout [UInt8]) {
+    /// `uri` written at `out` (room for three bytes a byte of `path`, and one): how many bytes it took.
+    static func writeURI(path: UnsafeBufferPointer<UInt8>, normalize: Bool, to out: UnsafeMutablePointer<UInt8>) -> Int {
         if path.isEmpty {
-            out.append(UInt8(ascii: "/"))
+            out[0] = UInt8(ascii: "/")
+            return 1
         } else if normalize && !isNormalized(path) {
-            encode(normalizedPath(Array(path)), keepSlash: true, into: &out)
+            return writeEncoded(normalizedPath(Array(path)), keepSlash: true, to: out)
         } else {
-            encode(path, keepSlash: true, into: &out)
+            return writeEncoded(path, keepSlash: true, to: out)
         }
     }
 
@@ -157,34 +172,56 @@ public enum SigV4Canonical {
     public static func request(method: [UInt8], path: [UInt8], query: [UInt8], headers: [(name: [UInt8], value: [UInt8])],
                                payloadHash: [UInt8], normalize: Bool = true) -> (canonical: [UInt8], signedHeaders: [UInt8]) {
         let (bytes, fields) = laidEndToEnd(headers)
-        var canonical: [UInt8] = []
-        var signed: [UInt8] = []
+        let canonicalQuery = query.isEmpty ? [] : self.query(query)
+        var canonical = [UInt8](repeating: 0, count: maxRequestBytes(method: method.count, path: path.count, query: canonicalQuery.count,
+                                                                     fields: fields, payloadHash: payloadHash.count))
+        var signed = [UInt8](repeating: 0, count: maxHeaderBytes(fields))
         var scratch = HeaderScratch()
-        method.withUnsafeBufferPointer { m in path.withUnsafeBufferPointer { p in query.withUnsafeBufferPointer { q in
+        let n = method.withUnsafeBufferPointer { m in path.withUnsafeBufferPointer { p in canonicalQuery.withUnsafeBufferPointer { q in
             bytes.withUnsafeBufferPointer { b in payloadHash.withUnsafeBufferPointer { hash in
-                appendRequest(method: m, path: p, query: q, fields: fields, in: b, payloadHash: hash, normalize: normalize,
-                              canonical: &canonical, signed: &signed, scratch: &scratch)
+                canonical.withUnsafeMutableBufferPointer { c in signed.withUnsafeMutableBufferPointer { s in
+                    writeRequest(method: m, path: p, canonicalQuery: q, fields: fields, in: b, payloadHash: hash, normalize: normalize,
+                                 to: c.baseAddress!, signed: s.baseAddress!, scratch: &scratch)
+                } }
             } }
         } } }
-        return (canonical, signed)
+        return (Array(canonical[..<n.canonical]), Array(signed[..<n.signed]))
     }
 
-    /// Appends the canonical request of header fields given as ranges of `bytes` (a request head
-    /// as it goes on the wire) to `canonical`, and its signed-headers list to `signed`: nothing
-    /// is copied per field.
-    static func appendRequest(method: UnsafeBufferPointer<UInt8>, path: UnsafeBufferPointer<UInt8>, query: UnsafeBufferPointer<UInt8>,
-                              fields: [FieldRange], in bytes: UnsafeBufferPointer<UInt8>, payloadHash: UnsafeBufferPointer<UInt8>,
-                              normalize: Bool, canonical out: inout [UInt8], signed: inout [UInt8], scratch: inout HeaderScratch) {
-        out += method
-        out.append(UInt8(ascii: "\n"))
-        appendURI(path: path, normalize: normalize, to: &out)
-        out.append(UInt8(ascii: "\n"))
-        if !query.isEmpty { out += self.query(Array(query)) }
-        out.append(UInt8(ascii: "\n"))
-        appendHeaders(fields, in: bytes, canonical: &out, signed: &signed, scratch: &scratch)
-        out.append(UInt8(ascii: "\n"))
-        out += signed
-        out.append(UInt8(ascii: "\n"))
-        out += payloadHash
+    /// Bytes the canonical request takes at most (its signed list: `maxHeaderBytes`).
+    static func maxRequestBytes(method: Int, path: Int, query: Int, fields: [FieldRange], payloadHash: Int) -> Int {
+        method + 3 * max(path, 1) + query + 2 * maxHeaderBytes(fields) + payloadHash + 5
+    }
+
+    /// Writes the canonical request of header fields given as ranges of `bytes` (a request head
+    /// as it goes on the wire) at `out` (room for `maxRequestBytes`), and its signed-headers list
+    /// at `signed`: how many bytes each took. Nothing is appended to an array: a signed request
+    /// builds it in memory its owner keeps.
+    static func writeRequest(method: UnsafeBufferPointer<UInt8>, path: UnsafeBufferPointer<UInt8>,
+                             canonicalQuery query: UnsafeBufferPointer<UInt8>, fields: [FieldRange], in bytes: UnsafeBufferPointer<UInt8>,
+                             payloadHash: UnsafeBufferPointer<UInt8>, normalize: Bool, to out: UnsafeMutablePointer<UInt8>,
+                             signed: UnsafeMutablePointer<UInt8>, scratch: inout HeaderScratch) -> (canonical: Int, signed: Int) {
+        var c = 0
+        @inline(__always) func put(_ p: UnsafeBufferPointer<UInt8>) {
+            if let base = p.baseAddress, p.count > 0 { (out + c).update(from: base, count: p.count) }
+            c += p.count
+        }
+        @inline(__always) func newline() {
+            out[c] = UInt8(ascii: "\n")
+            c += 1
+        }
+        put(method)
+        newline()
+        c += writeURI(path: path, normalize: normalize, to: out + c)
+        newline()
+        put(query)
+        newline()
+        let (h, n) = writeHeaders(fields, in: bytes, canonical: out + c, signed: signed, scratch: &scratch)
+        c += h
+        newline()
+        put(UnsafeBufferPointer(start: signed, count: n))
+        newline()
+        put(payloadHash)
+        return (c, n)
     }
 }

@@ -37,15 +37,27 @@ extension SigV4Canonical {
     /// (folded lines included) becomes one space; the values of a repeated name join with ",".
     public static func headers(_ fields: [(name: [UInt8], value: [UInt8])]) -> (canonical: [UInt8], signed: [UInt8]) {
         let (bytes, ranges) = laidEndToEnd(fields)
-        var canonical: [UInt8] = []
-        var signed: [UInt8] = []
         var scratch = HeaderScratch()
-        canonical.reserveCapacity(bytes.count + 2 * fields.count)
-        bytes.withUnsafeBufferPointer { appendHeaders(ranges, in: $0, canonical: &canonical, signed: &signed, scratch: &scratch) }
-        return (canonical, signed)
+        var canonical = [UInt8](repeating: 0, count: maxHeaderBytes(ranges))
+        var signed = [UInt8](repeating: 0, count: maxHeaderBytes(ranges))
+        let n = bytes.withUnsafeBufferPointer { b in
+            canonical.withUnsafeMutableBufferPointer { c in
+                signed.withUnsafeMutableBufferPointer { writeHeaders(ranges, in: b, canonical: c.baseAddress!, signed: $0.baseAddress!, scratch: &scratch) }
+            }
+        }
+        return (Array(canonical[..<n.canonical]), Array(signed[..<n.signed]))
     }
 
-    /// Scratch space of `appendHeaders`, kept from request to request by its owner.
+    /// Bytes the header block of `fields` takes at most (trimming only shortens); their signed
+    /// list takes fewer.
+    static func maxHeaderBytes(_ fields: [FieldRange]) -> Int {
+        var n = 0
+        for f in fields { n += f.name.count + f.value.count + 2 }
+        return n
+    }
+
+    /// Scratch space of `writeHeaders`, kept from request to request by its owner: it only grows,
+    /// and is written in place (no append per name).
     struct HeaderScratch {
         /// Field indices, sorted by name.
         var order: [Int] = []
@@ -54,34 +66,40 @@ extension SigV4Canonical {
         var starts: [Int] = []
 
         init() {
-            order.reserveCapacity(32)
-            names.reserveCapacity(512)
-            starts.reserveCapacity(33)
+            ensure(fields: 32, nameBytes: 512)
+        }
+
+        mutating func ensure(fields: Int, nameBytes: Int) {
+            if order.count < fields { order = [Int](repeating: 0, count: fields) }
+            if starts.count < fields + 1 { starts = [Int](repeating: 0, count: fields + 1) }
+            if names.count < nameBytes { names = [UInt8](repeating: 0, count: nameBytes) }
         }
     }
 
-    /// `headers` of fields in `bytes`, appended to `canonical` and `signed`. Names are lowercased
-    /// once, then sorted and compared as plain bytes.
-    static func appendHeaders(_ fields: [FieldRange], in b: UnsafeBufferPointer<UInt8>, canonical: inout [UInt8], signed: inout [UInt8],
-                              scratch: inout HeaderScratch) {
-        scratch.names.removeAll(keepingCapacity: true)
-        scratch.starts.removeAll(keepingCapacity: true)
-        scratch.order.removeAll(keepingCapacity: true)
-        for f in fields {
-            scratch.starts.append(scratch.names.count)
-            appendLowercased(UnsafeBufferPointer(rebasing: b[f.name]), to: &scratch.names)
-        }
-        scratch.starts.append(scratch.names.count)
-        scratch.order += fields.indices
-        scratch.names.withUnsafeBufferPointer { names in
-            scratch.starts.withUnsafeBufferPointer { starts in
-                @inline(__always) func name(_ i: Int) -> UnsafeBufferPointer<UInt8> {
-                    UnsafeBufferPointer(rebasing: names[starts[i]..<starts[i + 1]])
-                }
+    /// `headers` of fields in `bytes`, written at `canonical` (room for `maxHeaderBytes`) and
+    /// `signed` (as much): how many bytes each took. Names are lowercased once, then sorted and
+    /// compared as plain bytes.
+    static func writeHeaders(_ fields: [FieldRange], in b: UnsafeBufferPointer<UInt8>, canonical cp: UnsafeMutablePointer<UInt8>,
+                             signed sp: UnsafeMutablePointer<UInt8>, scratch: inout HeaderScratch) -> (canonical: Int, signed: Int) {
+        var nameBytes = 0
+        for f in fields { nameBytes += f.name.count }
+        scratch.ensure(fields: fields.count, nameBytes: nameBytes)
+        return scratch.names.withUnsafeMutableBufferPointer { names in
+            scratch.starts.withUnsafeMutableBufferPointer { starts in
                 scratch.order.withUnsafeMutableBufferPointer { order in
+                    var at = 0
+                    for (i, f) in fields.enumerated() {
+                        starts[i] = at
+                        at += writeLowercased(UnsafeBufferPointer(rebasing: b[f.name]), to: names.baseAddress! + at)
+                        order[i] = i
+                    }
+                    starts[fields.count] = at
+                    @inline(__always) func name(_ i: Int) -> UnsafeBufferPointer<UInt8> {
+                        UnsafeBufferPointer(start: names.baseAddress! + starts[i], count: starts[i + 1] - starts[i])
+                    }
                     // Sorted by name, stably: a repeated name's values keep their order.
                     // Insertion sort: a request has a handful of fields, and it is stable as it is.
-                    for i in order.indices.dropFirst() {
+                    for i in 1..<max(1, fields.count) {
                         let moving = order[i]
                         var j = i
                         while j > 0 && compare(name(order[j - 1]), name(moving)) > 0 {
@@ -90,44 +108,33 @@ extension SigV4Canonical {
                         }
                         order[j] = moving
                     }
-                }
-                // Written in place: the header block is at most every name, value, ":" and "\n"
-                // (trimming only shortens), the signed list every name and ";".
-                let valueBytes = fields.reduce(0) { $0 + $1.value.count }
-                let canonicalStart = canonical.count
-                let signedStart = signed.count
-                canonical.append(contentsOf: repeatElement(0, count: names.count + valueBytes + 2 * fields.count))
-                signed.append(contentsOf: repeatElement(0, count: names.count + fields.count))
-                var c = canonicalStart
-                var n = signedStart
-                canonical.withUnsafeMutableBufferPointer { cp in
-                    signed.withUnsafeMutableBufferPointer { sp in
-                        for (i, f) in scratch.order.enumerated() {
-                            let nm = name(f)
-                            if i > 0 && compare(name(scratch.order[i - 1]), nm) == 0 {
-                                cp[c - 1] = UInt8(ascii: ",")   // the previous value's "\n"
-                            } else {
-                                if i > 0 {
-                                    sp[n] = UInt8(ascii: ";")
-                                    n += 1
-                                }
-                                if let p = nm.baseAddress, nm.count > 0 {
-                                    (sp.baseAddress! + n).update(from: p, count: nm.count)
-                                    (cp.baseAddress! + c).update(from: p, count: nm.count)
-                                }
-                                n += nm.count
-                                c += nm.count
-                                cp[c] = UInt8(ascii: ":")
-                                c += 1
+                    var c = 0
+                    var n = 0
+                    for i in 0..<fields.count {
+                        let f = order[i]
+                        let nm = name(f)
+                        if i > 0 && compare(name(order[i - 1]), nm) == 0 {
+                            cp[c - 1] = UInt8(ascii: ",")   // the previous value's "\n"
+                        } else {
+                            if i > 0 {
+                                sp[n] = UInt8(ascii: ";")
+                                n += 1
                             }
-                            c += writeTrimmedCollapsed(UnsafeBufferPointer(rebasing: b[fields[f].value]), to: cp.baseAddress! + c)
-                            cp[c] = UInt8(ascii: "\n")
+                            if let p = nm.baseAddress, nm.count > 0 {
+                                (sp + n).update(from: p, count: nm.count)
+                                (cp + c).update(from: p, count: nm.count)
+                            }
+                            n += nm.count
+                            c += nm.count
+                            cp[c] = UInt8(ascii: ":")
                             c += 1
                         }
+                        c += writeTrimmedCollapsed(UnsafeBufferPointer(rebasing: b[fields[f].value]), to: cp + c)
+                        cp[c] = UInt8(ascii: "\n")
+                        c += 1
                     }
+                    return (c, n)
                 }
-                canonical.removeLast(canonical.count - c)
-                signed.removeLast(signed.count - n)
             }
         }
     }
@@ -142,13 +149,24 @@ extension SigV4Canonical {
         return a.count - b.count
     }
 
-    /// `bytes` appended in one copy, then lowercased in place.
-    static func appendLowercased(_ bytes: UnsafeBufferPointer<UInt8>, to out: inout [UInt8]) {
-        let start = out.count
-        out += bytes
-        out.withUnsafeMutableBufferPointer { p in
-            for i in start..<p.count { p[i] = lowercased(p[i]) }
+    /// `bytes` with ASCII letters lowercased, written at `out`: eight bytes at a time, then the
+    /// rest one by one. How many bytes it took (all of them).
+    @inline(__always)
+    static func writeLowercased(_ bytes: UnsafeBufferPointer<UInt8>, to out: UnsafeMutablePointer<UInt8>) -> Int {
+        var i = 0
+        while bytes.count - i >= 8 {
+            let word = UInt64(littleEndian: UnsafeRawPointer(bytes.baseAddress! + i).loadUnaligned(as: UInt64.self))
+            let low = word & 0x7F7F_7F7F_7F7F_7F7F
+            // High bit of each byte: at least "A", above "Z", and below 0x80 to start with.
+            let upper = (low &+ 0x3F3F_3F3F_3F3F_3F3F) & ~(low &+ 0x2525_2525_2525_2525) & ~word & 0x8080_8080_8080_8080
+            UnsafeMutableRawPointer(out + i).storeBytes(of: (word | upper >> 2).littleEndian, as: UInt64.self)
+            i += 8
         }
+        while i < bytes.count {
+            out[i] = lowercased(bytes[i])
+            i += 1
+        }
+        return bytes.count
     }
 
     @inline(__always)
@@ -171,11 +189,19 @@ extension SigV4Canonical {
         var end = value.count
         while first < end && isWhitespace(value[first]) { first += 1 }
         while end > first && isWhitespace(value[end - 1]) { end -= 1 }
-        // Most values have nothing to collapse inside: copied in one piece.
+        // Most values have nothing to collapse inside: copied in one piece. Eight bytes at a time
+        // while none of them is a space or a control byte (a hash, a date, a token, a host).
         var plain = true
         var previousSpace = false
-        for i in first..<end {
-            let b = value[i]
+        var i = first
+        while end - i >= 8 {
+            let word = UInt64(littleEndian: UnsafeRawPointer(value.baseAddress! + i).loadUnaligned(as: UInt64.self))
+            if (word &- 0x2121_2121_2121_2121) & ~word & 0x8080_8080_8080_8080 != 0 { break }   // a byte below "!"
+            previousSpace = false
+            i += 8
+        }
+        for j in i..<end {
+            let b = value[j]
             if b > UInt8(ascii: " ") {
                 previousSpace = false
                 continue

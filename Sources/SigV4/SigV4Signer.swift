@@ -20,16 +20,29 @@ public enum SigV4 {
 
     /// Appends `bytes` in lower-case hex.
     public static func appendHex(_ bytes: UnsafeRawBufferPointer, to out: inout [UInt8]) {
-        @inline(__always) func digit(_ v: UInt8) -> UInt8 { v < 10 ? v &+ UInt8(ascii: "0") : v &+ (UInt8(ascii: "a") - 10) }
         // Written into scratch memory and appended in one copy: an append per digit cost 34
         // instructions a byte.
         withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 2 * bytes.count) { digits in
-            for (i, b) in bytes.enumerated() {
-                digits[2 * i] = digit(b >> 4)
-                digits[2 * i + 1] = digit(b & 0xF)
-            }
+            writeHex(bytes, to: digits.baseAddress!)
             out += UnsafeBufferPointer(digits)
         }
+    }
+
+    /// Writes `bytes` in lower-case hex at `out` (room for twice as many bytes): two digits a
+    /// byte from a table (a signed request writes three 32-byte digests so).
+    public static func writeHex(_ bytes: UnsafeRawBufferPointer, to out: UnsafeMutablePointer<UInt8>) {
+        hexPairs.withUnsafeBufferPointer { pairs in
+            let o = UnsafeMutableRawPointer(out)
+            for i in 0..<bytes.count {
+                o.storeBytes(of: pairs[Int(bytes[i])], toByteOffset: 2 * i, as: UInt16.self)
+            }
+        }
+    }
+
+    /// The two lower-case hex digits of each byte value, as they lie in memory.
+    private static let hexPairs: [UInt16] = (0..<256).map { b in
+        let digits = Array("0123456789abcdef".utf8)
+        return (UInt16(digits[b >> 4]) | UInt16(digits[b & 0xF]) << 8).littleEndian
     }
 
     /// `YYYYMMDDTHHMMSSZ` (UTC) for `epochSeconds`.
