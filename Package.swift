@@ -37,7 +37,7 @@ let package = Package(
         .target(name: "Proxy", dependencies: ["Routing", "Experiments", "HTTP1", "Reactor", "CLinux", "TLS", "Crypto", "SigV4"], swiftSettings: swiftSettings),
         // The control plane, one module per concern; dependencies point down this list.
         // Config schema, parsing and validation: plain values only.
-        .target(name: "Config", dependencies: ["Routing", "TLS"], swiftSettings: swiftSettings),
+        .target(name: "Config", dependencies: ["Routing", "TLS", "Experiments"], swiftSettings: swiftSettings),
         // What a running proxy serves: runtime state and overrides, snapshots, the state file,
         // name re-resolution, config watching.
         .target(name: "Runtime", dependencies: ["Config", "Experiments", "Routing", "Proxy", "Crypto", "SigV4", "Reactor", "HTTP1", "TLS", "Fetch"], swiftSettings: swiftSettings),

@@ -360,6 +360,14 @@ extension RolloutStatus {
             return effects
         }
 
+        // Within a step: an error gate fails at once when the evidence is overwhelming, so a
+        // broken canary does not serve errors until the step's end (RolloutEarlyJudge.swift).
+        if step >= 0, plan.startAt == nil, let failed = Self.earlyFailure(plan.gates, RolloutReading(variant: reading.variant.since(mark.variant),
+                                                                        baseline: reading.baseline.since(mark.baseline))) {
+            finish(.rolledBack, weight: 0, kind: "rollback", reason: "gate \(failed.line), judged early at step \(step + 1)",
+                   at: now, effects: &effects)
+            return effects
+        }
         guard let due = nextStepAt(), now >= due else { return effects }
         guard inWindow else {
             setWaiting("outside the window \(plan.window!.text)", at: now, effects: &effects)

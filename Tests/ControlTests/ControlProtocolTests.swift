@@ -42,8 +42,10 @@ final class ControlProtocolTests: XCTestCase {
 
     func testNumbersAreAlwaysValidJSON() {
         // Warm-up latencies are measured doubles: some round to whole numbers at 3 decimals.
-        let cases: [(Double, String)] = [(1.0004, "1"), (0.702, "0.702"), (2.5, "2.5"), (-0.0004, "0"),
-                                         (3, "3"), (12.3456, "12.346"), (0.0005, "0.001"), (.nan, "null")]
+        // Below 0.001 three significant digits stay (a p-value of 2e-9 is not 0).
+        let cases: [(Double, String)] = [(1.0004, "1"), (0.702, "0.702"), (2.5, "2.5"), (-0.0004, "-0.0004"),
+                                         (3, "3"), (12.3456, "12.346"), (0.0005, "0.0005"), (2.345e-9, "2.35e-9"),
+                                         (0.00012345, "0.000123"), (.nan, "null")]
         for (d, text) in cases {
             XCTAssertEqual(ControlValue.double(d).json, text, "\(d)")
             if d.isFinite { XCTAssertEqual(ControlValue(json: #"{"n":"# + text + "}")?["n"]?.double, Double(text), text) }

@@ -88,6 +88,42 @@ final class RolloutTests: EndToEndTestCase {
         XCTAssertNotNil(proxy.process.waitForStderrLine(containing: "\"event\":\"rollback\""), "a structured log line")
     }
 
+    func testABrokenCanaryIsRolledBackLongBeforeItsStepEnds() throws {
+        let stable = try startSwitchable(Switchable(), name: "stable")
+        let canary = try startCanary(failEvery: 1)
+        let json = try rolloutConfig(stable: stable.port, canary: canary.port, rollout: """
+            { "variant": "canary", "steps": [10, 50, 100], "stepSeconds": 300,
+              "gates": { "maxErrorRate": 0.05, "minRequests": 20 } }
+            """)
+        let proxy = try startProxy(json: json)
+        let control = try ControlLineClient(path: try controlSocket())
+        let started = Date()
+        let seen = try drive(proxy, timeout: 20) { (try rollout(control))["state"] as? String == "rolled_back" }
+        XCTAssertLessThan(Date().timeIntervalSince(started), 10, "not at the end of the 300-second step")
+        let r = try rollout(control)
+        XCTAssertEqual(r["step"] as? Int, 1)
+        XCTAssertTrue((r["reason"] as? String ?? "").contains("judged early"), "\(r)")
+        XCTAssertGreaterThanOrEqual(seen.filter { $0.name == "canary" }.count, 20, "not before minRequests")
+    }
+
+    func testACanaryBelowItsErrorLimitIsNotRolledBackEarly() throws {
+        let stable = try startSwitchable(Switchable(), name: "stable")
+        let canary = try startCanary(failEvery: 100)
+        let json = try rolloutConfig(stable: stable.port, canary: canary.port, rollout: """
+            { "variant": "canary", "steps": [50, 100], "stepSeconds": 300,
+              "gates": { "maxErrorRate": 0.05, "minRequests": 20 } }
+            """)
+        let proxy = try startProxy(json: json)
+        let control = try ControlLineClient(path: try controlSocket())
+        var looks = 0
+        let seen = try drive(proxy) {
+            looks += 1
+            return try looks > 100 || (try rollout(control))["state"] as? String != "running"
+        }
+        XCTAssertGreaterThan(seen.filter { $0.name == "canary" && $0.status == 500 }.count, 0, "the canary failed some")
+        XCTAssertEqual(try rollout(control)["state"] as? String, "running", "1% errors under a 5% gate")
+    }
+
     func testHealthyCanaryReachesFullTrafficThroughEveryStep() throws {
         let stable = try startSwitchable(Switchable(), name: "stable")
         let canary = try startCanary(failEvery: 0)
