@@ -16,6 +16,7 @@ struct AdminMetrics {
     var guards: GuardBoard? = nil
     var credentials: CredentialRefresher? = nil
     var fleet: (any SharedStateStore)? = nil
+    var hooks: Hooks? = nil
 
     /// Prometheus exposition of every counter.
     func text() -> String {
@@ -29,8 +30,23 @@ struct AdminMetrics {
         experiments(&w)
         rollout(&w)
         fleetState(&w)
+        hookDeliveries(&w)
         // Health, ejection, retries and limits (HealthMetrics.swift).
         return w.text + HealthMetrics(server: server, registry: registry).text()
+    }
+
+    /// Release events posted to the config's hooks, by event and result.
+    private func hookDeliveries(_ w: inout PrometheusText) {
+        guard let hooks else { return }
+        var rows: [(labels: String, value: UInt64)] = []
+        for (event, results) in hooks.snapshot.byEvent.sorted(by: { $0.key < $1.key }) {
+            for (result, n) in results.sorted(by: { $0.key < $1.key }) {
+                rows.append(("event=\"\(SeriesTable.escape(event))\",result=\"\(result)\"", n))
+            }
+        }
+        w.family("switchyard_hook_deliveries_total", .counter,
+                 "Release events posted to hooks: delivered, retried (one per failed try), failed (gave up), dropped (queue full).",
+                 rows)
     }
 
     /// Fleet mode: whether etcd answers (since when not), the revision applied here.

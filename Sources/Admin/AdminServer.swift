@@ -39,11 +39,11 @@ public final class AdminServer: @unchecked Sendable {
     public init(address: SocketAddress, server: ProxyServer, registry: EndpointRegistry,
                 limits: Limits = Limits(), reloads: ReloadCounts? = nil, version: String = "",
                 rollouts: RolloutBoard? = nil, guards: GuardBoard? = nil, credentials: CredentialRefresher? = nil,
-                fleet: (any SharedStateStore)? = nil) throws(SystemError) {
+                fleet: (any SharedStateStore)? = nil, hooks: Hooks? = nil) throws(SystemError) {
         self.server = server
         self.limits = limits
         metrics = AdminMetrics(server: server, registry: registry, reloads: reloads, version: version, rollouts: rollouts, guards: guards,
-                               credentials: credentials, fleet: fleet)
+                               credentials: credentials, fleet: fleet, hooks: hooks)
         loop = try EventLoop(index: 0)
         let fd = try Sys.socket(family: address.family)
         Sys.setReuse(fd, port: false)

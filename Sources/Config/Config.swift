@@ -34,6 +34,8 @@ public struct Config: Sendable, Equatable {
     /// Runtime state shared with other instances through etcd (ConfigFleet.swift); nil: this
     /// instance alone, with its state file.
     public var fleet: Fleet? = nil
+    /// Where release events are posted (ConfigHooks.swift).
+    public var hooks: [Hook] = []
 
     public init() {}
 

@@ -100,7 +100,7 @@ package struct ConfigParser {
         var config = Config()
         guard let object = root.object(keys: ["workers", "listeners", "limits", "timeouts", "upstreams", "routes",
                                               "control", "admin", "trustForwardedFrom", "user", "group", "watchConfig",
-                                              "accessLog", "tracing", "fleet"])
+                                              "accessLog", "tracing", "fleet", "hooks"])
         else { return config }
         // "user" first: a key file its group may read is fine when that is the service's group.
         operations(object, into: &config)
@@ -124,6 +124,7 @@ package struct ConfigParser {
         if let value = object["trustForwardedFrom"] { config.trustForwardedFrom = cidrs(value) }
         if let value = object["accessLog"] { config.accessLog = accessLog(value) }
         if let value = object["tracing"] { config.tracing = tracing(value) }
+        if let value = object["hooks"] { config.hooks = hooks(value) }
         if let value = object["fleet"] {
             config.fleet = fleet(value)
             if config.control?.stateFile != nil, config.fleet != nil {

@@ -278,6 +278,11 @@ extension GuardBoard {
         record.timer?.cancel()
         record.timer = nil
         if record.specID != nil { share(record) }
+        if outcome == .reverted || outcome == .passed {
+            state.hooks.emit(outcome == .reverted ? "guard_reverted" : "guard_passed",
+                             [("guard", .int(record.id)), ("change", .string(record.summary)),
+                              ("version", .int(Int(clamping: record.version))), ("reason", ControlValue(record.reason))])
+        }
     }
 
     /// `show guards`: every baking guard and the last finished ones, newest first.

@@ -95,6 +95,17 @@ public final class RolloutRunner: RuntimeObserver, @unchecked Sendable {
         return "gate maxSRM: the experiment's sample ratio is off, p = \(srm.pValue) < \(maxSRM) over \(srm.total) new units"
     }
 
+    /// A rollout event for the config's hooks (`started`, `step`, `paused`, `resumed`, `promoted`,
+    /// `rolled_back`, `aborted`; gate readings and waits are not posted).
+    private func announce(_ route: String, _ status: RolloutStatus, _ event: RolloutEvent) {
+        let names = ["start": "started", "step": "step", "pause": "paused", "resume": "resumed", "promote": "promoted",
+                     "rollback": "rolled_back", "abort": "aborted"]
+        guard let name = names[event.kind] else { return }
+        state.hooks.emit(name, [("route", .string(route)), ("variant", .string(status.plan.variant)),
+                                ("baseline", .string(status.plan.baseline)), ("step", .int(status.step + 1)),
+                                ("weight", .int(status.weight)), ("detail", .string(event.detail))])
+    }
+
     /// This instance's counters of every variant a running rollout judges on them, once a
     /// second (they go to etcd every two): the timer runs five times as often.
     private func publishCounts(_ store: any SharedStateStore, _ server: ProxyServer) {
@@ -125,6 +136,7 @@ public final class RolloutRunner: RuntimeObserver, @unchecked Sendable {
             adopted.remove(route.name)
             state.overrides.rollouts[route.name] = status
             state.log(Self.eventLine(route.name, status, RolloutEvent(at: clock(), kind: "start", detail: "started from the config")))
+            announce(route.name, status, RolloutEvent(at: clock(), kind: "start", detail: "started from the config"))
             board.count(route: route.name, event: "start")
         }
     }
@@ -222,6 +234,7 @@ public final class RolloutRunner: RuntimeObserver, @unchecked Sendable {
                 state.overrides.rollouts[route] = status
                 _ = state.persist()
                 state.log(Self.eventLine(route, status, event))
+                announce(route, status, event)
                 board.count(route: route, event: "abort")
             }
         } else if effects.changed {
@@ -229,6 +242,7 @@ public final class RolloutRunner: RuntimeObserver, @unchecked Sendable {
         }
         for event in effects.events {
             state.log(Self.eventLine(route, status, event))
+            announce(route, status, event)
             board.count(route: route, event: event.kind)
         }
     }
@@ -257,6 +271,7 @@ public final class RolloutRunner: RuntimeObserver, @unchecked Sendable {
         status.history.append(event)
         adopted.insert(route)
         state.log(Self.eventLine(route, status, event))
+        announce(route, status, event)
         board.count(route: route, event: "start")
         let effects = status.tick(now: clock(), reading: readingNow(route, plan))
         apply(route, status, effects)

@@ -79,6 +79,8 @@ public final class RuntimeState: @unchecked Sendable {
     public private(set) var listenerTLS: [String: TLSServer]
     /// Reloads applied and refused (from SIGHUP and from `ctl reload`), for /metrics.
     public let reloads = ReloadCounts()
+    /// Where release events are posted (the config's `hooks`, Hooks.swift).
+    public let hooks: Hooks
     /// The always-valid p-values of each experiment's goals between looks (ExperimentReport).
     package let experimentLooks = ExperimentLooks()
     /// Endpoint host names: how they are resolved, what they resolved to, which ones `config`
@@ -115,6 +117,7 @@ public final class RuntimeState: @unchecked Sendable {
         self.resolver = resolver
         self.log = log
         credentials = CredentialRefresher(log: log)
+        hooks = Hooks(loaded.config.hooks, log: log)
         fileConfig = loaded.config
         // In fleet mode the overrides live in etcd: the state file is neither read nor written.
         stateFile = loaded.config.fleet == nil ? loaded.config.control?.stateFile.map(StateFile.init(path:)) : nil
@@ -157,6 +160,7 @@ public final class RuntimeState: @unchecked Sendable {
             log("applied runtime overrides from \(stateFile?.path ?? "memory"): "
                 + describe(overrides).map(\.summary).joined(separator: "; "))
         }
+        observers.append(HookFlips(hooks))
     }
 
     /// Starts publishing to `server` (built from `snapshot`).
@@ -277,6 +281,7 @@ public final class RuntimeState: @unchecked Sendable {
     func adopt(file: Config, settled: Settled, security secured: UpstreamSecurity, credentials obtained: UpstreamCredentials,
                listeners: [String: TLSServer]) {
         fileConfig = file
+        hooks.configure(file.hooks)
         upstreamCredentials = obtained
         if server != nil { credentials.replace(obtained.expiring) }
         overrides = settled.kept

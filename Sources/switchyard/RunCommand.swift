@@ -113,7 +113,7 @@ enum RunCommand {
                 adminServer = try AdminServer(address: a, server: server, registry: state.registry, limits: limits,
                                               reloads: state.reloads, version: switchyardVersion,
                                               rollouts: automation.rollouts.board, guards: automation.guards,
-                                              credentials: state.credentials, fleet: fleet)
+                                              credentials: state.credentials, fleet: fleet, hooks: state.hooks)
             } catch {
                 control?.stop()
                 CLI.fail("cannot listen on admin address \(admin.address): \(error)")
