@@ -3,6 +3,7 @@
 // ports move (tests never take fixed ports): each address in the steps and the file is mapped to
 // the one its process actually got.
 import Foundation
+import TestSupport
 import XCTest
 
 final class QuickstartTests: EndToEndTestCase {
