@@ -295,7 +295,7 @@ final class GuardedChangeTests: EndToEndTestCase {
         for command in [["help"], ["show", "guards"], ["help", "rollout", "start"]] {
             let printed = try ChildProcess.run(switchyard: ["ctl", "--socket", socket] + command)
             XCTAssertEqual(printed.termination, .exited(0), printed.stderr)
-            let wide = printed.stdout.split(separator: "\n").filter { $0.count > 100 }
+            let wide = printed.stdout.split(separator: "\n").map(String.init).filter { $0.count > 100 }
             XCTAssertEqual(wide, [], "\(command.joined(separator: " ")) prints lines over 100 columns")
             XCTAssertFalse(printed.stdout.isEmpty)
         }
