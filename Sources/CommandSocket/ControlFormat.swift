@@ -1,7 +1,12 @@
 // Replies as people read them (`switchyard ctl` without --json): scalars as `key: value` lines,
-// lists of rows as aligned tables, nested objects indented, errors first.
+// lists of rows as aligned tables, nested objects indented, errors first. Everything fits a
+// terminal of `width` columns: long values wrap at spaces, and rows too wide for one line are
+// shown as blocks, one `key: value` line per column.
 import Runtime
 public enum ControlFormat {
+    /// Columns a line may take (a token longer than this, e.g. a path, stays whole).
+    public static let width = 100
+
     public static func render(_ reply: ControlValue) -> String {
         var out: [String] = []
         if reply["ok"]?.bool == false {
@@ -20,12 +25,12 @@ public enum ControlFormat {
         case .array(let items) where items.allSatisfy({ if case .object = $0 { return true } else { return false } }):
             if !out.isEmpty { out.append("") }
             out.append("\(indent)\(key):")
-            out.append(contentsOf: table(items).map { indent + "  " + $0 })
+            out.append(contentsOf: table(items, width: width - indent.count - 2).map { indent + "  " + $0 })
         case .array(let items):
             let texts = items.map(cell)
             if texts.contains(where: { $0.count > 40 }) {
                 out.append("\(indent)\(key):")
-                out.append(contentsOf: texts.map { "\(indent)  - \($0)" })
+                for t in texts { out.append(contentsOf: wrap(t, first: "\(indent)  - ", rest: "\(indent)    ")) }
             } else {
                 out.append("\(indent)\(key): \(texts.joined(separator: ", "))")
             }
@@ -33,12 +38,14 @@ public enum ControlFormat {
             out.append("\(indent)\(key):")
             for m in members { render(m.key, m.value, indent: indent + "  ", into: &out) }
         default:
-            out.append("\(indent)\(key): \(cell(value))")
+            out.append(contentsOf: wrap(cell(value), first: "\(indent)\(key): ", rest: "\(indent)    "))
         }
     }
 
-    /// Rows of objects as an aligned table whose columns are every key, in first-seen order.
-    static func table(_ rows: [ControlValue]) -> [String] {
+    /// Rows of objects as an aligned table whose columns are every key, in first-seen order; when
+    /// a row would not fit `width`, each row as a block of `key: value` lines, the first cell's
+    /// flush and the others' indented under it (empty ones left out).
+    static func table(_ rows: [ControlValue], width: Int = width) -> [String] {
         var columns: [String] = []
         for row in rows {
             for m in row.members where !columns.contains(m.key) { columns.append(m.key) }
@@ -52,7 +59,35 @@ public enum ControlFormat {
             }
             return s
         }
-        return [line(columns.map { $0.uppercased() })] + cells.map(line)
+        let lines = [line(columns.map { $0.uppercased() })] + cells.map(line)
+        guard lines.contains(where: { $0.count > width }) else { return lines }
+        var blocks: [String] = []
+        for row in cells {
+            blocks += wrap(row[0], first: "\(columns[0]): ", rest: "    ", width: width)
+            for (i, text) in row.enumerated().dropFirst() where !text.isEmpty {
+                blocks += wrap(text, first: "  \(columns[i]): ", rest: "      ", width: width)
+            }
+        }
+        return blocks
+    }
+
+    /// `text` after `first`, broken at spaces into lines of at most `width` columns, later
+    /// lines after `rest`.
+    static func wrap(_ text: String, first: String, rest: String, width: Int = width) -> [String] {
+        var lines: [String] = []
+        var current = first
+        var empty = true
+        for word in text.split(separator: " ", omittingEmptySubsequences: false) {
+            if !empty && current.count + 1 + word.count > width {
+                lines.append(current)
+                current = rest + word
+            } else {
+                current += (empty ? "" : " ") + word
+            }
+            empty = false
+        }
+        lines.append(current)
+        return lines
     }
 
     /// Longest run of characters without a space shown as it is in the text form.

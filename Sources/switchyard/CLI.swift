@@ -11,14 +11,18 @@ enum CLI {
     usage: switchyard COMMAND [options]
 
     commands:
-      demo   [--port N]             run the built-in demo (canary, A/B, blue/green, shadow)
+      demo   [--port N] [--workers N] [--admin-port N]
+                                    run the built-in demo (canary, A/B, blue/green, shadow,
+                                    a rollout) on 127.0.0.1:N (8080), admin listener on
+                                    --admin-port (a free port, printed)
       run    --config FILE          run the proxy
       check  --config FILE          validate a config file (exit 0 valid, 1 invalid)
-      ctl    [--socket PATH] [--json] COMMAND...
+      ctl    [--socket PATH | --config FILE] [--json] [--wait[=SECONDS]] COMMAND...
+      ctl    --etcd URL[,URL...] --prefix PREFIX --config FILE COMMAND...
                                     talk to a running proxy's control socket (flip, set
                                     weights, show ...; `switchyard ctl help` lists them;
                                     several --socket: one change on every instance, all or
-                                    nothing)
+                                    nothing; --etcd: a fleet's shared state directly)
       echo   --listen ADDR [--name NAME] [--delay-ms N]
                                     a small test upstream that answers with what it received
       help, --help                  this text; `switchyard COMMAND --help` for one command

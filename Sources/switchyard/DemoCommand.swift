@@ -1,7 +1,8 @@
 // `switchyard demo`: the embedded default. Starts in-process upstreams (blue, green, canary,
 // shadow) and the proxy with a 90/10 sticky canary, a blue/green upstream with preview and a
-// 100% mirror, and a control socket in /tmp (removed at exit); prints curl and ctl lines that
-// show each feature.
+// 100% mirror that compares the shadow's answers, and a control socket in /tmp (removed at
+// exit); prints curl and ctl lines that show each feature, a rollout with the traffic it is
+// judged on among them.
 import Admin
 import CommandSocket
 import Config
@@ -21,8 +22,10 @@ enum DemoCommand {
     Runs Switchyard on 127.0.0.1:PORT (default 8080) in front of four built-in upstreams on
     loopback: blue and green (the two colors of `checkout`), canary, and shadow. The route
     sends 90% of new users to stable (checkout) and 10% to canary, sticky by cookie, and copies
-    every GET to shadow. The admin listener (/metrics, /healthz, /readyz) is on 127.0.0.1, on
-    --admin-port (default: a free port, printed). Ctrl-C stops it.
+    every GET to shadow, comparing its answers with the primary's (`show shadow`). The admin
+    listener (/metrics, /healthz, /readyz) is on 127.0.0.1, on --admin-port (default: a free
+    port, printed). --workers N: event loops (default 1). It prints the commands to try, a
+    progressive rollout with the traffic it is judged on among them. Ctrl-C stops it.
 
     """
 
@@ -56,7 +59,7 @@ enum DemoCommand {
               "rules": [ { "cookie": { "beta": "1" }, "variant": "canary" } ],
               "override": { "header": "X-Switchyard-Variant", "trustedSources": ["0.0.0.0/0", "::/0"] },
               "sticky": { "cookie": "sy-shop", "maxAgeSeconds": 604800 },
-              "mirror": [ { "upstream": "shadow", "percent": 100 } ]
+              "mirror": [ { "upstream": "shadow", "percent": 100, "compare": { "status": "exact", "latency": true } } ]
             }
           ]\(control)
         }
@@ -165,8 +168,12 @@ enum DemoCommand {
               the shadow got a copy of every GET (its "request" counter), marked X-Switchyard-Shadow: 1
           \(ctl) flip checkout
               warm green up, then make it live in one atomic swap (the next request is served by green)
-          \(ctl) rollout start shop canary --steps 10,50,100 --step-seconds 30 --max-error-rate 0.01 --min-requests 20
+          while curl -s -o /dev/null \(base)/; do sleep 0.01; done &
+              traffic from new users for the rollout below to judge (it stops when the demo does)
+          \(ctl) rollout start shop canary --steps 10,50,100 --step-seconds 10 --max-error-rate 0.01 --min-requests 10
               a progressive rollout: canary 10%, 50%, 100%, each step gated on its 5xx share; `show rollout shop` to follow
+          \(ctl) show shadow
+              the shadow's answers compared with the primary's: match rate, latencies, the last mismatches
           \(ctl) show upstreams
               live colors, endpoints and their in-flight requests; `... ctl --socket \(socketPath) help` for more
           curl -s \(metricsURL) | grep -E '^switchyard_(requests_total|route_weight|live_color)'

@@ -6,15 +6,15 @@ import XCTest
 final class ConfigExamplesTests: EndToEndTestCase {
     func testEveryExampleChecksWithoutAnyEnvironment() throws {
         let binary = try SwitchyardBinary.require()
-        let dir = RepoPaths.root.appendingPathComponent("config")
-        let names = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasSuffix(".json") }.sorted()
-        for expected in ["ab-test.json", "blue-green.json", "canary.json", "fleet.json", "shadow.json"] {
+        let (paths, directory) = try shippedConfigs()
+        let names = paths.map { URL(fileURLWithPath: $0).lastPathComponent }
+        for expected in ["ab-test.json", "blue-green.json", "canary.json", "fleet.json", "functions-local.json", "health.json",
+                         "quickstart.json", "rollout.json", "shadow.json", "tls.json"] {
             XCTAssertTrue(names.contains(expected), "config/\(expected) is missing")
         }
-        for name in names {
-            let path = dir.appendingPathComponent(name).path
-            let child = adopt(try ChildProcess(executable: "/usr/bin/env", arguments: ["-i", binary, "check", "--config", path]))
-            XCTAssertEqual(child.waitForExit(timeout: 20), .exited(0), "\(name):\n\(child.stderr)")
+        for path in paths {
+            let child = adopt(try ChildProcess(executable: "/usr/bin/env", arguments: ["-i", "-C", directory, binary, "check", "--config", path]))
+            XCTAssertEqual(child.waitForExit(timeout: 20), .exited(0), "\(path):\n\(child.stderr)")
             XCTAssertEqual(child.stdout, "\(path): ok\n")
         }
     }

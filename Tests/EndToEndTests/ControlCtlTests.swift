@@ -157,4 +157,39 @@ final class ControlCtlTests: EndToEndTestCase {
         XCTAssertEqual(demo.waitForExit(), .exited(0))
         XCTAssertFalse(FileManager.default.fileExists(atPath: socket), "the demo removes its socket at exit")
     }
+
+    /// The demo's rollout is judged on traffic the demo tells how to send: run the printed
+    /// traffic line and the printed `rollout start` as they are, and the canary is promoted;
+    /// the mirror compares, so `show shadow` has comparisons.
+    func testDemoRolloutPromotesOnThePrintedTraffic() throws {
+        let (fd, port) = try Sockets.bound(listen: false)
+        Glibc.close(fd)
+        let demo = adopt(try ChildProcess(switchyard: ["demo", "--port", String(port)]))
+        XCTAssertNotNil(demo.waitForStdoutLine { $0.contains("Ctrl-C to stop") }, demo.stdout)
+        let lines = demo.stdout.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
+        let traffic = try XCTUnwrap(lines.first { $0.hasPrefix("while curl") }, demo.stdout)
+        let start = try XCTUnwrap(lines.first { $0.contains(" ctl --socket") && $0.contains("rollout start") }, demo.stdout)
+        let words = start.split(separator: " ").map(String.init)
+        let (binary, socket) = (words[0], words[3])
+
+        let sender = adopt(try ChildProcess(executable: "/bin/sh", arguments: ["-c", traffic]))
+        let started = try ChildProcess.run(executable: binary, arguments: Array(words.dropFirst()))
+        XCTAssertEqual(started.termination, .exited(0), started.stdout + started.stderr)
+        var rollout: [String: Any] = [:]
+        let promoted = try waitUntil(timeout: 120, interval: 0.5) {
+            let shown = try ChildProcess.run(executable: binary, arguments: ["ctl", "--socket", socket, "--json", "show", "rollout", "shop"])
+            rollout = (try? JSONSerialization.jsonObject(with: Data(shown.stdout.utf8))) as? [String: Any] ?? [:]
+            return ["promoted", "rolled_back", "rolledBack", "aborted"].contains(rollout["state"] as? String ?? "")
+        }
+        XCTAssertTrue(promoted, "\(rollout)")
+        XCTAssertEqual(rollout["state"] as? String, "promoted", "\(rollout)")
+
+        let shadow = try ChildProcess.run(executable: binary, arguments: ["ctl", "--socket", socket, "--json", "show", "shadow"])
+        let reply = (try? JSONSerialization.jsonObject(with: Data(shadow.stdout.utf8))) as? [String: Any] ?? [:]
+        let compared = ((reply["shadows"] as? [[String: Any]])?.first?["compared"] as? Int) ?? 0
+        XCTAssertGreaterThan(compared, 0, shadow.stdout)
+        demo.send(signal: SIGTERM)
+        XCTAssertEqual(demo.waitForExit(), .exited(0))
+        XCTAssertNotNil(sender.waitForExit(timeout: 10), "the traffic loop ends with the demo")
+    }
 }

@@ -283,6 +283,28 @@ final class GuardedChangeTests: EndToEndTestCase {
         XCTAssertEqual(try live(b), "green")
     }
 
+    /// What `switchyard ctl` prints fits a 100-column terminal: `help`'s long usages and a
+    /// guard's readings wrap instead of stretching every line to the widest one.
+    func testTextRepliesFitOneHundredColumns() throws {
+        let (proxy, control, _) = try start()
+        let reply = try control.command("set weights shop stable=90 canary=10 --bake 60 --revert-if-error-rate 0.2 "
+            + "--revert-if-p99-ms 500 --min-requests 1000")
+        XCTAssertEqual(reply["ok"] as? Bool, true, "\(reply)")
+        for _ in 0..<5 { _ = try send(proxy) }
+        let socket = try temporaryDirectory() + "/control.sock"
+        for command in [["help"], ["show", "guards"], ["help", "rollout", "start"]] {
+            let printed = try ChildProcess.run(switchyard: ["ctl", "--socket", socket] + command)
+            XCTAssertEqual(printed.termination, .exited(0), printed.stderr)
+            let wide = printed.stdout.split(separator: "\n").map(String.init).filter { $0.count > 100 }
+            XCTAssertEqual(wide, [], "\(command.joined(separator: " ")) prints lines over 100 columns")
+            XCTAssertFalse(printed.stdout.isEmpty)
+        }
+        let guards = try ChildProcess.run(switchyard: ["ctl", "--socket", socket, "show", "guards"]).stdout
+        XCTAssertTrue(guards.contains("baking") && guards.contains("0.2"), guards)
+        let help = try ChildProcess.run(switchyard: ["ctl", "--socket", socket, "help"]).stdout
+        XCTAssertTrue(help.contains("rollout start ROUTE VARIANT") && help.contains("--max-error-rate"), help)
+    }
+
     func testOptionsAreCheckedAndListed() throws {
         let (_, control, _) = try start()
         let noLimit = try control.command("flip checkout --bake 10")

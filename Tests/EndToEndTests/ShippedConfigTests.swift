@@ -4,15 +4,12 @@ import XCTest
 
 final class ShippedConfigTests: EndToEndTestCase {
     func testEveryShippedConfigChecks() throws {
-        let dir = RepoPaths.root.appendingPathComponent("config")
-        let names = try FileManager.default.contentsOfDirectory(atPath: dir.path)
-            .filter { $0.hasSuffix(".json") || $0.hasSuffix(".jsonc") }
-            .sorted()
-        XCTAssertFalse(names.isEmpty, "no config files in \(dir.path)")
-        for name in names {
-            let path = dir.appendingPathComponent(name).path
-            let result = try ChildProcess.run(switchyard: ["check", "--config", path])
-            XCTAssertEqual(result.termination, .exited(0), "\(name):\n\(result.stderr)")
+        let (paths, directory) = try shippedConfigs()
+        XCTAssertFalse(paths.isEmpty, "no config files in config/")
+        for path in paths {
+            let result = try ChildProcess.run(executable: "/usr/bin/env", arguments: ["-C", directory, try SwitchyardBinary.require(),
+                                                                                     "check", "--config", path])
+            XCTAssertEqual(result.termination, .exited(0), "\(path):\n\(result.stderr)")
         }
     }
 }
