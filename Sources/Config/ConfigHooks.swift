@@ -8,7 +8,7 @@ import Routing
 extension Config {
     public struct Hook: Sendable, Equatable {
         /// Every event a hook may ask for; an empty `events` means all of them.
-        public static let events = ["started", "step", "paused", "resumed", "promoted", "rolled_back", "aborted",
+        public static let events = ["started", "shadow_passed", "step", "paused", "resumed", "promoted", "rolled_back", "aborted",
                                     "guard_passed", "guard_reverted", "flip"]
 
         public var url: String

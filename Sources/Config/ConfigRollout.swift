@@ -4,9 +4,9 @@ import Foundation
 
 extension ConfigParser {
     static let rolloutKeys = ["variant", "steps", "preset", "stepSeconds", "maxStepSeconds", "gates", "baseline",
-                              "window", "startAt", "gateSource"]
+                              "window", "startAt", "gateSource", "shadow"]
 
-    func rollout(_ value: ConfigValue, target: Config.Target?) -> RolloutPlan? {
+    func rollout(_ value: ConfigValue, target: Config.Target?, upstreams: [String] = []) -> RolloutPlan? {
         guard let object = value.object(keys: Self.rolloutKeys) else { return nil }
         let variants: [String]
         switch target {
@@ -124,10 +124,17 @@ extension ConfigParser {
                 if n != PrometheusRules.defaultMaxInvalidReadings { maxInvalidReadings = n }
             }
         }
+        var split: Config.Split?
+        if case .split(let s)? = target { split = s }
+        let shadow = object["shadow"].flatMap { rolloutShadow($0, split: split, variant: variant, upstreams: upstreams) }
+        if shadow != nil, startAt != nil {
+            object["shadow"]?.error("not with \"startAt\": a fleet's clock-driven steps cannot wait for a shadow stage")
+        }
         guard let variant, let baseline, let steps else { return nil }
         return RolloutPlan(variant: variant, baseline: baseline, steps: steps, stepSeconds: seconds, maxStepSeconds: maxStepSeconds,
                            gates: gates, window: window, startAt: startAt, prometheus: prometheus, prometheusSelector: selector,
-                           prometheusBearerTokenFile: tokenFile, prometheusCAFile: caFile, maxInvalidReadings: maxInvalidReadings)
+                           prometheusBearerTokenFile: tokenFile, prometheusCAFile: caFile, maxInvalidReadings: maxInvalidReadings,
+                           shadow: shadow)
     }
 
     private func rolloutGates(_ value: ConfigValue) -> RolloutGates {

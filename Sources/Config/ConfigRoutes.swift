@@ -53,7 +53,7 @@ extension ConfigParser {
         }
         let mirrors = object["mirror"].map { self.mirrors($0, upstreams: upstreams, primary: target) } ?? []
 
-        let rollout = object["rollout"].flatMap { self.rollout($0, target: target) }
+        let rollout = object["rollout"].flatMap { self.rollout($0, target: target, upstreams: upstreams) }
         let upgrades = object["upgrades"].map(self.upgrades) ?? Config.Route.defaultUpgrades
 
         guard let name, let target else { return nil }

@@ -29,11 +29,14 @@ public struct RolloutPlan: Sendable, Equatable, Codable {
     /// Invalid Prometheus readings in a row that pause the rollout
     /// (nil: `PrometheusRules.defaultMaxInvalidReadings`).
     public var maxInvalidReadings: Int?
+    /// A shadow stage before the first step (RolloutShadow.swift).
+    public var shadow: RolloutShadowPlan?
 
     public init(variant: String, baseline: String, steps: [Int], stepSeconds: Int, maxStepSeconds: Int? = nil,
                 gates: RolloutGates = RolloutGates(), window: RolloutWindow? = nil, startAt: Double? = nil,
                 prometheus: String? = nil, prometheusSelector: String? = nil, prometheusBearerTokenFile: String? = nil,
-                prometheusCAFile: String? = nil, maxInvalidReadings: Int? = nil) {
+                prometheusCAFile: String? = nil, maxInvalidReadings: Int? = nil, shadow: RolloutShadowPlan? = nil) {
+        self.shadow = shadow
         self.variant = variant
         self.baseline = baseline
         self.steps = steps
@@ -94,6 +97,7 @@ public struct RolloutPlan: Sendable, Equatable, Codable {
         if let selector = prometheusSelector, let p = PrometheusRules.selectorProblem(selector) { return "selector: \(p)" }
         if let file = prometheusBearerTokenFile, file.isEmpty { return "bearerTokenFile is empty" }
         if let file = prometheusCAFile, file.isEmpty { return "caFile is empty" }
+        if let p = shadow?.problem() { return p }
         if let n = maxInvalidReadings, !PrometheusRules.maxInvalidReadingsRange.contains(n) {
             return "maxInvalidReadings \(n) is out of range \(PrometheusRules.maxInvalidReadingsRange)"
         }
@@ -211,6 +215,8 @@ public struct RolloutReading: Sendable, Equatable, Codable {
 
 public enum RolloutState: String, Sendable, Codable, CaseIterable {
     case running, waiting, paused
+    /// The shadow stage: copies compared, no user on the variant yet.
+    case shadowing
     case rolledBack = "rolled_back"
     case promoted, aborted
 
@@ -250,6 +256,8 @@ public struct RolloutStatus: Sendable, Equatable, Codable {
     /// The last gate readings, one line per gate.
     public var gateReadings: [String]
     public var history: [RolloutEvent]
+    /// The shadow's comparisons when its stage began (nil outside it).
+    public var shadowMark: ShadowReading?
 
     public init(plan: RolloutPlan, origin: String, now: Double, reading: RolloutReading) {
         self.plan = plan
@@ -289,6 +297,8 @@ public struct RolloutEffects: Sendable, Equatable {
     public var weight: Int?
     /// Events to log and count (also appended to the history).
     public var events: [RolloutEvent] = []
+    /// A mirror to set with the weight, in the same commit (the shadow stage's copies).
+    public var mirror: RolloutMirrorEffect?
     /// The status changed in a way worth saving.
     public var changed = false
 }
@@ -299,7 +309,7 @@ public enum RolloutLatency {
 }
 
 extension RolloutStatus {
-    private mutating func record(_ kind: String, _ detail: String, at now: Double, into effects: inout RolloutEffects) {
+    mutating func record(_ kind: String, _ detail: String, at now: Double, into effects: inout RolloutEffects) {
         let event = RolloutEvent(at: now, kind: kind, detail: detail)
         history.append(event)
         if history.count > Self.maxHistory { history.removeFirst(history.count - Self.maxHistory) }
@@ -307,7 +317,7 @@ extension RolloutStatus {
         effects.changed = true
     }
 
-    private mutating func enter(_ index: Int, at now: Double, reading: RolloutReading, effects: inout RolloutEffects) {
+    mutating func enter(_ index: Int, at now: Double, reading: RolloutReading, effects: inout RolloutEffects) {
         step = index
         state = .running
         reason = nil
@@ -318,7 +328,7 @@ extension RolloutStatus {
         record("step", "step \(index + 1)/\(plan.steps.count): \(plan.variant) at \(weight)%", at: now, into: &effects)
     }
 
-    private mutating func finish(_ state: RolloutState, weight: Int, kind: String, reason: String?, at now: Double,
+    mutating func finish(_ state: RolloutState, weight: Int, kind: String, reason: String?, at now: Double,
                                  effects: inout RolloutEffects) {
         self.state = state
         self.reason = reason
@@ -340,10 +350,14 @@ extension RolloutStatus {
     }
 
     /// Advances the rollout to `now` given the counters read now.
-    public mutating func tick(now: Double, reading: RolloutReading) -> RolloutEffects {
+    public mutating func tick(now: Double, reading: RolloutReading, shadow shadowReading: ShadowReading? = nil) -> RolloutEffects {
         var effects = RolloutEffects()
         if state.isFinished || state == .paused { return effects }
         let inWindow = plan.window?.contains(now) ?? true
+        if state == .shadowing, let shadow = plan.shadow {
+            judgeShadow(shadow, at: now, reading: reading, shadowReading: shadowReading, effects: &effects)
+            return effects
+        }
 
         // Before the first step.
         if step < 0 {
@@ -353,6 +367,10 @@ extension RolloutStatus {
             }
             guard inWindow else {
                 setWaiting("outside the window \(plan.window!.text)", at: now, effects: &effects)
+                return effects
+            }
+            if let shadow = plan.shadow, plan.startAt == nil {
+                enterShadow(shadow, at: now, reading: shadowReading, effects: &effects)
                 return effects
             }
             let first = plan.startAt == nil ? 0 : min(clockStep(now), plan.steps.count - 1)

@@ -78,7 +78,11 @@ public final class RolloutRunner: RuntimeObserver, @unchecked Sendable {
                 adopted.insert(route)
                 if status.step >= 0 { status.resumeAfterRestart(now: now, reading: reading) }
             }
-            let effects = status.tick(now: now, reading: reading)
+            var shadow: ShadowReading?
+            if let plan = status.plan.shadow, status.step < 0 {
+                shadow = ShadowReport.reading(server.metrics, route: route, shadow: plan.upstream)
+            }
+            let effects = status.tick(now: now, reading: reading, shadow: shadow)
             apply(route, status, effects)
         }
         publishGauges()
@@ -99,7 +103,7 @@ public final class RolloutRunner: RuntimeObserver, @unchecked Sendable {
     /// `rolled_back`, `aborted`; gate readings and waits are not posted).
     private func announce(_ route: String, _ status: RolloutStatus, _ event: RolloutEvent) {
         let names = ["start": "started", "step": "step", "pause": "paused", "resume": "resumed", "promote": "promoted",
-                     "rollback": "rolled_back", "abort": "aborted"]
+                     "rollback": "rolled_back", "abort": "aborted", "shadow_passed": "shadow_passed"]
         guard let name = names[event.kind] else { return }
         state.hooks.emit(name, [("route", .string(route)), ("variant", .string(status.plan.variant)),
                                 ("baseline", .string(status.plan.baseline)), ("step", .int(status.step + 1)),
@@ -223,9 +227,11 @@ public final class RolloutRunner: RuntimeObserver, @unchecked Sendable {
             let change = RuntimeChange.weights(route: route, weights: [
                 .init(variant: status.plan.variant, weight: weight), .init(variant: status.plan.baseline, weight: 100 - weight),
             ])
+            // The shadow stage's copies start and stop in the same commit as the weight.
+            let changes = [change] + (effects.mirror.map { [RuntimeChange.mirror(route: route, upstream: $0.upstream, percent: $0.percent)] } ?? [])
             do throws(ControlError) {
-                let result = try state.commit([change])
-                state.log("rollout \(route): \(change.summary): version \(result.version)")
+                let result = try state.commit(changes)
+                state.log("rollout \(route): \(changes.map(\.summary).joined(separator: "; ")): version \(result.version)")
             } catch {
                 status.state = .aborted
                 status.reason = "cannot apply weight \(weight): \(error.message)"

@@ -264,12 +264,21 @@ extension Overrides {
                     dropped.append("mirror \(routeName) \(upstream): percent \(percent) is out of range")
                     continue
                 }
+                // A rollout's shadow stage compares its copies (statuses, latency, optionally bodies).
+                let stage = rollouts[routeName].flatMap { $0.state == .shadowing ? $0.plan.shadow : nil }
+                    .flatMap { $0.upstream == upstream ? $0 : nil }
+                let compare = stage.map { Config.Mirror.Compare(status: .exact, latency: true, bodyHash: $0.bodyHash) }
                 if let index = route.mirrorIndex(upstream: upstream) {
-                    if route.mirrors[index].percent == percent { continue }
+                    if let stage, percent > 0 {
+                        route.mirrors[index].compare = compare
+                        route.mirrors[index].methods = stage.methods
+                    }
+                    if route.mirrors[index].percent == percent && stage == nil { continue }
                     if percent == 0 { route.mirrors.remove(at: index) } else { route.mirrors[index].percent = percent }
                 } else {
                     if percent == 0 { continue }
-                    route.mirrors.append(Config.Mirror(upstream: upstream, percent: percent))
+                    route.mirrors.append(Config.Mirror(upstream: upstream, percent: percent, methods: stage?.methods ?? Config.Mirror.defaultMethods,
+                                                       compare: compare))
                 }
                 kept.mirrors[routeName, default: [:]][upstream] = percent
             }

@@ -50,3 +50,21 @@ package struct ShadowReport {
         }
     }
 }
+
+extension ShadowReport {
+    /// What a rollout's shadow stage judges: the comparisons of `route`'s copies to `shadow`,
+    /// with both latencies and the last mismatches in words.
+    package static func reading(_ metrics: ProxyMetrics, route: String, shadow: String) -> ShadowReading {
+        let report = ShadowReport(metrics, route: route)
+        guard let row = report.rows.first(where: { $0.shadow == shadow }) else { return ShadowReading() }
+        let matched = row.results[ShadowResult.match.rawValue]
+        let mismatches = report.mismatches.filter { $0.shadow == shadow }.suffix(3).map {
+            "\($0.m.method) \($0.m.path): \($0.m.result.name), status \($0.m.primaryStatus) vs \($0.m.shadowStatus)"
+        }
+        return ShadowReading(compared: row.compared, matched: matched,
+                             shadow: VariantCounts(requests: row.compared, errors: 0, buckets: row.shadowLatency.buckets),
+                             primary: VariantCounts(requests: row.compared, errors: 0, buckets: row.primaryLatency.buckets),
+                             mismatches: mismatches)
+    }
+}
+

@@ -64,10 +64,25 @@ final class RolloutConfigTests: XCTestCase {
             (#"{ "variant": "canary", "steps": [100], "gateSource": { "prometheus": "http://p", "caFile": "/etc/hostname" } }"#,
              #"routes[0].rollout.gateSource.caFile: a CA file verifies an https:// Prometheus; "prometheus" is not one"#),
             (#"{ "variant": "canary", "steps": [100], "stepsSeconds": 5 }"#, #"routes[0].rollout.stepsSeconds: unknown key (did you mean "stepSeconds"?)"#),
+            (#"{ "variant": "canary", "steps": [100], "shadow": { "percent": 0 } }"#, "routes[0].rollout.shadow.percent: must be above 0 and at most 100"),
+            (#"{ "variant": "canary", "steps": [100], "shadow": { "minMatchRate": 1.5 } }"#, "routes[0].rollout.shadow.minMatchRate: must be a share"),
+            (#"{ "variant": "canary", "steps": [100], "shadow": { "upstream": "ap" } }"#, #"routes[0].rollout.shadow.upstream: unknown upstream "ap""#),
+            (#"{ "variant": "canary", "steps": [100], "shadow": { "upstream": "app" } }"#,
+             #"routes[0].rollout.shadow: the shadow upstream "app" serves the route's users"#),
+            (#"{ "variant": "canary", "steps": [100], "shadow": { "methods": [] } }"#, "routes[0].rollout.shadow.methods: must list at least one method"),
+            (#"{ "variant": "canary", "steps": [100], "startAt": "2030-01-01T00:00:00Z", "shadow": {} }"#,
+             #"routes[0].rollout.shadow: not with "startAt""#),
         ]
         for (rollout, fragment) in table { assertError(Self.doc(rollout), fragment) }
         assertError(Doc.route(#""upstream": "app", "rollout": { "variant": "canary", "steps": [100] }"#),
                     #"routes[0].rollout: needs a route with a "split""#)
+    }
+
+    func testAShadowStageDefaultsToTheVariantsUpstream() throws {
+        let config = try XCTUnwrap(parse(Self.doc(#"{ "variant": "canary", "steps": [10, 100], "shadow": { "maxP99Ratio": 2 } }"#))?.config)
+        let shadow = try XCTUnwrap(config.routes[0].rollout?.shadow)
+        XCTAssertEqual(shadow, RolloutShadowPlan(upstream: "api-v2", percent: 100, minCompared: 1000, minMatchRate: 0.995,
+                                                 maxP99Ratio: 2, maxSeconds: 1800))
     }
 
     func testPrometheusTargets() {

@@ -124,6 +124,68 @@ final class RolloutTests: EndToEndTestCase {
         XCTAssertEqual(try rollout(control)["state"] as? String, "running", "1% errors under a 5% gate")
     }
 
+    /// A new version that answers 500 to every `failEvery`-th request (0: never) and keeps each
+    /// request head it gets.
+    private func startRecordingCanary(failEvery: Int) throws -> (RawServer, Locked<[String]>) {
+        let heads = Locked<[String]>([])
+        let counter = Counter()
+        let server = try startServer { conn, _ in
+            while let head = conn.readHead() {
+                heads.mutate { $0.append(head) }
+                let n = counter.next()
+                let status = failEvery > 0 && n % failEvery == 0 ? 500 : 200
+                _ = conn.send("HTTP/1.1 \(status) \(status == 200 ? "OK" : "Internal Server Error")\r\nContent-Length: 6\r\nX-Name: canary\r\n\r\ncanary")
+            }
+        }
+        return (server, heads)
+    }
+
+    func testAShadowThatAnswersDifferentlyEndsTheRolloutBeforeAnyUserReachesIt() throws {
+        let stable = try startSwitchable(Switchable(), name: "stable")
+        let (canary, heads) = try startRecordingCanary(failEvery: 50)
+        let json = try rolloutConfig(stable: stable.port, canary: canary.port, rollout: """
+            { "variant": "canary", "steps": [10, 100], "stepSeconds": 300,
+              "shadow": { "minCompared": 300, "minMatchRate": 0.995, "maxSeconds": 60 } }
+            """)
+        let proxy = try startProxy(json: json)
+        let control = try ControlLineClient(path: try controlSocket())
+        XCTAssertEqual(try rollout(control)["state"] as? String, "shadowing")
+        XCTAssertEqual(try mirrors(control), [["canary": 100]], "the copies go to the new version")
+        let seen = try drive(proxy) { (try rollout(control))["state"] as? String == "rolled_back" }
+        XCTAssertEqual(try mirrors(control), [], "and stop with the rollout")
+        let r = try rollout(control)
+        let reason = r["reason"] as? String ?? ""
+        XCTAssertTrue(reason.hasPrefix("shadow: match rate"), reason)
+        XCTAssertTrue(reason.contains("status 200 vs 500"), "the mismatches in the reason: \(reason)")
+        XCTAssertEqual(seen.filter { $0.name != "stable" }.count, 0, "every user answered by stable")
+        let got = heads.value
+        XCTAssertGreaterThanOrEqual(got.count, 300)
+        XCTAssertTrue(got.allSatisfy { $0.contains("X-Switchyard-Shadow: 1") }, "only copies reached the new version")
+    }
+
+    func testAnIdenticalShadowPassesToTheFirstStep() throws {
+        let stable = try startSwitchable(Switchable(), name: "stable")
+        let (canary, _) = try startRecordingCanary(failEvery: 0)
+        let json = try rolloutConfig(stable: stable.port, canary: canary.port, rollout: """
+            { "variant": "canary", "steps": [10, 100], "stepSeconds": 300, "shadow": { "minCompared": 200, "maxP99Ratio": 50 } }
+            """)
+        let proxy = try startProxy(json: json)
+        let control = try ControlLineClient(path: try controlSocket())
+        _ = try drive(proxy) { (try rollout(control))["state"] as? String == "running" }
+        let r = try rollout(control)
+        XCTAssertEqual(r["step"] as? Int, 1)
+        XCTAssertEqual(r["weight"] as? Int, 10)
+        let events = (r["history"] as? [[String: Any]] ?? []).compactMap { $0["event"] as? String }
+        XCTAssertEqual(Array(events.prefix(4)), ["start", "shadow", "shadow_passed", "step"], "\(events)")
+        XCTAssertEqual(try mirrors(control), [], "the copies stopped when the first step began")
+    }
+
+    /// The route's mirrors, upstream to percent.
+    private func mirrors(_ control: ControlLineClient) throws -> [[String: Double]] {
+        let list = try control.command("show routes")["mirrors"] as? [[String: Any]] ?? []
+        return list.map { [$0["upstream"] as? String ?? "?": $0["percent"] as? Double ?? -1] }
+    }
+
     func testHealthyCanaryReachesFullTrafficThroughEveryStep() throws {
         let stable = try startSwitchable(Switchable(), name: "stable")
         let canary = try startCanary(failEvery: 0)
