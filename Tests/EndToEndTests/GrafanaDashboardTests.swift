@@ -1,5 +1,5 @@
 // The Grafana dashboard in deploy/grafana/ against a real Prometheus scraping a running proxy:
-// every query of its panels, annotations and variables runs and returns series once the test
+// every query of its panels, annotations and variables runs and returns numbers once the test
 // has made happen what it shows (traffic to a split route with a rollout that rolls back, a
 // mirror with compare, health checks, an experiment, a guarded flip that reverts, a reload), and
 // the annotations return nothing before their event.
@@ -113,20 +113,40 @@ final class GrafanaDashboardTests: EndToEndTestCase {
         try makeTheEventsHappen(proxy, control, prometheus)
 
         let queries = d.targets.map { ("panel \($0.panel)", $0.expr) } + d.annotations.map { ("annotation \($0.name)", $0.expr) }
+        var answers: [String: RealPrometheus.Answer] = [:]
         for (what, expr) in queries {
             let q = GrafanaDashboard.substitute(expr, values)
             XCTAssertFalse(q.contains("$"), "\(what): a variable the test does not know: \(q)")
             let answer = try waitForSeries(prometheus, q)
             XCTAssertEqual(answer.status, "success", "\(what): \(q): \(answer.error)")
             XCTAssertFalse(answer.series.isEmpty, "\(what) returned no series: \(q)")
+            XCTAssertTrue(answer.series.contains { Self.isNumber($0["value"]) }, "\(what) returned no number: \(q): \(answer.series)")
+            answers[what] = answers[what] ?? answer
         }
+        // Right, not only there: the canary failed every request and stable none (a variant
+        // without a 5xx series reads 0, not nothing); the rollout stopped at step 1, weight 0.
+        XCTAssertEqual(Self.byVariant(answers["panel Error rate per variant"]), ["stable": 0, "canary": 1])
+        XCTAssertEqual(Self.byVariant(answers["panel Weight per variant"]), ["stable": 100, "canary": 0, "default": 100])
+        XCTAssertEqual(Self.byVariant(answers["panel Rollout step"]), ["canary": 1])
+    }
+
+    /// Each series' value by its variant label.
+    private static func byVariant(_ answer: RealPrometheus.Answer?) -> [String: Double] {
+        var out: [String: Double] = [:]
+        for s in answer?.series ?? [] {
+            guard let variant = (s["metric"] as? [String: String])?["variant"],
+                  let text = (s["value"] as? [Any])?.last as? String, let value = Double(text) else { continue }
+            out[variant] = value
+        }
+        return out
     }
 
     // MARK: the proxy and what happens to it
 
     /// Upstreams `stable` (health-checked), `canary` (answers 500), `shadow`, and `checkout`
     /// blue/green (green answers 500); route `cart` to checkout, route `shop` split stable/canary
-    /// with a rollout of canary, a compared mirror and an experiment; control socket and admin.
+    /// with a rollout of canary, a compared mirror, an experiment and a trusted override header;
+    /// control socket and admin.
     private func startEverything() throws -> (RunningProxy, ControlLineClient, UInt16) {
         let canary = Switchable(), green = Switchable()
         canary.status = 500
@@ -142,6 +162,7 @@ final class GrafanaDashboardTests: EndToEndTestCase {
               "split": [ { "variant": "stable", "upstream": "stable", "weight": 100 },
                          { "variant": "canary", "upstream": "canary", "weight": 0 } ],
               "sticky": { "cookie": "sy-shop", "salt": "shop" },
+              "override": { "header": "X-Switchyard-Variant", "trustedSources": ["127.0.0.1/32"] },
               "experiment": { "name": "shop-v2", "goals": [ { "name": "cart", "match": { "pathPrefix": "/cart" }, "status": "2xx" } ] },
               "mirror": [ { "upstream": "shadow", "percent": 100, "compare": { "status": true, "latency": true } } ],
               "rollout": { "variant": "canary", "steps": [10, 50, 100], "stepSeconds": 1, "maxStepSeconds": 60,
@@ -164,6 +185,14 @@ final class GrafanaDashboardTests: EndToEndTestCase {
     private func makeTheEventsHappen(_ proxy: RunningProxy, _ control: ControlLineClient, _ prometheus: RealPrometheus) throws {
         XCTAssertEqual(try control.command("reload")["ok"] as? Bool, true)
         try drive(proxy, "/shop") { try control.command("show rollout shop")["state"] as? String == "rolled_back" }
+        // Both variants' traffic goes on across scrapes (the canary's pinned by the override
+        // header), so rates, ratios and quantiles have numbers.
+        try drive(proxy, "/shop", ["X-Switchyard-Variant: canary"]) {
+            try !prometheus.query("""
+                increase(switchyard_requests_total{route="shop",variant="stable"}[5m]) > 0
+                  and on () increase(switchyard_requests_total{route="shop",variant="canary"}[5m]) > 0
+                """).series.isEmpty
+        }
 
         let flip = try control.command("flip checkout --bake 60 --revert-if-error-rate 0.2 --min-requests 5")
         let id = try XCTUnwrap((flip["guard"] as? [String: Any])?["id"] as? Int, "\(flip)")
@@ -174,13 +203,20 @@ final class GrafanaDashboardTests: EndToEndTestCase {
         }
     }
 
-    /// Requests to `path`, 20 at a time, until `done` holds (at most 30 s).
-    private func drive(_ proxy: RunningProxy, _ path: String, until done: () throws -> Bool) throws {
+    /// Requests to `path`, 20 at a time (half of them with `pinned` header lines when given),
+    /// until `done` holds (at most 30 s).
+    private func drive(_ proxy: RunningProxy, _ path: String, _ pinned: [String] = [], until done: () throws -> Bool) throws {
         let held = try waitUntil(timeout: 30, interval: 0.01) {
-            for _ in 0..<20 { _ = try connect(proxy).exchange(get(path)) }
+            for i in 0..<20 { _ = try connect(proxy).exchange(get(path, i % 2 == 0 ? [] : pinned)) }
             return try done()
         }
         XCTAssertTrue(held, "traffic to \(path) did not bring its event within 30 s")
+    }
+
+    /// Whether a sample's `[time, "value"]` holds a finite number (not NaN from 0/0, not Inf).
+    private static func isNumber(_ value: Any?) -> Bool {
+        guard let text = (value as? [Any])?.last as? String, let number = Double(text) else { return false }
+        return number.isFinite
     }
 
     /// Asks `expression` until it returns series (Prometheus scrapes every second) or fails.
