@@ -196,7 +196,8 @@ final class GrafanaDashboardTests: EndToEndTestCase {
 
         let flip = try control.command("flip checkout --bake 60 --revert-if-error-rate 0.2 --min-requests 5")
         let id = try XCTUnwrap((flip["guard"] as? [String: Any])?["id"] as? Int, "\(flip)")
-        _ = try waitForSeries(prometheus, #"switchyard_live_color{upstream="checkout",color="green"} == 1"#)
+        let flipped = try waitForSeries(prometheus, #"switchyard_live_color{upstream="checkout",color="green"} == 1"#)
+        XCTAssertFalse(flipped.series.isEmpty, "Prometheus did not see green live before the revert")
         try drive(proxy, "/cart") {
             let guards = try control.command("show guards")["guards"] as? [[String: Any]] ?? []
             return guards.first { $0["id"] as? Int == id }?["state"] as? String == "reverted"
