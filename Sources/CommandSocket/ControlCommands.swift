@@ -195,6 +195,8 @@ public final class ControlEngine: @unchecked Sendable {
                        run: ControlRollout.verb(.pause)),
         ControlCommand(name: "rollout resume", arguments: "ROUTE", summary: "go on with a paused rollout (its step runs again in full)",
                        run: ControlRollout.verb(.resume)),
+        ControlCommand(name: "rollout approve", arguments: "ROUTE", summary: "let the next step begin where the plan waits for approval",
+                       run: ControlRollout.verb(.approve)),
         ControlCommand(name: "rollout promote", arguments: "ROUTE", summary: "end a rollout now with the variant at 100%",
                        run: ControlRollout.verb(.promote)),
         ControlCommand(name: "rollout abort", arguments: "ROUTE", summary: "end a rollout now with the variant at 0%",

@@ -89,6 +89,18 @@ struct ConfigValue {
 
     private func expected(_ what: String) { error("expected \(what), got \(node.kindDescription)") }
 
+    /// True for a list value (a key that takes a flag or a list asks first).
+    var isArray: Bool {
+        if case .array = node.value { return true }
+        return false
+    }
+
+    /// True for a string value (a list that mixes strings and numbers asks first).
+    var isString: Bool {
+        if case .string = node.value { return true }
+        return false
+    }
+
     func string() -> String? {
         if case .string(let text) = node.value { return text }
         expected("a string")

@@ -49,9 +49,34 @@ extension ConfigParser {
                             + " (one of \(names.joined(separator: ", ")))")
             }
         }
+        var approvals: [Int] = []
         if let field = object["steps"], let elements = field.array() {
-            let list = elements.compactMap { $0.int(1...100) }
-            if list.count == elements.count {
+            // "approve" between two steps: the second waits for `rollout approve`.
+            var list: [Int] = []
+            var valid = true
+            for element in elements {
+                if element.isString {
+                    guard element.string() == "approve" else {
+                        element.error("must be a percent or \"approve\"")
+                        valid = false
+                        continue
+                    }
+                    if list.isEmpty || approvals.last == list.count {
+                        element.error("\"approve\" goes between two steps (once)")
+                        valid = false
+                    }
+                    approvals.append(list.count)
+                } else if let n = element.int(1...100) {
+                    list.append(n)
+                } else {
+                    valid = false
+                }
+            }
+            if approvals.last == list.count && valid {
+                field.error("\"approve\" must come before a step")
+                valid = false
+            }
+            if valid {
                 if let problem = RolloutPlan.stepsProblem(list) { field.error(problem) } else { steps = list }
             }
         }
@@ -127,6 +152,9 @@ extension ConfigParser {
         var split: Config.Split?
         if case .split(let s)? = target { split = s }
         let shadow = object["shadow"].flatMap { rolloutShadow($0, split: split, variant: variant, upstreams: upstreams) }
+        if !approvals.isEmpty, startAt != nil {
+            object["steps"]?.error("\"approve\" is not for a fleet's clock-driven steps (\"startAt\")")
+        }
         if shadow != nil, startAt != nil {
             object["shadow"]?.error("not with \"startAt\": a fleet's clock-driven steps cannot wait for a shadow stage")
         }
@@ -134,13 +162,30 @@ extension ConfigParser {
         return RolloutPlan(variant: variant, baseline: baseline, steps: steps, stepSeconds: seconds, maxStepSeconds: maxStepSeconds,
                            gates: gates, window: window, startAt: startAt, prometheus: prometheus, prometheusSelector: selector,
                            prometheusBearerTokenFile: tokenFile, prometheusCAFile: caFile, maxInvalidReadings: maxInvalidReadings,
-                           shadow: shadow)
+                           shadow: shadow, approvals: approvals.isEmpty ? nil : approvals)
     }
 
     private func rolloutGates(_ value: ConfigValue) -> RolloutGates {
         var gates = RolloutGates()
-        guard let object = value.object(keys: ["maxErrorRate", "maxErrorRateRatio", "maxP99Ratio", "minRequests", "maxSRM"])
+        guard let object = value.object(keys: ["maxErrorRate", "maxErrorRateRatio", "maxP99Ratio", "minRequests", "maxSRM", "dryRun"])
         else { return gates }
+        if let field = object["dryRun"] {
+            // true: every gate; or the names of the gates to try without acting on them.
+            if field.isArray, let list = field.array() {
+                var names: [String] = []
+                for item in list {
+                    guard let name = item.string() else { continue }
+                    if RolloutGates.names.contains(name) {
+                        names.append(name)
+                    } else {
+                        item.error("unknown gate \"\(name)\"" + ConfigTokens.suggestion(for: name, among: RolloutGates.names))
+                    }
+                }
+                gates.dryRun = names
+            } else if let all = field.bool() {
+                gates.dryRun = all ? RolloutGates.names : nil
+            }
+        }
         if let field = object["maxSRM"], let x = field.number() {
             if x > 0 && x < 1 { gates.maxSRM = x } else { field.error("must be a p-value between 0 and 1 (exclusive), got \(x)") }
         }

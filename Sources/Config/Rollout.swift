@@ -31,12 +31,17 @@ public struct RolloutPlan: Sendable, Equatable, Codable {
     public var maxInvalidReadings: Int?
     /// A shadow stage before the first step (RolloutShadow.swift).
     public var shadow: RolloutShadowPlan?
+    /// Indexes of the steps that wait for `rollout approve` before they begin ("approve" written
+    /// before them in the config's steps); never the first.
+    public var approvals: [Int]?
 
     public init(variant: String, baseline: String, steps: [Int], stepSeconds: Int, maxStepSeconds: Int? = nil,
                 gates: RolloutGates = RolloutGates(), window: RolloutWindow? = nil, startAt: Double? = nil,
                 prometheus: String? = nil, prometheusSelector: String? = nil, prometheusBearerTokenFile: String? = nil,
-                prometheusCAFile: String? = nil, maxInvalidReadings: Int? = nil, shadow: RolloutShadowPlan? = nil) {
+                prometheusCAFile: String? = nil, maxInvalidReadings: Int? = nil, shadow: RolloutShadowPlan? = nil,
+                approvals: [Int]? = nil) {
         self.shadow = shadow
+        self.approvals = approvals
         self.variant = variant
         self.baseline = baseline
         self.steps = steps
@@ -98,6 +103,7 @@ public struct RolloutPlan: Sendable, Equatable, Codable {
         if let file = prometheusBearerTokenFile, file.isEmpty { return "bearerTokenFile is empty" }
         if let file = prometheusCAFile, file.isEmpty { return "caFile is empty" }
         if let p = shadow?.problem() { return p }
+        if let a = approvals, a.contains(where: { !(1..<steps.count).contains($0) }) { return "approvals \(a) are not steps after the first" }
         if let n = maxInvalidReadings, !PrometheusRules.maxInvalidReadingsRange.contains(n) {
             return "maxInvalidReadings \(n) is out of range \(PrometheusRules.maxInvalidReadingsRange)"
         }
@@ -117,10 +123,17 @@ public struct RolloutGates: Sendable, Equatable, Codable {
     /// The route's experiment: a sample-ratio check with a p-value below this (and its
     /// `minUnits` new units) pauses the rollout: a broken split invalidates every other gate.
     public var maxSRM: Double?
+    /// Gates judged and logged but never acted on ("would have rolled back"): to try a new gate.
+    public var dryRun: [String]?
+
+    public static let names = ["maxErrorRate", "maxErrorRateRatio", "maxP99Ratio", "maxSRM"]
+
+    public func isDryRun(_ gate: String) -> Bool { dryRun?.contains(gate) == true }
 
     public init(maxErrorRate: Double? = nil, maxErrorRateRatio: Double? = nil, maxP99Ratio: Double? = nil, minRequests: Int = 0,
-                maxSRM: Double? = nil) {
+                maxSRM: Double? = nil, dryRun: [String]? = nil) {
         self.maxSRM = maxSRM
+        self.dryRun = dryRun
         self.maxErrorRate = maxErrorRate
         self.maxErrorRateRatio = maxErrorRateRatio
         self.maxP99Ratio = maxP99Ratio
@@ -258,6 +271,8 @@ public struct RolloutStatus: Sendable, Equatable, Codable {
     public var history: [RolloutEvent]
     /// The shadow's comparisons when its stage began (nil outside it).
     public var shadowMark: ShadowReading?
+    /// `rollout approve` let the next step begin (cleared when it does).
+    public var approved: Bool?
 
     public init(plan: RolloutPlan, origin: String, now: Double, reading: RolloutReading) {
         self.plan = plan
@@ -321,6 +336,7 @@ extension RolloutStatus {
         step = index
         state = .running
         reason = nil
+        approved = nil
         stepStartedAt = now
         mark = reading
         weight = weightAt(index)
@@ -391,6 +407,12 @@ extension RolloutStatus {
             setWaiting("outside the window \(plan.window!.text)", at: now, effects: &effects)
             return effects
         }
+        // The step goes on serving (its error gates still read early) until someone approves
+        // the next one; then its gates are judged on all it served.
+        if plan.approvals?.contains(step + 1) == true, approved != true {
+            setWaiting("step \(step + 2) waits for approval (rollout approve)", at: now, effects: &effects)
+            return effects
+        }
         let delta = RolloutReading(variant: reading.variant.since(mark.variant), baseline: reading.baseline.since(mark.baseline))
 
         if delta.variant.requests < UInt64(clamping: plan.gates.minRequests) {
@@ -411,8 +433,11 @@ extension RolloutStatus {
         } else {
             let readings = Self.judge(plan.gates, delta)
             gateReadings = readings.map(\.line)
-            for r in readings { record("gate", "step \(step + 1): \(r.line)", at: now, into: &effects) }
-            if let failed = readings.first(where: { !$0.passed }) {
+            for r in readings {
+                let dry = !r.passed && plan.gates.isDryRun(r.gate) ? " (dry run: would have rolled back)" : ""
+                record("gate", "step \(step + 1): \(r.line)\(dry)", at: now, into: &effects)
+            }
+            if let failed = readings.first(where: { !$0.passed && !plan.gates.isDryRun($0.gate) }) {
                 finish(.rolledBack, weight: 0, kind: "rollback", reason: "gate \(failed.line)", at: now, effects: &effects)
                 return effects
             }
@@ -435,6 +460,16 @@ extension RolloutStatus {
         state = .waiting
         reason = why
         record("wait", why, at: now, into: &effects)
+    }
+
+    /// `rollout approve`, once the step's time is up and it waits: the next step may begin (its
+    /// gates are judged first, on the next tick).
+    public mutating func approve(now: Double) -> RolloutEffects? {
+        var effects = RolloutEffects()
+        guard state == .waiting, plan.approvals?.contains(step + 1) == true, approved != true else { return nil }
+        approved = true
+        record("approve", "step \(step + 2) approved", at: now, into: &effects)
+        return effects
     }
 
     /// `why`: what paused it when the operator did not (invalid gate readings).

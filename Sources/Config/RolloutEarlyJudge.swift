@@ -6,7 +6,8 @@
 // step's end, where the gates compare the rates themselves as before. Looking at every tick
 // repeats the test; at 99.9% and with rates far from the limit the repeated looks cost little,
 // and near the limit nothing is decided early. Latency (`maxP99Ratio`) is judged at the end
-// only: the histogram's buckets are too coarse for an interval.
+// only: the histogram's buckets are too coarse for an interval. A dry-run gate never fails
+// early; it is logged at the step's end like the others.
 import Experiments
 
 extension RolloutStatus {
@@ -19,11 +20,11 @@ extension RolloutStatus {
         guard n > 0, n >= UInt64(clamping: gates.minRequests),
               let variant = Proportion.wilson(conversions: Int(clamping: d.variant.errors), units: Int(clamping: n),
                                               confidence: earlyConfidence) else { return nil }
-        if let limit = gates.maxErrorRate, variant.lower > limit {
+        if let limit = gates.maxErrorRate, !gates.isDryRun("maxErrorRate"), variant.lower > limit {
             return GateReading(gate: "maxErrorRate", measured: d.variant.errorRate, limit: limit, passed: false,
                                note: " (\(d.variant.errors)/\(n) 5xx; 99.9% interval from \(GateReading.number(variant.lower)))")
         }
-        if let limit = gates.maxErrorRateRatio, d.baseline.requests > 0,
+        if let limit = gates.maxErrorRateRatio, !gates.isDryRun("maxErrorRateRatio"), d.baseline.requests > 0,
            let base = Proportion.wilson(conversions: Int(clamping: d.baseline.errors), units: Int(clamping: d.baseline.requests),
                                         confidence: earlyConfidence),
            variant.lower > limit * base.upper {

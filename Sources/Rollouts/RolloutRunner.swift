@@ -24,6 +24,8 @@ public final class RolloutRunner: RuntimeObserver, @unchecked Sendable {
     /// invalid answers in a row each has had.
     private var held: Set<String> = []
     private var invalidInARow: [String: Int] = [:]
+    /// Routes whose dry-run maxSRM gate already logged what it would have done.
+    private var srmDryRunLogged: Set<String> = []
     private let queries = DispatchQueue(label: "switchyard.rollout.prometheus")
     package var clock: @Sendable () -> Double = { Date().timeIntervalSince1970 }
     /// When this instance last published its variants' counters (fleet mode).
@@ -69,9 +71,15 @@ public final class RolloutRunner: RuntimeObserver, @unchecked Sendable {
         for route in active.keys.sorted() {
             guard var status = state.overrides.rollouts[route] else { continue }
             if let why = sampleRatioAlarm(route, status.plan, server) {
-                let effects = status.pause(now: now, why: why)
-                apply(route, status, effects)
-                continue
+                if !status.plan.gates.isDryRun("maxSRM") {
+                    let effects = status.pause(now: now, why: why)
+                    apply(route, status, effects)
+                    continue
+                }
+                if !srmDryRunLogged.contains(route) {
+                    srmDryRunLogged.insert(route)
+                    state.log("rollout \(route): \(why) (dry run: would have paused)")
+                }
             }
             guard let reading = reading(route, status.plan, local) else { continue }
             if !adopted.contains(route) {
@@ -285,7 +293,7 @@ public final class RolloutRunner: RuntimeObserver, @unchecked Sendable {
         return state.overrides.rollouts[route] ?? status
     }
 
-    package enum Verb: String { case pause, resume, promote, abort }
+    package enum Verb: String { case pause, resume, promote, abort, approve }
 
     package func control(_ route: String, _ verb: Verb) throws(ControlError) -> RolloutStatus {
         dispatchPrecondition(condition: .onQueue(state.queue))
@@ -303,6 +311,11 @@ public final class RolloutRunner: RuntimeObserver, @unchecked Sendable {
             guard status.state == .paused else { throw ControlError("the rollout of \"\(route)\" is not paused") }
             invalidInARow[route] = nil
             effects = status.resume(now: now, reading: readingNow(route, status.plan))
+        case .approve:
+            guard let approved = status.approve(now: now) else {
+                throw ControlError("the rollout of \"\(route)\" waits for no approval (its step is not over, or its next step needs none)")
+            }
+            effects = approved
         case .promote: effects = status.promote(now: now)
         case .abort: effects = status.abort(now: now)
         }

@@ -186,6 +186,46 @@ final class RolloutTests: EndToEndTestCase {
         return list.map { [$0["upstream"] as? String ?? "?": $0["percent"] as? Double ?? -1] }
     }
 
+    func testAnApprovalStepWaitsForRolloutApprove() throws {
+        let stable = try startSwitchable(Switchable(), name: "stable")
+        let canary = try startCanary(failEvery: 0)
+        let json = try rolloutConfig(stable: stable.port, canary: canary.port, rollout: """
+            { "variant": "canary", "steps": [10, "approve", 100], "stepSeconds": 1, "gates": { "maxErrorRate": 0.05 } }
+            """)
+        let proxy = try startProxy(json: json)
+        let control = try ControlLineClient(path: try controlSocket())
+        XCTAssertEqual(try control.command("rollout approve shop")["ok"] as? Bool, false, "nothing waits yet")
+        _ = try drive(proxy) { ((try rollout(control))["reason"] as? String ?? "").contains("waits for approval") }
+        // Held: the step's second is long over, and it stays at 10% while nobody approves.
+        _ = try drive(proxy) { try (rollout(control))["history"].map { ($0 as? [Any])?.count ?? 0 } ?? 0 >= 3 }
+        var r = try rollout(control)
+        XCTAssertEqual(r["step"] as? Int, 1)
+        XCTAssertEqual(r["weight"] as? Int, 10)
+        XCTAssertEqual(r["state"] as? String, "waiting")
+        XCTAssertEqual(try control.command("rollout approve shop")["ok"] as? Bool, true)
+        _ = try drive(proxy) { (try rollout(control))["state"] as? String == "promoted" }
+        r = try rollout(control)
+        let events = (r["history"] as? [[String: Any]] ?? []).compactMap { $0["event"] as? String }
+        XCTAssertTrue(events.contains("approve"), "\(events)")
+    }
+
+    func testADryRunGateLogsWhatItWouldHaveDoneAndDoesNotAct() throws {
+        let stable = try startSwitchable(Switchable(), name: "stable")
+        let canary = try startCanary(failEvery: 1)
+        let json = try rolloutConfig(stable: stable.port, canary: canary.port, rollout: """
+            { "variant": "canary", "steps": [10, 100], "stepSeconds": 1,
+              "gates": { "maxErrorRate": 0.05, "minRequests": 5, "dryRun": ["maxErrorRate"] } }
+            """)
+        let proxy = try startProxy(json: json)
+        let control = try ControlLineClient(path: try controlSocket())
+        _ = try drive(proxy) { (try rollout(control))["state"] as? String == "promoted" }
+        let history = (try rollout(control))["history"] as? [[String: Any]] ?? []
+        let details = history.compactMap { $0["detail"] as? String }
+        XCTAssertTrue(details.contains { $0.contains("maxErrorRate 1 > 0.05") && $0.contains("dry run: would have rolled back") },
+                      "\(details)")
+        XCTAssertNotNil(proxy.process.waitForStderrLine(containing: "dry run: would have rolled back"))
+    }
+
     func testHealthyCanaryReachesFullTrafficThroughEveryStep() throws {
         let stable = try startSwitchable(Switchable(), name: "stable")
         let canary = try startCanary(failEvery: 0)
