@@ -175,16 +175,16 @@ public struct VariantCounts: Sendable, Equatable, Codable {
 
     /// What happened between `earlier` and this reading (a counter that went down, after a
     /// restart, counts from zero).
-    func since(_ earlier: VariantCounts) -> VariantCounts {
+    public func since(_ earlier: VariantCounts) -> VariantCounts {
         func d(_ a: UInt64, _ b: UInt64) -> UInt64 { a >= b ? a - b : a }
         let buckets = self.buckets.enumerated().map { d($0.element, $0.offset < earlier.buckets.count ? earlier.buckets[$0.offset] : 0) }
         return VariantCounts(requests: d(requests, earlier.requests), errors: d(errors, earlier.errors), buckets: buckets)
     }
 
-    var errorRate: Double { requests == 0 ? 0 : Double(errors) / Double(requests) }
+    public var errorRate: Double { requests == 0 ? 0 : Double(errors) / Double(requests) }
 
     /// The upper bound (in the bounds' unit) of the bucket holding quantile `q`; nil without data.
-    func quantile(_ q: Double, bounds: [Double]) -> Double? {
+    public func quantile(_ q: Double, bounds: [Double]) -> Double? {
         // Saturating sums: the counts may come from another process (Prometheus, the state file).
         let total = buckets.reduce(UInt64(0)) { $0.addingReportingOverflow($1).overflow ? .max : $0 + $1 }
         guard total > 0 else { return nil }
