@@ -10,6 +10,12 @@ package struct RecentEvents: Sendable {
         /// `change`, `reload` or `reload refused`.
         package var kind: String
         package var detail: String
+
+        package init(at: Double, kind: String, detail: String) {
+            self.at = at
+            self.kind = kind
+            self.detail = detail
+        }
     }
 
     package static let capacity = 50
