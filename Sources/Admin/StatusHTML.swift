@@ -128,15 +128,9 @@ struct StatusHTML {
             out += "</li>"
         }
         if s.gateReadings.isEmpty { out += "<li>no reading yet</li>" }
-        out += "</ul>\n<details><summary>history (\(s.history.count))</summary><table>"
-        for e in s.history.suffix(20).reversed() {
-            out += "<tr><td>\(RolloutStatus.timestamp(e.at))</td><td>"
-            text(e.kind)
-            out += "</td><td>"
-            text(e.detail)
-            out += "</td></tr>"
-        }
-        out += "</table></details></div>\n"
+        out += "</ul>\n<details><summary>history (\(s.history.count))</summary>"
+        render(s.history.suffix(20).reversed())
+        out += "</details></div>\n"
     }
 
     // MARK: the rest
@@ -200,8 +194,14 @@ struct StatusHTML {
 
     private mutating func renderEvents() {
         guard let events = report.control?.events, !events.isEmpty else { return }
-        out += "<h2>Recent events</h2>\n<table>"
-        for e in events.prefix(30) {
+        out += "<h2>Recent events</h2>\n"
+        render(events.prefix(30))
+    }
+
+    /// Events as rows: when, what kind, in words.
+    private mutating func render(_ events: some Sequence<RolloutEvent>) {
+        out += "<table>"
+        for e in events {
             out += "<tr><td>\(RolloutStatus.timestamp(e.at))</td><td>"
             text(e.kind)
             out += "</td><td>"

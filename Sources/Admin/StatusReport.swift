@@ -57,7 +57,7 @@ struct StatusReport {
         var rollouts: [String: RolloutStatus]
         var guards: ControlValue
         /// Commits, reloads and rollout events, newest first.
-        var events: [RecentEvents.Event]
+        var events: [RolloutEvent]
     }
 
     /// Unix seconds.
@@ -171,7 +171,7 @@ final class StatusControlSource: Sendable {
             let state = guards.state
             var events = state.recentEvents.events
             for (route, s) in state.overrides.rollouts {
-                events += s.history.filter { !["gate", "wait"].contains($0.kind) }.map { RecentEvents.Event(at: $0.at, kind: "rollout \($0.kind)", detail: "\(route): \($0.detail)") }
+                events += s.history.filter { !["gate", "wait"].contains($0.kind) }.map { RolloutEvent(at: $0.at, kind: "rollout \($0.kind)", detail: "\(route): \($0.detail)") }
             }
             events.sort { $0.at > $1.at }
             let control = StatusReport.Control(rollouts: state.overrides.rollouts, guards: guards.guardsValue,
