@@ -2,7 +2,7 @@
 # What the admin status page costs to look at: /status and /status.json of a proxy with ROUTES
 # routes (each a two-variant split over two `switchyard echo` upstreams, traffic on each; the
 # first, `shop`, with a rollout in progress and a compared shadow), fetched COUNT times each with
-# curl. Prints the median and the slowest 1% of the times. Bar: /status in <= 5 ms at 50 routes.
+# one keep-alive connection (status_times.py). Prints the median, p99 and slowest times. Bar: /status in <= 5 ms at 50 routes.
 #
 #   bash Benchmarks/status_page.sh
 #   ROUTES=200 COUNT=500 bash Benchmarks/status_page.sh
@@ -20,7 +20,7 @@ COUNT=${COUNT:-200}
 for v in ROUTES COUNT; do
   [[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive integer (got '${!v}')"
 done
-command -v curl >/dev/null 2>&1 || die "curl not found"
+for t in curl "$PY"; do command -v "$t" >/dev/null 2>&1 || die "$t not found"; done
 
 TMP_DIR=$(mktemp -d "${TMPDIR:-/tmp}/switchyard-bench.XXXXXX")
 trap cleanup EXIT
@@ -45,7 +45,7 @@ for p in "$STABLE_PORT" "$CANARY_PORT" "$SHADOW_PORT"; do wait_port "$p" || die 
     name="r$i" extra=""
     if ((i == 0)); then
       name="shop"
-      extra=', "rollout": { "variant": "canary", "steps": [10, 50, 100], "stepSeconds": 600, "gates": { "maxErrorRate": 0.01, "minRequests": 20 } },
+      extra=', "rollout": { "variant": "canary", "steps": [10, 50, 100], "stepSeconds": 2, "maxStepSeconds": 600, "gates": { "maxErrorRate": 0.01, "minRequests": 20 } },
       "mirror": [ { "upstream": "shadow", "percent": 100, "compare": { "status": true, "bodyHash": true } } ]'
     fi
     echo "    { \"name\": \"$name\", \"match\": { \"pathPrefix\": \"/$name/\" },"
@@ -65,20 +65,21 @@ for ((i = 0; i < ROUTES; i++)); do
   name=$([[ $i == 0 ]] && echo shop || echo "r$i")
   for n in 1 2 3 4 5 6 7 8 9 10; do urls+=("http://127.0.0.1:$PROXY_PORT/$name/$n"); done
 done
-curl -s -o /dev/null "${urls[@]}"
-# The shadow answers with its own name: every compared answer differs from the primary's body,
-# and the status page lists the latest of them.
+curl -s "${urls[@]}" >/dev/null
+# `shop` until its rollout's first step is judged: it waits at its second step (gate readings
+# shown) for 20 canary requests that do not come. The shadow answers with its own name, so
+# every compared answer differs from the primary's body and the page lists the latest.
+shop=()
+for n in $(seq 1 50); do shop+=("http://127.0.0.1:$PROXY_PORT/shop/$n"); done
+for ((try = 0; try < 100; try++)); do
+  curl -s "http://127.0.0.1:$ADMIN_PORT/status.json" | grep -q '"step":2' && break
+  curl -s "${shop[@]}" >/dev/null
+  sleep 0.1
+done
 curl -s -o /dev/null "http://127.0.0.1:$PROXY_PORT/shop/x%3Cscript%3E"
 
-measure() { # PATH: COUNT fetches on one connection each, times in ms
-  local path=$1 i
-  for ((i = 0; i < COUNT; i++)); do
-    curl -s -o /dev/null -w '%{time_total}\n' "http://127.0.0.1:$ADMIN_PORT$path"
-  done | awk '{printf "%.3f\n", $1 * 1000}' | sort -g >"$TMP_DIR/times"
-  local p99_index=$(( (COUNT * 99 + 99) / 100 ))
-  printf '  %-13s median %s ms, p99 %s ms, max %s ms (%d fetches, %s bytes)\n' "$path" \
-    "$(median "$(tr '\n' ' ' <"$TMP_DIR/times")")" "$(sed -n "${p99_index}p" "$TMP_DIR/times")" \
-    "$(tail -n 1 "$TMP_DIR/times")" "$COUNT" "$(curl -s "http://127.0.0.1:$ADMIN_PORT$path" | wc -c)"
+measure() { # PATH
+  printf '  %-13s %s\n' "$1" "$("$PY" "$BENCH_DIR/status_times.py" "$ADMIN_PORT" "$1" "$COUNT")"
 }
 
 echo "status page with $ROUTES routes ($(basename "$SY_BIN") $("$SY_BIN" --version 2>/dev/null || true)):"

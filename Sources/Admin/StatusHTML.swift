@@ -107,7 +107,8 @@ struct StatusHTML {
         text(s.plan.baseline)
         out += "): <span class=\"state\">\(s.state.rawValue)</span>, step \(s.step + 1) of \(s.plan.steps.count) "
         out += "(steps \(s.plan.steps.map(String.init).joined(separator: ", ")) %), weight \(s.weight) %"
-        if let next = s.secondsToNextStep(now: report.now) { out += ", next step in \(format(next)) s" }
+        // 0 while a step waits for its minRequests: nothing is scheduled then.
+        if let next = s.secondsToNextStep(now: report.now), next > 0 { out += ", next step in \(format(next)) s" }
         out += "</p>\n"
         if let reason = s.reason {
             out += "<p>"
