@@ -1,5 +1,5 @@
 // The admin listener (loopback by default): /metrics in Prometheus text format, /healthz and
-// /readyz. It runs its own event loop on its own thread with non-blocking sockets, so a probe is
+// /readyz, the read-only status page /status (and /status.json). It runs its own event loop on its own thread with non-blocking sockets, so a probe is
 // answered while other admin clients sit idle or read slowly. (The blocking server it replaces
 // served one connection at a time with 2 s timeouts: /healthz took ~5 s behind three idle
 // connections, long enough for an orchestrator to restart the pod.)
@@ -32,6 +32,9 @@ public final class AdminServer: @unchecked Sendable {
     private let server: ProxyServer
     private let metrics: AdminMetrics
     private let acceptor: AdminAcceptor
+    /// The status page's data and its minute of samples (loop thread only).
+    private let status: StatusSource
+    private let sampler: StatusSampler
     /// Loop thread only.
     private var connections: [AdminConnection] = []
 
@@ -45,6 +48,10 @@ public final class AdminServer: @unchecked Sendable {
         metrics = AdminMetrics(server: server, registry: registry, reloads: reloads, version: version, rollouts: rollouts, guards: guards,
                                credentials: credentials, fleet: fleet, hooks: hooks)
         loop = try EventLoop(index: 0)
+        let status = StatusSource(server: server, registry: registry, guards: guards)
+        self.status = status
+        let loop = loop
+        sampler = StatusSampler(loop: loop) { status.history.add(status.sample(atMs: loop.now)) }
         let fd = try Sys.socket(family: address.family)
         Sys.setReuse(fd, port: false)
         do {
@@ -66,6 +73,7 @@ public final class AdminServer: @unchecked Sendable {
     /// Starts the loop's thread (it inherits the caller's blocked signals). The thread keeps
     /// the server alive for the life of the process.
     public func start() {
+        loop.execute { [self] in sampler.start() }
         _ = LoopThread.start { [self] in loop.run() }
     }
 
@@ -105,6 +113,13 @@ public final class AdminServer: @unchecked Sendable {
         if path.elementsEqual("/metrics".utf8) {
             return AdminAnswer(status: 200, contentType: "text/plain; version=0.0.4", body: metrics.text())
         }
+        if path.elementsEqual("/status".utf8) {
+            return AdminAnswer(status: 200, contentType: "text/html; charset=utf-8",
+                               body: StatusHTML.page(status.report(nowMs: loop.now)))
+        }
+        if path.elementsEqual("/status.json".utf8) {
+            return AdminAnswer(status: 200, contentType: "application/json", body: status.report(nowMs: loop.now).json)
+        }
         if path.elementsEqual("/healthz".utf8) { return AdminAnswer(status: 200, body: "ok\n") }
         if path.elementsEqual("/readyz".utf8) {
             // Not ready from the moment a drain begins, while in-flight requests still finish:
@@ -114,7 +129,7 @@ public final class AdminServer: @unchecked Sendable {
             if let why = HealthReport.notReadyReason(server) { return AdminAnswer(status: 503, body: "not ready: \(why)\n") }
             return AdminAnswer(status: 200, body: "ready\n")
         }
-        return AdminAnswer(status: 404, body: "not found: /metrics, /healthz, /readyz\n")
+        return AdminAnswer(status: 404, body: "not found: /metrics, /healthz, /readyz, /status, /status.json\n")
     }
 }
 

@@ -97,29 +97,8 @@ enum ControlRollout {
         if c.session.inTransaction { throw ControlError("\(c.command.name): not inside a transaction (commit or abort first)") }
     }
 
-    /// A rollout as a reply: state, step (1-based), weight, reason, time to the next step, gate
-    /// readings and history.
+    /// A rollout as a reply (RolloutValue.swift).
     static func describe(_ route: String, _ s: RolloutStatus, now: Double) -> ControlValue {
-        var v: ControlValue = [
-            "route": .string(route), "variant": .string(s.plan.variant), "baseline": .string(s.plan.baseline),
-            "state": .string(s.state.rawValue), "step": .int(s.step + 1), "steps": .array(s.plan.steps.map { .int($0) }),
-            "weight": .int(s.weight), "stepSeconds": .int(s.plan.stepSeconds), "origin": .string(s.origin),
-        ]
-        if let reason = s.reason { v.set("reason", .string(reason)) }
-        if let next = s.nextStepAt() { v.set("secondsToNextStep", .double(max(0, (next - now) * 10).rounded() / 10)) }
-        var gates: ControlValue = ["minRequests": .int(s.plan.gates.minRequests)]
-        if let x = s.plan.gates.maxErrorRate { gates.set("maxErrorRate", .double(x)) }
-        if let x = s.plan.gates.maxErrorRateRatio { gates.set("maxErrorRateRatio", .double(x)) }
-        if let x = s.plan.gates.maxP99Ratio { gates.set("maxP99Ratio", .double(x)) }
-        if let x = s.plan.gates.maxSRM { gates.set("maxSRM", .double(x)) }
-        v.set("gates", gates)
-        v.set("gateReadings", ControlValue(s.gateReadings))
-        if let w = s.plan.window { v.set("window", .string(w.text)) }
-        if let t = s.plan.startAt { v.set("startAt", .string(RolloutStatus.timestamp(t))) }
-        if let p = s.plan.prometheus { v.set("gateSource", .string(p)) }
-        v.set("history", .array(s.history.map { e in
-            ["at": .string(RolloutStatus.timestamp(e.at)), "event": .string(e.kind), "detail": .string(e.detail)]
-        }))
-        return v
+        s.value(route: route, now: now)
     }
 }

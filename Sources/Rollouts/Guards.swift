@@ -87,7 +87,7 @@ public final class GuardBoard: RuntimeObserver, @unchecked Sendable {
 
     /// The state guarded changes are committed to and reverted on: a guard board commits like
     /// an operator does.
-    unowned let state: RuntimeState
+    package unowned let state: RuntimeState
 
     public init(state: RuntimeState) { self.state = state }
 

@@ -72,15 +72,19 @@ package enum HealthReport {
         var failure: String?
         for id in endpointIDs(state, upstream: upstream, color: color, address: address) {
             failure = failure ?? server.health.checkFailure(endpoint: id)
-            switch server.health.health(endpoint: id) {
-            case .healthy: break
-            case .unhealthy: worst = "unhealthy"
-            case .ejected where worst != "unhealthy":
-                worst = "ejected \(Int((server.health.ejectionRemainingMs(endpoint: id) + 999) / 1000))s"
-            case .ejected: break
-            }
+            let h = health(server, endpoint: id)
+            if h == "unhealthy" || (h != "healthy" && worst != "unhealthy") { worst = h }
         }
         return (worst, failure)
+    }
+
+    /// One endpoint id's health in words: healthy, unhealthy, or ejected with the seconds left.
+    package static func health(_ server: ProxyServer, endpoint id: Int) -> String {
+        switch server.health.health(endpoint: id) {
+        case .healthy: return "healthy"
+        case .unhealthy: return "unhealthy"
+        case .ejected: return "ejected \(Int((server.health.ejectionRemainingMs(endpoint: id) + 999) / 1000))s"
+        }
     }
 
     /// Whether the endpoint takes requests now (its health; a pool that fails open sends to

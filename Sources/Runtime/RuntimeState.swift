@@ -81,6 +81,8 @@ public final class RuntimeState: @unchecked Sendable {
     public let reloads = ReloadCounts()
     /// Where release events are posted (the config's `hooks`, Hooks.swift).
     public let hooks: Hooks
+    /// Commits and reloads, newest last, for the status page.
+    package internal(set) var recentEvents = RecentEvents()
     /// The always-valid p-values of each experiment's goals between looks (ExperimentReport).
     package let experimentLooks = ExperimentLooks()
     /// Endpoint host names: how they are resolved, what they resolved to, which ones `config`
@@ -232,6 +234,7 @@ public final class RuntimeState: @unchecked Sendable {
         if let saveFailure { log("cannot save the runtime state: \(saveFailure)") }
         let ms = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e6
         let result = CommitResult(version: built.version, saveFailure: saveFailure, commitMs: ms)
+        recentEvents.record("change", changes.map(\.summary).joined(separator: "; ") + " (version \(built.version))")
         for observer in observers { observer.committed(result, changes) }
         return result
     }

@@ -46,12 +46,14 @@ extension RuntimeState {
             if !r.listenersClosed.isEmpty { line += "; closed \(r.listenersClosed.joined(separator: ", "))" }
             if !r.restartNeeded.isEmpty { line += "; needs a restart to change: \(r.restartNeeded.joined(separator: ", "))" }
             log(line)
+            recentEvents.record("reload", "version \(r.version) (from \(trigger))")
             for d in r.droppedOverrides { log("reload: dropped override \(d)") }
             for w in r.warnings { log("warning: \(w)") }
             return r
         } catch {
             reloads.count(ok: false)
             log("\(error.message) (from \(trigger))")
+            recentEvents.record("reload refused", "\(error.message) (from \(trigger))")
             let errors = error.details["errors"]?.array ?? []
             // A single error is already in the message.
             if errors.count > 1 { for e in errors { log("  \(e.plainText)") } }
