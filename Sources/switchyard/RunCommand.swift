@@ -162,7 +162,7 @@ enum RunCommand {
         }
         if let adminServer {
             adminServer.start()
-            ErrorLog.write("admin (/metrics, /healthz, /readyz) on \(adminServer.address)")
+            ErrorLog.write("admin (/metrics, /status, /healthz, /readyz) on \(adminServer.address)")
         }
         if let accessLog = loaded.config.accessLog {
             ErrorLog.write("access log to \(accessLog.path)" + (accessLog.sample < 1 ? ", sampling \(accessLog.sample)" : ""))
