@@ -6,7 +6,7 @@
 #
 #   bash Benchmarks/status_page.sh
 #   ROUTES=200 COUNT=500 bash Benchmarks/status_page.sh
-#   SCREENSHOT=docs/status.png bash Benchmarks/status_page.sh   # and a chromium screenshot
+#   SCREENSHOT=deploy/status-page.png bash Benchmarks/status_page.sh   # and a chromium screenshot
 #
 # Environment (all optional): ROUTES=50, COUNT=200, SCREENSHOT=path (needs chromium),
 # SWITCHYARD=path (default .build/release/switchyard, built if missing), KEEP=1.
