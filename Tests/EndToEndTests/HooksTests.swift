@@ -90,7 +90,7 @@ final class HooksTests: EndToEndTestCase {
         let path = try writeFile("bad.json", json)
         let result = try ChildProcess.run(switchyard: ["check", "--config", path])
         XCTAssertTrue(result.stderr.contains(#"hooks[0].url: "ftp://x" is not an http:// or https:// URL"#), result.stderr)
-        XCTAssertTrue(result.stderr.contains(#"hooks[0].events[0]: unknown event "flipped"; events: started, step"#), result.stderr)
+        XCTAssertTrue(result.stderr.contains(#"hooks[0].events[0]: unknown event "flipped"; events: started, shadow_passed, step"#), result.stderr)
     }
 
     private func hmac(_ key: [UInt8], _ message: [UInt8]) -> String {

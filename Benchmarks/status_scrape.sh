@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# What looking at the admin listener costs the data path: the same Switchyard binary, one worker
+# each, twice in front of one nginx origin, in one run, alternating, medians:
+#   quiet    nobody reads its admin listener
+#   scraped  /status, /status.json and /metrics fetched every second (a dashboard left open and
+#            a Prometheus scraping at 1 s) for the whole run
+# Every measurement is `wrk -t1 -cCONNS --latency /` on a plain route (compare.sh's scenario a).
+# Bar: scraped >= quiet within noise (the page is built on the admin thread from the counters
+# /metrics reads; the workers do nothing for it). Also each proxy's CPU time per request.
+#
+#   bash Benchmarks/status_scrape.sh
+#   DURATION=5 ROUNDS=5 bash Benchmarks/status_scrape.sh
+#
+# Environment (all optional): DURATION=10, ROUNDS=3, CONNS=50, WARMUP=1, SWITCHYARD=path, PIN=1, KEEP=1.
+set -euo pipefail
+
+# shellcheck source=Benchmarks/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+DURATION=${DURATION:-10}
+ROUNDS=${ROUNDS:-3}
+CONNS=${CONNS:-50}
+for v in DURATION ROUNDS CONNS; do
+  [[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive integer (got '${!v}')"
+done
+
+bench_init
+resolve_switchyard
+[[ -n $SY_BIN ]] || die "no Switchyard binary: $SY_SKIP"
+
+read -r UP_PORT QUIET_PORT SCRAPED_PORT QUIET_ADMIN SCRAPED_ADMIN <<<"$(free_ports 5 | tr '\n' ' ')"
+write_upstream_conf upstream "$UP_PORT"
+start_nginx upstream "$UP_PORT" || die "origin nginx did not start: $(log_tail upstream 5)"
+
+UPSTREAMS="{ \"app\": { \"endpoints\": [\"127.0.0.1:$UP_PORT\"] } }"
+ROUTE='{ "name": "all", "upstream": "app" }'
+# Both have an admin listener, so the scraping is the only difference.
+write_switchyard_conf "$TMP_DIR/quiet.json" "$QUIET_PORT" "$UPSTREAMS" "$ROUTE" \
+  "\"admin\": { \"address\": \"127.0.0.1:$QUIET_ADMIN\" },"
+write_switchyard_conf "$TMP_DIR/scraped.json" "$SCRAPED_PORT" "$UPSTREAMS" "$ROUTE" \
+  "\"admin\": { \"address\": \"127.0.0.1:$SCRAPED_ADMIN\" },"
+start_switchyard quiet "$TMP_DIR/quiet.json" "$QUIET_PORT" || die "switchyard (quiet): $SKIP_REASON"
+PAIR_PID[quiet]=$LAST_PID PAIR_PORT[quiet]=$QUIET_PORT
+start_switchyard scraped "$TMP_DIR/scraped.json" "$SCRAPED_PORT" || die "switchyard (scraped): $SKIP_REASON"
+PAIR_PID[scraped]=$LAST_PID PAIR_PORT[scraped]=$SCRAPED_PORT
+PAIR_MODES=(quiet scraped)
+wait_port "$SCRAPED_ADMIN" || die "admin port $SCRAPED_ADMIN not open"
+
+# The scraper: every second, the three pages; counts what it fetched.
+(
+  n=0
+  while :; do
+    for page in status status.json metrics; do
+      curl -s -o /dev/null "http://127.0.0.1:$SCRAPED_ADMIN/$page" && n=$((n + 1))
+    done
+    echo "$n" >"$TMP_DIR/scrapes"
+    sleep 1
+  done
+) &
+PIDS+=("$!")
+
+echo "Switchyard admin scraping cost: $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) CPUs, 1 worker each," \
+  "wrk -t1 -c$CONNS, $ROUNDS alternating rounds of ${DURATION}s, medians"
+echo "  binary: $SY_BIN"
+load_note
+pair_table_head
+pair_rounds plain / -t1 -c"$CONNS" -d"${DURATION}s" --latency
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.3f", (b > 0 ? a / b : 0)}'; }
+quiet=$(median "${PAIR_RPS[plain-quiet]}")
+scraped=$(median "${PAIR_RPS[plain-scraped]}")
+pairs=$(paste -d' ' <(tr ' ' '\n' <<<"${PAIR_RPS[plain-scraped]}") <(tr ' ' '\n' <<<"${PAIR_RPS[plain-quiet]}") |
+  awk 'NF == 2 && $2 > 0 {printf "%s%.3f", sep, $1 / $2; sep = " "}')
+echo
+echo "  median req/s: quiet $quiet, scraped $scraped; scraped/quiet = $(ratio "$scraped" "$quiet")"
+echo "  scraped/quiet by round: $pairs (median $(median "$pairs"))"
+echo "  median p99: quiet $(median "${PAIR_P99[plain-quiet]}") ms, scraped $(median "${PAIR_P99[plain-scraped]}") ms"
+echo "  median proxy CPU per request: quiet $(median "${PAIR_CPU[plain-quiet]}") us, scraped $(median "${PAIR_CPU[plain-scraped]}") us"
+echo "  pages fetched by the scraper: $(cat "$TMP_DIR/scrapes" 2>/dev/null || echo 0)"
+echo "  load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"
