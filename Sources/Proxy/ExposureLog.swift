@@ -11,6 +11,8 @@ public final class ExposureLog: Sendable {
     public let path: String
     /// Bytes waiting to be written at most; beyond, lines are dropped (counted).
     public static let maxPendingBytes = 1 << 20
+    /// How long a first line waits for others before the batch is written.
+    static let batchMs = 5
 
     private struct Pending {
         var bytes: [UInt8] = []
@@ -56,7 +58,8 @@ public final class ExposureLog: Sendable {
             linesDropped.add(1, ordering: .relaxed)
             return false
         }
-        if schedule { queue.async { [self] in flush() } }
+        // A batch every few milliseconds: one write for many lines when new users pour in.
+        if schedule { queue.asyncAfter(deadline: .now() + .milliseconds(Self.batchMs)) { [self] in flush() } }
         return true
     }
 
