@@ -167,8 +167,10 @@ extension ConfigParser {
 
     private func rolloutGates(_ value: ConfigValue) -> RolloutGates {
         var gates = RolloutGates()
-        guard let object = value.object(keys: ["maxErrorRate", "maxErrorRateRatio", "maxP99Ratio", "minRequests", "maxSRM", "dryRun"])
+        guard let object = value.object(keys: ["maxErrorRate", "maxErrorRateRatio", "maxP99Ratio", "minRequests", "maxSRM", "dryRun",
+                                               "webhook"])
         else { return gates }
+        if let field = object["webhook"] { gates.webhook = rolloutWebhook(field) }
         if let field = object["dryRun"] {
             // true: every gate; or the names of the gates to try without acting on them.
             if field.isArray, let list = field.array() {

@@ -125,6 +125,8 @@ public struct RolloutGates: Sendable, Equatable, Codable {
     public var maxSRM: Double?
     /// Gates judged and logged but never acted on ("would have rolled back"): to try a new gate.
     public var dryRun: [String]?
+    /// A URL that must answer 2xx before each next step begins (RolloutWebhook.swift).
+    public var webhook: RolloutWebhook?
 
     public static let names = ["maxErrorRate", "maxErrorRateRatio", "maxP99Ratio", "maxSRM"]
 
@@ -366,7 +368,9 @@ extension RolloutStatus {
     }
 
     /// Advances the rollout to `now` given the counters read now.
-    public mutating func tick(now: Double, reading: RolloutReading, shadow shadowReading: ShadowReading? = nil) -> RolloutEffects {
+    /// `confirmed`: the gates' webhook answered 2xx for the current step (nil: not asked yet).
+    public mutating func tick(now: Double, reading: RolloutReading, shadow shadowReading: ShadowReading? = nil,
+                              confirmed: WebhookAnswer? = nil) -> RolloutEffects {
         var effects = RolloutEffects()
         if state.isFinished || state == .paused { return effects }
         let inWindow = plan.window?.contains(now) ?? true
@@ -411,6 +415,11 @@ extension RolloutStatus {
         // the next one; then its gates are judged on all it served.
         if plan.approvals?.contains(step + 1) == true, approved != true {
             setWaiting("step \(step + 2) waits for approval (rollout approve)", at: now, effects: &effects)
+            return effects
+        }
+        if let webhook = plan.gates.webhook, step + 1 < plan.steps.count, confirmed?.step != step || confirmed?.ok != true {
+            setWaiting("step \(step + 2) waits for the webhook \(webhook.url)" + (confirmed.map { ": \($0.detail)" } ?? ""),
+                       at: now, effects: &effects)
             return effects
         }
         let delta = RolloutReading(variant: reading.variant.since(mark.variant), baseline: reading.baseline.since(mark.baseline))

@@ -13,20 +13,23 @@ public final class RolloutRunner: RuntimeObserver, @unchecked Sendable {
     /// How often rollouts are looked at; steps are whole seconds, so a step ends at most this late.
     static let period = DispatchTimeInterval.milliseconds(200)
 
-    private unowned let state: RuntimeState
+    unowned let state: RuntimeState
     private var timer: (any DispatchSourceTimer)?
     /// Routes whose saved status this process has taken over (its clock and counters restarted).
     private var adopted: Set<String> = []
     /// Prometheus readings by route: the latest answer, and routes with a query under way.
     private var remote: [String: RolloutReading] = [:]
     private var querying: Set<String> = []
+    /// The gates' webhook: its last answer per route, and when it was last asked.
+    var webhookAnswers: [String: WebhookAnswer] = [:]
+    var webhookAskedAt: [String: Double] = [:]
     /// Routes whose latest Prometheus answer was invalid (their step holds), and how many
     /// invalid answers in a row each has had.
     private var held: Set<String> = []
     private var invalidInARow: [String: Int] = [:]
     /// Routes whose dry-run maxSRM gate already logged what it would have done.
     private var srmDryRunLogged: Set<String> = []
-    private let queries = DispatchQueue(label: "switchyard.rollout.prometheus")
+    let queries = DispatchQueue(label: "switchyard.rollout.prometheus")
     package var clock: @Sendable () -> Double = { Date().timeIntervalSince1970 }
     /// When this instance last published its variants' counters (fleet mode).
     private var countsPublishedAt = 0.0
@@ -90,7 +93,8 @@ public final class RolloutRunner: RuntimeObserver, @unchecked Sendable {
             if let plan = status.plan.shadow, status.step < 0 {
                 shadow = ShadowReport.reading(server.metrics, route: route, shadow: plan.upstream)
             }
-            let effects = status.tick(now: now, reading: reading, shadow: shadow)
+            askWebhookIfDue(route, status, now: now)
+            let effects = status.tick(now: now, reading: reading, shadow: shadow, confirmed: webhookAnswers[route])
             apply(route, status, effects)
         }
         publishGauges()

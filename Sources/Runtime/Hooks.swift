@@ -78,10 +78,7 @@ public final class Hooks: Sendable {
     private func deliver(_ body: [UInt8], event: String, delivery: String, to target: Target, attempt: Int) {
         var headers: [(name: String, value: String)] = [("Content-Type", "application/json"), ("X-Switchyard-Event", event),
                                                        ("X-Switchyard-Delivery", delivery)]
-        if let secret = target.hook.secret?.bytes {
-            let mac = HMACSHA256.mac(key: secret, message: body)
-            headers.append(("X-Switchyard-Signature", "sha256=" + mac.map { String(format: "%02x", $0) }.joined()))
-        }
+        if let secret = target.hook.secret?.bytes { headers.append(("X-Switchyard-Signature", Self.signature(secret: secret, body: body))) }
         let request = FetchRequest(method: "POST", path: target.url.path.isEmpty ? "/" : target.url.path, headers: headers, body: body)
         var problem: String
         do throws(FetchError) {
@@ -107,6 +104,11 @@ public final class Hooks: Sendable {
         target.queue.asyncAfter(deadline: .now() + wait) { [self] in
             deliver(body, event: event, delivery: delivery, to: target, attempt: attempt + 1)
         }
+    }
+
+    /// `sha256=<hex HMAC-SHA256 of body>`, the value of X-Switchyard-Signature.
+    public static func signature(secret: [UInt8], body: [UInt8]) -> String {
+        "sha256=" + HMACSHA256.mac(key: secret, message: body).map { String(format: "%02x", $0) }.joined()
     }
 
     private func count(_ event: String, _ result: String) {

@@ -36,8 +36,10 @@ final class HooksTests: EndToEndTestCase {
                     list.append(Received(head: head, body: body))
                     count = list.count
                 }
-                conn.send(count <= failures ? "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n\r\n"
-                                            : "HTTP/1.1 204 No Content\r\n\r\n")
+                // Closed after each answer, as a server does for the HTTP/1.0 requests hooks send.
+                conn.send(count <= failures ? "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                                            : "HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n")
+                return
             }
         }
         return (server, received)

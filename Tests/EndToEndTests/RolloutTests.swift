@@ -209,6 +209,47 @@ final class RolloutTests: EndToEndTestCase {
         XCTAssertTrue(events.contains("approve"), "\(events)")
     }
 
+    func testAWebhookGateHoldsTheStepUntilItAnswers2xx() throws {
+        let stable = try startSwitchable(Switchable(), name: "stable")
+        let canary = try startCanary(failEvery: 0)
+        let allow = Locked(false)
+        let bodies = Locked<[String]>([])
+        let hook = try startServer { conn, _ in
+            while let head = conn.readHead() {
+                let length = head.split(separator: "\r\n").first { $0.lowercased().hasPrefix("content-length:") }
+                    .flatMap { Int($0.split(separator: ":")[1].trimmingCharacters(in: .whitespaces)) } ?? 0
+                var body = conn.takeBuffered()
+                while body.count < length {
+                    var chunk = [UInt8](repeating: 0, count: 4096)
+                    guard let n = try? chunk.withUnsafeMutableBytes({ try Sockets.receive(conn.fd, into: $0) }), n > 0 else { return }
+                    body += chunk[0..<n]
+                }
+                bodies.mutate { $0.append(String(decoding: body, as: UTF8.self)) }
+                // Closed after each answer, as a server does for the HTTP/1.0 requests the control plane sends.
+                conn.send((allow.value ? "HTTP/1.1 200 OK" : "HTTP/1.1 503 Not Yet") + "\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                return
+            }
+        }
+        let json = try rolloutConfig(stable: stable.port, canary: canary.port, rollout: """
+            { "variant": "canary", "steps": [10, 100], "stepSeconds": 1,
+              "gates": { "maxErrorRate": 0.05, "webhook": { "url": "http://127.0.0.1:\(hook.port)/confirm" } } }
+            """)
+        let proxy = try startProxy(json: json)
+        let control = try ControlLineClient(path: try controlSocket())
+        _ = try drive(proxy) { ((try rollout(control))["reason"] as? String ?? "").contains("answered 503") }
+        var r = try rollout(control)
+        XCTAssertEqual(r["step"] as? Int, 1)
+        XCTAssertEqual(r["weight"] as? Int, 10, "held at its step")
+        allow.value = true
+        _ = try drive(proxy) { (try rollout(control))["state"] as? String == "promoted" }
+        r = try rollout(control)
+        XCTAssertEqual(r["weight"] as? Int, 100)
+        let first = try XCTUnwrap(bodies.value.first)
+        let object = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(first.utf8)) as? [String: Any])
+        XCTAssertEqual(object["route"] as? String, "shop")
+        XCTAssertEqual(object["nextWeight"] as? Int, 100)
+    }
+
     func testADryRunGateLogsWhatItWouldHaveDoneAndDoesNotAct() throws {
         let stable = try startSwitchable(Switchable(), name: "stable")
         let canary = try startCanary(failEvery: 1)
