@@ -296,6 +296,34 @@ final class RolloutTests: EndToEndTestCase {
         XCTAssertEqual(m["switchyard_rollout_events_total{route=\"shop\",event=\"step\"}"], 3)
     }
 
+    func testAShadowStageAndAWaitingApprovalSurviveKillAndRestart() throws {
+        let stable = try startSwitchable(Switchable(), name: "stable")
+        let (canary, heads) = try startRecordingCanary(failEvery: 0)
+        var json = try rolloutConfig(stable: stable.port, canary: canary.port, rollout: """
+            { "variant": "canary", "steps": [10, "approve", 100], "stepSeconds": 1, "shadow": { "minCompared": 100 } }
+            """)
+        var proxy = try startProxy(json: json)
+        var control = try ControlLineClient(path: try controlSocket())
+        XCTAssertEqual(try rollout(control)["state"] as? String, "shadowing")
+        proxy.process.kill()
+        proxy = try startProxy(json: json)
+        control = try ControlLineClient(path: try controlSocket())
+        XCTAssertEqual(try rollout(control)["state"] as? String, "shadowing", "still in its shadow stage")
+        XCTAssertEqual(try mirrors(control), [["canary": 100]], "with its copies")
+        _ = try drive(proxy) { ((try rollout(control))["reason"] as? String ?? "").contains("waits for approval") }
+        XCTAssertGreaterThanOrEqual(heads.value.count, 100, "compared copies passed the stage")
+        proxy.process.kill()
+        json = try String(contentsOfFile: proxy.configPath, encoding: .utf8)
+        proxy = try startProxy(json: json)
+        control = try ControlLineClient(path: try controlSocket())
+        let after = try rollout(control)
+        XCTAssertEqual(after["state"] as? String, "waiting", "\(after)")
+        XCTAssertEqual(after["weight"] as? Int, 10)
+        _ = try drive(proxy, timeout: 10) { ((try rollout(control))["reason"] as? String ?? "").contains("waits for approval") }
+        XCTAssertEqual(try control.command("rollout approve shop")["ok"] as? Bool, true)
+        _ = try drive(proxy) { (try rollout(control))["state"] as? String == "promoted" }
+    }
+
     func testKillMidRolloutAndRestartResumesAtItsStep() throws {
         let stable = try startSwitchable(Switchable(), name: "stable")
         let canary = try startCanary(failEvery: 0)
