@@ -44,6 +44,25 @@ public final class ProxyMetrics: Sendable {
         return n
     }
 
+    /// Open tunnels and responses being relayed that started on one pool (`color` nil for a
+    /// plain pool), over every worker.
+    public func longLived(upstream: String, color: Color?) -> (tunnels: UInt64, streams: UInt64) {
+        guard let id = series.pools.existingID([upstream, color?.name ?? MetricSeries.noColor]) else { return (0, 0) }
+        return (total(\.longLived, id, 0), total(\.longLived, id, 1))
+    }
+
+    /// Every pool of `snapshot` with its labels and its open tunnels and streaming responses.
+    public func longLivedRows(_ snapshot: Snapshot) -> [(labels: String, tunnels: UInt64, streams: UInt64)] {
+        snapshot.upstreams.flatMap { u in
+            u.colorPools.map { color, _ in
+                let values = [u.name, color?.name ?? MetricSeries.noColor]
+                let n = longLived(upstream: u.name, color: color)
+                let labels = zip(series.pools.labelNames, values).map { "\($0)=\"\(SeriesTable.escape($1))\"" }.joined(separator: ",")
+                return (labels, n.tunnels, n.streams)
+            }
+        }
+    }
+
     /// One endpoint of one pool of the snapshot, with its series.
     public struct EndpointRow: Sendable {
         public var upstream: String
