@@ -11,16 +11,16 @@ final class TunnelDrainTests: EndToEndTestCase {
     private var control: ControlLineClient!
     private var admin: UInt16 = 0
 
-    /// A proxy whose only upstream `ws` has two echo colors, live blue, with `drain` as its
-    /// `drainTunnelsMs` (none when nil).
-    private func start(drainMs: Int?) throws {
-        let blue = try startEcho(name: "blue")
+    /// A proxy whose only upstream `ws` has two echo colors (or `blueEndpoint` as blue), live
+    /// blue, with `drainMs` as its `drainTunnelsMs` (none when nil).
+    private func start(drainMs: Int?, blueEndpoint: String? = nil) throws {
+        let blue = try blueEndpoint ?? startEcho(name: "blue").endpoint
         let green = try startEcho(name: "green")
         let drain = drainMs.map { ", \"drainTunnelsMs\": \($0)" } ?? ""
         let socket = try controlSocket()
         proxy = try startProxy(json: routingConfig(
             upstreams: [("ws", """
-                { "blue": { "endpoints": ["\(blue.endpoint)"] }, "green": { "endpoints": ["\(green.endpoint)"] },
+                { "blue": { "endpoints": ["\(blue)"] }, "green": { "endpoints": ["\(green.endpoint)"] },
                   "live": "blue"\(drain) }
                 """)],
             routes: [#"{ "name": "ws", "upstream": "ws" }"#], controlSocket: socket, admin: true))
@@ -112,6 +112,25 @@ final class TunnelDrainTests: EndToEndTestCase {
         try flip()
         XCTAssertEqual(closeTimes(old.map(\.fd), timeout: 2.5).count, 0, "the color is live again: nothing is closed")
         XCTAssertEqual(old.filter(echoes).count, 4)
+    }
+
+    func testAStreamingResponseOnTheOldColorIsCountedAndCutOffByTheDrain() throws {
+        // Blue sends a chunked head and one chunk, then holds the body open until the proxy leaves.
+        let server = try startServer { connection, _ in
+            guard connection.readHead() != nil else { return }
+            connection.send("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n")
+            connection.waitForPeerClose(timeout: 20)
+        }
+        try start(drainMs: 500, blueEndpoint: "127.0.0.1:\(server.port)")
+        let client = try connect(proxy)
+        try client.send(get("/stream"))
+        XCTAssertEqual(try client.readHead().status, 200)
+        XCTAssertEqual(try client.read(count: 10), Array("5\r\nhello\r\n".utf8))
+        XCTAssertTrue(try waitUntil { try shown("streams", "blue") == 1 }, "show upstreams counts the response in progress")
+        try waitForMetrics(adminPort: admin) { $0[#"switchyard_upstream_streams{upstream="ws",color="blue"}"#] == 1 }
+        try flip()
+        XCTAssertEqual(closeTimes([client.fd], timeout: 5).count, 1, "the response is cut off by the deadline")
+        XCTAssertTrue(try waitUntil { try shown("streams", "blue") == 0 })
     }
 
     /// When each socket saw its peer's close, in `monotonicSeconds`, and whether it was orderly
