@@ -54,11 +54,11 @@ public final class ProxyMetrics: Sendable {
     /// Every pool of `snapshot` with its labels and its open tunnels and streaming responses.
     public func longLivedRows(_ snapshot: Snapshot) -> [(labels: String, tunnels: UInt64, streams: UInt64)] {
         snapshot.upstreams.flatMap { u in
-            u.colorPools.map { color, _ in
-                let values = [u.name, color?.name ?? MetricSeries.noColor]
-                let n = longLived(upstream: u.name, color: color)
-                let labels = zip(series.pools.labelNames, values).map { "\($0)=\"\(SeriesTable.escape($1))\"" }.joined(separator: ",")
-                return (labels, n.tunnels, n.streams)
+            u.colorPools.compactMap { color, _ in
+                // Assigned here too: a loop may not have adopted the snapshot yet.
+                let id = series.pools.id([u.name, color?.name ?? MetricSeries.noColor])
+                guard let s = series.pools.series(id) else { return nil }
+                return (s.labels, total(\.longLived, id, 0), total(\.longLived, id, 1))
             }
         }
     }
