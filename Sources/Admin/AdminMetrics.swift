@@ -127,6 +127,12 @@ struct AdminMetrics {
         let rows = server.metrics.endpointRows(server.snapshot)
         w.family("switchyard_endpoint_in_flight", .gauge, "Exchanges in progress, by upstream, color and endpoint.",
                  rows.map { ($0.labels, server.metrics.total(\.inFlight, $0.seriesID)) })
+        let pools = server.metrics.longLivedRows(server.snapshot)
+        w.family("switchyard_upstream_tunnels", .gauge, "Open tunnels (after a 101), by upstream and the color they started on.",
+                 pools.map { ($0.labels, $0.tunnels) })
+        w.family("switchyard_upstream_streams", .gauge,
+                 "Responses whose body is still being relayed, by upstream and the color they started on.",
+                 pools.map { ($0.labels, $0.streams) })
     }
 
     private func mirrors(_ w: inout PrometheusText, _ r: MetricsReport) {

@@ -68,6 +68,12 @@ enum ControlShow {
                 if let w = bg.warmup { row.set("warmup", .string("GET \(w.path) x\(w.requests), \(w.timeoutMs) ms timeout")) }
                 let set = setHeaders(upstream)
                 if !set.isEmpty { row.set("setHeaders", ControlValue(set)) }
+                if bg.drainTunnelsMs > 0 { row.set("drainTunnelsMs", .int(bg.drainTunnelsMs)) }
+                if let server = state.server {
+                    let counts = [Color.blue, .green].map { server.metrics.longLived(upstream: upstream.name, color: $0) }
+                    row.set("tunnels", ["blue": ControlValue(counts[0].tunnels), "green": ControlValue(counts[1].tunnels)])
+                    row.set("streams", ["blue": ControlValue(counts[0].streams), "green": ControlValue(counts[1].streams)])
+                }
                 upstreams.append(row)
                 pools = [(.blue, bg.blue, bg.live == .blue), (.green, bg.green, bg.live == .green)]
             }

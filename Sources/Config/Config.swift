@@ -190,6 +190,9 @@ extension Config {
         public var previewTrust: Trust
         /// Requests sent to the idle color before a flip; nil: flip at once.
         public var warmup: Warmup?
+        /// After a flip, tunnels and streaming responses still on the color that went idle are
+        /// closed gradually so that none is left this long after the flip; 0: never closed.
+        public var drainTunnelsMs = 0
         /// What each color sets for itself (ConfigUpstreamHost.swift); unset members fall back
         /// to the upstream's.
         public var blueSettings = ColorSettings()

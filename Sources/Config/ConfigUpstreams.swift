@@ -34,6 +34,7 @@ extension ConfigParser {
 
     private func upstream(_ name: String, _ value: ConfigValue) -> Config.Upstream? {
         guard let object = value.object(keys: ["endpoints", "maxInFlight", "maxBufferBytes", "blue", "green", "live", "preview", "warmup",
+                                               "drainTunnelsMs",
                                                "hostHeader", "resolveEveryMs", "tls", "setHeaders", "auth"] + Self.resilienceKeys)
         else { return nil }
         var policy = upstreamPolicy(object)
@@ -46,7 +47,7 @@ extension ConfigParser {
             return nil
         }
         if !isBlueGreen {
-            for key in ["live", "preview", "warmup"] {
+            for key in ["live", "preview", "warmup", "drainTunnelsMs"] {
                 object[key]?.error("only allowed on a blue/green upstream")
             }
             guard let endpoints = object["endpoints"] else {
@@ -84,6 +85,7 @@ extension ConfigParser {
         guard let blue, let green, let live else { return nil }
         var bg = Config.BlueGreen(blue: blue.pool, green: green.pool, live: live, previewHeader: preview?.0,
                                   previewTrust: preview?.1 ?? Config.Trust(), warmup: warmup)
+        bg.drainTunnelsMs = object.int("drainTunnelsMs", default: 0, 0...86_400_000)
         bg.blueSettings = blue.settings
         bg.greenSettings = green.settings
         return reach.applied(to: Config.Upstream(name: name, kind: .blueGreen(bg), maxInFlight: maxInFlight, maxBufferBytes: maxBufferBytes,

@@ -52,6 +52,8 @@ final class ClientConnection: Pollable {
     var signing: UpstreamSigning?
     /// The start of the exchange's access-log line, when it is sampled (capacity kept).
     private var logPrefix: [UInt8] = []
+    /// Counted as a tunnel or a response in progress on its pool (WorkerTunnels.swift).
+    var longLived = LongLivedMark()
 
     init(worker: Worker, listener: Int, tls: TLSServer?) {
         self.worker = worker
@@ -456,6 +458,7 @@ final class ClientConnection: Pollable {
         let reusable = relay.requestFullyConsumed
         if let u = relay.detachUpstream() { u.exchangeFinished(reusable: reusable) }
         relay.mirrorsPrimaryDone()
+        worker.uncountLongLived(self)
         snapshot = nil
         responseStarted = false
         complete(aborted: false)
@@ -553,6 +556,7 @@ final class ClientConnection: Pollable {
         leaveSlotQueue()
         relay?.abandonMirrors()
         dropUpstream()
+        worker.uncountLongLived(self)
         complete(aborted: true)
         transport.closeNotify()
         loop.close(self)

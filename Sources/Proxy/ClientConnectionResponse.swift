@@ -55,6 +55,7 @@ extension ClientConnection {
         exchange.source = .upstream
         let upgrading = status == 101 && relay.requestsUpgrade
         let requestDone = relay.requestComplete
+        worker.countLongLived(self, pool: exchange.poolSeries, tunnel: upgrading)
         worker.withVariantLine(exchange.decision) { line in
             HeadWriter.writeResponse(bytes, rh, keepAlive: exchange.keepAlive && (requestDone || upgrading), clientHTTP10: exchange.isHTTP10,
                                      variantLine: line, snapshot: snapshot, decision: exchange.decision, secure: secure,

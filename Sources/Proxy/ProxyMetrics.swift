@@ -44,6 +44,25 @@ public final class ProxyMetrics: Sendable {
         return n
     }
 
+    /// Open tunnels and responses being relayed that started on one pool (`color` nil for a
+    /// plain pool), over every worker.
+    public func longLived(upstream: String, color: Color?) -> (tunnels: UInt64, streams: UInt64) {
+        guard let id = series.pools.existingID([upstream, color?.name ?? MetricSeries.noColor]) else { return (0, 0) }
+        return (total(\.longLived, id, 0), total(\.longLived, id, 1))
+    }
+
+    /// Every pool of `snapshot` with its labels and its open tunnels and streaming responses.
+    public func longLivedRows(_ snapshot: Snapshot) -> [(labels: String, tunnels: UInt64, streams: UInt64)] {
+        snapshot.upstreams.flatMap { u in
+            u.colorPools.compactMap { color, _ in
+                // Assigned here too: a loop may not have adopted the snapshot yet.
+                let id = series.pools.id([u.name, color?.name ?? MetricSeries.noColor])
+                guard let s = series.pools.series(id) else { return nil }
+                return (s.labels, total(\.longLived, id, 0), total(\.longLived, id, 1))
+            }
+        }
+    }
+
     /// One endpoint of one pool of the snapshot, with its series.
     public struct EndpointRow: Sendable {
         public var upstream: String

@@ -100,11 +100,16 @@ final class Worker {
 
     @inline(never)
     private func refreshSnapshot() {
+        let old = snapshot
         (snapshot, security, version) = store.both
         rebuildBalancers()
         bindExperiments(snapshot)
         closeIdleToRemovedEndpoints()
+        noteFlips(from: old)
     }
+
+    /// Closes what a flip left on the idle color, gradually (WorkerTunnels.swift).
+    lazy var drainer = TunnelDrainer(worker: self)
 
     /// Calls `body` with the variant header line for a decision (empty when none).
     @inline(__always)

@@ -89,6 +89,9 @@ public final class WorkerMetrics: Sendable {
     public let upstreamResponse: SlotTable
     /// By endpoint series: exchanges in flight.
     public let inFlight: SlotTable
+    /// By pool series: open tunnels (slot 0) and responses being relayed (slot 1) that started
+    /// on that pool (WorkerTunnels.swift).
+    public let longLived: SlotTable
     /// By mirror series: copies by `MirrorOutcome`.
     public let mirrors: SlotTable
     /// By mirror series: shadow comparisons by `ShadowResult`, the shadow's and the primary's
@@ -104,6 +107,7 @@ public final class WorkerMetrics: Sendable {
         routed = SlotTable(stride: 2, capacity: series.routes.capacity)
         upstreamResponse = SlotTable(stride: LatencyBuckets.stride, capacity: series.pools.capacity)
         inFlight = SlotTable(stride: 1, capacity: series.endpoints.capacity)
+        longLived = SlotTable(stride: 2, capacity: series.pools.capacity)
         mirrors = SlotTable(stride: MirrorOutcome.allCases.count, capacity: series.mirrors.capacity)
         shadowComparisons = SlotTable(stride: ShadowResult.allCases.count, capacity: series.mirrors.capacity)
         shadowResponse = SlotTable(stride: LatencyBuckets.stride, capacity: series.mirrors.capacity)

@@ -83,13 +83,18 @@ public struct BlueGreen: Sendable, Equatable {
     /// color reaches the idle color.
     public var previewHeader: Bytes?
     public var previewTrust: HeaderTrust
+    /// After a flip, the tunnels and streaming responses left on the color that went idle are
+    /// closed gradually, the last this many milliseconds after the flip; 0: never.
+    public var drainTunnelsMs: UInt64
 
-    public init(blue: Pool, green: Pool, live: Color, previewHeader: Bytes?, previewTrust: HeaderTrust = .nobody) {
+    public init(blue: Pool, green: Pool, live: Color, previewHeader: Bytes?, previewTrust: HeaderTrust = .nobody,
+                drainTunnelsMs: UInt64 = 0) {
         self.blue = blue
         self.green = green
         self.live = live
         self.previewHeader = previewHeader
         self.previewTrust = previewTrust
+        self.drainTunnelsMs = drainTunnelsMs
     }
 
     public func pool(_ color: Color) -> Pool { color == .blue ? blue : green }

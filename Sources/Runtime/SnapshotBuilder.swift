@@ -72,7 +72,8 @@ private struct Builder {
                     green: self.pool(bg.green, path.key("green"), live: bg.live == .green, upstream: upstream, color: .green),
                     live: bg.live,
                     previewHeader: bg.previewHeader.map(lowercasedBytes),
-                    previewTrust: trust(bg.previewTrust, path.key("preview"))))
+                    previewTrust: trust(bg.previewTrust, path.key("preview")),
+                    drainTunnelsMs: UInt64(max(0, bg.drainTunnelsMs))))
             }
             var built = Routing.Upstream(name: upstream.name, kind: kind, mirrorMaxInFlight: upstream.maxInFlight,
                                          mirrorMaxBufferBytes: upstream.maxBufferBytes)

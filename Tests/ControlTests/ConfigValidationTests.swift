@@ -250,9 +250,9 @@ final class ConfigValidationTests: XCTestCase {
     }
 
     func testPreviewAndWarmupOnlyOnBlueGreen() {
-        let preview = #"{ "app": { "endpoints": ["127.0.0.1:9001"], "preview": { "header": "X-P" }, "warmup": {}, "live": "blue" } }"#
+        let preview = #"{ "app": { "endpoints": ["127.0.0.1:9001"], "preview": { "header": "X-P" }, "warmup": {}, "live": "blue", "drainTunnelsMs": 1000 } }"#
         let messages = errors(Doc.make(upstreams: preview))
-        for key in ["preview", "warmup", "live"] {
+        for key in ["preview", "warmup", "live", "drainTunnelsMs"] {
             XCTAssertTrue(messages.contains { $0.contains("upstreams.app.\(key): only allowed on a blue/green upstream") }, key)
         }
     }
@@ -269,14 +269,17 @@ final class ConfigValidationTests: XCTestCase {
         XCTAssertEqual(bg.warmup?.path, "/")
         XCTAssertEqual(bg.warmup?.requests, 10)
         XCTAssertEqual(bg.warmup?.timeoutMs, 5000)
+        XCTAssertEqual(bg.drainTunnelsMs, 0, "tunnels are never closed by a flip unless asked")
         let bad = #"""
         { "app": { "blue": { "endpoints": ["127.0.0.1:9001"] }, "green": { "endpoints": ["127.0.0.1:9002"] },
-                   "live": "blue", "preview": { "header": "Bad Header", "trustedSources": [] }, "warmup": { "path": "health", "requests": 0 } } }
+                   "live": "blue", "preview": { "header": "Bad Header", "trustedSources": [] }, "warmup": { "path": "health", "requests": 0 },
+                   "drainTunnelsMs": 86400001 } }
         """#
         let messages = errors(Doc.make(upstreams: bad))
         XCTAssertTrue(messages.contains { $0.contains(#"upstreams.app.preview.header: "Bad Header" is not a valid header name"#) })
         XCTAssertTrue(messages.contains { $0.contains(#"upstreams.app.warmup.path: must start with "/""#) })
         XCTAssertTrue(messages.contains { $0.contains("upstreams.app.warmup.requests: must be between 1 and 1000000, got 0") })
+        XCTAssertTrue(messages.contains { $0.contains("upstreams.app.drainTunnelsMs: must be between 0 and 86400000, got 86400001") }, "\(messages)")
     }
 
     func testUnusedUpstreamIsAWarning() throws {
