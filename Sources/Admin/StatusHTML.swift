@@ -53,6 +53,7 @@ struct StatusHTML {
         renderGuards()
         renderUpstreams()
         renderMismatches()
+        renderHooks()
         renderEvents()
         out += "<script>\(Self.script)</script>\n</body></html>\n"
     }
@@ -189,6 +190,19 @@ struct StatusHTML {
                 out += "</td>"
             }
             out += "<td class=\"num\">\(e.m.primaryStatus)</td><td class=\"num\">\(e.m.shadowStatus)</td></tr>\n"
+        }
+        out += "</table>\n"
+    }
+
+    /// Hook deliveries by event: what other systems were told, and what is still being retried.
+    private mutating func renderHooks() {
+        guard !report.hooks.isEmpty else { return }
+        let results = ["delivered", "retried", "failed", "dropped"]
+        out += "<h2>Hooks</h2>\n<table><tr><th>event</th>" + results.map { "<th>\($0)</th>" }.joined() + "</tr>\n"
+        for (event, counts) in report.hooks.sorted(by: { $0.key < $1.key }) {
+            out += "<tr><td>"
+            text(event)
+            out += "</td>" + results.map { "<td class=\"num\">\(counts[$0] ?? 0)</td>" }.joined() + "</tr>\n"
         }
         out += "</table>\n"
     }

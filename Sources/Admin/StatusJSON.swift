@@ -25,6 +25,15 @@ extension StatusReport {
                 ["at": .string(RolloutStatus.timestamp($0.at)), "kind": .string($0.kind), "detail": .string($0.detail)]
             }))
         }
+        if !hooks.isEmpty {
+            var byEvent: ControlValue = [:]
+            for (event, counts) in hooks.sorted(by: { $0.key < $1.key }) {
+                var row: ControlValue = [:]
+                for (result, n) in counts.sorted(by: { $0.key < $1.key }) { row.set(result, ControlValue(n)) }
+                byEvent.set(event, row)
+            }
+            v.set("hooks", byEvent)
+        }
         if controlStale { v.set("stale", "rollouts, guards and events are from an earlier look: the state was busy") }
         return v.json + "\n"
     }

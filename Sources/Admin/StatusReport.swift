@@ -69,6 +69,8 @@ struct StatusReport {
     var upstreams: [Upstream] = []
     var mismatches: [(route: String, shadow: String, m: ShadowMismatch)] = []
     var control: Control?
+    /// Release events posted to hooks: by event, deliveries by result.
+    var hooks: [String: [String: UInt64]] = [:]
     /// The state queue did not answer in time: `control` is the previous copy.
     var controlStale = false
 }
@@ -79,11 +81,13 @@ final class StatusSource {
     let registry: EndpointRegistry
     let history = StatusHistory()
     private let control: StatusControlSource?
+    private let hooks: Hooks?
 
     init(server: ProxyServer, registry: EndpointRegistry, guards: GuardBoard?) {
         self.server = server
         self.registry = registry
         control = guards.map(StatusControlSource.init)
+        hooks = guards?.state.hooks
     }
 
     /// Every variant's counters now.
@@ -104,6 +108,7 @@ final class StatusSource {
         let seconds = Double(nowMs - min(base.atMs, nowMs)) / 1000
         var r = StatusReport(now: Date().timeIntervalSince1970, version: snapshot.version, windowSeconds: seconds)
         (r.control, r.controlStale) = control?.read() ?? (nil, false)
+        r.hooks = hooks?.snapshot.byEvent ?? [:]
         let shadow = ShadowReport(server.metrics)
         r.mismatches = shadow.mismatches.reversed()
         let experiments = snapshot.experimentRoutes.isEmpty ? []

@@ -82,6 +82,15 @@ final class HooksTests: EndToEndTestCase {
             $0[#"switchyard_hook_deliveries_total{event="flip",result="delivered"}"#] == 1
         }
         XCTAssertEqual(metrics[#"switchyard_hook_deliveries_total{event="flip",result="retried"}"#], 1)
+        // The status page shows what other systems were told.
+        let admin = try adminPort(proxy)
+        let status = try RawClient(port: admin, timeout: 5).exchange("GET /status.json HTTP/1.1\r\nHost: a\r\n\r\n")
+        let object = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(status.bodyText.utf8)) as? [String: Any])
+        let flip = (object["hooks"] as? [String: Any])?["flip"] as? [String: Any]
+        XCTAssertEqual(flip?["delivered"] as? Int, 1, "\(object["hooks"] ?? "none")")
+        XCTAssertEqual(flip?["retried"] as? Int, 1)
+        let page = try RawClient(port: admin, timeout: 5).exchange("GET /status HTTP/1.1\r\nHost: a\r\n\r\n").bodyText
+        XCTAssertTrue(page.contains("<h2>Hooks</h2>"), "the page has a hooks section")
         XCTAssertEqual(received.value.count, 2)
     }
 
