@@ -4,16 +4,30 @@ import Foundation
 
 extension ConfigParser {
     static let rolloutKeys = ["variant", "steps", "preset", "stepSeconds", "maxStepSeconds", "gates", "baseline",
-                              "window", "startAt", "gateSource", "shadow"]
+                              "window", "startAt", "gateSource", "shadow", "flip"]
 
     func rollout(_ value: ConfigValue, target: Config.Target?, upstreams: [String] = []) -> RolloutPlan? {
         guard let object = value.object(keys: Self.rolloutKeys) else { return nil }
         let variants: [String]
         switch target {
-        case .split(let split)?: variants = split.variants.map(\.name)
-        case .upstream?:
-            value.error("needs a route with a \"split\" (a rollout moves weight between variants)")
-            return nil
+        case .split(let split)?:
+            variants = split.variants.map(\.name)
+            object["flip"]?.error("only on a route whose upstream is blue/green (a split's rollout moves weights)")
+        case .upstream(let name)?:
+            guard object.has("flip") else {
+                value.error("needs a route with a \"split\" (a rollout moves weight between variants), "
+                            + "or \"flip\" on a blue/green upstream")
+                return nil
+            }
+            for key in Self.rolloutKeys where key != "flip" && key != "gates" && object.has(key) {
+                object[key]?.error("not with \"flip\": a blue/green release flips, then bakes on its gates")
+            }
+            let gates = object["gates"].map(rolloutGates) ?? RolloutGates()
+            if gates.maxErrorRate == nil && gates.maxP99Ratio == nil {
+                object.error("a flip bakes on \"gates\": give maxErrorRate and/or maxP99Ratio")
+            }
+            guard let flip = object["flip"].flatMap({ rolloutFlip($0, upstream: name) }) else { return nil }
+            return RolloutPlan(variant: name, baseline: name, steps: [100], stepSeconds: flip.bakeSeconds, gates: gates, flip: flip)
         case nil: return nil
         }
         var variant: String?

@@ -34,12 +34,15 @@ public struct RolloutPlan: Sendable, Equatable, Codable {
     /// Indexes of the steps that wait for `rollout approve` before they begin ("approve" written
     /// before them in the config's steps); never the first.
     public var approvals: [Int]?
+    /// A blue/green release: a guarded flip instead of steps (RolloutFlip.swift).
+    public var flip: RolloutFlipPlan?
 
     public init(variant: String, baseline: String, steps: [Int], stepSeconds: Int, maxStepSeconds: Int? = nil,
                 gates: RolloutGates = RolloutGates(), window: RolloutWindow? = nil, startAt: Double? = nil,
                 prometheus: String? = nil, prometheusSelector: String? = nil, prometheusBearerTokenFile: String? = nil,
                 prometheusCAFile: String? = nil, maxInvalidReadings: Int? = nil, shadow: RolloutShadowPlan? = nil,
-                approvals: [Int]? = nil) {
+                approvals: [Int]? = nil, flip: RolloutFlipPlan? = nil) {
+        self.flip = flip
         self.shadow = shadow
         self.approvals = approvals
         self.variant = variant
@@ -232,6 +235,8 @@ public enum RolloutState: String, Sendable, Codable, CaseIterable {
     case running, waiting, paused
     /// The shadow stage: copies compared, no user on the variant yet.
     case shadowing
+    /// A blue/green release flipped and watched for its bake.
+    case baking
     case rolledBack = "rolled_back"
     case promoted, aborted
 
@@ -275,6 +280,8 @@ public struct RolloutStatus: Sendable, Equatable, Codable {
     public var shadowMark: ShadowReading?
     /// `rollout approve` let the next step begin (cleared when it does).
     public var approved: Bool?
+    /// A blue/green release: the id of the guard baking its flip.
+    public var flipGuard: Int?
 
     public init(plan: RolloutPlan, origin: String, now: Double, reading: RolloutReading) {
         self.plan = plan
@@ -316,6 +323,8 @@ public struct RolloutEffects: Sendable, Equatable {
     public var events: [RolloutEvent] = []
     /// A mirror to set with the weight, in the same commit (the shadow stage's copies).
     public var mirror: RolloutMirrorEffect?
+    /// A blue/green release: flip the upstream now, guarded by the plan's gates for its bake.
+    public var flip = false
     /// The status changed in a way worth saving.
     public var changed = false
 }
@@ -370,9 +379,13 @@ extension RolloutStatus {
     /// Advances the rollout to `now` given the counters read now.
     /// `confirmed`: the gates' webhook answered 2xx for the current step (nil: not asked yet).
     public mutating func tick(now: Double, reading: RolloutReading, shadow shadowReading: ShadowReading? = nil,
-                              confirmed: WebhookAnswer? = nil) -> RolloutEffects {
+                              confirmed: WebhookAnswer? = nil, flipped: FlipOutcome? = nil) -> RolloutEffects {
         var effects = RolloutEffects()
         if state.isFinished || state == .paused { return effects }
+        if let flip = plan.flip {
+            tickFlip(flip, at: now, outcome: flipped, effects: &effects)
+            return effects
+        }
         let inWindow = plan.window?.contains(now) ?? true
         if state == .shadowing, let shadow = plan.shadow {
             judgeShadow(shadow, at: now, reading: reading, shadowReading: shadowReading, effects: &effects)

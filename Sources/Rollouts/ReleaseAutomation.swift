@@ -10,6 +10,7 @@ public final class ReleaseAutomation: Sendable {
     public init(state: RuntimeState) {
         rollouts = RolloutRunner(state: state)
         guards = GuardBoard(state: state)
+        rollouts.guards = guards
         state.observe(rollouts)
         state.observe(guards)
     }

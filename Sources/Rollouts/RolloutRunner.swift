@@ -21,6 +21,8 @@ public final class RolloutRunner: RuntimeObserver, @unchecked Sendable {
     private var remote: [String: RolloutReading] = [:]
     private var querying: Set<String> = []
     /// The gates' webhook: its last answer per route, and when it was last asked.
+    /// Bakes a blue/green release's flip (set by ReleaseAutomation).
+    weak var guards: GuardBoard?
     var webhookAnswers: [String: WebhookAnswer] = [:]
     var webhookAskedAt: [String: Double] = [:]
     /// Routes whose latest Prometheus answer was invalid (their step holds), and how many
@@ -94,7 +96,8 @@ public final class RolloutRunner: RuntimeObserver, @unchecked Sendable {
                 shadow = ShadowReport.reading(server.metrics, route: route, shadow: plan.upstream)
             }
             askWebhookIfDue(route, status, now: now)
-            let effects = status.tick(now: now, reading: reading, shadow: shadow, confirmed: webhookAnswers[route])
+            let effects = status.tick(now: now, reading: reading, shadow: shadow, confirmed: webhookAnswers[route],
+                                      flipped: flipOutcome(status))
             apply(route, status, effects)
         }
         publishGauges()
@@ -235,7 +238,9 @@ public final class RolloutRunner: RuntimeObserver, @unchecked Sendable {
     func apply(_ route: String, _ status: RolloutStatus, _ effects: RolloutEffects) {
         var status = status
         state.overrides.rollouts[route] = status
-        if let weight = effects.weight {
+        if effects.flip {
+            flip(route, &status)
+        } else if let weight = effects.weight, status.plan.flip == nil {
             let change = RuntimeChange.weights(route: route, weights: [
                 .init(variant: status.plan.variant, weight: weight), .init(variant: status.plan.baseline, weight: 100 - weight),
             ])

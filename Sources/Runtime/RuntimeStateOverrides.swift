@@ -331,11 +331,16 @@ extension Overrides {
             config[upstream: pool.upstream] = upstream
             if !keptChanges.isEmpty { kept.endpoints[key] = keptChanges }
         }
-        // A rollout stays while its route still splits between its variants.
+        // A rollout stays while its route still splits between its variants (a flip release: while
+        // its upstream still has colors).
         for (routeName, status) in rollouts.sorted(by: { $0.key < $1.key }) {
             // Bounded like the config's and the command's: a hand-edited step or clock must not trap.
             if let problem = status.problem() {
                 dropped.append("rollout \(routeName): \(problem)")
+                continue
+            }
+            if let flip = status.plan.flip {
+                if config[upstream: flip.upstream]?.blueGreen != nil { kept.rollouts[routeName] = status }
                 continue
             }
             if let split = config[route: routeName]?.split, split.variantIndex(named: status.plan.variant) != nil,

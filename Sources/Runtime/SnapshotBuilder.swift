@@ -155,6 +155,9 @@ private struct Builder {
             switch route.target {
             case .upstream(let name):
                 target = .upstream(upstreamIndex(name, path.key("upstream")))
+                if route.rollout?.flip != nil, config[upstream: name]?.blueGreen == nil {
+                    error(path.key("rollout").key("flip"), "upstream \"\(name)\" has no colors: a flip release needs a blue/green upstream")
+                }
             case .split(let split):
                 target = .split(self.split(split, path))
             }

@@ -1,0 +1,43 @@
+// A blue/green release in the runner: its flip is committed through the guard board, guarded by
+// the rollout's gates for the bake (the guard reverts it by itself), and the rollout ends with
+// the guard's outcome.
+import Config
+import Foundation
+import Runtime
+
+extension RolloutRunner {
+    /// Flips the plan's upstream to its idle color, guarded; the guard's id goes in the status.
+    func flip(_ route: String, _ status: inout RolloutStatus) {
+        guard let plan = status.plan.flip, let guards,
+              let live = state.config[upstream: plan.upstream]?.blueGreen?.live else { return }
+        var options = GuardOptions(bakeSeconds: Double(plan.bakeSeconds))
+        options.maxErrorRate = status.plan.gates.maxErrorRate
+        options.maxP99Ratio = status.plan.gates.maxP99Ratio
+        options.minRequests = UInt64(max(1, status.plan.gates.minRequests))
+        do throws(ControlError) {
+            let (result, guardValue) = try guards.commit([.live(upstream: plan.upstream, color: live.other)], guarded: options)
+            status.flipGuard = guardValue?["id"]?.int
+            state.log("rollout \(route): flip \(plan.upstream) to \(live.other.name): version \(result.version), "
+                      + "baking \(plan.bakeSeconds) s (guard \(status.flipGuard.map(String.init) ?? "none"))")
+        } catch {
+            status.state = .aborted
+            status.reason = "cannot flip \(plan.upstream): \(error.message)"
+        }
+        state.overrides.rollouts[route] = status
+        if let failure = state.persist() { state.log("cannot save the runtime state: \(failure)") }
+    }
+
+    /// How the flip's bake ended, once it has; nil while it bakes. A guard that is gone (guards
+    /// live in memory: a restart ends their bake) leaves the flip as it is.
+    func flipOutcome(_ status: RolloutStatus) -> FlipOutcome? {
+        guard status.plan.flip != nil, status.state == .baking, let guards else { return nil }
+        guard let id = status.flipGuard, let record = guards.records.first(where: { $0.id == id }) else {
+            return FlipOutcome(passed: true, detail: "its guard ended with a restart; the flip stays")
+        }
+        switch record.outcome {
+        case .baking: return nil
+        case .passed: return FlipOutcome(passed: true, detail: "guard \(id) passed")
+        default: return FlipOutcome(passed: false, detail: "guard \(id) \(record.outcome.rawValue): \(record.reason ?? "")")
+        }
+    }
+}
