@@ -17,8 +17,8 @@ public final class ExperimentRegistry: Sendable {
     private let state = Mutex(State())
     private let alarm: @Sendable (String) -> Void
 
-    public init(instance: String = ExperimentRegistry.hostName(), alarm: @escaping @Sendable (String) -> Void = { ErrorLog.write($0) }) {
-        self.instance = String(instance.unicodeScalars.filter { $0.isASCII && ($0.properties.isAlphabetic || "0123456789.-_:".unicodeScalars.contains($0)) })
+    public init(instance: String = "switchyard", alarm: @escaping @Sendable (String) -> Void = { ErrorLog.write($0) }) {
+        self.instance = instance
         self.alarm = alarm
     }
 
@@ -84,12 +84,6 @@ public final class ExperimentRegistry: Sendable {
     /// Waits until every exposure line queued so far is written (shutdown).
     public func drainLogs() {
         for log in state.withLock({ Array($0.logs.values) }) { log.drain() }
-    }
-
-    public static func hostName() -> String {
-        var buffer = [CChar](repeating: 0, count: 256)
-        guard gethostname(&buffer, buffer.count - 1) == 0 else { return "switchyard" }
-        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 }
 

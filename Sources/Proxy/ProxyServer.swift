@@ -38,7 +38,7 @@ public final class ProxyServer: @unchecked Sendable {
     /// is set.
     public let events = EventLog()
     /// Every experiment's counts and exposure log, kept across snapshots.
-    public let experiments = ExperimentRegistry()
+    public let experiments: ExperimentRegistry
 
     /// The number of event loops `workers` (0 = one per core) means.
     public static func workerCount(for workers: Int) -> Int {
@@ -48,6 +48,8 @@ public final class ProxyServer: @unchecked Sendable {
     /// Opens the listeners (errors here are start-up errors) and builds the workers.
     public init(settings: ProxySettings, snapshot: Snapshot, logs: LogWriter? = nil) throws(SystemError) {
         self.settings = settings
+        let experiments = ExperimentRegistry(instance: settings.instance)
+        self.experiments = experiments
         let store = SnapshotStore(snapshot)
         let count = ProxyServer.workerCount(for: settings.workers)
         let metrics = ProxyMetrics(workerCount: count)

@@ -30,6 +30,8 @@ public struct ProxySettings: Sendable {
     /// nil: no access log.
     public var accessLog: AccessLogSettings? = nil
     public var tracing = TracingSettings()
+    /// This instance's name in exposure lines (the fleet's instance name, else the host name).
+    public var instance = "switchyard"
 
     public init() {}
 }

@@ -40,8 +40,7 @@ public final class Hooks: Sendable {
     private let log: @Sendable (String) -> Void
     private let instance: String
 
-    public init(_ hooks: [Config.Hook], instance: String = ExperimentRegistry.hostName(),
-                log: @escaping @Sendable (String) -> Void) {
+    public init(_ hooks: [Config.Hook], instance: String, log: @escaping @Sendable (String) -> Void) {
         self.log = log
         self.instance = instance
         configure(hooks)

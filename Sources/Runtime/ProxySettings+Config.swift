@@ -5,6 +5,10 @@ import Proxy
 import Reactor
 
 extension Config {
+    /// What this instance calls itself to others (exposure lines, hooks): the fleet's instance
+    /// name, else the host name.
+    public var instanceName: String { fleet?.instance ?? Fleet.hostName() }
+
     public var proxySettings: ProxySettings {
         var s = ProxySettings()
         s.workers = workers
@@ -26,6 +30,7 @@ extension Config {
         s.bodyMs = UInt64(timeouts.bodyMs)
         s.accessLog = accessLog.map { AccessLogSettings(sample: $0.sample, maxQueryBytes: $0.maxQueryBytes) }
         s.tracing = TracingSettings(startWhenMissing: tracing.startWhenMissing)
+        s.instance = instanceName
         return s
     }
 }

@@ -119,7 +119,7 @@ public final class RuntimeState: @unchecked Sendable {
         self.resolver = resolver
         self.log = log
         credentials = CredentialRefresher(log: log)
-        hooks = Hooks(loaded.config.hooks, log: log)
+        hooks = Hooks(loaded.config.hooks, instance: loaded.config.instanceName, log: log)
         fileConfig = loaded.config
         // In fleet mode the overrides live in etcd: the state file is neither read nor written.
         stateFile = loaded.config.fleet == nil ? loaded.config.control?.stateFile.map(StateFile.init(path:)) : nil
