@@ -52,7 +52,26 @@ public final class ExperimentBook: Sendable {
                                            newUnitsTotal: [], exposed: [], goals: [], converted: [], settings: settings)))
     }
 
+    /// Everything, sketches included (`show experiment`, /metrics). A worker's next exposure
+    /// copies a sketch this shares (copy on write): read it per look, not per request.
     public var counts: Counts { state.withLock { $0.counts } }
+
+    /// What the sample-ratio check reads: this epoch's new units against the weights.
+    public struct Split: Sendable {
+        public var variants: [String]
+        public var weights: [Int]
+        public var newUnits: [UInt64]
+        public var settings: Settings
+    }
+
+    /// Only the split's counts, in arrays of their own: the workers' next exposures copy nothing
+    /// (the rollout and guard gates read this on every tick, the workers every 64th new unit).
+    public var split: Split {
+        state.withLock { s in
+            Split(variants: s.counts.variants, weights: s.counts.weights, newUnits: s.counts.newUnits.map { $0 },
+                  settings: s.counts.settings)
+        }
+    }
 
     /// Takes a snapshot's view of the experiment: its variants (book indexes, by the split's
     /// order, returned), weights, goals (book indexes returned) and settings. New weights start a
@@ -121,7 +140,7 @@ public final class ExperimentBook: Sendable {
 
     /// Logs one warning per epoch when the new units stray from the weights.
     private func checkSampleRatio() {
-        let counts = self.counts
+        let counts = split
         guard let result = SampleRatio.check(observed: counts.newUnits.map { Int(clamping: $0) },
                                              weights: counts.weights.map(Double.init)),
               result.pValue < counts.settings.srmThreshold else { return }

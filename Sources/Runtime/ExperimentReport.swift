@@ -74,7 +74,7 @@ package struct ExperimentReport: Sendable {
         let experiment = snapshot.experiment(route: index)
         let binding = registry.binding(for: snapshot)
         guard experiment >= 0, experiment < binding.books.count else { return nil }
-        let c = binding.books[experiment].counts
+        let c = binding.books[experiment].split
         return (SampleRatio.check(observed: c.newUnits.map { Int(clamping: $0) }, weights: c.weights.map(Double.init)),
                 c.settings.minUnits)
     }
