@@ -79,8 +79,7 @@ extension ConfigParser {
         guard let object = value.object(keys: ["audience", "clientAuthorization"]) else { return nil }
         let clientAuthorization = self.clientAuthorization(object)
         guard let field = object.required("audience"), let text = field.nonEmptyString() else { return nil }
-        guard let url = HTTPURL(text), url.host.utf8.count > 0, text.utf8.count <= 2048,
-              text.utf8.allSatisfy({ $0 != UInt8(ascii: "&") && $0 != UInt8(ascii: "%") }) else {
+        guard Self.isHTTPURL(text), text.utf8.allSatisfy({ $0 != UInt8(ascii: "&") && $0 != UInt8(ascii: "%") }) else {
             field.error("must be the service's http(s) URL (like \"https://fn-abc-ew.a.run.app\"), got \"\(text)\"")
             return nil
         }

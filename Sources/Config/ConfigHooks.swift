@@ -35,6 +35,13 @@ extension Config {
 extension ConfigParser {
     package static let maxHooks = 16
 
+    /// An `http://` or `https://` URL with a host, at most 2 KiB: what the control plane's
+    /// client may call (hooks, a webhook gate, a Google ID token's audience).
+    static func isHTTPURL(_ text: String) -> Bool {
+        guard text.utf8.count <= 2048, let url = HTTPURL(text) else { return false }
+        return url.host.utf8.count > 0
+    }
+
     func hooks(_ value: ConfigValue) -> [Config.Hook] {
         guard let elements = value.array() else { return [] }
         if elements.count > Self.maxHooks { value.error("at most \(Self.maxHooks) hooks, got \(elements.count)") }
@@ -44,7 +51,7 @@ extension ConfigParser {
             else { continue }
             var url: String?
             if let field = object.required("url"), let text = field.nonEmptyString() {
-                if let parsed = HTTPURL(text), parsed.host.utf8.count > 0, text.utf8.count <= 2048 {
+                if Self.isHTTPURL(text) {
                     url = text
                 } else {
                     field.error("\"\(text)\" is not an http:// or https:// URL")

@@ -106,6 +106,9 @@ public struct RolloutPlan: Sendable, Equatable, Codable {
         if let file = prometheusBearerTokenFile, file.isEmpty { return "bearerTokenFile is empty" }
         if let file = prometheusCAFile, file.isEmpty { return "caFile is empty" }
         if let p = shadow?.problem() { return p }
+        if let f = flip, f.upstream.isEmpty || !(1...86_400).contains(f.bakeSeconds) {
+            return "flip \(f.upstream) bakeSeconds \(f.bakeSeconds) is out of range 1...86400"
+        }
         if let a = approvals, a.contains(where: { !(1..<steps.count).contains($0) }) { return "approvals \(a) are not steps after the first" }
         if let n = maxInvalidReadings, !PrometheusRules.maxInvalidReadingsRange.contains(n) {
             return "maxInvalidReadings \(n) is out of range \(PrometheusRules.maxInvalidReadingsRange)"

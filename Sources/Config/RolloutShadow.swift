@@ -89,8 +89,8 @@ extension RolloutStatus {
         weight = 0
         effects.weight = 0
         effects.mirror = RolloutMirrorEffect(upstream: shadow.upstream, percent: shadow.percent)
-        record("shadow", "shadow stage: \(ControlNumber.text(shadow.percent))% of requests copied to \(shadow.upstream) and compared, "
-               + "\(shadow.minCompared) comparisons at \(ControlNumber.text(shadow.minMatchRate * 100))% matching needed",
+        record("shadow", "shadow stage: \(GateReading.number(shadow.percent))% of requests copied to \(shadow.upstream) and compared, "
+               + "\(shadow.minCompared) comparisons at \(GateReading.number(shadow.minMatchRate * 100))% matching needed",
                at: now, into: &effects)
     }
 
@@ -135,9 +135,4 @@ extension RolloutStatus {
             effects.changed = true
         }
     }
-}
-
-/// Numbers in event lines: whole ones without a point.
-enum ControlNumber {
-    static func text(_ x: Double) -> String { x == x.rounded() && abs(x) < 1e15 ? String(Int(x)) : String(x) }
 }

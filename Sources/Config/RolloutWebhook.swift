@@ -3,7 +3,6 @@
 // kept elsewhere, a person's button. Anything else holds the step, asked again every few seconds.
 //
 //   "gates": { "webhook": { "url": "https://ci.example.com/confirm", "secretFile": PATH, "timeoutMs": 5000 } }
-import Routing
 
 public struct RolloutWebhook: Sendable, Equatable, Codable {
     public var url: String
@@ -36,20 +35,16 @@ extension ConfigParser {
         guard let object = value.object(keys: ["url", "secretFile", "timeoutMs"]) else { return nil }
         var url: String?
         if let field = object.required("url"), let text = field.nonEmptyString() {
-            if let parsed = HTTPURL(text), parsed.host.utf8.count > 0, text.utf8.count <= 2048 {
+            if Self.isHTTPURL(text) {
                 url = text
             } else {
                 field.error("\"\(text)\" is not an http:// or https:// URL")
             }
         }
         var secretFile: String?
-        if let field = object["secretFile"], let path = field.nonEmptyString() {
-            if secretFileCheck(field) != nil { secretFile = path }
-        }
+        // Read now too, so that a missing or unsafe file is a config error; read again at each call.
+        if let field = object["secretFile"], let path = field.nonEmptyString(), self.secretFile(field) != nil { secretFile = path }
         let timeoutMs = object.int("timeoutMs", default: 5000, 100...60_000)
         return url.map { RolloutWebhook(url: $0, secretFile: secretFile, timeoutMs: timeoutMs) }
     }
-
-    /// The secret file is read now too, so a missing or unsafe one is a config error.
-    private func secretFileCheck(_ field: ConfigValue) -> Config.Secret? { secretFile(field) }
 }
