@@ -11,6 +11,7 @@ import Fetch
 import Foundation
 import Proxy
 import Routing
+import SigV4
 import Synchronization
 
 public final class Hooks: Sendable {
@@ -107,7 +108,7 @@ public final class Hooks: Sendable {
 
     /// `sha256=<hex HMAC-SHA256 of body>`, the value of X-Switchyard-Signature.
     public static func signature(secret: [UInt8], body: [UInt8]) -> String {
-        "sha256=" + HMACSHA256.mac(key: secret, message: body).map { String(format: "%02x", $0) }.joined()
+        "sha256=" + String(decoding: SigV4.hex(HMACSHA256.mac(key: secret, message: body)), as: UTF8.self)
     }
 
     private func count(_ event: String, _ result: String) {

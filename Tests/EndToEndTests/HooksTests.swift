@@ -24,13 +24,7 @@ final class HooksTests: EndToEndTestCase {
         let received = Locked<[Received]>([])
         let server = try startServer { conn, _ in
             while let head = conn.readHead() {
-                let length = Int(Received(head: head, body: []).header("Content-Length") ?? "0") ?? 0
-                var body = conn.takeBuffered()
-                while body.count < length {
-                    var chunk = [UInt8](repeating: 0, count: 4096)
-                    guard let n = try? chunk.withUnsafeMutableBytes({ try Sockets.receive(conn.fd, into: $0) }), n > 0 else { return }
-                    body += chunk[0..<n]
-                }
+                guard let body = conn.readBody(after: head) else { return }
                 var count = 0
                 received.mutate { list in
                     list.append(Received(head: head, body: body))

@@ -216,14 +216,7 @@ final class RolloutTests: EndToEndTestCase {
         let bodies = Locked<[String]>([])
         let hook = try startServer { conn, _ in
             while let head = conn.readHead() {
-                let length = head.split(separator: "\r\n").first { $0.lowercased().hasPrefix("content-length:") }
-                    .flatMap { Int($0.split(separator: ":")[1].trimmingCharacters(in: .whitespaces)) } ?? 0
-                var body = conn.takeBuffered()
-                while body.count < length {
-                    var chunk = [UInt8](repeating: 0, count: 4096)
-                    guard let n = try? chunk.withUnsafeMutableBytes({ try Sockets.receive(conn.fd, into: $0) }), n > 0 else { return }
-                    body += chunk[0..<n]
-                }
+                guard let body = conn.readBody(after: head) else { return }
                 bodies.mutate { $0.append(String(decoding: body, as: UTF8.self)) }
                 // Closed after each answer, as a server does for the HTTP/1.0 requests the control plane sends.
                 conn.send((allow.value ? "HTTP/1.1 200 OK" : "HTTP/1.1 503 Not Yet") + "\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")

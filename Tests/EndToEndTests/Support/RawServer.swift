@@ -31,6 +31,20 @@ final class RawConnection: @unchecked Sendable {
         }
     }
 
+    /// The Content-Length body of the request whose `head` was just read (none: empty); nil
+    /// when the peer closed first.
+    func readBody(after head: String) -> [UInt8]? {
+        let length = head.split(separator: "\r\n").first { $0.lowercased().hasPrefix("content-length:") }
+            .flatMap { Int($0.split(separator: ":", maxSplits: 1)[1].trimmingCharacters(in: .whitespaces)) } ?? 0
+        var body = takeBuffered()
+        while body.count < length {
+            var chunk = [UInt8](repeating: 0, count: 4096)
+            guard let n = try? chunk.withUnsafeMutableBytes({ try Sockets.receive(fd, into: $0) }), n > 0 else { return nil }
+            body += chunk[0..<n]
+        }
+        return body
+    }
+
     /// The bytes read past the last head, handed over (the buffer is left empty).
     func takeBuffered() -> [UInt8] {
         defer { buffer.removeAll() }
