@@ -26,12 +26,7 @@ set -euo pipefail
 # shellcheck source=Benchmarks/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-DURATION=${DURATION:-10}
-ROUNDS=${ROUNDS:-3}
-CONNS=${CONNS:-50}
-for v in DURATION ROUNDS CONNS; do
-  [[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive integer (got '${!v}')"
-done
+pair_settings
 
 bench_init
 resolve_switchyard
@@ -103,27 +98,12 @@ read -r written2 _ <<<"$(exposures)"
 WARMUP=0 pair_rounds new / -t1 -c"$CONNS" -d"${DURATION}s" --latency
 read -r written3 dropped <<<"$(exposures)"
 
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.3f", (b > 0 ? a / b : 0)}'; }
-# summary SCENARIO WORDS: median req/s, p99 and CPU per request of both modes.
-summary() {
-  local s=$1 words=$2 split experiment pairs
-  split=$(median "${PAIR_RPS[$s-split]}")
-  experiment=$(median "${PAIR_RPS[$s-experiment]}")
-  RATIO=$(ratio "$experiment" "$split")
-  echo "  $words, median req/s: split $split, experiment $experiment; experiment/split = $RATIO"
-  # The two runs of a round are back to back, so their ratio moves less with the machine's load.
-  pairs=$(paste -d' ' <(tr ' ' '\n' <<<"${PAIR_RPS[$s-experiment]}") <(tr ' ' '\n' <<<"${PAIR_RPS[$s-split]}") |
-    awk 'NF == 2 && $2 > 0 {printf "%s%.3f", sep, $1 / $2; sep = " "}')
-  echo "  $words, experiment/split by round: $pairs (median $(median "$pairs"))"
-  echo "  $words, median p99: split $(median "${PAIR_P99[$s-split]}") ms, experiment $(median "${PAIR_P99[$s-experiment]}") ms"
-  split=$(median "${PAIR_CPU[$s-split]}")
-  experiment=$(median "${PAIR_CPU[$s-experiment]}")
-  echo "  $words, median proxy CPU per request: split $split us, experiment $experiment us; split/experiment =" \
-    "$(ratio "$split" "$experiment")"
-}
+# summary SCENARIO WORDS: experiment against split (PAIR_RATIO holds the req/s ratio).
+summary() { pair_summary "$1" split experiment "$2"; }
 
 echo
 summary returning "returning users"
+RATIO=$PAIR_RATIO
 verdict=$(awk -v r="$RATIO" 'BEGIN {print (r >= 0.95 ? "PASS" : "FAIL")}')
 echo "  bar: experiment/split >= 0.95 with returning users: $verdict ($RATIO)"
 echo "  returning users: $((written1 - written0)) exposure lines written during the runs (0 expected: every unit was known)"

@@ -193,6 +193,40 @@ warmup() { # URL [CONNS [WRK-ARGS...]]
 PAIR_MODES=()
 declare -A PAIR_PORT=() PAIR_PID=() PAIR_HEADER=() PAIR_RPS=() PAIR_P50=() PAIR_P99=() PAIR_CPU=() PAIR_REQ=()
 
+# pair_settings: DURATION (10), ROUNDS (3) and CONNS (50) from the environment, each a positive
+# integer, for the paired scripts.
+pair_settings() {
+  DURATION=${DURATION:-10}
+  ROUNDS=${ROUNDS:-3}
+  CONNS=${CONNS:-50}
+  local v
+  for v in DURATION ROUNDS CONNS; do
+    [[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive integer (got '${!v}')"
+  done
+}
+
+# pair_ratio A B: A/B with three decimals (0 when B is 0).
+pair_ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.3f", (b > 0 ? a / b : 0)}'; }
+
+# pair_summary SCENARIO BASE OTHER [WORDS]: OTHER against BASE, the medians of req/s (the ratio
+# left in PAIR_RATIO), the ratio round by round (the two runs of a round are back to back, so it
+# moves less with the machine's load), p99 and the proxy's CPU per request.
+pair_summary() {
+  local s=$1 base=$2 other=$3 words=${4:-} a b pairs
+  words=${words:+$words, }
+  a=$(median "${PAIR_RPS[$s-$base]}")
+  b=$(median "${PAIR_RPS[$s-$other]}")
+  PAIR_RATIO=$(pair_ratio "$b" "$a")
+  echo "  ${words}median req/s: $base $a, $other $b; $other/$base = $PAIR_RATIO"
+  pairs=$(paste -d' ' <(tr ' ' '\n' <<<"${PAIR_RPS[$s-$other]}") <(tr ' ' '\n' <<<"${PAIR_RPS[$s-$base]}") |
+    awk 'NF == 2 && $2 > 0 {printf "%s%.3f", sep, $1 / $2; sep = " "}')
+  echo "  ${words}$other/$base by round: $pairs (median $(median "$pairs"))"
+  echo "  ${words}median p99: $base $(median "${PAIR_P99[$s-$base]}") ms, $other $(median "${PAIR_P99[$s-$other]}") ms"
+  a=$(median "${PAIR_CPU[$s-$base]}")
+  b=$(median "${PAIR_CPU[$s-$other]}")
+  echo "  ${words}median proxy CPU per request: $base $a us, $other $b us; $base/$other = $(pair_ratio "$a" "$b")"
+}
+
 pair_table_head() { printf '  %-9s %-5s %-10s %10s %10s %10s %11s\n' test round mode req/s p50_ms p99_ms cpu_us/req; }
 
 # pair_measure SCENARIO ROUND MODE WRK-ARGS... (the URL last): one wrk run, its row printed.

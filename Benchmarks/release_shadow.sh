@@ -18,12 +18,7 @@ set -euo pipefail
 # shellcheck source=Benchmarks/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-DURATION=${DURATION:-10}
-ROUNDS=${ROUNDS:-3}
-CONNS=${CONNS:-50}
-for v in DURATION ROUNDS CONNS; do
-  [[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive integer (got '${!v}')"
-done
+pair_settings
 
 bench_init
 resolve_switchyard
@@ -63,17 +58,9 @@ load_note
 pair_table_head
 pair_rounds get / -t1 -c"$CONNS" -d"${DURATION}s" --latency
 
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.3f", (b > 0 ? a / b : 0)}'; }
-mirror=$(median "${PAIR_RPS[get-mirror]}")
-release=$(median "${PAIR_RPS[get-release]}")
-pairs=$(paste -d' ' <(tr ' ' '\n' <<<"${PAIR_RPS[get-release]}") <(tr ' ' '\n' <<<"${PAIR_RPS[get-mirror]}") |
-  awk 'NF == 2 && $2 > 0 {printf "%s%.3f", sep, $1 / $2; sep = " "}')
 compared=$("$SY_BIN" ctl --socket "$TMP_DIR/release.sock" --json show shadow | "$PY" -c 'import json, sys
 print(sum(r.get("compared", 0) for r in json.loads(sys.stdin.readline()).get("shadows", [])))')
 echo
-echo "  median req/s: mirror $mirror, release $release; release/mirror = $(ratio "$release" "$mirror")"
-echo "  release/mirror by round: $pairs (median $(median "$pairs"))"
-echo "  median p99: mirror $(median "${PAIR_P99[get-mirror]}") ms, release $(median "${PAIR_P99[get-release]}") ms"
-echo "  median proxy CPU per request: mirror $(median "${PAIR_CPU[get-mirror]}") us, release $(median "${PAIR_CPU[get-release]}") us"
+pair_summary get mirror release
 echo "  the release's shadow stage compared $compared copies"
 echo "  load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -17,12 +17,7 @@ set -euo pipefail
 # shellcheck source=Benchmarks/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-DURATION=${DURATION:-10}
-ROUNDS=${ROUNDS:-3}
-CONNS=${CONNS:-50}
-for v in DURATION ROUNDS CONNS; do
-  [[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive integer (got '${!v}')"
-done
+pair_settings
 
 bench_init
 resolve_switchyard
@@ -66,15 +61,7 @@ load_note
 pair_table_head
 pair_rounds plain / -t1 -c"$CONNS" -d"${DURATION}s" --latency
 
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.3f", (b > 0 ? a / b : 0)}'; }
-quiet=$(median "${PAIR_RPS[plain-quiet]}")
-scraped=$(median "${PAIR_RPS[plain-scraped]}")
-pairs=$(paste -d' ' <(tr ' ' '\n' <<<"${PAIR_RPS[plain-scraped]}") <(tr ' ' '\n' <<<"${PAIR_RPS[plain-quiet]}") |
-  awk 'NF == 2 && $2 > 0 {printf "%s%.3f", sep, $1 / $2; sep = " "}')
 echo
-echo "  median req/s: quiet $quiet, scraped $scraped; scraped/quiet = $(ratio "$scraped" "$quiet")"
-echo "  scraped/quiet by round: $pairs (median $(median "$pairs"))"
-echo "  median p99: quiet $(median "${PAIR_P99[plain-quiet]}") ms, scraped $(median "${PAIR_P99[plain-scraped]}") ms"
-echo "  median proxy CPU per request: quiet $(median "${PAIR_CPU[plain-quiet]}") us, scraped $(median "${PAIR_CPU[plain-scraped]}") us"
+pair_summary plain quiet scraped
 echo "  pages fetched by the scraper: $(cat "$TMP_DIR/scrapes" 2>/dev/null || echo 0)"
 echo "  load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"
