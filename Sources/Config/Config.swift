@@ -442,10 +442,14 @@ extension Config {
         public var stripHeaders: [String]
         /// What of the shadow's answer is compared with the primary's (`compare`); nil: nothing.
         public var compare: Compare?
+        /// `"color": "idle"`: copies go to the blue/green upstream's color that is not live (the
+        /// next version, before a flip); false: to its live color, like requests.
+        public var idle: Bool
 
         public init(upstream: String, percent: Double, maxBodyBytes: Int = 1_048_576,
                     methods: [String] = Mirror.defaultMethods, hostSuffix: String? = nil, stripHeaders: [String] = [],
-                    compare: Compare? = nil) {
+                    compare: Compare? = nil, idle: Bool = false) {
+            self.idle = idle
             self.upstream = upstream
             self.percent = percent
             self.maxBodyBytes = maxBodyBytes

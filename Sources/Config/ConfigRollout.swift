@@ -19,15 +19,18 @@ extension ConfigParser {
                             + "or \"flip\" on a blue/green upstream")
                 return nil
             }
-            for key in Self.rolloutKeys where key != "flip" && key != "gates" && object.has(key) {
+            for key in Self.rolloutKeys where !["flip", "gates", "shadow"].contains(key) && object.has(key) {
                 object[key]?.error("not with \"flip\": a blue/green release flips, then bakes on its gates")
             }
+            // A shadow stage first: copies to the idle color (the next version), compared.
+            let shadow = object["shadow"].flatMap { rolloutShadow($0, split: nil, variant: nil, upstreams: upstreams, defaultUpstream: name) }
             let gates = object["gates"].map(rolloutGates) ?? RolloutGates()
             if gates.maxErrorRate == nil && gates.maxP99Ratio == nil {
                 object.error("a flip bakes on \"gates\": give maxErrorRate and/or maxP99Ratio")
             }
             guard let flip = object["flip"].flatMap({ rolloutFlip($0, upstream: name) }) else { return nil }
-            return RolloutPlan(variant: name, baseline: name, steps: [100], stepSeconds: flip.bakeSeconds, gates: gates, flip: flip)
+            return RolloutPlan(variant: name, baseline: name, steps: [100], stepSeconds: flip.bakeSeconds, gates: gates, shadow: shadow,
+                               flip: flip)
         case nil: return nil
         }
         var variant: String?

@@ -5,12 +5,14 @@
 
 extension ConfigParser {
     /// The shadow stage of a rollout of `variant` on `split`; its copies go to `upstream`
-    /// (default: the variant's own upstream, the new version).
-    func rolloutShadow(_ value: ConfigValue, split: Config.Split?, variant: String?, upstreams: [String]) -> RolloutShadowPlan? {
+    /// (default: the variant's own upstream, the new version; for a blue/green release,
+    /// `defaultUpstream`, whose idle color gets them).
+    func rolloutShadow(_ value: ConfigValue, split: Config.Split?, variant: String?, upstreams: [String],
+                       defaultUpstream: String? = nil) -> RolloutShadowPlan? {
         guard let object = value.object(keys: ["upstream", "percent", "minCompared", "minMatchRate", "maxP99Ratio", "maxSeconds",
                                                "bodyHash", "methods"])
         else { return nil }
-        var upstream = split?.variants.first { $0.name == variant }?.upstream
+        var upstream = split?.variants.first { $0.name == variant }?.upstream ?? defaultUpstream
         if let field = object["upstream"], let name = field.nonEmptyString() {
             if upstreams.contains(name) {
                 upstream = name

@@ -168,7 +168,7 @@ extension ConfigParser {
         var seen: [String: Int] = [:]
         for (index, element) in elements.enumerated() {
             guard let object = element.object(keys: ["upstream", "percent", "maxBodyBytes", "methods", "hostSuffix",
-                                                                   "stripHeaders", "compare"])
+                                                                   "stripHeaders", "compare", "color"])
             else { continue }
             let upstreamField = object.required("upstream")
             let upstream = upstreamField.flatMap { upstreamReference($0, upstreams: upstreams) }
@@ -192,18 +192,28 @@ extension ConfigParser {
             }
             let stripHeaders = object["stripHeaders"].map(mirrorStripHeaders) ?? []
             let compare = object["compare"].flatMap(mirrorCompare)
+            // "idle": copies go to the blue/green upstream's color that is not live (checked to
+            // have colors when the snapshot is built).
+            var idle = false
+            if let field = object["color"], let word = field.string() {
+                switch word {
+                case "live": idle = false
+                case "idle": idle = true
+                default: field.error("must be \"live\" or \"idle\", got \"\(word)\"")
+                }
+            }
             guard let upstream, let upstreamField, let percent else { continue }
             if let first = seen[upstream] {
                 upstreamField.error("duplicate mirror to \"\(upstream)\" (also mirror[\(first)])")
                 continue
             }
             seen[upstream] = index
-            if primaryUpstreams.contains(upstream) {
+            if primaryUpstreams.contains(upstream) && !idle {
                 upstreamField.warning("\"\(upstream)\" also serves this route's requests, so it receives them twice")
             }
             mirrors.append(Config.Mirror(upstream: upstream, percent: percent, maxBodyBytes: maxBodyBytes,
                                          methods: methods, hostSuffix: hostSuffix, stripHeaders: stripHeaders,
-                                         compare: compare))
+                                         compare: compare, idle: idle))
         }
         return mirrors
     }

@@ -386,6 +386,15 @@ extension RolloutStatus {
         var effects = RolloutEffects()
         if state.isFinished || state == .paused { return effects }
         if let flip = plan.flip {
+            // "shadow → flip → bake": the idle color is compared first, then flipped to.
+            if let shadow = plan.shadow, state != .baking {
+                if state == .shadowing {
+                    judgeShadow(shadow, at: now, reading: reading, shadowReading: shadowReading, effects: &effects)
+                } else {
+                    enterShadow(shadow, at: now, reading: shadowReading, effects: &effects)
+                }
+                return effects
+            }
             tickFlip(flip, at: now, outcome: flipped, effects: &effects)
             return effects
         }

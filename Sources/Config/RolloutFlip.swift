@@ -1,8 +1,11 @@
 // A rollout over a blue/green upstream: the release is a flip of its live color, watched for a
 // bake with the rollout's gates and reverted by itself when they fail (the guard of
-// `flip --bake` does the watching), so "flip, bake, revert if bad" is one declared release.
+// `flip --bake` does the watching), so "flip, bake, revert if bad" is one declared release. With
+// a `shadow` stage the idle color first gets compared copies, and the flip waits for it to pass
+// ("shadow → flip → bake → revert if bad"); a shadow that fails ends the release unflipped.
 //
-//   "rollout": { "flip": { "bakeSeconds": 600 }, "gates": { "maxErrorRate": 0.01, "maxP99Ratio": 1.5, "minRequests": 100 } }
+//   "rollout": { "shadow": { "minCompared": 1000 }, "flip": { "bakeSeconds": 600 },
+//                "gates": { "maxErrorRate": 0.01, "maxP99Ratio": 1.5, "minRequests": 100 } }
 
 public struct RolloutFlipPlan: Sendable, Equatable, Codable {
     public var upstream: String

@@ -1,5 +1,6 @@
 // A rollout's shadow stage: before any user reaches the new version, it gets mirrored copies of
-// the route's requests, compared with the primary's answers. The first step starts only once
+// the route's requests, compared with the primary's answers (for a blue/green release, copies to
+// the idle color, the next version). The first step, or the flip, starts only once
 // `minCompared` comparisons match at `minMatchRate` (and, with `maxP99Ratio`, the shadow's p99
 // stays within that multiple of the primary's); a shadow that answers differently ends the
 // rollout before any user saw it, with its last mismatches in the reason.
@@ -89,7 +90,8 @@ extension RolloutStatus {
         weight = 0
         effects.weight = 0
         effects.mirror = RolloutMirrorEffect(upstream: shadow.upstream, percent: shadow.percent)
-        record("shadow", "shadow stage: \(GateReading.number(shadow.percent))% of requests copied to \(shadow.upstream) and compared, "
+        let target = plan.flip?.upstream == shadow.upstream ? "the idle color of \(shadow.upstream)" : shadow.upstream
+        record("shadow", "shadow stage: \(GateReading.number(shadow.percent))% of requests copied to \(target) and compared, "
                + "\(shadow.minCompared) comparisons at \(GateReading.number(shadow.minMatchRate * 100))% matching needed",
                at: now, into: &effects)
     }
@@ -112,14 +114,20 @@ extension RolloutStatus {
             }
             effects.mirror = off
             if let failure {
-                finish(.rolledBack, weight: 0, kind: "rollback", reason: "shadow: \(failure); no user request reached \(plan.variant)",
+                let spared = plan.flip == nil ? plan.variant : "the idle color of \(plan.variant) (not flipped)"
+                finish(.rolledBack, weight: 0, kind: "rollback", reason: "shadow: \(failure); no user request reached \(spared)",
                        at: now, effects: &effects)
                 return
             }
             record("shadow_passed", "shadow passed: \(d.matched)/\(d.compared) matched (\(GateReading.number(rate * 100))%)",
                    at: now, into: &effects)
             shadowMark = nil
-            enter(0, at: now, reading: reading, effects: &effects)
+            // Then the first canary step, or for a blue/green release the flip and its bake.
+            if let flip = plan.flip {
+                tickFlip(flip, at: now, outcome: nil, effects: &effects)
+            } else {
+                enter(0, at: now, reading: reading, effects: &effects)
+            }
             return
         }
         if now - stepStartedAt >= Double(shadow.maxSeconds) {

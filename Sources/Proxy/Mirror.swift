@@ -79,7 +79,9 @@ final class MirrorFanout {
                 worker.metrics.mirrors.add(series, o.rawValue)
                 if outcome == .sent { outcome = o }
             }
-            let color = worker.liveColor(upstream: m.upstream)
+            // An idle-color mirror copies to the next version of a blue/green upstream.
+            let live = worker.liveColor(upstream: m.upstream)
+            let color = m.idle ? live?.other : live
             // A copy to a signing shadow holds its head until its body is whole, then signs it
             // over the body (MirrorCopy.held): its body is bounded by the signing's limit too.
             let signing = worker.signing.lookup(upstream: m.upstream, color: color)
@@ -90,7 +92,7 @@ final class MirrorFanout {
             }
             // A shadow whose every endpoint is unhealthy or ejected costs nothing: no copy is
             // built, and it ends as failed like any copy that could not reach its shadow.
-            guard let endpoint = worker.pickMirrorEndpoint(upstream: m.upstream) else {
+            guard let endpoint = worker.pickMirrorEndpoint(upstream: m.upstream, color: color) else {
                 notStarted(.mirrorsFailed, .failed)
                 worker.resilience.count(.mirrorSkippedDown, upstream: m.upstream)
                 continue

@@ -146,9 +146,9 @@ extension Worker {
         return .failure(.full)
     }
 
-    /// A healthy, non-ejected endpoint of the shadow upstream's live pool for a copy.
-    func pickMirrorEndpoint(upstream: Int) -> Endpoint? {
-        let c = liveColor(upstream: upstream) == .green ? 1 : 0
+    /// A healthy, non-ejected endpoint of the shadow upstream's pool of `color` (nil: its one pool) for a copy.
+    func pickMirrorEndpoint(upstream: Int, color: Color?) -> Endpoint? {
+        let c = color == .green ? 1 : 0
         guard upstream < balancers.count, c < balancers[upstream].count else { return nil }
         let now = loop.now
         let board = health

@@ -1,8 +1,10 @@
-// Guarded changes in a fleet: the guard goes into the shared state (`guards/ID`) with the change
-// it bakes, so every instance knows it; every instance publishes the counters of what it
-// watches, and the instance elected driver bakes it on their sum and commits the revert or
-// writes the outcome. A driver that dies hands the bake to the next one, which reads the
-// counters again from where they are and keeps the deadline.
+// Guarded changes saved with the runtime state. Alone, a proxy keeps each guard in its state file
+// and, restarted, bakes on to the saved deadline from its counters as they are then. In a fleet
+// the guard goes into the shared state (`guards/ID`) with the change it bakes, so every instance
+// knows it; every instance publishes the counters of what it watches, and the instance elected
+// driver bakes it on their sum and commits the revert or writes the outcome. A driver that dies
+// hands the bake to the next one, which reads the counters again from where they are and keeps
+// the deadline.
 import Config
 import Dispatch
 import Foundation
@@ -11,6 +13,8 @@ import Runtime
 
 /// A guard as the shared state holds it.
 struct GuardSpec: Codable, Equatable {
+    /// Its number in `show guards` (kept across a restart).
+    var id: Int?
     var summary: String
     var bakeSeconds: Double
     var maxErrorRate: Double?
@@ -37,6 +41,7 @@ struct GuardSpec: Codable, Equatable {
     }
 
     init(_ r: GuardRecord) {
+        id = r.id
         summary = r.summary
         bakeSeconds = r.options.bakeSeconds
         maxErrorRate = r.options.maxErrorRate
@@ -83,6 +88,12 @@ struct GuardSpec: Codable, Equatable {
         return out
     }
 
+    /// Its times, when they are times (never trusted: a hand may have written them).
+    var times: (started: Date, deadline: Date)? {
+        guard started.isFinite, deadline.isFinite, abs(started) < 1e11, abs(deadline) < 1e11 else { return nil }
+        return (Date(timeIntervalSince1970: started), Date(timeIntervalSince1970: deadline))
+    }
+
     var options: GuardOptions? {
         guard bakeSeconds.isFinite, bakeSeconds >= 0, bakeSeconds <= 86_400 * 7, minRequests <= GuardOptions.maxMinRequests,
               [maxErrorRate, maxP99Ms, maxP99Ratio].allSatisfy({ $0.map { $0.isFinite && $0 >= 0 } ?? true }),
@@ -118,9 +129,10 @@ extension GuardBoard {
     /// Finished guards a fleet keeps in its shared state for `show guards`.
     static let keptInFleet = 20
 
-    /// Writes `record` (new, or finished) to the shared state.
+    /// Writes `record` (new, or finished) to the saved state: the state file, or the fleet's
+    /// shared state.
     func share(_ record: GuardRecord) {
-        if record.specID == nil { record.specID = "\(config.fleet?.instance ?? "instance")-\(Int(record.started.timeIntervalSince1970 * 1000))-\(record.id)" }
+        if record.specID == nil { record.specID = "\(config.fleet?.instance ?? "local")-\(Int(record.started.timeIntervalSince1970 * 1000))-\(record.id)" }
         guard let id = record.specID else { return }
         state.overrides.guards[id] = GuardSpec(record).json
         if record.outcome != .baking {
@@ -128,8 +140,33 @@ extension GuardBoard {
             let finished = state.overrides.guards.compactMap { key, text in GuardSpec.decode(text).flatMap { $0.finished.map { (key, $0) } } }
             for (key, _) in finished.sorted(by: { $0.1 > $1.1 }).dropFirst(Self.keptInFleet) { state.overrides.guards[key] = nil }
         }
-        if let failure = state.persist() { log("guard \(record.id): cannot write it to the fleet's store: \(failure)") }
-        startFleetTimer()
+        if let failure = state.persist() { log("guard \(record.id): cannot save it: \(failure)") }
+        if state.sharedStore != nil { startFleetTimer() }
+    }
+
+    /// When the proxy starts (alone; a fleet reads its guards in `syncFleet`): the guards saved
+    /// in the state file come back, and those still baking bake on to their deadline.
+    public func attached(_ state: RuntimeState) {
+        guard state.sharedStore == nil else { return }
+        for (key, text) in state.overrides.guards.sorted(by: { $0.key < $1.key }) where !records.contains(where: { $0.specID == key }) {
+            guard let spec = GuardSpec.decode(text), let facets = spec.guardFacets, let options = spec.options, let times = spec.times else {
+                log("guard \(key): the saved guard cannot be read; it is dropped")
+                state.overrides.guards[key] = nil
+                continue
+            }
+            let record = add(id: spec.id) { n in
+                GuardRecord(id: n, summary: spec.summary, options: options, version: spec.version, facets: facets,
+                            watches: GuardWatch.affected(by: facets, after: config), start: [], baselines: [],
+                            started: times.started, deadline: times.deadline)
+            }
+            record.specID = key
+            record.baselined = false
+            if !record.take(spec) {
+                log("guard \(record.id): baking on after a restart: \(spec.summary) (version \(spec.version)) until "
+                    + GuardBoard.time(times.deadline))
+                bake(record)
+            }
+        }
     }
 
     /// After each revision (every instance): the shared guards become local records, and the
@@ -137,7 +174,8 @@ extension GuardBoard {
     func syncFleet() {
         guard state.sharedStore != nil else { return }
         for (id, text) in state.overrides.guards {
-            guard let spec = GuardSpec.decode(text), let facets = spec.guardFacets, let options = spec.options else { continue }
+            guard let spec = GuardSpec.decode(text), let facets = spec.guardFacets, let options = spec.options,
+                  let times = spec.times else { continue }
             let record: GuardRecord
             if let known = records.first(where: { $0.specID == id }) {
                 record = known
@@ -145,18 +183,12 @@ extension GuardBoard {
                 record = add { n in
                     GuardRecord(id: n, summary: spec.summary, options: options, version: spec.version, facets: facets,
                                 watches: GuardWatch.affected(by: facets, after: config), start: [], baselines: [],
-                                started: Date(timeIntervalSince1970: spec.started), deadline: Date(timeIntervalSince1970: spec.deadline))
+                                started: times.started, deadline: times.deadline)
                 }
                 record.specID = id
                 record.baselined = false
             }
-            if record.outcome == .baking, let outcome = GuardRecord.Outcome(rawValue: spec.outcome), outcome != .baking {
-                record.outcome = outcome
-                record.reason = spec.reason
-                record.revertVersion = spec.revertVersion
-                record.notReverted = spec.notReverted ?? []
-                record.finished = spec.finished.map { Date(timeIntervalSince1970: $0) }
-            }
+            if record.outcome == .baking { _ = record.take(spec) }
         }
         records.removeAll { $0.specID != nil && state.overrides.guards[$0.specID!] == nil }
         if records.contains(where: { $0.specID != nil && $0.outcome == .baking }) { startFleetTimer() }
@@ -192,18 +224,21 @@ extension GuardBoard {
             for r in baking { r.baselined = false }
             return
         }
-        for r in baking {
-            if !r.baselined || r.start.count != r.watches.count || r.baselines.count != r.watches.count {
-                // Taken over (or new): the bake reads from the counters as they are now.
-                r.start = r.watches.map(sampleNow)
-                r.baselines = r.options.maxP99Ratio == nil ? r.watches.map { _ in nil } : r.watches.map {
-                    GuardBaseline.of($0, facets: r.facets, after: config, watches: r.watches, sample: sampleNow)
-                }
-                r.baselined = true
-                continue
-            }
-            check(r)
-        }
+        // Taken over (or new), a guard's first reading is its start (GuardBoard.check).
+        for r in baking { check(r) }
+    }
+}
+
+extension GuardRecord {
+    /// The outcome a saved guard records, when it has one; false while it bakes.
+    func take(_ spec: GuardSpec) -> Bool {
+        guard let outcome = GuardRecord.Outcome(rawValue: spec.outcome), outcome != .baking else { return false }
+        self.outcome = outcome
+        reason = spec.reason
+        revertVersion = spec.revertVersion
+        notReverted = spec.notReverted ?? []
+        finished = spec.finished.flatMap { $0.isFinite && abs($0) < 1e11 ? Date(timeIntervalSince1970: $0) : nil }
+        return true
     }
 }
 

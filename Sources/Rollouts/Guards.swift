@@ -4,8 +4,9 @@
 // cumulative outcome counters of what the change affects (no per-request work: differences of
 // the counters every worker already keeps) and on a breach commits the previous values of
 // exactly what the change touched, as one change. Values something else changed meanwhile are
-// left alone and named. Guards live in memory only: a restart or crash during a bake keeps the
-// change and forgets the guard.
+// left alone and named. Guards are saved with the runtime state (GuardFleet.swift: the state file,
+// or a fleet's shared state): after a restart or a crash a guard bakes on to its deadline, its
+// counters read again from the restart.
 import Config
 import Dispatch
 import Foundation
@@ -120,9 +121,11 @@ public final class GuardBoard: RuntimeObserver, @unchecked Sendable {
         return f.string(from: date)
     }
 
-    func add(_ make: (Int) -> GuardRecord) -> GuardRecord {
-        let record = make(nextID)
-        nextID += 1
+    /// `id`: the number a saved guard had (kept across a restart when no record has it).
+    func add(id: Int? = nil, _ make: (Int) -> GuardRecord) -> GuardRecord {
+        let n = id.flatMap { id in id > 0 && !records.contains { $0.id == id } ? id : nil } ?? nextID
+        let record = make(n)
+        nextID = max(nextID, n + 1)
         records.append(record)
         let finished = records.filter { $0.outcome != .baking }
         if finished.count > Self.kept, let oldest = finished.first { records.removeAll { $0 === oldest } }
@@ -158,9 +161,17 @@ extension GuardBoard {
         }
         log("guard \(record.id): baking \(summary) (version \(result.version)) for \(ControlValue.format(options.bakeSeconds)) s, "
             + "watching " + (watches.isEmpty ? "nothing (no traffic moves)" : watches.map(\.name).joined(separator: ", ")))
-        // Readings every half second at most (bake / 20 for short bakes): a bad change serves
-        // for about that long after its traffic reaches --min-requests.
-        let interval = min(0.5, max(0.05, options.bakeSeconds / 20))
+        // Saved with the state, so that a restart bakes on.
+        share(record)
+        bake(record)
+        return (result, record.value)
+    }
+
+    /// Reads `record` on a timer of its own until it ends: every half second at most (bake / 20
+    /// for short bakes), so a bad change serves for about that long after its traffic reaches
+    /// --min-requests.
+    func bake(_ record: GuardRecord) {
+        let interval = min(0.5, max(0.05, record.options.bakeSeconds / 20))
         let timer = DispatchSource.makeTimerSource(queue: queue)
         timer.schedule(deadline: .now() + interval, repeating: interval)
         timer.setEventHandler { [weak self, weak record] in
@@ -169,7 +180,16 @@ extension GuardBoard {
         }
         record.timer = timer
         timer.resume()
-        return (result, record.value)
+    }
+
+    /// A guard taken over (after a restart, or by a fleet's new driver) reads its counters from
+    /// where they are now: the process's own began again at zero.
+    func rebaseline(_ r: GuardRecord) {
+        r.start = r.watches.map(sampleNow)
+        r.baselines = r.options.maxP99Ratio == nil ? r.watches.map { _ in nil } : r.watches.map {
+            GuardBaseline.of($0, facets: r.facets, after: config, watches: r.watches, sample: sampleNow)
+        }
+        r.baselined = true
     }
 
     /// What `watch` has counted: this process's counters, or in a fleet the sum of every
@@ -183,6 +203,10 @@ extension GuardBoard {
     func check(_ record: GuardRecord) {
         dispatchPrecondition(condition: .onQueue(queue))
         guard record.outcome == .baking else { return }
+        if !record.baselined || record.start.count != record.watches.count || record.baselines.count != record.watches.count {
+            rebaseline(record)
+            return
+        }
         var breach: String?
         var readings: [ControlValue] = []
         for (i, watch) in record.watches.enumerated() {
@@ -290,6 +314,6 @@ extension GuardBoard {
         let all = records.reversed()
         return ["guards": .array(all.map(\.value)), "baking": .int(all.filter { $0.outcome == .baking }.count),
                 "revertedTotal": ControlValue(revertCount),
-                "note": "guards are kept in memory only: a restart keeps the change and ends its bake"]
+                "note": "guards are saved with the runtime state: after a restart a bake goes on to its deadline"]
     }
 }

@@ -27,12 +27,13 @@ extension RolloutRunner {
         if let failure = state.persist() { state.log("cannot save the runtime state: \(failure)") }
     }
 
-    /// How the flip's bake ended, once it has; nil while it bakes. A guard that is gone (guards
-    /// live in memory: a restart ends their bake) leaves the flip as it is.
+    /// How the flip's bake ended, once it has; nil while it bakes (a restart bakes on: guards
+    /// are saved with the state). A guard that is gone (unreadable in the state file) leaves
+    /// the flip as it is.
     func flipOutcome(_ status: RolloutStatus) -> FlipOutcome? {
         guard status.plan.flip != nil, status.state == .baking, let guards else { return nil }
         guard let id = status.flipGuard, let record = guards.records.first(where: { $0.id == id }) else {
-            return FlipOutcome(passed: true, detail: "its guard ended with a restart; the flip stays")
+            return FlipOutcome(passed: true, detail: "its guard is gone from the saved state; the flip stays")
         }
         switch record.outcome {
         case .baking: return nil

@@ -238,20 +238,23 @@ public final class RolloutRunner: RuntimeObserver, @unchecked Sendable {
     func apply(_ route: String, _ status: RolloutStatus, _ effects: RolloutEffects) {
         var status = status
         state.overrides.rollouts[route] = status
-        if effects.flip {
-            flip(route, &status)
-        } else if let weight = effects.weight, status.plan.flip == nil {
-            let change = RuntimeChange.weights(route: route, weights: [
+        // The shadow stage's copies start and stop in the same commit as the weight (a flip
+        // release has no weight: its copies stop in a commit of their own, before the flip, so
+        // that the flip's guard never reverts them on).
+        let mirror = effects.mirror.map { [RuntimeChange.mirror(route: route, upstream: $0.upstream, percent: $0.percent)] } ?? []
+        var changes = mirror
+        if let weight = effects.weight, status.plan.flip == nil {
+            changes.insert(.weights(route: route, weights: [
                 .init(variant: status.plan.variant, weight: weight), .init(variant: status.plan.baseline, weight: 100 - weight),
-            ])
-            // The shadow stage's copies start and stop in the same commit as the weight.
-            let changes = [change] + (effects.mirror.map { [RuntimeChange.mirror(route: route, upstream: $0.upstream, percent: $0.percent)] } ?? [])
+            ]), at: 0)
+        }
+        if !changes.isEmpty {
             do throws(ControlError) {
                 let result = try state.commit(changes)
                 state.log("rollout \(route): \(changes.map(\.summary).joined(separator: "; ")): version \(result.version)")
             } catch {
                 status.state = .aborted
-                status.reason = "cannot apply weight \(weight): \(error.message)"
+                status.reason = "cannot apply \(changes.map(\.summary).joined(separator: "; ")): \(error.message)"
                 let event = RolloutEvent(at: clock(), kind: "abort", detail: status.reason!)
                 status.history.append(event)
                 state.overrides.rollouts[route] = status
@@ -260,9 +263,10 @@ public final class RolloutRunner: RuntimeObserver, @unchecked Sendable {
                 announce(route, status, event)
                 board.count(route: route, event: "abort")
             }
-        } else if effects.changed {
+        } else if effects.changed && !effects.flip {
             if let failure = state.persist() { state.log("cannot save the runtime state: \(failure)") }
         }
+        if effects.flip && status.state != .aborted { flip(route, &status) }
         for event in effects.events {
             state.log(Self.eventLine(route, status, event))
             announce(route, status, event)

@@ -313,9 +313,12 @@ public struct Mirror: Sendable, Equatable {
     public var stripHeaders: [Bytes]
     /// What of the shadow's answer is compared with the primary's (all off: nothing, no cost).
     public var compare: ShadowCompareSpec
+    /// Copies go to the blue/green upstream's idle color instead of its live one.
+    public var idle: Bool
 
     public init(upstream: Int, percent: Double, maxBodyBytes: Int, methods: [Bytes], hostSuffix: Bytes?,
-                stripHeaders: [Bytes] = [], compare: ShadowCompareSpec = ShadowCompareSpec()) {
+                stripHeaders: [Bytes] = [], compare: ShadowCompareSpec = ShadowCompareSpec(), idle: Bool = false) {
+        self.idle = idle
         self.upstream = upstream
         // Clamped and converted exactly: a NaN or out-of-range percent mirrors nothing, never traps.
         self.ppm = Int(exactly: (min(max(percent, 0), 100) * 10_000).rounded()) ?? 0

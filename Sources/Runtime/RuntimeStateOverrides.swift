@@ -268,17 +268,20 @@ extension Overrides {
                 let stage = rollouts[routeName].flatMap { $0.state == .shadowing ? $0.plan.shadow : nil }
                     .flatMap { $0.upstream == upstream ? $0 : nil }
                 let compare = stage.map { Config.Mirror.Compare(status: .exact, latency: true, bodyHash: $0.bodyHash) }
+                // Before a blue/green release's flip, its copies go to the idle color: the next version.
+                let idle = stage != nil && rollouts[routeName]?.plan.flip?.upstream == upstream
                 if let index = route.mirrorIndex(upstream: upstream) {
                     if let stage, percent > 0 {
                         route.mirrors[index].compare = compare
                         route.mirrors[index].methods = stage.methods
+                        route.mirrors[index].idle = idle
                     }
                     if route.mirrors[index].percent == percent && stage == nil { continue }
                     if percent == 0 { route.mirrors.remove(at: index) } else { route.mirrors[index].percent = percent }
                 } else {
                     if percent == 0 { continue }
                     route.mirrors.append(Config.Mirror(upstream: upstream, percent: percent, methods: stage?.methods ?? Config.Mirror.defaultMethods,
-                                                       compare: compare))
+                                                       compare: compare, idle: idle))
                 }
                 kept.mirrors[routeName, default: [:]][upstream] = percent
             }

@@ -264,10 +264,13 @@ private struct Builder {
             error(path.key("percent"), "must be greater than 0 and at most 100, got \(mirror.percent)")
         }
         if mirror.maxBodyBytes < 0 { error(path.key("maxBodyBytes"), "must be at least 0, got \(mirror.maxBodyBytes)") }
+        if mirror.idle, config[upstream: mirror.upstream].map({ $0.blueGreen == nil }) == true {
+            error(path.key("color"), "upstream \"\(mirror.upstream)\" has no colors: \"idle\" needs a blue/green upstream")
+        }
         return Routing.Mirror(upstream: upstreamIndex(mirror.upstream, path.key("upstream")), percent: mirror.percent,
                               maxBodyBytes: mirror.maxBodyBytes, methods: mirror.methods.map { Array($0.uppercased().utf8) },
                               hostSuffix: mirror.hostSuffix.map(bytes), stripHeaders: mirror.stripHeaders.map(lowercasedBytes),
-                              compare: mirror.compare.map(\.spec) ?? ShadowCompareSpec())
+                              compare: mirror.compare.map(\.spec) ?? ShadowCompareSpec(), idle: mirror.idle)
     }
 }
 

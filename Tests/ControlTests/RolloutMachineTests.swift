@@ -42,6 +42,40 @@ final class RolloutMachineTests: XCTestCase {
         XCTAssertTrue(s.tick(now: 9999, reading: Self.reading(Self.counts(99))) == RolloutEffects(), "finished stays finished")
     }
 
+    func testABlueGreenReleaseShadowsTheIdleColorBeforeItFlips() {
+        let shadow = RolloutShadowPlan(upstream: "checkout", minCompared: 100, minMatchRate: 0.99)
+        let flip = RolloutFlipPlan(upstream: "checkout", bakeSeconds: 60)
+        let release = RolloutPlan(variant: "checkout", baseline: "checkout", steps: [100], stepSeconds: 60,
+                                  gates: RolloutGates(maxErrorRate: 0.1), shadow: shadow, flip: flip)
+        var s = RolloutStatus(plan: release, origin: "config", now: 0, reading: RolloutReading())
+        let first = s.tick(now: 0, reading: RolloutReading(), shadow: ShadowReading())
+        XCTAssertEqual(s.state, .shadowing)
+        XCTAssertFalse(first.flip, "no flip before the shadow passes")
+        XCTAssertEqual(first.mirror, RolloutMirrorEffect(upstream: "checkout", percent: 100))
+        XCTAssertTrue(s.history.last?.detail.contains("the idle color of checkout") == true, "\(s.history)")
+        XCTAssertFalse(s.tick(now: 5, reading: RolloutReading(), shadow: ShadowReading(compared: 99, matched: 99)).flip,
+                       "too few comparisons")
+        XCTAssertEqual(s.state, .shadowing)
+        let passed = s.tick(now: 6, reading: RolloutReading(), shadow: ShadowReading(compared: 100, matched: 100))
+        XCTAssertTrue(passed.flip)
+        XCTAssertEqual(passed.mirror?.percent, 0, "the copies stop with the flip")
+        XCTAssertEqual(s.state, .baking)
+        XCTAssertEqual(passed.events.map(\.kind), ["shadow_passed", "flip"])
+        XCTAssertTrue(s.tick(now: 7, reading: RolloutReading(), flipped: nil) == RolloutEffects(), "bakes")
+        _ = s.tick(now: 70, reading: RolloutReading(), flipped: FlipOutcome(passed: true, detail: "guard 1 passed"))
+        XCTAssertEqual(s.state, .promoted)
+
+        var bad = RolloutStatus(plan: release, origin: "config", now: 0, reading: RolloutReading())
+        _ = bad.tick(now: 0, reading: RolloutReading(), shadow: ShadowReading())
+        let failed = bad.tick(now: 9, reading: RolloutReading(),
+                              shadow: ShadowReading(compared: 100, matched: 90, mismatches: ["GET /: status 200 vs 500"]))
+        XCTAssertFalse(failed.flip)
+        XCTAssertEqual(failed.mirror?.percent, 0)
+        XCTAssertEqual(bad.state, .rolledBack)
+        XCTAssertTrue(bad.reason?.contains("not flipped") == true, bad.reason ?? "")
+        XCTAssertTrue(bad.reason?.contains("status 200 vs 500") == true, bad.reason ?? "")
+    }
+
     func testPresets() {
         XCTAssertEqual(RolloutPlan.presets["canary-10-5m"]?.steps, [10, 100])
         XCTAssertEqual(RolloutPlan.presets["canary-10-5m"]?.stepSeconds, 300)

@@ -164,6 +164,38 @@ final class GuardedChangeTests: EndToEndTestCase {
         for _ in 0..<20 { XCTAssertEqual(try send(proxy).name, "blue") }
     }
 
+    func testAGuardBakesOnAfterKillAndRestartAndUnreadableSavedGuardsAreDropped() throws {
+        var (proxy, control, _) = try start()
+        let reply = try control.command("set weights shop stable=50 canary=50 --bake=60 --revert-if-error-rate=10% --min-requests 5")
+        let id = try XCTUnwrap((reply["guard"] as? [String: Any])?["id"] as? Int, "\(reply)")
+        let json = try String(contentsOfFile: proxy.configPath, encoding: .utf8)
+        let dir = try XCTUnwrap(json.range(of: #""stateFile": ""#).map { json[$0.upperBound...].prefix { $0 != "\"" } })
+        proxy.process.kill()
+        // A hand edits the state file meanwhile: one guard that is not JSON, one whose deadline is no time.
+        let path = String(dir)
+        var saved = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as? [String: Any])
+        var overrides = saved["overrides"] as? [String: Any] ?? saved
+        var guards = try XCTUnwrap(overrides["guards"] as? [String: String], "the guard is saved: \(saved)")
+        XCTAssertEqual(guards.count, 1)
+        var far = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(guards.values.first!.utf8)) as? [String: Any])
+        far["deadline"] = 1e300
+        guards["hand-1"] = "{not json"
+        guards["hand-2"] = String(decoding: try JSONSerialization.data(withJSONObject: far), as: UTF8.self)
+        overrides["guards"] = guards
+        if saved["overrides"] != nil { saved["overrides"] = overrides } else { saved = overrides }
+        try JSONSerialization.data(withJSONObject: saved).write(to: URL(fileURLWithPath: path))
+
+        canaryState.status = 500
+        proxy = try startProxy(json: json)
+        control = try ControlLineClient(path: path.replacingOccurrences(of: "state.json", with: "control.sock"))
+        XCTAssertNotNil(proxy.process.waitForStderrLine(containing: "guard hand-1: the saved guard cannot be read"), proxy.process.stderr)
+        XCTAssertNotNil(proxy.process.waitForStderrLine(containing: "guard hand-2: the saved guard cannot be read"), proxy.process.stderr)
+        XCTAssertEqual(try weights(control), ["stable": 50, "canary": 50], "the change is in the state file")
+        let record = try XCTUnwrap(try driveUntilFinished(proxy, control, id: id))
+        XCTAssertEqual(record["state"] as? String, "reverted", "the restarted proxy bakes on and reverts: \(record)")
+        XCTAssertEqual(try weights(control), ["stable": 100, "canary": 0])
+    }
+
     func testATransactionWithABakeRevertsAllItsChangesTogether() throws {
         let (proxy, control, _) = try start()
         greenState.status = 500

@@ -1,13 +1,15 @@
 // A blue/green release declared as a rollout: it flips to the idle color when the config loads,
 // bakes on its gates, and flips back by itself when the new color fails; a healthy one is
-// promoted when its bake ends.
+// promoted when its bake ends. With a shadow stage the idle color first gets compared copies and
+// the flip waits for them; a bake survives kill -9 and still flips back.
 import Foundation
 import TestSupport
 import XCTest
 
 final class RolloutFlipTests: EndToEndTestCase {
-    private func config(green: UInt16, blue: EchoUpstream, bakeSeconds: Int) throws -> String {
+    private func config(green: UInt16, blue: EchoUpstream, bakeSeconds: Int, shadow: String? = nil) throws -> String {
         let dir = try temporaryDirectory()
+        let stage = shadow.map { "\"shadow\": \($0), " } ?? ""
         return """
         {
           "listeners": [ { "address": "127.0.0.1:0" } ],
@@ -16,7 +18,7 @@ final class RolloutFlipTests: EndToEndTestCase {
           "upstreams": { "checkout": { "blue": { "endpoints": ["\(blue.endpoint)"] },
                                        "green": { "endpoints": ["127.0.0.1:\(green)"] }, "live": "blue" } },
           "routes": [ { "name": "web", "upstream": "checkout",
-                        "rollout": { "flip": { "bakeSeconds": \(bakeSeconds) }, "gates": { "maxErrorRate": 0.2, "minRequests": 5 } } } ],
+                        "rollout": { \(stage)"flip": { "bakeSeconds": \(bakeSeconds) }, "gates": { "maxErrorRate": 0.2, "minRequests": 5 } } } ],
           "control": { "socket": "\(dir)/control.sock", "stateFile": "\(dir)/state.json" }
         }
         """
@@ -35,6 +37,42 @@ final class RolloutFlipTests: EndToEndTestCase {
     private func live(_ control: ControlLineClient) throws -> String? {
         let upstreams = try control.command("show upstreams")["upstreams"] as? [[String: Any]]
         return upstreams?.first { $0["upstream"] as? String == "checkout" }?["live"] as? String
+    }
+
+    /// The next version: answers 200 (500 to every `failEvery`-th request; 0: never), naming
+    /// itself green, and keeps every request head it got.
+    private func startGreen(failEvery: Int) throws -> (RawServer, Locked<[String]>) {
+        let heads = Locked<[String]>([])
+        let server = try startServer { conn, _ in
+            while let head = conn.readHead() {
+                var n = 0
+                heads.mutate {
+                    $0.append(head)
+                    n = $0.count
+                }
+                let status = failEvery > 0 && n % failEvery == 0 ? 500 : 200
+                _ = conn.send("HTTP/1.1 \(status) \(status == 200 ? "OK" : "Internal Server Error")\r\n"
+                              + "Content-Length: 5\r\nX-Echo-Name: green\r\n\r\ngreen")
+            }
+        }
+        return (server, heads)
+    }
+
+    /// Requests until `done`; the X-Echo-Name of every answer.
+    private func names(_ proxy: RunningProxy, until done: () throws -> Bool) throws -> [String] {
+        var seen: [String] = []
+        var client = try connect(proxy)
+        XCTAssertTrue(try waitUntil(timeout: 30) {
+            for _ in 0..<10 {
+                do { seen.append(try client.exchange(get("/")).header("X-Echo-Name") ?? "?") } catch { client = try connect(proxy) }
+            }
+            return try done()
+        })
+        return seen
+    }
+
+    private func events(_ rollout: [String: Any]) -> [String] {
+        (rollout["history"] as? [[String: Any]] ?? []).compactMap { $0["event"] as? String }
     }
 
     func testAFailingNewColorIsFlippedBackByTheRelease() throws {
@@ -63,6 +101,91 @@ final class RolloutFlipTests: EndToEndTestCase {
         XCTAssertEqual(try connect(proxy).exchange(get("/")).header("X-Echo-Name"), "green")
     }
 
+    func testAShadowStageComparesTheIdleColorThenFlipsAndBakes() throws {
+        let blue = try startEcho(name: "blue")
+        let (green, heads) = try startGreen(failEvery: 0)
+        let proxy = try startProxy(json: try config(green: green.port, blue: blue, bakeSeconds: 1,
+                                                    shadow: #"{ "minCompared": 100, "minMatchRate": 0.995 }"#))
+        let control = try ControlLineClient(path: try controlSocket())
+        XCTAssertEqual(try rollout(control)["state"] as? String, "shadowing")
+        XCTAssertEqual(try live(control), "blue", "no flip before the shadow passes")
+        let during = try names(proxy) { heads.value.count >= 20 }
+        XCTAssertEqual(try live(control), "blue", "still shadowing after 20 copies of 100")
+        XCTAssertEqual(Set(during), ["blue"], "users stay on the live color while it shadows")
+        XCTAssertTrue(heads.value.allSatisfy { $0.contains("X-Switchyard-Shadow: 1") }, "only copies reach the idle color")
+        _ = try names(proxy) { (try rollout(control))["state"] as? String == "promoted" }
+        XCTAssertEqual(try live(control), "green")
+        let r = try rollout(control)
+        XCTAssertEqual(Array(events(r).prefix(5)), ["start", "shadow", "shadow_passed", "flip", "promote"], "\(r)")
+        let mirrors = try control.command("show routes")["mirrors"] as? [[String: Any]] ?? []
+        XCTAssertTrue(mirrors.isEmpty, "the copies stopped before the flip: \(mirrors)")
+        XCTAssertEqual(try connect(proxy).exchange(get("/")).header("X-Echo-Name"), "green")
+    }
+
+    func testAShadowThatAnswersDifferentlyEndsTheReleaseUnflipped() throws {
+        let blue = try startEcho(name: "blue")
+        let (green, heads) = try startGreen(failEvery: 50)
+        let proxy = try startProxy(json: try config(green: green.port, blue: blue, bakeSeconds: 1,
+                                                    shadow: #"{ "minCompared": 300, "minMatchRate": 0.995 }"#))
+        let control = try ControlLineClient(path: try controlSocket())
+        let seen = try names(proxy) { (try rollout(control))["state"] as? String == "rolled_back" }
+        XCTAssertEqual(try live(control), "blue", "never flipped")
+        XCTAssertEqual(seen.filter { $0 != "blue" }.count, 0, "every user answered by the live color")
+        XCTAssertGreaterThanOrEqual(heads.value.count, 300)
+        XCTAssertTrue(heads.value.allSatisfy { $0.contains("X-Switchyard-Shadow: 1") }, "only copies reached green")
+        let r = try rollout(control)
+        let reason = r["reason"] as? String ?? ""
+        XCTAssertTrue(reason.hasPrefix("shadow: match rate"), reason)
+        XCTAssertTrue(reason.contains("not flipped"), reason)
+        XCTAssertFalse(events(r).contains("flip"), "\(r)")
+    }
+
+    func testABakeSurvivesKillAndRestartAndStillFlipsBack() throws {
+        let blue = try startEcho(name: "blue")
+        let green = try startServer { conn, _ in
+            while conn.readHead() != nil { _ = conn.send("HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n\r\n") }
+        }
+        let json = try config(green: green.port, blue: blue, bakeSeconds: 120)
+        var proxy = try startProxy(json: json)
+        var control = try ControlLineClient(path: try controlSocket())
+        XCTAssertTrue(try waitUntil { try live(control) == "green" }, "the release flips when it starts")
+        let before = try control.command("show guards")["guards"] as? [[String: Any]] ?? []
+        XCTAssertEqual(before.first?["state"] as? String, "baking", "\(before)")
+        let id = before.first?["id"] as? Int
+        let deadline = before.first?["deadline"] as? String
+        // No traffic yet, so no breach: kill -9 cuts the bake off.
+        proxy.process.kill()
+        proxy = try startProxy(json: json)
+        control = try ControlLineClient(path: try controlSocket())
+        XCTAssertEqual(try live(control), "green", "the flip is in the state file")
+        XCTAssertEqual(try rollout(control)["state"] as? String, "baking", "the release still bakes")
+        let after = try control.command("show guards")["guards"] as? [[String: Any]] ?? []
+        XCTAssertEqual(after.first?["id"] as? Int, id, "the same guard: \(after)")
+        XCTAssertEqual(after.first?["state"] as? String, "baking")
+        XCTAssertEqual(after.first?["deadline"] as? String, deadline, "its deadline kept")
+        XCTAssertNotNil(proxy.process.waitForStderrLine(containing: "baking on after a restart"))
+        try drive(proxy) { (try rollout(control))["state"] as? String == "rolled_back" }
+        XCTAssertEqual(try live(control), "blue", "flipped back by the guard that survived the restart")
+        let reason = try rollout(control)["reason"] as? String ?? ""
+        XCTAssertTrue(reason.contains("error rate"), reason)
+    }
+
+    func testAnIdleColorMirrorCopiesToTheNextVersion() throws {
+        let blue = try startEcho(name: "blue")
+        let (green, heads) = try startGreen(failEvery: 0)
+        let json = """
+        { "listeners": [ { "address": "127.0.0.1:0" } ],
+          "upstreams": { "checkout": { "blue": { "endpoints": ["\(blue.endpoint)"] },
+                                       "green": { "endpoints": ["127.0.0.1:\(green.port)"] }, "live": "blue" } },
+          "routes": [ { "name": "web", "upstream": "checkout",
+                        "mirror": [ { "upstream": "checkout", "percent": 100, "color": "idle" } ] } ] }
+        """
+        let proxy = try startProxy(json: json)
+        let seen = try names(proxy) { heads.value.count >= 10 }
+        XCTAssertEqual(Set(seen), ["blue"], "users on the live color")
+        XCTAssertTrue(heads.value.allSatisfy { $0.contains("X-Switchyard-Shadow: 1") }, "copies on the idle one")
+    }
+
     func testAFlipReleaseNeedsABlueGreenUpstreamAndAGate() throws {
         let dir = try temporaryDirectory()
         let text = """
@@ -79,5 +202,15 @@ final class RolloutFlipTests: EndToEndTestCase {
         """
         let second = try ChildProcess.run(switchyard: ["check", "--config", try writeFile("plain.json", plain)])
         XCTAssertTrue(second.stderr.contains(#"routes[0].rollout.flip: upstream "app" has no colors"#), second.stderr)
+        let mirrors = """
+        { "listeners": [ { "address": "127.0.0.1:0" } ], "upstreams": { "app": { "endpoints": ["127.0.0.1:9"] } },
+          "routes": [ { "name": "web", "upstream": "app",
+                        "mirror": [ { "upstream": "app", "percent": 5, "color": "idle" } ] } ] }
+        """
+        let third = try ChildProcess.run(switchyard: ["check", "--config", try writeFile("mirrors.json", mirrors)])
+        XCTAssertTrue(third.stderr.contains(#"routes[0].mirror[0].color: upstream "app" has no colors"#), third.stderr)
+        let word = mirrors.replacingOccurrences(of: #""idle""#, with: #""purple""#)
+        let fourth = try ChildProcess.run(switchyard: ["check", "--config", try writeFile("word.json", word)])
+        XCTAssertTrue(fourth.stderr.contains(#"routes[0].mirror[0].color: must be "live" or "idle", got "purple""#), fourth.stderr)
     }
 }
