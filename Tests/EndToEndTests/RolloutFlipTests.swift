@@ -104,13 +104,20 @@ final class RolloutFlipTests: EndToEndTestCase {
     func testAShadowStageComparesTheIdleColorThenFlipsAndBakes() throws {
         let blue = try startEcho(name: "blue")
         let (green, heads) = try startGreen(failEvery: 0)
-        let proxy = try startProxy(json: try config(green: green.port, blue: blue, bakeSeconds: 1,
-                                                    shadow: #"{ "minCompared": 100, "minMatchRate": 0.995 }"#))
-        let control = try ControlLineClient(path: try controlSocket())
+        let json = try config(green: green.port, blue: blue, bakeSeconds: 1, shadow: #"{ "minCompared": 100, "minMatchRate": 0.995 }"#)
+        var proxy = try startProxy(json: json)
+        var control = try ControlLineClient(path: try controlSocket())
         XCTAssertEqual(try rollout(control)["state"] as? String, "shadowing")
         XCTAssertEqual(try live(control), "blue", "no flip before the shadow passes")
-        let during = try names(proxy) { heads.value.count >= 20 }
+        var during = try names(proxy) { heads.value.count >= 20 }
         XCTAssertEqual(try live(control), "blue", "still shadowing after 20 copies of 100")
+        // kill -9 in the stage: the restarted proxy still copies to the idle color, not the live one.
+        proxy.process.kill()
+        proxy = try startProxy(json: json)
+        control = try ControlLineClient(path: try controlSocket())
+        XCTAssertEqual(try rollout(control)["state"] as? String, "shadowing", "still in its shadow stage")
+        let copied = heads.value.count
+        during += try names(proxy) { heads.value.count >= copied + 20 }
         XCTAssertEqual(Set(during), ["blue"], "users stay on the live color while it shadows")
         XCTAssertTrue(heads.value.allSatisfy { $0.contains("X-Switchyard-Shadow: 1") }, "only copies reach the idle color")
         _ = try names(proxy) { (try rollout(control))["state"] as? String == "promoted" }
