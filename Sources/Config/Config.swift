@@ -320,7 +320,11 @@ extension Config {
         public var name: String
         public var upstream: String
         public var weight: Int
-        public init(name: String, upstream: String, weight: Int) {
+        /// `"color": "idle"`: served by the blue/green upstream's color that is not live (the next
+        /// version, canaried before a flip); false: by its live color.
+        public var idle: Bool
+        public init(name: String, upstream: String, weight: Int, idle: Bool = false) {
+            self.idle = idle
             self.name = name
             self.upstream = upstream
             self.weight = weight

@@ -12,7 +12,6 @@ extension ConfigParser {
         switch target {
         case .split(let split)?:
             variants = split.variants.map(\.name)
-            object["flip"]?.error("only on a route whose upstream is blue/green (a split's rollout moves weights)")
         case .upstream(let name)?:
             guard object.has("flip") else {
                 value.error("needs a route with a \"split\" (a rollout moves weight between variants), "
@@ -175,11 +174,29 @@ extension ConfigParser {
         if shadow != nil, startAt != nil {
             object["shadow"]?.error("not with \"startAt\": a fleet's clock-driven steps cannot wait for a shadow stage")
         }
+        // Steps, then a flip: the variant is the idle color of the baseline's blue/green upstream;
+        // at its last step the flip makes it live and the baseline serves everyone again.
+        var flip: RolloutFlipPlan?
+        if let field = object["flip"], let variant, let baseline {
+            let v = split?.variants.first { $0.name == variant }
+            let b = split?.variants.first { $0.name == baseline }
+            if let v, let b, !(v.idle && !b.idle && v.upstream == b.upstream) {
+                field.error("on a split, the variant must be the idle color (\"color\": \"idle\") of the baseline's "
+                            + "blue/green upstream, so that the flip makes it live")
+            } else if startAt != nil {
+                field.error("not with \"startAt\": a fleet's clock-driven steps end at 100%, not in a flip")
+            } else if let v {
+                flip = rolloutFlip(field, upstream: v.upstream)
+                if gates.maxErrorRate == nil && gates.maxP99Ratio == nil {
+                    object.error("a flip bakes on \"gates\": give maxErrorRate and/or maxP99Ratio")
+                }
+            }
+        }
         guard let variant, let baseline, let steps else { return nil }
         return RolloutPlan(variant: variant, baseline: baseline, steps: steps, stepSeconds: seconds, maxStepSeconds: maxStepSeconds,
                            gates: gates, window: window, startAt: startAt, prometheus: prometheus, prometheusSelector: selector,
                            prometheusBearerTokenFile: tokenFile, prometheusCAFile: caFile, maxInvalidReadings: maxInvalidReadings,
-                           shadow: shadow, approvals: approvals.isEmpty ? nil : approvals)
+                           shadow: shadow, approvals: approvals.isEmpty ? nil : approvals, flip: flip)
     }
 
     private func rolloutGates(_ value: ConfigValue) -> RolloutGates {

@@ -42,7 +42,10 @@ extension ConfigParser {
             if methods.isEmpty { field.error("must list at least one method") } else { plan.methods = methods }
         }
         guard upstream != nil else { return nil }
-        if plan.upstream == split?.variants.first(where: { $0.name != variant && $0.weight > 0 })?.upstream {
+        // (A variant of the idle color shares its upstream with the baseline: its copies go to
+        // that idle color.)
+        let idleVariant = split?.variants.first { $0.name == variant }?.idle == true
+        if !idleVariant, plan.upstream == split?.variants.first(where: { $0.name != variant && $0.weight > 0 })?.upstream {
             object.error("the shadow upstream \"\(plan.upstream)\" serves the route's users: copies must go to the new version")
         }
         return plan

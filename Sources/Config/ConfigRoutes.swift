@@ -194,14 +194,7 @@ extension ConfigParser {
             let compare = object["compare"].flatMap(mirrorCompare)
             // "idle": copies go to the blue/green upstream's color that is not live (checked to
             // have colors when the snapshot is built).
-            var idle = false
-            if let field = object["color"], let word = field.string() {
-                switch word {
-                case "live": idle = false
-                case "idle": idle = true
-                default: field.error("must be \"live\" or \"idle\", got \"\(word)\"")
-                }
-            }
+            let idle = object["color"].flatMap(colorChoice) ?? false
             guard let upstream, let upstreamField, let percent else { continue }
             if let first = seen[upstream] {
                 upstreamField.error("duplicate mirror to \"\(upstream)\" (also mirror[\(first)])")
@@ -216,6 +209,19 @@ extension ConfigParser {
                                          compare: compare, idle: idle))
         }
         return mirrors
+    }
+
+    /// `"color"` of a mirror or a variant: `"live"` (false) or `"idle"` (true), the blue/green
+    /// upstream's color that is not live (checked to have colors when the snapshot is built).
+    func colorChoice(_ field: ConfigValue) -> Bool? {
+        guard let word = field.string() else { return nil }
+        switch word {
+        case "live": return false
+        case "idle": return true
+        default:
+            field.error("must be \"live\" or \"idle\", got \"\(word)\"")
+            return nil
+        }
     }
 
     /// Header names left out of a mirror's copies: tokens, each once (case-insensitively),

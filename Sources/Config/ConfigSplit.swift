@@ -20,7 +20,7 @@ extension ConfigParser {
         var weightsComplete = true
         var total = 0
         for (index, element) in elements.enumerated() {
-            guard let object = element.object(keys: ["variant", "upstream", "weight"]) else {
+            guard let object = element.object(keys: ["variant", "upstream", "weight", "color"]) else {
                 weightsComplete = false
                 continue
             }
@@ -39,8 +39,9 @@ extension ConfigParser {
             let upstream = object.required("upstream").flatMap { upstreamReference($0, upstreams: upstreams) }
             let weight = object.required("weight").flatMap { $0.int(0...Self.maxWeight) }
             if let weight { total += weight } else { weightsComplete = false }
+            let idle = object["color"].flatMap(colorChoice) ?? false
             if let name, let upstream, let weight {
-                variants.append(Config.Variant(name: name, upstream: upstream, weight: weight))
+                variants.append(Config.Variant(name: name, upstream: upstream, weight: weight, idle: idle))
             }
         }
         if weightsComplete && !elements.isEmpty && total == 0 {

@@ -34,8 +34,12 @@ public struct RolloutPlan: Sendable, Equatable, Codable {
     /// Indexes of the steps that wait for `rollout approve` before they begin ("approve" written
     /// before them in the config's steps); never the first.
     public var approvals: [Int]?
-    /// A blue/green release: a guarded flip instead of steps (RolloutFlip.swift).
+    /// A blue/green release: a guarded flip instead of steps, or after them when the variant is
+    /// the idle color of the baseline's upstream (RolloutFlip.swift).
     public var flip: RolloutFlipPlan?
+
+    /// A flip that ends a canary of the idle color (else the flip is the whole release).
+    public var flipsAfterSteps: Bool { flip != nil && variant != baseline }
 
     public init(variant: String, baseline: String, steps: [Int], stepSeconds: Int, maxStepSeconds: Int? = nil,
                 gates: RolloutGates = RolloutGates(), window: RolloutWindow? = nil, startAt: Double? = nil,
@@ -385,7 +389,11 @@ extension RolloutStatus {
                               confirmed: WebhookAnswer? = nil, flipped: FlipOutcome? = nil) -> RolloutEffects {
         var effects = RolloutEffects()
         if state.isFinished || state == .paused { return effects }
-        if let flip = plan.flip {
+        if let flip = plan.flip, plan.flipsAfterSteps, state == .baking {
+            tickFlip(flip, at: now, outcome: flipped, effects: &effects)
+            return effects
+        }
+        if let flip = plan.flip, !plan.flipsAfterSteps {
             // "shadow → flip → bake": the idle color is compared first, then flipped to.
             if let shadow = plan.shadow, state != .baking {
                 if state == .shadowing {
@@ -477,7 +485,10 @@ extension RolloutStatus {
             }
         }
         let next = plan.startAt == nil ? step + 1 : max(clockStep(now), step + 1)
-        if next >= plan.steps.count {
+        if next >= plan.steps.count, let flip = plan.flip {
+            // The canary of the idle color served its last step: the flip makes it live.
+            tickFlip(flip, at: now, outcome: nil, effects: &effects)
+        } else if next >= plan.steps.count {
             finish(.promoted, weight: 100, kind: "promote", reason: nil, at: now, effects: &effects)
         } else {
             enter(next, at: now, reading: reading, effects: &effects)
@@ -531,6 +542,12 @@ extension RolloutStatus {
     public mutating func promote(now: Double) -> RolloutEffects {
         var effects = RolloutEffects()
         guard !state.isFinished else { return effects }
+        if let flip = plan.flip, plan.flipsAfterSteps, state != .baking {
+            // A canary of the idle color is promoted by its flip (then baked like any).
+            record("promote", "promoted by the operator: flipping", at: now, into: &effects)
+            tickFlip(flip, at: now, outcome: nil, effects: &effects)
+            return effects
+        }
         finish(.promoted, weight: 100, kind: "promote", reason: "promoted by the operator", at: now, effects: &effects)
         return effects
     }

@@ -29,11 +29,13 @@ public struct FlipOutcome: Sendable, Equatable {
 }
 
 extension RolloutStatus {
-    /// A flip release: flips at once (the runner commits it, guarded), then waits for the bake.
+    /// A flip release: flips (the runner commits it, guarded), then waits for the bake. After
+    /// steps, the same commit gives the baseline back every request: it is served by the new
+    /// live color.
     mutating func tickFlip(_ flip: RolloutFlipPlan, at now: Double, outcome: FlipOutcome?, effects: inout RolloutEffects) {
         if state != .baking {
             state = .baking
-            step = 0
+            step = plan.steps.count - 1
             stepStartedAt = now
             reason = "baking \(flip.bakeSeconds) s after the flip"
             effects.flip = true
@@ -46,6 +48,9 @@ extension RolloutStatus {
         } else {
             finish(.rolledBack, weight: 0, kind: "rollback", reason: "flipped back: \(outcome.detail)", at: now, effects: &effects)
         }
+        // The flip's guard set the colors; the weights stay as the flip left them (the baseline,
+        // on the live color, at 100).
+        effects.weight = nil
     }
 }
 

@@ -135,12 +135,14 @@ public final class GuardBoard: RuntimeObserver, @unchecked Sendable {
 
 extension GuardBoard {
     /// Commits `changes`; with `options`, starts a bake over what they touched. The reply's
-    /// `guard` member says what is watched and until when.
-    package func commit(_ changes: [RuntimeChange], guarded options: GuardOptions?) throws(ControlError) -> (result: RuntimeState.CommitResult, guard: ControlValue?) {
-        guard let options else { return (try commit(changes), nil) }
+    /// `guard` member says what is watched and until when. `alongside` goes in the same commit
+    /// without being watched or ever reverted.
+    package func commit(_ changes: [RuntimeChange], guarded options: GuardOptions?,
+                        alongside: [RuntimeChange] = []) throws(ControlError) -> (result: RuntimeState.CommitResult, guard: ControlValue?) {
+        guard let options else { return (try commit(alongside + changes), nil) }
         let before = config
         let samplesBefore = server.map { metrics in { (w: GuardWatch) in w.sample(metrics.metrics) } }
-        let result = try commit(changes)
+        let result = try commit(alongside + changes)
         let facets = GuardFacet.diff(changes, before: before, after: config)
         guard !facets.isEmpty else { return (result, ["state": "none", "reason": "the change set nothing that differs; nothing to watch"]) }
         let watches = GuardWatch.affected(by: facets, after: config)

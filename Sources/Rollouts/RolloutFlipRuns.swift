@@ -14,8 +14,15 @@ extension RolloutRunner {
         options.maxErrorRate = status.plan.gates.maxErrorRate
         options.maxP99Ratio = status.plan.gates.maxP99Ratio
         options.minRequests = UInt64(max(1, status.plan.gates.minRequests))
+        // After a canary of the idle color, the baseline gets every request back in the flip's
+        // commit: the new live color serves it, so no user moves. Only the flip is guarded: a
+        // revert puts the old color back under the baseline.
+        let weights: [RuntimeChange] = status.plan.flipsAfterSteps ? [.weights(route: route, weights: [
+            .init(variant: status.plan.variant, weight: 0), .init(variant: status.plan.baseline, weight: 100),
+        ])] : []
         do throws(ControlError) {
-            let (result, guardValue) = try guards.commit([.live(upstream: plan.upstream, color: live.other)], guarded: options)
+            let (result, guardValue) = try guards.commit([.live(upstream: plan.upstream, color: live.other)], guarded: options,
+                                                         alongside: weights)
             status.flipGuard = guardValue?["id"]?.int
             state.log("rollout \(route): flip \(plan.upstream) to \(live.other.name): version \(result.version), "
                       + "baking \(plan.bakeSeconds) s (guard \(status.flipGuard.map(String.init) ?? "none"))")

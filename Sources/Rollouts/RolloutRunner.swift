@@ -243,7 +243,7 @@ public final class RolloutRunner: RuntimeObserver, @unchecked Sendable {
         // that the flip's guard never reverts them on).
         let mirror = effects.mirror.map { [RuntimeChange.mirror(route: route, upstream: $0.upstream, percent: $0.percent)] } ?? []
         var changes = mirror
-        if let weight = effects.weight, status.plan.flip == nil {
+        if let weight = effects.weight, status.plan.flip == nil || status.plan.flipsAfterSteps {
             changes.insert(.weights(route: route, weights: [
                 .init(variant: status.plan.variant, weight: weight), .init(variant: status.plan.baseline, weight: 100 - weight),
             ]), at: 0)

@@ -46,6 +46,10 @@ extension RoutingTable {
         }
         if decision.upstream >= 0 && decision.upstream < upstreams.count {
             decision.color = color(upstreams[decision.upstream], request, client: client, untrusted: &decision.untrustedSteering)
+            // A variant of the idle color: the next version, canaried before its flip.
+            if decision.color != nil && decision.variant >= 0 && variants[Int(splits[Int(route.split)].variants.offset) + decision.variant].idle {
+                decision.color = upstreams[decision.upstream].live.other
+            }
         }
         decision.mirrorMask = mirrorMask(route, method: method, random: random)
         if !goals.isEmpty { matchGoals(request, method: method, path: path, client: client, into: &decision) }

@@ -180,8 +180,11 @@ public struct Variant: Sendable, Equatable {
     public var nameBytes: Bytes
     public var upstream: Int     // index into Snapshot.upstreams
     public var weight: Int
+    /// Served by the blue/green upstream's idle color instead of its live one.
+    public var idle: Bool
 
-    public init(name: String, upstream: Int, weight: Int) {
+    public init(name: String, upstream: Int, weight: Int, idle: Bool = false) {
+        self.idle = idle
         self.name = name
         self.nameBytes = Array(name.utf8)
         self.upstream = upstream

@@ -72,6 +72,7 @@ struct TableGoal {
 struct TableVariant {
     var name: Span                   // arena
     var upstream: Int32
+    var idle = false                 // served by the blue/green upstream's idle color
 }
 
 struct TableRule {
@@ -379,7 +380,7 @@ private struct Builder {
         var s = TableSplit()
         s.variants = Span(offset: Int32(variants.count), count: Int32(split.variants.count))
         for variant in split.variants {
-            variants.append(TableVariant(name: bytes(variant.nameBytes), upstream: Int32(variant.upstream)))
+            variants.append(TableVariant(name: bytes(variant.nameBytes), upstream: Int32(variant.upstream), idle: variant.idle))
         }
         thresholds += split.thresholds
         let splitRules = split.rules.filter { $0.variant >= 0 && $0.variant < split.variants.count }.map { rule -> TableRule in

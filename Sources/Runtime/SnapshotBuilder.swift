@@ -212,8 +212,11 @@ private struct Builder {
             if !(0...ConfigParser.maxWeight).contains(variant.weight) {
                 error(splitPath.index(index).key("weight"), "must be between 0 and \(ConfigParser.maxWeight), got \(variant.weight)")
             }
+            if variant.idle, config[upstream: variant.upstream].map({ $0.blueGreen == nil }) == true {
+                error(splitPath.index(index).key("color"), "upstream \"\(variant.upstream)\" has no colors: \"idle\" needs a blue/green upstream")
+            }
             return Routing.Variant(name: variant.name, upstream: upstreamIndex(variant.upstream, splitPath.index(index).key("upstream")),
-                                   weight: variant.weight)
+                                   weight: variant.weight, idle: variant.idle)
         }
         if !split.variants.isEmpty && split.variants.reduce(0, { $0 + max($1.weight, 0) }) == 0 {
             error(splitPath, "the total weight must be greater than 0")

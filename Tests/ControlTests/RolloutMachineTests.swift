@@ -76,6 +76,32 @@ final class RolloutMachineTests: XCTestCase {
         XCTAssertTrue(bad.reason?.contains("status 200 vs 500") == true, bad.reason ?? "")
     }
 
+    func testACanaryOfTheIdleColorEndsInAFlipInsteadOfAPromotion() {
+        let flip = RolloutFlipPlan(upstream: "checkout", bakeSeconds: 60)
+        let release = RolloutPlan(variant: "next", baseline: "stable", steps: [50, 100], stepSeconds: 60,
+                                  gates: RolloutGates(maxErrorRate: 0.1), flip: flip)
+        XCTAssertTrue(release.flipsAfterSteps)
+        var s = RolloutStatus(plan: release, origin: "config", now: 0, reading: Self.reading(Self.counts(0)))
+        XCTAssertEqual(s.tick(now: 0, reading: Self.reading(Self.counts(0))).weight, 50, "steps first")
+        XCTAssertEqual(s.tick(now: 60, reading: Self.reading(Self.counts(10))).weight, 100)
+        let last = s.tick(now: 120, reading: Self.reading(Self.counts(20)))
+        XCTAssertTrue(last.flip, "the last step ends in the flip")
+        XCTAssertNil(last.weight, "the flip's commit sets the weights")
+        XCTAssertEqual(s.state, .baking)
+        XCTAssertEqual(s.step, 1)
+        XCTAssertTrue(s.tick(now: 130, reading: Self.reading(Self.counts(99, 50))) == RolloutEffects(),
+                      "while it bakes the guard judges, not the step's gates")
+        let done = s.tick(now: 180, reading: Self.reading(Self.counts(99)), flipped: FlipOutcome(passed: false, detail: "guard 1 reverted"))
+        XCTAssertEqual(s.state, .rolledBack)
+        XCTAssertNil(done.weight, "the guard flipped back; the weights stay")
+
+        var early = RolloutStatus(plan: release, origin: "config", now: 0, reading: Self.reading(Self.counts(0)))
+        _ = early.tick(now: 0, reading: Self.reading(Self.counts(0)))
+        let promoted = early.promote(now: 5)
+        XCTAssertTrue(promoted.flip, "an operator's promote flips too")
+        XCTAssertEqual(early.state, .baking)
+    }
+
     func testPresets() {
         XCTAssertEqual(RolloutPlan.presets["canary-10-5m"]?.steps, [10, 100])
         XCTAssertEqual(RolloutPlan.presets["canary-10-5m"]?.stepSeconds, 300)

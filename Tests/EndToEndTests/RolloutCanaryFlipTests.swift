@@ -1,0 +1,115 @@
+// A canary of a blue/green upstream's idle color, ended by a flip: the variant `next` is served
+// by the idle color, the rollout's steps move users onto it, and at its last step one commit
+// flips the colors and gives the baseline every request back (now served by the new live
+// color), guarded for a bake that flips back on a breach.
+import Foundation
+import TestSupport
+import XCTest
+
+final class RolloutCanaryFlipTests: EndToEndTestCase {
+    private func config(blue: UInt16, green: UInt16, bakeSeconds: Int) throws -> String {
+        let dir = try temporaryDirectory()
+        return """
+        {
+          "listeners": [ { "address": "127.0.0.1:0" } ],
+          "workers": 2,
+          "timeouts": { "connectMs": 1000, "headerMs": 2000, "responseMs": 3000, "idleMs": 5000, "drainMs": 2000 },
+          "upstreams": { "checkout": { "blue": { "endpoints": ["127.0.0.1:\(blue)"] },
+                                       "green": { "endpoints": ["127.0.0.1:\(green)"] }, "live": "blue" } },
+          "routes": [ { "name": "shop",
+                        "split": [ { "variant": "stable", "upstream": "checkout", "weight": 100 },
+                                   { "variant": "next", "upstream": "checkout", "color": "idle", "weight": 0 } ],
+                        "rollout": { "variant": "next", "steps": [50, 100], "stepSeconds": 1,
+                                     "flip": { "bakeSeconds": \(bakeSeconds) },
+                                     "gates": { "maxErrorRate": 0.2, "minRequests": 5 } } } ],
+          "control": { "socket": "\(dir)/control.sock", "stateFile": "\(dir)/state.json" }
+        }
+        """
+    }
+
+    private func rollout(_ control: ControlLineClient) throws -> [String: Any] { try control.command("show rollout shop") }
+
+    private func live(_ control: ControlLineClient) throws -> String? {
+        let upstreams = try control.command("show upstreams")["upstreams"] as? [[String: Any]]
+        return upstreams?.first { $0["upstream"] as? String == "checkout" }?["live"] as? String
+    }
+
+    private func weights(_ control: ControlLineClient) throws -> [String: Int] {
+        let variants = try control.command("show routes")["variants"] as? [[String: Any]] ?? []
+        var out: [String: Int] = [:]
+        for v in variants where v["route"] as? String == "shop" { if let n = v["variant"] as? String { out[n] = v["weight"] as? Int } }
+        return out
+    }
+
+    /// Requests until `done`; who answered each (X-Name).
+    private func drive(_ proxy: RunningProxy, until done: () throws -> Bool) throws -> [String] {
+        var seen: [String] = []
+        var client = try connect(proxy)
+        XCTAssertTrue(try waitUntil(timeout: 30) {
+            for _ in 0..<10 {
+                do { seen.append(try client.exchange(get("/")).header("X-Name") ?? "?") } catch { client = try connect(proxy) }
+            }
+            return try done()
+        })
+        return seen
+    }
+
+    private func events(_ r: [String: Any]) -> [String] {
+        (r["history"] as? [[String: Any]] ?? []).compactMap { $0["event"] as? String }
+    }
+
+    func testACanaryOfTheIdleColorEndsInAFlipAndTheBaselineServesEveryone() throws {
+        let blue = try startSwitchable(Switchable(), name: "blue")
+        let green = try startSwitchable(Switchable(), name: "green")
+        let proxy = try startProxy(json: try config(blue: blue.port, green: green.port, bakeSeconds: 1))
+        let control = try ControlLineClient(path: try controlSocket())
+        let halfway = try drive(proxy) { (try rollout(control))["state"] as? String != "running" }
+        XCTAssertTrue(halfway.contains("green"), "the canary of the idle color is served by green")
+        _ = try drive(proxy) { (try rollout(control))["state"] as? String == "promoted" }
+        XCTAssertEqual(try live(control), "green")
+        XCTAssertEqual(try weights(control), ["stable": 100, "next": 0], "the baseline serves everyone, on the new live color")
+        let r = try rollout(control)
+        XCTAssertEqual(events(r).filter { ["step", "flip", "promote"].contains($0) }, ["step", "step", "flip", "promote"], "\(r)")
+        for _ in 0..<10 { XCTAssertEqual(try connect(proxy).exchange(get("/")).header("X-Name"), "green") }
+    }
+
+    func testABadBakeAfterTheStepsFlipsBackAndTheOldColorServesEveryone() throws {
+        let greenState = Switchable()
+        let blue = try startSwitchable(Switchable(), name: "blue")
+        let green = try startSwitchable(greenState, name: "green")
+        let proxy = try startProxy(json: try config(blue: blue.port, green: green.port, bakeSeconds: 60))
+        let control = try ControlLineClient(path: try controlSocket())
+        _ = try drive(proxy) { (try rollout(control))["state"] as? String == "baking" }
+        XCTAssertEqual(try live(control), "green", "flipped at the last step")
+        XCTAssertEqual(try weights(control), ["stable": 100, "next": 0])
+        // The new version breaks after the flip: the bake sees it and flips back.
+        greenState.status = 500
+        _ = try drive(proxy) { (try rollout(control))["state"] as? String == "rolled_back" }
+        XCTAssertEqual(try live(control), "blue")
+        XCTAssertEqual(try weights(control), ["stable": 100, "next": 0], "the weights stay: the baseline is on the old color again")
+        let reason = try rollout(control)["reason"] as? String ?? ""
+        XCTAssertTrue(reason.contains("flipped back") && reason.contains("error rate"), reason)
+        for _ in 0..<10 { XCTAssertEqual(try connect(proxy).exchange(get("/")).header("X-Name"), "blue") }
+    }
+
+    func testAFlipAfterStepsNeedsAVariantOfTheIdleColor() throws {
+        let text = """
+        { "listeners": [ { "address": "127.0.0.1:0" } ],
+          "upstreams": { "checkout": { "blue": { "endpoints": ["127.0.0.1:9"] }, "green": { "endpoints": ["127.0.0.1:9"] } },
+                         "canary": { "endpoints": ["127.0.0.1:9"] } },
+          "routes": [ { "name": "shop",
+                        "split": [ { "variant": "stable", "upstream": "checkout", "weight": 100 },
+                                   { "variant": "next", "upstream": "canary", "weight": 0 } ],
+                        "rollout": { "variant": "next", "steps": [50, 100], "flip": { "bakeSeconds": 5 },
+                                     "gates": { "maxErrorRate": 0.1 } } } ] }
+        """
+        let result = try ChildProcess.run(switchyard: ["check", "--config", try writeFile("bad.json", text)])
+        XCTAssertTrue(result.stderr.contains(#"routes[0].rollout.flip: on a split, the variant must be the idle color"#), result.stderr)
+        let plain = """
+        { "listeners": [ { "address": "127.0.0.1:0" } ], "upstreams": { "canary": { "endpoints": ["127.0.0.1:9"] } },
+          "routes": [ { "name": "shop", "split": [ { "variant": "next", "upstream": "canary", "color": "idle", "weight": 1 } ] } ] }
+        """
+        let second = try ChildProcess.run(switchyard: ["check", "--config", try writeFile("idle.json", plain)])
+        XCTAssertTrue(second.stderr.contains(#"routes[0].split[0].color: upstream "canary" has no colors"#), second.stderr)
+    }
+}
