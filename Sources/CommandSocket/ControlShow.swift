@@ -24,20 +24,24 @@ enum ControlShow {
             if let split = route.split {
                 let total = split.variants.reduce(0) { $0 + $1.weight }
                 for v in split.variants {
-                    variants.append([
+                    var value: ControlValue = [
                         "route": .string(route.name), "variant": .string(v.name), "upstream": .string(v.upstream),
                         "weight": .int(v.weight),
                         "percent": .double(total > 0 ? (Double(v.weight) * 100 / Double(total) * 10).rounded() / 10 : 0),
                         "override": .bool(state.overrides.weights[route.name]?[v.name] != nil),
-                    ])
+                    ]
+                    if v.idle { value.set("color", "idle") }
+                    variants.append(value)
                 }
             }
             for m in route.mirrors {
-                mirrors.append([
+                var value: ControlValue = [
                     "route": .string(route.name), "upstream": .string(m.upstream), "percent": .double(m.percent),
                     "maxBodyBytes": .int(m.maxBodyBytes), "stripHeaders": ControlValue(m.stripHeaders),
                     "override": .bool(state.overrides.mirrors[route.name]?[m.upstream] != nil),
-                ])
+                ]
+                if m.idle { value.set("color", "idle") }
+                mirrors.append(value)
             }
         }
         return .reply([

@@ -63,6 +63,8 @@ final class RolloutCanaryFlipTests: EndToEndTestCase {
         let green = try startSwitchable(Switchable(), name: "green")
         let proxy = try startProxy(json: try config(blue: blue.port, green: green.port, bakeSeconds: 1))
         let control = try ControlLineClient(path: try controlSocket())
+        let variants = try control.command("show routes")["variants"] as? [[String: Any]] ?? []
+        XCTAssertEqual(variants.first { $0["variant"] as? String == "next" }?["color"] as? String, "idle", "\(variants)")
         let halfway = try drive(proxy) { (try rollout(control))["state"] as? String != "running" }
         XCTAssertTrue(halfway.contains("green"), "the canary of the idle color is served by green")
         _ = try drive(proxy) { (try rollout(control))["state"] as? String == "promoted" }
