@@ -68,18 +68,6 @@ final class GuardedChangeTests: EndToEndTestCase {
         return record
     }
 
-    private func live(_ control: ControlLineClient) throws -> String? {
-        let upstreams = try control.command("show upstreams")["upstreams"] as? [[String: Any]]
-        return upstreams?.first { $0["upstream"] as? String == "checkout" }?["live"] as? String
-    }
-
-    private func weights(_ control: ControlLineClient) throws -> [String: Int] {
-        let variants = try control.command("show routes")["variants"] as? [[String: Any]] ?? []
-        var out: [String: Int] = [:]
-        for v in variants where v["route"] as? String == "shop" { if let n = v["variant"] as? String { out[n] = v["weight"] as? Int } }
-        return out
-    }
-
     func testAFlipToAFailingColorFlipsItselfBack() throws {
         let (proxy, control, admin) = try start()
         greenState.status = 500

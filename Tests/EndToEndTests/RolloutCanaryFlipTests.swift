@@ -29,31 +29,6 @@ final class RolloutCanaryFlipTests: EndToEndTestCase {
 
     private func rollout(_ control: ControlLineClient) throws -> [String: Any] { try control.command("show rollout shop") }
 
-    private func live(_ control: ControlLineClient) throws -> String? {
-        let upstreams = try control.command("show upstreams")["upstreams"] as? [[String: Any]]
-        return upstreams?.first { $0["upstream"] as? String == "checkout" }?["live"] as? String
-    }
-
-    private func weights(_ control: ControlLineClient) throws -> [String: Int] {
-        let variants = try control.command("show routes")["variants"] as? [[String: Any]] ?? []
-        var out: [String: Int] = [:]
-        for v in variants where v["route"] as? String == "shop" { if let n = v["variant"] as? String { out[n] = v["weight"] as? Int } }
-        return out
-    }
-
-    /// Requests until `done`; who answered each (X-Name).
-    private func drive(_ proxy: RunningProxy, until done: () throws -> Bool) throws -> [String] {
-        var seen: [String] = []
-        var client = try connect(proxy)
-        XCTAssertTrue(try waitUntil(timeout: 30) {
-            for _ in 0..<10 {
-                do { seen.append(try client.exchange(get("/")).header("X-Name") ?? "?") } catch { client = try connect(proxy) }
-            }
-            return try done()
-        })
-        return seen
-    }
-
     private func events(_ r: [String: Any]) -> [String] {
         (r["history"] as? [[String: Any]] ?? []).compactMap { $0["event"] as? String }
     }
@@ -65,9 +40,9 @@ final class RolloutCanaryFlipTests: EndToEndTestCase {
         let control = try ControlLineClient(path: try controlSocket())
         let variants = try control.command("show routes")["variants"] as? [[String: Any]] ?? []
         XCTAssertEqual(variants.first { $0["variant"] as? String == "next" }?["color"] as? String, "idle", "\(variants)")
-        let halfway = try drive(proxy) { (try rollout(control))["state"] as? String != "running" }
+        let halfway = try answers(proxy, header: "X-Name") { (try rollout(control))["state"] as? String != "running" }
         XCTAssertTrue(halfway.contains("green"), "the canary of the idle color is served by green")
-        _ = try drive(proxy) { (try rollout(control))["state"] as? String == "promoted" }
+        _ = try answers(proxy, header: "X-Name") { (try rollout(control))["state"] as? String == "promoted" }
         XCTAssertEqual(try live(control), "green")
         XCTAssertEqual(try weights(control), ["stable": 100, "next": 0], "the baseline serves everyone, on the new live color")
         let r = try rollout(control)
@@ -81,12 +56,12 @@ final class RolloutCanaryFlipTests: EndToEndTestCase {
         let green = try startSwitchable(greenState, name: "green")
         let proxy = try startProxy(json: try config(blue: blue.port, green: green.port, bakeSeconds: 60))
         let control = try ControlLineClient(path: try controlSocket())
-        _ = try drive(proxy) { (try rollout(control))["state"] as? String == "baking" }
+        _ = try answers(proxy, header: "X-Name") { (try rollout(control))["state"] as? String == "baking" }
         XCTAssertEqual(try live(control), "green", "flipped at the last step")
         XCTAssertEqual(try weights(control), ["stable": 100, "next": 0])
         // The new version breaks after the flip: the bake sees it and flips back.
         greenState.status = 500
-        _ = try drive(proxy) { (try rollout(control))["state"] as? String == "rolled_back" }
+        _ = try answers(proxy, header: "X-Name") { (try rollout(control))["state"] as? String == "rolled_back" }
         XCTAssertEqual(try live(control), "blue")
         XCTAssertEqual(try weights(control), ["stable": 100, "next": 0], "the weights stay: the baseline is on the old color again")
         let reason = try rollout(control)["reason"] as? String ?? ""

@@ -34,11 +34,6 @@ final class RolloutFlipTests: EndToEndTestCase {
 
     private func rollout(_ control: ControlLineClient) throws -> [String: Any] { try control.command("show rollout web") }
 
-    private func live(_ control: ControlLineClient) throws -> String? {
-        let upstreams = try control.command("show upstreams")["upstreams"] as? [[String: Any]]
-        return upstreams?.first { $0["upstream"] as? String == "checkout" }?["live"] as? String
-    }
-
     /// The next version: answers 200 (500 to every `failEvery`-th request; 0: never), naming
     /// itself green, and keeps every request head it got.
     private func startGreen(failEvery: Int) throws -> (RawServer, Locked<[String]>) {
@@ -56,19 +51,6 @@ final class RolloutFlipTests: EndToEndTestCase {
             }
         }
         return (server, heads)
-    }
-
-    /// Requests until `done`; the X-Echo-Name of every answer.
-    private func names(_ proxy: RunningProxy, until done: () throws -> Bool) throws -> [String] {
-        var seen: [String] = []
-        var client = try connect(proxy)
-        XCTAssertTrue(try waitUntil(timeout: 30) {
-            for _ in 0..<10 {
-                do { seen.append(try client.exchange(get("/")).header("X-Echo-Name") ?? "?") } catch { client = try connect(proxy) }
-            }
-            return try done()
-        })
-        return seen
     }
 
     private func events(_ rollout: [String: Any]) -> [String] {
@@ -109,7 +91,7 @@ final class RolloutFlipTests: EndToEndTestCase {
         var control = try ControlLineClient(path: try controlSocket())
         XCTAssertEqual(try rollout(control)["state"] as? String, "shadowing")
         XCTAssertEqual(try live(control), "blue", "no flip before the shadow passes")
-        var during = try names(proxy) { heads.value.count >= 20 }
+        var during = try answers(proxy, header: "X-Echo-Name") { heads.value.count >= 20 }
         XCTAssertEqual(try live(control), "blue", "still shadowing after 20 copies of 100")
         // kill -9 in the stage: the restarted proxy still copies to the idle color, not the live one.
         proxy.process.kill()
@@ -117,10 +99,10 @@ final class RolloutFlipTests: EndToEndTestCase {
         control = try ControlLineClient(path: try controlSocket())
         XCTAssertEqual(try rollout(control)["state"] as? String, "shadowing", "still in its shadow stage")
         let copied = heads.value.count
-        during += try names(proxy) { heads.value.count >= copied + 20 }
+        during += try answers(proxy, header: "X-Echo-Name") { heads.value.count >= copied + 20 }
         XCTAssertEqual(Set(during), ["blue"], "users stay on the live color while it shadows")
         XCTAssertTrue(heads.value.allSatisfy { $0.contains("X-Switchyard-Shadow: 1") }, "only copies reach the idle color")
-        _ = try names(proxy) { (try rollout(control))["state"] as? String == "promoted" }
+        _ = try answers(proxy, header: "X-Echo-Name") { (try rollout(control))["state"] as? String == "promoted" }
         XCTAssertEqual(try live(control), "green")
         let r = try rollout(control)
         XCTAssertEqual(Array(events(r).prefix(5)), ["start", "shadow", "shadow_passed", "flip", "promote"], "\(r)")
@@ -135,7 +117,7 @@ final class RolloutFlipTests: EndToEndTestCase {
         let proxy = try startProxy(json: try config(green: green.port, blue: blue, bakeSeconds: 1,
                                                     shadow: #"{ "minCompared": 300, "minMatchRate": 0.995 }"#))
         let control = try ControlLineClient(path: try controlSocket())
-        let seen = try names(proxy) { (try rollout(control))["state"] as? String == "rolled_back" }
+        let seen = try answers(proxy, header: "X-Echo-Name") { (try rollout(control))["state"] as? String == "rolled_back" }
         XCTAssertEqual(try live(control), "blue", "never flipped")
         XCTAssertEqual(seen.filter { $0 != "blue" }.count, 0, "every user answered by the live color")
         XCTAssertGreaterThanOrEqual(heads.value.count, 300)
@@ -188,7 +170,7 @@ final class RolloutFlipTests: EndToEndTestCase {
                         "mirror": [ { "upstream": "checkout", "percent": 100, "color": "idle" } ] } ] }
         """
         let proxy = try startProxy(json: json)
-        let seen = try names(proxy) { heads.value.count >= 10 }
+        let seen = try answers(proxy, header: "X-Echo-Name") { heads.value.count >= 10 }
         XCTAssertEqual(Set(seen), ["blue"], "users on the live color")
         XCTAssertTrue(heads.value.allSatisfy { $0.contains("X-Switchyard-Shadow: 1") }, "copies on the idle one")
     }
