@@ -126,8 +126,8 @@ extension GuardSample {
 }
 
 extension GuardBoard {
-    /// Finished guards a fleet keeps in its shared state for `show guards`.
-    static let keptInFleet = 20
+    /// Finished guards kept in the saved state (the state file, or a fleet's shared state) for `show guards`.
+    static let keptSaved = 20
 
     /// Writes `record` (new, or finished) to the saved state: the state file, or the fleet's
     /// shared state.
@@ -138,7 +138,7 @@ extension GuardBoard {
         if record.outcome != .baking {
             // Only the newest finished guards stay.
             let finished = state.overrides.guards.compactMap { key, text in GuardSpec.decode(text).flatMap { $0.finished.map { (key, $0) } } }
-            for (key, _) in finished.sorted(by: { $0.1 > $1.1 }).dropFirst(Self.keptInFleet) { state.overrides.guards[key] = nil }
+            for (key, _) in finished.sorted(by: { $0.1 > $1.1 }).dropFirst(Self.keptSaved) { state.overrides.guards[key] = nil }
         }
         if let failure = state.persist() { log("guard \(record.id): cannot save it: \(failure)") }
         if state.sharedStore != nil { startFleetTimer() }
