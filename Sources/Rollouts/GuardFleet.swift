@@ -148,8 +148,19 @@ extension GuardBoard {
     /// in the state file come back, and those still baking bake on to their deadline.
     public func attached(_ state: RuntimeState) {
         guard state.sharedStore == nil else { return }
+        var saved: [(key: String, spec: GuardSpec)] = []
         for (key, text) in state.overrides.guards.sorted(by: { $0.key < $1.key }) where !records.contains(where: { $0.specID == key }) {
-            guard let spec = GuardSpec.decode(text), let facets = spec.guardFacets, let options = spec.options, let times = spec.times else {
+            guard let spec = GuardSpec.decode(text) else {
+                log("guard \(key): the saved guard cannot be read; it is dropped")
+                state.overrides.guards[key] = nil
+                continue
+            }
+            saved.append((key, spec))
+        }
+        // Numbers in range first, in order, so that one without gets a number no other wants.
+        func rank(_ s: GuardSpec) -> Int { s.id.flatMap { (1...Self.maxID).contains($0) ? $0 : nil } ?? Int.max }
+        for (key, spec) in saved.sorted(by: { rank($0.spec) < rank($1.spec) }) {
+            guard let facets = spec.guardFacets, let options = spec.options, let times = spec.times else {
                 log("guard \(key): the saved guard cannot be read; it is dropped")
                 state.overrides.guards[key] = nil
                 continue

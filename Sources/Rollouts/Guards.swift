@@ -85,6 +85,8 @@ public final class GuardBoard: RuntimeObserver, @unchecked Sendable {
     let reverts = Atomic<UInt64>(0)
     /// Finished guards kept for `show guards`.
     static let kept = 50
+    /// The largest number a saved guard may bring back.
+    static let maxID = 1_000_000_000
 
     /// The state guarded changes are committed to and reverted on: a guard board commits like
     /// an operator does.
@@ -121,9 +123,10 @@ public final class GuardBoard: RuntimeObserver, @unchecked Sendable {
         return f.string(from: date)
     }
 
-    /// `id`: the number a saved guard had (kept across a restart when no record has it).
+    /// `id`: the number a saved guard had (kept across a restart when no record has it; it was
+    /// read from the state file, so one out of range gets the next number instead).
     func add(id: Int? = nil, _ make: (Int) -> GuardRecord) -> GuardRecord {
-        let n = id.flatMap { id in id > 0 && !records.contains { $0.id == id } ? id : nil } ?? nextID
+        let n = id.flatMap { id in (1...Self.maxID).contains(id) && !records.contains { $0.id == id } ? id : nil } ?? nextID
         let record = make(n)
         nextID = max(nextID, n + 1)
         records.append(record)

@@ -159,16 +159,23 @@ final class GuardedChangeTests: EndToEndTestCase {
         let json = try String(contentsOfFile: proxy.configPath, encoding: .utf8)
         let dir = try XCTUnwrap(json.range(of: #""stateFile": ""#).map { json[$0.upperBound...].prefix { $0 != "\"" } })
         proxy.process.kill()
-        // A hand edits the state file meanwhile: one guard that is not JSON, one whose deadline is no time.
+        // A hand edits the state file meanwhile: one guard that is not JSON, one whose deadline is
+        // no time, and a finished one whose number is the largest there is.
         let path = String(dir)
         var saved = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as? [String: Any])
         var overrides = saved["overrides"] as? [String: Any] ?? saved
         var guards = try XCTUnwrap(overrides["guards"] as? [String: String], "the guard is saved: \(saved)")
         XCTAssertEqual(guards.count, 1)
-        var far = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(guards.values.first!.utf8)) as? [String: Any])
+        let original = Data(guards.values.first!.utf8)
+        var far = try XCTUnwrap(JSONSerialization.jsonObject(with: original) as? [String: Any])
         far["deadline"] = 1e300
         guards["hand-1"] = "{not json"
         guards["hand-2"] = String(decoding: try JSONSerialization.data(withJSONObject: far), as: UTF8.self)
+        var huge = try XCTUnwrap(JSONSerialization.jsonObject(with: original) as? [String: Any])
+        huge["id"] = Int.max
+        huge["outcome"] = "passed"
+        huge["finished"] = huge["deadline"]
+        guards["hand-3"] = String(decoding: try JSONSerialization.data(withJSONObject: huge), as: UTF8.self)
         overrides["guards"] = guards
         if saved["overrides"] != nil { saved["overrides"] = overrides } else { saved = overrides }
         try JSONSerialization.data(withJSONObject: saved).write(to: URL(fileURLWithPath: path))
@@ -179,6 +186,9 @@ final class GuardedChangeTests: EndToEndTestCase {
         XCTAssertNotNil(proxy.process.waitForStderrLine(containing: "guard hand-1: the saved guard cannot be read"), proxy.process.stderr)
         XCTAssertNotNil(proxy.process.waitForStderrLine(containing: "guard hand-2: the saved guard cannot be read"), proxy.process.stderr)
         XCTAssertEqual(try weights(control), ["stable": 50, "canary": 50], "the change is in the state file")
+        let listed = try control.command("show guards")["guards"] as? [[String: Any]] ?? []
+        XCTAssertEqual(listed.count, 2, "the baking guard and the finished one: \(listed)")
+        XCTAssertFalse(listed.contains { $0["id"] as? Int == Int.max }, "an out-of-range number is not taken: \(listed)")
         let record = try XCTUnwrap(try driveUntilFinished(proxy, control, id: id))
         XCTAssertEqual(record["state"] as? String, "reverted", "the restarted proxy bakes on and reverts: \(record)")
         XCTAssertEqual(try weights(control), ["stable": 100, "canary": 0])
