@@ -1,0 +1,63 @@
+// What an operator (or the runner, on invalid readings) does to a rollout besides its ticks:
+// approve the next step, pause, resume, promote, abort; and how a restart takes it over.
+
+extension RolloutStatus {
+    /// `rollout approve`, once the step's time is up and it waits: the next step may begin (its
+    /// gates are judged first, on the next tick).
+    public mutating func approve(now: Double) -> RolloutEffects? {
+        var effects = RolloutEffects()
+        guard state == .waiting, plan.approvals?.contains(step + 1) == true, approved != true else { return nil }
+        approved = true
+        record("approve", "step \(step + 2) approved", at: now, into: &effects)
+        return effects
+    }
+
+    /// `why`: what paused it when the operator did not (invalid gate readings).
+    public mutating func pause(now: Double, why: String? = nil) -> RolloutEffects {
+        var effects = RolloutEffects()
+        guard !state.isFinished, state != .paused else { return effects }
+        state = .paused
+        reason = why ?? "paused by the operator"
+        record("pause", "paused at step \(step + 1), \(plan.variant) at \(weight)%" + (why.map { ": " + $0 } ?? ""), at: now, into: &effects)
+        return effects
+    }
+
+    /// The step's clock and counters start again: a paused step is judged on what follows.
+    public mutating func resume(now: Double, reading: RolloutReading) -> RolloutEffects {
+        var effects = RolloutEffects()
+        guard state == .paused else { return effects }
+        state = step < 0 ? .waiting : .running
+        reason = nil
+        stepStartedAt = now
+        mark = reading
+        record("resume", "resumed at step \(step + 1)", at: now, into: &effects)
+        return effects
+    }
+
+    public mutating func promote(now: Double) -> RolloutEffects {
+        var effects = RolloutEffects()
+        guard !state.isFinished else { return effects }
+        if let flip = plan.flip, plan.flipsAfterSteps, state != .baking {
+            // A canary of the idle color is promoted by its flip (then baked like any).
+            record("promote_requested", "promoted by the operator: flipping now, then baking", at: now, into: &effects)
+            tickFlip(flip, at: now, outcome: nil, effects: &effects)
+            return effects
+        }
+        finish(.promoted, weight: 100, kind: "promote", reason: "promoted by the operator", at: now, effects: &effects)
+        return effects
+    }
+
+    public mutating func abort(now: Double) -> RolloutEffects {
+        var effects = RolloutEffects()
+        guard !state.isFinished else { return effects }
+        finish(.aborted, weight: 0, kind: "abort", reason: "aborted by the operator", at: now, effects: &effects)
+        return effects
+    }
+
+    /// After a restart or reload: the step goes on at the weight it reached, its clock and
+    /// counters start again (the process's counters began at zero).
+    public mutating func resumeAfterRestart(now: Double, reading: RolloutReading) {
+        stepStartedAt = now
+        mark = reading
+    }
+}
