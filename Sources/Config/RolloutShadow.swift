@@ -114,7 +114,7 @@ extension RolloutStatus {
             }
             effects.mirror = off
             if let failure {
-                let spared = plan.flip == nil ? plan.variant : "the idle color of \(plan.variant) (not flipped)"
+                let spared = plan.flip == nil || plan.flipsAfterSteps ? plan.variant : "the idle color of \(plan.variant) (not flipped)"
                 finish(.rolledBack, weight: 0, kind: "rollback", reason: "shadow: \(failure); no user request reached \(spared)",
                        at: now, effects: &effects)
                 return
@@ -123,7 +123,7 @@ extension RolloutStatus {
                    at: now, into: &effects)
             shadowMark = nil
             // Then the first canary step, or for a blue/green release the flip and its bake.
-            if let flip = plan.flip {
+            if let flip = plan.flip, !plan.flipsAfterSteps {
                 tickFlip(flip, at: now, outcome: nil, effects: &effects)
             } else {
                 enter(0, at: now, reading: reading, effects: &effects)

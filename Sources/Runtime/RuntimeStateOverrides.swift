@@ -268,8 +268,11 @@ extension Overrides {
                 let stage = rollouts[routeName].flatMap { $0.state == .shadowing ? $0.plan.shadow : nil }
                     .flatMap { $0.upstream == upstream ? $0 : nil }
                 let compare = stage.map { Config.Mirror.Compare(status: .exact, latency: true, bodyHash: $0.bodyHash) }
-                // Before a blue/green release's flip, its copies go to the idle color: the next version.
-                let idle = stage != nil && rollouts[routeName]?.plan.flip?.upstream == upstream
+                // Before a blue/green release's flip, and for a canary of the idle color, the
+                // copies go to the idle color: the next version.
+                let plan = rollouts[routeName]?.plan
+                let variant = route.split?.variants.first { $0.name == plan?.variant }
+                let idle = stage != nil && (plan?.flip?.upstream == upstream || (variant?.idle == true && variant?.upstream == upstream))
                 if let index = route.mirrorIndex(upstream: upstream) {
                     if let stage, percent > 0 {
                         route.mirrors[index].compare = compare

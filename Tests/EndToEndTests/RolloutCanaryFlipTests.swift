@@ -7,8 +7,9 @@ import TestSupport
 import XCTest
 
 final class RolloutCanaryFlipTests: EndToEndTestCase {
-    private func config(blue: UInt16, green: UInt16, bakeSeconds: Int) throws -> String {
+    private func config(blue: UInt16, green: UInt16, bakeSeconds: Int, shadow: String? = nil) throws -> String {
         let dir = try temporaryDirectory()
+        let stage = shadow.map { "\"shadow\": \($0), " } ?? ""
         return """
         {
           "listeners": [ { "address": "127.0.0.1:0" } ],
@@ -19,7 +20,7 @@ final class RolloutCanaryFlipTests: EndToEndTestCase {
           "routes": [ { "name": "shop",
                         "split": [ { "variant": "stable", "upstream": "checkout", "weight": 100 },
                                    { "variant": "next", "upstream": "checkout", "color": "idle", "weight": 0 } ],
-                        "rollout": { "variant": "next", "steps": [50, 100], "stepSeconds": 1,
+                        "rollout": { \(stage)"variant": "next", "steps": [50, 100], "stepSeconds": 1,
                                      "flip": { "bakeSeconds": \(bakeSeconds) },
                                      "gates": { "maxErrorRate": 0.2, "minRequests": 5 } } } ],
           "control": { "socket": "\(dir)/control.sock", "stateFile": "\(dir)/state.json" }
@@ -67,6 +68,22 @@ final class RolloutCanaryFlipTests: EndToEndTestCase {
         let reason = try rollout(control)["reason"] as? String ?? ""
         XCTAssertTrue(reason.contains("flipped back") && reason.contains("error rate"), reason)
         for _ in 0..<10 { XCTAssertEqual(try connect(proxy).exchange(get("/")).header("X-Name"), "blue") }
+    }
+
+    func testAShadowStageBeforeTheStepsCopiesToTheIdleColor() throws {
+        let blue = try startSwitchable(Switchable(), name: "blue")
+        let (green, heads) = try startRecording(name: "green")
+        let proxy = try startProxy(json: try config(blue: blue.port, green: green.port, bakeSeconds: 1, shadow: #"{ "minCompared": 100 }"#))
+        let control = try ControlLineClient(path: try controlSocket())
+        XCTAssertEqual(try rollout(control)["state"] as? String, "shadowing")
+        let during = try answers(proxy, header: "X-Name") { heads.value.count >= 20 }
+        XCTAssertEqual(Set(during), ["blue"], "users on the live color while the idle one shadows")
+        XCTAssertTrue(heads.value.allSatisfy { $0.contains("X-Switchyard-Shadow: 1") }, "only copies reach green")
+        _ = try answers(proxy, header: "X-Name") { (try rollout(control))["state"] as? String == "promoted" }
+        let r = try rollout(control)
+        XCTAssertEqual(events(r).filter { ["shadow", "shadow_passed", "step", "flip", "promote"].contains($0) },
+                       ["shadow", "shadow_passed", "step", "step", "flip", "promote"], "\(r)")
+        XCTAssertEqual(try live(control), "green")
     }
 
     func testAFlipAfterStepsNeedsAVariantOfTheIdleColor() throws {

@@ -34,25 +34,6 @@ final class RolloutFlipTests: EndToEndTestCase {
 
     private func rollout(_ control: ControlLineClient) throws -> [String: Any] { try control.command("show rollout web") }
 
-    /// The next version: answers 200 (500 to every `failEvery`-th request; 0: never), naming
-    /// itself green, and keeps every request head it got.
-    private func startGreen(failEvery: Int) throws -> (RawServer, Locked<[String]>) {
-        let heads = Locked<[String]>([])
-        let server = try startServer { conn, _ in
-            while let head = conn.readHead() {
-                var n = 0
-                heads.mutate {
-                    $0.append(head)
-                    n = $0.count
-                }
-                let status = failEvery > 0 && n % failEvery == 0 ? 500 : 200
-                _ = conn.send("HTTP/1.1 \(status) \(status == 200 ? "OK" : "Internal Server Error")\r\n"
-                              + "Content-Length: 5\r\nX-Echo-Name: green\r\n\r\ngreen")
-            }
-        }
-        return (server, heads)
-    }
-
     private func events(_ rollout: [String: Any]) -> [String] {
         (rollout["history"] as? [[String: Any]] ?? []).compactMap { $0["event"] as? String }
     }
@@ -85,7 +66,7 @@ final class RolloutFlipTests: EndToEndTestCase {
 
     func testAShadowStageComparesTheIdleColorThenFlipsAndBakes() throws {
         let blue = try startEcho(name: "blue")
-        let (green, heads) = try startGreen(failEvery: 0)
+        let (green, heads) = try startRecording(name: "green")
         let json = try config(green: green.port, blue: blue, bakeSeconds: 1, shadow: #"{ "minCompared": 100, "minMatchRate": 0.995 }"#)
         var proxy = try startProxy(json: json)
         var control = try ControlLineClient(path: try controlSocket())
@@ -113,7 +94,7 @@ final class RolloutFlipTests: EndToEndTestCase {
 
     func testAShadowThatAnswersDifferentlyEndsTheReleaseUnflipped() throws {
         let blue = try startEcho(name: "blue")
-        let (green, heads) = try startGreen(failEvery: 50)
+        let (green, heads) = try startRecording(name: "green", failEvery: 50)
         let proxy = try startProxy(json: try config(green: green.port, blue: blue, bakeSeconds: 1,
                                                     shadow: #"{ "minCompared": 300, "minMatchRate": 0.995 }"#))
         let control = try ControlLineClient(path: try controlSocket())
@@ -161,7 +142,7 @@ final class RolloutFlipTests: EndToEndTestCase {
 
     func testAnIdleColorMirrorCopiesToTheNextVersion() throws {
         let blue = try startEcho(name: "blue")
-        let (green, heads) = try startGreen(failEvery: 0)
+        let (green, heads) = try startRecording(name: "green")
         let json = """
         { "listeners": [ { "address": "127.0.0.1:0" } ],
           "upstreams": { "checkout": { "blue": { "endpoints": ["\(blue.endpoint)"] },

@@ -1,10 +1,30 @@
-// What the release tests read back: a blue/green upstream's live color and a split's weights
-// through the control socket, and who answered a run of GETs through the proxy.
+// What the release tests share: a next version that keeps every request head it gets, and what
+// they read back (a blue/green upstream's live color and a split's weights through the control
+// socket, and who answered a run of GETs through the proxy).
 import Foundation
 import TestSupport
 import XCTest
 
 extension EndToEndTestCase {
+    /// A version naming itself `name` (X-Echo-Name and X-Name) that answers 200, or 500 to
+    /// every `failEvery`-th request (0: never), and keeps every request head it got.
+    func startRecording(name: String, failEvery: Int = 0) throws -> (RawServer, Locked<[String]>) {
+        let heads = Locked<[String]>([])
+        let server = try startServer { conn, _ in
+            while let head = conn.readHead() {
+                var n = 0
+                heads.mutate {
+                    $0.append(head)
+                    n = $0.count
+                }
+                let status = failEvery > 0 && n % failEvery == 0 ? 500 : 200
+                _ = conn.send("HTTP/1.1 \(status) \(status == 200 ? "OK" : "Internal Server Error")\r\n"
+                              + "Content-Length: \(name.utf8.count)\r\nX-Echo-Name: \(name)\r\nX-Name: \(name)\r\n\r\n\(name)")
+            }
+        }
+        return (server, heads)
+    }
+
     /// The live color of the blue/green upstream `upstream`, as `show upstreams` gives it.
     func live(_ control: ControlLineClient, upstream: String = "checkout") throws -> String? {
         let upstreams = try control.command("show upstreams")["upstreams"] as? [[String: Any]]
