@@ -37,8 +37,9 @@ extension RolloutStatus {
     public mutating func promote(now: Double) -> RolloutEffects {
         var effects = RolloutEffects()
         guard !state.isFinished else { return effects }
-        if let flip = plan.flip, plan.flipsAfterSteps, state != .baking {
-            // A canary of the idle color is promoted by its flip (then baked like any).
+        stopShadowCopies(&effects)
+        if let flip = plan.flip, state != .baking {
+            // A blue/green release is promoted by its flip (then baked like any).
             record("promote_requested", "promoted by the operator: flipping now, then baking", at: now, into: &effects)
             tickFlip(flip, at: now, outcome: nil, effects: &effects)
             return effects
@@ -50,8 +51,15 @@ extension RolloutStatus {
     public mutating func abort(now: Double) -> RolloutEffects {
         var effects = RolloutEffects()
         guard !state.isFinished else { return effects }
+        stopShadowCopies(&effects)
         finish(.aborted, weight: 0, kind: "abort", reason: "aborted by the operator", at: now, effects: &effects)
         return effects
+    }
+
+    /// Ending the shadow stage early ends its copies too (in the same commit as the weight).
+    private func stopShadowCopies(_ effects: inout RolloutEffects) {
+        guard state == .shadowing, let shadow = plan.shadow else { return }
+        effects.mirror = RolloutMirrorEffect(upstream: shadow.upstream, percent: 0)
     }
 
     /// After a restart or reload: the step goes on at the weight it reached, its clock and

@@ -74,6 +74,18 @@ final class RolloutMachineTests: XCTestCase {
         XCTAssertEqual(bad.state, .rolledBack)
         XCTAssertTrue(bad.reason?.contains("not flipped") == true, bad.reason ?? "")
         XCTAssertTrue(bad.reason?.contains("status 200 vs 500") == true, bad.reason ?? "")
+
+        // The operator ends the stage: the copies stop with it, and a promote flips.
+        var promoted = RolloutStatus(plan: release, origin: "config", now: 0, reading: RolloutReading())
+        _ = promoted.tick(now: 0, reading: RolloutReading(), shadow: ShadowReading())
+        let p = promoted.promote(now: 3)
+        XCTAssertEqual(p.mirror?.percent, 0)
+        XCTAssertTrue(p.flip)
+        XCTAssertEqual(promoted.state, .baking)
+        var aborted = RolloutStatus(plan: release, origin: "config", now: 0, reading: RolloutReading())
+        _ = aborted.tick(now: 0, reading: RolloutReading(), shadow: ShadowReading())
+        XCTAssertEqual(aborted.abort(now: 3).mirror?.percent, 0)
+        XCTAssertEqual(aborted.state, .aborted)
     }
 
     func testACanaryOfTheIdleColorEndsInAFlipInsteadOfAPromotion() {
