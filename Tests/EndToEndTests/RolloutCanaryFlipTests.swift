@@ -8,24 +8,15 @@ import XCTest
 
 final class RolloutCanaryFlipTests: EndToEndTestCase {
     private func config(blue: UInt16, green: UInt16, bakeSeconds: Int, shadow: String? = nil) throws -> String {
-        let dir = try temporaryDirectory()
         let stage = shadow.map { "\"shadow\": \($0), " } ?? ""
-        return """
-        {
-          "listeners": [ { "address": "127.0.0.1:0" } ],
-          "workers": 2,
-          "timeouts": { "connectMs": 1000, "headerMs": 2000, "responseMs": 3000, "idleMs": 5000, "drainMs": 2000 },
-          "upstreams": { "checkout": { "blue": { "endpoints": ["127.0.0.1:\(blue)"] },
-                                       "green": { "endpoints": ["127.0.0.1:\(green)"] }, "live": "blue" } },
-          "routes": [ { "name": "shop",
-                        "split": [ { "variant": "stable", "upstream": "checkout", "weight": 100 },
-                                   { "variant": "next", "upstream": "checkout", "color": "idle", "weight": 0 } ],
-                        "rollout": { \(stage)"variant": "next", "steps": [50, 100], "stepSeconds": 1,
-                                     "flip": { "bakeSeconds": \(bakeSeconds) },
-                                     "gates": { "maxErrorRate": 0.2, "minRequests": 5 } } } ],
-          "control": { "socket": "\(dir)/control.sock", "stateFile": "\(dir)/state.json" }
-        }
-        """
+        return try checkoutConfig(blue: "127.0.0.1:\(blue)", green: "127.0.0.1:\(green)", routes: """
+            [ { "name": "shop",
+                "split": [ { "variant": "stable", "upstream": "checkout", "weight": 100 },
+                           { "variant": "next", "upstream": "checkout", "color": "idle", "weight": 0 } ],
+                "rollout": { \(stage)"variant": "next", "steps": [50, 100], "stepSeconds": 1,
+                             "flip": { "bakeSeconds": \(bakeSeconds) },
+                             "gates": { "maxErrorRate": 0.2, "minRequests": 5 } } } ]
+            """)
     }
 
     private func rollout(_ control: ControlLineClient) throws -> [String: Any] { try control.command("show rollout shop") }

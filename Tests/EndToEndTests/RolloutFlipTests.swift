@@ -8,20 +8,11 @@ import XCTest
 
 final class RolloutFlipTests: EndToEndTestCase {
     private func config(green: UInt16, blue: EchoUpstream, bakeSeconds: Int, shadow: String? = nil) throws -> String {
-        let dir = try temporaryDirectory()
         let stage = shadow.map { "\"shadow\": \($0), " } ?? ""
-        return """
-        {
-          "listeners": [ { "address": "127.0.0.1:0" } ],
-          "workers": 2,
-          "timeouts": { "connectMs": 1000, "headerMs": 2000, "responseMs": 3000, "idleMs": 5000, "drainMs": 2000 },
-          "upstreams": { "checkout": { "blue": { "endpoints": ["\(blue.endpoint)"] },
-                                       "green": { "endpoints": ["127.0.0.1:\(green)"] }, "live": "blue" } },
-          "routes": [ { "name": "web", "upstream": "checkout",
-                        "rollout": { \(stage)"flip": { "bakeSeconds": \(bakeSeconds) }, "gates": { "maxErrorRate": 0.2, "minRequests": 5 } } } ],
-          "control": { "socket": "\(dir)/control.sock", "stateFile": "\(dir)/state.json" }
-        }
-        """
+        return try checkoutConfig(blue: blue.endpoint, green: "127.0.0.1:\(green)", routes: """
+            [ { "name": "web", "upstream": "checkout",
+                "rollout": { \(stage)"flip": { "bakeSeconds": \(bakeSeconds) }, "gates": { "maxErrorRate": 0.2, "minRequests": 5 } } } ]
+            """)
     }
 
     private func drive(_ proxy: RunningProxy, until done: () throws -> Bool) throws {

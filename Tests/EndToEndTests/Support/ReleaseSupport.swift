@@ -6,6 +6,24 @@ import TestSupport
 import XCTest
 
 extension EndToEndTestCase {
+    /// A proxy config with one blue/green upstream, `checkout` (blue live, at the two endpoints
+    /// given), two workers, short timeouts, a control socket and a state file; `routes` is the
+    /// routes array.
+    func checkoutConfig(blue: String, green: String, routes: String) throws -> String {
+        let dir = try temporaryDirectory()
+        return """
+        {
+          "listeners": [ { "address": "127.0.0.1:0" } ],
+          "workers": 2,
+          "timeouts": { "connectMs": 1000, "headerMs": 2000, "responseMs": 3000, "idleMs": 5000, "drainMs": 2000 },
+          "upstreams": { "checkout": { "blue": { "endpoints": ["\(blue)"] },
+                                       "green": { "endpoints": ["\(green)"] }, "live": "blue" } },
+          "routes": \(routes),
+          "control": { "socket": "\(dir)/control.sock", "stateFile": "\(dir)/state.json" }
+        }
+        """
+    }
+
     /// A version naming itself `name` (X-Echo-Name and X-Name) that answers 200, or 500 to
     /// every `failEvery`-th request (0: never), and keeps every request head it got.
     func startRecording(name: String, failEvery: Int = 0) throws -> (RawServer, Locked<[String]>) {
