@@ -26,17 +26,10 @@ set -euo pipefail
 # shellcheck source=Benchmarks/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-pair_settings
-
-bench_init
-resolve_switchyard
-[[ -n $SY_BIN ]] || die "no Switchyard binary: $SY_SKIP"
+pair_setup
 
 read -r UP_PORT UP2_PORT SPLIT_PORT EXP_PORT <<<"$(free_ports 4 | tr '\n' ' ')"
-write_upstream_conf upstream "$UP_PORT" "    server {
-        listen 127.0.0.1:$UP2_PORT backlog=4096;
-        location / { return 200 \"ok\\n\"; }
-    }"
+write_upstream_conf upstream "$UP_PORT" "$(ok_server "$UP2_PORT")"
 start_nginx upstream "$UP_PORT" || die "origin nginx did not start: $(log_tail upstream 5)"
 wait_port "$UP2_PORT" || die "origin port $UP2_PORT not open"
 

@@ -205,6 +205,14 @@ pair_settings() {
   done
 }
 
+# pair_setup: pair_settings, the machine's checks (bench_init) and the Switchyard binary, or die.
+pair_setup() {
+  pair_settings
+  bench_init
+  resolve_switchyard
+  [[ -n $SY_BIN ]] || die "no Switchyard binary: $SY_SKIP"
+}
+
 # pair_ratio A B: A/B with three decimals (0 when B is 0).
 pair_ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.3f", (b > 0 ? a / b : 0)}'; }
 
@@ -324,6 +332,12 @@ start_nginx() {
     sleep 0.1
   done
   return 1
+}
+
+# ok_server PORT [BODY]: a server block for write_upstream_conf's extras, answering / with 200
+# and BODY (default "ok") on PORT: a second origin in the same nginx.
+ok_server() {
+  printf '    server {\n        listen 127.0.0.1:%s backlog=4096;\n        location / { return 200 "%s\\n"; }\n    }' "$1" "${2:-ok}"
 }
 
 # write_upstream_conf NAME PORT [EXTRA-SERVER-BLOCKS]: the origin server.

@@ -43,10 +43,7 @@ mapfile -t P < <(free_ports 5)
 ((${#P[@]} == 5)) || die "could not pick free ports"
 UP=${P[0]} UP2=${P[1]} SHADOW=${P[2]} SLOW=${P[3]} DEAD=${P[4]}
 
-write_upstream_conf upstream "$UP" "    server {
-        listen 127.0.0.1:$UP2 backlog=4096;
-        location / { return 200 \"ok2\\n\"; }
-    }"
+write_upstream_conf upstream "$UP" "$(ok_server "$UP2" ok2)"
 start_nginx upstream "$UP" || die "origin nginx did not start: $(cat "$TMP_DIR/upstream.err" 2>/dev/null)"
 wait_port "$UP2" || die "origin app2 port $UP2 not open"
 

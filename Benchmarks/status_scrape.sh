@@ -17,11 +17,7 @@ set -euo pipefail
 # shellcheck source=Benchmarks/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-pair_settings
-
-bench_init
-resolve_switchyard
-[[ -n $SY_BIN ]] || die "no Switchyard binary: $SY_SKIP"
+pair_setup
 
 read -r UP_PORT QUIET_PORT SCRAPED_PORT QUIET_ADMIN SCRAPED_ADMIN <<<"$(free_ports 5 | tr '\n' ' ')"
 write_upstream_conf upstream "$UP_PORT"
