@@ -42,6 +42,16 @@ extension ConfigParser {
         return url.host.utf8.count > 0
     }
 
+    /// The object's required `url`, an http(s) URL; nil (with an error naming it) otherwise.
+    func requiredHTTPURL(_ object: ConfigObject) -> String? {
+        guard let field = object.required("url"), let text = field.nonEmptyString() else { return nil }
+        guard Self.isHTTPURL(text) else {
+            field.error("\"\(text)\" is not an http:// or https:// URL")
+            return nil
+        }
+        return text
+    }
+
     func hooks(_ value: ConfigValue) -> [Config.Hook] {
         guard let elements = value.array() else { return [] }
         if elements.count > Self.maxHooks { value.error("at most \(Self.maxHooks) hooks, got \(elements.count)") }
@@ -49,14 +59,7 @@ extension ConfigParser {
         for element in elements.prefix(Self.maxHooks) {
             guard let object = element.object(keys: ["url", "events", "secretFile", "secretEnv", "caFile", "timeoutMs", "maxAttempts"])
             else { continue }
-            var url: String?
-            if let field = object.required("url"), let text = field.nonEmptyString() {
-                if Self.isHTTPURL(text) {
-                    url = text
-                } else {
-                    field.error("\"\(text)\" is not an http:// or https:// URL")
-                }
-            }
+            let url = requiredHTTPURL(object)
             var events: [String] = []
             if let field = object["events"], let list = field.array() {
                 for item in list {

@@ -33,14 +33,7 @@ public struct WebhookAnswer: Sendable, Equatable {
 extension ConfigParser {
     func rolloutWebhook(_ value: ConfigValue) -> RolloutWebhook? {
         guard let object = value.object(keys: ["url", "secretFile", "timeoutMs"]) else { return nil }
-        var url: String?
-        if let field = object.required("url"), let text = field.nonEmptyString() {
-            if Self.isHTTPURL(text) {
-                url = text
-            } else {
-                field.error("\"\(text)\" is not an http:// or https:// URL")
-            }
-        }
+        let url = requiredHTTPURL(object)
         var secretFile: String?
         // Read now too, so that a missing or unsafe file is a config error; read again at each call.
         if let field = object["secretFile"], let path = field.nonEmptyString(), self.secretFile(field) != nil { secretFile = path }
