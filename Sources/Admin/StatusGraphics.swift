@@ -29,7 +29,9 @@ extension StatusHTML {
     func format(_ x: Double, digits: Int = 3) -> String {
         guard x.isFinite else { return "–" }
         if x == 0 { return "0" }
-        if abs(x) >= 1000 { return String(Int(x.rounded())) }
+        // Whole numbers without an exponent while they fit an Int exactly (the values may come
+        // from a state file or a fleet's store: 1e300 must print, not trap).
+        if abs(x) >= 1000 { return abs(x) < 1e15 ? String(Int(x.rounded())) : String(format: "%.3g", x) }
         return String(format: "%.\(digits)g", x)
     }
 

@@ -104,7 +104,7 @@ public struct RolloutPlan: Sendable, Equatable, Codable {
         if let w = window, !(0..<1440).contains(w.start) || !(0..<1440).contains(w.end) || TimeZone(identifier: w.timeZone) == nil {
             return "window is not two times of the day in a known time zone"
         }
-        if let t = startAt, !t.isFinite { return "startAt is not a time" }
+        if let t = startAt, !(t.isFinite && abs(t) < 1e11) { return "startAt is not a time" }
         if let url = prometheus, PrometheusTarget(url: url) == nil { return "gateSource \"\(url)\" is not an http:// or https://HOST:PORT URL" }
         if let selector = prometheusSelector, let p = PrometheusRules.selectorProblem(selector) { return "selector: \(p)" }
         if let file = prometheusBearerTokenFile, file.isEmpty { return "bearerTokenFile is empty" }
@@ -307,7 +307,7 @@ public struct RolloutStatus: Sendable, Equatable, Codable {
         if let p = plan.problem() { return p }
         if !(-1..<plan.steps.count).contains(step) { return "step \(step) is not one of its \(plan.steps.count) steps" }
         if !(0...100).contains(weight) { return "weight \(weight) is not a percent" }
-        if !stepStartedAt.isFinite { return "stepStartedAt is not a time" }
+        if !(stepStartedAt.isFinite && abs(stepStartedAt) < 1e11) { return "stepStartedAt is not a time" }
         return nil
     }
 

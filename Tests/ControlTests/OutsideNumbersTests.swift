@@ -191,6 +191,9 @@ final class OutsideNumbersTests: XCTestCase {
             ("maxInvalidReadings", { $0.plan.maxInvalidReadings = 0 }), ("gateSource", { $0.plan.prometheus = "ftp://p" }),
         ]
         hostile.append(("window", { $0.plan.window = RolloutWindow(start: 5000, end: 0, timeZone: "UTC") }))
+        // Finite but no time: /status would print the seconds to the next step from them.
+        hostile.append(("stepStartedAt", { $0.stepStartedAt = 1e300 }))
+        hostile.append(("startAt", { $0.plan.startAt = -1e300 }))
         for (field, edit) in hostile {
             var status = good
             edit(&status)
