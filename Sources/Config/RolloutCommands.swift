@@ -12,10 +12,11 @@ extension RolloutStatus {
         return effects
     }
 
-    /// `why`: what paused it when the operator did not (invalid gate readings).
+    /// `why`: what paused it when the operator did not (invalid gate readings). A flip that
+    /// bakes is not paused: its guard judges it, and a resume would not know it had flipped.
     public mutating func pause(now: Double, why: String? = nil) -> RolloutEffects {
         var effects = RolloutEffects()
-        guard !state.isFinished, state != .paused else { return effects }
+        guard !state.isFinished, state != .paused, state != .baking else { return effects }
         state = .paused
         reason = why ?? "paused by the operator"
         record("pause", "paused at step \(step + 1), \(plan.variant) at \(weight)%" + (why.map { ": " + $0 } ?? ""), at: now, into: &effects)
@@ -44,7 +45,7 @@ extension RolloutStatus {
             tickFlip(flip, at: now, outcome: nil, effects: &effects)
             return effects
         }
-        finish(.promoted, weight: 100, kind: "promote", reason: "promoted by the operator", at: now, effects: &effects)
+        endBake(&effects) { $0.finish(.promoted, weight: 100, kind: "promote", reason: "promoted by the operator", at: now, effects: &$1) }
         return effects
     }
 
@@ -52,8 +53,16 @@ extension RolloutStatus {
         var effects = RolloutEffects()
         guard !state.isFinished else { return effects }
         stopShadowCopies(&effects)
-        finish(.aborted, weight: 0, kind: "abort", reason: "aborted by the operator", at: now, effects: &effects)
+        endBake(&effects) { $0.finish(.aborted, weight: 0, kind: "abort", reason: "aborted by the operator", at: now, effects: &$1) }
         return effects
+    }
+
+    /// Ends the rollout with `finishing`; after a flip the colors are its guard's and the weights
+    /// stay as the flip left them (a weight now would move users to the old color).
+    private mutating func endBake(_ effects: inout RolloutEffects, _ finishing: (inout RolloutStatus, inout RolloutEffects) -> Void) {
+        let baking = state == .baking
+        finishing(&self, &effects)
+        if baking { effects.weight = nil }
     }
 
     /// Ending the shadow stage early ends its copies too (in the same commit as the weight).

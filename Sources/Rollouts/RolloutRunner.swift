@@ -153,11 +153,20 @@ public final class RolloutRunner: RuntimeObserver, @unchecked Sendable {
             var status = RolloutStatus(plan: plan, origin: "config", now: clock(), reading: RolloutReading())
             status.history.append(RolloutEvent(at: clock(), kind: "start", detail: "started from the config"))
             adopted.remove(route.name)
+            forgetAnswers(route.name)
             state.overrides.rollouts[route.name] = status
             state.log(Self.eventLine(route.name, status, RolloutEvent(at: clock(), kind: "start", detail: "started from the config")))
             announce(route.name, status, RolloutEvent(at: clock(), kind: "start", detail: "started from the config"))
             board.count(route: route.name, event: "start")
         }
+    }
+
+    /// A new rollout of `route` starts with nothing an earlier one was told: no webhook answer
+    /// (its step numbers would match the new one's) and the dry-run SRM line logged again.
+    private func forgetAnswers(_ route: String) {
+        webhookAnswers[route] = nil
+        webhookAskedAt[route] = nil
+        srmDryRunLogged.remove(route)
     }
 
     /// The counters of the rollout's two variants now: local, or the last Prometheus answer
@@ -297,6 +306,7 @@ public final class RolloutRunner: RuntimeObserver, @unchecked Sendable {
         let event = RolloutEvent(at: clock(), kind: "start", detail: "started by the operator")
         status.history.append(event)
         adopted.insert(route)
+        forgetAnswers(route)
         state.log(Self.eventLine(route, status, event))
         announce(route, status, event)
         board.count(route: route, event: "start")
