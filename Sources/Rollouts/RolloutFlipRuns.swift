@@ -11,8 +11,10 @@ extension RolloutRunner {
         guard let plan = status.plan.flip, let guards,
               let live = state.config[upstream: plan.upstream]?.blueGreen?.live else { return }
         var options = GuardOptions(bakeSeconds: Double(plan.bakeSeconds))
-        options.maxErrorRate = status.plan.gates.maxErrorRate
-        options.maxP99Ratio = status.plan.gates.maxP99Ratio
+        // A dry-run gate is tried, never acted on: the guard, which acts, does not get it.
+        let gates = status.plan.gates
+        options.maxErrorRate = gates.isDryRun("maxErrorRate") ? nil : gates.maxErrorRate
+        options.maxP99Ratio = gates.isDryRun("maxP99Ratio") ? nil : gates.maxP99Ratio
         options.minRequests = UInt64(max(1, status.plan.gates.minRequests))
         // After a canary of the idle color, the baseline gets every request back in the flip's
         // commit: the new live color serves it, so no user moves. Only the flip is guarded: a
@@ -27,8 +29,8 @@ extension RolloutRunner {
             state.log("rollout \(route): flip \(plan.upstream) to \(live.other.name): version \(result.version), "
                       + "baking \(plan.bakeSeconds) s (guard \(status.flipGuard.map(String.init) ?? "none"))")
         } catch {
-            status.state = .aborted
-            status.reason = "cannot flip \(plan.upstream): \(error.message)"
+            abortRollout(route, &status, because: "cannot flip \(plan.upstream): \(error.message)")
+            return
         }
         state.overrides.rollouts[route] = status
         if let failure = state.persist() { state.log("cannot save the runtime state: \(failure)") }

@@ -262,15 +262,7 @@ public final class RolloutRunner: RuntimeObserver, @unchecked Sendable {
                 let result = try state.commit(changes)
                 state.log("rollout \(route): \(changes.map(\.summary).joined(separator: "; ")): version \(result.version)")
             } catch {
-                status.state = .aborted
-                status.reason = "cannot apply \(changes.map(\.summary).joined(separator: "; ")): \(error.message)"
-                let event = RolloutEvent(at: clock(), kind: "abort", detail: status.reason!)
-                status.history.append(event)
-                state.overrides.rollouts[route] = status
-                _ = state.persist()
-                state.log(Self.eventLine(route, status, event))
-                announce(route, status, event)
-                board.count(route: route, event: "abort")
+                abortRollout(route, &status, because: "cannot apply \(changes.map(\.summary).joined(separator: "; ")): \(error.message)")
             }
         } else if effects.changed && !effects.flip {
             if let failure = state.persist() { state.log("cannot save the runtime state: \(failure)") }
@@ -281,6 +273,19 @@ public final class RolloutRunner: RuntimeObserver, @unchecked Sendable {
             announce(route, status, event)
             board.count(route: route, event: event.kind)
         }
+    }
+
+    /// Ends the rollout because what it must do was refused: saved, logged, announced, counted.
+    func abortRollout(_ route: String, _ status: inout RolloutStatus, because reason: String) {
+        status.state = .aborted
+        status.reason = reason
+        let event = RolloutEvent(at: clock(), kind: "abort", detail: reason)
+        status.history.append(event)
+        state.overrides.rollouts[route] = status
+        if let failure = state.persist() { state.log("cannot save the runtime state: \(failure)") }
+        state.log(Self.eventLine(route, status, event))
+        announce(route, status, event)
+        board.count(route: route, event: "abort")
     }
 
     /// One structured line per event: `rollout {"route":...,"event":...}`.
@@ -329,6 +334,9 @@ public final class RolloutRunner: RuntimeObserver, @unchecked Sendable {
         switch verb {
         case .pause:
             if status.state == .paused { throw ControlError("the rollout of \"\(route)\" is already paused") }
+            if status.state == .baking {
+                throw ControlError("the rollout of \"\(route)\" has flipped and bakes: its guard judges it (promote or abort it)")
+            }
             effects = status.pause(now: now)
         case .resume:
             guard status.state == .paused else { throw ControlError("the rollout of \"\(route)\" is not paused") }
