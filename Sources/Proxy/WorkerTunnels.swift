@@ -79,6 +79,9 @@ final class TunnelDrainer: Pollable {
         var deadline: UInt64
         var next: UInt64
         var connections: [ClientConnection]
+        /// The version of the snapshot that left the color idle: exchanges decided under it or
+        /// later went to that color on purpose (a preview, a variant of the idle color).
+        var flippedAt: UInt64
     }
 
     private unowned(unsafe) let worker: Worker
@@ -96,7 +99,8 @@ final class TunnelDrainer: Pollable {
         let now = loop.now
         let open = worker.clients.filter { $0.longLived.series == series }.sorted { $0.longLived.since < $1.longLived.since }
         let deadline = now &+ windowMs
-        drains.append(Drain(series: series, deadline: deadline, next: now &+ windowMs / UInt64(open.count + 1), connections: open))
+        drains.append(Drain(series: series, deadline: deadline, next: now &+ windowMs / UInt64(open.count + 1), connections: open,
+                            flippedAt: worker.snapshot.version))
         arm()
     }
 
@@ -104,9 +108,11 @@ final class TunnelDrainer: Pollable {
         drains.removeAll { $0.series == series }
     }
 
-    /// A connection was counted while drains run: it joins the drain of its pool, if any.
+    /// A connection was counted while drains run: it joins the drain of its pool, if its exchange
+    /// was decided before the flip.
     func joined(_ c: ClientConnection) {
-        for i in drains.indices where drains[i].series == c.longLived.series {
+        guard let decided = c.snapshot?.version else { return }
+        for i in drains.indices where drains[i].series == c.longLived.series && decided < drains[i].flippedAt {
             drains[i].connections.append(c)
         }
     }
