@@ -39,17 +39,17 @@ extension RoutingTable {
         guard index < routes.count else { return decision }
         let route = routes[index]
         decision.route = index
+        var idleVariant = false
         if route.split >= 0 {
-            chooseVariant(splits[Int(route.split)], request, random: random, client: client, into: &decision)
+            idleVariant = chooseVariant(splits[Int(route.split)], request, random: random, client: client, into: &decision)
         } else {
             decision.upstream = Int(route.upstream)
         }
         if decision.upstream >= 0 && decision.upstream < upstreams.count {
-            decision.color = color(upstreams[decision.upstream], request, client: client, untrusted: &decision.untrustedSteering)
-            // A variant of the idle color: the next version, canaried before its flip.
-            if decision.color != nil && decision.variant >= 0 && variants[Int(splits[Int(route.split)].variants.offset) + decision.variant].idle {
-                decision.color = upstreams[decision.upstream].live.other
-            }
+            let upstream = upstreams[decision.upstream]
+            // A variant of the idle color is the next version, canaried before its flip.
+            decision.color = idleVariant && upstream.blueGreen
+                ? upstream.live.other : color(upstream, request, client: client, untrusted: &decision.untrustedSteering)
         }
         decision.mirrorMask = mirrorMask(route, method: method, random: random)
         if !goals.isEmpty { matchGoals(request, method: method, path: path, client: client, into: &decision) }
@@ -57,10 +57,10 @@ extension RoutingTable {
     }
 
     /// Pinned requests carry bucket -1 and never set a cookie. Without sticky, every request
-    /// gets a fresh bucket and no cookie.
+    /// gets a fresh bucket and no cookie. True when the variant chosen is of the idle color.
     @inline(__always)
     private func chooseVariant<R: RoutingRequest>(_ split: TableSplit, _ request: R, random: UInt64,
-                                                  client: ClientAddress, into decision: inout Decision) {
+                                                  client: ClientAddress, into decision: inout Decision) -> Bool {
         let finds = scanCookies(split, request)
         var pinned = pinnedVariant(split, request, finds, client: client)
         if pinned == -2 {
@@ -83,9 +83,10 @@ extension RoutingTable {
             decision.variant = bucketOwner(decision.bucket, thresholds(split))
         }
         if split.experiment >= 0 { assignUnit(split, request, finds, random: random, into: &decision) }
-        if decision.variant >= 0 {
-            decision.upstream = Int(variants[Int(split.variants.offset) + decision.variant].upstream)
-        }
+        guard decision.variant >= 0 else { return false }
+        let variant = variants[Int(split.variants.offset) + decision.variant]
+        decision.upstream = Int(variant.upstream)
+        return variant.idle
     }
 
     /// The live color, or the idle one when the preview header names it (case-insensitively)
