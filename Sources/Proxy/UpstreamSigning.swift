@@ -122,8 +122,9 @@ public final class UpstreamSigning: Sendable {
         scratch.out.reserve(scratch.work.authorizationCount, pool: pool)
         scratch.out.writer += scratch.work.writeAuthorization(to: scratch.out.writePointer)
         scratch.out.append("\r\n\r\n", pool: pool)
-        head.consume(head.readableCount)
-        head.append(scratch.out.readableBytes, pool: pool)
+        // The signed head takes the head's place; the old head's block is the scratch's next
+        // (both come from `pool`, and the scratch starts over at every signature).
+        swap(&head, &scratch.out)
     }
 
     /// Where the line starting at `start` ends: its content without CR LF, and the next line.
