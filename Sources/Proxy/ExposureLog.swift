@@ -73,8 +73,9 @@ public final class ExposureLog: Sendable {
         if schedule { queue.async { [self] in flush() } }
     }
 
-    /// Waits until every line queued so far is written (tests, shutdown).
-    public func drain() { queue.sync {} }
+    /// Writes every line queued so far, now (tests, shutdown): a batch still waiting for its
+    /// few milliseconds would otherwise be lost when the process exits.
+    public func drain() { queue.sync { flush() } }
 
     private func flush() {
         // Two buffers take turns, so neither is grown again after the first batches.
