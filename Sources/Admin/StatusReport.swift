@@ -151,11 +151,12 @@ final class StatusSource {
             byName[u.name] = list.count
             list.append(StatusReport.Upstream(name: u.name, live: live, endpoints: []))
         }
+        let inFlight = server.metrics.inFlightByEndpoint()
         for e in HealthReport.rows(snapshot, registry: registry) {
             guard let i = byName[e.upstream] else { continue }
             list[i].endpoints.append(StatusReport.Endpoint(
                 color: e.color, address: e.address, health: HealthReport.health(server, endpoint: e.id),
-                ejections: server.health.ejections(endpoint: e.id), inFlight: server.metrics.inFlight(endpoint: e.id)))
+                ejections: server.health.ejections(endpoint: e.id), inFlight: inFlight[e.id] ?? 0))
         }
         return list
     }
