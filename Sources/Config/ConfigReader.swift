@@ -95,12 +95,6 @@ struct ConfigValue {
         return false
     }
 
-    /// True for a string value (a list that mixes strings and numbers asks first).
-    var isString: Bool {
-        if case .string = node.value { return true }
-        return false
-    }
-
     func string() -> String? {
         if case .string(let text) = node.value { return text }
         expected("a string")

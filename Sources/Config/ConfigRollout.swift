@@ -71,7 +71,7 @@ extension ConfigParser {
             var list: [Int] = []
             var valid = true
             for element in elements {
-                if element.isString {
+                if element.node.isString {
                     guard element.string() == "approve" else {
                         element.error("must be a percent or \"approve\"")
                         valid = false

@@ -70,11 +70,10 @@ public struct GoalHit: Sendable, Equatable {
 }
 
 /// The experiments a request reached goals of, at most `capacity`; a request matching goals of
-/// more experiments than that counts for the first ones in config order (`overflowed`).
+/// more experiments than that counts for the first ones in config order.
 public struct GoalHits: Sendable, Equatable {
     public static let capacity = 4
     public private(set) var count = 0
-    public private(set) var overflowed = false
     private var h0 = GoalHit(), h1 = GoalHit(), h2 = GoalHit(), h3 = GoalHit()
 
     public init() {}
@@ -101,10 +100,7 @@ public struct GoalHits: Sendable, Equatable {
             update(i) { $0.goals |= bit }
             return
         }
-        guard count < Self.capacity else {
-            overflowed = true
-            return
-        }
+        guard count < Self.capacity else { return }
         var hit = GoalHit()
         hit.experiment = experiment
         hit.variant = variant
@@ -137,9 +133,6 @@ extension Snapshot {
         let split = table.routes[route].split
         return split >= 0 ? Int(table.splits[Int(split)].experiment) : -1
     }
-
-    /// True when the snapshot has a goal: only then does a request need `GoalHits`.
-    public var hasGoals: Bool { !table.goals.isEmpty }
 
     /// True when `status` converts goal `goal`.
     @inline(__always)

@@ -104,7 +104,7 @@ package struct ExperimentReport: Sendable {
                 // by the error of each: the rate is capped at 1.
                 (name: names[v], counts: Counts(conversions: min(converted[v], exposed[v]), units: exposed[v]))
             }
-            let verdict = looks.look(experiment: book.name, goal: c.goals[g], epoch: 0) { previous in
+            let verdict = looks.look(experiment: book.name, goal: c.goals[g]) { previous in
                 Verdict(variants: arms, control: control, previous: previous)
             }
             return Goal(name: c.goals[g], converted: converted, sketches: c.converted[g].map { $0.encoded() }, verdict: verdict)
@@ -123,7 +123,7 @@ package final class ExperimentLooks: Sendable {
 
     package init() {}
 
-    func look(experiment: String, goal: String, epoch: Int, _ body: ([String: AlwaysValidPValue]) -> Verdict?) -> Verdict? {
+    func look(experiment: String, goal: String, _ body: ([String: AlwaysValidPValue]) -> Verdict?) -> Verdict? {
         let key = experiment + "\u{0}" + goal
         return running.withLock { r in
             let verdict = body(r[key] ?? [:])
