@@ -101,6 +101,9 @@ public struct RolloutPlan: Sendable, Equatable, Codable {
         }
         if !(0...1_000_000_000).contains(gates.minRequests) { return "gates.minRequests \(gates.minRequests) is out of range" }
         if let x = gates.maxSRM, !(x > 0 && x < 1) { return "gates.maxSRM \(x) is not a p-value between 0 and 1" }
+        if let w = gates.webhook, !ConfigParser.isHTTPURL(w.url) || !(100...60_000).contains(w.timeoutMs) {
+            return "gates.webhook is not an http(s) URL with timeoutMs 100...60000"
+        }
         if let w = window, !(0..<1440).contains(w.start) || !(0..<1440).contains(w.end) || TimeZone(identifier: w.timeZone) == nil {
             return "window is not two times of the day in a known time zone"
         }

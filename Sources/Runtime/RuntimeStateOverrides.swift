@@ -338,7 +338,7 @@ extension Overrides {
             if !keptChanges.isEmpty { kept.endpoints[key] = keptChanges }
         }
         // A rollout stays while its route still splits between its variants (a flip release: while
-        // its upstream still has colors).
+        // its route is there and its upstream still has colors).
         for (routeName, status) in rollouts.sorted(by: { $0.key < $1.key }) {
             // Bounded like the config's and the command's: a hand-edited step or clock must not trap.
             if let problem = status.problem() {
@@ -346,8 +346,11 @@ extension Overrides {
                 continue
             }
             if let flip = status.plan.flip {
-                if config[upstream: flip.upstream]?.blueGreen != nil { kept.rollouts[routeName] = status }
-                continue
+                guard config[route: routeName] != nil, config[upstream: flip.upstream]?.blueGreen != nil else { continue }
+                if !status.plan.flipsAfterSteps {
+                    kept.rollouts[routeName] = status
+                    continue
+                }
             }
             if let split = config[route: routeName]?.split, split.variantIndex(named: status.plan.variant) != nil,
                split.variantIndex(named: status.plan.baseline) != nil {

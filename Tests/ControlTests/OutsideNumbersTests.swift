@@ -194,6 +194,8 @@ final class OutsideNumbersTests: XCTestCase {
         // Finite but no time: /status would print the seconds to the next step from them.
         hostile.append(("stepStartedAt", { $0.stepStartedAt = 1e300 }))
         hostile.append(("startAt", { $0.plan.startAt = -1e300 }))
+        // A webhook call would wait this long on the rollout's queue.
+        hostile.append(("webhook", { $0.plan.gates.webhook = RolloutWebhook(url: "http://127.0.0.1:9/", timeoutMs: .max) }))
         for (field, edit) in hostile {
             var status = good
             edit(&status)
