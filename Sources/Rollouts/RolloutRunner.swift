@@ -25,6 +25,9 @@ public final class RolloutRunner: RuntimeObserver, @unchecked Sendable {
     weak var guards: GuardBoard?
     var webhookAnswers: [String: WebhookAnswer] = [:]
     var webhookAskedAt: [String: Double] = [:]
+    /// Routes whose webhook is being asked now, and the queue its calls wait on.
+    var webhookAsking: Set<String> = []
+    let webhookCalls = DispatchQueue(label: "switchyard.rollout.webhook")
     /// Routes whose latest Prometheus answer was invalid (their step holds), and how many
     /// invalid answers in a row each has had.
     private var held: Set<String> = []

@@ -6,13 +6,16 @@ import Routing
 import Runtime
 
 extension RolloutRunner {
-    /// Asks the gates' webhook, off the state queue, once the step's time is up and it has not
-    /// said yes for this step: at most every 2 s, one call at a time.
+    /// Asks the gates' webhook, off the state queue (on a queue of its own, so a slow webhook
+    /// holds no Prometheus reading), once the step's time is up and it has not said yes for this
+    /// step: at most every 2 s, one call per route at a time.
     func askWebhookIfDue(_ route: String, _ status: RolloutStatus, now: Double) {
-        guard let webhook = status.plan.gates.webhook, status.step >= 0, status.step + 1 < status.plan.steps.count,
+        guard !webhookAsking.contains(route), let webhook = status.plan.gates.webhook, status.step >= 0,
+              status.step + 1 < status.plan.steps.count,
               let due = status.nextStepAt(), now >= due, webhookAnswers[route].map({ $0.step != status.step || !$0.ok }) ?? true,
               now - (webhookAskedAt[route] ?? 0) >= 2, let url = HTTPURL(webhook.url) else { return }
         webhookAskedAt[route] = now
+        webhookAsking.insert(route)
         let step = status.step
         var payload: ControlValue = ["route": .string(route), "variant": .string(status.plan.variant),
                                      "baseline": .string(status.plan.baseline), "step": .int(step + 1),
@@ -20,20 +23,31 @@ extension RolloutRunner {
         payload.set("event", .string("confirm_step"))
         let body = Array(payload.json.utf8)
         let queue = state.queue
-        queries.async { [weak self] in
-            var headers: [(name: String, value: String)] = [("Content-Type", "application/json"), ("X-Switchyard-Event", "confirm_step")]
-            if let file = webhook.secretFile, case .success(let bytes) = ConfigFiles.read(file) {
-                headers.append(("X-Switchyard-Signature", Hooks.signature(secret: ConfigParser.strippingTrailingNewlines(bytes), body: body)))
-            }
+        webhookCalls.async { [weak self] in
             let answer: WebhookAnswer
+            var secret: [UInt8]?
+            if let file = webhook.secretFile {
+                // Unsigned, the call would be refused for a reason nobody sees: say so instead.
+                switch ConfigFiles.read(file) {
+                case .success(let bytes): secret = ConfigParser.strippingTrailingNewlines(bytes)
+                case .failure(let failure):
+                    queue.async { [weak self] in
+                        self?.webhookAsking.remove(route)
+                        self?.webhookAnswers[route] = WebhookAnswer(step: step, ok: false, detail: "cannot read its secret file \(file): \(failure)")
+                    }
+                    return
+                }
+            }
             do throws(FetchError) {
-                let r = try Fetch.perform(FetchRequest(method: "POST", path: url.path.isEmpty ? "/" : url.path, headers: headers, body: body),
-                                          to: url, timeout: Double(webhook.timeoutMs) / 1000, maxBytes: 64 << 10)
-                answer = WebhookAnswer(step: step, ok: (200...299).contains(r.status), detail: "answered \(r.status)")
+                let status = try Hooks.post(body, event: "confirm_step", to: url, secret: secret, timeoutMs: webhook.timeoutMs)
+                answer = WebhookAnswer(step: step, ok: (200...299).contains(status), detail: "answered \(status)")
             } catch {
                 answer = WebhookAnswer(step: step, ok: false, detail: error.description)
             }
-            queue.async { [weak self] in self?.webhookAnswers[route] = answer }
+            queue.async { [weak self] in
+                self?.webhookAsking.remove(route)
+                self?.webhookAnswers[route] = answer
+            }
         }
     }
 }

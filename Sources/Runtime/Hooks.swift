@@ -75,21 +75,28 @@ public final class Hooks: Sendable {
         }
     }
 
+    /// One JSON POST of `event` to `url`, signed with `secret` when there is one: the answer's
+    /// status. Hooks and the rollout gates' webhook both send this way.
+    public static func post(_ body: [UInt8], event: String, delivery: String? = nil, to url: HTTPURL, secret: [UInt8]?,
+                            caFile: String? = nil, timeoutMs: Int) throws(FetchError) -> Int {
+        var headers: [(name: String, value: String)] = [("Content-Type", "application/json"), ("X-Switchyard-Event", event)]
+        if let delivery { headers.append(("X-Switchyard-Delivery", delivery)) }
+        if let secret { headers.append(("X-Switchyard-Signature", signature(secret: secret, body: body))) }
+        let request = FetchRequest(method: "POST", path: url.path.isEmpty ? "/" : url.path, headers: headers, body: body)
+        return try Fetch.perform(request, to: url, caFile: caFile, timeout: Double(timeoutMs) / 1000, maxBytes: 64 << 10).status
+    }
+
     private func deliver(_ body: [UInt8], event: String, delivery: String, to target: Target, attempt: Int) {
-        var headers: [(name: String, value: String)] = [("Content-Type", "application/json"), ("X-Switchyard-Event", event),
-                                                       ("X-Switchyard-Delivery", delivery)]
-        if let secret = target.hook.secret?.bytes { headers.append(("X-Switchyard-Signature", Self.signature(secret: secret, body: body))) }
-        let request = FetchRequest(method: "POST", path: target.url.path.isEmpty ? "/" : target.url.path, headers: headers, body: body)
         var problem: String
         do throws(FetchError) {
-            let answer = try Fetch.perform(request, to: target.url, caFile: target.hook.caFile,
-                                           timeout: Double(target.hook.timeoutMs) / 1000, maxBytes: 64 << 10)
-            if (200...299).contains(answer.status) {
+            let status = try Self.post(body, event: event, delivery: delivery, to: target.url, secret: target.hook.secret?.bytes,
+                                       caFile: target.hook.caFile, timeoutMs: target.hook.timeoutMs)
+            if (200...299).contains(status) {
                 target.pending.subtract(1, ordering: .relaxed)
                 count(event, "delivered")
                 return
             }
-            problem = "answered \(answer.status)"
+            problem = "answered \(status)"
         } catch {
             problem = error.description
         }
