@@ -64,6 +64,12 @@ public final class ExperimentBook: Sendable {
         public var settings: Settings
     }
 
+    /// The sample-ratio check of this epoch's new units against the weights (nil: nothing to
+    /// check yet). Variants no longer in the split and never weighted this epoch take no part.
+    public static func sampleRatio(newUnits: [UInt64], weights: [Int]) -> SampleRatioResult? {
+        SampleRatio.check(observed: newUnits.map { Int(clamping: $0) }, weights: weights.map(Double.init))
+    }
+
     /// Only the split's counts, in arrays of their own: the workers' next exposures copy nothing
     /// (the rollout and guard gates read this on every tick, the workers every 64th new unit).
     public var split: Split {
@@ -141,8 +147,7 @@ public final class ExperimentBook: Sendable {
     /// Logs one warning per epoch when the new units stray from the weights.
     private func checkSampleRatio() {
         let counts = split
-        guard let result = SampleRatio.check(observed: counts.newUnits.map { Int(clamping: $0) },
-                                             weights: counts.weights.map(Double.init)),
+        guard let result = Self.sampleRatio(newUnits: counts.newUnits, weights: counts.weights),
               result.pValue < counts.settings.srmThreshold else { return }
         let first = state.withLock { s -> Bool in
             defer { s.alarmed = true }

@@ -263,8 +263,8 @@ extension GuardBoard {
         var routes: [String] = []
         for f in record.facets { if case .weight(let route, _) = f.kind, !routes.contains(route) { routes.append(route) } }
         for route in routes {
-            guard let check = ExperimentReport.sampleRatio(route: route, state.snapshot, registry: server.experiments),
-                  let srm = check.result, srm.isMismatch(threshold: limit, minimumUnits: check.minUnits) else { continue }
+            guard let srm = ExperimentReport.sampleRatioMismatch(route: route, state.snapshot, registry: server.experiments,
+                                                                 threshold: limit) else { continue }
             return "sample ratio of \(route)'s experiment: p = \(ControlValue.format(srm.pValue)) < limit \(ControlValue.format(limit)) "
                 + "over \(srm.total) new units: the split is broken"
         }

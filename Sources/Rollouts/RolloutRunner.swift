@@ -78,7 +78,7 @@ public final class RolloutRunner: RuntimeObserver, @unchecked Sendable {
         let now = clock()
         for route in active.keys.sorted() {
             guard var status = state.overrides.rollouts[route] else { continue }
-            if let why = sampleRatioAlarm(route, status.plan, server) {
+            if let why = sampleRatioAlarm(route, status, server) {
                 if !status.plan.gates.isDryRun("maxSRM") {
                     let effects = status.pause(now: now, why: why)
                     apply(route, status, effects)
@@ -109,12 +109,12 @@ public final class RolloutRunner: RuntimeObserver, @unchecked Sendable {
     /// Why the rollout must pause: its `maxSRM` gate and the route's experiment, whose new units
     /// this weight epoch stray from the weights (with at least the experiment's `minUnits`).
     /// Nil when it may go on, or is paused or finished already.
-    private func sampleRatioAlarm(_ route: String, _ plan: RolloutPlan, _ server: ProxyServer) -> String? {
-        guard let maxSRM = plan.gates.maxSRM, let status = state.overrides.rollouts[route],
-              status.state != .paused, !status.state.isFinished,
-              let check = ExperimentReport.sampleRatio(route: route, state.snapshot, registry: server.experiments),
-              let srm = check.result, srm.isMismatch(threshold: maxSRM, minimumUnits: check.minUnits) else { return nil }
-        return "gate maxSRM: the experiment's sample ratio is off, p = \(srm.pValue) < \(maxSRM) over \(srm.total) new units"
+    private func sampleRatioAlarm(_ route: String, _ status: RolloutStatus, _ server: ProxyServer) -> String? {
+        guard let maxSRM = status.plan.gates.maxSRM, status.state != .paused, !status.state.isFinished,
+              let srm = ExperimentReport.sampleRatioMismatch(route: route, state.snapshot, registry: server.experiments,
+                                                             threshold: maxSRM) else { return nil }
+        return "gate maxSRM: the experiment's sample ratio is off, p = \(ControlValue.format(srm.pValue)) < "
+            + "\(ControlValue.format(maxSRM)) over \(srm.total) new units"
     }
 
     /// A rollout event for the config's hooks (`started`, `step`, `paused`, `resumed`, `promoted`,

@@ -75,8 +75,16 @@ package struct ExperimentReport: Sendable {
         let binding = registry.binding(for: snapshot)
         guard experiment >= 0, experiment < binding.books.count else { return nil }
         let c = binding.books[experiment].split
-        return (SampleRatio.check(observed: c.newUnits.map { Int(clamping: $0) }, weights: c.weights.map(Double.init)),
-                c.settings.minUnits)
+        return (ExperimentBook.sampleRatio(newUnits: c.newUnits, weights: c.weights), c.settings.minUnits)
+    }
+
+    /// The mismatch of `route`'s experiment under `threshold` with its `minUnits` new units (a
+    /// rollout's and a guard's `maxSRM`), or nil.
+    package static func sampleRatioMismatch(route: String, _ snapshot: Snapshot, registry: ExperimentRegistry,
+                                            threshold: Double) -> SampleRatioResult? {
+        guard let check = sampleRatio(route: route, snapshot, registry: registry), let srm = check.result,
+              srm.isMismatch(threshold: threshold, minimumUnits: check.minUnits) else { return nil }
+        return srm
     }
 
     init(book: ExperimentBook, route: String, registry: ExperimentRegistry, looks: ExperimentLooks) {
@@ -90,8 +98,7 @@ package struct ExperimentReport: Sendable {
             Variant(name: c.variants[v], weight: c.weights[v], newUnits: c.newUnits[v], newUnitsTotal: c.newUnitsTotal[v],
                     exposed: c.exposed[v].count, exposedSketch: c.exposed[v].encoded())
         }
-        // Variants no longer in the split and never weighted this epoch take no part in the check.
-        srm = SampleRatio.check(observed: c.newUnits.map { Int(clamping: $0) }, weights: c.weights.map(Double.init))
+        srm = ExperimentBook.sampleRatio(newUnits: c.newUnits, weights: c.weights)
         srmThreshold = c.settings.srmThreshold
         minUnits = c.settings.minUnits
         let exposed = variants.map(\.exposed)
