@@ -102,8 +102,9 @@ final class StatusSource {
 
     func report(nowMs: UInt64) -> StatusReport {
         let snapshot = server.snapshot
+        // The sampler's timer keeps the history; a look only reads it (a look that added itself
+        // made the sparkline's last interval end where it began).
         let current = sample(atMs: nowMs)
-        history.add(current)
         let base = history.baseline ?? current
         let seconds = Double(nowMs - min(base.atMs, nowMs)) / 1000
         var r = StatusReport(now: Date().timeIntervalSince1970, version: snapshot.version, windowSeconds: seconds)
@@ -112,7 +113,7 @@ final class StatusSource {
         let shadow = ShadowReport(server.metrics)
         r.mismatches = shadow.mismatches.reversed()
         let experiments = snapshot.experimentRoutes.isEmpty ? []
-            : ExperimentReport.all(snapshot, registry: server.experiments, looks: ExperimentLooks())
+            : ExperimentReport.all(snapshot, registry: server.experiments, looks: control?.looks ?? ExperimentLooks())
         for route in snapshot.routes {
             var variants: [(name: String, upstream: Int, weight: Int)]
             switch route.target {
@@ -170,6 +171,10 @@ final class StatusControlSource: Sendable {
     private let latest = Mutex<StatusReport.Control?>(nil)
 
     init(guards: GuardBoard) { self.guards = guards }
+
+    /// The verdicts' running looks, the ones `show experiment` keeps: the page and the command
+    /// name the same winner.
+    var looks: ExperimentLooks { guards.state.experimentLooks }
 
     func read() -> (StatusReport.Control?, stale: Bool) {
         let done = DispatchSemaphore(value: 0)
