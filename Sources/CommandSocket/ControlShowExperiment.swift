@@ -67,12 +67,12 @@ extension ControlShow {
         }
         var sketches: ControlValue = [:]
         var exposed: ControlValue = [:]
-        for v in r.variants { exposed.set(v.name, .string(v.exposedSketch)) }
+        for v in r.variants { exposed.set(v.name, .string(v.exposedSketch.encoded())) }
         sketches.set("exposed", exposed)
         var converted: ControlValue = [:]
         for g in r.goals {
             var byVariant: ControlValue = [:]
-            for (i, v) in r.variants.enumerated() where i < g.sketches.count { byVariant.set(v.name, .string(g.sketches[i])) }
+            for (i, v) in r.variants.enumerated() where i < g.sketches.count { byVariant.set(v.name, .string(g.sketches[i].encoded())) }
             converted.set(g.name, byVariant)
         }
         sketches.set("converted", converted)

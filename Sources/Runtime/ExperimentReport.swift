@@ -14,14 +14,15 @@ package struct ExperimentReport: Sendable {
         package var newUnits: UInt64
         package var newUnitsTotal: UInt64
         package var exposed: Int
-        package var exposedSketch: String
+        /// Encoded only where it is shown (`show experiment`): /metrics and the status page do not.
+        package var exposedSketch: HyperLogLog
     }
 
     package struct Goal: Sendable {
         package var name: String
         /// By variant (as `variants`).
         package var converted: [Int]
-        package var sketches: [String]
+        package var sketches: [HyperLogLog]
         package var verdict: Verdict?
     }
 
@@ -96,7 +97,7 @@ package struct ExperimentReport: Sendable {
         epochStartNs = c.epochStartNs
         variants = c.variants.indices.map { v in
             Variant(name: c.variants[v], weight: c.weights[v], newUnits: c.newUnits[v], newUnitsTotal: c.newUnitsTotal[v],
-                    exposed: c.exposed[v].count, exposedSketch: c.exposed[v].encoded())
+                    exposed: c.exposed[v].count, exposedSketch: c.exposed[v])
         }
         srm = ExperimentBook.sampleRatio(newUnits: c.newUnits, weights: c.weights)
         srmThreshold = c.settings.srmThreshold
@@ -114,7 +115,7 @@ package struct ExperimentReport: Sendable {
             let verdict = looks.look(experiment: book.name, goal: c.goals[g]) { previous in
                 Verdict(variants: arms, control: control, previous: previous)
             }
-            return Goal(name: c.goals[g], converted: converted, sketches: c.converted[g].map { $0.encoded() }, verdict: verdict)
+            return Goal(name: c.goals[g], converted: converted, sketches: c.converted[g], verdict: verdict)
         }
         exposureLog = c.settings.exposureLog
         let log = c.settings.exposureLog.flatMap { registry.exposureLog(path: $0) }
