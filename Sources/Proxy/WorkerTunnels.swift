@@ -70,15 +70,18 @@ extension ClientConnection {
 }
 
 /// One loop's drains in progress: per drained pool series, its connections in the order they
-/// started and the deadline. With R left and L ms to the deadline, the next close comes after
-/// L / (R + 1) ms: closes spread evenly over the window, and a connection that joins late (its
-/// exchange was decided before this loop adopted the flip) shortens the steps.
+/// started, how far the closes have come, and the deadline. With R left and L ms to the
+/// deadline, closes come every L / (R + 1) ms: spread evenly over the window, and a connection
+/// that joins late (its exchange was decided before the flip) shortens the steps. The loop's
+/// timer ticks every few milliseconds, so a step shorter than a tick closes several at once.
 final class TunnelDrainer: Pollable {
     private struct Drain {
         var series: Int32
         var deadline: UInt64
         var next: UInt64
+        /// In the order they started; those before `closed` are done (closed, or gone by themselves).
         var connections: [ClientConnection]
+        var closed = 0
         /// The version of the snapshot that left the color idle: exchanges decided under it or
         /// later went to that color on purpose (a preview, a variant of the idle color).
         var flippedAt: UInt64
@@ -117,22 +120,35 @@ final class TunnelDrainer: Pollable {
         }
     }
 
+    /// The loop's timer granularity: closes due within one tick go together.
+    static let tickMs: UInt64 = 10
+
     override func timerFired(now: UInt64) {
         var i = 0
         while i < drains.count {
             let series = drains[i].series
-            drains[i].connections.removeAll { !$0.isOpen || $0.longLived.series != series }
             if now >= drains[i].deadline {
-                let rest = drains[i].connections
+                let rest = drains[i].connections[drains[i].closed...]
                 drains.remove(at: i)
                 for c in rest where c.isOpen && c.longLived.series == series { c.closeForDrain() }
                 continue
             }
             if now >= drains[i].next {
-                if !drains[i].connections.isEmpty { drains[i].connections.removeFirst().closeForDrain() }
-                let left = UInt64(drains[i].connections.count)
+                let remaining = drains[i].deadline - now
+                let left = UInt64(drains[i].connections.count - drains[i].closed)
+                // As many as the even spacing puts within one tick (at least one).
+                var due = max(1, (left + 1) * Self.tickMs / max(remaining, 1))
+                while due > 0 && drains[i].closed < drains[i].connections.count {
+                    let c = drains[i].connections[drains[i].closed]
+                    drains[i].closed += 1
+                    // One that ended by itself (or is counted elsewhere now) is passed over.
+                    guard c.isOpen && c.longLived.series == series else { continue }
+                    c.closeForDrain()
+                    due -= 1
+                }
+                let after = UInt64(drains[i].connections.count - drains[i].closed)
                 // None left: one last look at the deadline, for connections that join late.
-                drains[i].next = left == 0 ? drains[i].deadline : now &+ (drains[i].deadline - now) / (left + 1)
+                drains[i].next = after == 0 ? drains[i].deadline : now &+ max(Self.tickMs, remaining / (after + 1))
             }
             i += 1
         }
@@ -140,7 +156,9 @@ final class TunnelDrainer: Pollable {
     }
 
     private func arm() {
-        guard let next = drains.map(\.next).min() else {
+        var earliest: UInt64?
+        for d in drains where earliest.map({ d.next < $0 }) ?? true { earliest = d.next }
+        guard let next = earliest else {
             loop.cancelDeadline(self)
             return
         }
