@@ -149,7 +149,19 @@ private struct Builder {
     // MARK: Routes
 
     func routes() -> [Routing.Route] {
-        config.routes.enumerated().map { index, route in
+        // The router tracks at most this many goals over every experiment: past it, goals
+        // would silently never count.
+        var goals = 0
+        for (index, route) in config.routes.enumerated() {
+            let count = route.split?.experiment?.goals.count ?? 0
+            goals += count
+            if count > 0 && goals > Routing.Experiment.maxGoals {
+                error(ConfigPath.root.key("routes").index(index).key("experiment").key("goals"),
+                      "the experiments have \(goals) goals so far, more than the \(Routing.Experiment.maxGoals) the router counts")
+                break
+            }
+        }
+        return config.routes.enumerated().map { index, route in
             let path = ConfigPath.root.key("routes").index(index)
             let target: Routing.RouteTarget
             switch route.target {

@@ -43,6 +43,22 @@ final class ExperimentConfigTests: XCTestCase {
                     #"routes[0].experiment: only allowed with "split""#)
     }
 
+    func testMoreGoalsThanTheRouterCountsAreRefused() throws {
+        let goals = (0..<16).map { #"{ "name": "g\#($0)", "match": { "method": "POST" } }"# }.joined(separator: ",")
+        let routes = (0..<5).map { i in
+            """
+            { "name": "r\(i)", "match": { "pathPrefix": "/r\(i)" },
+              "split": [ { "variant": "A", "upstream": "a", "weight": 50 }, { "variant": "B", "upstream": "b", "weight": 50 } ],
+              "sticky": { "salt": "s\(i)" }, "experiment": { "goals": [\(goals)] } }
+            """
+        }.joined(separator: ",")
+        let config = try XCTUnwrap(parse(Doc.make(upstreams: Self.upstreams, routes: "[\(routes)]"))?.config)
+        XCTAssertThrowsError(try SnapshotBuilder.build(config, version: 1, registry: EndpointRegistry())) { error in
+            XCTAssertEqual((error as? ConfigError)?.messages.first?.hasPrefix("routes[4].experiment.goals: the experiments have 80 goals"), true,
+                           "\((error as? ConfigError)?.messages ?? [])")
+        }
+    }
+
     func testMaxSRMNeedsAnExperimentAndAPValue() {
         let noExperiment = """
             [{ "name": "shop", "split": [ { "variant": "A", "upstream": "a", "weight": 100 }, { "variant": "B", "upstream": "b", "weight": 0 } ],
